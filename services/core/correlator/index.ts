@@ -1,0 +1,65 @@
+// The correlator (DESIGN §4): EventBatches in, Episodes and Findings out. Pure and I/O-free; sources, the
+// transport and the store are adapters around it.
+import type { Episode, EventBatch, Finding } from '../model.js';
+import { HostTracker } from './host.js';
+import { defaultCorrelatorOptions, type CorrelatorOptions } from './options.js';
+import { emptyStats, type CorrelatorStats } from './stats.js';
+
+export type { CorrelatorOptions } from './options.js';
+export type { CorrelatorStats } from './stats.js';
+export { defaultCorrelatorOptions } from './options.js';
+
+export class Correlator {
+  readonly opts: CorrelatorOptions;
+  readonly stats: CorrelatorStats = emptyStats();
+  private readonly hosts = new Map<string, HostTracker>();
+  private episodes: Episode[] = [];
+  private findings: Finding[] = [];
+  private readonly outputs = {
+    episode: (e: Episode) => { this.episodes.push(e); },
+    finding: (f: Finding) => { this.findings.push(f); },
+  };
+
+  constructor(opts: Partial<CorrelatorOptions> = {}) {
+    this.opts = { ...defaultCorrelatorOptions, ...opts };
+  }
+
+  /** One collector batch. Batches of a host must come in the order the collector sent them. */
+  ingest(batch: EventBatch): void {
+    this.stats.batches++;
+    const hostname = batch.host?.hostname ?? '';
+    const bootId = batch.host?.bootId ?? '';
+    const key = `${hostname}\u0000${bootId}`;
+    let h = this.hosts.get(key);
+    if (!h) {
+      h = new HostTracker(hostname, bootId, this.opts, this.outputs, this.stats);
+      this.hosts.set(key, h);
+    }
+    h.ingest(batch);
+  }
+
+  /** End of input: everything buffered is processed; open locks are judged at each host's newest ts. */
+  finish(): void {
+    for (const h of this.hosts.values()) h.finish();
+  }
+
+  takeEpisodes(): Episode[] {
+    const out = this.episodes;
+    this.episodes = [];
+    return out;
+  }
+
+  takeFindings(): Finding[] {
+    const out = this.findings;
+    this.findings = [];
+    return out;
+  }
+
+  get hostCount(): number { return this.hosts.size; }
+
+  get deviceCount(): number {
+    let n = 0;
+    for (const h of this.hosts.values()) n += h.devices.size;
+    return n;
+  }
+}

@@ -1,0 +1,72 @@
+// Mapping state of one device (DESIGN §4): live BAR mappings, their backing, whether PTEs are populated.
+import { Backing, BAR_REGION_BYTES, type Backing as BackingT } from '../model.js';
+
+export interface Mapping {
+  bar: number;
+  backing: BackingT;
+  /** Has populated PTEs: set by an ok fault (vfio_pci_mmap_huge_fault) or a snapshot, cleared by a zap/revoke. */
+  populated: boolean;
+}
+
+/** [start, start+length) of a Zap reaches BAR `bar`'s region [bar<<40, (bar+1)<<40). DESIGN §4 says
+ * "contains bar<<40"; for whole-range zaps (0, 6<<40) this is the same, and per-VMA zap_vma_ptes ranges
+ * (pre-6.11) that start inside a BAR still count for that BAR. */
+export function zapReachesBar(start: number, length: number, bar: number): boolean {
+  const lo = bar * BAR_REGION_BYTES;
+  return start < lo + BAR_REGION_BYTES && start + length > lo;
+}
+
+/** LEGACY and CUSTOM_VM_OPS mappings live in the vdev inode's address space: only a DEVICE zap reaches them. */
+export function isDeviceMapping(m: Mapping): boolean {
+  return m.backing !== Backing.DMABUF;
+}
+
+export class MappingState {
+  /** Known once DeviceInfo or a snapshot was seen for the device. */
+  known = false;
+  private live: Map<number, Mapping> | null = null;
+
+  add(id: number, m: Mapping): void {
+    (this.live ??= new Map()).set(id, m);
+  }
+
+  remove(id: number): void {
+    this.live?.delete(id);
+  }
+
+  get(id: number): Mapping | undefined {
+    return this.live?.get(id);
+  }
+
+  /** A DEVICE zap (unmap_mapping_range on vdev->vdev.inode->i_mapping) tears down the PTEs it covers. */
+  zapDevice(start: number, length: number): void {
+    if (!this.live) return;
+    for (const m of this.live.values()) {
+      if (m.populated && isDeviceMapping(m) && zapReachesBar(start, length, m.bar)) m.populated = false;
+    }
+  }
+
+  /** vfio_pci_dma_buf_move(vdev, true): every DMABUF-backed mapping loses its PTEs. */
+  revokeDmabufs(): void {
+    if (!this.live) return;
+    for (const m of this.live.values()) if (m.backing === Backing.DMABUF) m.populated = false;
+  }
+
+  /** Live non-DMABUF mappings (what a DEVICE zap must reach). */
+  deviceMappings(): [number, Mapping][] {
+    const out: [number, Mapping][] = [];
+    if (this.live) for (const e of this.live) if (isDeviceMapping(e[1])) out.push(e);
+    return out;
+  }
+
+  hasDeviceMapping(): boolean {
+    if (this.live) for (const m of this.live.values()) if (isDeviceMapping(m)) return true;
+    return false;
+  }
+
+  count(): { device: number; dmabuf: number } {
+    let device = 0, dmabuf = 0;
+    if (this.live) for (const m of this.live.values()) if (isDeviceMapping(m)) device++; else dmabuf++;
+    return { device, dmabuf };
+  }
+}

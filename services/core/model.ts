@@ -1,0 +1,90 @@
+// The event model (DESIGN §3): types generated from proto/ plus small domain helpers. Pure, no I/O.
+import { revokescope } from '../../gen/proto.js';
+
+export const v1 = revokescope.v1;
+export const Capability = v1.Capability;
+export const ZapTarget = v1.Zap.ZapTarget;
+export const Backing = v1.BarMmap.Backing;
+export const TriggerKind = v1.TriggerKind;
+export const FindingKind = v1.FindingKind;
+export const Severity = v1.Severity;
+export type Capability = revokescope.v1.Capability;
+export type ZapTarget = revokescope.v1.Zap.ZapTarget;
+export type Backing = revokescope.v1.BarMmap.Backing;
+export type TriggerKind = revokescope.v1.TriggerKind;
+export type FindingKind = revokescope.v1.FindingKind;
+export type Severity = revokescope.v1.Severity;
+
+/** An event as plain data: decoded protobuf messages and hand-built objects both fit. */
+export type Event = revokescope.v1.Event.$Properties;
+export type HostInfo = revokescope.v1.HostInfo.$Properties;
+export type EventBatch = revokescope.v1.EventBatch.$Properties;
+export type DeviceInfo = revokescope.v1.DeviceInfo.$Properties;
+export type Zap = revokescope.v1.Zap.$Properties;
+export type DmaBufRevoke = revokescope.v1.DmaBufRevoke.$Properties;
+export type MoveNotify = revokescope.v1.MoveNotify.$Properties;
+export type BarMmap = revokescope.v1.BarMmap.$Properties;
+export type BarMunmap = revokescope.v1.BarMunmap.$Properties;
+export type BarFault = revokescope.v1.BarFault.$Properties;
+export type Trigger = revokescope.v1.Trigger.$Properties;
+
+/** Correlator outputs, fully populated (every field present; 64-bit values as JS numbers). */
+export type Episode = Required<Omit<revokescope.v1.Episode.$Properties, '$unknowns'>>;
+export type Finding = Required<Omit<revokescope.v1.Finding.$Properties, '$unknowns'>>;
+
+export type BodyKind = NonNullable<Event['body']>;
+
+/** Which oneof member an event carries (decoded messages know it; plain objects are inspected). */
+export function bodyOf(ev: Event): BodyKind | undefined {
+  if (ev.body) return ev.body;
+  if (ev.lockAcquire) return 'lockAcquire';
+  if (ev.lockRelease) return 'lockRelease';
+  if (ev.zap) return 'zap';
+  if (ev.dmabufRevoke) return 'dmabufRevoke';
+  if (ev.moveNotify) return 'moveNotify';
+  if (ev.barFault) return 'barFault';
+  if (ev.barMmap) return 'barMmap';
+  if (ev.barMunmap) return 'barMunmap';
+  if (ev.trigger) return 'trigger';
+  if (ev.deviceInfo) return 'deviceInfo';
+  return undefined;
+}
+
+/** VFIO_PCI_OFFSET_SHIFT: region index lives in bits 40+ of the device fd offset (vfio_pci_priv.h). */
+export const VFIO_PCI_OFFSET_SHIFT = 40;
+export const BAR_REGION_BYTES = 2 ** VFIO_PCI_OFFSET_SHIFT;
+/** BAR0..BAR5: what vfio_pci_zap_bars() passes to unmap_mapping_range (0, 6 << 40). */
+export const ALL_BARS_LENGTH = 6 * BAR_REGION_BYTES;
+
+/** Triggers after which the kernel must have revoked BAR access (DESIGN §4). */
+export function triggerRequiresRevoke(kind: TriggerKind): boolean {
+  switch (kind) {
+    case TriggerKind.RESET: case TriggerKind.HOT_RESET: case TriggerKind.FLR: case TriggerKind.MEM_DISABLE:
+    case TriggerKind.D3HOT: case TriggerKind.RUNTIME_PM_ENTRY: case TriggerKind.PERMANENT_REVOKE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Effect of a trigger on "memory enabled" (__vfio_pci_memory_enabled()): true/false, or undefined = unchanged. */
+export function memoryEnabledAfter(kind: TriggerKind): boolean | undefined {
+  switch (kind) {
+    case TriggerKind.MEM_DISABLE: case TriggerKind.D3HOT: case TriggerKind.RUNTIME_PM_ENTRY: return false;
+    case TriggerKind.MEM_ENABLE: case TriggerKind.D0: case TriggerKind.RUNTIME_PM_EXIT: return true;
+    default: return undefined;
+  }
+}
+
+/** Kernel "era" by release string: the probe set and some rules differ (DESIGN §7). */
+export function kernelVersion(release: string): { major: number; minor: number } | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
+
+/** Before 6.11 vfio_pci_zap_and_down_write_memory_lock() zapped each VMA (zap_vma_ptes) under
+ * vma_lock *before* taking memory_lock for write; from 6.11 unmap_mapping_range runs under it. */
+export function zapsBeforeLock(release: string): boolean {
+  const v = kernelVersion(release);
+  return v !== undefined && (v.major < 6 || (v.major === 6 && v.minor < 11));
+}

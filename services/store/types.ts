@@ -1,0 +1,34 @@
+// What the pipeline needs from a store (DESIGN §5). One implementation over @clickhouse/client serves both
+// the embedded chDB default and a ClickHouse server URL.
+import type { Episode, EventBatch, Finding } from '../core/model.js';
+
+/** Collector health sample for one host (DESIGN §5 host_health; §7 the agent reports its own rates). */
+export interface HostHealth {
+  hostname: string;
+  bootId: string;
+  kernelRelease: string;
+  collectorVersion: string;
+  capabilities: string[];
+  /** When this sample was taken (wall clock, ms since epoch). */
+  observedAtMs: number;
+  events: number;
+  dropped: number;
+  /** Sequence gaps + dropped as seen by the correlator. */
+  lost: number;
+  /** Consumer lag in messages (fleet mode), 0 in embedded mode. */
+  lag: number;
+  lastTsNs: number;
+}
+
+export interface EventStore {
+  /** Create or upgrade the schema; safe to call at every start. */
+  migrate(): Promise<void>;
+  /** Raw events of a decoded batch (rows keyed by hostname, boot_id, seq: re-ingest is idempotent). */
+  writeBatch(batch: EventBatch): Promise<void>;
+  writeEpisodes(episodes: Episode[]): Promise<void>;
+  writeFindings(findings: Finding[]): Promise<void>;
+  writeHostHealth(rows: HostHealth[]): Promise<void>;
+  /** Push buffered rows to ClickHouse and wait until they are written (durable). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
