@@ -4,32 +4,34 @@ import type { Episode, EventBatch, Finding } from './model.js';
 
 export interface Analysis { episodes: Episode[]; findings: Finding[]; stats: CorrelatorStats }
 
-export function analyzeBatches(batches: Iterable<EventBatch>, opts: Partial<CorrelatorOptions> = {}): Analysis {
-  const c = new Correlator(opts);
-  const episodes: Episode[] = [];
-  const findings: Finding[] = [];
-  for (const b of batches) {
-    c.ingest(b);
-    for (const e of c.takeEpisodes()) episodes.push(e);
-    for (const f of c.takeFindings()) findings.push(f);
+class Collected {
+  readonly c: Correlator;
+  readonly episodes: Episode[] = [];
+  readonly findings: Finding[] = [];
+  constructor(opts: Partial<CorrelatorOptions>) { this.c = new Correlator(opts); }
+  add(b: EventBatch): void {
+    this.c.ingest(b);
+    this.take();
   }
-  c.finish();
-  episodes.push(...c.takeEpisodes());
-  findings.push(...c.takeFindings());
-  return { episodes, findings, stats: c.stats };
+  private take(): void {
+    for (const e of this.c.takeEpisodes()) this.episodes.push(e);
+    for (const f of this.c.takeFindings()) this.findings.push(f);
+  }
+  done(): Analysis {
+    this.c.finish();
+    this.take();
+    return { episodes: this.episodes, findings: this.findings, stats: this.c.stats };
+  }
+}
+
+export function analyzeBatches(batches: Iterable<EventBatch>, opts: Partial<CorrelatorOptions> = {}): Analysis {
+  const run = new Collected(opts);
+  for (const b of batches) run.add(b);
+  return run.done();
 }
 
 export async function analyzeStream(batches: AsyncIterable<EventBatch>, opts: Partial<CorrelatorOptions> = {}): Promise<Analysis> {
-  const c = new Correlator(opts);
-  const episodes: Episode[] = [];
-  const findings: Finding[] = [];
-  for await (const b of batches) {
-    c.ingest(b);
-    for (const e of c.takeEpisodes()) episodes.push(e);
-    for (const f of c.takeFindings()) findings.push(f);
-  }
-  c.finish();
-  episodes.push(...c.takeEpisodes());
-  findings.push(...c.takeFindings());
-  return { episodes, findings, stats: c.stats };
+  const run = new Collected(opts);
+  for await (const b of batches) run.add(b);
+  return run.done();
 }

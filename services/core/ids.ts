@@ -16,14 +16,27 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-/** 64-bit id as 16 hex digits from the parts (two independently seeded 32-bit lanes, finalised). */
-export function stableId(...parts: (string | number)[]): string {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
+/** Hash state after some leading parts; reuse it when many ids share them (e.g. host, boot, device). */
+export interface IdPrefix { a: number; b: number }
+
+export const emptyPrefix: IdPrefix = { a: 0x811c9dc5, b: 0x9747b28c };
+
+export function extendId(prefix: IdPrefix, ...parts: (string | number)[]): IdPrefix {
+  let a = prefix.a, b = prefix.b;
   for (const p of parts) {
     const s = typeof p === 'number' ? String(p) : p;
     a = mix32(a, s); a = mix32(a, '\u0001');
     b = mix32(b ^ 0x5bd1e995, s); b = mix32(b, '\u0002');
   }
+  return { a, b };
+}
+
+/** 64-bit id as 16 hex digits (two independently seeded 32-bit lanes, finalised). */
+export function idOf(prefix: IdPrefix, ...parts: (string | number)[]): string {
+  const { a, b } = parts.length > 0 ? extendId(prefix, ...parts) : prefix;
   return fmix32(a).toString(16).padStart(8, '0') + fmix32(b ^ a).toString(16).padStart(8, '0');
+}
+
+export function stableId(...parts: (string | number)[]): string {
+  return idOf(emptyPrefix, ...parts);
 }

@@ -1,6 +1,6 @@
 // Per-device state machine (DESIGN §4): mapping state, memory/revoke state, the open episode and the finding
 // rules. Events arrive here in ts order (the host tracker reorders them). Pure: no I/O, no clocks.
-import { stableId } from '../ids.js';
+import { extendId, idOf, emptyPrefix, type IdPrefix } from '../ids.js';
 import {
   Backing, FindingKind, Severity, TriggerKind, ZapTarget, bodyOf, memoryEnabledAfter,
   type Event, type Finding, type FindingKind as FindingKindT, type Severity as SeverityT, type TriggerKind as TriggerKindT,
@@ -27,7 +27,12 @@ export class DeviceTracker {
   private pendingTriggers: PendingTrigger[] | null = null;
   private pendingZaps: PendingZap[] | null = null;
 
-  constructor(readonly device: string, private readonly ctx: HostContext) {}
+  /** Episode ids hash (hostname, boot_id, device, acquire ts): the first three once per device. */
+  private readonly idPrefix: IdPrefix;
+
+  constructor(readonly device: string, private readonly ctx: HostContext) {
+    this.idPrefix = extendId(emptyPrefix, ctx.hostname, ctx.bootId, device);
+  }
 
   apply(ev: Event, ts: number): void {
     switch (bodyOf(ev)) {
@@ -109,7 +114,7 @@ export class DeviceTracker {
     if (this.episode) this.release(ts, false); // a release was lost: close the old episode as incomplete
     const tid = ev.tid ?? 0;
     const counts = this.mappings.count();
-    const e = new OpenEpisode(stableId(this.ctx.hostname, this.ctx.bootId, this.device, ts), ts,
+    const e = new OpenEpisode(idOf(this.idPrefix, ts), ts,
       ev.lockAcquire!.waitNs ?? 0, tid, counts.device, counts.dmabuf);
     this.episode = e;
     if (this.pendingTriggers) {

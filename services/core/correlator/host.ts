@@ -13,10 +13,8 @@ const RANK: Record<BodyKind, number> = {
   lockRelease: 8, barMunmap: 9,
 };
 
-interface Pending { ts: number; rank: number; tid: number; cpu: number; ev: Event }
-
-function before(a: Pending, b: Pending): number {
-  return a.ts - b.ts || a.rank - b.rank || a.tid - b.tid || a.cpu - b.cpu;
+function before(a: Event, b: Event): number {
+  return a.tsNs! - b.tsNs! || RANK[bodyOf(a)!] - RANK[bodyOf(b)!] || (a.tid ?? 0) - (b.tid ?? 0) || (a.cpu ?? 0) - (b.cpu ?? 0);
 }
 
 interface LossWindow { from: number; to: number }
@@ -37,7 +35,7 @@ export class HostTracker implements HostContext {
   private maxTs = -Infinity;
   /** Everything at or before this ts has been processed. */
   private releasedTo = -Infinity;
-  private buf: Pending[] = [];
+  private buf: Event[] = [];
   private head = 0;
   private sorted = true;
   private losses: LossWindow[] = [];
@@ -109,10 +107,9 @@ export class HostTracker implements HostContext {
       this.addLoss(ts - 1, ts);
       return;
     }
-    const p: Pending = { ts, rank: RANK[kind], tid: ev.tid ?? 0, cpu: ev.cpu ?? 0, ev };
     const buf = this.buf;
-    if (this.sorted && buf.length > this.head && before(buf[buf.length - 1]!, p) > 0) this.sorted = false;
-    buf.push(p);
+    if (this.sorted && buf.length > this.head && before(buf[buf.length - 1]!, ev) > 0) this.sorted = false;
+    buf.push(ev);
     if (ts > this.maxTs) this.maxTs = ts;
   }
 
@@ -128,10 +125,11 @@ export class HostTracker implements HostContext {
     let i = this.head;
     const n = buf.length;
     const locked = this.locked;
-    while (i < n && buf[i]!.ts <= watermark) {
-      const p = buf[i++]!;
-      if (locked.size > 0) for (const d of locked) d.checkOpen(p.ts);
-      this.apply(p);
+    while (i < n && buf[i]!.tsNs! <= watermark) {
+      const ev = buf[i++]!;
+      const ts = ev.tsNs!;
+      if (locked.size > 0) for (const d of locked) d.checkOpen(ts);
+      this.apply(ev, ts);
     }
     if (i === n) { this.buf = []; this.head = 0; }
     else if (i > 4096 && i > n >>> 1) { this.buf = buf.slice(i); this.head = 0; }
@@ -142,12 +140,11 @@ export class HostTracker implements HostContext {
     }
   }
 
-  private apply(p: Pending): void {
-    const ev = p.ev;
+  private apply(ev: Event, ts: number): void {
     const name = ev.device!;
     let d = this.devices.get(name);
     if (!d) { d = new DeviceTracker(name, this); this.devices.set(name, d); }
-    d.apply(ev, p.ts);
+    d.apply(ev, ts);
     if (d.episode) this.locked.add(d); else this.locked.delete(d);
   }
 
