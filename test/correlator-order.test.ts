@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { analyzeBatches } from '../services/core/analysis.js';
+import { Correlator } from '../services/core/correlator/index.js';
 import type { Event } from '../services/core/model.js';
 import { Backing, TraceBuilder, TriggerKind, ZapTarget, cut } from './support/trace-builder.js';
 
@@ -68,5 +69,25 @@ describe('order independence within the lateness window', () => {
         expect(got).toEqual(reference);
       },
     ), { numRuns: 60 });
+  });
+});
+
+describe('checkpoints', () => {
+  it('snapshot after any batch + restore + the rest gives the same output as one uninterrupted run', () => {
+    const batches = richTrace().batches(16);
+    const reference = canonical(analyzeBatches(batches));
+    for (const cutAt of [1, 5, Math.floor(batches.length / 2), batches.length - 1]) {
+      const first = new Correlator();
+      const episodes = [], findings = [];
+      for (const b of batches.slice(0, cutAt)) first.ingest(b);
+      episodes.push(...first.takeEpisodes()); findings.push(...first.takeFindings());
+      const json = first.snapshot();
+      const second = Correlator.restore(json);
+      for (const b of batches.slice(cutAt)) second.ingest(b);
+      second.finish();
+      episodes.push(...second.takeEpisodes()); findings.push(...second.takeFindings());
+      expect(canonical({ episodes, findings, stats: second.stats })).toEqual(reference);
+      expect(second.stats.events).toBe(batches.reduce((n, b) => n + (b.events?.length ?? 0), 0));
+    }
   });
 });

@@ -13,12 +13,19 @@ import { MappingState, zapReachesBar } from './mapping.js';
 interface PendingTrigger { ts: number; tid: number; kind: TriggerKindT; groupId: number }
 interface PendingZap { ts: number; tid: number; start: number; length: number; durationNs: number }
 
+/** A device tracker as plain data (correlator checkpoints). */
+export interface DeviceState {
+  device: string; driver: string; zapBarsOnRevoke: boolean; dmabufBarMmap: boolean;
+  mappings: ReturnType<MappingState['toState']>; memoryEnabled: boolean; revoked: boolean;
+  episode: Record<string, unknown> | null; pendingTriggers: PendingTrigger[] | null; pendingZaps: PendingZap[] | null;
+}
+
 export class DeviceTracker {
   driver = '';
   zapBarsOnRevoke = false;
   /** DeviceInfo.dmabuf_bar_mmap: core BAR mmaps are DMABUF-backed (the series is applied). */
   dmabufBarMmap = false;
-  readonly mappings = new MappingState();
+  mappings = new MappingState();
   /** __vfio_pci_memory_enabled(): PCI_COMMAND_MEMORY set and the device in D0. */
   memoryEnabled = true;
   /** The device's DMABUFs are revoked (last vfio_pci_dma_buf_move had revoked=true). */
@@ -32,6 +39,24 @@ export class DeviceTracker {
 
   constructor(readonly device: string, private readonly ctx: HostContext) {
     this.idPrefix = extendId(emptyPrefix, ctx.hostname, ctx.bootId, device);
+  }
+
+  toState(): DeviceState {
+    return {
+      device: this.device, driver: this.driver, zapBarsOnRevoke: this.zapBarsOnRevoke, dmabufBarMmap: this.dmabufBarMmap,
+      mappings: this.mappings.toState(), memoryEnabled: this.memoryEnabled, revoked: this.revoked,
+      episode: this.episode?.toState() ?? null, pendingTriggers: this.pendingTriggers, pendingZaps: this.pendingZaps,
+    };
+  }
+
+  static fromState(s: DeviceState, ctx: HostContext): DeviceTracker {
+    const d = new DeviceTracker(s.device, ctx);
+    d.driver = s.driver; d.zapBarsOnRevoke = s.zapBarsOnRevoke; d.dmabufBarMmap = s.dmabufBarMmap;
+    d.mappings = MappingState.fromState(s.mappings);
+    d.memoryEnabled = s.memoryEnabled; d.revoked = s.revoked;
+    d.episode = s.episode ? OpenEpisode.fromState(s.episode) : null;
+    d.pendingTriggers = s.pendingTriggers; d.pendingZaps = s.pendingZaps;
+    return d;
   }
 
   apply(ev: Event, ts: number): void {

@@ -47,6 +47,16 @@ export class OpenEpisode {
     this.revokeStart = acquireTs;
   }
 
+  toState(): Record<string, unknown> {
+    return { ...(this as unknown as Record<string, unknown>), deviceZaps: this.deviceZaps.map((z) => ({ ...z })), held: this.held.map((f) => ({ ...f })) };
+  }
+
+  static fromState(s: Record<string, unknown>): OpenEpisode {
+    const e = new OpenEpisode(s.id as string, s.acquireTs as number, s.waitNs as number, s.tid as number,
+      s.legacyMappings as number, s.dmabufMappings as number);
+    return Object.assign(e, s);
+  }
+
   addTrigger(kind: TriggerKindT, groupId: number): void {
     const revokes = triggerRequiresRevoke(kind);
     // The episode is named after its first revoking trigger, else its first trigger.

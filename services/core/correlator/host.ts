@@ -3,7 +3,8 @@
 // lateness window. Pure.
 import { Capability, bodyOf, zapsBeforeLock, type BodyKind, type Episode, type Event, type EventBatch, type Finding } from '../model.js';
 import type { HostContext } from './context.js';
-import { DeviceTracker } from './device.js';
+import { DeviceTracker, type DeviceState } from './device.js';
+import { v1 } from '../model.js';
 import type { CorrelatorOptions } from './options.js';
 import type { CorrelatorStats } from './stats.js';
 
@@ -18,6 +19,13 @@ function before(a: Event, b: Event): number {
 }
 
 interface LossWindow { from: number; to: number }
+
+/** A host tracker as plain data (correlator checkpoints). */
+export interface HostState {
+  hostname: string; bootId: string; kernelRelease: string; hasDmabufRevoke: boolean;
+  nextSeq: number; maxTs: number; releasedTo: number; losses: LossWindow[];
+  pending: Record<string, unknown>[]; devices: DeviceState[];
+}
 
 export interface HostOutputs {
   episode(e: Episode): void;
@@ -42,6 +50,31 @@ export class HostTracker implements HostContext {
 
   constructor(readonly hostname: string, readonly bootId: string, readonly opts: CorrelatorOptions,
     private readonly out: HostOutputs, private readonly stats: CorrelatorStats) {}
+
+  toState(): HostState {
+    return {
+      hostname: this.hostname, bootId: this.bootId, kernelRelease: this.kernelRelease, hasDmabufRevoke: this.hasDmabufRevoke,
+      nextSeq: this.nextSeq, maxTs: this.maxTs, releasedTo: this.releasedTo, losses: this.losses.map((w) => ({ ...w })),
+      pending: this.buf.slice(this.head).map((ev) => v1.Event.toObject(ev as InstanceType<typeof v1.Event>)),
+      devices: [...this.devices.values()].map((d) => d.toState()),
+    };
+  }
+
+  static fromState(s: HostState, opts: CorrelatorOptions, out: HostOutputs, stats: CorrelatorStats): HostTracker {
+    const h = new HostTracker(s.hostname, s.bootId, opts, out, stats);
+    h.kernelRelease = s.kernelRelease;
+    h.zapsBeforeLock = zapsBeforeLock(s.kernelRelease);
+    h.hasDmabufRevoke = s.hasDmabufRevoke;
+    h.nextSeq = s.nextSeq; h.maxTs = s.maxTs; h.releasedTo = s.releasedTo; h.losses = s.losses;
+    h.buf = s.pending.map((o) => v1.Event.fromObject(o));
+    h.sorted = false;
+    for (const ds of s.devices) {
+      const d = DeviceTracker.fromState(ds, h);
+      h.devices.set(d.device, d);
+      if (d.episode) h.locked.add(d);
+    }
+    return h;
+  }
 
   emitEpisode(e: Episode): void { this.out.episode(e); }
   emitFinding(f: Finding): void { this.out.finding(f); }

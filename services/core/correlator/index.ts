@@ -1,13 +1,15 @@
 // The correlator (DESIGN §4): EventBatches in, Episodes and Findings out. Pure and I/O-free; sources, the
 // transport and the store are adapters around it.
 import type { Episode, EventBatch, Finding } from '../model.js';
-import { HostTracker } from './host.js';
+import { HostTracker, type HostState } from './host.js';
 import { defaultCorrelatorOptions, type CorrelatorOptions } from './options.js';
 import { emptyStats, type CorrelatorStats } from './stats.js';
 
 export type { CorrelatorOptions } from './options.js';
 export type { CorrelatorStats } from './stats.js';
 export { defaultCorrelatorOptions } from './options.js';
+
+interface CorrelatorCheckpoint { version: number; opts: CorrelatorOptions; stats: CorrelatorStats; hosts: HostState[] }
 
 export class Correlator {
   readonly opts: CorrelatorOptions;
@@ -53,6 +55,23 @@ export class Correlator {
     const out = this.findings;
     this.findings = [];
     return out;
+  }
+
+  /** All state as JSON (±Infinity kept): with the input position it was taken at, a restart resumes exactly.
+   * Outputs not yet taken are not part of it: take them first. */
+  snapshot(): string {
+    const state: CorrelatorCheckpoint = { version: 1, opts: this.opts, stats: this.stats,
+      hosts: [...this.hosts.values()].map((h) => h.toState()) };
+    return JSON.stringify(state, (_k, v) => (v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : v));
+  }
+
+  static restore(json: string, opts: Partial<CorrelatorOptions> = {}): Correlator {
+    const s = JSON.parse(json, (_k, v) => (v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v)) as CorrelatorCheckpoint;
+    if (s.version !== 1) throw new Error(`unsupported correlator checkpoint version ${String(s.version)}`);
+    const c = new Correlator({ ...s.opts, ...opts });
+    Object.assign(c.stats, s.stats);
+    for (const hs of s.hosts) c.hosts.set(`${hs.hostname}\u0000${hs.bootId}`, HostTracker.fromState(hs, c.opts, c.outputs, c.stats));
+    return c;
   }
 
   get hostCount(): number { return this.hosts.size; }

@@ -34,6 +34,17 @@ export class MappingState {
     this.live?.delete(id);
   }
 
+  toState(): { known: boolean; live: [number, Mapping][] } {
+    return { known: this.known, live: this.live ? [...this.live].map(([id, m]) => [id, { ...m }]) : [] };
+  }
+
+  static fromState(s: { known: boolean; live: [number, Mapping][] }): MappingState {
+    const m = new MappingState();
+    m.known = s.known;
+    for (const [id, x] of s.live) m.add(id, { ...x });
+    return m;
+  }
+
   get(id: number): Mapping | undefined {
     return this.live?.get(id);
   }

@@ -1,0 +1,82 @@
+// Correlator throughput on one core (pre-decoded and from protobuf bytes, with decode-only beside it in the
+// same run) and memory per tracked idle device. Issue 2 targets: ≥ 1.5 M events/s pre-decoded, ≥ 0.5× the
+// decode-only speed from bytes, ≤ 1 KiB per idle device.
+import { simulate } from '../collectors/simulator/index.js';
+import { Correlator } from '../services/core/correlator/index.js';
+import { v1, type EventBatch } from '../services/core/model.js';
+
+export interface CorrelatorBench {
+  events: number;
+  preDecodedEventsPerSec: number;
+  fromBytesEventsPerSec: number;
+  decodeOnlyEventsPerSec: number;
+  fromBytesVsDecodeOnly: number;
+  bytesPerIdleDevice: number;
+}
+
+function best(reps: number, fn: () => void): number {
+  let min = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (dt < min) min = dt;
+  }
+  return min;
+}
+
+function correlate(batches: Iterable<EventBatch>): void {
+  const c = new Correlator();
+  for (const b of batches) { c.ingest(b); c.takeEpisodes(); c.takeFindings(); }
+  c.finish();
+}
+
+export function fleetBytes(hosts: number, durationNs: number, seed: number): { frames: Uint8Array[]; events: number } {
+  const { batches } = simulate({ hosts, durationNs, seed });
+  let events = 0;
+  const frames = batches.map((b) => { events += b.events?.length ?? 0; return v1.EventBatch.encode(b).finish(); });
+  return { frames, events };
+}
+
+/** Heap bytes per device that saw one DeviceInfo and nothing since (100k devices over 1000 hosts). */
+export function idleDeviceBytes(devices = 100_000): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with node --expose-gc to measure memory');
+  const hostsN = 1000;
+  const perHost = devices / hostsN;
+  const batches: EventBatch[] = [];
+  for (let h = 0; h < hostsN; h++) {
+    const events = [];
+    for (let d = 0; d < perHost; d++) {
+      const device = `0000:${(h % 256).toString(16).padStart(2, '0')}:${(d >> 3).toString(16).padStart(2, '0')}.${d & 7}`;
+      events.push({ tsNs: 1e12 + d, device, deviceInfo: { driver: 'vfio-pci', zapBarsOnRevoke: true } });
+    }
+    batches.push({ host: { hostname: `host-${h}`, bootId: `boot-${h}`, kernelRelease: '6.12.57+deb13-amd64' }, firstSeq: 0, events });
+  }
+  gc(); gc();
+  const before = process.memoryUsage().heapUsed;
+  const c = new Correlator({ latenessNs: 0 });
+  for (const b of batches) c.ingest(b);
+  batches.length = 0;
+  gc(); gc();
+  const after = process.memoryUsage().heapUsed;
+  if (c.deviceCount !== devices) throw new Error(`tracked ${c.deviceCount} devices, wanted ${devices}`);
+  return Math.round((after - before) / devices);
+}
+
+export async function benchCorrelator(opts: { hosts?: number; durationNs?: number } = {}): Promise<CorrelatorBench> {
+  const { frames, events } = fleetBytes(opts.hosts ?? 50, opts.durationNs ?? 60e9, 1);
+  const decoded = frames.map((f) => v1.EventBatch.decode(f));
+  correlate(decoded); // warm up
+  const decodeOnly = best(5, () => { for (const f of frames) v1.EventBatch.decode(f); });
+  const preDecoded = best(5, () => correlate(decoded));
+  const fromBytes = best(5, () => correlate(frames.map((f) => v1.EventBatch.decode(f))));
+  return {
+    events,
+    preDecodedEventsPerSec: Math.round(events / preDecoded),
+    fromBytesEventsPerSec: Math.round(events / fromBytes),
+    decodeOnlyEventsPerSec: Math.round(events / decodeOnly),
+    fromBytesVsDecodeOnly: Number((decodeOnly / fromBytes).toFixed(2)),
+    bytesPerIdleDevice: idleDeviceBytes(),
+  };
+}
