@@ -17,9 +17,11 @@ const js = join(out, 'proto.js');
 // --force-number: 64-bit fields decode to JS numbers (exact below 2^53 ns ≈ 104 days of uptime).
 execFileSync(process.execPath, [join(bin, 'pbjs'), '-t', 'static-module', '-w', 'es6', '--force-number',
   '-p', protoDir, '-o', js, ...files], { cwd: protoDir, stdio: 'inherit' });
-// Without util.Long the reader yields plain numbers for 64-bit fields (--force-number alone does not
-// change the decoder when the optional 'long' package is installed).
-const src = readFileSync(js, 'utf8').replace(/^import \$protobuf from "protobufjs\/minimal(\.js)?";$/m,
+// protobufjs/minimal is CommonJS: import its module.exports by explicit file name. Without util.Long the reader
+// yields plain numbers for 64-bit fields (--force-number alone does not change the decoder when the optional
+// 'long' package is installed). protobufjs 7 rather than 8: 8's decoders set the oneof `body` through a setter
+// that deletes the sibling fields, which decodes our batches 2.5-3x slower (bench in BENCHMARKS.md).
+const src = readFileSync(js, 'utf8').replace(/^import (\* as )?\$protobuf from "protobufjs\/minimal(\.js)?";$/m,
   'import $protobuf from "protobufjs/minimal.js";\n$protobuf.util.Long = undefined;\n$protobuf.configure();');
 writeFileSync(js, src);
 execFileSync(process.execPath, [join(bin, 'pbts'), '--no-comments', '-o', join(out, 'proto.d.ts'), js], { stdio: 'inherit' });

@@ -168,6 +168,13 @@ describe('SKIPPED_ZAP', () => {
     expect(kinds(run(b).findings)).toEqual(['SKIPPED_ZAP/CRITICAL']);
   });
 
+  it('pre-6.11: a never-faulted mapping is not on vma_list and needs no zap', () => {
+    const b = new TraceBuilder('6.1');
+    b.info(0, D).mmap(1, D, 7);
+    b.trigger(99, D, TriggerKind.RESET).acquire(100, D).release(200, D);
+    expect(run(b).findings).toEqual([]);
+  });
+
   it('pre-6.11: no mapping, no VMA, no zap_vma_ptes: nothing to zap, no finding', () => {
     const b = new TraceBuilder('6.1');
     b.info(0, D);
@@ -420,6 +427,13 @@ describe('loss, duplicates and order', () => {
     const r = analyzeBatches([...a.batches(), ...b2.batches()]);
     expect(new Set(r.episodes.map((e) => e.bootId))).toEqual(new Set(['boot-1', 'boot-2']));
     expect(r.findings).toEqual([]);
+  });
+
+  it('a zap of length 0 reaches to the end of the file (unmap_mapping_range holelen 0)', () => {
+    const b = started('6.12');
+    b.mmap(2, D, 8, { bar: 4, snapshot: true });
+    b.acquire(100, D).zap(110, D, { start: 3 * 2 ** 40, length: 0 }).zap(120, D, { start: 0, length: 2 ** 40 }).release(200, D);
+    expect(run(b).findings).toEqual([]);
   });
 
   it('zap coverage uses VFIO_PCI_OFFSET_SHIFT regions', () => {

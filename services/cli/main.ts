@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // revokescope CLI: dispatches `revokescope <command> ...` to services/cli/commands/<command>.ts.
+// Exit codes: 0 ok, 1 a --fail-on threshold was met, 2 usage or input error, 3 internal error.
 const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   run: { summary: 'embedded pipeline: simulator or trace → correlator → ClickHouse (chDB) → API', load: () => import('./commands/run.js') },
   analyze: { summary: 'correlate a trace file into episodes and findings', load: () => import('./commands/analyze.js') },
@@ -34,6 +35,6 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     console.error(`revokescope: ${err instanceof Error ? err.message : String(err)}`);
     if (process.env.REVOKESCOPE_DEBUG && err instanceof Error) console.error(err.stack);
-    process.exitCode = 1;
+    process.exitCode = 3;
   },
 );

@@ -15,22 +15,23 @@ export type TriggerKind = revokescope.v1.TriggerKind;
 export type FindingKind = revokescope.v1.FindingKind;
 export type Severity = revokescope.v1.Severity;
 
-/** An event as plain data: decoded protobuf messages and hand-built objects both fit. */
-export type Event = revokescope.v1.Event.$Properties;
-export type HostInfo = revokescope.v1.HostInfo.$Properties;
-export type EventBatch = revokescope.v1.EventBatch.$Properties;
-export type DeviceInfo = revokescope.v1.DeviceInfo.$Properties;
-export type Zap = revokescope.v1.Zap.$Properties;
-export type DmaBufRevoke = revokescope.v1.DmaBufRevoke.$Properties;
-export type MoveNotify = revokescope.v1.MoveNotify.$Properties;
-export type BarMmap = revokescope.v1.BarMmap.$Properties;
-export type BarMunmap = revokescope.v1.BarMunmap.$Properties;
-export type BarFault = revokescope.v1.BarFault.$Properties;
-export type Trigger = revokescope.v1.Trigger.$Properties;
+/** An event as plain data: decoded protobuf messages (which also know their oneof `body`) and hand-built
+ * objects both fit. */
+export type Event = revokescope.v1.IEvent & { body?: revokescope.v1.Event['body'] };
+export type HostInfo = revokescope.v1.IHostInfo;
+export type EventBatch = Omit<revokescope.v1.IEventBatch, 'events'> & { events?: Event[] | null };
+export type DeviceInfo = revokescope.v1.IDeviceInfo;
+export type Zap = revokescope.v1.IZap;
+export type DmaBufRevoke = revokescope.v1.IDmaBufRevoke;
+export type MoveNotify = revokescope.v1.IMoveNotify;
+export type BarMmap = revokescope.v1.IBarMmap;
+export type BarMunmap = revokescope.v1.IBarMunmap;
+export type BarFault = revokescope.v1.IBarFault;
+export type Trigger = revokescope.v1.ITrigger;
 
 /** Correlator outputs, fully populated (every field present; 64-bit values as JS numbers). */
-export type Episode = Required<Omit<revokescope.v1.Episode.$Properties, '$unknowns'>>;
-export type Finding = Required<Omit<revokescope.v1.Finding.$Properties, '$unknowns'>>;
+export type Episode = { [K in keyof revokescope.v1.IEpisode]-?: NonNullable<revokescope.v1.IEpisode[K]> };
+export type Finding = { [K in keyof revokescope.v1.IFinding]-?: NonNullable<revokescope.v1.IFinding[K]> };
 
 export type BodyKind = NonNullable<Event['body']>;
 

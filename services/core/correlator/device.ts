@@ -289,8 +289,11 @@ export class DeviceTracker {
     let inconclusive = false;
     let evidence: Record<string, unknown>;
     if (this.mappings.known) {
+      // Before 6.11 vfio_pci_zap_and_vma_lock() zaps only the VMAs on vdev->vma_list, which
+      // vfio_pci_mmap_fault() adds at first fault: a never-faulted mapping has no PTEs and needs no zap.
       const uncovered = this.mappings.deviceMappings()
-        .filter(([, m]) => !zaps.some((z) => zapReachesBar(z.start, z.length, m.bar)));
+        .filter(([, m]) => !zaps.some((z) => zapReachesBar(z.start, z.length, m.bar)))
+        .filter(([, m]) => m.populated || !this.ctx.zapsBeforeLock);
       if (uncovered.length > 0) {
         if (uncovered.some(([, m]) => m.populated)) severity = Severity.CRITICAL;
         evidence = { uncovered: uncovered.map(([id, m]) => ({ mappingId: id, bar: m.bar, backing: Backing[m.backing], populated: m.populated })),

@@ -13,7 +13,8 @@ export interface Mapping {
  * (pre-6.11) that start inside a BAR still count for that BAR. */
 export function zapReachesBar(start: number, length: number, bar: number): boolean {
   const lo = bar * BAR_REGION_BYTES;
-  return start < lo + BAR_REGION_BYTES && start + length > lo;
+  // unmap_mapping_range(): holelen 0 means "to the end of the file" (unmap_mapping_pages' last_index wraps).
+  return start < lo + BAR_REGION_BYTES && (length === 0 || start + length > lo);
 }
 
 /** LEGACY and CUSTOM_VM_OPS mappings live in the vdev inode's address space: only a DEVICE zap reaches them. */

@@ -1,0 +1,170 @@
+// `revokescope analyze FILE`: correlate a trace (.jsonl, .pb, or - for proto3 JSON lines on stdin) into
+// revoke episodes and findings (DESIGN §4), print them as JSON or a table for a person.
+// Exit codes: 0 done (findings or not); 1 a finding at or above --fail-on; 2 usage or input error.
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { Correlator, type CorrelatorOptions } from '../../core/correlator/index.js';
+import { Severity, type Finding } from '../../core/model.js';
+import { SummaryBuilder, renderTable } from '../../report/index.js';
+import { readTrace, TraceError, episodeToJson, findingToJson } from '../../trace/index.js';
+import { DurationError, parseDuration } from '../duration.js';
+
+export interface CommandIo { stdout: Writable; stderr: Writable; stdin?: Readable }
+const processIo: CommandIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+
+const HELP = `usage: revokescope analyze FILE [options]
+
+Correlates a trace into revoke episodes and findings (skipped and redundant BAR zaps, unpaired revokes,
+revokes outside memory_lock, stuck locks, slow revokes) and prints them.
+
+FILE is .jsonl (one proto3 JSON EventBatch per line), .pb (length-delimited EventBatch protobuf),
+or - for .jsonl on stdin.
+
+options:
+  --format table|json          table for people (default), or JSON:
+                               { "episodes": [...], "findings": [...], "summary": {...} }
+                               (proto3 JSON names, enums by name, 64-bit values as strings)
+  --fail-on info|warning|critical
+                               exit 1 if any finding has this severity or a higher one
+  --lenient                    skip and count bad lines/records instead of stopping at the first
+  --lateness DURATION          how far out of order events may arrive (default 2s)
+  --open-lock-limit DURATION   LOCK_HELD_OPEN after memory_lock is held this long (default 5s)
+  --slow-revoke-limit DURATION SLOW_REVOKE above this revoke latency (default 50ms)
+  -h, --help                   this text
+
+DURATION: 2s, 50ms, 500us, 1000ns, or a plain number of nanoseconds.
+exit status: 0 done, 1 --fail-on met, 2 usage or input error.`;
+
+class UsageError extends Error {}
+
+const FAIL_ON: Record<string, number> = { info: Severity.INFO, warning: Severity.WARNING, critical: Severity.CRITICAL };
+
+/** The reader of our output went away (`analyze x.pb --format json | head`): stop quietly. */
+class OutputClosed extends Error {}
+
+/** Buffered writer with backpressure for large JSON output. */
+class Out {
+  private buf = '';
+  constructor(private readonly stream: Writable) {}
+  async write(s: string): Promise<void> {
+    this.buf += s;
+    if (this.buf.length >= 1 << 16) await this.flush();
+  }
+  async flush(): Promise<void> {
+    if (!this.buf) return;
+    const s = this.buf;
+    this.buf = '';
+    try {
+      if (!this.stream.write(s)) await once(this.stream, 'drain');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPIPE') throw new OutputClosed();
+      throw e;
+    }
+  }
+}
+
+export async function run(argv: string[], io: CommandIo = processIo): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        format: { type: 'string', default: 'table' },
+        'fail-on': { type: 'string' },
+        lenient: { type: 'boolean', default: false },
+        lateness: { type: 'string' },
+        'open-lock-limit': { type: 'string' },
+        'slow-revoke-limit': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (e) {
+    return usageError(io, (e as Error).message);
+  }
+  if (values.help) {
+    io.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  let file: string;
+  let failOn: number | undefined;
+  const opts: Partial<CorrelatorOptions> = {};
+  const format = String(values.format);
+  try {
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing trace FILE' : `expected one FILE, got ${positionals.length}`);
+    file = positionals[0]!;
+    if (format !== 'table' && format !== 'json') throw new UsageError(`--format must be table or json, not ${JSON.stringify(format)}`);
+    if (values['fail-on'] !== undefined) {
+      failOn = FAIL_ON[String(values['fail-on']).toLowerCase()];
+      if (failOn === undefined) throw new UsageError(`--fail-on must be info, warning or critical, not ${JSON.stringify(values['fail-on'])}`);
+    }
+    if (values.lateness !== undefined) opts.latenessNs = parseDuration(String(values.lateness), '--lateness');
+    if (values['open-lock-limit'] !== undefined) opts.openLockLimitNs = parseDuration(String(values['open-lock-limit']), '--open-lock-limit');
+    if (values['slow-revoke-limit'] !== undefined) opts.slowRevokeLimitNs = parseDuration(String(values['slow-revoke-limit']), '--slow-revoke-limit');
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof DurationError) return usageError(io, e.message);
+    throw e;
+  }
+
+  const reader = readTrace(file, { lenient: Boolean(values.lenient), ...(io.stdin ? { stdin: io.stdin } : {}) });
+  const correlator = new Correlator(opts);
+  const summary = new SummaryBuilder();
+  const findings: Finding[] = []; // few; episodes are streamed out and not kept
+  const out = new Out(io.stdout);
+  const json = format === 'json';
+  let episodesWritten = 0;
+  const drain = async () => {
+    for (const e of correlator.takeEpisodes()) {
+      summary.addEpisode(e);
+      if (json) await out.write(`${episodesWritten++ ? ',\n' : '\n'}${JSON.stringify(episodeToJson(e))}`);
+    }
+    for (const f of correlator.takeFindings()) {
+      summary.addFinding(f);
+      findings.push(f);
+    }
+  };
+  try {
+    if (json) await out.write('{"episodes":[');
+    for await (const batch of reader) {
+      correlator.ingest(batch);
+      await drain();
+    }
+    correlator.finish();
+    await drain();
+  } catch (e) {
+    if (e instanceof OutputClosed) return 0;
+    if (e instanceof TraceError) {
+      await out.flush().catch(() => undefined);
+      io.stderr.write(`revokescope analyze: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const result = summary.build({ ...correlator.stats, skippedInput: reader.stats.skipped });
+  try {
+    if (json) {
+      await out.write(`${episodesWritten ? '\n' : ''}],\n"findings":[`);
+      for (let i = 0; i < findings.length; i++) await out.write(`${i ? ',\n' : '\n'}${JSON.stringify(findingToJson(findings[i]!))}`);
+      await out.write(`${findings.length ? '\n' : ''}],\n"summary":${JSON.stringify(result, null, 2)}}\n`);
+    } else {
+      await out.write(`${renderTable(result, { title: file === '-' ? 'stdin' : file })}\n`);
+    }
+    await out.flush();
+  } catch (e) {
+    if (e instanceof OutputClosed) return 0;
+    throw e;
+  }
+  if (reader.stats.skipped > 0) {
+    const what = reader.format === 'pb' ? 'records' : 'lines';
+    io.stderr.write(`revokescope analyze: --lenient: skipped ${reader.stats.skipped} bad ${what}${reader.stats.truncated ? ' (the rest of the file after a broken length prefix is unreadable)' : ''}; first: ${reader.stats.skipReasons[0]}\n`);
+  }
+  if (failOn !== undefined && findings.some((f) => (f.severity ?? 0) >= failOn!)) return 1;
+  return 0;
+}
+
+function usageError(io: CommandIo, message: string): number {
+  io.stderr.write(`revokescope analyze: ${message} (see --help)\n`);
+  return 2;
+}

@@ -1,0 +1,129 @@
+// Boundary checks on an EventBatch, after decoding (.pb) or JSON parsing (.jsonl), before anything
+// downstream sees it. Type and range checks of single fields are the decoder's / JSON parser's job;
+// these are the facts the correlator relies on (DESIGN §3, §8):
+//  - host is set with a non-empty hostname and boot_id: state is keyed by (hostname, boot_id, device);
+//  - 64-bit counters (first_seq, dropped) and every time/duration are non-negative integers;
+//  - every event carries exactly one body (the oneof) and a device that looks like a PCI address
+//    (domain:bus:slot.function, hex; the domain may be 4–8 digits, e.g. VMD's 10000:);
+//  - ts_ns > 0 (CLOCK_MONOTONIC is never 0 when a probe fires; 0 means the field was never set);
+//  - durations and lock waits below one day: anything longer is a unit error or garbage, not a revoke;
+//  - BAR indexes 0..5 (vfio_pci_core_mmap() refuses the ROM and config regions);
+//  - enum values are names the schema knows (the .pb decoder lets unknown numbers through);
+//  - DmaBufRevoke.dmabuf_count, MoveNotify.importer_count are plain uint32 (checked by the codecs).
+import { v1, type Event, type EventBatch } from '../core/model.js';
+import { FieldError } from './errors.js';
+
+export const MAX_DURATION_NS = 86_400 * 1e9;
+const PCI_ADDRESS = /^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/;
+const BODIES = ['deviceInfo', 'lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify', 'barMmap',
+  'barMunmap', 'barFault', 'trigger'] as const;
+const MAX_BAR = 5;
+
+function nonNegativeInteger(v: unknown, path: string): void {
+  if (v === undefined || v === null) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new FieldError(path, `expected a non-negative integer, got ${String(v)}`);
+  }
+}
+
+function duration(v: unknown, path: string): void {
+  nonNegativeInteger(v, path);
+  if (typeof v === 'number' && v >= MAX_DURATION_NS) {
+    throw new FieldError(path, `absurd duration ${v} ns (≥ 1 day)`);
+  }
+}
+
+const enumNumbers = new Map<object, Set<unknown>>();
+
+/** Generated enums map NAME → number (own keys) and number → NAME (inherited). */
+function knownEnum(values: object, name: string, v: unknown, path: string): void {
+  if (v === undefined || v === null) return;
+  let numbers = enumNumbers.get(values);
+  if (!numbers) enumNumbers.set(values, numbers = new Set(Object.values(values)));
+  if (typeof v !== 'number' || !numbers.has(v)) {
+    throw new FieldError(path, `unknown ${name} value ${String(v)}`);
+  }
+}
+
+function bar(v: unknown, path: string): void {
+  nonNegativeInteger(v, path);
+  if (typeof v === 'number' && v > MAX_BAR) throw new FieldError(path, `BAR index ${v} outside 0..${MAX_BAR}`);
+}
+
+/** Device strings already checked (bounded: cleared when full). */
+const goodDevices = new Set<string>();
+
+export function validateEvent(ev: Event, path: string): void {
+  // Not ev.body: the generated oneof getter walks Object.keys() on every call.
+  let body: (typeof BODIES)[number] | undefined;
+  let bodies = 0;
+  for (const b of BODIES) {
+    const v = ev[b];
+    if (v !== undefined && v !== null) { bodies++; body = b; }
+  }
+  if (bodies === 0) throw new FieldError(path, 'event has no body (one of deviceInfo, lockAcquire, ..., trigger)');
+  if (bodies > 1) {
+    throw new FieldError(path, `event has several bodies: ${BODIES.filter((b) => ev[b] !== undefined && ev[b] !== null).join(', ')}`);
+  }
+  if (!ev.tsNs || typeof ev.tsNs !== 'number' || !Number.isInteger(ev.tsNs) || ev.tsNs <= 0) {
+    throw new FieldError(`${path}.tsNs`, `must be a positive integer (CLOCK_MONOTONIC ns), got ${String(ev.tsNs ?? 0)}`);
+  }
+  if (!ev.device) throw new FieldError(`${path}.device`, `missing on a ${body} event`);
+  if (!goodDevices.has(ev.device)) {
+    if (!PCI_ADDRESS.test(ev.device)) {
+      throw new FieldError(`${path}.device`, `${JSON.stringify(ev.device)} is not a PCI address like 0000:3b:00.0`);
+    }
+    if (goodDevices.size >= 65_536) goodDevices.clear();
+    goodDevices.add(ev.device);
+  }
+  switch (body) {
+    case 'lockAcquire': duration(ev.lockAcquire!.waitNs, `${path}.lockAcquire.waitNs`); break;
+    case 'zap': {
+      const z = ev.zap!;
+      nonNegativeInteger(z.start, `${path}.zap.start`);
+      nonNegativeInteger(z.length, `${path}.zap.length`);
+      duration(z.durationNs, `${path}.zap.durationNs`);
+      knownEnum(v1.Zap.ZapTarget, 'ZapTarget', z.target, `${path}.zap.target`);
+      break;
+    }
+    case 'dmabufRevoke': duration(ev.dmabufRevoke!.durationNs, `${path}.dmabufRevoke.durationNs`); break;
+    case 'moveNotify':
+      nonNegativeInteger(ev.moveNotify!.dmabufId, `${path}.moveNotify.dmabufId`);
+      duration(ev.moveNotify!.durationNs, `${path}.moveNotify.durationNs`);
+      break;
+    case 'barMmap': {
+      const m = ev.barMmap!;
+      bar(m.bar, `${path}.barMmap.bar`);
+      knownEnum(v1.BarMmap.Backing, 'Backing', m.backing, `${path}.barMmap.backing`);
+      nonNegativeInteger(m.mappingId, `${path}.barMmap.mappingId`);
+      nonNegativeInteger(m.length, `${path}.barMmap.length`);
+      break;
+    }
+    case 'barMunmap':
+      bar(ev.barMunmap!.bar, `${path}.barMunmap.bar`);
+      nonNegativeInteger(ev.barMunmap!.mappingId, `${path}.barMunmap.mappingId`);
+      break;
+    case 'barFault':
+      bar(ev.barFault!.bar, `${path}.barFault.bar`);
+      nonNegativeInteger(ev.barFault!.mappingId, `${path}.barFault.mappingId`);
+      break;
+    case 'trigger':
+      knownEnum(v1.TriggerKind, 'TriggerKind', ev.trigger!.kind, `${path}.trigger.kind`);
+      nonNegativeInteger(ev.trigger!.groupId, `${path}.trigger.groupId`);
+      break;
+    default: break;
+  }
+}
+
+/** Throws FieldError (with the field path) at the first problem. */
+export function validateBatch(batch: EventBatch): void {
+  const host = batch.host;
+  if (!host) throw new FieldError('host', 'missing (hostname and bootId identify the event stream)');
+  if (!host.hostname) throw new FieldError('host.hostname', 'missing or empty');
+  if (!host.bootId) throw new FieldError('host.bootId', 'missing or empty');
+  (host.capabilities ?? []).forEach((c, i) => knownEnum(v1.Capability, 'Capability', c, `host.capabilities[${i}]`));
+  nonNegativeInteger(batch.firstSeq, 'firstSeq');
+  nonNegativeInteger(batch.dropped, 'dropped');
+  const events = batch.events ?? [];
+  for (let i = 0; i < events.length; i++) validateEvent(events[i]!, `events[${i}]`);
+}
