@@ -35,6 +35,20 @@ describe('simulator truth vs correlator', () => {
     }
   });
 
+  it('pre-6.11: revokes while mappings were never faulted (not on vma_list) yield no finding', () => {
+    const { batches } = simulate({ hosts: 20, durationNs: 30 * S, seed: 9, faults: false, unpopulatedPre611Revokes: true });
+    expect(analyzeBatches(batches).findings.map((f) => `${f.kind} ${f.hostname} ${f.device}`)).toEqual([]);
+  });
+
+  it('marks inconclusive exactly the findings whose episodes loss touched', () => {
+    const { batches, truth } = simulate({ hosts: 20, durationNs: 40 * S, seed: 21, faultRate: 1, faultKinds: ['ring_loss', 'forgot_opt_in', 'unknown_device'] });
+    const a = analyzeBatches(batches);
+    const cmp = compareFindings(truth, a.findings, a.episodes);
+    expect(describeMisses(cmp)).toEqual([]);
+    expect(truth.findings.some((f) => f.fault === 'ring_loss' && f.inconclusive)).toBe(true);
+    expect(a.findings.filter((f) => f.inconclusive).length).toBe(truth.findings.filter((f) => f.inconclusive).length);
+  });
+
   it('finds exactly the injected faults over many seeds', () => {
     let total = 0;
     for (let seed = 10; seed < 16; seed++) total += check({ hosts: 20, durationNs: 45 * S, seed, faultRate: 1 }).truth;
