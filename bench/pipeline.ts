@@ -1,0 +1,102 @@
+// Benchmark: the embedded pipeline end to end — simulator → protobuf → bus → correlator → chDB — measured
+// as events/s until every row is stored, CPU seconds per million events (this process: JS + the chDB
+// engine's threads), bytes per raw event on disk after OPTIMIZE FINAL, and peak RSS.
+//   node dist/bench/pipeline.js [--hosts 50] [--duration 60s] [--seed 1] [--keep DIR]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Correlator } from '../services/core/correlator/index.js';
+import type { EventBatch } from '../services/core/model.js';
+import { EmbeddedPipeline } from '../services/pipeline/embedded.js';
+import { parseDuration } from '../services/pipeline/cli.js';
+import { simulatorSource } from '../services/pipeline/sources.js';
+import { openStore } from '../services/store/index.js';
+import { InProcessBus } from '../services/transport/bus.js';
+
+export interface PipelineBenchOptions {
+  hosts?: number;
+  durationNs?: number;
+  seed?: number;
+  /** Keep the data directory (default: a temp dir, removed). */
+  dataDir?: string;
+  /** Use these batches instead of the simulator. */
+  source?: () => AsyncIterable<EventBatch> | Promise<AsyncIterable<EventBatch>>;
+}
+
+export interface PipelineBenchResult {
+  name: string;
+  hosts: number;
+  simulatedSeconds: number;
+  events: number;
+  episodes: number;
+  findings: number;
+  wallSeconds: number;
+  eventsPerSecond: number;
+  cpuSeconds: number;
+  cpuSecondsPerMillionEvents: number;
+  /** Raw events table after OPTIMIZE FINAL: whole parts on disk (columns, marks, index) per stored event. */
+  bytesPerEventOnDisk: number;
+  /** Column data only (compressed). */
+  compressedColumnBytesPerEvent: number;
+  peakRssMiB: number;
+  targets: { eventsPerSecond: number; bytesPerEvent: number };
+}
+
+export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<PipelineBenchResult> {
+  const hosts = o.hosts ?? 50;
+  const durationNs = o.durationNs ?? 60e9;
+  const seed = o.seed ?? 1;
+  const dir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'revokescope-bench-'));
+  const { store, reader, connection } = await openStore({ dataDir: dir }, { wallClockShiftNs: -durationNs });
+  try {
+    const source = o.source ? await o.source() : await simulatorSource({ hosts, durationNs, seed });
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const pipeline = new EmbeddedPipeline({ source, store, correlator: new Correlator(), bus: new InProcessBus({ capacity: 256 }) });
+    const stats = await pipeline.run(); // ends with store.flush(): every row written
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+
+    const db = store.schema.database;
+    await connection.client.command({ query: `OPTIMIZE TABLE ${db}.events FINAL` });
+    const q = async <T>(query: string) => (await connection.client.query({ query, query_params: { db }, format: 'JSONEachRow' })).json<T>();
+    const [parts] = await q<{ rows: string; bytes: string }>(
+      `SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes FROM system.parts WHERE database = {db:String} AND table = 'events' AND active`);
+    const [cols] = await q<{ bytes: string }>(
+      `SELECT sum(data_compressed_bytes) AS bytes FROM system.columns WHERE database = {db:String} AND table = 'events'`);
+    const storedEvents = Number(parts!.rows);
+    const counts = await reader.counts();
+    return {
+      name: 'pipeline (embedded: simulator → bus → correlator → chDB)',
+      hosts, simulatedSeconds: durationNs / 1e9,
+      events: stats.events, episodes: counts.episodes, findings: counts.findings,
+      wallSeconds: round(wallSeconds, 2),
+      eventsPerSecond: Math.round(stats.events / wallSeconds),
+      cpuSeconds: round(cpuSeconds, 2),
+      cpuSecondsPerMillionEvents: round(cpuSeconds / (stats.events / 1e6), 2),
+      bytesPerEventOnDisk: round(Number(parts!.bytes) / storedEvents, 2),
+      compressedColumnBytesPerEvent: round(Number(cols!.bytes) / storedEvents, 2),
+      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      targets: { eventsPerSecond: 300_000, bytesPerEvent: 12 },
+    };
+  } finally {
+    await store.close();
+    if (!o.dataDir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({ options: { hosts: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' }, keep: { type: 'string' } } });
+  const result = await benchPipeline({
+    hosts: values.hosts ? Number(values.hosts) : undefined,
+    durationNs: values.duration ? parseDuration(values.duration) : undefined,
+    seed: values.seed ? Number(values.seed) : undefined,
+    dataDir: values.keep,
+  });
+  console.log(JSON.stringify(result, null, 2));
+}

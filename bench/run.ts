@@ -1,0 +1,44 @@
+// `npm run bench [-- NAME ...]`: runs the benchmarks (all by default) one after another on this machine and prints
+// JSON per benchmark plus the machine line for BENCHMARKS.md. Needs `node --expose-gc` (the npm script passes it).
+import { cpus, totalmem } from 'node:os';
+
+type Bench = () => Promise<unknown>;
+const KAFKA_BENCH = './kafka.js';
+
+const benches: Record<string, { about: string; load: () => Promise<Bench> }> = {
+  correlator: { about: 'correlator throughput (pre-decoded, from bytes, decode-only) and bytes per idle device',
+    load: async () => (await import('./correlator.js')).benchCorrelator },
+  'sql-episodes': { about: 'the episode computation as ClickHouse SQL in chDB vs the correlator',
+    load: async () => (await import('./sql-episodes.js')).benchSqlEpisodes },
+  decode: { about: 'decode-only throughput: protobufjs vs @bufbuild/protobuf, trace readers',
+    load: async () => (await import('./decode.js')).benchDecode },
+  simulator: { about: 'simulator generation speed', load: async () => (await import('./simulator.js')).benchSimulator },
+  pipeline: { about: 'embedded end-to-end: simulator → bus → correlator → chDB', load: async () => (await import('./pipeline.js')).benchPipeline },
+  kafka: { about: 'end-to-end through a real Kafka broker; kafkajs vs @platformatic/kafka', load: async () => (await import(KAFKA_BENCH) as { benchKafka: Bench }).benchKafka },
+  api: { about: 'API latency under load with 10 M episodes stored', load: async () => (await import('./api.js')).benchApi },
+};
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    console.log(`usage: npm run bench [-- NAME ...]\n\n${Object.entries(benches).map(([n, b]) => `  ${n.padEnd(13)} ${b.about}`).join('\n')}`);
+    return 0;
+  }
+  const names = argv.length > 0 ? argv : Object.keys(benches);
+  const unknown = names.filter((n) => !benches[n]);
+  if (unknown.length > 0) { console.error(`bench: unknown benchmark ${unknown.join(', ')}`); return 2; }
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  let failed = 0;
+  for (const name of names) {
+    const t0 = Date.now();
+    try {
+      const result = await (await benches[name]!.load())();
+      console.log(`\n## ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n${JSON.stringify(result, null, 2)}`);
+    } catch (err) {
+      failed++;
+      console.error(`\n## ${name}: FAILED: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

@@ -1,0 +1,57 @@
+// GET /api/v1/episodes: revoke and lock episodes, newest first, with filters and cursor pagination.
+import type { FastifyPluginAsync } from 'fastify';
+import type { StoreReader } from '../../store/queries.js';
+import {
+  cursorParam, decodeCursor, encodeCursor, errorSchema, label, limitParam, parseBool, parseRange, timeParam, triggerNames, u64,
+} from '../schemas.js';
+
+interface Query {
+  from?: string; to?: string; host?: string; device?: string; driver?: string; kernel?: string; trigger?: string;
+  revoke?: 'true' | 'false'; complete?: 'true' | 'false'; limit: number; cursor?: string;
+}
+
+const bool = { type: 'string', enum: ['true', 'false'] } as const;
+
+export const episodeSchema = {
+  type: 'object',
+  properties: {
+    episodeId: { type: 'string' }, hostname: { type: 'string' }, bootId: { type: 'string' }, device: { type: 'string' },
+    driver: { type: 'string' }, kernelRelease: { type: 'string' }, trigger: { type: 'string', enum: triggerNames },
+    groupId: u64, acquireTsNs: u64, releaseTsNs: u64, revoke: { type: 'boolean' }, lockWaitNs: u64, holdNs: u64,
+    revokeNs: u64, zapNs: u64, dmabufRevokeNs: u64, moveNs: u64, zapCount: { type: 'integer' },
+    dmabufCount: { type: 'integer' }, importerCount: { type: 'integer' }, legacyMappings: { type: 'integer' },
+    dmabufMappings: { type: 'integer' }, complete: { type: 'boolean' },
+    time: { type: 'string', description: 'wall clock of the lock acquire (monotonic ts + the boot\'s offset)' },
+  },
+  required: ['episodeId', 'hostname', 'bootId', 'device', 'acquireTsNs', 'revoke', 'complete', 'time'],
+} as const;
+
+export const episodesRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async (app, { reader }) => {
+  app.get<{ Querystring: Query }>('/api/v1/episodes', {
+    schema: {
+      summary: 'Revoke episodes (memory_lock write sections), newest first',
+      tags: ['episodes'],
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: {
+          from: timeParam, to: timeParam, host: label, device: label, driver: label, kernel: label,
+          trigger: { type: 'string', enum: triggerNames }, revoke: bool, complete: bool, limit: limitParam, cursor: cursorParam,
+        },
+      },
+      response: {
+        200: {
+          type: 'object', required: ['episodes'],
+          properties: { episodes: { type: 'array', items: episodeSchema }, nextCursor: { type: 'string' } },
+        },
+        400: errorSchema,
+      },
+    },
+  }, async (req) => {
+    const q = req.query;
+    const res = await reader.episodes({
+      ...parseRange(q), host: q.host, device: q.device, driver: q.driver, kernel: q.kernel, trigger: q.trigger,
+      revoke: parseBool(q.revoke), complete: parseBool(q.complete), limit: q.limit, after: decodeCursor(q.cursor),
+    });
+    return { episodes: res.items, ...(res.nextCursor ? { nextCursor: encodeCursor(res.nextCursor) } : {}) };
+  });
+};

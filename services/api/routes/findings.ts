@@ -1,0 +1,55 @@
+// GET /api/v1/findings: skipped and redundant zaps and the other findings of DESIGN §4, newest first.
+import type { FastifyPluginAsync } from 'fastify';
+import type { StoreReader } from '../../store/queries.js';
+import {
+  cursorParam, decodeCursor, encodeCursor, errorSchema, findingKindNames, label, limitParam, parseBool, parseRange,
+  severityNames, timeParam, u64,
+} from '../schemas.js';
+
+interface Query {
+  from?: string; to?: string; host?: string; device?: string; driver?: string; kernel?: string; kind?: string;
+  severity?: string; inconclusive?: 'true' | 'false'; episode?: string; limit: number; cursor?: string;
+}
+
+export const findingSchema = {
+  type: 'object',
+  properties: {
+    findingId: { type: 'string' }, kind: { type: 'string', enum: findingKindNames }, severity: { type: 'string', enum: severityNames },
+    hostname: { type: 'string' }, bootId: { type: 'string' }, device: { type: 'string' }, driver: { type: 'string' },
+    kernelRelease: { type: 'string' }, episodeId: { type: 'string' }, tsNs: u64, inconclusive: { type: 'boolean' },
+    evidence: { type: 'string' }, time: { type: 'string' },
+  },
+  required: ['findingId', 'kind', 'severity', 'hostname', 'device', 'tsNs', 'inconclusive', 'evidence', 'time'],
+} as const;
+
+export const findingsRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async (app, { reader }) => {
+  app.get<{ Querystring: Query }>('/api/v1/findings', {
+    schema: {
+      summary: 'Findings (skipped zaps, redundant zaps, lock and pairing errors, slow revokes), newest first',
+      tags: ['findings'],
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: {
+          from: timeParam, to: timeParam, host: label, device: label, driver: label, kernel: label,
+          kind: { type: 'string', enum: findingKindNames }, severity: { type: 'string', enum: severityNames },
+          inconclusive: { type: 'string', enum: ['true', 'false'] }, episode: label, limit: limitParam, cursor: cursorParam,
+        },
+      },
+      response: {
+        200: {
+          type: 'object', required: ['findings'],
+          properties: { findings: { type: 'array', items: findingSchema }, nextCursor: { type: 'string' } },
+        },
+        400: errorSchema,
+      },
+    },
+  }, async (req) => {
+    const q = req.query;
+    const res = await reader.findings({
+      ...parseRange(q), host: q.host, device: q.device, driver: q.driver, kernel: q.kernel, kind: q.kind,
+      severity: q.severity, inconclusive: parseBool(q.inconclusive), episodeId: q.episode, limit: q.limit,
+      after: decodeCursor(q.cursor),
+    });
+    return { findings: res.items, ...(res.nextCursor ? { nextCursor: encodeCursor(res.nextCursor) } : {}) };
+  });
+};

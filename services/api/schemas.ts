@@ -1,0 +1,64 @@
+// Shared JSON Schemas and parsers for the read API. Enum names come from proto/, so the API follows the model.
+// summary/tags on route schemas: the OpenAPI fields @fastify/swagger declares on FastifySchema
+import type {} from '@fastify/swagger';
+import { FindingKind, Severity, TriggerKind } from '../core/model.js';
+
+const names = (e: object, skipZero = true): string[] =>
+  Object.entries(e).filter(([, v]) => typeof v === 'number' && (!skipZero || v !== 0)).map(([k]) => k);
+
+export const triggerNames = names(TriggerKind, false);
+export const findingKindNames = names(FindingKind);
+export const severityNames = names(Severity);
+
+/** Wall-clock bound: RFC 3339 date-time or integer milliseconds since the epoch. */
+export const timeParam = {
+  type: 'string', maxLength: 40,
+  pattern: '^([0-9]{1,15}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2}))$',
+  description: 'RFC 3339 date-time or milliseconds since the epoch',
+} as const;
+
+export const label = { type: 'string', minLength: 1, maxLength: 256 } as const;
+export const limitParam = { type: 'integer', minimum: 1, maximum: 10_000, default: 100 } as const;
+export const cursorParam = { type: 'string', maxLength: 600, pattern: '^[A-Za-z0-9_-]+$', description: 'nextCursor of the previous page' } as const;
+export const u64 = { type: 'string', pattern: '^[0-9]+$', description: '64-bit unsigned integer (proto3 JSON: a string)' } as const;
+
+export const errorSchema = {
+  type: 'object',
+  properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } },
+  required: ['statusCode', 'error', 'message'],
+} as const;
+
+/** A client error with a reason (400). */
+export class BadRequest extends Error {
+  readonly statusCode = 400;
+}
+
+export function parseTime(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const ms = /^[0-9]+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(ms) || ms < 0 || ms > 253402300799999) throw new BadRequest(`querystring/${name} is not a valid time: ${v}`);
+  return ms;
+}
+
+export function parseRange(q: { from?: string; to?: string }): { fromMs?: number; toMs?: number } {
+  const fromMs = parseTime('from', q.from);
+  const toMs = parseTime('to', q.to);
+  if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new BadRequest('querystring/from must be before querystring/to');
+  return { fromMs, toMs };
+}
+
+export function encodeCursor(c: { timeNs: string; id: string }): string {
+  return Buffer.from(`${c.timeNs}:${c.id}`).toString('base64url');
+}
+
+export function decodeCursor(s: string | undefined): { timeNs: string; id: string } | undefined {
+  if (s === undefined) return undefined;
+  const text = Buffer.from(s, 'base64url').toString('utf8');
+  const m = /^([0-9]{1,20}):(.{1,256})$/s.exec(text);
+  if (!m || BigInt(m[1]!) > 9223372036854775807n) throw new BadRequest('querystring/cursor is not a cursor this API issued');
+  return { timeNs: m[1]!, id: m[2]! };
+}
+
+export function parseBool(v: 'true' | 'false' | undefined): boolean | undefined {
+  return v === undefined ? undefined : v === 'true';
+}

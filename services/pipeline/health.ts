@@ -1,0 +1,49 @@
+// Collector health as the pipeline sees it, per host boot: events, drops the collector reported, losses
+// (reported drops + sequence gaps: events[i] has seq first_seq + i) and the newest ts. Bounded by hosts.
+import { Capability, type EventBatch } from '../core/model.js';
+import type { HostHealth } from '../store/types.js';
+
+const capabilityName = new Map<number, string>(Object.entries(Capability).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, k]));
+
+interface Boot {
+  hostname: string; bootId: string; kernelRelease: string; collectorVersion: string; capabilities: string[];
+  events: number; dropped: number; lost: number; lastTsNs: number; nextSeq: number | undefined;
+}
+
+export class HostHealthTracker {
+  private readonly boots = new Map<string, Boot>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  observe(batch: EventBatch): void {
+    const h = batch.host ?? {};
+    const key = `${h.hostname ?? ''}\u0000${h.bootId ?? ''}`;
+    let b = this.boots.get(key);
+    if (!b) {
+      b = { hostname: h.hostname ?? '', bootId: h.bootId ?? '', kernelRelease: '', collectorVersion: '', capabilities: [],
+        events: 0, dropped: 0, lost: 0, lastTsNs: 0, nextSeq: undefined };
+      this.boots.set(key, b);
+    }
+    b.kernelRelease = h.kernelRelease ?? b.kernelRelease;
+    b.collectorVersion = h.collectorVersion ?? b.collectorVersion;
+    if (h.capabilities?.length) b.capabilities = h.capabilities.map((c) => capabilityName.get(c as number) ?? String(c));
+    const events = batch.events ?? [];
+    const first = batch.firstSeq ?? 0;
+    const dropped = batch.dropped ?? 0;
+    b.dropped += dropped;
+    b.lost += dropped;
+    if (b.nextSeq !== undefined && first > b.nextSeq) b.lost += first - b.nextSeq;
+    b.nextSeq = Math.max(b.nextSeq ?? 0, first + events.length);
+    b.events += events.length;
+    for (const ev of events) if ((ev.tsNs ?? 0) > b.lastTsNs) b.lastTsNs = ev.tsNs ?? 0;
+  }
+
+  rows(): HostHealth[] {
+    const at = this.now();
+    return [...this.boots.values()].map((b) => ({
+      hostname: b.hostname, bootId: b.bootId, kernelRelease: b.kernelRelease, collectorVersion: b.collectorVersion,
+      capabilities: b.capabilities, observedAtMs: at, events: b.events, dropped: b.dropped, lost: b.lost, lag: 0,
+      lastTsNs: b.lastTsNs,
+    }));
+  }
+}

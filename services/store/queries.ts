@@ -1,0 +1,206 @@
+// Read side of the store: episodes, findings and latency percentiles for the API and the run summary.
+// Filters are fixed SQL fragments; every value is a query parameter ({name:Type}); the only identifiers
+// that vary (group-by columns, metric columns) come from fixed maps, never from the caller's text.
+import type { ClickHouseClient } from '@clickhouse/client';
+import { LATENCY_METRICS, quantileMerge, TABLES, type LatencyMetric } from './schema.js';
+
+export interface TimeRange {
+  /** Inclusive lower bound, wall clock ms since epoch. */
+  fromMs?: number;
+  /** Exclusive upper bound, wall clock ms since epoch. */
+  toMs?: number;
+}
+
+export interface EpisodeFilter extends TimeRange {
+  host?: string; device?: string; driver?: string; kernel?: string; trigger?: string;
+  revoke?: boolean; complete?: boolean;
+  limit: number;
+  /** Continue after this (time ns, id) position, from a previous page's nextCursor. */
+  after?: { timeNs: string; id: string };
+}
+
+export interface FindingFilter extends TimeRange {
+  host?: string; device?: string; driver?: string; kernel?: string; kind?: string; severity?: string;
+  inconclusive?: boolean; episodeId?: string;
+  limit: number;
+  after?: { timeNs: string; id: string };
+}
+
+export const LATENCY_DIMENSIONS = { host: 'hostname', driver: 'driver', kernel: 'kernel_release', trigger: 'trigger' } as const;
+export type LatencyDimension = keyof typeof LATENCY_DIMENSIONS;
+
+export interface LatencyQuery extends TimeRange {
+  metric: LatencyMetric;
+  groupBy: LatencyDimension[];
+  host?: string; driver?: string; kernel?: string; trigger?: string;
+}
+
+export interface LatencyRow {
+  group: Partial<Record<LatencyDimension, string>>;
+  /** Episodes in the groups (all episodes, not only those the metric applies to). */
+  episodes: number;
+  /** Episodes the metric applies to (e.g. revoke: revoke episodes that revoked something). */
+  count: number;
+  p50: number; p90: number; p99: number; p999: number; max: number;
+}
+
+export interface Page<T> { items: T[]; nextCursor?: { timeNs: string; id: string } }
+
+type Where = { sql: string[]; params: Record<string, unknown> };
+
+function timeWhere(w: Where, r: TimeRange, column = 'time'): void {
+  if (r.fromMs !== undefined) { w.sql.push(`${column} >= fromUnixTimestamp64Milli({from_ms:Int64})`); w.params.from_ms = Math.trunc(r.fromMs); }
+  if (r.toMs !== undefined) { w.sql.push(`${column} < fromUnixTimestamp64Milli({to_ms:Int64})`); w.params.to_ms = Math.trunc(r.toMs); }
+}
+
+function eq(w: Where, column: string, name: string, value: string | boolean | undefined, type = 'String'): void {
+  if (value === undefined) return;
+  w.sql.push(`${column} = {${name}:${type}}`);
+  w.params[name] = value;
+}
+
+function whereClause(w: Where): string {
+  return w.sql.length ? `WHERE ${w.sql.join(' AND ')}` : '';
+}
+
+const ISO = { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 1 } as const;
+
+export class StoreReader {
+  constructor(readonly client: ClickHouseClient, readonly database: string) {}
+
+  private table(name: string): string { return `${this.database}.${name}`; }
+
+  private async rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
+    const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: ISO });
+    return rs.json<T>();
+  }
+
+  /** Newest first. Rows in proto3 JSON shape (camelCase, enums by name, 64-bit integers as strings) plus `time`. */
+  async episodes(f: EpisodeFilter): Promise<Page<Record<string, unknown>>> {
+    const w: Where = { sql: [], params: { limit: f.limit } };
+    timeWhere(w, f);
+    eq(w, 'hostname', 'host', f.host); eq(w, 'device', 'device', f.device); eq(w, 'driver', 'driver', f.driver);
+    eq(w, 'kernel_release', 'kernel', f.kernel); eq(w, 'trigger', 'trigger', f.trigger);
+    eq(w, 'revoke', 'revoke', f.revoke, 'Bool'); eq(w, 'complete', 'complete', f.complete, 'Bool');
+    if (f.after) {
+      w.sql.push('(time, episode_id) < (fromUnixTimestamp64Nano({after_ns:Int64}), {after_id:String})');
+      w.params.after_ns = f.after.timeNs; w.params.after_id = f.after.id;
+    }
+    const rows = await this.rows<Record<string, unknown>>(`
+      SELECT episode_id AS episodeId, hostname, boot_id AS bootId, device, driver, kernel_release AS kernelRelease,
+        toString(trigger) AS trigger, group_id AS groupId, acquire_ts_ns AS acquireTsNs, release_ts_ns AS releaseTsNs,
+        revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
+        dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
+        importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
+        time, toString(toUnixTimestamp64Nano(time)) AS _time_ns
+      FROM ${this.table(TABLES.episodes)} FINAL ${whereClause(w)}
+      ORDER BY time DESC, episode_id DESC LIMIT {limit:UInt32}`, w.params);
+    return page(rows, f.limit, 'episodeId');
+  }
+
+  async findings(f: FindingFilter): Promise<Page<Record<string, unknown>>> {
+    const w: Where = { sql: [], params: { limit: f.limit } };
+    timeWhere(w, f);
+    eq(w, 'hostname', 'host', f.host); eq(w, 'device', 'device', f.device); eq(w, 'driver', 'driver', f.driver);
+    eq(w, 'kernel_release', 'kernel', f.kernel); eq(w, 'kind', 'kind', f.kind); eq(w, 'severity', 'severity', f.severity);
+    eq(w, 'inconclusive', 'inconclusive', f.inconclusive, 'Bool'); eq(w, 'episode_id', 'episode_id', f.episodeId);
+    if (f.after) {
+      w.sql.push('(time, finding_id) < (fromUnixTimestamp64Nano({after_ns:Int64}), {after_id:String})');
+      w.params.after_ns = f.after.timeNs; w.params.after_id = f.after.id;
+    }
+    const rows = await this.rows<Record<string, unknown>>(`
+      SELECT finding_id AS findingId, toString(kind) AS kind, toString(severity) AS severity, hostname, boot_id AS bootId,
+        device, driver, kernel_release AS kernelRelease, episode_id AS episodeId, ts_ns AS tsNs, inconclusive, evidence,
+        time, toString(toUnixTimestamp64Nano(time)) AS _time_ns
+      FROM ${this.table(TABLES.findings)} FINAL ${whereClause(w)}
+      ORDER BY time DESC, finding_id DESC LIMIT {limit:UInt32}`, w.params);
+    return page(rows, f.limit, 'findingId');
+  }
+
+  /** Percentiles merged from the per-minute rollup states (minute resolution: the range snaps to minutes). */
+  async latency(q: LatencyQuery): Promise<LatencyRow[]> {
+    const w: Where = { sql: [], params: {} };
+    if (q.fromMs !== undefined) { w.sql.push('minute >= toStartOfMinute(fromUnixTimestamp64Milli({from_ms:Int64}))'); w.params.from_ms = Math.trunc(q.fromMs); }
+    if (q.toMs !== undefined) { w.sql.push('minute < fromUnixTimestamp64Milli({to_ms:Int64})'); w.params.to_ms = Math.trunc(q.toMs); }
+    eq(w, 'hostname', 'host', q.host); eq(w, 'driver', 'driver', q.driver); eq(w, 'kernel_release', 'kernel', q.kernel);
+    eq(w, 'trigger', 'trigger', q.trigger);
+    const m = q.metric;
+    if (!(m in LATENCY_METRICS)) throw new Error(`unknown metric ${m}`);
+    const dims = q.groupBy.map((d) => {
+      const column = LATENCY_DIMENSIONS[d];
+      if (!column) throw new Error(`unknown dimension ${d}`);
+      return { d, column };
+    });
+    const groupCols = dims.map(({ d, column }) => `toString(${column}) AS g_${d}`);
+    const rows = await this.rows<Record<string, string | number | (string | number)[]>>(`
+      SELECT ${[...groupCols, 'sum(episodes) AS episodes', `sum(${m}_samples) AS count`, `${quantileMerge(m)} AS q`,
+        `max(${m}_max) AS max`].join(', ')}
+      FROM ${this.table(TABLES.latency)} ${whereClause(w)}
+      ${dims.length ? `GROUP BY ${dims.map(({ d }) => `g_${d}`).join(', ')} ORDER BY ${dims.map(({ d }) => `g_${d}`).join(', ')}` : ''}`,
+    w.params);
+    return rows.filter((r) => Number(r.episodes) > 0).map((r) => {
+      const qs = (r.q as (string | number)[]).map((v) => Math.round(Number(v)));
+      const count = Number(r.count);
+      const group: LatencyRow['group'] = {};
+      for (const { d } of dims) group[d] = String(r[`g_${d}`]);
+      return {
+        group, episodes: Number(r.episodes), count,
+        // an empty state merges to NaN/0: report zeros when the metric applies to no episode
+        p50: count ? qs[0]! : 0, p90: count ? qs[1]! : 0, p99: count ? qs[2]! : 0, p999: count ? qs[3]! : 0,
+        max: Number(r.max),
+      };
+    });
+  }
+
+  /** Deduplicated counts (FINAL): what the store holds. */
+  async counts(): Promise<{ events: number; episodes: number; revokeEpisodes: number; incompleteEpisodes: number; findings: number; latencyEpisodes: number }> {
+    const [r] = await this.rows<Record<string, string>>(`
+      SELECT (SELECT count() FROM ${this.table(TABLES.events)} FINAL) AS events,
+        (SELECT count() FROM ${this.table(TABLES.episodes)} FINAL) AS episodes,
+        (SELECT countIf(revoke) FROM ${this.table(TABLES.episodes)} FINAL) AS revokeEpisodes,
+        (SELECT countIf(NOT complete) FROM ${this.table(TABLES.episodes)} FINAL) AS incompleteEpisodes,
+        (SELECT count() FROM ${this.table(TABLES.findings)} FINAL) AS findings,
+        (SELECT sum(episodes) FROM ${this.table(TABLES.latency)}) AS latencyEpisodes`, {});
+    return {
+      events: Number(r!.events), episodes: Number(r!.episodes), revokeEpisodes: Number(r!.revokeEpisodes), incompleteEpisodes: Number(r!.incompleteEpisodes),
+      findings: Number(r!.findings), latencyEpisodes: Number(r!.latencyEpisodes ?? 0),
+    };
+  }
+
+  /** Revoke latency in half-decade buckets (10^(k/2) ns), the same edges as the analyze report. */
+  async revokeHistogram(): Promise<{ loNs: number; hiNs: number; count: number }[]> {
+    const rows = await this.rows<{ b: number; count: string }>(`
+      SELECT toInt32(floor(2 * log10(revoke_ns) + 1e-9)) AS b, count() AS count
+      FROM ${this.table(TABLES.episodes)} FINAL WHERE revoke AND revoke_ns > 0 GROUP BY b ORDER BY b`, {});
+    if (rows.length === 0) return [];
+    const counts = new Map(rows.map((r) => [Number(r.b), Number(r.count)]));
+    const lo = Number(rows[0]!.b);
+    const hi = Number(rows[rows.length - 1]!.b);
+    const out = [];
+    for (let i = lo; i <= hi; i++) out.push({ loNs: Math.round(10 ** (i / 2)), hiNs: Math.round(10 ** ((i + 1) / 2)), count: counts.get(i) ?? 0 });
+    return out;
+  }
+
+  /** Per finding kind, the devices with the most findings of that kind. */
+  async worstDevices(perKind: number): Promise<{ kind: string; hostname: string; device: string; driver: string; count: number; worstSeverity: string }[]> {
+    return (await this.rows<{ kind: string; hostname: string; device: string; driver: string; count: string; worstSeverity: string }>(`
+      SELECT toString(kind) AS kind, hostname, device, any(driver) AS driver, count() AS count, toString(max(severity)) AS worstSeverity
+      FROM ${this.table(TABLES.findings)} FINAL GROUP BY kind, hostname, device
+      ORDER BY kind, count DESC, max(severity) DESC, hostname, device LIMIT {per_kind:UInt32} BY kind`, { per_kind: perKind }))
+      .map((r) => ({ ...r, count: Number(r.count) }));
+  }
+
+  /** Findings by kind and severity (names), deduplicated. */
+  async findingCounts(): Promise<{ kind: string; severity: string; inconclusive: boolean; count: number }[]> {
+    return (await this.rows<{ kind: string; severity: string; inconclusive: boolean; count: string }>(`
+      SELECT toString(kind) AS kind, toString(severity) AS severity, inconclusive, count() AS count
+      FROM ${this.table(TABLES.findings)} FINAL GROUP BY kind, severity, inconclusive ORDER BY kind, severity`, {}))
+      .map((r) => ({ ...r, count: Number(r.count) }));
+  }
+}
+
+function page(rows: Record<string, unknown>[], limit: number, idKey: string): Page<Record<string, unknown>> {
+  const last = rows[rows.length - 1];
+  const items = rows.map(({ _time_ns, ...rest }) => rest);
+  return rows.length === limit && last ? { items, nextCursor: { timeNs: String(last._time_ns), id: String(last[idKey]) } } : { items };
+}

@@ -1,0 +1,319 @@
+// ClickHouse schema (DESIGN §5) as versioned migrations. The same statements run in chDB and on a server;
+// with a cluster name they render as ReplicatedMergeTree local tables + Distributed tables, ON CLUSTER.
+//
+// Time. ts_ns is the host's CLOCK_MONOTONIC; ClickHouse needs a wall-clock column for TTL, partitions and
+// Grafana time ranges. Every row also has `time DateTime64(9)` = monotonic ts + a per-boot offset
+// (wall clock − monotonic), captured once when a boot is first ingested and persisted in `boot_clock`, so
+// a re-ingest maps the same event to the same time (and the same partition: deduplication holds). The
+// offset travels as an insert column, so `time` is computed in the engine with exact Int64 math: stored for
+// episodes and findings (EPHEMERAL offset), an ALIAS over the stored offset for raw events (bytes/event).
+//
+// Idempotent rollups. A materialized view fires per inserted block, so an MV over a ReplacingMergeTree
+// counts a re-ingested episode twice. Episodes are therefore inserted into a Null table `episodes_ingest`;
+// the MV `episodes_dedup` forwards only rows whose key (hostname, boot_id, device, acquire_ts_ns) is not
+// stored yet (a primary-key lookup, not a scan), and the rollup MV hangs off `episodes`. Re-ingesting the
+// same trace therefore leaves both `episodes` and `episode_latency_1m` unchanged. The check is not atomic
+// across concurrent writers of the same host; a host has one writer (embedded: one process; fleet: one
+// Kafka partition owner), and the ReplacingMergeTree still deduplicates the base table in any case.
+import { Backing, Capability, FindingKind, Severity, TriggerKind, ZapTarget } from '../core/model.js';
+
+export interface SchemaOptions {
+  /** Database the tables live in (an identifier). */
+  database: string;
+  /** Render ON CLUSTER / ReplicatedMergeTree + Distributed DDL for this cluster. */
+  cluster?: string;
+  /** Raw events are kept this many days (TTL). */
+  eventsTtlDays: number;
+  /** Collector health samples are kept this many days. */
+  healthTtlDays: number;
+}
+
+export const defaultSchemaOptions: SchemaOptions = { database: 'revokescope', eventsTtlDays: 7, healthTtlDays: 90 };
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements(o: SchemaOptions): string[];
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function checkIdentifier(kind: string, value: string): string {
+  if (!IDENT.test(value)) throw new Error(`invalid ${kind} name '${value}': letters, digits and _ only`);
+  return value;
+}
+
+function checkOptions(o: SchemaOptions): void {
+  checkIdentifier('database', o.database);
+  if (o.cluster !== undefined) checkIdentifier('cluster', o.cluster);
+  for (const [k, v] of [['eventsTtlDays', o.eventsTtlDays], ['healthTtlDays', o.healthTtlDays]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 36500) throw new Error(`${k} must be an integer 1..36500`);
+  }
+}
+
+/** Enum8 from a generated protobuf enum, so the column follows proto/ (new values need a migration). */
+export function enum8(values: Record<string, unknown>): string {
+  const items = Object.entries(values).filter(([, v]) => typeof v === 'number').map(([k, v]) => `'${k}' = ${v as number}`);
+  return `Enum8(${items.join(', ')})`;
+}
+
+export const EVENT_KINDS = ['UNKNOWN', 'deviceInfo', 'lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify',
+  'barMmap', 'barMunmap', 'barFault', 'trigger'] as const;
+const eventKindEnum = `Enum8(${EVENT_KINDS.map((k, i) => `'${k}' = ${i}`).join(', ')})`;
+
+const lc = 'LowCardinality(String)';
+
+type Engine = { kind: 'ReplacingMergeTree' | 'AggregatingMergeTree' | 'MergeTree' | 'Null'; version?: string };
+
+interface TableSpec {
+  name: string;
+  columns: string[];
+  engine: Engine;
+  partitionBy?: string;
+  orderBy?: string;
+  ttl?: string;
+  indexes?: string[];
+  settings?: string;
+}
+
+/** Table names as readers and writers use them (the Distributed table in cluster mode). */
+export const TABLES = {
+  migrations: 'schema_migrations',
+  events: 'events',
+  bootClock: 'boot_clock',
+  episodesIngest: 'episodes_ingest',
+  episodes: 'episodes',
+  latency: 'episode_latency_1m',
+  findings: 'findings',
+  hostHealth: 'host_health',
+} as const;
+
+function onCluster(o: SchemaOptions): string {
+  return o.cluster ? ` ON CLUSTER ${o.cluster}` : '';
+}
+
+/** Name of the table that stores data (…_local behind a Distributed table in cluster mode). */
+function storage(o: SchemaOptions, name: string): string {
+  return `${o.database}.${o.cluster ? `${name}_local` : name}`;
+}
+
+function engineClause(o: SchemaOptions, t: TableSpec): string {
+  const { kind, version } = t.engine;
+  if (kind === 'Null') return 'Null';
+  if (!o.cluster) return `${kind}(${version ?? ''})`;
+  const replicated = `Replicated${kind}`;
+  const args = [`'/clickhouse/tables/{shard}/${o.database}/${t.name}'`, `'{replica}'`];
+  if (version) args.push(version);
+  return `${replicated}(${args.join(', ')})`;
+}
+
+/** CREATE TABLE (+ the Distributed table over it in cluster mode, sharded by host: per-host order and the
+ * dedup MV's lookups stay on one shard). */
+function createTable(o: SchemaOptions, t: TableSpec): string[] {
+  const cols = [...t.columns, ...(t.indexes ?? [])].map((c) => `  ${c}`).join(',\n');
+  const lines = [`CREATE TABLE IF NOT EXISTS ${storage(o, t.name)}${onCluster(o)}\n(\n${cols}\n)`, `ENGINE = ${engineClause(o, t)}`];
+  if (t.partitionBy) lines.push(`PARTITION BY ${t.partitionBy}`);
+  if (t.orderBy) lines.push(`ORDER BY ${t.orderBy}`);
+  if (t.ttl) lines.push(`TTL ${t.ttl}`);
+  if (t.settings) lines.push(`SETTINGS ${t.settings}`);
+  const out = [lines.join('\n')];
+  if (o.cluster) {
+    const sharding = t.columns.some((c) => c.startsWith('hostname ')) ? 'cityHash64(hostname)' : 'rand()';
+    out.push(`CREATE TABLE IF NOT EXISTS ${o.database}.${t.name}${onCluster(o)} AS ${storage(o, t.name)}\n` +
+      `ENGINE = Distributed(${o.cluster}, ${o.database}, ${t.name}_local, ${sharding})`);
+  }
+  return out;
+}
+
+function createView(o: SchemaOptions, name: string, to: string, select: string): string {
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${o.database}.${name}${onCluster(o)} TO ${storage(o, to)}\nAS ${select}`;
+}
+
+// The wall-clock column: monotonic ts + the boot's offset, computed in the engine (see the header).
+const timeFrom = (tsColumn: string): string[] => [
+  'boot_offset_ns Int64 EPHEMERAL',
+  `time DateTime64(9) DEFAULT fromUnixTimestamp64Nano(toInt64(${tsColumn}) + boot_offset_ns) CODEC(Delta, ZSTD(3))`,
+];
+
+// Raw events keep the boot offset instead of a materialized time (it would cost as much as ts_ns again).
+const EVENT_TIME = 'fromUnixTimestamp64Nano(toInt64(ts_ns) + boot_offset_ns)';
+
+const episodeColumns = (): string[] => [
+  'episode_id String CODEC(ZSTD(3))',
+  `hostname ${lc}`, `boot_id ${lc}`, `device ${lc}`, `driver ${lc}`, `kernel_release ${lc}`,
+  `trigger ${enum8(TriggerKind)}`,
+  'group_id UInt64 CODEC(ZSTD(1))',
+  'acquire_ts_ns UInt64 CODEC(Delta, ZSTD(3))',
+  'release_ts_ns UInt64 CODEC(Delta, ZSTD(3))',
+  'revoke Bool',
+  'lock_wait_ns UInt64 CODEC(ZSTD(1))', 'hold_ns UInt64 CODEC(ZSTD(1))', 'revoke_ns UInt64 CODEC(ZSTD(1))',
+  'zap_ns UInt64 CODEC(ZSTD(1))', 'dmabuf_revoke_ns UInt64 CODEC(ZSTD(1))', 'move_ns UInt64 CODEC(ZSTD(1))',
+  'zap_count UInt32', 'dmabuf_count UInt32', 'importer_count UInt32', 'legacy_mappings UInt32', 'dmabuf_mappings UInt32',
+  'complete Bool',
+  ...timeFrom('acquire_ts_ns'),
+];
+
+const LATENCY_LEVELS = '0.5, 0.9, 0.99, 0.999';
+/** Metrics kept in the rollup: column prefix, episode column, which episodes count. */
+export const LATENCY_METRICS = {
+  revoke: { column: 'revoke_ns', when: 'revoke AND revoke_ns > 0' },
+  hold: { column: 'hold_ns', when: 'release_ts_ns > 0' },
+  wait: { column: 'lock_wait_ns', when: '1' },
+  zap: { column: 'zap_ns', when: 'zap_count > 0' },
+  move: { column: 'move_ns', when: 'move_ns > 0' },
+} as const;
+export type LatencyMetric = keyof typeof LATENCY_METRICS;
+export const LATENCY_QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
+/** The merge expression for a metric's quantile state (levels fixed by the state's type). */
+export const quantileMerge = (m: LatencyMetric): string => `quantilesTDigestIfMerge(${LATENCY_LEVELS})(${m}_q)`;
+
+const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'events, boot clock, episodes with deduplicating ingest, per-minute latency rollup, findings, host health',
+    statements: (o) => [
+      ...createTable(o, {
+        name: TABLES.events,
+        columns: [
+          `hostname ${lc}`, `boot_id ${lc}`,
+          'seq UInt64 CODEC(Delta, ZSTD(3))',
+          'ts_ns UInt64 CODEC(Delta, ZSTD(3))',
+          // stored (constant per boot: ~0 bytes after Delta) instead of a second 64-bit time column
+          'boot_offset_ns Int64 CODEC(Delta, ZSTD(3))',
+          `time DateTime64(9) ALIAS ${EVENT_TIME}`,
+          'cpu UInt32 CODEC(ZSTD(3))', 'pid UInt32 CODEC(ZSTD(3))', 'tid UInt32 CODEC(ZSTD(3))',
+          `comm ${lc}`, `device ${lc}`,
+          `kind ${eventKindEnum}`,
+          // body fields; each is default (sparse on disk) unless its kind uses it
+          `driver ${lc}`, 'zap_bars_on_revoke Bool', 'dmabuf_bar_mmap Bool',
+          'wait_ns UInt64 CODEC(ZSTD(3))',
+          'start UInt64 CODEC(ZSTD(3))', 'length UInt64 CODEC(ZSTD(3))', 'duration_ns UInt64 CODEC(ZSTD(3))',
+          `zap_target ${enum8(ZapTarget)}`, 'had_vmas Nullable(Bool)',
+          'revoked Bool', 'dmabuf_count UInt32 CODEC(ZSTD(3))', 'device_has_vmas Nullable(Bool)',
+          'dmabuf_id UInt64 CODEC(ZSTD(3))', 'importer_count UInt32 CODEC(ZSTD(3))',
+          'bar UInt8', `backing ${enum8(Backing)}`, 'mapping_id UInt64 CODEC(ZSTD(3))', 'map_length UInt64 CODEC(ZSTD(3))',
+          'snapshot Bool', 'ok Bool',
+          `trigger ${enum8(TriggerKind)}`, 'group_id UInt64 CODEC(ZSTD(3))',
+        ],
+        engine: { kind: 'ReplacingMergeTree' },
+        partitionBy: `toDate(${EVENT_TIME})`,
+        orderBy: '(hostname, boot_id, seq)',
+        ttl: `toDateTime(${EVENT_TIME}) + INTERVAL ${o.eventsTtlDays} DAY`,
+        settings: 'ttl_only_drop_parts = 1',
+      }),
+      ...createTable(o, {
+        name: TABLES.bootClock,
+        columns: [`hostname ${lc}`, `boot_id ${lc}`, 'offset_ns Int64', 'first_seen DateTime64(3)'],
+        engine: { kind: 'ReplacingMergeTree' },
+        orderBy: '(hostname, boot_id)',
+      }),
+      ...createTable(o, {
+        name: TABLES.episodes,
+        columns: episodeColumns().filter((c) => !c.includes('EPHEMERAL')).map((c) => c.replace(/ DEFAULT .* CODEC/, ' CODEC')),
+        engine: { kind: 'ReplacingMergeTree' },
+        partitionBy: 'toYYYYMM(time)',
+        orderBy: '(hostname, boot_id, device, acquire_ts_ns)',
+        indexes: ['INDEX time_idx time TYPE minmax GRANULARITY 1', 'INDEX episode_idx episode_id TYPE bloom_filter GRANULARITY 4'],
+      }),
+      ...createTable(o, { name: TABLES.episodesIngest, columns: episodeColumns(), engine: { kind: 'Null' } }),
+      createView(o, 'episodes_dedup', TABLES.episodes, [
+        `SELECT * FROM ${storage(o, TABLES.episodesIngest)}`,
+        `WHERE (hostname, boot_id, device, acquire_ts_ns) NOT IN (`,
+        `  SELECT hostname, boot_id, device, acquire_ts_ns FROM ${storage(o, TABLES.episodes)}`,
+        `  WHERE (hostname, boot_id, device, acquire_ts_ns) IN`,
+        `    (SELECT hostname, boot_id, device, acquire_ts_ns FROM ${storage(o, TABLES.episodesIngest)}))`,
+        'LIMIT 1 BY hostname, boot_id, device, acquire_ts_ns',
+      ].join('\n')),
+      ...createTable(o, {
+        name: TABLES.latency,
+        columns: [
+          'minute DateTime', `hostname ${lc}`, `driver ${lc}`, `kernel_release ${lc}`, `trigger ${enum8(TriggerKind)}`,
+          'episodes SimpleAggregateFunction(sum, UInt64)',
+          'revoke_episodes SimpleAggregateFunction(sum, UInt64)',
+          ...Object.keys(LATENCY_METRICS).flatMap((m) => [
+            `${m}_samples SimpleAggregateFunction(sum, UInt64)`,
+            `${m}_q AggregateFunction(quantilesTDigestIf(${LATENCY_LEVELS}), UInt64, UInt8)`,
+            `${m}_max SimpleAggregateFunction(max, UInt64)`,
+          ]),
+        ],
+        engine: { kind: 'AggregatingMergeTree' },
+        partitionBy: 'toYYYYMM(minute)',
+        orderBy: '(minute, hostname, driver, kernel_release, trigger)',
+      }),
+      createView(o, 'episode_latency_1m_mv', TABLES.latency, [
+        'SELECT ' + [
+          'toStartOfMinute(time) AS minute', 'hostname', 'driver', 'kernel_release', 'trigger',
+          'count() AS episodes', 'countIf(revoke) AS revoke_episodes',
+          ...Object.entries(LATENCY_METRICS).flatMap(([m, { column, when }]) => [
+            `countIf(${when}) AS ${m}_samples`,
+            `quantilesTDigestIfState(${LATENCY_LEVELS})(${column}, toUInt8(${when})) AS ${m}_q`,
+            `maxIf(${column}, ${when}) AS ${m}_max`]),
+        ].join(',\n  '),
+        `FROM ${storage(o, TABLES.episodes)}`,
+        'GROUP BY minute, hostname, driver, kernel_release, trigger',
+      ].join('\n')),
+      ...createTable(o, {
+        name: TABLES.findings,
+        columns: [
+          'finding_id String CODEC(ZSTD(3))',
+          `kind ${enum8(FindingKind)}`, `severity ${enum8(Severity)}`,
+          `hostname ${lc}`, `boot_id ${lc}`, `device ${lc}`, `driver ${lc}`, `kernel_release ${lc}`,
+          'episode_id String CODEC(ZSTD(3))',
+          'ts_ns UInt64 CODEC(Delta, ZSTD(3))',
+          ...timeFrom('ts_ns'),
+          'inconclusive Bool',
+          'evidence String CODEC(ZSTD(3))',
+        ],
+        engine: { kind: 'ReplacingMergeTree' },
+        partitionBy: 'toYYYYMM(time)',
+        orderBy: '(hostname, boot_id, device, ts_ns, finding_id)',
+        indexes: ['INDEX time_idx time TYPE minmax GRANULARITY 1'],
+      }),
+      ...createTable(o, {
+        name: TABLES.hostHealth,
+        columns: [
+          'observed_at DateTime64(3)', `hostname ${lc}`, `boot_id ${lc}`, `kernel_release ${lc}`, `collector_version ${lc}`,
+          `capabilities Array(${enum8(Capability)})`,
+          'events UInt64', 'dropped UInt64', 'lost UInt64', 'lag UInt64', 'last_ts_ns UInt64',
+        ],
+        engine: { kind: 'ReplacingMergeTree' },
+        partitionBy: 'toYYYYMM(observed_at)',
+        orderBy: '(hostname, boot_id, observed_at)',
+        ttl: `toDateTime(observed_at) + INTERVAL ${o.healthTtlDays} DAY`,
+      }),
+    ],
+  },
+];
+
+export function listMigrations(): readonly Migration[] {
+  return migrations;
+}
+
+/** The bookkeeping table and database: created before anything else, every start. */
+export function bootstrapStatements(o: SchemaOptions): string[] {
+  checkOptions(o);
+  return [
+    `CREATE DATABASE IF NOT EXISTS ${o.database}${onCluster(o)}`,
+    ...createTable(o, {
+      name: TABLES.migrations,
+      columns: ['version UInt32', 'name String', 'checksum String', 'applied_at DateTime64(3)'],
+      engine: { kind: 'ReplacingMergeTree' },
+      orderBy: 'version',
+    }),
+  ];
+}
+
+/** The whole schema as DDL text (what `--cluster NAME` renders; also what migrate runs). */
+export function renderSchema(o: SchemaOptions): string {
+  checkOptions(o);
+  const all = [...bootstrapStatements(o), ...migrations.flatMap((m) => m.statements(o))];
+  return all.map((s) => `${s};\n`).join('\n');
+}
+
+/** A stable fingerprint of a migration's statements (for the single-node rendering), recorded when applied. */
+export function migrationChecksum(m: Migration, o: SchemaOptions): string {
+  const text = m.statements({ ...o, cluster: undefined }).join('\n');
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) h = BigInt.asUintN(64, (h ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n);
+  return h.toString(16).padStart(16, '0');
+}

@@ -1,0 +1,91 @@
+// The in-process bus of embedded mode: the same EventSink/EventSource contract Kafka implements in fleet
+// mode. Bounded: send() waits while the queue is full, so a fast source runs at the consumer's pace and
+// nothing is dropped. One partition, in order (the embedded pipeline has one correlator); a message is
+// acknowledged when the handler that received it resolves.
+import type { EventSink, EventSource, TransportMessage } from './types.js';
+
+export interface BusOptions {
+  /** Messages the queue holds before send() waits. Default 256. */
+  capacity?: number;
+  /** Most messages handed to the handler at once. Default 64. */
+  maxDelivery?: number;
+}
+
+export class InProcessBus implements EventSink, EventSource {
+  readonly capacity: number;
+  private readonly maxDelivery: number;
+  private readonly queue: TransportMessage[] = [];
+  private head = 0;
+  private nextOffset = 0;
+  private closed = false;
+  private stopped = false;
+  private spaceWaiters: (() => void)[] = [];
+  private dataWaiter: (() => void) | undefined;
+  /** Messages delivered and acknowledged by the handler. */
+  acknowledged = 0;
+
+  constructor(opts: BusOptions = {}) {
+    this.capacity = Math.max(1, opts.capacity ?? 256);
+    this.maxDelivery = Math.max(1, opts.maxDelivery ?? 64);
+  }
+
+  /** Messages waiting for the consumer. */
+  get depth(): number { return this.queue.length - this.head; }
+
+  async send(messages: TransportMessage[]): Promise<void> {
+    for (const m of messages) {
+      while (this.depth >= this.capacity && !this.stopped) await new Promise<void>((r) => this.spaceWaiters.push(r));
+      if (this.stopped) throw new Error('bus stopped: message not accepted');
+      if (this.closed) throw new Error('bus closed: message not accepted');
+      this.queue.push({ ...m, offset: String(this.nextOffset++), partition: 0 });
+      this.wakeConsumer();
+    }
+  }
+
+  /** Producer side is done: the consumer drains what is queued, then run() resolves. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wakeConsumer();
+  }
+
+  async run(handler: (messages: TransportMessage[], partition: number) => Promise<void>): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      if (this.depth === 0) {
+        if (this.closed) return;
+        await new Promise<void>((r) => { this.dataWaiter = r; });
+        continue;
+      }
+      const end = Math.min(this.queue.length, this.head + this.maxDelivery);
+      const batch = this.queue.slice(this.head, end);
+      // the slots stay taken until the handler is done with them: capacity bounds in-flight work too
+      await handler(batch, 0);
+      this.acknowledged += batch.length;
+      this.head = end;
+      if (this.head > 4096 && this.head * 2 > this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
+      this.wakeProducers();
+    }
+  }
+
+  /** Stops delivering after the current handler call; senders waiting for space are refused. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeConsumer();
+    this.wakeProducers();
+  }
+
+  private wakeConsumer(): void {
+    const w = this.dataWaiter;
+    this.dataWaiter = undefined;
+    w?.();
+  }
+
+  private wakeProducers(): void {
+    const ws = this.spaceWaiters;
+    this.spaceWaiters = [];
+    for (const w of ws) w();
+  }
+}

@@ -1,0 +1,200 @@
+// The ClickHouse store on a real chDB engine in temp directories.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Backing, FindingKind, Severity, TriggerKind, ZapTarget, type Episode, type EventBatch, type Finding } from '../services/core/model.js';
+import { listMigrations, renderSchema, defaultSchemaOptions, type OpenStore } from '../services/store/index.js';
+import { openTemp, rng, tempDir } from './store-fixtures.js';
+
+const tmp = tempDir();
+let s: OpenStore;
+
+async function q<T = Record<string, unknown>>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  const rs = await s.connection.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 1 } });
+  return rs.json<T>();
+}
+
+beforeAll(async () => { s = await openTemp(tmp.dir); });
+afterAll(async () => { await s?.store.close(); tmp.remove(); });
+
+function episode(i: number, over: Partial<Episode> = {}): Episode {
+  return {
+    episodeId: `ep-${i}`, hostname: 'h1', bootId: 'b1', device: '0000:3b:00.0', driver: 'vfio-pci', kernelRelease: '6.19.0-1-amd64',
+    trigger: TriggerKind.RESET, groupId: 0, acquireTsNs: 5_000_000_000 + i * 1_000_000, releaseTsNs: 5_000_000_000 + i * 1_000_000 + 90_000,
+    revoke: true, lockWaitNs: 100 + i, holdNs: 90_000, revokeNs: 40_000 + i, zapNs: 10_000, dmabufRevokeNs: 20_000, moveNs: 7_000,
+    zapCount: 1, dmabufCount: 1, importerCount: 2, legacyMappings: 1, dmabufMappings: 0, complete: true, ...over,
+  };
+}
+
+function finding(i: number, over: Partial<Finding> = {}): Finding {
+  return {
+    findingId: `f-${i}`, kind: FindingKind.SKIPPED_ZAP, severity: Severity.CRITICAL, hostname: 'h1', bootId: 'b1',
+    device: '0000:3b:00.0', driver: 'vfio-pci', kernelRelease: '6.19.0-1-amd64', episodeId: `ep-${i}`,
+    tsNs: 5_000_000_000 + i * 1_000_000 + 90_000, inconclusive: false, evidence: `{"mapping":7,"bar":0}\ttab\nnewline\\`, ...over,
+  };
+}
+
+describe('schema and migrations', () => {
+  it('creates every table in an empty data dir', async () => {
+    const tables = (await q<{ name: string; engine: string }>(
+      `SELECT name, engine FROM system.tables WHERE database = {db:String} ORDER BY name`, { db: defaultSchemaOptions.database }));
+    const byName = Object.fromEntries(tables.map((t) => [t.name, t.engine]));
+    expect(byName).toMatchObject({
+      events: 'ReplacingMergeTree', episodes: 'ReplacingMergeTree', episodes_ingest: 'Null', findings: 'ReplacingMergeTree',
+      host_health: 'ReplacingMergeTree', episode_latency_1m: 'AggregatingMergeTree', boot_clock: 'ReplacingMergeTree',
+      schema_migrations: 'ReplacingMergeTree', episodes_dedup: 'MaterializedView', episode_latency_1m_mv: 'MaterializedView',
+    });
+    expect(await s.store.appliedMigrations()).toEqual(listMigrations().map((m) => expect.objectContaining({ version: m.version })));
+  });
+
+  it('running the migrations again (and reopening the dir) changes nothing', async () => {
+    const before = await s.store.appliedMigrations();
+    await s.store.migrate();
+    await s.store.migrate();
+    expect(await s.store.appliedMigrations()).toEqual(before);
+    await s.store.close();
+    s = await openTemp(tmp.dir);
+    expect(await s.store.appliedMigrations()).toEqual(before);
+    const [{ n }] = await q<{ n: string }>(`SELECT count() AS n FROM revokescope.schema_migrations`);
+    expect(Number(n)).toBe(listMigrations().length);
+  });
+
+  it('renders cluster DDL: ReplicatedMergeTree local tables, Distributed tables, ON CLUSTER', () => {
+    const ddl = renderSchema({ ...defaultSchemaOptions, cluster: 'fleet' });
+    expect(ddl).toContain('CREATE DATABASE IF NOT EXISTS revokescope ON CLUSTER fleet');
+    expect(ddl).toMatch(/CREATE TABLE IF NOT EXISTS revokescope\.events_local ON CLUSTER fleet[\s\S]*?ENGINE = ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/revokescope\/events', '\{replica\}'\)/);
+    expect(ddl).toContain('CREATE TABLE IF NOT EXISTS revokescope.events ON CLUSTER fleet AS revokescope.events_local\nENGINE = Distributed(fleet, revokescope, events_local, cityHash64(hostname))');
+    expect(ddl).toMatch(/episode_latency_1m_local ON CLUSTER fleet[\s\S]*?ENGINE = ReplicatedAggregatingMergeTree/);
+    expect(ddl).toContain('CREATE MATERIALIZED VIEW IF NOT EXISTS revokescope.episodes_dedup ON CLUSTER fleet TO revokescope.episodes_local');
+    expect(ddl).toContain('FROM revokescope.episodes_ingest_local');
+    expect(ddl).not.toMatch(/ENGINE = (ReplacingMergeTree|AggregatingMergeTree|MergeTree)\(/);
+    // the single-node rendering is what chDB runs (above); it has no cluster clauses
+    const single = renderSchema(defaultSchemaOptions);
+    expect(single).not.toContain('ON CLUSTER');
+    expect(single).not.toContain('Distributed');
+    expect(() => renderSchema({ ...defaultSchemaOptions, cluster: "x'; DROP TABLE events; --" })).toThrow(/invalid cluster name/);
+    expect(() => renderSchema({ ...defaultSchemaOptions, database: 'a.b' })).toThrow(/invalid database name/);
+  });
+});
+
+describe('round trip of every table', () => {
+  it('raw events: every body kind, stored column by column', async () => {
+    const batch: EventBatch = {
+      host: { hostname: 'rt-host', bootId: 'rt-boot', kernelRelease: '6.19.0-1-amd64', collectorVersion: 't', capabilities: [] },
+      firstSeq: 100, dropped: 0,
+      events: [
+        { tsNs: 10, cpu: 1, pid: 2, tid: 3, comm: 'qemu\tkvm', device: 'd0', deviceInfo: { driver: 'nvgrace-gpu-vfio-pci', zapBarsOnRevoke: true, dmabufBarMmap: true } },
+        { tsNs: 20, device: 'd0', lockAcquire: { waitNs: 1234 } },
+        { tsNs: 30, device: 'd0', zap: { start: 2 ** 40, length: 2 ** 41, durationNs: 555, target: ZapTarget.DEVICE, hadVmas: false } },
+        { tsNs: 40, device: 'd0', dmabufRevoke: { revoked: true, dmabufCount: 3, durationNs: 777, deviceHasVmas: true } },
+        { tsNs: 50, device: 'd0', moveNotify: { dmabufId: 99, importerCount: 2, durationNs: 888 } },
+        { tsNs: 60, device: 'd0', barMmap: { bar: 2, backing: Backing.CUSTOM_VM_OPS, mappingId: 5, length: 4096, snapshot: true } },
+        { tsNs: 70, device: 'd0', barFault: { bar: 2, mappingId: 5, ok: true } },
+        { tsNs: 80, device: 'd0', barMunmap: { bar: 2, mappingId: 5 } },
+        { tsNs: 90, device: 'd0', trigger: { kind: TriggerKind.HOT_RESET, groupId: 42 } },
+        { tsNs: 100, device: 'd0', lockRelease: {} },
+      ],
+    };
+    await s.store.writeBatch(batch);
+    await s.store.flush();
+    const rows = await q<Record<string, unknown>>(`SELECT *, toUnixTimestamp64Nano(time) - ts_ns AS off FROM revokescope.events FINAL
+      WHERE hostname = {h:String} ORDER BY seq`, { h: 'rt-host' });
+    expect(rows.map((r) => [Number(r.seq), r.kind])).toEqual([[100, 'deviceInfo'], [101, 'lockAcquire'], [102, 'zap'],
+      [103, 'dmabufRevoke'], [104, 'moveNotify'], [105, 'barMmap'], [106, 'barFault'], [107, 'barMunmap'], [108, 'trigger'], [109, 'lockRelease']]);
+    expect(rows[0]).toMatchObject({ comm: 'qemu\tkvm', cpu: 1, pid: 2, tid: 3, driver: 'nvgrace-gpu-vfio-pci', zap_bars_on_revoke: true, dmabuf_bar_mmap: true });
+    expect(rows[1]).toMatchObject({ wait_ns: '1234' });
+    expect(rows[2]).toMatchObject({ start: String(2 ** 40), length: String(2 ** 41), duration_ns: '555', zap_target: 'DEVICE', had_vmas: false });
+    expect(rows[3]).toMatchObject({ revoked: true, dmabuf_count: 3, duration_ns: '777', device_has_vmas: true, had_vmas: null });
+    expect(rows[4]).toMatchObject({ dmabuf_id: '99', importer_count: 2, duration_ns: '888' });
+    expect(rows[5]).toMatchObject({ bar: 2, backing: 'CUSTOM_VM_OPS', mapping_id: '5', map_length: '4096', snapshot: true });
+    expect(rows[6]).toMatchObject({ bar: 2, mapping_id: '5', ok: true });
+    expect(rows[8]).toMatchObject({ trigger: 'HOT_RESET', group_id: '42' });
+    // one wall-clock offset per boot, about now
+    const offsets = new Set(rows.map((r) => String(r.off)));
+    expect(offsets.size).toBe(1);
+    expect(Math.abs(Number([...offsets][0]) / 1e6 - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('episodes, findings and host health', async () => {
+    await s.store.writeEpisodes([episode(1), episode(2, { revoke: false, revokeNs: 0, trigger: TriggerKind.CLOSE, complete: false })]);
+    await s.store.writeFindings([finding(1), finding(2, { kind: FindingKind.REDUNDANT_ZAP, severity: Severity.INFO, inconclusive: true })]);
+    await s.store.writeHostHealth([{ hostname: 'h1', bootId: 'b1', kernelRelease: '6.19.0-1-amd64', collectorVersion: 'v1',
+      capabilities: ['LOCK', 'ZAP'], observedAtMs: Date.now(), events: 10, dropped: 2, lost: 3, lag: 0, lastTsNs: 99 }]);
+    await s.store.flush();
+    const eps = await s.reader.episodes({ host: 'h1', limit: 10 });
+    expect(eps.items).toHaveLength(2);
+    expect(eps.items[1]).toMatchObject({ episodeId: 'ep-1', trigger: 'RESET', acquireTsNs: '5001000000', revokeNs: '40001',
+      importerCount: 2, revoke: true, complete: true });
+    expect(eps.items[0]).toMatchObject({ episodeId: 'ep-2', trigger: 'CLOSE', revoke: false, complete: false });
+    expect(String(eps.items[0]!.time)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    const fs = await s.reader.findings({ host: 'h1', limit: 10 });
+    expect(fs.items.map((f) => [f.findingId, f.kind, f.severity, f.inconclusive])).toEqual([
+      ['f-2', 'REDUNDANT_ZAP', 'INFO', true], ['f-1', 'SKIPPED_ZAP', 'CRITICAL', false]]);
+    expect(fs.items[1]!.evidence).toBe(finding(1).evidence);
+    const health = await q(`SELECT * FROM revokescope.host_health FINAL WHERE hostname = 'h1'`);
+    expect(health).toEqual([expect.objectContaining({ boot_id: 'b1', capabilities: ['LOCK', 'ZAP'], events: '10', dropped: '2', lost: '3', last_ts_ns: '99' })]);
+    const lat = await s.reader.latency({ metric: 'revoke', groupBy: ['host'], host: 'h1' });
+    expect(lat).toEqual([expect.objectContaining({ group: { host: 'h1' }, episodes: 2, count: 1, p50: 40001, max: 40001 })]);
+  });
+});
+
+describe('rollups', () => {
+  it('percentiles merged from per-minute t-digest states agree with exact percentiles of the raw episodes', async () => {
+    const r = rng(7);
+    const episodes: Episode[] = [];
+    // 3 hosts × 8000 episodes over ~20 minutes, log-normal-ish revoke latency
+    for (let h = 0; h < 3; h++) {
+      for (let i = 0; i < 8000; i++) {
+        const revokeNs = Math.round(Math.exp(9 + 2.5 * (r() + r() + r() - 1.5)));
+        episodes.push(episode(i, { episodeId: `q-${h}-${i}`, hostname: `q-host-${h}`, bootId: 'qb', acquireTsNs: 1e12 + i * 150_000_000,
+          revokeNs, holdNs: revokeNs + 1_000, releaseTsNs: 1e12 + i * 150_000_000 + revokeNs + 1_000 }));
+      }
+    }
+    await s.store.writeEpisodes(episodes);
+    await s.store.flush();
+    const rows = await s.reader.latency({ metric: 'revoke', groupBy: ['host'], kernel: '6.19.0-1-amd64' });
+    const qHosts = rows.filter((x) => x.group.host!.startsWith('q-host-'));
+    expect(qHosts).toHaveLength(3);
+    for (const row of qHosts) {
+      const exact = episodes.filter((e) => e.hostname === row.group.host).map((e) => e.revokeNs).sort((a, b) => a - b);
+      expect(row.count).toBe(exact.length);
+      expect(row.max).toBe(exact[exact.length - 1]);
+      // t-digest's error is in rank: the estimate must sit at the wanted rank ± the tolerance
+      const rankOf = (v: number) => exact.filter((x) => x <= v).length / exact.length;
+      const checks: [number, number, number][] = [[0.5, row.p50, 0.01], [0.9, row.p90, 0.01], [0.99, row.p99, 0.005], [0.999, row.p999, 0.002]];
+      for (const [level, est, tol] of checks) expect(Math.abs(rankOf(est) - level), `${row.group.host} p${level * 100}`).toBeLessThanOrEqual(tol);
+    }
+  });
+
+  it('re-ingesting the same episodes, findings and events leaves stored and rolled-up counts unchanged', async () => {
+    const eps = Array.from({ length: 500 }, (_, i) => episode(i, { episodeId: `re-${i}`, hostname: 're-host', bootId: 're-boot' }));
+    const fds = Array.from({ length: 50 }, (_, i) => finding(i, { findingId: `re-f-${i}`, hostname: 're-host', bootId: 're-boot' }));
+    const batch: EventBatch = { host: { hostname: 're-host', bootId: 're-boot' }, firstSeq: 0,
+      events: Array.from({ length: 1000 }, (_, i) => ({ tsNs: 5_000_000_000 + i, device: 'd', lockRelease: {} })) };
+    const snapshot = async () => ({
+      counts: await q(`SELECT (SELECT count() FROM revokescope.episodes) AS ep, (SELECT count() FROM revokescope.events FINAL WHERE hostname = 're-host') AS ev,
+        (SELECT count() FROM revokescope.findings FINAL WHERE hostname = 're-host') AS f,
+        (SELECT sum(episodes) FROM revokescope.episode_latency_1m) AS rolled`),
+      latency: await s.reader.latency({ metric: 'revoke', groupBy: ['host', 'trigger'], host: 're-host' }),
+      times: await q(`SELECT min(time) AS t0, max(time) AS t1 FROM revokescope.episodes WHERE hostname = 're-host'`),
+    });
+    await s.store.writeBatch(batch);
+    await s.store.writeEpisodes(eps);
+    await s.store.writeFindings(fds);
+    await s.store.flush();
+    const first = await snapshot();
+    expect(first.counts[0]).toMatchObject({ ev: '1000', f: '50' });
+    // again in the same session, and again after a restart (new store over the same dir)
+    await s.store.writeEpisodes([...eps, ...eps.slice(0, 10)]);
+    await s.store.writeBatch(batch);
+    await s.store.writeFindings(fds);
+    await s.store.flush();
+    expect(await snapshot()).toEqual(first);
+    await s.store.close();
+    s = await openTemp(tmp.dir);
+    await s.store.writeBatch(batch);
+    await s.store.writeEpisodes(eps);
+    await s.store.writeFindings(fds);
+    await s.store.flush();
+    expect(await snapshot()).toEqual(first);
+    expect(first.latency[0]).toMatchObject({ episodes: 500, count: 500 });
+  });
+});
