@@ -5,6 +5,10 @@ import type { LatencyStats, Summary } from './summary.js';
 export interface TableOptions {
   /** Shown in the title, e.g. the trace file. */
   title?: string;
+  /** The command named in the heading (default "revokescope analyze"). */
+  heading?: string;
+  /** How the percentiles were computed (default exact nearest-rank; `run` reads t-digest rollups). */
+  percentiles?: string;
   /** Width of the longest histogram bar in characters. Default 40. */
   barWidth?: number;
 }
@@ -48,7 +52,7 @@ export function bar(fraction: number, width: number): string {
 export function renderTable(summary: Summary, opts: TableOptions = {}): string {
   const out: string[] = [];
   const s = summary;
-  out.push(`revokescope analyze${opts.title ? `: ${opts.title}` : ''}`, '');
+  out.push(`${opts.heading ?? 'revokescope analyze'}${opts.title ? `: ${opts.title}` : ''}`, '');
   const loss = [`lost ${int(s.input.lostEvents)}`, `late ${int(s.input.lateEvents)}`, `duplicate ${int(s.input.duplicateEvents)}`,
     `invalid ${int(s.input.invalidEvents)}`];
   if (s.input.skippedInput) loss.push(`bad lines/records skipped ${int(s.input.skippedInput)}`);
@@ -59,7 +63,7 @@ export function renderTable(summary: Summary, opts: TableOptions = {}): string {
 
   const lat = s.revokeLatency;
   const cols = ['count', 'p50', 'p90', 'p99', 'max'];
-  out.push(`Revoke latency (nearest-rank percentiles of revoke_ns over ${int(lat.all.count)} revoke episodes)`);
+  out.push(`Revoke latency (${opts.percentiles ?? 'nearest-rank percentiles'} of revoke_ns over ${int(lat.all.count)} revoke episodes)`);
   if (lat.all.count === 0) {
     out.push('  no revoke episodes that revoked something', '');
   } else {

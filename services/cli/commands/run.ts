@@ -107,7 +107,7 @@ export async function run(argv: string[]): Promise<number> {
     const seconds = (performance.now() - startedAt) / 1000;
     const summary = await storeSummary(opened.reader, { ...correlator.stats, skippedInput: 0, events: stats.events, batches: stats.batches });
     const title = `${values.input ?? `simulated fleet: ${hosts} hosts, ${durationNs / 1e9} s, seed ${seed}`} → ${opened.connection.location}`;
-    console.log(renderTable(summary, { title }));
+    console.log(renderTable(summary, { title, heading: 'revokescope run', percentiles: 't-digest percentiles from the per-minute rollups' }));
     console.log(`\n${stats.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s ` +
       `(${Math.round(stats.events / Math.max(seconds, 1e-3)).toLocaleString('en-US')} events/s)` +
       (controller.signal.aborted ? ' — stopped early by signal, everything read was written' : ''));
