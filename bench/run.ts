@@ -15,6 +15,8 @@ const benches: Record<string, { about: string; load: () => Promise<Bench> }> = {
   simulator: { about: 'simulator generation speed', load: async () => (await import('./simulator.js')).benchSimulator },
   pipeline: { about: 'embedded end-to-end: simulator → bus → correlator → chDB', load: async () => (await import('./pipeline.js')).benchPipeline },
   kafka: { about: 'end-to-end through a real Kafka broker; kafkajs vs @platformatic/kafka', load: async () => (await import(KAFKA_BENCH) as { benchKafka: Bench }).benchKafka },
+  'kernel-overhead': { about: 'kernel lab: cost of the probes per unrelated unmap_mapping_range (QEMU/TCG guest)',
+    load: async () => async () => (await import('./kernel-overhead.js')).runKernelOverhead() },
   api: { about: 'API latency under load with 10 M episodes stored', load: async () => (await import('./api.js')).benchApi },
 };
 

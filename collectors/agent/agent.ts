@@ -1,0 +1,188 @@
+// The collector agent (DESIGN §7): plan probes for this kernel, attach a backend, seed DeviceInfo and
+// mapping snapshots, decode hits into numbered events, batch them into EventBatches and hand them to a sink.
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { Capability, v1, type Event, type EventBatch, type HostInfo } from '../../services/core/model.js';
+import type { EventSink } from '../../services/transport/types.js';
+import { openTraceWriter } from '../../services/trace/index.js';
+import { readKernelFacts, tracefsRoot, type KernelFacts } from '../probes/kernel.js';
+import { describePlan, makePlan, type Plan, type PlannedProbe } from '../probes/plan.js';
+import { FtraceSession } from '../ftrace/tracefs.js';
+import { BpftraceSession } from '../bpftrace/session.js';
+import { Decoder } from './decoder.js';
+import { listVfioDevices, snapshotMappings, type VfioDevice } from './devices.js';
+import type { ProbeHit } from './hit.js';
+import { Backing } from '../../services/core/model.js';
+import type { revokescope } from '../../gen/proto.js';
+
+export type BackendName = 'ftrace' | 'bpftrace';
+
+export interface Backend {
+  attach(): Promise<{ attached: PlannedProbe[]; failed: { probe: PlannedProbe; error: string }[] }>;
+  poll(onHit: (h: ProbeHit) => void): number;
+  /** Events the backend knows were lost so far (ring/perf buffer overruns). */
+  lost(): number;
+  detach(onHit: (h: ProbeHit) => void): Promise<void>;
+}
+
+/** Where batches go: a trace file, or a transport (in-process bus, Kafka) through EventSink. */
+export interface BatchSink { write(batch: EventBatch): Promise<void>; close(): Promise<void> }
+
+export function fileSink(path: string): BatchSink {
+  const w = openTraceWriter(path);
+  return { write: (b) => w.write(b), close: () => w.close() };
+}
+
+export function transportSink(sink: EventSink): BatchSink {
+  return {
+    write: (b) => sink.send([{ key: b.host?.hostname ?? '', value: v1.EventBatch.encode(b as revokescope.v1.IEventBatch).finish() }]),
+    close: () => sink.close(),
+  };
+}
+
+export const monoNs = (): number => Number(process.hrtime.bigint());   // CLOCK_MONOTONIC on Linux
+
+export interface AgentStats {
+  hits: number; events: number; batches: number; dropped: number; unattributed: number; unpaired: number;
+  attachMs: number; startNs: number; stopNs: number; maxLagMs: number;
+}
+
+export interface AgentOptions {
+  backend: BackendName;
+  sink: BatchSink;
+  facts?: KernelFacts;
+  plan?: Plan;
+  durationMs?: number;
+  batchMaxEvents?: number;
+  flushMs?: number;
+  pollMs?: number;
+  collectorVersion?: string;
+  bpftracePath?: string;
+  log?: (line: string) => void;
+  /** Resolves when the agent should stop (signal, test). */
+  stop?: Promise<void>;
+  onReady?: (plan: Plan) => void;
+  /** Also write the backend's raw text lines here (parser fixtures). */
+  rawOut?: string;
+}
+
+function bootId(): string {
+  try { return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { return 'unknown'; }
+}
+
+export function makeBackend(name: BackendName, plan: Plan, bpftracePath?: string, tee?: (line: string) => void): Backend {
+  if (name === 'bpftrace') { const b = new BpftraceSession(plan, bpftracePath); b.tee = tee; return b; }
+  const root = tracefsRoot();
+  if (!root) throw new Error('tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)');
+  const s = new FtraceSession(root, plan);
+  s.tee = tee;
+  return {
+    attach: async () => s.attach(),
+    poll: (f) => s.poll(f),
+    lost: () => s.lost + s.overruns(),
+    detach: async (f) => s.detach(f),
+  };
+}
+
+/** First line of a raw capture: what replay needs to decode it like the live agent did. */
+export function rawHeader(plan: Plan, backend: BackendName, devices: VfioDevice[]): string {
+  return `# revokescope raw backend=${backend} profile=${plan.profile.id} kernel=${plan.kernelRelease}` +
+    ` memory_lock_offset=${plan.memoryLockOffset ?? ''} devices=${devices.map((d) => `${d.address}@${d.driver}`).join(',')}`;
+}
+
+export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const facts = opts.facts ?? readKernelFacts();
+  const plan = opts.plan ?? makePlan(facts);
+  log(describePlan(plan, opts.backend));
+  let devices: VfioDevice[] = listVfioDevices();
+  const known = new Set(devices.map((d) => d.address));
+  const stats: AgentStats = { hits: 0, events: 0, batches: 0, dropped: 0, unattributed: 0, unpaired: 0, attachMs: 0, startNs: monoNs(), stopNs: 0, maxLagMs: 0 };
+
+  let queue: Event[] = [];
+  let seq = 1;
+  let droppedReported = 0;
+  const host = (): HostInfo => ({ hostname: hostname(), bootId: bootId(), kernelRelease: facts.release,
+    collectorVersion: opts.collectorVersion ?? '0.1.0', capabilities: caps });
+  let caps: Capability[] = plan.capabilities;
+
+  const newDevice = (address: string, ts: number) => {
+    const d = devices.find((x) => x.address === address);
+    queue.push({ tsNs: ts, device: address, comm: 'revokescope', deviceInfo: { driver: d?.driver ?? 'vfio-pci', zapBarsOnRevoke: true, dmabufBarMmap: plan.profile.dmabufBarMmap } });
+  };
+  const knownDevice = (dev: string): boolean => {
+    if (known.has(dev)) return true;
+    devices = listVfioDevices();                       // bound after start?
+    if (!devices.some((d) => d.address === dev)) return false;
+    known.add(dev); newDevice(dev, monoNs());
+    return true;
+  };
+  const decoder = new Decoder((ev) => queue.push(ev), {
+    memoryLockOffset: plan.memoryLockOffset, knownDevice,
+    soleDevice: () => (plan.btf ? undefined : devices.length === 1 ? devices[0]!.address : undefined),
+  });
+  const onHit = (h: ProbeHit) => { stats.hits++; decoder.hit(h); };
+
+  const raw = opts.rawOut ? openSync(opts.rawOut, 'w') : undefined;
+  if (raw !== undefined) writeSync(raw, rawHeader(plan, opts.backend, devices) + '\n');
+  const backend = makeBackend(opts.backend, plan, opts.bpftracePath, raw === undefined ? undefined : (l) => writeSync(raw, l + '\n'));
+  const t0 = monoNs();
+  const res = await backend.attach();
+  stats.attachMs = (monoNs() - t0) / 1e6;
+  for (const f of res.failed) log(`collect: probe ${f.probe.spec.id} (${f.probe.symbol}) failed to attach: ${f.error}`);
+  if (res.failed.length) {
+    // Degrade: a capability whose required probe failed is not claimed.
+    const ok = new Set(res.attached.map((p) => p.spec.id));
+    caps = caps.filter((c) => c === Capability.DEVICE_INFO || plan.profile.probes.filter((p) => p.capability === c && !p.optional).every((p) => ok.has(p.id)));
+  }
+  if (!res.attached.length) throw new Error('no probe could be attached');
+
+  // Seed: every vfio device and the BAR mappings that already exist (after attaching, so none falls between).
+  const seedTs = monoNs();
+  for (const d of devices) newDevice(d.address, seedTs);
+  const snap = snapshotMappings(devices);
+  for (const m of snap.mappings) {
+    decoder.noteMapping(m.device, m.mappingId, m.bar);
+    queue.push({ tsNs: seedTs, pid: m.pid, device: m.device, comm: 'revokescope',
+      barMmap: { bar: m.bar, backing: Backing.LEGACY, mappingId: m.mappingId, length: m.length, snapshot: true } });
+  }
+  if (snap.ambiguous) log(`collect: ${snap.ambiguous} vfio mappings could not be attributed to one device`);
+  log(`collect: ${opts.backend} attached ${res.attached.length}/${plan.attach.length} probes in ${stats.attachMs.toFixed(0)} ms (profile ${plan.profile.id}, ${devices.length} vfio devices, ${snap.mappings.length} live mappings)`);
+  opts.onReady?.(plan);
+
+  const batchMax = opts.batchMaxEvents ?? 512;
+  const flush = async (force: boolean) => {
+    const lostNow = backend.lost();
+    let dropped = lostNow - droppedReported;
+    if (!queue.length && !(force && dropped > 0)) return;
+    do {
+      const events = queue.splice(0, batchMax);
+      const batch: EventBatch = { host: host(), firstSeq: seq, dropped, events };
+      dropped = 0; droppedReported = lostNow;
+      seq += events.length;
+      stats.batches++; stats.events += events.length;
+      const newest = events.reduce((m, e) => Math.max(m, Number(e.tsNs ?? 0)), 0);
+      if (newest) stats.maxLagMs = Math.max(stats.maxLagMs, (monoNs() - newest) / 1e6);
+      await opts.sink.write(batch);
+    } while (queue.length);
+  };
+
+  let stopping = false;
+  const stopPromise = (opts.stop ?? new Promise<void>(() => {})).then(() => { stopping = true; });
+  const deadline = opts.durationMs ? monoNs() + opts.durationMs * 1e6 : Infinity;
+  let lastFlush = monoNs();
+  const pollMs = opts.pollMs ?? 50, flushMs = opts.flushMs ?? 250;
+  while (!stopping && monoNs() < deadline) {
+    backend.poll(onHit);
+    if (queue.length >= batchMax || monoNs() - lastFlush >= flushMs * 1e6) { await flush(false); lastFlush = monoNs(); }
+    await Promise.race([new Promise((r) => setTimeout(r, pollMs)), stopPromise]);
+  }
+  await backend.detach(onHit);
+  await flush(true);
+  await opts.sink.close();
+  if (raw !== undefined) closeSync(raw);
+  stats.stopNs = monoNs();
+  stats.dropped = droppedReported;
+  Object.assign(stats, { unattributed: decoder.stats.unattributed, unpaired: decoder.stats.unpaired });
+  return stats;
+}

@@ -1,0 +1,73 @@
+// bpftrace backend: runs the generated program as a child process and reads its stdout.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Plan, PlannedProbe } from '../probes/plan.js';
+import type { ProbeHit } from '../agent/hit.js';
+import { READY, bpftraceScript } from './script.js';
+import { parseBpftraceLine } from './parse.js';
+
+export class BpftraceSession {
+  private child?: ChildProcess;
+  private lines: string[] = [];
+  private partial = '';
+  private lostCount = 0;
+  private stderr = '';
+  readonly script: string;
+  /** Receives every raw output line (fixture capture). */
+  tee?: (line: string) => void;
+
+  constructor(private plan: Plan, private binary = 'bpftrace', private attachTimeoutMs = 120_000) {
+    this.script = bpftraceScript(plan);
+  }
+
+  async attach(): Promise<{ attached: PlannedProbe[]; failed: { probe: PlannedProbe; error: string }[] }> {
+    // BPFTRACE_STRLEN: PCI addresses are 12 characters; short strings keep the perf records small.
+    const child = spawn(this.binary, ['-e', this.script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BPFTRACE_STRLEN: '16' } });
+    this.child = child;
+    let ready!: () => void, failed!: (e: Error) => void;
+    const readyP = new Promise<void>((res, rej) => { ready = res; failed = rej; });
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      const parts = (this.partial + chunk).split('\n');
+      this.partial = parts.pop() ?? '';
+      for (const l of parts) { if (l === READY) ready(); else this.lines.push(l); }
+    });
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (c: string) => {
+      this.stderr += c;
+      for (const m of c.matchAll(/Lost (\d+) events/g)) this.lostCount += Number(m[1]);
+    });
+    child.on('exit', (code) => failed(new Error(`bpftrace exited (${code}) before attaching: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`)));
+    child.on('error', (e) => failed(new Error(`cannot run ${this.binary}: ${e.message}`)));
+    const timer = setTimeout(() => failed(new Error('bpftrace did not attach in time')), this.attachTimeoutMs);
+    try { await readyP; } finally { clearTimeout(timer); }
+    // bpftrace attaches every probe or fails as a whole.
+    return { attached: this.plan.attach, failed: [] };
+  }
+
+  poll(onHit: (h: ProbeHit) => void): number {
+    const lines = this.lines; this.lines = [];
+    let n = 0;
+    for (const l of lines) {
+      this.tee?.(l);
+      const r = parseBpftraceLine(l);
+      if (!r) continue;
+      if ('lost' in r) { this.lostCount += r.lost; continue; }
+      onHit(r.hit); n++;
+    }
+    return n;
+  }
+
+  lost(): number { return this.lostCount; }
+
+  async detach(onHit: (h: ProbeHit) => void): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const exited = new Promise<void>((r) => child.once('close', () => r()));
+      child.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    if (this.partial) { this.lines.push(this.partial); this.partial = ''; }
+    this.poll(onHit);
+  }
+}

@@ -1,0 +1,33 @@
+// Plan -> tracefs text: kprobe_events definitions (Documentation/trace/kprobetrace.rst) and event filters.
+import type { PlannedProbe, RExpr, RFilter } from '../probes/plan.js';
+
+export const GROUP = 'revokescope';
+const REGS = ['%di', '%si', '%dx', '%cx', '%r8', '%r9'];   // x86-64 SysV argument registers
+
+export function fetchArg(e: RExpr): string {
+  if ('arg' in e) { const r = REGS[e.arg]; if (!r) throw new Error(`argument ${e.arg} is not in a register`); return r; }
+  if ('ret' in e) return '$retval';
+  if ('caller' in e) return '+0($stack)';
+  return `${e.offset < 0 ? '-' : '+'}${Math.abs(e.offset)}(${fetchArg(e.load)})`;
+}
+
+/** "p:revokescope/zap unmap_mapping_range mapping=%di:x64 ..." */
+export function kprobeDefinition(p: PlannedProbe): string {
+  const args = p.args.filter((a) => !a.afterFilter).map((a) => {
+    if (a.type === 'string') return `${a.name}=+0(${fetchArg(a.expr)}):string`;
+    return `${a.name}=${fetchArg(a.expr)}:${a.type === 'u32' ? 'x32' : 'x64'}`;
+  });
+  return [`${p.spec.kind === 'entry' ? 'p' : 'r'}:${GROUP}/${p.spec.id}`, p.symbol, ...args].join(' ');
+}
+
+/** The event filter (Documentation/trace/events.rst §5): evaluated in the kernel before the event is kept. */
+export function eventFilter(p: PlannedProbe): string {
+  const fetched = new Set(p.args.filter((a) => !a.afterFilter).map((a) => a.name));
+  const clauses = p.filter.map((f: RFilter) => {
+    if ('retRange' in f) return `__probe_ret_ip >= 0x${f.retRange[0].toString(16)} && __probe_ret_ip < 0x${f.retRange[1].toString(16)}`;
+    if (!fetched.has(f.arg)) throw new Error(`${p.spec.id}: filter on unfetched ${f.arg}`);
+    if ('range' in f) return `${f.arg} >= 0x${f.range[0].toString(16)} && ${f.arg} < 0x${f.range[1].toString(16)}`;
+    return f.eq.length === 1 ? `${f.arg} == 0x${f.eq[0]!.toString(16)}` : `(${f.eq.map((v) => `${f.arg} == 0x${v.toString(16)}`).join(' || ')})`;
+  });
+  return clauses.join(' && ');
+}

@@ -1,0 +1,123 @@
+// ftrace backend: kprobe/kretprobe events through tracefs, enabled in a private trace instance with
+// in-kernel filters, read from that instance's trace_pipe (non-blocking). Our probes live in one group
+// and one instance, so a crashed earlier run is cleaned up at start and everything is removed on stop.
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, mkdirSync, writeFileSync, constants } from 'node:fs';
+import type { Plan, PlannedProbe } from '../probes/plan.js';
+import type { ProbeHit } from '../agent/hit.js';
+import { GROUP, eventFilter, kprobeDefinition } from './render.js';
+import { parseTraceLine } from './parse.js';
+
+export interface AttachResult { attached: PlannedProbe[]; failed: { probe: PlannedProbe; error: string }[] }
+
+const write = (path: string, text: string) => writeFileSync(path, text);
+
+/** Remove our instance and every kprobe event of our group (left behind by a crash). */
+export function cleanupStale(root: string): number {
+  let removed = 0;
+  const inst = `${root}/instances/${GROUP}`;
+  if (existsSync(inst)) {
+    try { write(`${inst}/events/${GROUP}/enable`, '0'); } catch { /* group may not exist */ }
+    try { rmdirSync(inst); } catch { /* retried below after probes are gone */ }
+  }
+  try { write(`${root}/events/${GROUP}/enable`, '0'); } catch { /* not enabled at top level */ }
+  const defs = readFileSync(`${root}/kprobe_events`, 'utf8').split('\n');
+  for (const d of defs) {
+    const m = new RegExp(`^[pr]\\d*:${GROUP}/(\\S+)`).exec(d);
+    if (!m) continue;
+    try { appendFileSync(`${root}/kprobe_events`, `-:${GROUP}/${m[1]}\n`); removed++; } catch { /* still enabled somewhere */ }
+  }
+  if (existsSync(inst)) { try { rmdirSync(inst); } catch { /* ignore */ } }
+  return removed;
+}
+
+export class FtraceSession {
+  readonly instance: string;
+  private fd = -1;
+  private partial = '';
+  private events: Set<string>;
+  private buf = Buffer.alloc(1 << 16);
+  lost = 0;
+  /** Receives every raw trace_pipe line (fixture capture). */
+  tee?: (line: string) => void;
+
+  constructor(readonly root: string, private plan: Plan, private bufferKb = 4096) {
+    this.instance = `${root}/instances/${GROUP}`;
+    this.events = new Set(plan.attach.map((p) => p.spec.id));
+  }
+
+  attach(): AttachResult {
+    cleanupStale(this.root);
+    const result: AttachResult = { attached: [], failed: [] };
+    // Return probes are defined first. trace_kprobe registers a probe when it is defined (disabled), and
+    // kernel/kprobes.c add_new_kprobe() puts each new probe at the head of the aggregated probe's list: an
+    // entry probe defined after the kretprobe on the same function runs before the kretprobe's handler
+    // swaps the return address for the rethook trampoline, so its +0($stack) is still the real caller.
+    const order = [...this.plan.attach].sort((x, y) => (x.spec.kind === 'return' ? 0 : 1) - (y.spec.kind === 'return' ? 0 : 1));
+    for (const p of order) {
+      try { appendFileSync(`${this.root}/kprobe_events`, kprobeDefinition(p) + '\n'); result.attached.push(p); }
+      catch (e) { result.failed.push({ probe: p, error: `kprobe_events: ${(e as Error).message}` }); }
+    }
+    mkdirSync(this.instance);
+    write(`${this.instance}/tracing_on`, '0');
+    write(`${this.instance}/trace_clock`, 'mono');               // ts == CLOCK_MONOTONIC, like the agent's clock
+    write(`${this.instance}/buffer_size_kb`, String(this.bufferKb));
+    for (const opt of ['record-tgid']) { try { write(`${this.instance}/options/${opt}`, '1'); } catch { /* top-level only on some kernels */ } }
+    for (const p of [...result.attached]) {
+      const dir = `${this.instance}/events/${GROUP}/${p.spec.id}`;
+      try {
+        const f = eventFilter(p);
+        if (f) write(`${dir}/filter`, f);
+        write(`${dir}/enable`, '1');
+      } catch (e) {
+        result.attached.splice(result.attached.indexOf(p), 1);
+        result.failed.push({ probe: p, error: `filter/enable: ${(e as Error).message}` });
+        try { appendFileSync(`${this.root}/kprobe_events`, `-:${GROUP}/${p.spec.id}\n`); } catch { /* ignore */ }
+      }
+    }
+    this.events = new Set(result.attached.map((p) => p.spec.id));
+    write(`${this.instance}/tracing_on`, '1');
+    this.fd = openSync(`${this.instance}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK);
+    return result;
+  }
+
+  /** Read what is buffered now (never blocks). */
+  poll(onHit: (hit: ProbeHit) => void): number {
+    let n = 0;
+    for (;;) {
+      let got: number;
+      try { got = readSync(this.fd, this.buf, 0, this.buf.length, null); }
+      catch (e) { if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break; throw e; }
+      if (got <= 0) break;
+      const text = this.partial + this.buf.toString('utf8', 0, got);
+      const lines = text.split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const line of lines) {
+        this.tee?.(line);
+        const r = parseTraceLine(line, this.events);
+        if (!r) continue;
+        if ('lost' in r) { this.lost += r.lost; continue; }
+        onHit(r.hit); n++;
+      }
+    }
+    return n;
+  }
+
+  /** Ring-buffer overruns the kernel counted for our instance (events lost before we read them). */
+  overruns(): number {
+    let total = 0;
+    try {
+      for (const cpu of readdirSync(`${this.instance}/per_cpu`)) {
+        const m = /overrun:\s*(\d+)/.exec(readFileSync(`${this.instance}/per_cpu/${cpu}/stats`, 'utf8'));
+        if (m) total += Number(m[1]);
+      }
+    } catch { /* instance gone */ }
+    return total;
+  }
+
+  /** Stop tracing, hand over what is left, remove the instance and our probes. */
+  detach(onHit: (hit: ProbeHit) => void): void {
+    try { write(`${this.instance}/tracing_on`, '0'); } catch { /* ignore */ }
+    if (this.fd >= 0) { this.poll(onHit); closeSync(this.fd); this.fd = -1; }
+    cleanupStale(this.root);
+  }
+}

@@ -1,0 +1,70 @@
+// revokescope collect: trace this host's kernel into EventBatches (DESIGN §7).
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { readKernelFacts } from '../../../collectors/probes/kernel.js';
+import { describePlan, makePlan } from '../../../collectors/probes/plan.js';
+import { bpftraceScript } from '../../../collectors/bpftrace/script.js';
+import { fileSink, runAgent, type BackendName } from '../../../collectors/agent/agent.js';
+
+const HELP = `usage: revokescope collect [--backend ftrace|bpftrace] [--dry-run] [--out FILE] [--duration 30s]
+
+Attaches the probe profile of this kernel's era (chosen from /proc/kallsyms and
+available_filter_functions, offsets from BTF) and writes EventBatches.
+
+  --backend B        ftrace (tracefs kprobe events, default) or bpftrace
+  --dry-run          print the plan: which probe attaches where, what is missing and
+                     what that costs in findings; attaches nothing
+  --out FILE         .jsonl or .pb trace file ('-' = JSON lines on stdout, default)
+  --duration D       stop after D (e.g. 30s, 500ms, 2m); default: until SIGINT/SIGTERM
+  --ready-file F     write F once the probes are attached (for scripts)
+  --print-script     with --dry-run and --backend bpftrace: print the generated program
+  --kallsyms F, --filter-functions F, --btf-dir D, --release R
+                     plan from recorded kernel facts instead of this host's
+  --bpftrace PATH    bpftrace binary (default: bpftrace on PATH)
+  --raw FILE         also keep the backend's raw text (trace_pipe / bpftrace lines)
+Needs root (tracefs, kprobes). Probes are removed on exit, and at start after a crash.`;
+
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (!m) throw new Error(`bad duration '${s}' (e.g. 30s, 500ms, 2m)`);
+  return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, strict: true, options: {
+      backend: { type: 'string', default: 'ftrace' }, 'dry-run': { type: 'boolean' }, out: { type: 'string', default: '-' },
+      duration: { type: 'string' }, 'ready-file': { type: 'string' }, 'print-script': { type: 'boolean' },
+      kallsyms: { type: 'string' }, 'filter-functions': { type: 'string' }, 'btf-dir': { type: 'string' }, release: { type: 'string' },
+      bpftrace: { type: 'string' }, raw: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    } }));
+  } catch (e) {
+    console.error(`revokescope collect: ${(e as Error).message}`);
+    return 2;
+  }
+  if (values.help) { console.log(HELP); return 0; }
+  const backend = values.backend as BackendName;
+  if (backend !== 'ftrace' && backend !== 'bpftrace') { console.error(`revokescope collect: unknown backend '${backend}' (ftrace|bpftrace)`); return 2; }
+  let durationMs: number | undefined;
+  try { durationMs = values.duration ? parseDuration(values.duration) : undefined; }
+  catch (e) { console.error(`revokescope collect: ${(e as Error).message}`); return 2; }
+
+  const facts = readKernelFacts({ kallsyms: values.kallsyms, filterFunctions: values['filter-functions'], btfRoot: values['btf-dir'], release: values.release });
+  const plan = makePlan(facts);
+  if (values['dry-run']) {
+    console.log(describePlan(plan, backend));
+    if (values['print-script'] && backend === 'bpftrace') console.log('\n' + bpftraceScript(plan));
+    return 0;
+  }
+  if (values.out === '-' && process.stdout.isTTY) console.error('revokescope collect: writing JSON lines to the terminal (use --out FILE)');
+  let stop!: () => void;
+  const stopP = new Promise<void>((r) => { stop = r; });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop());
+  const stats = await runAgent({
+    backend, plan, facts, durationMs, sink: fileSink(values.out!), stop: stopP, bpftracePath: values.bpftrace, rawOut: values.raw,
+    onReady: () => { if (values['ready-file']) writeFileSync(values['ready-file'], `${process.pid}\n`); },
+  });
+  process.stderr.write(`collect: ${JSON.stringify(stats)}\n`);
+  return 0;
+}

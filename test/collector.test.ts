@@ -1,0 +1,197 @@
+// Collector unit tests: BTF offsets, profile selection and plans from recorded kernel facts, tracefs and
+// bpftrace rendering, trace_pipe / bpftrace parsing, and real lab captures decoded and analyzed.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Btf } from '../collectors/probes/btf.js';
+import { parseKallsyms, type KernelFacts } from '../collectors/probes/kernel.js';
+import { describePlan, makePlan, selectProfile } from '../collectors/probes/plan.js';
+import { ALL_BARS, VFIO_MAGIC } from '../collectors/probes/profiles.js';
+import { eventFilter, kprobeDefinition } from '../collectors/ftrace/render.js';
+import { parseTraceLine } from '../collectors/ftrace/parse.js';
+import { bpftraceScript } from '../collectors/bpftrace/script.js';
+import { parseBpftraceLine } from '../collectors/bpftrace/parse.js';
+import { Decoder, mappingId } from '../collectors/agent/decoder.js';
+import { parseVfioMaps } from '../collectors/agent/devices.js';
+import { replayRaw } from '../collectors/agent/replay.js';
+import { parseDuration } from '../services/cli/commands/collect.js';
+import { Capability, TriggerKind, ZapTarget, type Event } from '../services/core/model.js';
+import { checkLab, parseLedger } from './kernel-lab/expect.js';
+
+const FIX = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/kernel');
+
+/** A tiny BTF blob: int, struct inner { int x; int y; }, struct outer { int a; struct inner in; union { int u; }; }. */
+function tinyBtf(): Uint8Array {
+  const strs = ['', 'int', 'inner', 'x', 'y', 'outer', 'a', 'in', 'u'];
+  const off: Record<string, number> = {};
+  let strBytes = Buffer.alloc(0);
+  for (const s of strs) { off[s] = strBytes.length; strBytes = Buffer.concat([strBytes, Buffer.from(s + '\0')]); }
+  const w: number[] = [];
+  const type = (name: string, kind: number, vlen: number, size: number) => w.push(off[name]!, (kind << 24) | vlen, size);
+  type('int', 1, 0, 4); w.push(32);                                     // 1: INT
+  type('inner', 4, 2, 8); w.push(off.x!, 1, 0, off.y!, 1, 32);          // 2: struct inner
+  type('', 5, 1, 4); w.push(off.u!, 1, 0);                              // 3: anonymous union
+  type('outer', 4, 3, 16); w.push(off.a!, 1, 0, off.in!, 2, 32, 0, 3, 96); // 4: struct outer
+  const types = Buffer.alloc(w.length * 4);
+  w.forEach((v, i) => types.writeUInt32LE(v >>> 0, i * 4));
+  const hdr = Buffer.alloc(24);
+  hdr.writeUInt16LE(0xeb9f, 0); hdr.writeUInt8(1, 2); hdr.writeUInt32LE(24, 4);
+  hdr.writeUInt32LE(0, 8); hdr.writeUInt32LE(types.length, 12); hdr.writeUInt32LE(types.length, 16); hdr.writeUInt32LE(strBytes.length, 20);
+  return Buffer.concat([hdr, types, strBytes]);
+}
+
+/** Synthetic BTF offsets (memory_lock = 0x540 matches Debian 6.12.117; the rest only need to be consistent). */
+const OFFSETS_612: Record<string, number> = {
+  'vfio_pci_core_device.pdev': 1400, 'vfio_pci_core_device.memory_lock': 1344, 'pci_dev.dev.kobj.name': 200,
+  'address_space.i_mmap': 72, 'address_space.host': 0, 'inode.i_sb': 40, 'super_block.s_magic': 96,
+  'vm_area_struct.vm_start': 0, 'vm_area_struct.vm_end': 8, 'vm_area_struct.vm_pgoff': 80, 'vm_area_struct.vm_file': 88,
+  'vm_area_struct.vm_private_data': 96, 'file.f_mapping': 16, 'vm_fault.vma': 0, 'vm_fault.pgoff': 16,
+};
+const fakeBtf = (o: Record<string, number>) => ({ offsetOf: (p: string) => o[p], has: () => true });
+
+function facts(dir: string, btf = true): KernelFacts {
+  const ks = parseKallsyms(readFileSync(join(FIX, dir, 'kallsyms.txt'), 'utf8'));
+  return { release: readFileSync(join(FIX, dir, 'kernel_release'), 'utf8').trim(), symbols: ks.symbols, addressesKnown: ks.addressesKnown,
+    btf: btf ? fakeBtf(OFFSETS_612) : undefined };
+}
+
+describe('BTF reader', () => {
+  it('finds member offsets through embedded structs and anonymous unions', () => {
+    const b = new Btf().add(tinyBtf());
+    expect(b.offsetOf('outer.a')).toBe(0);
+    expect(b.offsetOf('outer.in')).toBe(4);
+    expect(b.offsetOf('outer.in.y')).toBe(8);
+    expect(b.offsetOf('outer.u')).toBe(12);
+    expect(b.offsetOf('outer.nope')).toBeUndefined();
+    expect(b.offsetOf('missing.a')).toBeUndefined();
+  });
+  it.runIf(existsSync('/sys/kernel/btf/vmlinux'))('reads this host\'s vmlinux BTF', () => {
+    const b = new Btf().add(readFileSync('/sys/kernel/btf/vmlinux'));
+    expect(b.offsetOf('vm_fault.pgoff')).toBe(16);       // also what the 6.12 lab kernel reports
+    expect(b.offsetOf('address_space.i_mmap')).toBeGreaterThan(0);
+  });
+});
+
+describe('probe profiles and plans', () => {
+  it('picks the 6.11–6.18 profile on Debian 6.12 and keys zaps on the vfio inode', () => {
+    const plan = makePlan(facts('6.12'));
+    expect(plan.profile.id).toBe('6.11-6.18');
+    const zap = plan.attach.find((p) => p.spec.id === 'zap')!;
+    expect(zap.symbol).toBe('unmap_mapping_range');
+    expect(zap.filter).toEqual([{ arg: 'magic', eq: [VFIO_MAGIC] }]);
+    expect(kprobeDefinition(zap)).toBe('p:revokescope/zap unmap_mapping_range mapping=%di:x64 start=%si:x64 len=%dx:x64 vmas=+72(%di):x64 magic=+96(+40(+0(%di))):x64');
+    expect(eventFilter(zap)).toBe('magic == 0x5646494f');
+    const lock = plan.attach.find((p) => p.spec.id === 'lock')!;
+    // ftrace fetches every hit's arguments before filtering: the sem-relative device name is not fetched
+    expect(kprobeDefinition(lock)).toBe('p:revokescope/lock down_write sem=%di:x64 caller=+0($stack):x64');
+    expect(eventFilter(lock)).toMatch(/^caller >= 0xffffffff[0-9a-f]+ && caller < 0xffffffff[0-9a-f]+$/);
+    expect(eventFilter(plan.attach.find((p) => p.spec.id === 'zap_ret')!)).toMatch(/^__probe_ret_ip >= /);
+    expect(kprobeDefinition(plan.attach.find((p) => p.spec.id === 'trig_config')!))
+      .toBe('p:revokescope/trig_config vfio_basic_config_write dev=+0(+200(+1400(%di))):string vdev=%di:x64 offset=%r8:x32 val=%r9:x32');
+    expect(plan.capabilities).toEqual([Capability.LOCK, Capability.ZAP, Capability.BAR_MMAP, Capability.BAR_FAULT, Capability.TRIGGER, Capability.DEVICE_INFO].sort((a, b) => a - b));
+    expect(plan.missing.map((m) => m.spec.id)).toContain('trig_reset');   // vfio_pci_ioctl_reset is inlined
+    expect(describePlan(plan, 'ftrace')).toMatch(/missing:[\s\S]*trig_reset[\s\S]*cost:/);
+  });
+
+  it('degrades without BTF: range filter for zaps, no device names, no had_vmas', () => {
+    const plan = makePlan(facts('6.12', false));
+    const zap = plan.attach.find((p) => p.spec.id === 'zap')!;
+    expect(zap.filter).toEqual([{ arg: 'start', eq: [0n] }, { arg: 'len', eq: [ALL_BARS] }]);
+    expect(zap.dropped).toEqual(['vmas', 'magic']);
+    expect(plan.warnings.join(' ')).toMatch(/no BTF/);
+    expect(plan.capabilities).toContain(Capability.ZAP);
+  });
+
+  it.runIf(existsSync(join(FIX, '6.1/kallsyms.txt')))('picks the per-VMA profile on Debian 6.1', () => {
+    const plan = makePlan(facts('6.1'));
+    expect(plan.profile.id).toBe('pre-6.11');
+    expect(plan.profile.zapsBeforeLock).toBe(true);
+    expect(plan.attach.find((p) => p.spec.id === 'zap')!.symbol).toBe('zap_vma_ptes');
+  });
+
+  it('refuses a kernel without vfio-pci with a clear message', () => {
+    const f: KernelFacts = { release: 'x', symbols: parseKallsyms('ffffffff81000000 T unmap_mapping_range\n').symbols, addressesKnown: true };
+    expect(selectProfile(f)).toBeUndefined();
+    expect(() => makePlan(f)).toThrow(/vfio_pci_core is not loaded/);
+  });
+
+  it('generates a bpftrace program with in-kernel predicates and entry/return pairing', () => {
+    const s = bpftraceScript(makePlan(facts('6.12')));
+    expect(s).toMatch(/kprobe:unmap_mapping_range \/\(\(\*\(uint64 \*\)\(\(\*\(uint64 \*\)\(\(\*\(uint64 \*\)\(arg0\)\) \+ 40\)\) \+ 96\)\) == 0x5646494f\)\//);
+    expect(s).toMatch(/kretprobe:unmap_mapping_range \/@pending_zap\[tid\]\/\n\{ delete\(@pending_zap\[tid\]\);/);
+    expect(s).toMatch(/kprobe:down_write \/.*reg\("sp"\).*\/\n\{ @pending_lock\[tid\] = 1; printf\("RS lock .* dev=%s/);
+    expect(s).toContain('str((*(uint64 *)((*(uint64 *)(arg0 - 1344 + 1400)) + 200)))'.replace('arg0 - 1344 + 1400', 'arg0 + 56'));
+  });
+});
+
+describe('parsers', () => {
+  it('parses trace_pipe lines with and without tgid/irq columns, kretprobe locations and lost markers', () => {
+    const a = parseTraceLine('        workload-486     (    486) [000] .....    66.911465: zap: (unmap_mapping_range+0x4/0x140) mapping=0xff16d6c9814bab68 start=0x0 len=0x60000000000 vmas=0xff16 magic=0x5646494f');
+    expect(a && 'hit' in a && a.hit).toMatchObject({ probe: 'zap', tid: 486, pid: 486, cpu: 0, tsNs: 66_911_465_000, args: { start: 0n, len: 0x60000000000n, magic: 0x5646494fn } });
+    const b = parseTraceLine(" kworker/0:1-17 [001] 7.5: zap_ret: ([unknown/kretprobe'd] <- unmap_mapping_range)");
+    expect(b && 'hit' in b && b.hit).toMatchObject({ probe: 'zap_ret', comm: 'kworker/0:1', tid: 17, pid: 17, tsNs: 7_500_000_000 });
+    const c = parseTraceLine('  a-b-c-12 (   10) [001] d.h1.   1.000001: trig_config: (x+0x4/0x10) dev="0000:01:00.0" offset=0x4');
+    expect(c && 'hit' in c && c.hit).toMatchObject({ comm: 'a-b-c', tid: 12, pid: 10, args: { dev: '0000:01:00.0', offset: 4n } });
+    expect(parseTraceLine('CPU:1 [LOST 42 EVENTS]')).toEqual({ lost: 42, cpu: 1 });
+    expect(parseTraceLine('# tracer: nop')).toBeUndefined();
+  });
+  it('parses bpftrace lines', () => {
+    const r = parseBpftraceLine('RS lock 163690645322 1 1170 1169 sem=0xff16d6c981af5d40 caller=0xffffffffc043ec2e dev=0000:01:00.0 |my comm');
+    expect(r && 'hit' in r && r.hit).toMatchObject({ probe: 'lock', tsNs: 163690645322, cpu: 1, tid: 1170, pid: 1169, comm: 'my comm', args: { dev: '0000:01:00.0' } });
+  });
+  it('parses /proc/<pid>/maps lines of vfio device mappings', () => {
+    const m = parseVfioMaps('7f55c9f8a000-7f55ca08a000 rw-s 00000000 00:0e 1057 anon_inode:[vfio-device]\n7f00-7f10 r--p 00000000 08:01 5 /usr/lib/x.so\n7f20000-7f21000 rw-s 10000000000 00:0e 1 anon_inode:[vfio-device]');
+    expect(m.map((x) => [x.start, x.offset >> 40n])).toEqual([[0x7f55c9f8a000n, 0n], [0x7f20000n, 1n]]);
+  });
+  it('parses durations', () => {
+    expect(parseDuration('30s')).toBe(30_000); expect(parseDuration('500ms')).toBe(500); expect(parseDuration('2m')).toBe(120_000);
+    expect(() => parseDuration('soon')).toThrow();
+  });
+});
+
+describe('decoder', () => {
+  const hit = (probe: string, ts: number, args: Record<string, bigint | string> = {}, tid = 7) => ({ probe, tsNs: ts, cpu: 0, tid, pid: tid, comm: 'w', args });
+  it('pairs entries with returns, keys the lock on memory_lock and attributes the zap to the lock holder', () => {
+    const ev: Event[] = [];
+    const d = new Decoder((e) => ev.push(e), { memoryLockOffset: 0x540 });
+    d.hit(hit('trig_config', 100, { dev: '0000:01:00.0', vdev: 0x1000n, offset: 4n, val: 0x101n }));
+    d.hit(hit('lock', 110, { sem: 0x9999n }));                  // another rwsem taken by vfio-pci-core: ignored
+    d.hit(hit('lock', 120, { sem: 0x1540n }));
+    d.hit(hit('lock_ret', 125));
+    d.hit(hit('zap', 130, { mapping: 0xabcn, start: 0n, len: ALL_BARS, vmas: 0x1n, magic: VFIO_MAGIC }));
+    d.hit(hit('zap_ret', 180));
+    d.hit(hit('unlock', 200, { sem: 0x1540n }));
+    expect(ev.map((e) => [e.tsNs, Object.keys(e).find((k) => ['trigger', 'lockAcquire', 'zap', 'lockRelease'].includes(k))])).toEqual([
+      [100, 'trigger'], [125, 'lockAcquire'], [130, 'zap'], [200, 'lockRelease']]);
+    expect(ev[0]!.trigger!.kind).toBe(TriggerKind.MEM_DISABLE);
+    expect(ev[1]!.lockAcquire!.waitNs).toBe(5);
+    expect(ev[2]!.zap).toEqual({ start: 0, length: Number(ALL_BARS), durationNs: 50, target: ZapTarget.DEVICE, hadVmas: true });
+    expect(ev.every((e) => e.device === '0000:01:00.0')).toBe(true);
+    expect(d.stats.unattributed).toBe(1);
+  });
+  it('retires the device\'s mappings at close and ignores declined huge faults', () => {
+    const ev: Event[] = [];
+    const d = new Decoder((e) => ev.push(e), {});
+    d.hit(hit('mmap', 1, { dev: '0000:02:00.0', start: 0x7000n, end: 0x8000n, pgoff: 0n, fmap: 0x55n }));
+    d.hit(hit('fault', 2, { dev: '0000:02:00.0', start: 0x7000n, pgoff: 0n })); d.hit(hit('fault_ret', 3, { ret: 0x800n }));
+    d.hit(hit('fault', 4, { dev: '0000:02:00.0', start: 0x7000n, pgoff: 0n })); d.hit(hit('fault_ret', 5, { ret: 0x100n }));
+    d.hit(hit('trig_close', 9, { dev: '0000:02:00.0' }));
+    expect(ev.map((e) => Object.keys(e).find((k) => k.startsWith('bar') || k === 'trigger'))).toEqual(['barMmap', 'barFault', 'trigger', 'barMunmap']);
+    expect(ev[1]!.barFault).toEqual({ bar: 0, mappingId: mappingId(7, 0x7000n), ok: true });
+    expect(ev[3]!.barMunmap!.mappingId).toBe(ev[0]!.barMmap!.mappingId);
+  });
+});
+
+// Real captures from the kernel lab (test/kernel-lab/run.sh), replayed through the agent's decoder.
+const captures = existsSync(FIX) ? readdirSync(FIX).flatMap((k) => readdirSync(join(FIX, k)).filter((f) => /^raw-\w+\.txt$/.test(f)).map((f) => [k, f] as const)) : [];
+describe.each(captures)('lab capture %s/%s', (kernel, file) => {
+  it('decodes into one episode per workload operation with timed zaps and no SKIPPED_ZAP', () => {
+    const backend = /^raw-(\w+)\.txt$/.exec(file)![1]!;
+    const { batches, header } = replayRaw(readFileSync(join(FIX, kernel, file), 'utf8'), { hostname: 'lab', bootId: 'fixture' });
+    expect(header.kernel.startsWith(kernel)).toBe(true);
+    const v = checkLab(batches, parseLedger(readFileSync(join(FIX, kernel, `ledger-${backend}.txt`), 'utf8')));
+    expect(v.problems).toEqual([]);
+    expect(v.perOp.flatMap((p) => p.episodes).filter((e) => e.revoke).length).toBeGreaterThanOrEqual(4);
+  });
+});

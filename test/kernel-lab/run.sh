@@ -1,0 +1,41 @@
+#!/bin/bash
+# Kernel lab, host side: prepare (prepare.sh), build the collector, boot the pinned Debian kernel under
+# QEMU/TCG with vfio-pci on emulated edu + nvme devices, run guest.sh inside, collect results in OUT.
+#   KERNEL=6.12|6.1  MODE=lab|bench  BACKENDS=ftrace,bpftrace  OUT=<dir>  (default .cache/kernel-lab/out-<kernel>-<mode>)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+KERNEL=${KERNEL:-6.12}; MODE=${MODE:-lab}; BACKENDS=${BACKENDS:-ftrace,bpftrace}
+CACHE=${CACHE:-$REPO/.cache/kernel-lab}
+OUT=${OUT:-$CACHE/out-$KERNEL-$MODE}
+T0=$(date +%s.%N)
+el() { awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $T0}"; }
+
+B=$(KERNEL=$KERNEL CACHE=$CACHE "$HERE/prepare.sh" | tail -1)
+KV=$(basename "$B")
+echo "run: prepared $KV in $(el)s" >&2
+
+# The collector the guest runs: this checkout compiled into a private dist (others may rebuild dist/ meanwhile).
+DIST=$CACHE/dist
+if [ ! -f "$DIST/services/cli/main.js" ] || [ -n "$(find "$REPO/collectors" "$REPO/services" -name '*.ts' -newer "$DIST/services/cli/main.js" -print -quit)" ]; then
+  (cd "$REPO" && npx tsc -p tsconfig.json --outDir "$DIST" --incremental --tsBuildInfoFile "$CACHE/tsbuildinfo" >/dev/null 2>&1 || true)
+  mkdir -p "$DIST/gen" && cp "$REPO/gen/proto.js" "$DIST/gen/" && cp "$REPO/package.json" "$DIST/"
+  touch "$DIST/services/cli/main.js"
+fi
+[ -f "$DIST/collectors/agent/agent.js" ] || { echo "run: collector build failed" >&2; exit 1; }
+echo "run: collector built in $(el)s" >&2
+
+rm -rf "$OUT"; mkdir -p "$OUT"
+timeout ${QEMU_TIMEOUT:-170} qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
+  -machine q35,kernel-irqchip=split -device intel-iommu,intremap=on \
+  -kernel "$B/kroot/boot/vmlinuz-$KV" -initrd "$B/initrd.img" \
+  -append "console=ttyS0 intel_iommu=on panic=-1 quiet loglevel=4 rs.mode=$MODE rs.repo=$REPO rs.dist=$DIST rs.backends=$BACKENDS rs.bin=$B rs.iterations=${RS_ITERATIONS:-20000}" \
+  -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x4 -device edu,bus=rp1 \
+  -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=0x5 \
+  -drive driver=null-co,if=none,id=nvm0 -device nvme,serial=rs0,drive=nvm0,bus=rp2 \
+  -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+  -fsdev local,id=out,path="$OUT",security_model=none -device virtio-9p-pci,fsdev=out,mount_tag=out \
+  -nographic -no-reboot -nic none > "$OUT/console.txt" 2>&1 || echo "run: qemu exit $? (see $OUT/console.txt)" >&2
+echo "run: guest done in $(el)s" >&2
+echo "$(el)" > "$OUT/duration_s"
+echo "$OUT"
