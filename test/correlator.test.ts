@@ -344,6 +344,12 @@ describe('LOCK_NOT_HELD, LOCK_HELD_OPEN, SLOW_REVOKE', () => {
     expect(kinds(run(b).findings)).toEqual(['LOCK_HELD_OPEN/WARNING']);
   });
 
+  it('twin: a lock taken shortly before the end of the trace is not held open', () => {
+    const b = started('6.12');
+    b.acquire(100, D).info(1_000_000, D2);
+    expect(run(b).findings).toEqual([]);
+  });
+
   it('a slow importer: revoke latency above 50 ms', () => {
     const b = started('6.19');
     b.acquire(100, D).zap(110, D).revoke(200, D, true, { durationNs: 60_000_000 }).move(210, D, 59_000_000);

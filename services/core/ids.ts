@@ -37,6 +37,19 @@ export function idOf(prefix: IdPrefix, ...parts: (string | number)[]): string {
   return fmix32(a).toString(16).padStart(8, '0') + fmix32(b ^ a).toString(16).padStart(8, '0');
 }
 
+/** idOf(prefix, n) without intermediate allocations: the per-episode hot path. */
+export function idOfNumber(prefix: IdPrefix, n: number): string {
+  const t = String(n);
+  let a = mix32(prefix.a, t); a = mix32(a, '\u0001');
+  let b = mix32(prefix.b ^ 0x5bd1e995, t); b = mix32(b, '\u0002');
+  return hex8(fmix32(a)) + hex8(fmix32(b ^ a));
+}
+
+function hex8(x: number): string {
+  const s = x.toString(16);
+  return s.length === 8 ? s : '00000000'.slice(s.length) + s;
+}
+
 export function stableId(...parts: (string | number)[]): string {
   return idOf(emptyPrefix, ...parts);
 }

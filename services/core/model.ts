@@ -35,18 +35,18 @@ export type Finding = { [K in keyof revokescope.v1.IFinding]-?: NonNullable<revo
 
 export type BodyKind = NonNullable<Event['body']>;
 
-/** Which oneof member an event carries (decoded messages know it; plain objects are inspected). */
+/** Which oneof member an event carries. Reads the fields directly (most frequent first) rather than
+ * protobufjs' virtual `body` getter, which walks every member on each call; unset members are null. */
 export function bodyOf(ev: Event): BodyKind | undefined {
-  if (ev.body) return ev.body;
+  if (ev.barFault) return 'barFault';
   if (ev.lockAcquire) return 'lockAcquire';
   if (ev.lockRelease) return 'lockRelease';
-  if (ev.zap) return 'zap';
-  if (ev.dmabufRevoke) return 'dmabufRevoke';
   if (ev.moveNotify) return 'moveNotify';
-  if (ev.barFault) return 'barFault';
+  if (ev.trigger) return 'trigger';
+  if (ev.dmabufRevoke) return 'dmabufRevoke';
+  if (ev.zap) return 'zap';
   if (ev.barMmap) return 'barMmap';
   if (ev.barMunmap) return 'barMunmap';
-  if (ev.trigger) return 'trigger';
   if (ev.deviceInfo) return 'deviceInfo';
   return undefined;
 }

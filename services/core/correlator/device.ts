@@ -1,6 +1,6 @@
 // Per-device state machine (DESIGN §4): mapping state, memory/revoke state, the open episode and the finding
 // rules. Events arrive here in ts order (the host tracker reorders them). Pure: no I/O, no clocks.
-import { extendId, idOf, emptyPrefix, type IdPrefix } from '../ids.js';
+import { emptyPrefix, extendId, idOfNumber, type IdPrefix } from '../ids.js';
 import {
   Backing, FindingKind, Severity, TriggerKind, ZapTarget, bodyOf, memoryEnabledAfter,
   type Event, type Finding, type FindingKind as FindingKindT, type Severity as SeverityT, type TriggerKind as TriggerKindT,
@@ -139,7 +139,7 @@ export class DeviceTracker {
     if (this.episode) this.release(ts, false); // a release was lost: close the old episode as incomplete
     const tid = ev.tid ?? 0;
     const counts = this.mappings.count();
-    const e = new OpenEpisode(idOf(this.idPrefix, ts), ts,
+    const e = new OpenEpisode(idOfNumber(this.idPrefix, ts), ts,
       ev.lockAcquire!.waitNs ?? 0, tid, counts.device, counts.dmabuf);
     this.episode = e;
     if (this.pendingTriggers) {

@@ -47,6 +47,8 @@ export class HostTracker implements HostContext {
   private head = 0;
   private sorted = true;
   private losses: LossWindow[] = [];
+  /** No open lock can be over the limit before this ts (LOCK_HELD_OPEN needs no check until then). */
+  private openDeadline = Infinity;
 
   constructor(readonly hostname: string, readonly bootId: string, readonly opts: CorrelatorOptions,
     private readonly out: HostOutputs, private readonly stats: CorrelatorStats) {}
@@ -73,6 +75,7 @@ export class HostTracker implements HostContext {
       h.devices.set(d.device, d);
       if (d.episode) h.locked.add(d);
     }
+    h.openDeadline = -Infinity; // recomputed at the first check
     return h;
   }
 
@@ -147,7 +150,7 @@ export class HostTracker implements HostContext {
   }
 
   /** Process every buffered event with ts <= watermark, in ts order, then run the open-lock check. */
-  release(watermark: number): void {
+  release(watermark: number, now = watermark): void {
     let buf = this.buf;
     if (!this.sorted) {
       buf = buf.slice(this.head).sort(before);
@@ -157,36 +160,51 @@ export class HostTracker implements HostContext {
     }
     let i = this.head;
     const n = buf.length;
-    const locked = this.locked;
     while (i < n && buf[i]!.tsNs! <= watermark) {
       const ev = buf[i++]!;
       const ts = ev.tsNs!;
-      if (locked.size > 0) for (const d of locked) d.checkOpen(ts);
+      if (ts > this.openDeadline) this.checkOpenLocks(ts);
       this.apply(ev, ts);
     }
     if (i === n) { this.buf = []; this.head = 0; }
     else if (i > 4096 && i > n >>> 1) { this.buf = buf.slice(i); this.head = 0; }
     else this.head = i;
-    if (watermark > this.releasedTo) {
-      this.releasedTo = watermark;
-      if (locked.size > 0) for (const d of locked) d.checkOpen(watermark);
+    if (watermark > this.releasedTo) this.releasedTo = watermark;
+    if (now > this.openDeadline) this.checkOpenLocks(now);
+  }
+
+  /** LOCK_HELD_OPEN checks at `now`; then the earliest time the next check can matter. */
+  private checkOpenLocks(now: number): void {
+    let next = Infinity;
+    for (const d of this.locked) {
+      d.checkOpen(now);
+      const e = d.episode;
+      if (e && !e.openFlagged) next = Math.min(next, e.acquireTs + this.opts.openLockLimitNs);
     }
+    this.openDeadline = next;
   }
 
   private apply(ev: Event, ts: number): void {
     const name = ev.device!;
     let d = this.devices.get(name);
     if (!d) { d = new DeviceTracker(name, this); this.devices.set(name, d); }
+    const before = d.episode;
     d.apply(ev, ts);
-    if (d.episode) this.locked.add(d); else this.locked.delete(d);
+    const after = d.episode;
+    if (after !== before) {
+      if (after) {
+        this.locked.add(d);
+        const deadline = after.acquireTs + this.opts.openLockLimitNs;
+        if (deadline < this.openDeadline) this.openDeadline = deadline;
+      } else this.locked.delete(d);
+    }
   }
 
   /** End of input: process everything; open-lock time advances to the newest event seen. */
   finish(): void {
-    this.release(Infinity);
+    this.release(Infinity, this.maxTs);
     this.releasedTo = this.maxTs;
     for (const d of this.locked) {
-      d.checkOpen(this.maxTs);
       // Findings of an episode that never released: emit them, inconclusive (the episode is incomplete).
       const e = d.episode!;
       for (const f of e.held) { f.inconclusive = true; this.out.finding(f); }

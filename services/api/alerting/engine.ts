@@ -1,0 +1,282 @@
+// The alerting engine: rules → alerts (pending → firing → resolved, Prometheus semantics), silences, and
+// notification dispatch. State lives in memory for fast reads and is written through to the store, from
+// which a new process reloads it (alert state survives a restart; a pending alert keeps its activeAt).
+import { randomUUID } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { ApiMetrics } from '../observability/metrics.js';
+import { parseDurationMs } from './duration.js';
+import { matchesAll, parseMatchers, validateMatcher, MatcherError, type Matcher } from './matchers.js';
+import { Notifier } from './notify.js';
+import { evaluateQuery } from './queries.js';
+import { alertLabels, checkRule, compare, DEFAULT_RULES, expandTemplate, fingerprint } from './rules.js';
+import { AlertingStore } from './store.js';
+import type { AlertingConfig, AlertRecord, Rule, Silence } from './types.js';
+
+export interface RuleHealth {
+  lastEvaluation: number;
+  evaluationMs: number;
+  lastError: string;
+  series: number;
+}
+
+export type SilenceState = 'pending' | 'active' | 'expired';
+
+export class NotFoundError extends Error { override readonly name = 'NotFoundError'; }
+export class BadRequestError extends Error { override readonly name = 'BadRequestError'; }
+
+export class AlertingEngine {
+  readonly store: AlertingStore;
+  readonly notifier: Notifier;
+  private rules = new Map<string, Rule>();
+  private knownRuleIds = new Set<string>();
+  readonly alerts = new Map<string, AlertRecord>();
+  private silences = new Map<string, Silence>();
+  readonly health = new Map<string, RuleHealth>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  readonly startedAt = Date.now();
+  lastEvaluation = 0;
+  ready = false;
+
+  constructor(client: ClickHouseClient, readonly config: AlertingConfig, private readonly metrics?: ApiMetrics,
+    readonly now: () => number = Date.now) {
+    this.store = new AlertingStore(client, config.database);
+    this.notifier = new Notifier(config, this.store, metrics, now);
+    if (metrics) metrics.alertCounts = () => this.counts();
+  }
+
+  /** Create tables, seed built-in rules once, load rules/alerts/silences/notification state. */
+  async init(): Promise<void> {
+    await this.store.migrate();
+    await this.reloadRules();
+    if (this.config.seedDefaultRules) {
+      const missing = DEFAULT_RULES.filter((r) => !this.knownRuleIds.has(r.id)).map((r) => ({ ...r, updatedAt: this.now() }));
+      if (missing.length) {
+        await this.store.saveRules(missing);
+        for (const r of missing) { this.rules.set(r.id, r); this.knownRuleIds.add(r.id); }
+      }
+    }
+    for (const a of await this.store.loadAlerts()) this.alerts.set(a.fingerprint, a);
+    await this.reloadSilences();
+    await this.notifier.init();
+    this.ready = true;
+  }
+
+  private async reloadRules(): Promise<void> {
+    const { rules, knownIds } = await this.store.loadRules();
+    this.rules = new Map(rules.map((r) => [r.id, r]));
+    this.knownRuleIds = knownIds;
+  }
+
+  private async reloadSilences(): Promise<void> {
+    const list = await this.store.loadSilences();
+    this.silences = new Map(list.map((s) => [s.id, s]));
+  }
+
+  start(): void {
+    if (this.config.evaluationIntervalMs <= 0 || this.timer || this.stopped) return;
+    const loop = (): void => {
+      this.timer = setTimeout(() => {
+        this.running = this.evaluate().catch(() => undefined).finally(() => { this.running = undefined; if (!this.stopped) loop(); });
+      }, this.config.evaluationIntervalMs);
+      this.timer.unref();
+    };
+    this.running = this.evaluate().catch(() => undefined).finally(() => { this.running = undefined; if (!this.stopped) loop(); });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+    await this.notifier.idle();
+  }
+
+  // ---------------------------------------------------------------- rules
+  listRules(): Rule[] { return [...this.rules.values()].sort((a, b) => a.id.localeCompare(b.id)); }
+  getRule(id: string): Rule | undefined { return this.rules.get(id); }
+
+  async putRule(input: Omit<Rule, 'builtin' | 'updatedAt'> & { builtin?: boolean }, create: boolean): Promise<Rule> {
+    const existing = this.rules.get(input.id);
+    if (create && existing) throw new BadRequestError(`rule ${input.id} exists`);
+    if (!create && !existing) throw new NotFoundError(`rule ${input.id} not found`);
+    const rule: Rule = { ...input, builtin: existing?.builtin ?? false, updatedAt: this.now() };
+    try { checkRule(rule); } catch (e) { throw new BadRequestError((e as Error).message); }
+    await this.store.saveRules([rule]);
+    this.rules.set(rule.id, rule);
+    this.knownRuleIds.add(rule.id);
+    return rule;
+  }
+
+  async deleteRule(id: string): Promise<void> {
+    if (!this.rules.has(id)) throw new NotFoundError(`rule ${id} not found`);
+    await this.store.deleteRule(id);
+    this.rules.delete(id);
+  }
+
+  // ---------------------------------------------------------------- evaluation
+  /** One evaluation of every rule at now(); runs again only after the previous one finished. */
+  async evaluate(): Promise<void> {
+    const now = this.now();
+    await this.reloadSilences().catch(() => undefined);
+    const changed: AlertRecord[] = [];
+    const removed: AlertRecord[] = [];
+    const ruleIds = new Set<string>();
+    for (const rule of this.rules.values()) {
+      if (!rule.enabled) continue;
+      ruleIds.add(rule.id);
+      await this.evaluateRule(rule, now, changed, removed);
+    }
+    // alerts of deleted or disabled rules resolve (firing) or vanish (pending)
+    for (const a of this.alerts.values()) {
+      if (ruleIds.has(a.ruleId)) continue;
+      this.retire(a, now, changed, removed);
+    }
+    for (const a of removed) this.alerts.delete(a.fingerprint);
+    await this.store.saveAlerts(changed);
+    await this.store.saveAlerts(removed, true);
+    this.lastEvaluation = now;
+    this.notifier.dispatch([...this.alerts.values()], (a) => this.silencedBy(a.labels, now).length > 0, now);
+  }
+
+  private retire(a: AlertRecord, now: number, changed: AlertRecord[], removed: AlertRecord[]): void {
+    if (a.state === 'pending') {
+      removed.push(a);
+    } else if (a.state === 'firing') {
+      a.state = 'resolved';
+      a.resolvedAt = now;
+      a.updatedAt = now;
+      changed.push(a);
+    } else if (now - a.resolvedAt > this.config.resolvedRetentionMs) {
+      removed.push(a);
+    }
+  }
+
+  private async evaluateRule(rule: Rule, now: number, changed: AlertRecord[], removed: AlertRecord[]): Promise<void> {
+    const t0 = performance.now();
+    const h: RuleHealth = { lastEvaluation: now, evaluationMs: 0, lastError: '', series: 0 };
+    let samples;
+    try {
+      samples = await evaluateQuery({ client: this.store.client, database: this.config.database, now }, rule.query);
+    } catch (e) {
+      h.lastError = (e as Error).message.slice(0, 500);
+      h.evaluationMs = performance.now() - t0;
+      this.health.set(rule.id, h);
+      this.metrics?.ruleEvaluationFailures.inc({ rule_id: rule.id });
+      return; // alerts of a failing rule keep their state
+    }
+    h.evaluationMs = performance.now() - t0;
+    this.metrics?.ruleEvaluation.observe({ rule_id: rule.id }, h.evaluationMs / 1000);
+    const forMs = parseDurationMs(rule.for);
+    const seen = new Set<string>();
+    for (const s of samples) {
+      if (!compare(rule.threshold.op, s.value, rule.threshold.value)) continue;
+      const labels = alertLabels(rule, s.labels);
+      const fp = fingerprint(labels);
+      seen.add(fp);
+      const annotations: Record<string, string> = {};
+      for (const [k, v] of Object.entries(rule.annotations)) annotations[k] = expandTemplate(v, labels, s.value);
+      let a = this.alerts.get(fp);
+      if (!a || a.state === 'resolved') {
+        a = { fingerprint: fp, ruleId: rule.id, state: 'pending', labels, annotations, value: s.value, activeAt: now, firedAt: 0,
+          resolvedAt: 0, updatedAt: now };
+        this.alerts.set(fp, a);
+      }
+      a.value = s.value;
+      a.annotations = annotations;
+      a.updatedAt = now;
+      if (a.state === 'pending' && now - a.activeAt >= forMs) {
+        a.state = 'firing';
+        a.firedAt = now;
+      }
+      changed.push(a);
+    }
+    h.series = seen.size;
+    this.health.set(rule.id, h);
+    for (const a of this.alerts.values()) {
+      if (a.ruleId === rule.id && !seen.has(a.fingerprint)) this.retire(a, now, changed, removed);
+    }
+  }
+
+  counts(): Record<string, number> {
+    const now = this.now();
+    const out: Record<string, number> = { pending: 0, firing: 0, resolved: 0, active: 0, suppressed: 0 };
+    for (const a of this.alerts.values()) {
+      out[a.state]!++;
+      if (a.state === 'firing') out[this.silencedBy(a.labels, now).length ? 'suppressed' : 'active']!++;
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- silences
+  silenceState(s: Silence, now = this.now()): SilenceState {
+    if (s.endsAt <= now) return 'expired';
+    if (s.startsAt > now) return 'pending';
+    return 'active';
+  }
+
+  listSilences(): Silence[] { return [...this.silences.values()]; }
+  getSilence(id: string): Silence | undefined { return this.silences.get(id); }
+
+  silencedBy(labels: Record<string, string>, now = this.now()): string[] {
+    const out: string[] = [];
+    for (const s of this.silences.values()) {
+      if (this.silenceState(s, now) === 'active' && matchesAll(s.matchers, labels)) out.push(s.id);
+    }
+    return out;
+  }
+
+  /** Create or update a silence (Alertmanager semantics: updating an expired one, or changing the matchers
+   * of an active one, makes a new silence; the old one expires). Returns the id. */
+  async upsertSilence(input: { id?: string; matchers: Matcher[]; startsAt: number; endsAt: number; createdBy: string; comment: string }): Promise<string> {
+    const now = this.now();
+    let matchers: Matcher[];
+    try {
+      matchers = input.matchers.map((m) => validateMatcher({ name: m.name, value: m.value, isRegex: m.isRegex, isEqual: m.isEqual ?? true }));
+    } catch (e) {
+      throw new BadRequestError(`invalid silence: ${(e as Error).message}`);
+    }
+    if (matchers.length === 0) throw new BadRequestError('invalid silence: at least one matcher required');
+    if (matchers.every((m) => matchesAll([m], {}))) throw new BadRequestError('invalid silence: at least one matcher must not match the empty string');
+    if (!Number.isFinite(input.startsAt) || !Number.isFinite(input.endsAt)) throw new BadRequestError('invalid silence: bad time');
+    if (input.endsAt < input.startsAt) throw new BadRequestError('invalid silence: endsAt before startsAt');
+    if (input.endsAt <= now) throw new BadRequestError('invalid silence: endsAt is in the past');
+    let id = input.id || undefined;
+    if (id !== undefined) {
+      const old = this.silences.get(id);
+      if (!old) throw new NotFoundError(`silence ${id} not found`);
+      const sameMatchers = JSON.stringify(old.matchers) === JSON.stringify(matchers);
+      if (this.silenceState(old, now) === 'expired' || (this.silenceState(old, now) === 'active' && !sameMatchers)) {
+        await this.expireSilence(id);
+        id = undefined;
+      }
+    }
+    const s: Silence = { id: id ?? randomUUID(), matchers, startsAt: id ? input.startsAt : Math.max(input.startsAt, now),
+      endsAt: input.endsAt, createdBy: input.createdBy, comment: input.comment, updatedAt: now };
+    await this.store.saveSilence(s);
+    this.silences.set(s.id, s);
+    return s.id;
+  }
+
+  async expireSilence(id: string): Promise<void> {
+    const s = this.silences.get(id);
+    if (!s) throw new NotFoundError(`silence ${id} not found`);
+    const now = this.now();
+    const state = this.silenceState(s, now);
+    if (state === 'expired') return;
+    const next: Silence = { ...s, endsAt: now, startsAt: state === 'pending' ? now : s.startsAt, updatedAt: now };
+    await this.store.saveSilence(next);
+    this.silences.set(id, next);
+  }
+
+  /** Parse `filter` query values (Alertmanager matcher strings); MatcherError → 400. */
+  static parseFilter(filter: string[] | string | undefined): Matcher[] {
+    const list = filter === undefined ? [] : Array.isArray(filter) ? filter : [filter];
+    try {
+      return list.flatMap((f) => parseMatchers(f));
+    } catch (e) {
+      if (e instanceof MatcherError) throw new BadRequestError(e.message);
+      throw e;
+    }
+  }
+}

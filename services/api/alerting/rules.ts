@@ -1,0 +1,150 @@
+// Built-in rules (editable), rule validation beyond JSON Schema, label sets, fingerprints and annotation
+// templates.
+import { parseDurationMs } from './duration.js';
+import { GROUPABLE } from './queries.js';
+import { QUANTILES, type Rule, type ThresholdOp } from './types.js';
+
+const base = { enabled: true, builtin: true, updatedAt: 0 };
+
+export const DEFAULT_RULES: Rule[] = [
+  {
+    ...base, id: 'skipped-zap', name: 'RevokeSkippedZap',
+    query: { type: 'finding_count', window: '1h', kinds: ['SKIPPED_ZAP'], inconclusive: false,
+      groupBy: ['hostname', 'device', 'driver', 'kernel_release'] },
+    threshold: { op: '>', value: 0 }, for: '0s', labels: { severity: 'critical' },
+    annotations: {
+      summary: 'Skipped BAR zap on {{ $labels.hostname }} {{ $labels.device }}',
+      description: '{{ $value }} certain SKIPPED_ZAP finding(s) in the last hour: a revoke left a non-DMABUF BAR mapping ' +
+        'with live PTEs (unmap_mapping_range not called on the vdev inode); driver {{ $labels.driver }}, kernel {{ $labels.kernel_release }}.',
+    },
+  },
+  {
+    ...base, id: 'lock-not-held', name: 'RevokeLockNotHeld',
+    query: { type: 'finding_count', window: '1h', kinds: ['LOCK_NOT_HELD'], inconclusive: false,
+      groupBy: ['hostname', 'device', 'driver', 'kernel_release'] },
+    threshold: { op: '>', value: 0 }, for: '0s', labels: { severity: 'critical' },
+    annotations: {
+      summary: 'Revoke without memory_lock on {{ $labels.hostname }} {{ $labels.device }}',
+      description: '{{ $value }} zap/DMABUF revoke(s) ran without vdev->memory_lock held for write (lockdep_assert_held_write would fire).',
+    },
+  },
+  {
+    ...base, id: 'redundant-zap-budget', name: 'RevokeRedundantZapBudget',
+    query: { type: 'redundant_zap_ns', window: '1h', groupBy: ['hostname'] },
+    threshold: { op: '>', value: 100_000_000 }, for: '10m', labels: { severity: 'warning' },
+    annotations: {
+      summary: 'Redundant BAR zaps cost {{ $value }} ns/h on {{ $labels.hostname }}',
+      description: 'unmap_mapping_range walked a mapping with only DMABUF-backed BAR mmaps while holding memory_lock; budget 100 ms per hour.',
+    },
+  },
+  {
+    ...base, id: 'revoke-p99', name: 'RevokeLatencyP99High',
+    query: { type: 'latency_quantile', window: '15m', metric: 'revoke', quantile: 0.99, groupBy: ['kernel_release', 'driver'] },
+    threshold: { op: '>', value: 50_000_000 }, for: '5m', labels: { severity: 'warning' },
+    annotations: {
+      summary: 'Revoke p99 {{ $value }} ns on kernel {{ $labels.kernel_release }} driver {{ $labels.driver }}',
+      description: 'p99 of lock-acquire to last revoking step over 15 minutes is above 50 ms.',
+    },
+  },
+  {
+    ...base, id: 'lock-held-open', name: 'RevokeLockHeldOpen',
+    query: { type: 'finding_count', window: '15m', kinds: ['LOCK_HELD_OPEN'], groupBy: ['hostname', 'device', 'driver'] },
+    threshold: { op: '>', value: 0 }, for: '0s', labels: { severity: 'warning' },
+    annotations: {
+      summary: 'memory_lock held open on {{ $labels.hostname }} {{ $labels.device }}',
+      description: 'down_write(&vdev->memory_lock) with no up_write for longer than the limit: BAR faults and config accesses stall.',
+    },
+  },
+  {
+    ...base, id: 'host-event-loss', name: 'CollectorEventLoss',
+    query: { type: 'event_loss', window: '15m', groupBy: ['hostname'] },
+    threshold: { op: '>', value: 0 }, for: '5m', labels: { severity: 'warning' },
+    annotations: {
+      summary: '{{ $value }} events lost on {{ $labels.hostname }} in 15 minutes',
+      description: 'Ring-buffer drops or sequence gaps: findings from this host may be inconclusive.',
+    },
+  },
+  {
+    ...base, id: 'host-silent', name: 'CollectorSilent',
+    query: { type: 'host_silent', window: '24h', groupBy: ['hostname'] },
+    threshold: { op: '>', value: 300 }, for: '0s', labels: { severity: 'warning' },
+    annotations: {
+      summary: '{{ $labels.hostname }} silent for {{ $value }} s',
+      description: 'No collector health sample for more than 5 minutes.',
+    },
+  },
+];
+
+export class RuleError extends Error {
+  override readonly name = 'RuleError';
+}
+
+/** Checks JSON Schema cannot express (cross-field). Throws RuleError with the reason. */
+export function checkRule(r: Rule): void {
+  try {
+    parseDurationMs(r.for);
+    parseDurationMs(r.query.window);
+  } catch (e) {
+    throw new RuleError((e as Error).message);
+  }
+  const allowed = GROUPABLE[r.query.type];
+  for (const g of r.query.groupBy) {
+    if (!allowed.includes(g)) throw new RuleError(`query.groupBy: ${g} is not available for ${r.query.type} (allowed: ${allowed.join(', ')})`);
+  }
+  if (new Set(r.query.groupBy).size !== r.query.groupBy.length) throw new RuleError('query.groupBy: duplicate label');
+  if (r.query.type === 'latency_quantile') {
+    if (r.query.quantile !== undefined && !QUANTILES.includes(r.query.quantile as (typeof QUANTILES)[number])) {
+      throw new RuleError(`query.quantile must be one of ${QUANTILES.join(', ')}`);
+    }
+  } else if (r.query.metric !== undefined || r.query.quantile !== undefined) {
+    throw new RuleError('query.metric and query.quantile only apply to latency_quantile');
+  }
+  if (r.query.type !== 'finding_count' && (r.query.kinds?.length || r.query.severities?.length)) {
+    throw new RuleError('query.kinds and query.severities only apply to finding_count');
+  }
+  if (!Number.isFinite(r.threshold.value)) throw new RuleError('threshold.value must be finite');
+}
+
+export function compare(op: ThresholdOp, value: number, threshold: number): boolean {
+  switch (op) {
+    case '>': return value > threshold;
+    case '>=': return value >= threshold;
+    case '<': return value < threshold;
+    case '<=': return value <= threshold;
+    case '==': return value === threshold;
+    case '!=': return value !== threshold;
+  }
+}
+
+/** An alert's labels: the series' labels, then the rule's labels, then alertname (Prometheus precedence). */
+export function alertLabels(rule: Rule, series: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(series)) if (v !== '') out[k] = v;
+  Object.assign(out, rule.labels);
+  out.alertname = rule.name;
+  out.rule_id = rule.id;
+  return out;
+}
+
+/** Stable fingerprint of a label set: FNV-1a 64 over the sorted name/value pairs, 16 hex digits
+ * (same role as Prometheus' labels.Fingerprint; stable across restarts and processes). */
+export function fingerprint(labels: Record<string, string>): string {
+  let h = 0xcbf29ce484222325n;
+  const mix = (s: string): void => {
+    const bytes = Buffer.from(s, 'utf8');
+    for (const b of bytes) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+    h = BigInt.asUintN(64, (h ^ 0xffn) * 0x100000001b3n); // separator
+  };
+  for (const k of Object.keys(labels).sort()) { mix(k); mix(labels[k]!); }
+  return h.toString(16).padStart(16, '0');
+}
+
+/** Expand {{ $labels.NAME }} and {{ $value }} (nothing else: templates never execute code). */
+export function expandTemplate(text: string, labels: Record<string, string>, value: number): string {
+  return text.replace(/\{\{\s*\$(labels\.([A-Za-z_][A-Za-z0-9_]*)|value)\s*\}\}/g, (_, what: string, name?: string) =>
+    what === 'value' ? formatValue(value) : (labels[name!] ?? ''));
+}
+
+function formatValue(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toPrecision(6).replace(/\.?0+$/, '');
+}
