@@ -197,7 +197,7 @@ export class DeviceTracker {
     const repeat = e.deviceZaps.find((p) => p.start === z.start && p.length === z.length && !p.faultSince);
     if (repeat) reasons.push(`same range zapped at ts ${repeat.ts} in this episode with no fault since`);
     if (reasons.length > 0) {
-      e.held.push(makeFinding(this.ctx, this.device, this.driver, FindingKind.REDUNDANT_ZAP, Severity.INFO, ts, e.id,
+      e.hold(makeFinding(this.ctx, this.device, this.driver, FindingKind.REDUNDANT_ZAP, Severity.INFO, ts, e.id,
         { wastedNs: z.durationNs, start: z.start, length: z.length, reasons, zapBarsOnRevoke: this.zapBarsOnRevoke }, false));
     }
     const dz: DeviceZap = { ts, start: z.start, length: z.length, durationNs: z.durationNs, faultSince: false };
@@ -230,7 +230,7 @@ export class DeviceTracker {
     if (!this.revoked) {
       const f = makeFinding(this.ctx, this.device, this.driver, FindingKind.UNREVOKE_WITHOUT_REVOKE, Severity.WARNING, ts,
         e ? e.id : '', { dmabufCount: r.dmabufCount ?? 0, stateKnown: this.mappings.known }, !this.mappings.known);
-      if (e) e.held.push(f); else this.emitFinding(f, ts, ts);
+      if (e) e.hold(f); else this.emitFinding(f, ts, ts);
     }
     this.revoked = false;
   }
@@ -252,7 +252,7 @@ export class DeviceTracker {
     const e = this.episode!;
     this.episode = null;
     const complete = seenRelease && !this.ctx.lossTouches(e.acquireTs, ts);
-    const findings = e.held;
+    const findings = e.held ?? [];
     if (e.isRevoke) this.checkSkippedZap(e, ts, findings);
     // The kernel unrevokes before up_write whenever __vfio_pci_memory_enabled() (vfio_pci_dma_buf_move(vdev,
     // false)); a PERMANENT_REVOKE (or a closing device) is meant to stay revoked.

@@ -33,7 +33,7 @@ export class OpenEpisode {
   /** DmaBufRevoke.device_has_vmas: true if any revoke saw vdev inode VMAs, false if all said none. */
   deviceHasVmas: boolean | undefined = undefined;
   /** Findings raised inside the episode, emitted at release once completeness is known. */
-  held: Finding[] = [];
+  held: Finding[] | null = null;
   openFlagged = false;
 
   constructor(
@@ -48,13 +48,17 @@ export class OpenEpisode {
   }
 
   toState(): Record<string, unknown> {
-    return { ...(this as unknown as Record<string, unknown>), deviceZaps: this.deviceZaps.map((z) => ({ ...z })), held: this.held.map((f) => ({ ...f })) };
+    return { ...(this as unknown as Record<string, unknown>), deviceZaps: this.deviceZaps.map((z) => ({ ...z })), held: this.held?.map((f) => ({ ...f })) ?? null };
   }
 
   static fromState(s: Record<string, unknown>): OpenEpisode {
     const e = new OpenEpisode(s.id as string, s.acquireTs as number, s.waitNs as number, s.tid as number,
       s.legacyMappings as number, s.dmabufMappings as number);
     return Object.assign(e, s);
+  }
+
+  hold(f: Finding): void {
+    (this.held ??= []).push(f);
   }
 
   addTrigger(kind: TriggerKindT, groupId: number): void {

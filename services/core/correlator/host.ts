@@ -89,11 +89,12 @@ export class HostTracker implements HostContext {
 
   ingest(batch: EventBatch): void {
     const host = batch.host;
-    if (host?.kernelRelease) {
+    if (host?.kernelRelease && host.kernelRelease !== this.kernelRelease) {
       this.kernelRelease = host.kernelRelease;
       this.zapsBeforeLock = zapsBeforeLock(host.kernelRelease);
     }
-    if (host?.capabilities && host.capabilities.length > 0) this.hasDmabufRevoke = host.capabilities.includes(Capability.DMABUF_REVOKE);
+    const caps = host?.capabilities;
+    if (caps && caps.length > 0) this.hasDmabufRevoke = caps.includes(Capability.DMABUF_REVOKE);
     const events = batch.events ?? [];
     const first = batch.firstSeq ?? 0;
     let skip = 0;
@@ -207,8 +208,8 @@ export class HostTracker implements HostContext {
     for (const d of this.locked) {
       // Findings of an episode that never released: emit them, inconclusive (the episode is incomplete).
       const e = d.episode!;
-      for (const f of e.held) { f.inconclusive = true; this.out.finding(f); }
-      e.held = [];
+      for (const f of e.held ?? []) { f.inconclusive = true; this.out.finding(f); }
+      e.held = null;
     }
   }
 }

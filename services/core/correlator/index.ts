@@ -14,7 +14,8 @@ interface CorrelatorCheckpoint { version: number; opts: CorrelatorOptions; stats
 export class Correlator {
   readonly opts: CorrelatorOptions;
   readonly stats: CorrelatorStats = emptyStats();
-  private readonly hosts = new Map<string, HostTracker>();
+  /** hostname → boot_id → tracker (a reboot is a new key: seq and CLOCK_MONOTONIC restart). */
+  private readonly hosts = new Map<string, Map<string, HostTracker>>();
   private episodes: Episode[] = [];
   private findings: Finding[] = [];
   private readonly outputs = {
@@ -31,18 +32,16 @@ export class Correlator {
     this.stats.batches++;
     const hostname = batch.host?.hostname ?? '';
     const bootId = batch.host?.bootId ?? '';
-    const key = `${hostname}\u0000${bootId}`;
-    let h = this.hosts.get(key);
-    if (!h) {
-      h = new HostTracker(hostname, bootId, this.opts, this.outputs, this.stats);
-      this.hosts.set(key, h);
-    }
+    let boots = this.hosts.get(hostname);
+    if (!boots) this.hosts.set(hostname, (boots = new Map()));
+    let h = boots.get(bootId);
+    if (!h) boots.set(bootId, (h = new HostTracker(hostname, bootId, this.opts, this.outputs, this.stats)));
     h.ingest(batch);
   }
 
   /** End of input: everything buffered is processed; open locks are judged at each host's newest ts. */
   finish(): void {
-    for (const h of this.hosts.values()) h.finish();
+    for (const h of this.trackers()) h.finish();
   }
 
   takeEpisodes(): Episode[] {
@@ -61,7 +60,7 @@ export class Correlator {
    * Outputs not yet taken are not part of it: take them first. */
   snapshot(): string {
     const state: CorrelatorCheckpoint = { version: 1, opts: this.opts, stats: this.stats,
-      hosts: [...this.hosts.values()].map((h) => h.toState()) };
+      hosts: [...this.trackers()].map((h) => h.toState()) };
     return JSON.stringify(state, (_k, v) => (v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : v));
   }
 
@@ -70,15 +69,24 @@ export class Correlator {
     if (s.version !== 1) throw new Error(`unsupported correlator checkpoint version ${String(s.version)}`);
     const c = new Correlator({ ...s.opts, ...opts });
     Object.assign(c.stats, s.stats);
-    for (const hs of s.hosts) c.hosts.set(`${hs.hostname}\u0000${hs.bootId}`, HostTracker.fromState(hs, c.opts, c.outputs, c.stats));
+    for (const hs of s.hosts) {
+      let boots = c.hosts.get(hs.hostname);
+      if (!boots) c.hosts.set(hs.hostname, (boots = new Map()));
+      boots.set(hs.bootId, HostTracker.fromState(hs, c.opts, c.outputs, c.stats));
+    }
     return c;
   }
 
-  get hostCount(): number { return this.hosts.size; }
+  private *trackers(): Generator<HostTracker> {
+    for (const boots of this.hosts.values()) yield* boots.values();
+  }
+
+  /** Tracked (hostname, boot_id) keys. */
+  get hostCount(): number { return [...this.trackers()].length; }
 
   get deviceCount(): number {
     let n = 0;
-    for (const h of this.hosts.values()) n += h.devices.size;
+    for (const h of this.trackers()) n += h.devices.size;
     return n;
   }
 }
