@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    // One Apache Kafka broker (test/support/kafka/broker.sh), started only when Kafka tests are in the run.
+    globalSetup: ['test/support/kafka/global-setup.ts'],
     reporters: ['default'],
   },
 });

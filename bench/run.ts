@@ -3,7 +3,6 @@
 import { cpus, totalmem } from 'node:os';
 
 type Bench = () => Promise<unknown>;
-const KAFKA_BENCH = './kafka.js';
 
 const benches: Record<string, { about: string; load: () => Promise<Bench> }> = {
   correlator: { about: 'correlator throughput (pre-decoded, from bytes, decode-only) and bytes per idle device',
@@ -14,7 +13,7 @@ const benches: Record<string, { about: string; load: () => Promise<Bench> }> = {
     load: async () => (await import('./decode.js')).benchDecode },
   simulator: { about: 'simulator generation speed', load: async () => (await import('./simulator.js')).benchSimulator },
   pipeline: { about: 'embedded end-to-end: simulator → bus → correlator → chDB', load: async () => (await import('./pipeline.js')).benchPipeline },
-  kafka: { about: 'end-to-end through a real Kafka broker; kafkajs vs @platformatic/kafka', load: async () => (await import(KAFKA_BENCH) as { benchKafka: Bench }).benchKafka },
+  kafka: { about: 'end-to-end through a real Kafka broker; kafkajs vs @platformatic/kafka', load: async () => (await import('./kafka.js')).benchKafka },
   'kernel-overhead': { about: 'kernel lab: cost of the probes per unrelated unmap_mapping_range (QEMU/TCG guest)',
     load: async () => async () => (await import('./kernel-overhead.js')).runKernelOverhead() },
   api: { about: 'API latency under load with 10 M episodes stored', load: async () => (await import('./api.js')).benchApi },

@@ -1,0 +1,135 @@
+// The agent's output stage (DESIGN §3, §7): numbers events, cuts EventBatches, and hands them to the transport
+// without ever blocking the agent. While the transport keeps up, batches go straight to it; when it stops
+// acknowledging (Kafka unreachable) and `memoryBytes` are outstanding, batches go to the disk spool, which is
+// replayed in order before anything is sent directly again. A batch that fits nowhere is counted into the
+// next stored batch's `dropped` (its seq numbers stay used, so the correlator also sees the gap).
+import { v1, type Event, type HostInfo } from '../../services/core/model.js';
+import type { EventSink } from '../../services/transport/types.js';
+import { DiskSpool } from './spool.js';
+
+export interface CollectorOutputOptions {
+  host: HostInfo;
+  sink: EventSink;
+  spool: DiskSpool;
+  /** Unacknowledged bytes allowed in the transport before new batches go to the spool. Default 8 MiB. */
+  memoryBytes?: number;
+  /** First sequence number (per host and boot). Default 0. */
+  firstSeq?: number;
+  /** Called when a send fails for good (not an outage: kafkajs retries those forever). */
+  onError?: (err: unknown) => void;
+}
+
+export interface CollectorOutputStats {
+  batches: number;
+  events: number;
+  /** Batches that went through the disk spool. */
+  spooledBatches: number;
+  /** Events neither sent nor spooled; reported in a later batch's `dropped`. */
+  droppedEvents: number;
+  /** Collector (ring buffer) drops passed in by the caller. */
+  ringDropped: number;
+  failedSends: number;
+}
+
+export class CollectorOutput {
+  readonly stats: CollectorOutputStats = { batches: 0, events: 0, spooledBatches: 0, droppedEvents: 0, ringDropped: 0, failedSends: 0 };
+  private nextSeq: number;
+  private pendingDropped = 0;
+  private inflightBytes = 0;
+  private inflight = new Set<Promise<void>>();
+  private replaying: Promise<void> | undefined;
+  private readonly memoryBytes: number;
+  private closed = false;
+
+  constructor(private readonly opts: CollectorOutputOptions) {
+    this.nextSeq = opts.firstSeq ?? 0;
+    this.memoryBytes = opts.memoryBytes ?? 8 << 20;
+    if (!opts.spool.empty) this.kickReplay(); // left over from a previous run: it goes first
+  }
+
+  get seq(): number { return this.nextSeq; }
+  /** Events lost so far that the next stored batch will report in `dropped`. */
+  get owedDropped(): number { return this.pendingDropped; }
+
+  /** Number, batch and route `events`; `ringDropped` = events the probe side lost just before them. */
+  push(events: Event[], ringDropped = 0): void {
+    if (this.closed) throw new Error('collector output is closed');
+    this.stats.ringDropped += ringDropped;
+    const batch = { host: this.opts.host, firstSeq: this.nextSeq, dropped: this.pendingDropped + ringDropped, events };
+    this.nextSeq += events.length;
+    const value = v1.EventBatch.encode(batch).finish();
+    const key = this.opts.host.hostname ?? '';
+    const spool = this.opts.spool;
+    if (spool.empty && !this.replaying && this.inflightBytes + value.byteLength <= this.memoryBytes) {
+      this.sendDirect(key, value, batch.dropped, events.length);
+    } else if (spool.append(key, value)) {
+      this.stats.spooledBatches++;
+      this.kickReplay();
+    } else {
+      // no room anywhere: the events and the loss this batch was carrying move to the next batch
+      this.pendingDropped = batch.dropped + events.length;
+      this.stats.droppedEvents += events.length;
+      return;
+    }
+    this.pendingDropped = 0;
+    this.stats.batches++;
+    this.stats.events += events.length;
+  }
+
+  private sendDirect(key: string, value: Uint8Array, carriedDropped: number, events: number): void {
+    const bytes = value.byteLength;
+    this.inflightBytes += bytes;
+    const p: Promise<void> = this.opts.sink.send([{ key, value }]).catch((err: unknown) => {
+      // not retriable (e.g. a message the broker refuses): account for it, never lose it silently
+      this.stats.failedSends++;
+      this.stats.droppedEvents += events;
+      this.pendingDropped += carriedDropped + events;
+      this.opts.onError?.(err);
+    }).finally(() => {
+      this.inflightBytes -= bytes;
+      this.inflight.delete(p);
+      if (!this.opts.spool.empty) this.kickReplay();
+    });
+    this.inflight.add(p);
+  }
+
+  private kickReplay(): void {
+    if (this.replaying) return;
+    this.replaying = this.replay().finally(() => { this.replaying = undefined; });
+  }
+
+  /** Spool → transport, in order, after every direct send made before spooling began has settled. */
+  private async replay(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all(this.inflight);
+    const spool = this.opts.spool;
+    while (!spool.empty) {
+      const recs = await spool.read(512, 1 << 20);
+      if (recs.length === 0) break;
+      try {
+        await this.opts.sink.send(recs.map((r) => ({ key: r.key, value: r.value })));
+      } catch (err) {
+        this.stats.failedSends++;
+        this.opts.onError?.(err);
+        await new Promise((r) => setTimeout(r, 1000)); // keep the records; try again
+        continue;
+      }
+      await spool.commit(recs[recs.length - 1].next, recs.length);
+    }
+  }
+
+  /** Resolves when every batch pushed so far is acknowledged by the transport (spool replay included). */
+  async flush(): Promise<void> {
+    for (;;) {
+      while (this.inflight.size > 0) await Promise.all(this.inflight);
+      if (this.replaying) { await this.replaying; continue; }
+      if (!this.opts.spool.empty) { this.kickReplay(); continue; }
+      if (this.inflight.size === 0) return;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+    await this.opts.spool.close();
+  }
+}

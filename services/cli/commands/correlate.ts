@@ -1,0 +1,87 @@
+// revokescope correlate --kafka BROKERS [--data-dir DIR | --clickhouse-url URL] [--group G]
+// The fleet correlator: a consumer group member reading "revokescope.events", writing ClickHouse.
+import { parseArgs } from 'node:util';
+import { openStore, connectOptionsFrom } from '../../store/index.js';
+import { kafkaSettings } from '../../transport/kafka/config.js';
+import { CorrelatorConsumer } from '../../transport/kafka/consumer.js';
+
+const HELP = `usage: revokescope correlate --kafka HOST:PORT[,...] [options]
+
+Consume collector batches from Kafka (consumer group), correlate them per partition and write episodes,
+findings, raw events and host health to ClickHouse. Offsets are committed only after the writes are durable.
+
+options:
+  --kafka BROKERS          bootstrap brokers (env REVOKESCOPE_KAFKA_BROKERS)
+  --data-dir DIR           embedded store (chDB) directory (default ./data)
+  --clickhouse-url URL     ClickHouse server instead of chDB (env REVOKESCOPE_CLICKHOUSE_URL)
+  --group G                consumer group (env REVOKESCOPE_KAFKA_GROUP, default revokescope-correlator)
+  --topic T                events topic (env REVOKESCOPE_KAFKA_EVENTS_TOPIC, default revokescope.events)
+  --findings-topic T       (env REVOKESCOPE_KAFKA_FINDINGS_TOPIC, default revokescope.findings)
+  --dlq-topic T            (env REVOKESCOPE_KAFKA_DLQ_TOPIC, default revokescope.dlq)
+  --partitions N           partitions of topics created here (env REVOKESCOPE_KAFKA_PARTITIONS, default 12)
+  --replication N          replication factor of topics created here (env REVOKESCOPE_KAFKA_REPLICATION, default 1)
+  --commit-interval MS     flush + commit at most this often (default 1000)
+  --drain                  stop at the end of the topic as seen at start: finish open state, commit, exit
+  --no-findings-topic      do not publish findings to Kafka
+  --quiet                  no progress lines
+  -h, --help`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv, allowPositionals: false, options: {
+        kafka: { type: 'string' }, 'data-dir': { type: 'string' }, 'clickhouse-url': { type: 'string' },
+        'clickhouse-user': { type: 'string' }, 'clickhouse-password': { type: 'string' },
+        group: { type: 'string' }, topic: { type: 'string' }, 'findings-topic': { type: 'string' }, 'dlq-topic': { type: 'string' },
+        partitions: { type: 'string' }, replication: { type: 'string' }, 'commit-interval': { type: 'string' },
+        drain: { type: 'boolean' }, 'no-findings-topic': { type: 'boolean' }, quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    console.error(`revokescope correlate: ${(err as Error).message}`);
+    return 2;
+  }
+  if (values.help) { console.log(HELP); return 0; }
+  let settings;
+  try {
+    settings = kafkaSettings({ brokers: values.kafka, groupId: values.group, eventsTopic: values.topic,
+      findingsTopic: values['findings-topic'], dlqTopic: values['dlq-topic'], partitions: values.partitions,
+      replicationFactor: values.replication });
+  } catch (err) {
+    console.error(`revokescope correlate: ${(err as Error).message}`);
+    return 2;
+  }
+  const commitIntervalMs = values['commit-interval'] ? Number(values['commit-interval']) : 1000;
+  if (!Number.isFinite(commitIntervalMs) || commitIntervalMs < 0) {
+    console.error('revokescope correlate: --commit-interval must be a number of milliseconds');
+    return 2;
+  }
+  const log = values.quiet ? () => {} : (line: string) => console.error(`correlate: ${line}`);
+  const { store, connection } = await openStore(connectOptionsFrom(values));
+  log(`store ${connection.mode} ${connection.location}; kafka ${settings.brokers.join(',')} group ${settings.groupId}`);
+  const consumer = new CorrelatorConsumer({ ...settings, store, commitIntervalMs, drain: !!values.drain,
+    publishFindings: !values['no-findings-topic'], log });
+  const onSignal = () => { log('stopping'); void consumer.stop(); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const progress = values.quiet ? undefined : setInterval(() => {
+    const s = consumer.stats;
+    log(`messages ${s.messages} (replayed ${s.replayedMessages}) events ${s.events} episodes ${s.episodes} findings ${s.findings} dlq ${s.dlq} lag ${s.lag}`);
+  }, 5000);
+  progress?.unref();
+  try {
+    await consumer.start();
+    await consumer.finished;
+  } finally {
+    if (progress) clearInterval(progress);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await store.close();
+  }
+  const s = consumer.stats;
+  console.log(JSON.stringify({ messages: s.messages, replayedMessages: s.replayedMessages, events: s.events,
+    episodes: s.episodes, findings: s.findings, dlq: s.dlq, commits: s.commits }));
+  return 0;
+}

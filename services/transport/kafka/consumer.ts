@@ -1,0 +1,430 @@
+// Fleet correlator (DESIGN §2, §8): a Kafka consumer group over "revokescope.events"; one Correlator per
+// partition (a host's batches all live in one partition, in order); outputs to the EventStore; findings also to
+// "revokescope.findings"; unusable messages to "revokescope.dlq" with a `reason` header.
+//
+// Commit rule: an offset is committed only after everything derived from the messages before it is durable
+// (store.flush(), findings and DLQ acknowledged). Correlator state spans messages (open episodes, mapping state
+// that lives as long as the mapping), so a restart cannot begin at the committed offset with an empty
+// correlator. A newly assigned partition is therefore replayed from its earliest retained offset with outputs
+// suppressed up to the committed offset (they are already stored), then processed normally. Ids are
+// deterministic, so anything written twice around a crash replaces itself (ReplacingMergeTree).
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { Correlator, type CorrelatorOptions } from '../../core/correlator/index.js';
+import { v1, type EventBatch, type Finding } from '../../core/model.js';
+import type { EventStore, HostHealth } from '../../store/types.js';
+import { validateBatch } from '../../trace/validate.js';
+import { compressionType, ensureTopics, kafkaClient } from './client.js';
+import { withDefaults, type KafkaSettings } from './config.js';
+
+export interface CorrelatorConsumerOptions extends Partial<KafkaSettings> {
+  brokers: string[];
+  store: EventStore;
+  correlator?: Partial<CorrelatorOptions>;
+  /** Commit (after a flush) at most this often. Default 1000 ms. */
+  commitIntervalMs?: number;
+  /** Stop once every assigned partition reached the end offsets seen when it was assigned; then the
+   * correlators finish (end of input: buffered events and open locks are judged) and a final commit is made. */
+  drain?: boolean;
+  /** In drain mode, also stop after this long without any message. Default 10000 ms. */
+  drainIdleMs?: number;
+  /** Publish findings to the findings topic (default true). */
+  publishFindings?: boolean;
+  /** Create missing topics (default true). */
+  createTopics?: boolean;
+  log?: (line: string) => void;
+  /** Observes findings as they are emitted with the CreateTime of the message that completed them (latency). */
+  onFindings?: (findings: Finding[], producedAtMs: number) => void;
+}
+
+export interface CorrelatorConsumerStats {
+  messages: number;
+  replayedMessages: number;
+  batches: number;
+  events: number;
+  episodes: number;
+  findings: number;
+  dlq: number;
+  commits: number;
+  /** Sum over assigned partitions of (high watermark − next offset) at the last batch. */
+  lag: number;
+}
+
+interface HostCounters {
+  hostname: string; bootId: string; kernelRelease: string; collectorVersion: string; capabilities: string[];
+  events: number; dropped: number; lost: number; nextSeq: number; lastTsNs: number; partition: number; dirty: boolean;
+}
+
+interface PartitionState {
+  correlator: Correlator;
+  /** Next offset to process. */
+  next: number;
+  /** Below this offset outputs are already stored: replay only rebuilds correlator state. */
+  resumeAt: number;
+  /** Last offset committed (or found committed). */
+  committed: number;
+  /** Drain target: high watermark when assigned. */
+  end: number;
+  high: number;
+  /** Seeks to `next` made since the last processed message (a gap that survives 3 is real: retention). */
+  seeks: number;
+  finished: boolean;
+}
+
+const CAP_NAMES = v1.Capability as unknown as Record<number, string>;
+
+async function retrying<T>(fn: () => Promise<T>, tries = 20): Promise<T> {
+  for (let i = 1; ; i++) {
+    try { return await fn(); } catch (err) {
+      if (i >= tries) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * i)));
+    }
+  }
+}
+
+export class CorrelatorConsumer {
+  readonly stats: CorrelatorConsumerStats = { messages: 0, replayedMessages: 0, batches: 0, events: 0, episodes: 0,
+    findings: 0, dlq: 0, commits: 0, lag: 0 };
+  readonly settings: KafkaSettings;
+  private readonly kafka: Kafka;
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private readonly parts = new Map<number, PartitionState>();
+  private readonly hosts = new Map<string, HostCounters>();
+  private sends: Promise<unknown>[] = [];
+  private lastCommit = Date.now();
+  private lastMessageAt = Date.now();
+  private commitChain: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private done!: Promise<void>;
+  private resolveDone!: () => void;
+  private rejectDone!: (e: unknown) => void;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private readonly log: (line: string) => void;
+
+  constructor(readonly opts: CorrelatorConsumerOptions) {
+    this.settings = withDefaults(opts);
+    this.kafka = kafkaClient(this.settings);
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** Join the group and start consuming; resolves once running. `finished` resolves when it stops. */
+  async start(): Promise<void> {
+    const s = this.settings;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try { if (this.opts.createTopics ?? true) await ensureTopics(admin, s); } finally { await admin.disconnect(); }
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.producer.connect();
+    this.consumer = this.kafka.consumer({ groupId: s.groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000,
+      heartbeatInterval: 3_000, maxBytesPerPartition: 4 << 20, retry: { retries: 10 } });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: s.eventsTopic, fromBeginning: true });
+    this.done = new Promise<void>((res, rej) => { this.resolveDone = res; this.rejectDone = rej; });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      const assigned = (e.payload.memberAssignment[s.eventsTopic] ?? []) as number[];
+      this.onAssigned(assigned).catch((err) => this.fail(err));
+    });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) this.fail(e.payload.error);
+    });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (p) => this.eachBatch(p),
+    });
+    if (this.opts.drain) {
+      this.drainTimer = setInterval(() => { void this.checkDrained(); }, 200);
+    }
+  }
+
+  /** Resolves when the consumer stopped (drain complete or `stop()`); rejects on a fatal error. */
+  get finished(): Promise<void> { return this.done; }
+
+  private fail(err: unknown): void {
+    this.log(`correlator consumer failed: ${err instanceof Error ? err.message : String(err)}`);
+    void this.shutdown().finally(() => this.rejectDone(err));
+  }
+
+  private async onAssigned(assigned: number[]): Promise<void> {
+    const s = this.settings;
+    this.lastMessageAt = Date.now(); // drain idleness counts from the assignment
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      // the group coordinator may still be loading or moving: retry (kafkajs' admin does not for these)
+      const [committed, offsets] = await retrying(() => Promise.all([
+        admin.fetchOffsets({ groupId: s.groupId, topics: [s.eventsTopic] }),
+        admin.fetchTopicOffsets(s.eventsTopic),
+      ]));
+      const committedBy = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      const wm = new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
+      for (const p of [...this.parts.keys()]) if (!assigned.includes(p)) this.parts.delete(p);
+      for (const p of assigned) {
+        const w = wm.get(p) ?? { low: 0, high: 0 };
+        const c = committedBy.get(p) ?? -1;
+        const prev = this.parts.get(p);
+        if (prev) {
+          // kept across the rebalance: continue where this correlator is (outputs before `next` may still sit
+          // in the store's buffer; they are flushed before the next commit)
+          prev.seeks = 0;
+          prev.end = Math.max(prev.end, w.high);
+          this.consumer!.seek({ topic: s.eventsTopic, partition: p, offset: String(prev.next) });
+          continue;
+        }
+        this.parts.set(p, {
+          correlator: new Correlator(this.opts.correlator), next: w.low, resumeAt: Math.max(c, w.low), committed: c,
+          end: w.high, high: w.high, seeks: 0, finished: false,
+        });
+        // kafkajs would start at the committed offset; the correlator needs the partition from its start
+        this.consumer!.seek({ topic: s.eventsTopic, partition: p, offset: String(w.low) });
+        this.log(`partition ${p}: replay from ${w.low}, outputs from ${Math.max(c, w.low)}, end ${w.high}`);
+      }
+    } finally { await admin.disconnect(); }
+  }
+
+  private inBatch: Promise<void> = Promise.resolve();
+
+  private eachBatch(payload: EachBatchPayload): Promise<void> {
+    const run = this.handleBatch(payload);
+    this.inBatch = run.catch(() => {});
+    return run;
+  }
+
+  /** Stop taking messages and wait for the batch being processed. */
+  private async quiesce(): Promise<void> {
+    this.stopping = true;
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    const s = this.settings;
+    try { this.consumer?.pause([{ topic: s.eventsTopic }]); } catch { /* not running */ }
+    await this.inBatch;
+  }
+
+  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const p = batch.partition;
+    let st = this.parts.get(p);
+    if (!st) {
+      // GROUP_JOIN handling races the first fetch: wait for it
+      for (let i = 0; i < 100 && !st; i++) { await new Promise((r) => setTimeout(r, 50)); st = this.parts.get(p); }
+      if (!st) return;
+    }
+    if (batch.messages.length === 0) return;
+    const first = Number(batch.messages[0].offset);
+    if (first > st.next) {
+      if (st.seeks < 3) {
+        // a fetch from before our seek (kafkajs started at the committed offset): go back to `next`
+        st.seeks++;
+        this.consumer!.seek({ topic: batch.topic, partition: p, offset: String(st.next) });
+        return;
+      }
+      this.log(`partition ${p}: offsets ${st.next}..${first - 1} are gone (retention); continuing at ${first}`);
+    }
+    st.seeks = 0;
+    st.high = Number(batch.highWatermark);
+    for (const m of batch.messages) {
+      if (!isRunning() || isStale() || this.stopping) break;
+      const off = Number(m.offset);
+      if (off < st.next) { resolveOffset(m.offset); continue; } // already processed (a re-fetch after seek)
+      this.lastMessageAt = Date.now();
+      const replay = off < st.resumeAt;
+      await this.processMessage(st, p, off, m.key, m.value, replay, Number(m.timestamp));
+      st.next = off + 1;
+      resolveOffset(m.offset);
+      if ((this.stats.messages & 255) === 0) await heartbeat();
+    }
+    this.stats.lag = [...this.parts.values()].reduce((n, s) => n + Math.max(0, s.high - s.next), 0);
+    if (Date.now() - this.lastCommit >= (this.opts.commitIntervalMs ?? 1000)) await this.commit();
+  }
+
+  private async processMessage(st: PartitionState, partition: number, offset: number, keyBuf: Buffer | null,
+    value: Buffer | null, replay: boolean, producedAtMs = 0): Promise<void> {
+    if (replay) this.stats.replayedMessages++; else this.stats.messages++;
+    const key = keyBuf ? keyBuf.toString('utf8') : '';
+    let batch: EventBatch;
+    try {
+      if (!value || value.length === 0) throw new Error('empty message');
+      batch = v1.EventBatch.decode(value);
+    } catch (err) {
+      if (!replay) this.deadLetter(partition, offset, keyBuf, value, `corrupt protobuf: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      validateBatch(batch);
+      if (key !== batch.host?.hostname) {
+        throw new Error(`message key '${key}' is not host.hostname '${batch.host?.hostname ?? ''}' (per-host order needs key = hostname)`);
+      }
+    } catch (err) {
+      if (!replay) this.deadLetter(partition, offset, keyBuf, value, `invalid batch: ${(err as Error).message}`);
+      return;
+    }
+    if (!replay) {
+      this.stats.batches++;
+      this.stats.events += batch.events?.length ?? 0;
+      await this.opts.store.writeBatch(batch);
+      this.countHost(batch, partition);
+    }
+    st.correlator.ingest(batch);
+    await this.takeOutputs(st, replay, producedAtMs);
+  }
+
+  private async takeOutputs(st: PartitionState, replay: boolean, producedAtMs = 0): Promise<void> {
+    const episodes = st.correlator.takeEpisodes();
+    const findings = st.correlator.takeFindings();
+    if (replay) return;
+    if (episodes.length > 0) { this.stats.episodes += episodes.length; await this.opts.store.writeEpisodes(episodes); }
+    if (findings.length > 0) {
+      this.stats.findings += findings.length;
+      await this.opts.store.writeFindings(findings);
+      if (this.opts.publishFindings ?? true) this.publishFindings(findings);
+      if (producedAtMs) this.opts.onFindings?.(findings, producedAtMs);
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    // awaited at the next commit; a failure there fails the commit instead of an unhandled rejection
+    const settled = p.then(() => undefined, (err: unknown) => err);
+    this.sends.push(settled);
+  }
+
+  private publishFindings(findings: Finding[]): void {
+    this.track(this.producer!.send({
+      topic: this.settings.findingsTopic, acks: -1, compression: compressionType(this.settings.compression),
+      messages: findings.map((f) => ({ key: f.hostname, value: Buffer.from(v1.Finding.encode(f).finish()) })),
+    }));
+  }
+
+  private deadLetter(partition: number, offset: number, key: Buffer | null, value: Buffer | null, reason: string): void {
+    this.stats.dlq++;
+    this.log(`dlq: ${this.settings.eventsTopic}[${partition}]@${offset}: ${reason}`);
+    this.track(this.producer!.send({
+      topic: this.settings.dlqTopic, acks: -1,
+      messages: [{ key, value: value ?? Buffer.alloc(0), headers: {
+        reason: reason.slice(0, 1000), 'source-topic': this.settings.eventsTopic, 'source-partition': String(partition),
+        'source-offset': String(offset),
+      } }],
+    }));
+  }
+
+  private countHost(batch: EventBatch, partition: number): void {
+    const h = batch.host!;
+    const key = `${h.hostname}\u0000${h.bootId}`;
+    let c = this.hosts.get(key);
+    if (!c) {
+      c = { hostname: h.hostname ?? '', bootId: h.bootId ?? '', kernelRelease: h.kernelRelease ?? '',
+        collectorVersion: h.collectorVersion ?? '', capabilities: (h.capabilities ?? []).map((x) => CAP_NAMES[x] ?? String(x)),
+        events: 0, dropped: 0, lost: 0, nextSeq: Number(batch.firstSeq ?? 0), lastTsNs: 0, partition, dirty: false };
+      this.hosts.set(key, c);
+    }
+    const n = batch.events?.length ?? 0;
+    const first = Number(batch.firstSeq ?? 0);
+    const dropped = Number(batch.dropped ?? 0);
+    c.events += n;
+    c.dropped += dropped;
+    c.lost += dropped + Math.max(0, first - c.nextSeq); // loss the collector knows + seq gaps
+    c.nextSeq = Math.max(c.nextSeq, first + n);
+    for (const e of batch.events ?? []) if ((e.tsNs ?? 0) > c.lastTsNs) c.lastTsNs = Number(e.tsNs);
+    c.partition = partition;
+    c.dirty = true;
+  }
+
+  private healthRows(): HostHealth[] {
+    const now = Date.now();
+    const rows: HostHealth[] = [];
+    for (const c of this.hosts.values()) {
+      if (!c.dirty) continue;
+      c.dirty = false;
+      const st = this.parts.get(c.partition);
+      rows.push({ hostname: c.hostname, bootId: c.bootId, kernelRelease: c.kernelRelease, collectorVersion: c.collectorVersion,
+        capabilities: c.capabilities, observedAtMs: now, events: c.events, dropped: c.dropped, lost: c.lost,
+        lag: st ? Math.max(0, st.high - st.next) : 0, lastTsNs: c.lastTsNs });
+    }
+    return rows;
+  }
+
+  /** Flush the store and the producers, then commit what they cover. Serialised. */
+  commit(): Promise<void> {
+    this.commitChain = this.commitChain.then(() => this.doCommit());
+    return this.commitChain;
+  }
+
+  private async doCommit(): Promise<void> {
+    this.lastCommit = Date.now();
+    const targets = [...this.parts.entries()].filter(([, st]) => st.next > st.committed && st.next >= st.resumeAt)
+      .map(([p, st]) => ({ p, st, offset: st.next }));
+    const health = this.healthRows();
+    if (health.length > 0) await this.opts.store.writeHostHealth(health);
+    await this.opts.store.flush();
+    const sends = this.sends; this.sends = [];
+    const failed = (await Promise.all(sends)).find((r) => r !== undefined);
+    if (failed) throw failed;
+    if (targets.length === 0 || !this.consumer) return;
+    try {
+      await this.consumer.commitOffsets(targets.map(({ p, offset }) => ({ topic: this.settings.eventsTopic, partition: p, offset: String(offset) })));
+      for (const t of targets) t.st.committed = Math.max(t.st.committed, t.offset);
+      this.stats.commits++;
+    } catch (err) {
+      // lost the partition in a rebalance: the new owner replays from the last commit (idempotent)
+      this.log(`commit failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async checkDrained(): Promise<void> {
+    if (this.stopping || this.parts.size === 0) {
+      if (!this.stopping && Date.now() - this.lastMessageAt > (this.opts.drainIdleMs ?? 10_000)) await this.finishAndStop();
+      return;
+    }
+    const caughtUp = [...this.parts.values()].every((st) => st.next >= st.end);
+    const idle = Date.now() - this.lastMessageAt > (this.opts.drainIdleMs ?? 10_000);
+    if (caughtUp || idle) await this.finishAndStop();
+  }
+
+  private async finishAndStop(): Promise<void> {
+    if (this.stopping) return;
+    await this.quiesce();
+    try {
+      for (const st of this.parts.values()) {
+        if (st.finished) continue;
+        st.finished = true;
+        st.correlator.finish();
+        await this.takeOutputs(st, false);
+      }
+      await this.doCommit();
+      await this.consumer?.stop();
+      await this.shutdown();
+      this.resolveDone();
+    } catch (err) {
+      this.rejectDone(err);
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    await this.consumer?.disconnect().catch(() => {});
+    await this.producer?.disconnect().catch(() => {});
+  }
+
+  /** Stop: final flush and commit of what was processed (correlators are not finished: their state stays
+   * open, and the next owner rebuilds it by replay). */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    await this.quiesce();
+    await this.doCommit().catch((err) => this.log(`final commit failed: ${(err as Error).message}`));
+    await this.consumer?.stop();
+    await this.shutdown();
+    this.resolveDone();
+  }
+}
+
+/** Run the fleet correlator until drained (opts.drain) or until `signal` aborts. */
+export async function runCorrelatorConsumer(opts: CorrelatorConsumerOptions & { signal?: AbortSignal }): Promise<CorrelatorConsumerStats> {
+  const c = new CorrelatorConsumer(opts);
+  await c.start();
+  const onAbort = () => { void c.stop(); };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await c.finished;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  return c.stats;
+}

@@ -1,0 +1,282 @@
+// Fleet path against a real Apache Kafka broker (issue 4): simulated fleet → Kafka → correlate → store equals
+// `analyze` on the same batches; SIGKILL mid-stream and restart gives the identical store; two correlators
+// share the partitions; bad messages land in the DLQ with reasons.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeBatches } from '../services/core/analysis.js';
+import { v1, type EventBatch } from '../services/core/model.js';
+import { hostBatches } from './support/kafka/fleet.js';
+import { createKafkaSink } from '../services/transport/kafka/producer.js';
+import { fleetBatches } from './support/kafka/fleet.js';
+import { adminFor, exitCode, killChildren, readStore, releaseBroker, spawnCli, topicsFor, useBroker, type StoredResult, type TestBroker } from './support/kafka/env.js';
+
+let broker: TestBroker;
+const dirs: string[] = [];
+const tmp = (name: string) => { const d = mkdtempSync(join(tmpdir(), `rs-kafka-${name}-`)); dirs.push(d); return d; };
+
+beforeAll(async () => {
+  broker = await useBroker();
+  if (broker.unavailable) console.log(`SKIP kafka tests: ${broker.unavailable}`);
+}, 300_000);
+afterAll(async () => {
+  killChildren();
+  await releaseBroker(broker);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const fleet = fleetBatches({ hosts: 12, cycles: 25, batchSize: 64, seed: 11 });
+const expected = analyzeBatches(fleet);
+
+function expectedRows(): Pick<StoredResult, 'episodes' | 'findings'> {
+  const episodes = expected.episodes.map((e) => ({ episode_id: e.episodeId, hostname: e.hostname, boot_id: e.bootId, device: e.device,
+    trigger: e.trigger, acquire_ts_ns: String(e.acquireTsNs), release_ts_ns: String(e.releaseTsNs), revoke: e.revoke ? 1 : 0,
+    hold_ns: String(e.holdNs), revoke_ns: String(e.revokeNs), zap_ns: String(e.zapNs), zap_count: e.zapCount,
+    dmabuf_count: e.dmabufCount, complete: e.complete ? 1 : 0 }));
+  const findings = expected.findings.map((f) => ({ finding_id: f.findingId, kind: f.kind, severity: f.severity, hostname: f.hostname,
+    device: f.device, episode_id: f.episodeId, ts_ns: String(f.tsNs), inconclusive: f.inconclusive ? 1 : 0 }));
+  const byId = (k: string) => (a: Record<string, unknown>, b: Record<string, unknown>) => String(a[k]).localeCompare(String(b[k]));
+  return { episodes: episodes.sort(byId('episode_id')), findings: findings.sort(byId('finding_id')) };
+}
+
+/** Stored rows with enum columns as numbers and 64-bit columns as strings, like expectedRows(). */
+function normalise(r: StoredResult): Pick<StoredResult, 'episodes' | 'findings'> {
+  const enums: Record<string, Record<string, number>> = {
+    trigger: v1.TriggerKind as unknown as Record<string, number>, kind: v1.FindingKind as unknown as Record<string, number>,
+    severity: v1.Severity as unknown as Record<string, number>,
+  };
+  const fix = (rows: Record<string, unknown>[], numeric: string[], bools: string[]) => rows.map((row) => {
+    const o: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(row)) {
+      if (k in enums) o[k] = typeof v === 'string' && !/^\d+$/.test(v) ? enums[k][v] : Number(v);
+      else if (numeric.includes(k)) o[k] = Number(v);
+      else if (bools.includes(k)) o[k] = v === true || v === 1 || v === '1' ? 1 : 0;
+      else o[k] = String(v);
+    }
+    return o;
+  });
+  return {
+    episodes: fix(r.episodes, ['zap_count', 'dmabuf_count'], ['revoke', 'complete']),
+    findings: fix(r.findings, [], ['inconclusive']),
+  };
+}
+
+async function produce(batches: EventBatch[], topics: ReturnType<typeof topicsFor>, partitions = 4): Promise<void> {
+  const sink = await createKafkaSink({ brokers: [broker.bootstrap], ...topics, partitions });
+  try {
+    await Promise.all(batches.map((b) => sink.send([{ key: b.host!.hostname!, value: v1.EventBatch.encode(b).finish() }])));
+  } finally { await sink.close(); }
+}
+
+function correlateArgs(topics: ReturnType<typeof topicsFor>, dataDir: string, extra: string[] = []): string[] {
+  return ['correlate', '--kafka', broker.bootstrap, '--data-dir', dataDir, '--group', topics.groupId, '--topic', topics.eventsTopic,
+    '--findings-topic', topics.findingsTopic, '--dlq-topic', topics.dlqTopic, '--partitions', '4', ...extra];
+}
+
+describe('fleet → Kafka → correlate → store', () => {
+  it('stores the same episodes and findings as analyze on the same batches', async (ctx) => {
+    if (broker.unavailable) return ctx.skip();
+    expect(expected.findings.length).toBeGreaterThan(0);
+    const topics = topicsFor('equal');
+    await produce(fleet, topics);
+    const dataDir = tmp('equal');
+    const cli = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '200']));
+    expect(await exitCode(cli, 90_000), cli.output()).toBe(0);
+    const stored = await readStore(dataDir);
+    const want = expectedRows();
+    expect(normalise(stored).episodes).toEqual(want.episodes);
+    expect(normalise(stored).findings).toEqual(want.findings);
+    const events = fleet.reduce((n, b) => n + b.events!.length, 0);
+    expect(stored.distinctEvents).toBe(events);
+    // host health: one host per hostname with every event counted, lag 0 at the end
+    const last = new Map(stored.health.map((h) => [h.hostname, h]));
+    expect(last.size).toBe(12);
+    for (const h of last.values()) { expect(Number(h.lost)).toBe(0); expect(Number(h.lag)).toBe(0); }
+    // findings were also published, as protobuf Finding keyed by hostname
+    const kafka = adminFor(broker.bootstrap);
+    const admin = kafka.admin(); await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(topics.findingsTopic);
+    await admin.disconnect();
+    expect(offsets.reduce((n, o) => n + Number(o.high), 0)).toBe(expected.findings.length);
+  }, 240_000);
+});
+
+async function committed(topics: ReturnType<typeof topicsFor>): Promise<number> {
+  const admin = adminFor(broker.bootstrap).admin(); await admin.connect();
+  try {
+    const r = await admin.fetchOffsets({ groupId: topics.groupId, topics: [topics.eventsTopic] });
+    return r[0].partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+  } catch {
+    return 0; // coordinator loading or moving: ask again later
+  } finally { await admin.disconnect(); }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('crash and sharing', () => {
+  it('SIGKILL mid-stream, restart: the identical store, no duplicates', async (ctx) => {
+    if (broker.unavailable) return ctx.skip();
+    const topics = topicsFor('kill');
+    const big = fleetBatches({ hosts: 16, cycles: 60, batchSize: 32, seed: 5 });
+    const want = analyzeBatches(big);
+    const half = Math.floor(big.length / 2);
+    await produce(big.slice(0, half), topics);
+    const dataDir = tmp('kill');
+    const first = spawnCli(correlateArgs(topics, dataDir, ['--commit-interval', '100', '--quiet']));
+    // keep producing while it runs; kill it once it has committed part of the stream
+    const sink = await createKafkaSink({ brokers: [broker.bootstrap], ...topics, partitions: 4 });
+    let sent = half;
+    let killedAt = -1;
+    for (let i = 0; sent < big.length; i++) {
+      const chunk = big.slice(sent, sent + 20);
+      await Promise.all(chunk.map((b) => sink.send([{ key: b.host!.hostname!, value: v1.EventBatch.encode(b).finish() }])));
+      sent += chunk.length;
+      if (killedAt < 0 && (await committed(topics)) > 0) {
+        first.kill('SIGKILL');
+        killedAt = sent;
+      }
+      await sleep(50);
+    }
+    await sink.close();
+    if (killedAt < 0) { // it was faster than the producer: kill it anyway, the restart must still be exact
+      first.kill('SIGKILL');
+    }
+    expect(await first.exited).toBe(null); // killed by a signal
+    const before = await committed(topics);
+    const second = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '100']));
+    expect(await exitCode(second, 120_000), second.output()).toBe(0);
+    const stored = await readStore(dataDir);
+    const w = { episodes: want.episodes.length, findings: want.findings.length };
+    console.log(`kill: committed ${before}/${big.length} messages at SIGKILL+restart; ${w.episodes} episodes, ${w.findings} findings; ` +
+      `episode rows before merge ${stored.episodeRows}`);
+    expect(stored.episodes.length).toBe(w.episodes);
+    expect(new Set(stored.episodes.map((e) => e.episode_id))).toEqual(new Set(want.episodes.map((e) => e.episodeId)));
+    expect(new Set(stored.findings.map((f) => f.finding_id))).toEqual(new Set(want.findings.map((f) => f.findingId)));
+    expect(stored.findings.length).toBe(w.findings);
+    expect(stored.distinctEvents).toBe(big.reduce((n, b) => n + b.events!.length, 0));
+    expect(stored.events).toBe(stored.distinctEvents); // FINAL: one row per (host, boot, seq)
+  }, 300_000);
+
+  it('two correlators in one group share the partitions and together store what one would', async (ctx) => {
+    if (broker.unavailable) return ctx.skip();
+    const topics = topicsFor('pair');
+    const big = fleetBatches({ hosts: 16, cycles: 40, batchSize: 32, seed: 9 });
+    const want = analyzeBatches(big);
+    await produce(big.slice(0, 1), topics); // creates the topics
+    const dirA = tmp('pairA'); const dirB = tmp('pairB'); const dirC = tmp('pairC');
+    const a = spawnCli(correlateArgs(topics, dirA, ['--commit-interval', '100', '--quiet']));
+    const b = spawnCli(correlateArgs(topics, dirB, ['--commit-interval', '100', '--quiet']));
+    const admin = adminFor(broker.bootstrap).admin(); await admin.connect();
+    try {
+      for (let i = 0; ; i++) { // both members joined and each holds partitions
+        const g = (await admin.describeGroups([topics.groupId])).groups[0];
+        if (g.state === 'Stable' && g.members.length === 2) break;
+        if (i > 300) throw new Error(`group never had 2 members:\n${a.output()}\n${b.output()}`);
+        await sleep(100);
+      }
+    } finally { await admin.disconnect(); }
+    await produce(big.slice(1), topics);
+    for (let i = 0; (await committed(topics)) < big.length; i++) {
+      if (i > 600) throw new Error(`not all committed:\n${a.output()}\n${b.output()}`);
+      await sleep(100);
+    }
+    a.kill('SIGTERM'); b.kill('SIGTERM');
+    expect(await exitCode(a, 60_000), a.output()).toBe(0);
+    expect(await exitCode(b, 60_000), b.output()).toBe(0);
+    // end of input: a third member replays (outputs suppressed up to the commits) and finishes open state
+    const c = spawnCli(correlateArgs(topics, dirC, ['--drain']));
+    expect(await exitCode(c, 120_000), c.output()).toBe(0);
+    console.log([a, b, c].map((x) => x.output().trim().split("\n").slice(-3).join(" / ")).join("\n"));
+    const sa = await readStore(dirA); const sb = await readStore(dirB); const sc = await readStore(dirC); // chDB: one dir per process at a time
+    console.log(`pair: A stored ${sa.episodes.length} episodes, B ${sb.episodes.length}, finisher ${sc.episodes.length}; want ${want.episodes.length}`);
+    expect(sa.episodes.length).toBeGreaterThan(0);
+    expect(sb.episodes.length).toBeGreaterThan(0);
+    const all = [...sa.episodes, ...sb.episodes, ...sc.episodes];
+    const episodes = new Map(all.map((e) => [e.episode_id, e]));
+    const findings = new Map([...sa.findings, ...sb.findings, ...sc.findings].map((f) => [f.finding_id, f]));
+    expect(new Set(episodes.keys())).toEqual(new Set(want.episodes.map((e) => e.episodeId)));
+    expect(new Set(findings.keys())).toEqual(new Set(want.findings.map((f) => f.findingId)));
+    // partitions were split, not duplicated: A and B stored disjoint episodes
+    const inA = new Set(sa.episodes.map((e) => e.episode_id));
+    expect(sb.episodes.filter((e) => inA.has(e.episode_id)).length).toBe(0);
+  }, 300_000);
+});
+
+function kcatJson(topic: string): { key: string | null; payload: string | null; headers: string[] | null }[] {
+  const out = execFileSync('kcat', ['-b', broker.bootstrap, '-C', '-t', topic, '-e', '-q', '-J'], { encoding: 'utf8', timeout: 60_000 });
+  return out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+function haveTool(name: string): boolean {
+  try { execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }); return true; } catch { return false; }
+}
+
+describe('bad messages and interop', () => {
+  it('corrupt, truncated, wrong-schema and absurd messages go to the DLQ with reasons; the rest is correlated', async (ctx) => {
+    if (broker.unavailable) return ctx.skip();
+    if (!haveTool('kcat')) {
+      if (process.env.CI === 'true') throw new Error('kcat is required in CI (apt-get install kcat)');
+      console.log('SKIP: kcat not installed (apt-get install kcat)'); return ctx.skip();
+    }
+    const topics = topicsFor('dlq');
+    const good = hostBatches(1, { hosts: 1, cycles: 10, batchSize: 32, seed: 3 });
+    const host = good[0].host!.hostname!;
+    const valid = v1.EventBatch.encode(good[0]).finish();
+    const absurd = structuredClone(good[1]);
+    absurd.events![0] = { ...absurd.events![0], zap: { start: 0, length: 1, durationNs: 9e17, target: 1 }, lockAcquire: undefined,
+      lockRelease: undefined, barFault: undefined, barMmap: undefined, trigger: undefined, deviceInfo: undefined, dmabufRevoke: undefined,
+      moveNotify: undefined, barMunmap: undefined };
+    const finding = v1.Finding.encode({ findingId: 'x', kind: 1, hostname: host }).finish();
+    const bad: { value: Uint8Array; why: RegExp }[] = [
+      { value: Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]), why: /corrupt protobuf/ },
+      { value: valid.subarray(0, Math.floor(valid.length / 2)), why: /corrupt protobuf/ },
+      { value: finding, why: /invalid batch/ },
+      { value: v1.EventBatch.encode(absurd).finish(), why: /invalid batch.*absurd duration/ },
+      { value: new Uint8Array(0), why: /empty message/ },
+    ];
+    const sink = await createKafkaSink({ brokers: [broker.bootstrap], ...topics, partitions: 4 });
+    await sink.send([{ key: host, value: valid }]);
+    for (const b of bad) await sink.send([{ key: host, value: b.value }]);
+    for (const g of good.slice(1)) await sink.send([{ key: host, value: v1.EventBatch.encode(g).finish() }]);
+    // a good batch under the wrong key would be correlated in another host's partition
+    await sink.send([{ key: 'someone-else', value: v1.EventBatch.encode(good[2]).finish() }]);
+    await sink.close();
+    const dataDir = tmp('dlq');
+    const cli = spawnCli(correlateArgs(topics, dataDir, ['--drain']));
+    expect(await exitCode(cli, 90_000), cli.output()).toBe(0);
+    const dlq = kcatJson(topics.dlqTopic);
+    const reasons = dlq.map((m) => { const h = m.headers ?? []; return h[h.indexOf('reason') + 1]; });
+    expect(dlq.length, reasons.join('\n')).toBe(bad.length + 1);
+    for (const b of bad) expect(reasons.some((r) => b.why.test(r)), `${b.why} in\n${reasons.join('\n')}`).toBe(true);
+    expect(reasons.some((r) => /message key 'someone-else'/.test(r))).toBe(true);
+    for (const m of dlq) { const h = m.headers ?? []; expect(h).toContain('source-offset'); }
+    const stored = await readStore(dataDir);
+    const want = analyzeBatches(good);
+    expect(stored.episodes.length).toBe(want.episodes.length);
+  }, 180_000);
+
+  it('kcat consumes a batch we produced and protoc --decode reads it with our .proto', async (ctx) => {
+    if (broker.unavailable) return ctx.skip();
+    for (const t of ['kcat', 'protoc']) {
+      if (!haveTool(t)) {
+        if (process.env.CI === 'true') throw new Error(`${t} is required in CI (apt-get install kcat protobuf-compiler)`);
+        console.log(`SKIP: ${t} not installed`); return ctx.skip();
+      }
+    }
+    const topics = topicsFor('interop');
+    const batch = hostBatches(2, { hosts: 1, cycles: 1, batchSize: 8, seed: 1 })[0];
+    const sink = await createKafkaSink({ brokers: [broker.bootstrap], ...topics, partitions: 1 }); // zstd-compressed
+    await sink.send([{ key: batch.host!.hostname!, value: v1.EventBatch.encode(batch).finish() }]);
+    await sink.close();
+    const raw = execFileSync('kcat', ['-b', broker.bootstrap, '-C', '-t', topics.eventsTopic, '-c', '1', '-e', '-q', '-f', '%s'], { timeout: 60_000 });
+    const file = join(tmp('interop'), 'batch.pb');
+    writeFileSync(file, raw);
+    const text = execFileSync('sh', ['-c', `protoc --decode revokescope.v1.EventBatch -I proto proto/revokescope/v1/events.proto < '${file}'`],
+      { encoding: 'utf8', cwd: join(import.meta.dirname, '..') });
+    expect(text).toContain(`hostname: "${batch.host!.hostname}"`);
+    expect(text).toContain(`first_seq: ${batch.firstSeq || 0}`.replace('first_seq: 0', 'events {'));
+    expect((text.match(/^events \{/gm) ?? []).length).toBe(batch.events!.length);
+  }, 120_000);
+});
