@@ -32,8 +32,9 @@ if (reason) console.warn(`kernel lab skipped: ${reason}`);
 const readBatches = (file: string): EventBatch[] =>
   readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => batchFromJson(JSON.parse(l)) as EventBatch);
 
-// Debian 6.12 always; LAB_KERNELS=6.12,6.1 adds the pre-6.11 era (per-VMA zaps before down_write).
-const KERNELS = (process.env.LAB_KERNELS ?? '6.12').split(',');
+// Debian 6.12 (unmap_mapping_range under memory_lock) and 6.1 (the pre-6.11 era: per-VMA zap_vma_ptes before
+// down_write), about 45 s + 70 s under TCG; LAB_KERNELS=6.12 runs one.
+const KERNELS = (process.env.LAB_KERNELS ?? '6.12,6.1').split(',');
 
 describe.skipIf(!!reason && !CI).each(KERNELS)('kernel lab (Debian %s under QEMU/TCG, vfio-pci edu + nvme)', (kernel) => {
   let out = '';
