@@ -2,7 +2,7 @@
 // as events/s until every row is stored, CPU seconds per million events (this process: JS + the chDB
 // engine's threads), bytes per raw event on disk after OPTIMIZE FINAL, and peak RSS.
 //   node dist/bench/pipeline.js [--hosts 50] [--duration 60s] [--seed 1] [--keep DIR]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -41,6 +41,14 @@ export interface PipelineBenchResult {
   /** Column data only (compressed). */
   compressedColumnBytesPerEvent: number;
   peakRssMiB: number;
+  /** Peak RSS while the pipeline ran (sampled every 100 ms), before OPTIMIZE FINAL. */
+  pipelineRssMiB: number;
+  /** RSS with the store open and migrated, before the pipeline started. */
+  idleRssMiB: number;
+  /** Linux: CPU seconds per million events by thread — the JS main thread (decode, correlate, rows), the
+   * chDB engine and libuv pool threads (inserts, materialized views, merges), and threads that had exited
+   * by the end (the simulator worker: generate + encode). */
+  cpuByThread?: { main: number; engine: number; exited: number };
   targets: { eventsPerSecond: number; bytesPerEvent: number };
 }
 
@@ -55,9 +63,16 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const pipeline = new EmbeddedPipeline({ source, store, correlator: new Correlator(), bus: new InProcessBus({ capacity: 256 }) });
+    const idleRss = process.memoryUsage.rss();
+    let pipelineRss = idleRss;
+    const sampler = setInterval(() => { pipelineRss = Math.max(pipelineRss, process.memoryUsage.rss()); }, 100);
+    const threads0 = threadCpu();
     const stats = await pipeline.run(); // ends with store.flush(): every row written
     const wallSeconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const threads1 = threadCpu();
+    clearInterval(sampler);
+    pipelineRss = Math.max(pipelineRss, process.memoryUsage.rss());
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 
     const db = store.schema.database;
@@ -80,6 +95,13 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
       bytesPerEventOnDisk: round(Number(parts!.bytes) / storedEvents, 2),
       compressedColumnBytesPerEvent: round(Number(cols!.bytes) / storedEvents, 2),
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      pipelineRssMiB: Math.round(pipelineRss / 2 ** 20),
+      idleRssMiB: Math.round(idleRss / 2 ** 20),
+      ...(threads0 && threads1 ? { cpuByThread: (() => {
+        const perM = (x: number) => round(x / (stats.events / 1e6), 2);
+        const main = threads1.main - threads0.main, engine = threads1.others - threads0.others;
+        return { main: perM(main), engine: perM(engine), exited: perM(Math.max(0, cpuSeconds - main - engine)) };
+      })() } : {}),
       targets: { eventsPerSecond: 300_000, bytesPerEvent: 12 },
     };
   } finally {
@@ -89,6 +111,23 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** CPU seconds of this process's live threads (Linux /proc): the main thread and all others. */
+function threadCpu(): { main: number; others: number } | undefined {
+  try {
+    const ticks = 100; // USER_HZ
+    let main = 0, others = 0;
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const s = (Number(f[11]) + Number(f[12])) / ticks;
+      if (Number(tid) === process.pid) main += s; else others += s;
+    }
+    return { main, others };
+  } catch {
+    return undefined;
+  }
+}
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({ options: { hosts: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' }, keep: { type: 'string' } } });

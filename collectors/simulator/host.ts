@@ -85,7 +85,8 @@ export interface EpisodeRecord {
   zaps: Event[]; unrevoke?: Event;
 }
 
-interface PendingEvent { ev: Event; gi: number }
+/** An event waiting for the collector's read; w, r: its per-CPU read-window sort key (set in flush). */
+interface PendingEvent { ev: Event; gi: number; w: number; r: number }
 
 type Activity = 'fault' | 'remap' | 'lockOnly' | 'memToggle' | 'reset' | 'flr' | 'd3' | 'rpm' | 'hotReset' | 'closeReopen' | 'permanent';
 
@@ -285,7 +286,7 @@ export class HostSim {
 
   emit(ts: number, a: Actor, dev: Device, body: Omit<Event, 'tsNs' | 'cpu' | 'pid' | 'tid' | 'comm' | 'device'>): Event {
     const ev: Event = { tsNs: ts, cpu: this.cpuOf(a), pid: a.pid, tid: a.tid, comm: a.comm, device: dev.addr, ...body };
-    this.pending.push({ ev, gi: this.gi++ });
+    this.pending.push({ ev, gi: this.gi++, w: 0, r: 0 });
     return ev;
   }
 
@@ -711,13 +712,13 @@ export class HostSim {
     // Per-CPU interleaving: within each read window the collector drains CPU after CPU, so events are in
     // ts order per CPU but not across CPUs (displacement < PERCPU_WINDOW_NS, far below the 2 s lateness).
     const t0 = this.t0;
-    const key = (p: PendingEvent) => {
+    for (const p of ready) {
       const w = Math.floor((p.ev.tsNs! - t0) / PERCPU_WINDOW_NS);
-      return { w, r: (Math.imul(p.ev.cpu! + 1, 0x9e3779b1) ^ Math.imul(w, 0x85ebca6b)) >>> 0 };
-    };
-    const keyed = ready.map((p) => ({ p, ...key(p) }));
-    keyed.sort((x, y) => x.w - y.w || x.r - y.r || x.p.ev.tsNs! - y.p.ev.tsNs! || x.p.gi - y.p.gi);
-    for (const { p } of keyed) this.push(p.ev, out);
+      p.w = w;
+      p.r = (Math.imul(p.ev.cpu! + 1, 0x9e3779b1) ^ Math.imul(w, 0x85ebca6b)) >>> 0;
+    }
+    ready.sort((x, y) => x.w - y.w || x.r - y.r || x.ev.tsNs! - y.ev.tsNs! || x.gi - y.gi);
+    for (const p of ready) this.push(p.ev, out);
   }
 
   private push(ev: Event, out: EventBatch[]): void {

@@ -5,6 +5,7 @@ import { Severity, v1, type EventBatch } from '../core/model.js';
 import type { EventStore } from '../store/types.js';
 import type { EventSink, EventSource } from '../transport/types.js';
 import { HostHealthTracker } from './health.js';
+import { isEncodedSource, type EncodedSource } from './sources.js';
 
 /** What the pipeline needs from the correlator (services/core/correlator). */
 export interface CorrelatorLike {
@@ -33,7 +34,8 @@ export interface PipelineStats {
 }
 
 export interface PipelineOptions {
-  source: AsyncIterable<EventBatch>;
+  /** Batches; a source that is also an EncodedSource (the simulator) hands over protobuf bytes instead. */
+  source: AsyncIterable<EventBatch> | (AsyncIterable<EventBatch> & EncodedSource);
   store: EventStore;
   correlator: CorrelatorLike;
   bus: EventSink & EventSource & { readonly depth?: number };
@@ -43,6 +45,8 @@ export interface PipelineOptions {
   healthIntervalMs?: number;
   now?: () => number;
 }
+
+interface BatchPreparer { prepareBatches(batches: readonly EventBatch[]): Promise<void> }
 
 const severityName = new Map<number, string>(Object.entries(Severity).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, k]));
 
@@ -70,7 +74,17 @@ export class EmbeddedPipeline {
 
     const produce = async (): Promise<void> => {
       try {
-        for await (const batch of this.o.source) {
+        const source = this.o.source;
+        if (isEncodedSource(source)) {
+          for await (const chunk of source.encoded()) {
+            if (signal?.aborted || consumerFailed) break;
+            this.stats.batches += chunk.messages.length;
+            this.stats.events += chunk.events;
+            await bus.send(chunk.messages);
+          }
+          return;
+        }
+        for await (const batch of source) {
           if (signal?.aborted || consumerFailed) break;
           this.stats.batches++;
           this.stats.events += batch.events?.length ?? 0;
@@ -82,15 +96,20 @@ export class EmbeddedPipeline {
       }
     };
 
+    // a store may resolve what a whole delivery needs at once (ClickHouseStore: new boots' clock offsets)
+    const prepare = (store as Partial<BatchPreparer>).prepareBatches?.bind(store);
+    const decoded: EventBatch[] = [];
     const consume = bus.run(async (messages) => {
+      decoded.length = 0;
       for (const m of messages) {
-        let batch: EventBatch;
         try {
-          batch = v1.EventBatch.decode(m.value);
+          decoded.push(v1.EventBatch.decode(m.value));
         } catch {
           this.stats.invalidMessages++;
-          continue;
         }
+      }
+      if (prepare) await prepare(decoded);
+      for (const batch of decoded) {
         await store.writeBatch(batch);
         correlator.ingest(batch);
         this.health.observe(batch);

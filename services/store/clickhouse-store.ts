@@ -1,13 +1,16 @@
-// The EventStore over @clickhouse/client (chDB embedded or a server). Rows go out as TabSeparated text
-// built straight from the decoded messages (no per-row objects); values in queries are query parameters.
+// The EventStore over @clickhouse/client (chDB embedded or a server). Raw events go out as Native blocks
+// (native.ts), the other tables as TabSeparated text, both built straight from the decoded messages (no
+// per-row objects); values in queries are query parameters.
 import type { ClickHouseClient } from '@clickhouse/client';
-import { bodyOf, type Episode, type EventBatch, type Finding } from '../core/model.js';
+import { type Episode, type EventBatch, type Finding } from '../core/model.js';
 import type { EventStore, HostHealth } from './types.js';
 import {
-  bootstrapStatements, defaultSchemaOptions, EVENT_KINDS, listMigrations, migrationChecksum, TABLES, type SchemaOptions,
+  bootstrapStatements, defaultSchemaOptions, EVENT_COLUMN_TYPES, listMigrations, migrationChecksum, TABLES, type SchemaOptions,
 } from './schema.js';
-import { clientInsertPath, defaultWriterOptions, spoolFileInsertPath, TableWriter, tsv, type TableWriterOptions } from './writer.js';
-import { Capability } from '../core/model.js';
+import { chdbSpoolDir } from './connect.js';
+import { EventBlock, NativeRows } from './native.js';
+import { clientInsertPath, defaultWriterOptions, spoolFileInsertPath, TableWriter, tsv, type RowBuffer, type TableWriterOptions } from './writer.js';
+import { Capability, TriggerKind } from '../core/model.js';
 
 export interface ClickHouseStoreOptions {
   schema?: Partial<SchemaOptions>;
@@ -15,7 +18,8 @@ export interface ClickHouseStoreOptions {
   /** Added to a boot's clock offset when it is first captured. A replay of N seconds ingested in one go
    * would otherwise land in the future; the simulator source passes −duration so its window ends ≈ now. */
   wallClockShiftNs?: number;
-  /** chDB: rows are handed to the engine through files in this directory (see writer.ts). */
+  /** chDB: rows are handed to the engine through files in this directory (see writer.ts). Default for a
+   * client from connect(): `<data-dir>/spool`. */
   spoolDir?: string;
   /** Wall clock in ms (tests pin it). */
   now?: () => number;
@@ -28,11 +32,18 @@ const EVENT_COLUMNS = [
   'mapping_id', 'map_length', 'snapshot', 'ok', 'trigger', 'group_id',
 ] as const;
 
-const EPISODE_COLUMNS = [
-  'episode_id', 'hostname', 'boot_id', 'device', 'driver', 'kernel_release', 'trigger', 'group_id', 'acquire_ts_ns',
-  'release_ts_ns', 'revoke', 'lock_wait_ns', 'hold_ns', 'revoke_ns', 'zap_ns', 'dmabuf_revoke_ns', 'move_ns',
-  'zap_count', 'dmabuf_count', 'importer_count', 'legacy_mappings', 'dmabuf_mappings', 'complete', 'boot_offset_ns',
+// name and Native type (the ingest table's DDL: schema.ts episodeColumns)
+const EPISODE_NATIVE = [
+  ['episode_id', 'String'], ['hostname', 'LowCardinality(String)'], ['boot_id', 'LowCardinality(String)'],
+  ['device', 'LowCardinality(String)'], ['driver', 'LowCardinality(String)'], ['kernel_release', 'LowCardinality(String)'],
+  ['trigger', EVENT_COLUMN_TYPES.trigger], ['group_id', 'UInt64'], ['acquire_ts_ns', 'UInt64'], ['release_ts_ns', 'UInt64'],
+  ['revoke', 'Bool'], ['lock_wait_ns', 'UInt64'], ['hold_ns', 'UInt64'], ['revoke_ns', 'UInt64'], ['zap_ns', 'UInt64'],
+  ['dmabuf_revoke_ns', 'UInt64'], ['move_ns', 'UInt64'], ['zap_count', 'UInt32'], ['dmabuf_count', 'UInt32'],
+  ['importer_count', 'UInt32'], ['legacy_mappings', 'UInt32'], ['dmabuf_mappings', 'UInt32'], ['complete', 'Bool'],
+  ['boot_offset_ns', 'Int64'],
 ] as const;
+const EPISODE_COLUMNS = EPISODE_NATIVE.map(([name]) => name);
+const TRIGGER_KNOWN = new Set(Object.values(TriggerKind).filter((v) => typeof v === 'number'));
 
 const FINDING_COLUMNS = [
   'finding_id', 'kind', 'severity', 'hostname', 'boot_id', 'device', 'driver', 'kernel_release', 'episode_id', 'ts_ns',
@@ -44,11 +55,6 @@ const HEALTH_COLUMNS = [
   'lost', 'lag', 'last_ts_ns',
 ] as const;
 
-const KIND_INDEX = new Map<string, number>(EVENT_KINDS.map((k, i) => [k, i]));
-const b = (v: boolean | null | undefined): string => (v ? '1' : '');
-const nb = (v: boolean | null | undefined): string => (v === true ? '1' : v === false ? '0' : '');
-const n = (v: number | null | undefined): string => (v ? String(v) : '');
-const TABS = Array.from({ length: 23 }, (_, i) => '\t'.repeat(i));
 
 export class ClickHouseStore implements EventStore {
   readonly schema: SchemaOptions;
@@ -56,8 +62,10 @@ export class ClickHouseStore implements EventStore {
   private readonly now: () => number;
   private readonly shiftNs: bigint;
   private readonly bootOffsets = new Map<string, string>();
-  private readonly events: TableWriter;
-  private readonly episodes: TableWriter;
+  private readonly events: TableWriter<EventBlock>;
+  private readonly episodes: TableWriter<NativeRows>;
+  /** Boot offsets (decimal) as the lo/hi words of their Int64. */
+  private readonly offsetWords = new Map<string, [number, number]>();
   private readonly findings: TableWriter;
   private readonly health: TableWriter;
   private readonly bootClock: TableWriter;
@@ -70,10 +78,13 @@ export class ClickHouseStore implements EventStore {
     this.now = opts.now ?? Date.now;
     this.shiftNs = BigInt(Math.trunc(opts.wallClockShiftNs ?? 0));
     const db = this.schema.database;
-    const path = opts.spoolDir ? spoolFileInsertPath(client, opts.spoolDir) : clientInsertPath(client);
-    this.events = new TableWriter(path, `${db}.${TABLES.events}`, EVENT_COLUMNS, this.writerOpts);
+    const spoolDir = opts.spoolDir ?? chdbSpoolDir(client);
+    const path = spoolDir ? spoolFileInsertPath(client, spoolDir) : clientInsertPath(client);
+    this.events = new TableWriter(path, `${db}.${TABLES.events}`, EVENT_COLUMNS, this.writerOpts,
+      new EventBlock(this.writerOpts.maxRows + 1024), 'Native');
     // episodes go through the Null ingest table whose MV drops rows already stored (schema.ts)
-    this.episodes = new TableWriter(path, `${db}.${TABLES.episodesIngest}`, EPISODE_COLUMNS, this.writerOpts);
+    this.episodes = new TableWriter(path, `${db}.${TABLES.episodesIngest}`, EPISODE_COLUMNS, this.writerOpts,
+      new NativeRows(EPISODE_NATIVE.map(([name, type]) => ({ name, type }))), 'Native');
     this.findings = new TableWriter(path, `${db}.${TABLES.findings}`, FINDING_COLUMNS, this.writerOpts);
     this.health = new TableWriter(path, `${db}.${TABLES.hostHealth}`, HEALTH_COLUMNS, this.writerOpts);
     this.bootClock = new TableWriter(path, `${db}.${TABLES.bootClock}`, ['hostname', 'boot_id', 'offset_ns', 'first_seen'], this.writerOpts);
@@ -85,7 +96,7 @@ export class ClickHouseStore implements EventStore {
     this.timer.unref();
   }
 
-  private writers(): TableWriter[] { return [this.bootClock, this.events, this.episodes, this.findings, this.health]; }
+  private writers(): TableWriter<RowBuffer>[] { return [this.bootClock, this.events, this.episodes, this.findings, this.health]; }
 
   /** Rows written so far per table, and rows waiting in buffers. */
   get counters(): { events: number; episodes: number; findings: number; pendingRows: number; inserts: number } {
@@ -140,17 +151,48 @@ export class ClickHouseStore implements EventStore {
       `SELECT argMin(offset_ns, first_seen) AS offset_ns FROM ${this.schema.database}.${TABLES.bootClock}
        WHERE hostname = {hostname:String} AND boot_id = {boot_id:String} GROUP BY hostname, boot_id`,
       { hostname, boot_id: bootId });
-    let offset: string;
     if (stored.length > 0) {
-      offset = String(stored[0]!.offset_ns);
-    } else {
-      const wallMs = this.now();
-      offset = (BigInt(Math.trunc(wallMs)) * 1_000_000n + this.shiftNs - BigInt(Math.trunc(tsNs))).toString();
-      // buffered like the rows that use it; flush() writes it first
-      await this.bootClock.append(`${tsv(hostname)}\t${tsv(bootId)}\t${offset}\t${(wallMs / 1000).toFixed(3)}\n`, 1);
+      const offset = String(stored[0]!.offset_ns);
+      this.bootOffsets.set(key, offset);
+      return offset;
     }
-    this.bootOffsets.set(key, offset);
+    return this.captureOffset(hostname, bootId, tsNs);
+  }
+
+  /** A boot seen for the first time anywhere: its offset is now − tsNs (+ the configured shift). */
+  private async captureOffset(hostname: string, bootId: string, tsNs: number): Promise<string> {
+    const wallMs = this.now();
+    const offset = (BigInt(Math.trunc(wallMs)) * 1_000_000n + this.shiftNs - BigInt(Math.trunc(tsNs))).toString();
+    this.bootOffsets.set(`${hostname}\u0000${bootId}`, offset);
+    // buffered like the rows that use it; flush() writes it first
+    await this.bootClock.append(`${tsv(hostname)}\t${tsv(bootId)}\t${offset}\t${(wallMs / 1000).toFixed(3)}\n`, 1);
     return offset;
+  }
+
+  /**
+   * Optional step before writeBatch for a group of batches (the pipeline calls it per bus delivery): the
+   * boots none of them has been seen with are looked up in boot_clock with one query instead of one each
+   * (a fleet's first seconds bring every host's boot at once), and captured if not stored.
+   */
+  async prepareBatches(batches: readonly EventBatch[]): Promise<void> {
+    let missing: Map<string, { hostname: string; bootId: string; tsNs: number }> | undefined;
+    for (const b of batches) {
+      if (!b.events?.length) continue;
+      const hostname = b.host?.hostname ?? '', bootId = b.host?.bootId ?? '';
+      const key = `${hostname}\u0000${bootId}`;
+      if (this.bootOffsets.has(key) || missing?.has(key)) continue;
+      (missing ??= new Map()).set(key, { hostname, bootId, tsNs: b.events[0]!.tsNs ?? 0 });
+    }
+    if (!missing) return;
+    const hosts = [...new Set([...missing.values()].map((m) => m.hostname))];
+    const stored = await this.rows<{ hostname: string; boot_id: string; offset_ns: string }>(
+      `SELECT hostname, boot_id, argMin(offset_ns, first_seen) AS offset_ns FROM ${this.schema.database}.${TABLES.bootClock}
+       WHERE hostname IN {hosts:Array(String)} GROUP BY hostname, boot_id`, { hosts });
+    for (const r of stored) {
+      const key = `${r.hostname}\u0000${r.boot_id}`;
+      if (missing.delete(key)) this.bootOffsets.set(key, String(r.offset_ns));
+    }
+    for (const m of missing.values()) await this.captureOffset(m.hostname, m.bootId, m.tsNs);
   }
 
   async writeBatch(batch: EventBatch): Promise<void> {
@@ -158,63 +200,43 @@ export class ClickHouseStore implements EventStore {
     if (events.length === 0) return;
     const hostname = batch.host?.hostname ?? '';
     const bootId = batch.host?.bootId ?? '';
-    const offset = await this.bootOffset(hostname, bootId, events[0]!.tsNs ?? 0);
-    const head = `${tsv(hostname)}\t${tsv(bootId)}\t`;
-    let seq = batch.firstSeq ?? 0;
-    let out = '';
-    for (const ev of events) {
-      const kind = bodyOf(ev);
-      let body: string;
-      // body columns, in EVENT_COLUMNS order from `driver` (22 fields, each preceded by a tab)
-      switch (kind) {
-        case 'deviceInfo': { const d = ev.deviceInfo!; body = `\t${tsv(d.driver)}\t${b(d.zapBarsOnRevoke)}\t${b(d.dmabufBarMmap)}${TABS[19]}`; break; }
-        case 'lockAcquire': body = `${TABS[4]}${n(ev.lockAcquire!.waitNs)}${TABS[18]}`; break;
-        case 'zap': {
-          const z = ev.zap!;
-          body = `${TABS[5]}${n(z.start)}\t${n(z.length)}\t${n(z.durationNs)}\t${n(z.target)}\t${nb(z.hadVmas)}${TABS[13]}`;
-          break;
-        }
-        case 'dmabufRevoke': {
-          const r = ev.dmabufRevoke!;
-          body = `${TABS[7]}${n(r.durationNs)}${TABS[3]}${b(r.revoked)}\t${n(r.dmabufCount)}\t${nb(r.deviceHasVmas)}${TABS[10]}`;
-          break;
-        }
-        case 'moveNotify': { const m = ev.moveNotify!; body = `${TABS[7]}${n(m.durationNs)}${TABS[6]}${n(m.dmabufId)}\t${n(m.importerCount)}${TABS[8]}`; break; }
-        case 'barMmap': {
-          const m = ev.barMmap!;
-          body = `${TABS[15]}${n(m.bar)}\t${n(m.backing)}\t${n(m.mappingId)}\t${n(m.length)}\t${b(m.snapshot)}${TABS[3]}`;
-          break;
-        }
-        case 'barMunmap': { const m = ev.barMunmap!; body = `${TABS[15]}${n(m.bar)}\t\t${n(m.mappingId)}${TABS[5]}`; break; }
-        case 'barFault': { const f = ev.barFault!; body = `${TABS[15]}${n(f.bar)}\t\t${n(f.mappingId)}\t\t\t${b(f.ok)}${TABS[2]}`; break; }
-        case 'trigger': { const t = ev.trigger!; body = `${TABS[21]}${n(t.kind)}\t${n(t.groupId)}`; break; }
-        default: body = TABS[22]!; // lockRelease or no body
-      }
-      out += `${head}${seq}\t${ev.tsNs ?? 0}\t${offset}\t${n(ev.cpu)}\t${n(ev.pid)}\t${n(ev.tid)}\t${tsv(ev.comm)}\t${tsv(ev.device)}\t` +
-        `${kind ? KIND_INDEX.get(kind)! : 0}${body}\n`;
-      seq++;
-    }
-    await this.events.append(out, events.length);
+    const offset = this.bootOffsets.get(`${hostname}\u0000${bootId}`) ?? await this.bootOffset(hostname, bootId, events[0]!.tsNs ?? 0);
+    this.events.buffer.add(hostname, bootId, batch.firstSeq ?? 0, BigInt(offset), events);
+    await this.events.added();
   }
 
   async writeEpisodes(episodes: Episode[]): Promise<void> {
     if (episodes.length === 0) return;
-    let out = '';
+    const t = this.episodes.buffer;
     for (const e of episodes) {
-      const offset = await this.bootOffset(e.hostname ?? '', e.bootId ?? '', e.acquireTsNs ?? 0);
-      out += `${tsv(e.episodeId)}\t${tsv(e.hostname)}\t${tsv(e.bootId)}\t${tsv(e.device)}\t${tsv(e.driver)}\t${tsv(e.kernelRelease)}\t` +
-        `${e.trigger}\t${e.groupId}\t${e.acquireTsNs}\t${e.releaseTsNs}\t${e.revoke ? 1 : 0}\t${e.lockWaitNs}\t${e.holdNs}\t` +
-        `${e.revokeNs}\t${e.zapNs}\t${e.dmabufRevokeNs}\t${e.moveNs}\t${e.zapCount}\t${e.dmabufCount}\t${e.importerCount}\t` +
-        `${e.legacyMappings}\t${e.dmabufMappings}\t${e.complete ? 1 : 0}\t${offset}\n`;
+      const offset = this.bootOffsets.get(`${e.hostname ?? ''}\u0000${e.bootId ?? ''}`) ??
+        await this.bootOffset(e.hostname ?? '', e.bootId ?? '', e.acquireTsNs ?? 0);
+      let w = this.offsetWords.get(offset);
+      if (!w) {
+        const x = BigInt.asUintN(64, BigInt(offset));
+        w = [Number(x & 0xffffffffn), Number(x >> 32n)];
+        this.offsetWords.set(offset, w);
+      }
+      // column indexes follow EPISODE_NATIVE
+      const r = t.row();
+      t.str(0, r, e.episodeId); t.str(1, r, e.hostname); t.str(2, r, e.bootId); t.str(3, r, e.device); t.str(4, r, e.driver);
+      t.str(5, r, e.kernelRelease);
+      t.num(6, r, TRIGGER_KNOWN.has(e.trigger) ? e.trigger : 0);
+      t.num(7, r, e.groupId); t.num(8, r, e.acquireTsNs); t.num(9, r, e.releaseTsNs); t.bool(10, r, e.revoke);
+      t.num(11, r, e.lockWaitNs); t.num(12, r, e.holdNs); t.num(13, r, e.revokeNs); t.num(14, r, e.zapNs);
+      t.num(15, r, e.dmabufRevokeNs); t.num(16, r, e.moveNs); t.num(17, r, e.zapCount); t.num(18, r, e.dmabufCount);
+      t.num(19, r, e.importerCount); t.num(20, r, e.legacyMappings); t.num(21, r, e.dmabufMappings); t.bool(22, r, e.complete);
+      t.words(23, r, w[0], w[1]);
     }
-    await this.episodes.append(out, episodes.length);
+    await this.episodes.added();
   }
 
   async writeFindings(findings: Finding[]): Promise<void> {
     if (findings.length === 0) return;
     let out = '';
     for (const f of findings) {
-      const offset = await this.bootOffset(f.hostname ?? '', f.bootId ?? '', f.tsNs ?? 0);
+      const offset = this.bootOffsets.get(`${f.hostname ?? ''}\u0000${f.bootId ?? ''}`) ??
+        await this.bootOffset(f.hostname ?? '', f.bootId ?? '', f.tsNs ?? 0);
       out += `${tsv(f.findingId)}\t${f.kind}\t${f.severity}\t${tsv(f.hostname)}\t${tsv(f.bootId)}\t${tsv(f.device)}\t${tsv(f.driver)}\t` +
         `${tsv(f.kernelRelease)}\t${tsv(f.episodeId)}\t${f.tsNs}\t${f.inconclusive ? 1 : 0}\t${tsv(f.evidence)}\t${offset}\n`;
     }

@@ -32,6 +32,10 @@ export function connectOptionsFrom(flags: { 'data-dir'?: string; 'clickhouse-url
   };
 }
 
+/** chDB clients made here, with the directory their inserts spool through (writer.ts: INSERT … FROM INFILE). */
+const chdbSpoolDirs = new WeakMap<ClickHouseClient, string>();
+export function chdbSpoolDir(client: ClickHouseClient): string | undefined { return chdbSpoolDirs.get(client); }
+
 export async function connect(opts: ConnectOptions): Promise<StoreConnection> {
   if (opts.url) {
     const u = new URL(opts.url);
@@ -55,5 +59,6 @@ export async function connect(opts: ConnectOptions): Promise<StoreConnection> {
   // same interface: identical at runtime, different declarations.
   type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
   const client = createClient({ connection: createChdbConnection({ path: dir }) as unknown as ClientConnection });
+  chdbSpoolDirs.set(client, resolve(opts.dataDir ?? './data', 'spool'));
   return { client, mode: 'chdb', location: dir };
 }

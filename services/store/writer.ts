@@ -1,9 +1,9 @@
 // Batched inserts: ClickHouse wants few large inserts (10k–100k rows, about one per second per table).
-// Rows are appended as TabSeparated text; an insert starts when a buffer reaches maxRows or its oldest
-// row is maxDelayMs old. One insert per table is in flight at a time; a writer that fills the next buffer
-// while it runs waits for it (backpressure reaches the bus and the source; nothing is dropped).
-import { mkdirSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+// Rows collect in a buffer (TabSeparated text, or Native columns for raw events: native.ts); an insert
+// starts when a buffer reaches maxRows or its oldest row is maxDelayMs old. One insert per table is in
+// flight at a time; a writer that fills the next buffer while it runs waits for it (backpressure reaches
+// the bus and the source; nothing is dropped).
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -15,52 +15,69 @@ export interface TableWriterOptions {
   attempts: number;
 }
 
-export const defaultWriterOptions: TableWriterOptions = { maxRows: 50_000, maxDelayMs: 1_000, attempts: 6 };
+export const defaultWriterOptions: TableWriterOptions = { maxRows: 100_000, maxDelayMs: 1_000, attempts: 6 };
+
+export type InsertFormat = 'TabSeparated' | 'Native';
 
 // Empty TSV fields are column defaults (NULL for Nullable); enums are written as numbers.
-const INSERT_SETTINGS = {
+const TSV_SETTINGS = {
   input_format_tsv_empty_as_default: 1,
   input_format_tsv_enum_as_number: 1,
   async_insert: 0,
 } as const;
+const NATIVE_SETTINGS = { async_insert: 0 } as const;
+const settingsFor = (format: InsertFormat) => (format === 'Native' ? NATIVE_SETTINGS : TSV_SETTINGS);
 
 /** How a buffer reaches ClickHouse. */
 export interface InsertPath {
-  insert(table: string, columns: readonly string[], body: string): Promise<void>;
+  insert(table: string, columns: readonly string[], body: string | Uint8Array, format: InsertFormat): Promise<void>;
 }
 
-/** The client's insert: an HTTP body to a server (or inline data for chDB). */
+/** The client's insert: an HTTP body to a server. */
 export function clientInsertPath(client: ClickHouseClient): InsertPath {
   return {
-    async insert(table, columns, body) {
-      await client.insert({
-        table, columns: columns as [string, ...string[]],
-        values: Readable.from([Buffer.from(body)], { objectMode: false }),
-        format: 'TabSeparated',
-        clickhouse_settings: INSERT_SETTINGS,
+    async insert(table, columns, body, format) {
+      const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+      if (format === 'TabSeparated') {
+        await client.insert({
+          table, columns: columns as [string, ...string[]],
+          values: Readable.from([bytes], { objectMode: false }),
+          format, clickhouse_settings: TSV_SETTINGS,
+        });
+        return;
+      }
+      // the client's insert() knows text formats only; a binary body goes through exec
+      const res = await client.exec({
+        query: `INSERT INTO ${table} (${columns.join(', ')}) FORMAT ${format}`,
+        values: Readable.from([bytes], { objectMode: false }),
+        clickhouse_settings: settingsFor(format),
       });
+      for await (const _ of res.stream) { /* empty response body */ }
     },
   };
 }
 
 /**
  * chDB: the engine reads the rows from a spool file (INSERT … FROM INFILE), the same statement
- * clickhouse-client runs. Inline data makes chDB lex the whole multi-megabyte statement, about 5× slower.
+ * clickhouse-client runs. Inline data makes chDB lex the whole multi-megabyte statement, about 5× slower,
+ * and cannot carry binary formats.
  */
 export function spoolFileInsertPath(client: ClickHouseClient, spoolDir: string): InsertPath {
   mkdirSync(spoolDir, { recursive: true });
   let n = 0;
   return {
-    async insert(table, columns, body) {
-      const file = join(spoolDir, `${table}.${process.pid}.${n++}.tsv`);
-      await writeFile(file, body);
+    async insert(table, columns, body, format) {
+      const file = join(spoolDir, `${table}.${process.pid}.${n++}.${format === 'Native' ? 'native' : 'tsv'}`);
+      // Synchronous on purpose: a few MB into the page cache take milliseconds, while an async write queues
+      // on libuv's thread pool behind chDB's own queries (each holds a pool thread while it runs) — seconds.
+      writeFileSync(file, body);
       try {
-        const settings = Object.entries(INSERT_SETTINGS).map(([k, v]) => `${k} = ${v}`).join(', ');
+        const settings = Object.entries(settingsFor(format)).map(([k, v]) => `${k} = ${v}`).join(', ');
         await client.command({
-          query: `INSERT INTO ${table} (${columns.join(', ')}) FROM INFILE ${sqlString(file)} SETTINGS ${settings} FORMAT TabSeparated`,
+          query: `INSERT INTO ${table} (${columns.join(', ')}) FROM INFILE ${sqlString(file)} SETTINGS ${settings} FORMAT ${format}`,
         });
       } finally {
-        await rm(file, { force: true });
+        rmSync(file, { force: true });
       }
     },
   };
@@ -71,10 +88,28 @@ function sqlString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-export class TableWriter {
+/** Rows waiting for an insert. */
+export interface RowBuffer {
+  readonly rows: number;
+  /** The buffered rows as one insert body; the buffer is empty afterwards. */
+  take(): string | Uint8Array;
+}
+
+/** TabSeparated text, appended in chunks of whole rows. */
+export class TextRows implements RowBuffer {
   private chunks: string[] = [];
-  private rows = 0;
-  private firstAt = 0;
+  rows = 0;
+  add(text: string, rows: number): void { this.chunks.push(text); this.rows += rows; }
+  take(): string {
+    const body = this.chunks.join('');
+    this.chunks = [];
+    this.rows = 0;
+    return body;
+  }
+}
+
+export class TableWriter<B extends RowBuffer = TextRows> {
+  private firstAt = -1;
   private inflight: Promise<void> | undefined;
   private failure: unknown;
   /** Rows written by completed inserts. */
@@ -86,30 +121,41 @@ export class TableWriter {
     readonly table: string,
     private readonly columns: readonly string[],
     private readonly opts: TableWriterOptions,
+    /** Where rows collect: callers add to it, then call added(). */
+    readonly buffer: B = new TextRows() as unknown as B,
+    private readonly format: InsertFormat = 'TabSeparated',
   ) {}
 
-  get pendingRows(): number { return this.rows; }
+  get pendingRows(): number { return this.buffer.rows; }
 
-  /** Appends rows (TSV text, each line ending in \n). Waits only when a full buffer meets a running insert. */
+  /** Appends rows (TSV text, each line ending in \n) to a text writer. */
   async append(text: string, rows: number): Promise<void> {
     if (this.failure) throw this.failure;
     if (rows === 0) return;
-    if (this.rows === 0) this.firstAt = Date.now();
-    this.chunks.push(text);
-    this.rows += rows;
-    if (this.rows >= this.opts.maxRows) await this.startInsert();
+    (this.buffer as unknown as TextRows).add(text, rows);
+    await this.added();
+  }
+
+  /** After rows went into the buffer: starts the age clock; a full buffer starts an insert, waiting only
+   * when the previous insert still runs. */
+  async added(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.firstAt < 0 && this.buffer.rows > 0) this.firstAt = Date.now();
+    if (this.buffer.rows >= this.opts.maxRows) await this.startInsert();
   }
 
   /** Timer tick: starts an insert for a buffer older than maxDelayMs, without waiting for it. */
   tick(now: number): void {
-    if (this.rows > 0 && !this.inflight && now - this.firstAt >= this.opts.maxDelayMs) void this.startInsert().catch(() => {});
+    if (this.buffer.rows > 0 && !this.inflight && this.firstAt >= 0 && now - this.firstAt >= this.opts.maxDelayMs) {
+      void this.startInsert().catch(() => {});
+    }
   }
 
   /** Writes everything buffered and waits until ClickHouse has it. */
   async flush(): Promise<void> {
     if (this.inflight) await this.inflight;
     if (this.failure) throw this.failure;
-    if (this.rows > 0) await this.startInsert();
+    if (this.buffer.rows > 0) await this.startInsert();
     if (this.inflight) await this.inflight;
     if (this.failure) throw this.failure;
   }
@@ -118,11 +164,10 @@ export class TableWriter {
   private async startInsert(): Promise<void> {
     while (this.inflight) await this.inflight;
     if (this.failure) throw this.failure;
-    if (this.rows === 0) return;
-    const body = this.chunks.join('');
-    const rows = this.rows;
-    this.chunks = [];
-    this.rows = 0;
+    const rows = this.buffer.rows;
+    if (rows === 0) return;
+    const body = this.buffer.take();
+    this.firstAt = -1;
     const run = this.insert(body).then(
       () => { this.written += rows; this.inserts++; },
       (err: unknown) => { this.failure = err; },
@@ -130,10 +175,10 @@ export class TableWriter {
     this.inflight = run;
   }
 
-  private async insert(body: string): Promise<void> {
+  private async insert(body: string | Uint8Array): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.path.insert(this.table, this.columns, body);
+        await this.path.insert(this.table, this.columns, body, this.format);
         return;
       } catch (err) {
         if (attempt >= this.opts.attempts || !retriable(err)) throw err;

@@ -1,0 +1,221 @@
+// EventBatch → protobuf bytes written straight into one buffer: the same bytes as the generated
+// v1.EventBatch.encode (same field order, a field written when present and not null, 64-bit numbers as
+// protobufjs' LongBits.fromNumber writes them), without protobufjs' per-field operation objects, which
+// made encoding and its garbage collection most of the simulator thread's cost besides generation.
+// test/pipeline-encoder.test.ts holds it byte-equal to the generated encoder.
+import type { Event, EventBatch } from '../core/model.js';
+
+const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+export class BatchEncoder {
+  private buf: Uint8Array;
+  private pos = 0;
+  private readonly text = new TextEncoder();
+  private strings = new Map<string, Uint8Array>();
+
+  constructor(initial = 512 * 1024) { this.buf = new Uint8Array(initial); }
+
+  /** Bytes written since the last take(). */
+  get length(): number { return this.pos; }
+
+  /** The bytes written so far, in a buffer of their own (transferable); the encoder starts over. */
+  take(): Uint8Array {
+    const out = this.buf.slice(0, this.pos);
+    this.pos = 0;
+    return out;
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  private varint32(v: number): void {
+    const b = this.buf;
+    let p = this.pos;
+    while (v > 127) { b[p++] = (v & 127) | 128; v >>>= 7; }
+    b[p++] = v;
+    this.pos = p;
+  }
+
+  /** uint64/int64 from a JS number (protobufjs LongBits.fromNumber + writeVarint64). */
+  private varint64(value: number): void {
+    if (value >= 0 && value <= 0xffffffff) { this.varint32(value >>> 0); return; }
+    const sign = value < 0;
+    if (sign) value = -value;
+    let lo = value >>> 0;
+    let hi = ((value - lo) / 4294967296) >>> 0;
+    if (sign) {
+      hi = ~hi >>> 0; lo = ~lo >>> 0;
+      if (++lo > 4294967295) { lo = 0; if (++hi > 4294967295) hi = 0; }
+    }
+    const b = this.buf;
+    let p = this.pos;
+    while (hi) { b[p++] = (lo & 127) | 128; lo = ((lo >>> 7) | (hi << 25)) >>> 0; hi >>>= 7; }
+    while (lo > 127) { b[p++] = (lo & 127) | 128; lo >>>= 7; }
+    b[p++] = lo;
+    this.pos = p;
+  }
+
+  /** int32 (enums): negative values as 10-byte varints, like protobufjs. */
+  private int32(v: number): void { if (v < 0) this.varint64(v); else this.varint32(v); }
+
+  private string(s: string): void {
+    let bytes = this.strings.get(s);
+    if (bytes === undefined) {
+      bytes = this.text.encode(s);
+      if (this.strings.size >= 4096) this.strings = new Map();
+      this.strings.set(s, bytes);
+    }
+    this.ensure(5 + bytes.length);
+    this.varint32(bytes.length);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < bytes.length; i++) b[p++] = bytes[i]!;
+    this.pos = p;
+  }
+
+  /** Opens a length-delimited field: tag, one byte reserved for the length. */
+  private open(tag: number): number {
+    this.ensure(72); // room for any body message's scalar fields
+    this.buf[this.pos++] = tag;
+    return this.pos++;
+  }
+
+  /** Closes it: writes the length, moving the content when the length needs more than one byte. */
+  private close(at: number): void {
+    const len = this.pos - at - 1;
+    if (len < 128) { this.buf[at] = len; return; }
+    let extra = 0;
+    for (let v = len >>> 7; v > 0; v >>>= 7) extra++;
+    this.ensure(extra);
+    this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
+    const p = this.pos + extra;
+    this.pos = at;
+    this.varint32(len);
+    this.pos = p;
+  }
+
+  /** Appends one EventBatch (top level, not length-prefixed: what EventBatch.encode(b).finish() gives). */
+  encode(m: EventBatch): void {
+    this.ensure(32);
+    if (m.host != null && has(m, 'host')) {
+      const at = this.open(10);
+      const h = m.host;
+      if (h.hostname != null && has(h, 'hostname')) { this.buf[this.pos++] = 10; this.string(h.hostname); }
+      if (h.bootId != null && has(h, 'bootId')) { this.ensure(1); this.buf[this.pos++] = 18; this.string(h.bootId); }
+      if (h.kernelRelease != null && has(h, 'kernelRelease')) { this.ensure(1); this.buf[this.pos++] = 26; this.string(h.kernelRelease); }
+      if (h.collectorVersion != null && has(h, 'collectorVersion')) { this.ensure(1); this.buf[this.pos++] = 34; this.string(h.collectorVersion); }
+      if (h.capabilities != null && h.capabilities.length) {
+        const c = this.open(42);
+        for (const v of h.capabilities) { this.ensure(10); this.int32(v as number); }
+        this.close(c);
+      }
+      this.close(at);
+    }
+    this.ensure(24);
+    if (m.firstSeq != null && has(m, 'firstSeq')) { this.buf[this.pos++] = 16; this.varint64(m.firstSeq); }
+    if (m.dropped != null && has(m, 'dropped')) { this.buf[this.pos++] = 24; this.varint64(m.dropped); }
+    if (m.events != null && m.events.length) for (const ev of m.events) this.event(ev);
+  }
+
+  private event(e: Event): void {
+    const at = this.open(34);
+    this.ensure(48);
+    const b = this.buf;
+    if (e.tsNs != null && has(e, 'tsNs')) { b[this.pos++] = 8; this.varint64(e.tsNs); }
+    if (e.cpu != null && has(e, 'cpu')) { b[this.pos++] = 16; this.varint32(e.cpu >>> 0); }
+    if (e.pid != null && has(e, 'pid')) { b[this.pos++] = 24; this.varint32(e.pid >>> 0); }
+    if (e.tid != null && has(e, 'tid')) { b[this.pos++] = 32; this.varint32(e.tid >>> 0); }
+    if (e.comm != null && has(e, 'comm')) { b[this.pos++] = 42; this.string(e.comm); }
+    if (e.device != null && has(e, 'device')) { this.ensure(1); this.buf[this.pos++] = 50; this.string(e.device); }
+    if (e.deviceInfo != null && has(e, 'deviceInfo')) {
+      const d = e.deviceInfo;
+      const s = this.open(82);
+      if (d.driver != null && has(d, 'driver')) { this.buf[this.pos++] = 10; this.string(d.driver); }
+      this.ensure(8);
+      if (d.zapBarsOnRevoke != null && has(d, 'zapBarsOnRevoke')) { this.buf[this.pos++] = 16; this.buf[this.pos++] = d.zapBarsOnRevoke ? 1 : 0; }
+      if (d.dmabufBarMmap != null && has(d, 'dmabufBarMmap')) { this.buf[this.pos++] = 24; this.buf[this.pos++] = d.dmabufBarMmap ? 1 : 0; }
+      this.close(s);
+    }
+    this.ensure(80);
+    if (e.lockAcquire != null && has(e, 'lockAcquire')) {
+      const l = e.lockAcquire;
+      const s = this.open(90);
+      if (l.waitNs != null && has(l, 'waitNs')) { this.buf[this.pos++] = 8; this.varint64(l.waitNs); }
+      this.close(s);
+    }
+    if (e.lockRelease != null && has(e, 'lockRelease')) { const s = this.open(98); this.close(s); }
+    if (e.zap != null && has(e, 'zap')) {
+      const z = e.zap;
+      const s = this.open(106);
+      if (z.start != null && has(z, 'start')) { this.buf[this.pos++] = 8; this.varint64(z.start); }
+      if (z.length != null && has(z, 'length')) { this.buf[this.pos++] = 16; this.varint64(z.length); }
+      if (z.durationNs != null && has(z, 'durationNs')) { this.buf[this.pos++] = 24; this.varint64(z.durationNs); }
+      if (z.target != null && has(z, 'target')) { this.buf[this.pos++] = 32; this.int32(z.target); }
+      if (z.hadVmas != null && has(z, 'hadVmas')) { this.buf[this.pos++] = 40; this.buf[this.pos++] = z.hadVmas ? 1 : 0; }
+      this.close(s);
+    }
+    if (e.dmabufRevoke != null && has(e, 'dmabufRevoke')) {
+      const r = e.dmabufRevoke;
+      const s = this.open(114);
+      if (r.revoked != null && has(r, 'revoked')) { this.buf[this.pos++] = 8; this.buf[this.pos++] = r.revoked ? 1 : 0; }
+      if (r.dmabufCount != null && has(r, 'dmabufCount')) { this.buf[this.pos++] = 16; this.varint32(r.dmabufCount >>> 0); }
+      if (r.durationNs != null && has(r, 'durationNs')) { this.buf[this.pos++] = 24; this.varint64(r.durationNs); }
+      if (r.deviceHasVmas != null && has(r, 'deviceHasVmas')) { this.buf[this.pos++] = 32; this.buf[this.pos++] = r.deviceHasVmas ? 1 : 0; }
+      this.close(s);
+    }
+    if (e.moveNotify != null && has(e, 'moveNotify')) {
+      const m = e.moveNotify;
+      const s = this.open(122);
+      if (m.dmabufId != null && has(m, 'dmabufId')) { this.buf[this.pos++] = 8; this.varint64(m.dmabufId); }
+      if (m.importerCount != null && has(m, 'importerCount')) { this.buf[this.pos++] = 16; this.varint32(m.importerCount >>> 0); }
+      if (m.durationNs != null && has(m, 'durationNs')) { this.buf[this.pos++] = 24; this.varint64(m.durationNs); }
+      this.close(s);
+    }
+    // fields 16–19 take two-byte tags
+    if (e.barMmap != null && has(e, 'barMmap')) {
+      const m = e.barMmap;
+      const s = this.open2(130);
+      if (m.bar != null && has(m, 'bar')) { this.buf[this.pos++] = 8; this.varint32(m.bar >>> 0); }
+      if (m.backing != null && has(m, 'backing')) { this.buf[this.pos++] = 16; this.int32(m.backing); }
+      if (m.mappingId != null && has(m, 'mappingId')) { this.buf[this.pos++] = 24; this.varint64(m.mappingId); }
+      if (m.length != null && has(m, 'length')) { this.buf[this.pos++] = 32; this.varint64(m.length); }
+      if (m.snapshot != null && has(m, 'snapshot')) { this.buf[this.pos++] = 40; this.buf[this.pos++] = m.snapshot ? 1 : 0; }
+      this.close(s);
+    }
+    if (e.barMunmap != null && has(e, 'barMunmap')) {
+      const m = e.barMunmap;
+      const s = this.open2(138);
+      if (m.bar != null && has(m, 'bar')) { this.buf[this.pos++] = 8; this.varint32(m.bar >>> 0); }
+      if (m.mappingId != null && has(m, 'mappingId')) { this.buf[this.pos++] = 16; this.varint64(m.mappingId); }
+      this.close(s);
+    }
+    if (e.barFault != null && has(e, 'barFault')) {
+      const f = e.barFault;
+      const s = this.open2(146);
+      if (f.bar != null && has(f, 'bar')) { this.buf[this.pos++] = 8; this.varint32(f.bar >>> 0); }
+      if (f.mappingId != null && has(f, 'mappingId')) { this.buf[this.pos++] = 16; this.varint64(f.mappingId); }
+      if (f.ok != null && has(f, 'ok')) { this.buf[this.pos++] = 24; this.buf[this.pos++] = f.ok ? 1 : 0; }
+      this.close(s);
+    }
+    if (e.trigger != null && has(e, 'trigger')) {
+      const t = e.trigger;
+      const s = this.open2(154);
+      if (t.kind != null && has(t, 'kind')) { this.buf[this.pos++] = 8; this.int32(t.kind); }
+      if (t.groupId != null && has(t, 'groupId')) { this.buf[this.pos++] = 16; this.varint64(t.groupId); }
+      this.close(s);
+    }
+    this.close(at);
+  }
+
+  /** open() for a tag >= 128 (two varint bytes: field numbers 16–2047). */
+  private open2(tag: number): number {
+    this.ensure(72);
+    this.buf[this.pos++] = (tag & 127) | 128;
+    this.buf[this.pos++] = tag >>> 7;
+    return this.pos++;
+  }
+}
