@@ -65,7 +65,7 @@ export function idleDeviceBytes(devices = 100_000): number {
 }
 
 export async function benchCorrelator(opts: { hosts?: number; durationNs?: number } = {}): Promise<CorrelatorBench> {
-  const { frames, events } = fleetBytes(opts.hosts ?? 50, opts.durationNs ?? 60e9, 1);
+  const { frames, events } = fleetBytes(opts.hosts ?? 200, opts.durationNs ?? 120e9, 1);
   const decoded = frames.map((f) => v1.EventBatch.decode(f));
   correlate(decoded); // warm up
   const decodeOnly = best(5, () => { for (const f of frames) v1.EventBatch.decode(f); });

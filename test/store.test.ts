@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backing, FindingKind, Severity, TriggerKind, ZapTarget, type Episode, type EventBatch, type Finding } from '../services/core/model.js';
 import { listMigrations, renderSchema, defaultSchemaOptions, type OpenStore } from '../services/store/index.js';
+import { latencyPieces } from '../services/store/queries.js';
 import { openTemp, rng, tempDir } from './store-fixtures.js';
 
 const tmp = tempDir();
@@ -196,5 +197,69 @@ describe('rollups', () => {
     await s.store.flush();
     expect(await snapshot()).toEqual(first);
     expect(first.latency[0]).toMatchObject({ episodes: 500, count: 500 });
+  });
+});
+
+describe('hourly and daily rollups', () => {
+  it('splits a range into whole days, whole hours and edge minutes that cover every minute once', () => {
+    const w = [60, 3600, 86400];
+    const r = rng(11);
+    for (let i = 0; i < 500; i++) {
+      const lo = Math.floor(r() * 5 * 86400 / 60) * 60;
+      const hi = lo + 60 + Math.floor(r() * 4 * 86400 / 60) * 60;
+      const minutes = new Set<number>();
+      let bad = 0;
+      for (const { tier, ranges } of latencyPieces(lo, hi)) {
+        for (const [a, b] of ranges) {
+          if (a! % w[tier]! !== 0 || b! % w[tier]! !== 0 || a! >= b!) bad++;
+          for (let t = a!; t < b!; t += 60) { if (minutes.has(t)) bad++; minutes.add(t); }
+        }
+      }
+      expect(bad, `${lo}..${hi}`).toBe(0);
+      expect(minutes.size).toBe((hi - lo) / 60);
+      expect(Math.min(...minutes)).toBe(lo);
+    }
+    expect(latencyPieces(undefined, undefined)).toEqual([{ tier: 2, ranges: [[undefined, undefined]] }]);
+  });
+
+  it('latency over any range (minute resolution) counts exactly the episodes of the raw table, across the tiers', async () => {
+    const start = Date.parse('2026-01-01T05:17:23Z');
+    // 3 days of one host's episodes, ~13 s apart; inserted into `episodes`, the minute MV cascades to hours and days
+    await s.connection.client.command({
+      query: `INSERT INTO revokescope.episodes (episode_id, hostname, boot_id, device, driver, kernel_release, trigger, acquire_ts_ns,
+          release_ts_ns, revoke, revoke_ns, hold_ns, zap_count, complete, time)
+        SELECT concat('tier-', toString(number)), 'tier-host', 'tb', 'd0', if(number % 3 = 0, 'vfio-pci', 'nvgrace-gpu'), 'k1',
+          [1, 3][1 + number % 2], 1000 + number, 2000 + number, number % 7 != 0, 10000 + sipHash64(number) % 1000000, 5000, 1, 1,
+          fromUnixTimestamp64Milli(toInt64({start:Int64} + number * 12987))
+        FROM numbers(20000)`,
+      query_params: { start },
+    });
+    const [tot] = await q<{ m: string; h: string; d: string }>(`SELECT
+      (SELECT sum(episodes) FROM revokescope.episode_latency_1m WHERE hostname = 'tier-host') AS m,
+      (SELECT sum(episodes) FROM revokescope.episode_latency_1h WHERE hostname = 'tier-host') AS h,
+      (SELECT sum(episodes) FROM revokescope.episode_latency_1d WHERE hostname = 'tier-host') AS d`);
+    expect([Number(tot!.m), Number(tot!.h), Number(tot!.d)]).toEqual([20000, 20000, 20000]);
+    const r = rng(5);
+    const ranges: [number | undefined, number | undefined][] = [[undefined, undefined], [start + 86400_000, undefined], [undefined, start + 100_000_000]];
+    for (let i = 0; i < 12; i++) {
+      const from = start - 3600_000 + Math.floor(r() * 3.2 * 86400_000);
+      ranges.push([from, from + 1 + Math.floor(r() * (i < 6 ? 7200_000 : 2.5 * 86400_000))]);
+    }
+    for (const [fromMs, toMs] of ranges) {
+      const [rows] = [await s.reader.latency({ metric: 'revoke', groupBy: ['driver'], host: 'tier-host', fromMs, toMs })];
+      const lo = fromMs === undefined ? 0 : Math.floor(fromMs / 60_000) * 60;
+      const hi = toMs === undefined ? 2 ** 32 - 1 : Math.ceil(toMs / 60_000) * 60;
+      const exact = await q<{ driver: string; episodes: string; count: string; max: string; p50: number }>(`
+        SELECT driver, count() AS episodes, countIf(revoke AND revoke_ns > 0) AS count, maxIf(revoke_ns, revoke AND revoke_ns > 0) AS max,
+          quantileExactIf(0.5)(revoke_ns, revoke AND revoke_ns > 0) AS p50
+        FROM revokescope.episodes WHERE hostname = 'tier-host' AND toUnixTimestamp(time) >= {lo:UInt32} AND toUnixTimestamp(time) < {hi:UInt32}
+        GROUP BY driver ORDER BY driver`, { lo, hi });
+      const label = `${fromMs && new Date(fromMs).toISOString()} → ${toMs && new Date(toMs).toISOString()}`;
+      expect(rows.map((x) => [x.group.driver, x.episodes, x.count, x.max]), label)
+        .toEqual(exact.map((x) => [x.driver, Number(x.episodes), Number(x.count), Number(x.max)]));
+      for (const [j, row] of rows.entries()) {
+        if (row.count > 200) expect(Math.abs(row.p50 - exact[j]!.p50) / 1_000_000, label).toBeLessThan(0.03);
+      }
+    }
   });
 });

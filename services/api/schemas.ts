@@ -33,10 +33,16 @@ export class BadRequest extends Error {
   readonly statusCode = 400;
 }
 
+/** The last millisecond a DateTime64(9) column holds (2^63 − 1 ns after the epoch: 2262-04-11T23:47:16.854Z). */
+export const MAX_TIME_MS = 9_223_372_036_854;
+
 export function parseTime(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const ms = /^[0-9]+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(ms) || ms < 0 || ms > 253402300799999) throw new BadRequest(`querystring/${name} is not a valid time: ${v}`);
+  if (!Number.isFinite(ms)) throw new BadRequest(`querystring/${name} is not a valid time: ${v}`);
+  if (ms < 0 || ms > MAX_TIME_MS) {
+    throw new BadRequest(`querystring/${name} is out of range: ${v} (times from 1970-01-01T00:00:00Z to ${new Date(MAX_TIME_MS).toISOString()})`);
+  }
   return ms;
 }
 

@@ -1,39 +1,89 @@
-// The read API (DESIGN §6, first part): fastify, a JSON Schema on every route, each resource a plugin so
-// the alerting API (rules, alerts, silences, auth, metrics) registers next to these.
+// The API (DESIGN §6) as `run` and `serve` expose it: one fastify app with, in this order,
+//   1. the operations plugins (services/api/alerting/wire.ts): security (bearer tokens, rate limits, body
+//      limits, the JSON 4xx error and not-found handlers), observability (/healthz, /readyz, /metrics,
+//      /openapi.json, /docs), collector hosts (/api/v1/hosts) and alerting (/api/v1/rules, /api/v1/alerts,
+//      /api/v2/*);
+//   2. the read routes (/api/v1/episodes, /findings, /latency): registered after, so their onRoute hooks
+//      document them in the OpenAPI document and put them behind the tokens.
+// Configuration comes from the environment (REVOKESCOPE_API_TOKENS, _RATE_LIMIT, _BODY_LIMIT,
+// REVOKESCOPE_ALERTMANAGER_URL, REVOKESCOPE_WEBHOOK_URLS, ...; see the security and alerting plugins).
+import type { ClickHouseClient } from '@clickhouse/client';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { StoreReader } from '../store/queries.js';
+import { StoreReader } from '../store/queries.js';
+import type { AlertingEngine } from './alerting/engine.js';
+import { registerOperationsApi, type OperationsApiOptions } from './alerting/wire.js';
+import type { ApiMetrics } from './observability/index.js';
+import { securityConfigFrom } from './security/index.js';
 import { episodesRoutes } from './routes/episodes.js';
 import { findingsRoutes } from './routes/findings.js';
 import { latencyRoutes } from './routes/latency.js';
 
-export interface ApiOptions {
-  reader: StoreReader;
+export interface ApiOptions extends Omit<OperationsApiOptions, 'client' | 'database'> {
+  /** The store's ClickHouse client (chDB or a server). */
+  client: ClickHouseClient;
+  /** The store's database (default revokescope). */
+  database?: string;
+  /** Read queries (default: a StoreReader over client and database). */
+  reader?: StoreReader;
   logger?: FastifyServerOptions['logger'];
+  /** /api/v1/latency shares a result for this long (ms, default 1000; 0 = none); env REVOKESCOPE_API_LATENCY_CACHE_MS. */
+  latencyCacheMs?: number;
+}
+
+export interface Api {
+  app: FastifyInstance;
+  /** The alerting engine (evaluate by hand, inspect alerts). */
+  engine: AlertingEngine;
+  metrics: ApiMetrics;
+}
+
+/** The whole API with its alerting engine; `app.close()` stops the evaluator loop. */
+export async function createApi(o: ApiOptions): Promise<Api> {
+  const { client, reader: givenReader, logger, latencyCacheMs, ...ops } = o;
+  const env = o.env ?? process.env;
+  const cacheEnv = env.REVOKESCOPE_API_LATENCY_CACHE_MS;
+  const freshMs = latencyCacheMs ?? (cacheEnv && /^[0-9]+$/.test(cacheEnv) ? Number(cacheEnv) : 1000);
+  const database = o.database ?? 'revokescope';
+  const app = Fastify({
+    logger: logger ?? false,
+    // unknown query parameters are a 400 with the reason, not silently dropped
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    routerOptions: { maxParamLength: 256 },
+    // the security plugin sets each route's limit (REVOKESCOPE_API_BODY_LIMIT); this bounds unrouted requests
+    bodyLimit: 1 << 20,
+  });
+  try {
+    const { engine, metrics } = await registerOperationsApi(app, { ...ops, client, database });
+    const reader = givenReader ?? new StoreReader(client, database);
+    await app.register(episodesRoutes, { reader });
+    await app.register(findingsRoutes, { reader });
+    await app.register(latencyRoutes, { reader, freshMs });
+    await app.ready();
+    return { app, engine, metrics };
+  } catch (err) {
+    await app.close().catch(() => {});
+    throw err;
+  }
 }
 
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({
-    logger: o.logger ?? false,
-    // unknown query parameters are a 400 with the reason, not silently dropped
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
-    maxParamLength: 256,
-    bodyLimit: 1 << 20,
-  });
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status === 500) req.log.error({ err }, 'request failed');
-    void reply.status(status).send({
-      statusCode: status,
-      error: status === 500 ? 'Internal Server Error' : status === 400 ? 'Bad Request' : 'Error',
-      message: status === 500 ? 'the store could not answer; see the server log' : err.message,
-    });
-  });
-  app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
-    async () => ({ status: 'ok' }));
-  await app.register(episodesRoutes, { reader: o.reader });
-  await app.register(findingsRoutes, { reader: o.reader });
-  await app.register(latencyRoutes, { reader: o.reader });
-  return app;
+  return (await createApi(o)).app;
+}
+
+/** A configuration error in the API's env vars (e.g. a malformed REVOKESCOPE_API_TOKENS), for a one-line usage error. */
+export function apiConfigProblem(env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    securityConfigFrom({}, env);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** What a command prints (stderr) when the API starts: the warning for an open API. */
+export function apiStartLines(url: string, env: NodeJS.ProcessEnv): string[] {
+  return securityConfigFrom({}, env).tokens.length ? [] :
+    [`warning: no API tokens configured, ${url} is open to anyone who can reach it (set REVOKESCOPE_API_TOKENS="admin:TOKEN,read:TOKEN")`];
 }
 
 /** Listens on 127.0.0.1 and returns the base URL (port 0: an ephemeral port). */
@@ -41,5 +91,6 @@ export async function listen(app: FastifyInstance, port: number, host = '127.0.0
   await app.listen({ port, host });
   const addr = app.server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
-  return `http://${host}:${actual}`;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${actual}`;
 }

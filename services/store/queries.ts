@@ -1,8 +1,8 @@
 // Read side of the store: episodes, findings and latency percentiles for the API and the run summary.
 // Filters are fixed SQL fragments; every value is a query parameter ({name:Type}); the only identifiers
 // that vary (group-by columns, metric columns) come from fixed maps, never from the caller's text.
-import type { ClickHouseClient } from '@clickhouse/client';
-import { LATENCY_METRICS, quantileMerge, TABLES, type LatencyMetric } from './schema.js';
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+import { LATENCY_METRICS, LATENCY_ROLLUPS, quantileMergeOf, TABLES, type LatencyMetric } from './schema.js';
 
 export interface TimeRange {
   /** Inclusive lower bound, wall clock ms since epoch. */
@@ -59,6 +59,14 @@ function eq(w: Where, column: string, name: string, value: string | boolean | un
   w.params[name] = value;
 }
 
+/** An Enum8 column against a name. Compared as text: chDB 26.7 fails `enum_col = {p:String}` on an empty
+ * block (the String → Enum8 cast of the parameter), and a name outside the enum simply matches nothing. */
+function enumEq(w: Where, column: string, name: string, value: string | undefined): void {
+  if (value === undefined) return;
+  w.sql.push(`toString(${column}) = {${name}:String}`);
+  w.params[name] = value;
+}
+
 function whereClause(w: Where): string {
   return w.sql.length ? `WHERE ${w.sql.join(' AND ')}` : '';
 }
@@ -70,8 +78,8 @@ export class StoreReader {
 
   private table(name: string): string { return `${this.database}.${name}`; }
 
-  private async rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
-    const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: ISO });
+  private async rows<T>(query: string, params: Record<string, unknown>, settings: ClickHouseSettings = {}): Promise<T[]> {
+    const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: { ...ISO, ...settings } });
     return rs.json<T>();
   }
 
@@ -80,7 +88,7 @@ export class StoreReader {
     const w: Where = { sql: [], params: { limit: f.limit } };
     timeWhere(w, f);
     eq(w, 'hostname', 'host', f.host); eq(w, 'device', 'device', f.device); eq(w, 'driver', 'driver', f.driver);
-    eq(w, 'kernel_release', 'kernel', f.kernel); eq(w, 'trigger', 'trigger', f.trigger);
+    eq(w, 'kernel_release', 'kernel', f.kernel); enumEq(w, 'trigger', 'trigger', f.trigger);
     eq(w, 'revoke', 'revoke', f.revoke, 'Bool'); eq(w, 'complete', 'complete', f.complete, 'Bool');
     if (f.after) {
       w.sql.push('(time, episode_id) < (fromUnixTimestamp64Nano({after_ns:Int64}), {after_id:String})');
@@ -102,7 +110,7 @@ export class StoreReader {
     const w: Where = { sql: [], params: { limit: f.limit } };
     timeWhere(w, f);
     eq(w, 'hostname', 'host', f.host); eq(w, 'device', 'device', f.device); eq(w, 'driver', 'driver', f.driver);
-    eq(w, 'kernel_release', 'kernel', f.kernel); eq(w, 'kind', 'kind', f.kind); eq(w, 'severity', 'severity', f.severity);
+    eq(w, 'kernel_release', 'kernel', f.kernel); enumEq(w, 'kind', 'kind', f.kind); enumEq(w, 'severity', 'severity', f.severity);
     eq(w, 'inconclusive', 'inconclusive', f.inconclusive, 'Bool'); eq(w, 'episode_id', 'episode_id', f.episodeId);
     if (f.after) {
       w.sql.push('(time, finding_id) < (fromUnixTimestamp64Nano({after_ns:Int64}), {after_id:String})');
@@ -117,13 +125,23 @@ export class StoreReader {
     return page(rows, f.limit, 'findingId');
   }
 
-  /** Percentiles merged from the per-minute rollup states (minute resolution: the range snaps to minutes). */
+  /** Percentiles merged from the rollup states, at minute resolution (the range snaps to whole minutes:
+   * [start of from's minute, end of to's minute)). Whole UTC days of the range come from the daily rollup,
+   * whole hours from the hourly one, the ragged minutes at its edges from the minute rollup. */
   async latency(q: LatencyQuery): Promise<LatencyRow[]> {
-    const w: Where = { sql: [], params: {} };
-    if (q.fromMs !== undefined) { w.sql.push('minute >= toStartOfMinute(fromUnixTimestamp64Milli({from_ms:Int64}))'); w.params.from_ms = Math.trunc(q.fromMs); }
-    if (q.toMs !== undefined) { w.sql.push('minute < fromUnixTimestamp64Milli({to_ms:Int64})'); w.params.to_ms = Math.trunc(q.toMs); }
-    eq(w, 'hostname', 'host', q.host); eq(w, 'driver', 'driver', q.driver); eq(w, 'kernel_release', 'kernel', q.kernel);
-    eq(w, 'trigger', 'trigger', q.trigger);
+    // identical concurrent requests (a dashboard's panels, many viewers) share one store query
+    const key = JSON.stringify([q.metric, q.groupBy, q.host, q.driver, q.kernel, q.trigger,
+      q.fromMs === undefined ? null : Math.floor(q.fromMs / 60_000), q.toMs === undefined ? null : Math.ceil(q.toMs / 60_000)]);
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const p = this.latencyQuery(q).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private readonly inflight = new Map<string, Promise<LatencyRow[]>>();
+
+  private async latencyQuery(q: LatencyQuery): Promise<LatencyRow[]> {
     const m = q.metric;
     if (!(m in LATENCY_METRICS)) throw new Error(`unknown metric ${m}`);
     const dims = q.groupBy.map((d) => {
@@ -131,13 +149,41 @@ export class StoreReader {
       if (!column) throw new Error(`unknown dimension ${d}`);
       return { d, column };
     });
+    const lo = q.fromMs === undefined ? undefined : Math.floor(q.fromMs / 60_000) * 60;
+    const hi = q.toMs === undefined ? undefined : Math.ceil(q.toMs / 60_000) * 60;
+    // DateTime buckets end in 2106; a range that starts after that (or is empty) holds nothing
+    if (lo !== undefined && (lo > MAX_DATETIME_S || (hi !== undefined && lo >= hi))) return [];
+    const filters: Where = { sql: [], params: {} };
+    eq(filters, 'hostname', 'host', q.host); eq(filters, 'driver', 'driver', q.driver); eq(filters, 'kernel_release', 'kernel', q.kernel);
+    enumEq(filters, 'trigger', 'trigger', q.trigger);
+    const params: Record<string, unknown> = { ...filters.params };
+    const pieces = latencyPieces(lo, hi === undefined || hi > MAX_DATETIME_S ? undefined : hi).map(({ tier, ranges }) => ({
+      tier,
+      // a bucket bound past the DateTime range: nothing starts after it, everything ends before it
+      ranges: ranges.filter(([a]) => a === undefined || a <= MAX_DATETIME_S)
+        .map(([a, b]): [number | undefined, number | undefined] => [a, b !== undefined && b > MAX_DATETIME_S ? undefined : b]),
+    })).filter((p) => p.ranges.length > 0);
+    if (pieces.length === 0) return [];
+    const parts = pieces.map(({ tier, ranges }) => {
+      const { table, bucket } = LATENCY_ROLLUPS[tier]!;
+      const time = ranges.map(([a, b], i) => {
+        const c: string[] = [];
+        if (a !== undefined) { c.push(`${bucket} >= toDateTime({t${tier}_${i}_lo:UInt32})`); params[`t${tier}_${i}_lo`] = a; }
+        if (b !== undefined) { c.push(`${bucket} < toDateTime({t${tier}_${i}_hi:UInt32})`); params[`t${tier}_${i}_hi`] = b; }
+        return c.length ? `(${c.join(' AND ')})` : '1';
+      });
+      const where = [...(time.length > 1 || time[0] !== '1' ? [`(${time.join(' OR ')})`] : []), ...filters.sql];
+      return `SELECT hostname, driver, kernel_release, trigger, episodes, ${m}_samples AS samples, ${m}_q AS q, ${m}_max AS mx
+        FROM ${this.table(table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+    });
     const groupCols = dims.map(({ d, column }) => `toString(${column}) AS g_${d}`);
     const rows = await this.rows<Record<string, string | number | (string | number)[]>>(`
-      SELECT ${[...groupCols, 'sum(episodes) AS episodes', `sum(${m}_samples) AS count`, `${quantileMerge(m)} AS q`,
-        `max(${m}_max) AS max`].join(', ')}
-      FROM ${this.table(TABLES.latency)} ${whereClause(w)}
+      SELECT ${[...groupCols, 'sum(episodes) AS episodes', 'sum(samples) AS count', `${quantileMergeOf('q')} AS q`, 'max(mx) AS max'].join(', ')}
+      FROM (${parts.join('\n      UNION ALL ')})
       ${dims.length ? `GROUP BY ${dims.map(({ d }) => `g_${d}`).join(', ')} ORDER BY ${dims.map(({ d }) => `g_${d}`).join(', ')}` : ''}`,
-    w.params);
+    // merging states is CPU work: at a lower OS priority it does not starve the API's event loop (embedded
+    // chDB shares the process and its cores), so the cached answers the others get stay fast
+    params, { os_thread_priority: '10' });
     return rows.filter((r) => Number(r.episodes) > 0).map((r) => {
       const qs = (r.q as (string | number)[]).map((v) => Math.round(Number(v)));
       const count = Number(r.count);
@@ -197,6 +243,30 @@ export class StoreReader {
       FROM ${this.table(TABLES.findings)} FINAL GROUP BY kind, severity, inconclusive ORDER BY kind, severity`, {}))
       .map((r) => ({ ...r, count: Number(r.count) }));
   }
+}
+
+/** The last second a DateTime bucket holds (2106-02-07T06:28:15Z). */
+const MAX_DATETIME_S = 4_294_967_295;
+
+/** Splits the minute-aligned range [lo, hi) (seconds; undefined = unbounded) into bucket ranges per rollup
+ * tier (index into LATENCY_ROLLUPS): the coarsest tier takes the whole buckets inside, the next finer tier
+ * the remainders at either edge, down to minutes. Exact: every minute is counted once. */
+export function latencyPieces(lo: number | undefined, hi: number | undefined, tier = LATENCY_ROLLUPS.length - 1):
+  { tier: number; ranges: [number | undefined, number | undefined][] }[] {
+  const out = new Map<number, [number | undefined, number | undefined][]>();
+  const split = (a: number | undefined, b: number | undefined, t: number): void => {
+    const w = LATENCY_ROLLUPS[t]!.seconds;
+    const A = a === undefined ? undefined : Math.ceil(a / w) * w;
+    const B = b === undefined ? undefined : Math.floor(b / w) * w;
+    if (t > 0 && A !== undefined && B !== undefined && A >= B) return split(a, b, t - 1);
+    if (!out.has(t)) out.set(t, []);
+    out.get(t)!.push([A, B]);
+    if (t === 0) return;
+    if (a !== undefined && a < A!) split(a, A, t - 1);
+    if (b !== undefined && B! < b) split(B, b, t - 1);
+  };
+  split(lo, hi, tier);
+  return [...out].sort(([x], [y]) => x - y).map(([t, ranges]) => ({ tier: t, ranges }));
 }
 
 function page(rows: Record<string, unknown>[], limit: number, idKey: string): Page<Record<string, unknown>> {

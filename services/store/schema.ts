@@ -61,6 +61,14 @@ export const EVENT_KINDS = ['UNKNOWN', 'deviceInfo', 'lockAcquire', 'lockRelease
   'barMmap', 'barMunmap', 'barFault', 'trigger'] as const;
 const eventKindEnum = `Enum8(${EVENT_KINDS.map((k, i) => `'${k}' = ${i}`).join(', ')})`;
 
+/** Exact types of the raw events' Enum8 columns (Native blocks name them; same strings as the DDL). */
+export const EVENT_COLUMN_TYPES = {
+  kind: eventKindEnum,
+  zapTarget: enum8(ZapTarget), zapTargetValues: ZapTarget as unknown as Record<string, unknown>,
+  backing: enum8(Backing), backingValues: Backing as unknown as Record<string, unknown>,
+  trigger: enum8(TriggerKind), triggerValues: TriggerKind as unknown as Record<string, unknown>,
+} as const;
+
 const lc = 'LowCardinality(String)';
 
 type Engine = { kind: 'ReplacingMergeTree' | 'AggregatingMergeTree' | 'MergeTree' | 'Null'; version?: string };
@@ -84,6 +92,8 @@ export const TABLES = {
   episodesIngest: 'episodes_ingest',
   episodes: 'episodes',
   latency: 'episode_latency_1m',
+  latencyHourly: 'episode_latency_1h',
+  latencyDaily: 'episode_latency_1d',
   findings: 'findings',
   hostHealth: 'host_health',
 } as const;
@@ -165,7 +175,49 @@ export const LATENCY_METRICS = {
 export type LatencyMetric = keyof typeof LATENCY_METRICS;
 export const LATENCY_QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
 /** The merge expression for a metric's quantile state (levels fixed by the state's type). */
-export const quantileMerge = (m: LatencyMetric): string => `quantilesTDigestIfMerge(${LATENCY_LEVELS})(${m}_q)`;
+export const quantileMerge = (m: LatencyMetric): string => quantileMergeOf(`${m}_q`);
+export const quantileMergeOf = (stateColumn: string): string => `quantilesTDigestIfMerge(${LATENCY_LEVELS})(${stateColumn})`;
+
+/** Dimensions every latency rollup is keyed by (after its time bucket). */
+const ROLLUP_KEYS = ['hostname', 'driver', 'kernel_release', 'trigger'] as const;
+
+/** Value columns of every latency rollup: counts, one t-digest state and the max per metric. */
+const rollupColumns = (): string[] => [
+  `hostname ${lc}`, `driver ${lc}`, `kernel_release ${lc}`, `trigger ${enum8(TriggerKind)}`,
+  'episodes SimpleAggregateFunction(sum, UInt64)',
+  'revoke_episodes SimpleAggregateFunction(sum, UInt64)',
+  ...Object.keys(LATENCY_METRICS).flatMap((m) => [
+    `${m}_samples SimpleAggregateFunction(sum, UInt64)`,
+    `${m}_q AggregateFunction(quantilesTDigestIf(${LATENCY_LEVELS}), UInt64, UInt8)`,
+    `${m}_max SimpleAggregateFunction(max, UInt64)`,
+  ]),
+];
+
+/** SELECT that rolls a finer rollup (`from`, bucket column `fromBucket`) up into coarser buckets: the
+ * t-digest states are merged into new states (…MergeState), counts summed, maxima kept. */
+function rollUp(source: string, fromBucket: string, bucketExpr: string, bucket: string): string {
+  return [
+    'SELECT ' + [
+      `${bucketExpr} AS ${bucket}`, ...ROLLUP_KEYS,
+      'sum(episodes) AS episodes', 'sum(revoke_episodes) AS revoke_episodes',
+      ...Object.keys(LATENCY_METRICS).flatMap((m) => [
+        `sum(${m}_samples) AS ${m}_samples`,
+        `quantilesTDigestIfMergeState(${LATENCY_LEVELS})(${m}_q) AS ${m}_q`,
+        `max(${m}_max) AS ${m}_max`]),
+    ].join(',\n  '),
+    `FROM ${source}`,
+    `GROUP BY ${bucket}, ${ROLLUP_KEYS.join(', ')}`,
+  ].join('\n').replace(/\bsource_bucket\b/g, fromBucket);
+}
+
+/** The latency rollups, finest first: table, time-bucket column and bucket width. A query over a range
+ * reads whole days from the daily table, whole hours from the hourly one and the ragged minutes at the
+ * edges from the minute table (queries.ts), so every range keeps minute resolution. */
+export const LATENCY_ROLLUPS = [
+  { table: TABLES.latency, bucket: 'minute', seconds: 60 },
+  { table: TABLES.latencyHourly, bucket: 'hour', seconds: 3600 },
+  { table: TABLES.latencyDaily, bucket: 'day', seconds: 86400 },
+] as const;
 
 const migrations: Migration[] = [
   {
@@ -226,23 +278,14 @@ const migrations: Migration[] = [
       ].join('\n')),
       ...createTable(o, {
         name: TABLES.latency,
-        columns: [
-          'minute DateTime', `hostname ${lc}`, `driver ${lc}`, `kernel_release ${lc}`, `trigger ${enum8(TriggerKind)}`,
-          'episodes SimpleAggregateFunction(sum, UInt64)',
-          'revoke_episodes SimpleAggregateFunction(sum, UInt64)',
-          ...Object.keys(LATENCY_METRICS).flatMap((m) => [
-            `${m}_samples SimpleAggregateFunction(sum, UInt64)`,
-            `${m}_q AggregateFunction(quantilesTDigestIf(${LATENCY_LEVELS}), UInt64, UInt8)`,
-            `${m}_max SimpleAggregateFunction(max, UInt64)`,
-          ]),
-        ],
+        columns: ['minute DateTime', ...rollupColumns()],
         engine: { kind: 'AggregatingMergeTree' },
         partitionBy: 'toYYYYMM(minute)',
-        orderBy: '(minute, hostname, driver, kernel_release, trigger)',
+        orderBy: `(minute, ${ROLLUP_KEYS.join(', ')})`,
       }),
       createView(o, 'episode_latency_1m_mv', TABLES.latency, [
         'SELECT ' + [
-          'toStartOfMinute(time) AS minute', 'hostname', 'driver', 'kernel_release', 'trigger',
+          'toStartOfMinute(time) AS minute', ...ROLLUP_KEYS,
           'count() AS episodes', 'countIf(revoke) AS revoke_episodes',
           ...Object.entries(LATENCY_METRICS).flatMap(([m, { column, when }]) => [
             `countIf(${when}) AS ${m}_samples`,
@@ -250,7 +293,7 @@ const migrations: Migration[] = [
             `maxIf(${column}, ${when}) AS ${m}_max`]),
         ].join(',\n  '),
         `FROM ${storage(o, TABLES.episodes)}`,
-        'GROUP BY minute, hostname, driver, kernel_release, trigger',
+        `GROUP BY minute, ${ROLLUP_KEYS.join(', ')}`,
       ].join('\n')),
       ...createTable(o, {
         name: TABLES.findings,
@@ -282,6 +325,40 @@ const migrations: Migration[] = [
         ttl: `toDateTime(observed_at) + INTERVAL ${o.healthTtlDays} DAY`,
       }),
     ],
+  },
+  {
+    version: 2,
+    name: 'hourly and daily latency rollups (cascaded from the per-minute rollup), backfilled',
+    // Long ranges merged millions of per-minute states (issue 6: /api/v1/latency over a week). The hourly
+    // rollup's MV hangs off the minute table and the daily one off the hourly table: each insert block of
+    // `episodes` cascades minute → hour → day, so they inherit the minute rollup's idempotency. Buckets are
+    // UTC (toStartOfHour/Day in 'UTC'). The backfill empties and refills them from the minute rollup, so a
+    // migration interrupted half way and run again is exact; like every migration it runs at start, before
+    // this process writes (a writer running elsewhere during the backfill could be counted twice).
+    statements: (o) => {
+      const hourly = TABLES.latencyHourly;
+      const daily = TABLES.latencyDaily;
+      const hourOf = "toStartOfHour(source_bucket, 'UTC')";
+      const dayOf = "toStartOfDay(source_bucket, 'UTC')";
+      const dist = (name: string): string => `${o.database}.${name}`;
+      return [
+        ...createTable(o, {
+          name: hourly, columns: ["hour DateTime('UTC')", ...rollupColumns()], engine: { kind: 'AggregatingMergeTree' },
+          partitionBy: 'toYYYYMM(hour)', orderBy: `(hour, ${ROLLUP_KEYS.join(', ')})`,
+        }),
+        ...createTable(o, {
+          name: daily, columns: ["day DateTime('UTC')", ...rollupColumns()], engine: { kind: 'AggregatingMergeTree' },
+          partitionBy: 'toYear(day)', orderBy: `(day, ${ROLLUP_KEYS.join(', ')})`,
+        }),
+        createView(o, `${hourly}_mv`, hourly, rollUp(storage(o, TABLES.latency), 'minute', hourOf, 'hour')),
+        createView(o, `${daily}_mv`, daily, rollUp(storage(o, hourly), 'hour', dayOf, 'day')),
+        // backfill what the minute rollup already holds (a fresh store: nothing)
+        `TRUNCATE TABLE IF EXISTS ${storage(o, hourly)}${onCluster(o)}`,
+        `TRUNCATE TABLE IF EXISTS ${storage(o, daily)}${onCluster(o)}`,
+        // the hourly insert cascades into the daily table through its MV
+        `INSERT INTO ${dist(hourly)}\n${rollUp(dist(TABLES.latency), 'minute', hourOf, 'hour')}`,
+      ];
+    },
   },
 ];
 

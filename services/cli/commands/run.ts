@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { Correlator } from '../../core/correlator/index.js';
-import { buildApi, listen } from '../../api/server.js';
+import { apiConfigProblem, apiStartLines, buildApi, listen } from '../../api/server.js';
 import { EmbeddedPipeline, type PipelineStats } from '../../pipeline/embedded.js';
 import { simulatorSource, traceSource } from '../../pipeline/sources.js';
 import { storeSummary } from '../../pipeline/summary.js';
@@ -35,6 +35,8 @@ api:
   --port N               API port on 127.0.0.1 (default 8080; 0 = any free port)
   --serve                keep serving the API after the source ends, until Ctrl-C
   --no-api               do not start the API
+                         (the full API: /api/v1/*, /api/v2/* (Alertmanager v2), /healthz, /readyz, /metrics,
+                         /openapi.json, /docs; tokens and limits from env: see \`revokescope serve --help\`)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -63,6 +65,10 @@ export async function run(argv: string[]): Promise<number> {
     seed = intFlag('seed', values.seed, 1, 0, 2 ** 32 - 1);
     port = intFlag('port', values.port, 8080, 0, 65535);
     database = values['clickhouse-database'] ?? process.env.REVOKESCOPE_CLICKHOUSE_DATABASE ?? defaultSchemaOptions.database;
+    if (!values['no-api'] && !values['print-schema']) {
+      const problem = apiConfigProblem(process.env);
+      if (problem) throw new UsageError(problem);
+    }
     if (values.cluster && !(values['clickhouse-url'] ?? process.env.REVOKESCOPE_CLICKHOUSE_URL) && !values['print-schema']) {
       throw new UsageError('--cluster needs --clickhouse-url (chDB is a single node)');
     }
@@ -88,8 +94,9 @@ export async function run(argv: string[]): Promise<number> {
     });
     let url: string | undefined;
     if (!values['no-api']) {
-      api = await buildApi({ reader: opened.reader });
+      api = await buildApi({ client: opened.connection.client, database, reader: opened.reader });
       url = await listen(api, port);
+      for (const line of apiStartLines(url, process.env)) console.error(line);
     }
     const source = values.input ? traceSource(values.input) : await simulatorSource({ hosts, durationNs, seed });
     const correlator = new Correlator();
@@ -112,7 +119,8 @@ export async function run(argv: string[]): Promise<number> {
       `(${Math.round(stats.events / Math.max(seconds, 1e-3)).toLocaleString('en-US')} events/s)` +
       (controller.signal.aborted ? ' — stopped early by signal, everything read was written' : ''));
     if (url && values.serve && !controller.signal.aborted) {
-      console.log(`API: ${url}/api/v1/episodes  ${url}/api/v1/findings  ${url}/api/v1/latency?group_by=kernel  (Ctrl-C to stop)`);
+      console.log(`API: ${url}/api/v1/episodes  ${url}/api/v1/findings  ${url}/api/v1/latency?group_by=kernel  ${url}/api/v2/alerts  ` +
+        `${url}/docs  (Ctrl-C to stop)`);
       await waitForSignal(controller.signal);
     } else {
       console.log(`query it: revokescope serve --data-dir ${values['data-dir'] ?? './data'}  (or run with --serve)`);

@@ -1,18 +1,24 @@
 // `revokescope serve`: the read API alone, over an existing store (chDB data dir or a ClickHouse server).
 import { parseArgs } from 'node:util';
-import { buildApi, listen } from '../../api/server.js';
+import { apiConfigProblem, apiStartLines, buildApi, listen } from '../../api/server.js';
 import { onSignals, storeFlags, waitForSignal } from '../../pipeline/cli.js';
 import { connectOptionsFrom, defaultSchemaOptions, openStore } from '../../store/index.js';
 
 const HELP = `usage: revokescope serve [options]
 
-Serves the API (default on 127.0.0.1) from the store a previous \`revokescope run\` (or the fleet correlator) wrote.
+Serves the API (default on 127.0.0.1) from the store a previous \`revokescope run\` (or the fleet correlator) wrote:
+/api/v1/{episodes,findings,latency,hosts,rules,alerts}, the Alertmanager v2 API (/api/v2/*), /healthz, /readyz,
+/metrics, /openapi.json and /docs. The alerting rules are evaluated while it runs.
 
   --port N               (default 8080; 0 = any free port; env REVOKESCOPE_API_PORT)
   --host ADDR            listen address (default 127.0.0.1; 0.0.0.0 in a container; env REVOKESCOPE_API_HOST)
   --data-dir DIR         chDB data directory (default ./data)
   --clickhouse-url URL   a ClickHouse server instead (env REVOKESCOPE_CLICKHOUSE_URL, _USER, _PASSWORD, _DATABASE)
   --clickhouse-user U, --clickhouse-password P, --clickhouse-database D, --cluster NAME
+
+environment: REVOKESCOPE_API_TOKENS="admin:TOKEN,read:TOKEN" (none: the API is open), REVOKESCOPE_API_RATE_LIMIT
+(requests per minute per client), REVOKESCOPE_API_BODY_LIMIT (bytes), REVOKESCOPE_ALERTMANAGER_URL,
+REVOKESCOPE_WEBHOOK_URLS, REVOKESCOPE_EVALUATION_INTERVAL_MS
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -32,14 +38,24 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const host = values.host ?? process.env.REVOKESCOPE_API_HOST ?? '127.0.0.1';
+  const problem = apiConfigProblem(process.env);
+  if (problem) { console.error(`revokescope serve: ${problem}`); return 2; }
   const controller = new AbortController();
   const signals = onSignals(() => controller.abort());
   const database = values['clickhouse-database'] ?? process.env.REVOKESCOPE_CLICKHOUSE_DATABASE ?? defaultSchemaOptions.database;
   const opened = await openStore(connectOptionsFrom(values), { schema: { database, cluster: values.cluster } });
-  const api = await buildApi({ reader: opened.reader });
+  let api;
+  try {
+    api = await buildApi({ client: opened.connection.client, database, reader: opened.reader });
+  } catch (err) {
+    await opened.store.close();
+    throw err;
+  }
   try {
     const url = await listen(api, port, host);
-    console.log(`API: ${url}/api/v1/episodes  ${url}/api/v1/findings  ${url}/api/v1/latency  (store: ${opened.connection.location}; Ctrl-C to stop)`);
+    for (const line of apiStartLines(url, process.env)) console.error(line);
+    console.log(`API: ${url}/api/v1/episodes  ${url}/api/v1/findings  ${url}/api/v1/latency  ${url}/api/v2/alerts  ${url}/docs  ` +
+      `(store: ${opened.connection.location}; Ctrl-C to stop)`);
     await waitForSignal(controller.signal);
     return 0;
   } finally {
