@@ -11,6 +11,8 @@ import { v1, type EventBatch } from '../services/core/model.js';
 import { hostBatches } from './support/kafka/fleet.js';
 import { createKafkaSink } from '../services/transport/kafka/producer.js';
 import { fleetBatches } from './support/kafka/fleet.js';
+import { openStore } from '../services/store/index.js';
+import { simulate } from '../collectors/simulator/index.js';
 import { adminFor, exitCode, killChildren, readStore, releaseBroker, spawnCli, topicsFor, useBroker, type StoredResult, type TestBroker } from './support/kafka/env.js';
 
 let broker: TestBroker;
@@ -124,7 +126,8 @@ describe('crash and sharing', () => {
     const half = Math.floor(big.length / 2);
     await produce(big.slice(0, half), topics);
     const dataDir = tmp('kill');
-    const first = spawnCli(correlateArgs(topics, dataDir, ['--commit-interval', '100', '--quiet']));
+    // checkpoints every 200 ms: the restart restores them and replays only from there to the commit
+    const first = spawnCli(correlateArgs(topics, dataDir, ['--commit-interval', '100', '--checkpoint-interval', '200', '--quiet']));
     // keep producing while it runs; kill it once it has committed part of the stream
     const sink = await createKafkaSink({ brokers: [broker.bootstrap], ...topics, partitions: 4 });
     let sent = half;
@@ -147,6 +150,7 @@ describe('crash and sharing', () => {
     const before = await committed(topics);
     const second = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '100']));
     expect(await exitCode(second, 120_000), second.output()).toBe(0);
+    console.log(`kill: restart summary ${second.output().trim().split('\n').filter((l) => l.startsWith('{')).pop()}`);
     const stored = await readStore(dataDir);
     const w = { episodes: want.episodes.length, findings: want.findings.length };
     console.log(`kill: committed ${before}/${big.length} messages at SIGKILL+restart; ${w.episodes} episodes, ${w.findings} findings; ` +
@@ -202,6 +206,72 @@ describe('crash and sharing', () => {
     const inA = new Set(sa.episodes.map((e) => e.episode_id));
     expect(sb.episodes.filter((e) => inA.has(e.episode_id)).length).toBe(0);
   }, 300_000);
+
+  it('a restart resumes from the stored checkpoints: only messages after them are read again', async (ctx) => {
+    if (broker.unavailable) return ctx.skip();
+    const topics = topicsFor('ckpt');
+    const big = fleetBatches({ hosts: 16, cycles: 40, batchSize: 32, seed: 21 });
+    const want = analyzeBatches(big);
+    const cut = Math.floor(big.length * 2 / 3);
+    await produce(big.slice(0, cut), topics);
+    const dataDir = tmp('ckpt');
+    const first = spawnCli(correlateArgs(topics, dataDir, ['--commit-interval', '100', '--checkpoint-interval', '0', '--quiet']));
+    for (let i = 0; (await committed(topics)) < cut; i++) {
+      if (i > 600) throw new Error(`not all committed:\n${first.output()}`);
+      await sleep(100);
+    }
+    await sleep(300); // a commit or two more: nothing new, so no checkpoint moves
+    first.kill('SIGKILL');
+    expect(await first.exited).toBe(null);
+    const { store, connection } = await openStore({ dataDir });
+    const cps = await (await connection.client.query({ format: 'JSONEachRow',
+      query: `SELECT partition, max(offset) AS offset FROM ${store.schema.database}.correlator_checkpoints
+        WHERE group = {g:String} AND topic = {t:String} GROUP BY partition ORDER BY partition`,
+      query_params: { g: topics.groupId, t: topics.eventsTopic } })).json<{ partition: number; offset: string }>();
+    await store.close();
+    // every partition checkpointed at its committed end: the restart has nothing to replay
+    expect(cps.length).toBe(4);
+    expect(cps.reduce((n, c) => n + Number(c.offset), 0)).toBe(cut);
+    await produce(big.slice(cut), topics);
+    const second = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '100']));
+    expect(await exitCode(second, 120_000), second.output()).toBe(0);
+    const summary = JSON.parse(second.output().trim().split('\n').filter((l) => l.startsWith('{')).pop()!) as
+      { messages: number; replayedMessages: number; restored: number };
+    console.log(`checkpoint restart: ${JSON.stringify(summary)} (without checkpoints it would replay ${cut})`);
+    expect(summary.restored).toBe(4);
+    expect(summary.replayedMessages).toBe(0);
+    expect(summary.messages).toBe(big.length - cut);
+    const stored = await readStore(dataDir);
+    expect(new Set(stored.episodes.map((e) => e.episode_id))).toEqual(new Set(want.episodes.map((e) => e.episodeId)));
+    expect(new Set(stored.findings.map((f) => f.finding_id))).toEqual(new Set(want.findings.map((f) => f.findingId)));
+    expect(stored.episodes.length).toBe(want.episodes.length);
+    expect(stored.distinctEvents).toBe(big.reduce((n, b) => n + b.events!.length, 0));
+    // host counters came back with the checkpoint: every event of every host counted once, nothing lost
+    const last = new Map(stored.health.map((h) => [h.hostname, h]));
+    const perHost = new Map<string, number>();
+    for (const b of big) perHost.set(b.host!.hostname!, (perHost.get(b.host!.hostname!) ?? 0) + b.events!.length);
+    for (const [h, n] of perHost) { expect(Number(last.get(h)?.events), h).toBe(n); expect(Number(last.get(h)?.lost)).toBe(0); }
+  }, 300_000);
+});
+
+describe('simulate --kafka', () => {
+  it('produces the simulated fleet like collectors do; correlate stores what analyze finds in the same fleet', async (ctx) => {
+    if (broker.unavailable) return ctx.skip();
+    const topics = topicsFor('simulate');
+    const sim = spawnCli(['simulate', '--kafka', broker.bootstrap, '--hosts', '3', '--duration', '20s', '--seed', '4'],
+      { REVOKESCOPE_KAFKA_EVENTS_TOPIC: topics.eventsTopic, REVOKESCOPE_KAFKA_PARTITIONS: '4' });
+    expect(await exitCode(sim, 120_000), sim.output()).toBe(0);
+    const { batches } = simulate({ hosts: 3, durationNs: 20e9, seed: 4 });
+    expect(sim.output()).toContain(`produced ${batches.length} batches of 3 hosts to ${topics.eventsTopic}`);
+    const want = analyzeBatches(batches);
+    const dataDir = tmp('simulate');
+    const cli = spawnCli(correlateArgs(topics, dataDir, ['--drain']));
+    expect(await exitCode(cli, 120_000), cli.output()).toBe(0);
+    const stored = await readStore(dataDir);
+    expect(new Set(stored.episodes.map((e) => e.episode_id))).toEqual(new Set(want.episodes.map((e) => e.episodeId)));
+    expect(new Set(stored.findings.map((f) => f.finding_id))).toEqual(new Set(want.findings.map((f) => f.findingId)));
+    expect(stored.distinctEvents).toBe(batches.reduce((n, b) => n + b.events!.length, 0));
+  }, 240_000);
 });
 
 function kcatJson(topic: string): { key: string | null; payload: string | null; headers: string[] | null }[] {
@@ -255,6 +325,13 @@ describe('bad messages and interop', () => {
     const stored = await readStore(dataDir);
     const want = analyzeBatches(good);
     expect(stored.episodes.length).toBe(want.episodes.length);
+    // DLQ counts for the Collector health dashboard, by reason class
+    const { store, connection } = await openStore({ dataDir });
+    const counts = await (await connection.client.query({ format: 'JSONEachRow',
+      query: `SELECT reason, sum(count) AS n FROM ${store.schema.database}.dlq_events WHERE topic = {t:String} GROUP BY reason ORDER BY reason`,
+      query_params: { t: topics.eventsTopic } })).json<{ reason: string; n: string }>();
+    await store.close();
+    expect(counts.map((c) => [c.reason, Number(c.n)])).toEqual([['corrupt protobuf', 4], ['invalid batch', 2]]); // a Finding does not parse as an EventBatch
   }, 180_000);
 
   it('kcat consumes a batch we produced and protoc --decode reads it with our .proto', async (ctx) => {

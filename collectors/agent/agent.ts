@@ -14,6 +14,7 @@ import { listVfioDevices, snapshotMappings, type VfioDevice } from './devices.js
 import type { ProbeHit } from './hit.js';
 import { Backing } from '../../services/core/model.js';
 import type { revokescope } from '../../gen/proto.js';
+import type { CollectorOutput } from './spool-output.js';
 
 export type BackendName = 'ftrace' | 'bpftrace';
 
@@ -42,6 +43,12 @@ export function transportSink(sink: EventSink): BatchSink {
 
 export const monoNs = (): number => Number(process.hrtime.bigint());   // CLOCK_MONOTONIC on Linux
 
+/** First sequence number of this agent run: CLOCK_MONOTONIC in µs at start. Seq numbers are per (host, boot);
+ * a restarted agent must not reuse its predecessor's numbers (stored events are keyed by hostname, boot_id, seq
+ * and the correlator drops seqs it has seen as duplicates). A run uses one number per event, fewer than one per
+ * µs, so the next run starts past it; the jump reads as a gap, i.e. loss, which is what an agent restart is. */
+export const firstSeqOfRun = (): number => Math.floor(monoNs() / 1000);
+
 export interface AgentStats {
   hits: number; events: number; batches: number; dropped: number; unattributed: number; unpaired: number;
   attachMs: number; startNs: number; stopNs: number; maxLagMs: number;
@@ -49,7 +56,13 @@ export interface AgentStats {
 
 export interface AgentOptions {
   backend: BackendName;
-  sink: BatchSink;
+  /** First sequence number (default: firstSeqOfRun()). */
+  firstSeq?: number;
+  /** Where batches go (trace file, in-process transport). Ignored when `output` is given. */
+  sink?: BatchSink;
+  /** Fleet mode: a CollectorOutput (Kafka + disk spool) made for this host once the probes are attached; it
+   * numbers and cuts the batches, routes them to Kafka or the spool and accounts for what fits nowhere. */
+  output?: (host: HostInfo) => CollectorOutput;
   facts?: KernelFacts;
   plan?: Plan;
   durationMs?: number;
@@ -100,7 +113,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   const stats: AgentStats = { hits: 0, events: 0, batches: 0, dropped: 0, unattributed: 0, unpaired: 0, attachMs: 0, startNs: monoNs(), stopNs: 0, maxLagMs: 0 };
 
   let queue: Event[] = [];
-  let seq = 1;
+  let seq = opts.firstSeq ?? firstSeqOfRun();
   let droppedReported = 0;
   const host = (): HostInfo => ({ hostname: hostname(), bootId: bootId(), kernelRelease: facts.release,
     collectorVersion: opts.collectorVersion ?? '0.1.0', capabilities: caps });
@@ -150,11 +163,25 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   log(`collect: ${opts.backend} attached ${res.attached.length}/${plan.attach.length} probes in ${stats.attachMs.toFixed(0)} ms (profile ${plan.profile.id}, ${devices.length} vfio devices, ${snap.mappings.length} live mappings)`);
   opts.onReady?.(plan);
 
+  if (!opts.output && !opts.sink) throw new Error('runAgent needs a sink or an output');
+  const output = opts.output?.(host());
   const batchMax = opts.batchMaxEvents ?? 512;
   const flush = async (force: boolean) => {
     const lostNow = backend.lost();
     let dropped = lostNow - droppedReported;
     if (!queue.length && !(force && dropped > 0)) return;
+    if (output) {
+      // never blocks: the output sends, spools or counts into a later batch's `dropped`
+      do {
+        const events = queue.splice(0, batchMax);
+        output.push(events, dropped);
+        dropped = 0; droppedReported = lostNow;
+        stats.batches++; stats.events += events.length;
+        const newest = events.reduce((m, e) => Math.max(m, Number(e.tsNs ?? 0)), 0);
+        if (newest) stats.maxLagMs = Math.max(stats.maxLagMs, (monoNs() - newest) / 1e6);
+      } while (queue.length);
+      return;
+    }
     do {
       const events = queue.splice(0, batchMax);
       const batch: EventBatch = { host: host(), firstSeq: seq, dropped, events };
@@ -163,7 +190,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
       stats.batches++; stats.events += events.length;
       const newest = events.reduce((m, e) => Math.max(m, Number(e.tsNs ?? 0)), 0);
       if (newest) stats.maxLagMs = Math.max(stats.maxLagMs, (monoNs() - newest) / 1e6);
-      await opts.sink.write(batch);
+      await opts.sink!.write(batch);
     } while (queue.length);
   };
 
@@ -179,7 +206,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   }
   await backend.detach(onHit);
   await flush(true);
-  await opts.sink.close();
+  if (output) await output.close(); else await opts.sink!.close();
   if (raw !== undefined) closeSync(raw);
   stats.stopNs = monoNs();
   stats.dropped = droppedReported;

@@ -4,9 +4,14 @@ import { parseArgs } from 'node:util';
 import { readKernelFacts } from '../../../collectors/probes/kernel.js';
 import { describePlan, makePlan } from '../../../collectors/probes/plan.js';
 import { bpftraceScript } from '../../../collectors/bpftrace/script.js';
-import { fileSink, runAgent, type BackendName } from '../../../collectors/agent/agent.js';
+import { fileSink, firstSeqOfRun, runAgent, type BackendName } from '../../../collectors/agent/agent.js';
+import { CollectorOutput } from '../../../collectors/agent/spool-output.js';
+import { DiskSpool, type FsyncPolicy } from '../../../collectors/agent/spool.js';
+import type { HostInfo } from '../../core/model.js';
+import { kafkaSettings } from '../../transport/kafka/config.js';
+import { createKafkaSink } from '../../transport/kafka/producer.js';
 
-const HELP = `usage: revokescope collect [--backend ftrace|bpftrace] [--dry-run] [--out FILE] [--duration 30s]
+const HELP = `usage: revokescope collect [--backend ftrace|bpftrace] [--dry-run] [--out FILE | --kafka BROKERS] [--duration 30s]
 
 Attaches the probe profile of this kernel's era (chosen from /proc/kallsyms and
 available_filter_functions, offsets from BTF) and writes EventBatches.
@@ -15,6 +20,12 @@ available_filter_functions, offsets from BTF) and writes EventBatches.
   --dry-run          print the plan: which probe attaches where, what is missing and
                      what that costs in findings; attaches nothing
   --out FILE         .jsonl or .pb trace file ('-' = JSON lines on stdout, default)
+  --kafka BROKERS    produce batches to Kafka (topic revokescope.events, key = hostname, idempotent, zstd;
+                     env REVOKESCOPE_KAFKA_BROKERS, REVOKESCOPE_KAFKA_EVENTS_TOPIC, _COMPRESSION) instead of --out
+  --spool-dir DIR    with --kafka: disk spool for batches the broker does not acknowledge in time; replayed
+                     in order when it is back (default /var/lib/revokescope/spool)
+  --spool-max-bytes N  spool size bound (default 268435456); what fits nowhere is reported as dropped
+  --spool-fsync P    always | interval (every second, default) | never
   --duration D       stop after D (e.g. 30s, 500ms, 2m); default: until SIGINT/SIGTERM
   --ready-file F     write F once the probes are attached (for scripts)
   --print-script     with --dry-run and --backend bpftrace: print the generated program
@@ -37,7 +48,8 @@ export async function run(argv: string[]): Promise<number> {
       backend: { type: 'string', default: 'ftrace' }, 'dry-run': { type: 'boolean' }, out: { type: 'string', default: '-' },
       duration: { type: 'string' }, 'ready-file': { type: 'string' }, 'print-script': { type: 'boolean' },
       kallsyms: { type: 'string' }, 'filter-functions': { type: 'string' }, 'btf-dir': { type: 'string' }, release: { type: 'string' },
-      bpftrace: { type: 'string' }, raw: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      bpftrace: { type: 'string' }, raw: { type: 'string' }, kafka: { type: 'string' }, 'spool-dir': { type: 'string' },
+      'spool-max-bytes': { type: 'string' }, 'spool-fsync': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     } }));
   } catch (e) {
     console.error(`revokescope collect: ${(e as Error).message}`);
@@ -50,6 +62,19 @@ export async function run(argv: string[]): Promise<number> {
   try { durationMs = values.duration ? parseDuration(values.duration) : undefined; }
   catch (e) { console.error(`revokescope collect: ${(e as Error).message}`); return 2; }
 
+  let settings: ReturnType<typeof kafkaSettings> | undefined;
+  let spoolMax: number | undefined;
+  const fsync = (values['spool-fsync'] ?? 'interval') as FsyncPolicy;
+  try {
+    if (values.kafka !== undefined) settings = kafkaSettings({ brokers: values.kafka });
+    if ((values['spool-dir'] || values['spool-max-bytes'] || values['spool-fsync']) && !settings) throw new Error('--spool-* options need --kafka');
+    if (values['spool-max-bytes'] !== undefined) {
+      spoolMax = Number(values['spool-max-bytes']);
+      if (!Number.isInteger(spoolMax) || spoolMax < 1) throw new Error('--spool-max-bytes must be a positive integer');
+    }
+    if (!['always', 'interval', 'never'].includes(fsync)) throw new Error('--spool-fsync must be always, interval or never');
+  } catch (e) { console.error(`revokescope collect: ${(e as Error).message}`); return 2; }
+
   const facts = readKernelFacts({ kallsyms: values.kallsyms, filterFunctions: values['filter-functions'], btfRoot: values['btf-dir'], release: values.release });
   const plan = makePlan(facts);
   if (values['dry-run']) {
@@ -61,10 +86,19 @@ export async function run(argv: string[]): Promise<number> {
   let stop!: () => void;
   const stopP = new Promise<void>((r) => { stop = r; });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop());
+  let output: ((host: HostInfo) => CollectorOutput) | undefined;
+  let kafkaSink: Awaited<ReturnType<typeof createKafkaSink>> | undefined;
+  if (settings) {
+    const sink = kafkaSink = await createKafkaSink(settings);
+    const spool = await DiskSpool.open({ dir: values['spool-dir'] ?? '/var/lib/revokescope/spool', maxBytes: spoolMax, fsync });
+    output = (host) => new CollectorOutput({ host, sink, spool, firstSeq: firstSeqOfRun(),
+      onError: (err) => console.error(`collect: kafka send failed (counted as dropped): ${(err as Error).message}`) });
+  }
   const stats = await runAgent({
-    backend, plan, facts, durationMs, sink: fileSink(values.out!), stop: stopP, bpftracePath: values.bpftrace, rawOut: values.raw,
+    backend, plan, facts, durationMs, sink: output ? undefined : fileSink(values.out!), output, stop: stopP, bpftracePath: values.bpftrace, rawOut: values.raw,
     onReady: () => { if (values['ready-file']) writeFileSync(values['ready-file'], `${process.pid}\n`); },
   });
+  await kafkaSink?.close(); // the output flushed (or spooled) every batch before this
   process.stderr.write(`collect: ${JSON.stringify(stats)}\n`);
   return 0;
 }
