@@ -11,6 +11,14 @@ import { storeSummary } from '../../pipeline/summary.js';
 import { renderTable } from '../../report/index.js';
 import { connectOptionsFrom, openStore, renderSchema, defaultSchemaOptions, type OpenStore } from '../../store/index.js';
 import { InProcessBus } from '../../transport/bus.js';
+import { hostname } from 'node:os';
+import { v1 } from '../../core/model.js';
+import { isEncodedSource, toAsyncIterable } from '../../pipeline/sources.js';
+import { ConsumerBookkeeping } from '../../transport/kafka/bookkeeping.js';
+import { kafkaSettings } from '../../transport/kafka/config.js';
+import { runCorrelatorConsumer } from '../../transport/kafka/consumer.js';
+import { createKafkaSink } from '../../transport/kafka/producer.js';
+import type { TransportMessage } from '../../transport/types.js';
 import { parseDuration, storeFlags, UsageError, waitForSignal, onSignals, progressLine } from '../../pipeline/cli.js';
 
 const HELP = `usage: revokescope run [options]
@@ -23,6 +31,9 @@ source:
   --duration D           simulated time: 60, 60s, 2m, 500ms (default 60s)
   --seed N               simulator seed (default 1)
   --input FILE           read a trace instead (.jsonl, .pb, - for stdin)
+transport:
+  --kafka BROKERS        go through Kafka instead of the in-process bus (env REVOKESCOPE_KAFKA_BROKERS): the source is
+                         produced to revokescope.events, then a correlator consumer group drains it into the store
 store:
   --data-dir DIR         chDB data directory (default ./data; reused by the next start)
   --clickhouse-url URL   a ClickHouse server instead of chDB (env REVOKESCOPE_CLICKHOUSE_URL)
@@ -48,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
         hosts: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' }, input: { type: 'string' },
         port: { type: 'string' }, serve: { type: 'boolean' }, 'no-api': { type: 'boolean' }, 'print-schema': { type: 'boolean' },
+        kafka: { type: 'string' },
         ...storeFlags,
       },
     }));
@@ -99,6 +111,18 @@ export async function run(argv: string[]): Promise<number> {
       for (const line of apiStartLines(url, process.env)) console.error(line);
     }
     const source = values.input ? traceSource(values.input) : await simulatorSource({ hosts, durationNs, seed });
+    const kafkaBrokers = values.kafka ?? process.env.REVOKESCOPE_KAFKA_BROKERS;
+    if (kafkaBrokers) {
+      const k = await runThroughKafka(kafkaBrokers, source, opened, database, controller.signal);
+      const summary = await storeSummary(opened.reader, { batches: k.batches, events: k.events, duplicateEvents: 0, lostEvents: 0,
+        lateEvents: 0, invalidEvents: 0, skippedInput: 0 });
+      console.log(renderTable(summary, { title: `${values.input ?? `simulated fleet: ${hosts} hosts`} → Kafka ${kafkaBrokers} → ${opened.connection.location}`,
+        heading: 'revokescope run --kafka', percentiles: 't-digest percentiles from the per-minute rollups' }));
+      console.log(`\nproduced ${k.produced.toLocaleString('en-US')} batches; correlated ${k.events.toLocaleString('en-US')} events ` +
+        `(${k.dlq} dead-lettered) in ${k.seconds.toFixed(1)} s`);
+      if (url && values.serve && !controller.signal.aborted) await waitForSignal(controller.signal);
+      return 0;
+    }
     const correlator = new Correlator();
     const bus = new InProcessBus({ capacity: 256 });
     const pipeline = new EmbeddedPipeline({ source, store: opened.store, correlator, bus, signal: controller.signal });
@@ -134,6 +158,38 @@ export async function run(argv: string[]): Promise<number> {
     await api?.close();
     await opened?.store.close();
   }
+}
+
+/** The embedded demo through a real broker: produce the whole source (idempotent, acks=all), then drain the
+ * topic with the fleet correlator consumer into the same store (DESIGN §2 fleet path in one process). */
+async function runThroughKafka(brokers: string, source: unknown, opened: OpenStore, database: string, signal: AbortSignal) {
+  const settings = kafkaSettings({ brokers });
+  const startedAt = performance.now();
+  const sink = await createKafkaSink(settings);
+  let produced = 0;
+  try {
+    if (isEncodedSource(source)) {
+      for await (const chunk of source.encoded()) {
+        if (signal.aborted) break;
+        await sink.send(chunk.messages); produced += chunk.messages.length;
+      }
+    } else {
+      let pending: TransportMessage[] = [];
+      for await (const b of toAsyncIterable(source)) {
+        if (signal.aborted) break;
+        pending.push({ key: b.host?.hostname ?? '', value: v1.EventBatch.encode(b).finish() });
+        if (pending.length >= 256) { await sink.send(pending); produced += pending.length; pending = []; }
+      }
+      if (pending.length > 0) { await sink.send(pending); produced += pending.length; }
+    }
+  } finally {
+    await sink.close();
+  }
+  const bookkeeping = new ConsumerBookkeeping(opened.connection.client, database, undefined, `${hostname()} pid ${process.pid}`);
+  await bookkeeping.migrate();
+  const stats = await runCorrelatorConsumer({ ...settings, store: opened.store, drain: true, bookkeeping, signal,
+    log: (line) => console.error(line) });
+  return { produced, events: stats.events, batches: stats.batches, dlq: stats.dlq, seconds: (performance.now() - startedAt) / 1000 };
 }
 
 function intFlag(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
