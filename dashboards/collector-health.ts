@@ -1,12 +1,16 @@
 // Collector health: whether the numbers on the other dashboards can be trusted. Event rates and losses per
 // host (host_health counters are cumulative per host boot), which probe kinds attached where, hosts that
-// went silent, and the correlator's Kafka consumer lag.
+// went silent, the correlator's Kafka consumer lag and the messages it dead-lettered.
+import { DLQ_TABLE } from '../services/transport/kafka/bookkeeping.js';
+import { defaultSchemaOptions } from '../services/store/schema.js';
 import { dashboardPath, dashboardUrl, field, inVar, type DashboardSpec, type PanelSpec } from './builder.js';
 import { CAPABILITIES, counterDeltas, T } from './sql.js';
 import { UID } from './uids.js';
 
 const hosts = inVar('hostname', 'host');
 const inRange = `$__timeFilter(observed_at)\n      AND ${hosts}`;
+/** The fleet correlator's DLQ counts (its own bookkeeping table, next to the store's schema). */
+const dlqEvents = `${defaultSchemaOptions.database}.${DLQ_TABLE}`;
 const series = { drawStyle: 'line', lineWidth: 1, fillOpacity: 10, showPoints: 'never', spanNulls: true };
 
 /** Per host, the newest sample at or before the end of the range (one day back at most). */
@@ -63,6 +67,18 @@ GROUP BY time
 ORDER BY time` }],
     custom: series,
     options: { legend: { displayMode: 'hidden', placement: 'bottom', calcs: [] }, tooltip: { mode: 'single', sort: 'none' } },
+  },
+  {
+    type: 'timeseries', title: 'DLQ rate', w: 24, h: 8, unit: 'short', min: 0,
+    description: 'Messages/s the fleet correlator sent to the dead-letter topic, by reason (counted per minute; empty in embedded mode).',
+    queries: [{ format: 'time_series', sql: `SELECT $__timeInterval(d.time) AS time, reason, sum(count) / $__interval_s AS per_s
+FROM ${dlqEvents} AS d
+WHERE $__timeFilter(d.time)
+GROUP BY time, reason
+ORDER BY time` }],
+    custom: series,
+    defaults: { displayName: '${__field.labels.reason}' },
+    options: { legend: { displayMode: 'table', placement: 'right', calcs: ['sum', 'max'] }, tooltip: { mode: 'multi', sort: 'desc' } },
   },
 ];
 
@@ -136,7 +152,7 @@ ORDER BY hostname` }],
 export const collectorHealth: DashboardSpec = {
   uid: UID.collectors,
   title: 'revokescope / Collector health',
-  description: 'Collector event rates and losses, probe capabilities per host, silent hosts, Kafka lag.',
+  description: 'Collector event rates and losses, probe capabilities per host, silent hosts, Kafka lag, DLQ rate.',
   tags: ['revokescope', 'vfio'],
   variables: [
     { type: 'datasource', name: 'datasource', label: 'ClickHouse' },

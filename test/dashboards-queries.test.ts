@@ -14,6 +14,7 @@ import { Backing, FindingKind, TriggerKind, ZapTarget, type EventBatch } from '.
 import { ClickHouseStore } from '../services/store/clickhouse-store.js';
 import { connect } from '../services/store/connect.js';
 import type { HostHealth } from '../services/store/types.js';
+import { ConsumerBookkeeping, type DlqCount } from '../services/transport/kafka/bookkeeping.js';
 import { TraceBuilder, type Era } from './support/trace-builder.js';
 
 // wall clock, not a fixed date: events (7 days) and host_health (90 days) have TTLs
@@ -113,6 +114,17 @@ function healthSamples(p: HostPlan, batches: EventBatch[]): HostHealth[] {
   return out;
 }
 
+/** What the fleet correlator dead-lettered: per minute, topic, partition and reason (DLQ rate panel). */
+const DLQ: DlqCount[] = [
+  // two partitions in the same minute sum into one point of the reason's series
+  { timeMs: NOW_MS - 10 * 60e3, topic: 'revokescope.events', partition: 0, reason: 'corrupt protobuf', count: 30 },
+  { timeMs: NOW_MS - 10 * 60e3, topic: 'revokescope.events', partition: 3, reason: 'corrupt protobuf', count: 90 },
+  { timeMs: NOW_MS - 9 * 60e3, topic: 'revokescope.events', partition: 1, reason: 'corrupt protobuf', count: 6 },
+  { timeMs: NOW_MS - 5 * 60e3, topic: 'revokescope.events', partition: 2, reason: 'invalid batch', count: 12 },
+  // before the time range: not shown
+  { timeMs: NOW_MS - 3 * 3600e3, topic: 'revokescope.events', partition: 0, reason: 'invalid batch', count: 1000 },
+];
+
 // ------------------------------------------------------------------ running queries
 
 let dir: string;
@@ -135,6 +147,10 @@ beforeAll(async () => {
   client = conn.client;
   store = new ClickHouseStore(client, { now: () => NOW_MS, wallClockShiftNs: SHIFT_NS, writer: { maxDelayMs: 50 } });
   await store.migrate();
+  // the correlator's own tables, created and written as `revokescope correlate` does
+  const bookkeeping = new ConsumerBookkeeping(client, 'revokescope', undefined, 'test');
+  await bookkeeping.migrate();
+  await bookkeeping.writeDlq(DLQ);
   const batches = PLANS.map(hostTrace);
   const { episodes, findings } = analyzeBatches(batches.flat());
   findingKinds = new Set(findings.map((f) => `${FindingKind[f.kind]}${f.inconclusive ? ' inconclusive' : ''}`));
@@ -217,6 +233,16 @@ describe('dashboard panels show the fleet the trace describes', () => {
     const yes = (r: Record<string, unknown> | undefined, c: string): boolean => Boolean(Number(r?.[c]));
     expect(['LOCK', 'DMABUF_REVOKE'].map((c) => yes(caps['gpu-a01'], c))).toEqual([true, false]);
     expect(['LOCK', 'DMABUF_REVOKE', 'MOVE_NOTIFY'].map((c) => yes(caps['nic-b02'], c))).toEqual([true, true, true]);
+  });
+
+  it('collector health: the DLQ rate is messages/s per minute bucket by reason, within the range', async () => {
+    const rows = await panel('collector-health.json', 'DLQ rate');
+    const t = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+    expect(rows.map((r) => [r.time, r.reason, Number(r.per_s)])).toEqual([
+      [t(NOW_MS - 10 * 60e3), 'corrupt protobuf', 2],
+      [t(NOW_MS - 9 * 60e3), 'corrupt protobuf', 0.1],
+      [t(NOW_MS - 5 * 60e3), 'invalid batch', 0.2],
+    ]);
   });
 
   it('device drill-down: the default device is the worst one and its live mappings are listed by backing', async () => {

@@ -15,6 +15,7 @@ import { analyzeBatches } from '../services/core/analysis.js';
 import { HostHealthTracker } from '../services/pipeline/health.js';
 import { ClickHouseStore } from '../services/store/clickhouse-store.js';
 import { connect } from '../services/store/connect.js';
+import { ConsumerBookkeeping } from '../services/transport/kafka/bookkeeping.js';
 
 const NOW_MS = Math.floor(Date.now() / 60_000) * 60_000;
 const DURATION_NS = 6 * 60e9;
@@ -38,6 +39,11 @@ beforeAll(async () => {
   client = (await connect({ dataDir: dir })).client;
   store = new ClickHouseStore(client, { now: () => START_MS, wallClockShiftNs: 0, writer: { maxDelayMs: 50 } });
   await store.migrate();
+  // the fleet correlator's bookkeeping tables, with a few dead-lettered messages in the simulated window
+  const bookkeeping = new ConsumerBookkeeping(client, 'revokescope', undefined, 'test');
+  await bookkeeping.migrate();
+  await bookkeeping.writeDlq([0, 1, 2, 3].map((m) => ({ timeMs: START_MS + m * 60e3, topic: 'revokescope.events',
+    partition: m % 2, reason: m % 2 ? 'invalid batch' : 'corrupt protobuf', count: 5 + m })));
   const { batches } = simulate({ hosts: 10, durationNs: DURATION_NS, seed: 11 });
   const { episodes, findings } = analyzeBatches(batches);
   // collector health as the pipeline records it: the tracker sees the batches in arrival order, a sample of
@@ -73,6 +79,8 @@ describe('dashboards over a simulated fleet', () => {
     expect(Number(episodes)).toBeGreaterThan(100);
     expect(Number(findings)).toBeGreaterThan(0);
     expect(Number(health)).toBe(10);
+    const [[dlq]] = (await run('SELECT sum(count) FROM revokescope.dlq_events')).rows as number[][];
+    expect(Number(dlq)).toBe(5 + 6 + 7 + 8);
   });
 
   for (const { file, spec } of DASHBOARDS) {
