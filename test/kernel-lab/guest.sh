@@ -18,6 +18,10 @@ group() { basename $(readlink /sys/bus/pci/devices/$1/iommu_group); }
 
 # chroot into the host root so node and bpftrace find their libraries; /tmp/out is our result share.
 for m in proc sys dev; do mount -o rbind /$m /host/$m; done
+# The checkout may live under /tmp (CI clones anywhere), which the tmpfs below hides: reach it through /mnt.
+case "$RS_repo" in
+  /tmp/*) mount -o bind "/host$RS_repo" /host/mnt && case "$RS_dist" in "$RS_repo"/*) RS_dist="/mnt${RS_dist#"$RS_repo"}";; esac ;;
+esac
 mount -t tmpfs tmpfs /host/tmp; mkdir -p /host/tmp/out; mount -o bind /out /host/tmp/out
 mount -t tmpfs tmpfs /tmp
 uname -r > /out/kernel_release
