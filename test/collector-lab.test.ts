@@ -2,7 +2,8 @@
 // nvme devices, runs our collector inside the guest against a real workload, then analyzes the trace
 // with the correlator. Runs whenever QEMU can run (the lab installs its tools with apt-get as root);
 // in CI (CI=true) a missing tool or a failing lab is a failure, never a skip.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,8 @@ import { batchFromJson } from '../services/trace/json.js';
 import type { EventBatch } from '../services/core/model.js';
 import { TriggerKind } from '../services/core/model.js';
 import { checkLab, parseLedger } from './kernel-lab/expect.js';
+
+const runLab = promisify(execFile);
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CI = process.env.CI === 'true';
@@ -38,11 +41,16 @@ const KERNELS = (process.env.LAB_KERNELS ?? '6.12,6.1').split(',');
 
 describe.skipIf(!!reason && !CI).each(KERNELS)('kernel lab (Debian %s under QEMU/TCG, vfio-pci edu + nvme)', (kernel) => {
   let out = '';
-  it('boots, runs the workload under the collector and writes a trace', () => {
+  it('boots, runs the workload under the collector and writes a trace', async () => {
     const t0 = Date.now();
-    out = execFileSync(join(repo, 'test/kernel-lab/run.sh'), {
-      env: { ...process.env, KERNEL: kernel, MODE: 'lab', BACKENDS }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 175_000,
-    }).trim().split('\n').pop()!;
+    // async: a synchronous minute-long child would block this worker's RPC with vitest
+    const lab = await runLab(join(repo, 'test/kernel-lab/run.sh'), {
+      env: { ...process.env, KERNEL: kernel, MODE: 'lab', BACKENDS }, encoding: 'utf8', timeout: 175_000, maxBuffer: 64 << 20,
+    }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
+      throw new Error(`kernel lab failed: ${err.message}\n${err.stderr ?? ''}`);
+    });
+    process.stderr.write(lab.stderr);
+    out = lab.stdout.trim().split('\n').pop()!;
     console.log(`kernel lab ${kernel}: ${((Date.now() - t0) / 1000).toFixed(1)} s; guest log:\n${readFileSync(join(out, 'guest.log'), 'utf8')}`);
     expect(readFileSync(join(out, 'kernel_release'), 'utf8').startsWith(kernel + '.')).toBe(true);
     for (const b of BACKENDS.split(',')) expect(existsSync(join(out, `trace-${b}.jsonl`)), `trace-${b}.jsonl`).toBe(true);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Fetch and build the real tools the tests drive before vitest starts, so no test blocks its worker on a
+# download: the Kafka broker (Maven Central), amtool + alertmanager (Go module proxy), schemathesis (a PyPI venv)
+# and the kernel lab's pinned Debian kernels + initramfs. All of it lands in .cache/ and is reused next time.
+# A missing toolchain is left to the test that needs it (it skips with a printed reason, or fails under CI=true).
+set -u
+cd "$(dirname "$0")/../.."
+AM=v0.28.1
+if command -v go >/dev/null 2>&1; then
+  for t in amtool alertmanager; do
+    d="$PWD/.cache/$t-$AM"
+    [ -x "$d/$t" ] && continue
+    mkdir -p "$d"
+    GOBIN="$d" CGO_ENABLED=0 go install "github.com/prometheus/alertmanager/cmd/$t@$AM" || echo "prefetch: go install $t@$AM failed"
+  done
+fi
+if [ ! -x .cache/schemathesis-venv/bin/schemathesis ]; then
+  if python3 -m venv .cache/schemathesis-venv; then
+    .cache/schemathesis-venv/bin/pip install -q schemathesis || echo "prefetch: pip install schemathesis failed"
+  fi
+fi
+if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
+  bash test/support/kafka/broker.sh fetch >/dev/null || echo "prefetch: kafka broker fetch failed"
+fi
+for k in 6.12 6.1; do
+  KERNEL=$k test/kernel-lab/prepare.sh >/dev/null 2>&1 || echo "prefetch: kernel lab $k not prepared (the lab test will say why)"
+done
+exit 0
