@@ -82,3 +82,13 @@ describe('round trip property', () => {
     }), { numRuns: 150 });
   });
 });
+
+describe('canonical JSON keeps values that only look like defaults', () => {
+  it('a hostname "0" and a comm ending in _UNSPECIFIED survive; 64-bit zeros and UNSPECIFIED enums are omitted', async () => {
+    const { batchToJson } = await import('../services/trace/json.js');
+    const json = batchToJson({ host: { hostname: '0', bootId: 'b' }, firstSeq: 0, dropped: 0, events: [
+      { tsNs: 5, device: '0000:00:01.0', comm: 'X_UNSPECIFIED', zap: { start: 0, length: 0, durationNs: 0, target: 0, hadVmas: false } }] });
+    expect(json).toEqual({ host: { hostname: '0', bootId: 'b' }, events: [
+      { tsNs: '5', device: '0000:00:01.0', comm: 'X_UNSPECIFIED', zap: { hadVmas: false } }] });
+  });
+});

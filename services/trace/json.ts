@@ -162,6 +162,9 @@ export function batchToJson(batch: EventBatch): Record<string, unknown> {
 
 /** Fields with presence (proto3 `optional`): false is a value, not a default. */
 const PRESENCE = new Set(['hadVmas', 'deviceHasVmas']);
+/** 64-bit fields (written as strings) and enum fields (written by name) of EventBatch and its messages. */
+const INT64 = new Set(['firstSeq', 'dropped', 'tsNs', 'waitNs', 'start', 'length', 'durationNs', 'dmabufId', 'mappingId', 'groupId']);
+const ENUMS = new Set(['kind', 'target', 'backing']);
 
 /** proto3 JSON omits scalar fields at their default (protobufjs 7 keeps explicitly set zeros). Messages, even
  * empty ones such as `lockRelease: {}`, stay: they select the oneof member. */
@@ -169,7 +172,9 @@ function withoutDefaults(o: Record<string, unknown>): Record<string, unknown> {
   for (const [k, v] of Object.entries(o)) {
     if (Array.isArray(v)) { for (const x of v) if (x && typeof x === 'object') withoutDefaults(x as Record<string, unknown>); }
     else if (v && typeof v === 'object') withoutDefaults(v as Record<string, unknown>);
-    else if (!PRESENCE.has(k) && (v === '0' || v === 0 || v === false || v === '' || (typeof v === 'string' && v.endsWith('_UNSPECIFIED')))) delete o[k];
+    else if (PRESENCE.has(k)) continue;
+    else if (v === 0 || v === false || v === '' || (v === '0' && INT64.has(k)) ||
+      (ENUMS.has(k) && typeof v === 'string' && v.endsWith('_UNSPECIFIED'))) delete o[k];
   }
   return o;
 }
