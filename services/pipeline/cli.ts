@@ -1,4 +1,5 @@
 // Helpers shared by `revokescope run` and `revokescope serve`: store flags, durations, signals, progress.
+import { parseDuration as parseCliDuration } from '../cli/duration.js';
 import type { PipelineStats } from './embedded.js';
 
 export class UsageError extends Error {}
@@ -13,12 +14,10 @@ export const storeFlags = {
   cluster: { type: 'string' },
 } as const;
 
-/** 60 → 60 s; also 500ms, 10s, 2m, 1h. */
+/** --duration of run: 60 → 60 s; also 500ms, 10s, 2m, 1h (services/cli/duration.ts), at most 30 days. */
 export function parseDuration(v: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`--duration: expected e.g. 60, 10s, 500ms, 2m; got '${v}'`);
-  const scale: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  const ns = Math.round(Number(m[1]) * scale[m[2] ?? 's']!);
+  let ns: number;
+  try { ns = parseCliDuration(v, '--duration', 's'); } catch (err) { throw new UsageError((err as Error).message); }
   if (!(ns > 0) || ns > 30 * 24 * 3600e9) throw new UsageError(`--duration must be > 0 and at most 30 days, got '${v}'`);
   return ns;
 }

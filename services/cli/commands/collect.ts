@@ -1,5 +1,6 @@
 // revokescope collect: trace this host's kernel into EventBatches (DESIGN §7).
 import { writeFileSync } from 'node:fs';
+import { parseDuration as parseCliDuration } from '../duration.js';
 import { parseArgs } from 'node:util';
 import { readKernelFacts } from '../../../collectors/probes/kernel.js';
 import { describePlan, makePlan } from '../../../collectors/probes/plan.js';
@@ -35,10 +36,9 @@ available_filter_functions, offsets from BTF) and writes EventBatches.
   --raw FILE         also keep the backend's raw text (trace_pipe / bpftrace lines)
 Needs root (tracefs, kprobes). Probes are removed on exit, and at start after a crash.`;
 
+/** --duration in ms: 30s, 500ms, 2m; a bare number is seconds (services/cli/duration.ts). */
 export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
-  if (!m) throw new Error(`bad duration '${s}' (e.g. 30s, 500ms, 2m)`);
-  return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
+  return parseCliDuration(s, '--duration', 's') / 1e6;
 }
 
 export async function run(argv: string[]): Promise<number> {
