@@ -1,14 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeBatches } from '../services/core/analysis.js';
+import { analyzeBatches, analyzeFrames } from '../services/core/analysis.js';
 import { Correlator } from '../services/core/correlator/index.js';
-import { ALL_BARS_LENGTH, FindingKind, Severity, type Finding } from '../services/core/model.js';
+import { ALL_BARS_LENGTH, FindingKind, Severity, v1, type Finding } from '../services/core/model.js';
 import { Backing, TraceBuilder, TriggerKind, ZapTarget, us, type Era } from './support/trace-builder.js';
 
 const D = '0000:3b:00.0';
 const D2 = '0000:3b:00.1';
 
 const kinds = (fs: Finding[]) => fs.map((f) => `${FindingKind[f.kind]}/${Severity[f.severity]}${f.inconclusive ? '?' : ''}`).sort();
-const run = (b: TraceBuilder, opts = {}) => analyzeBatches(b.batches(), opts);
+/** Every rule case runs twice: decoded batches and their protobuf bytes (wire.ts) must agree exactly. */
+const run = (b: TraceBuilder, opts = {}) => {
+  const a = analyzeBatches(b.batches(), opts);
+  expect(analyzeFrames(b.batches().map((x) => v1.EventBatch.encode(x).finish()), opts)).toEqual(a);
+  return a;
+};
 
 /** A device as the collector announces it at start: DeviceInfo plus a populated snapshot mapping. */
 function started(era: Era, opts: { driver?: string; zapBarsOnRevoke?: boolean; backing?: number } = {}): TraceBuilder {

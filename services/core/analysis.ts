@@ -13,6 +13,10 @@ class Collected {
     this.c.ingest(b);
     this.take();
   }
+  addBytes(frame: Uint8Array): void {
+    this.c.ingestBytes(frame);
+    this.take();
+  }
   private take(): void {
     for (const e of this.c.takeEpisodes()) this.episodes.push(e);
     for (const f of this.c.takeFindings()) this.findings.push(f);
@@ -27,6 +31,13 @@ class Collected {
 export function analyzeBatches(batches: Iterable<EventBatch>, opts: Partial<CorrelatorOptions> = {}): Analysis {
   const run = new Collected(opts);
   for (const b of batches) run.add(b);
+  return run.done();
+}
+
+/** The same analysis from encoded EventBatches (the correlator's from-bytes path). */
+export function analyzeFrames(frames: Iterable<Uint8Array>, opts: Partial<CorrelatorOptions> = {}): Analysis {
+  const run = new Collected(opts);
+  for (const f of frames) run.addBytes(f);
   return run.done();
 }
 

@@ -9,7 +9,7 @@ import { isEncodedSource, type EncodedSource } from './sources.js';
 
 /** What the pipeline needs from the correlator (services/core/correlator). */
 export interface CorrelatorLike {
-  ingest(batch: EventBatch): void;
+  ingestBytes(frame: Uint8Array): void;
   finish(): void;
   takeEpisodes(): import('../core/model.js').Episode[];
   takeFindings(): import('../core/model.js').Finding[];
@@ -99,19 +99,25 @@ export class EmbeddedPipeline {
     // a store may resolve what a whole delivery needs at once (ClickHouseStore: new boots' clock offsets)
     const prepare = (store as Partial<BatchPreparer>).prepareBatches?.bind(store);
     const decoded: EventBatch[] = [];
+    const frames: Uint8Array[] = [];
     const consume = bus.run(async (messages) => {
       decoded.length = 0;
+      frames.length = 0;
       for (const m of messages) {
         try {
           decoded.push(v1.EventBatch.decode(m.value));
+          frames.push(m.value);
         } catch {
           this.stats.invalidMessages++;
         }
       }
       if (prepare) await prepare(decoded);
-      for (const batch of decoded) {
+      for (let i = 0; i < decoded.length; i++) {
+        const batch = decoded[i]!;
         await store.writeBatch(batch);
-        correlator.ingest(batch);
+        // the correlator reads the bytes itself: events it buffers stay bytes (wire.ts), the decoded batch
+        // dies young once its rows are written
+        correlator.ingestBytes(frames[i]!);
         this.health.observe(batch);
       }
       await this.drainCorrelator();

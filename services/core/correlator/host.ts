@@ -1,22 +1,14 @@
 // Per-host (hostname, boot_id) stream handling: sequence numbers (duplicates, gaps), the collector's own
 // `dropped` counts, and the reorder buffer that turns per-CPU-interleaved arrival into ts order within the
 // lateness window. Pure.
-import { Capability, bodyOf, zapsBeforeLock, type BodyKind, type Episode, type Event, type EventBatch, type Finding } from '../model.js';
+import { Capability, bodyOf, zapsBeforeLock, type Episode, type Event, type EventBatch, type Finding, type HostInfo } from '../model.js';
+import { v1 } from '../model.js';
+import { bodyOfField, NameTable, type BatchScan } from '../wire.js';
 import type { HostContext } from './context.js';
 import { DeviceTracker, type DeviceState } from './device.js';
-import { v1 } from '../model.js';
 import type { CorrelatorOptions } from './options.js';
+import { ReorderBuffer, tieKey } from './reorder.js';
 import type { CorrelatorStats } from './stats.js';
-
-/** Tie-break for events of equal ts_ns (rare at ns resolution): the protocol's own order. */
-const RANK: Record<BodyKind, number> = {
-  deviceInfo: 0, barMmap: 1, trigger: 2, lockAcquire: 3, barFault: 4, zap: 5, dmabufRevoke: 6, moveNotify: 7,
-  lockRelease: 8, barMunmap: 9,
-};
-
-function before(a: Event, b: Event): number {
-  return a.tsNs! - b.tsNs! || RANK[bodyOf(a)!] - RANK[bodyOf(b)!] || (a.tid ?? 0) - (b.tid ?? 0) || (a.cpu ?? 0) - (b.cpu ?? 0);
-}
 
 interface LossWindow { from: number; to: number }
 
@@ -43,9 +35,9 @@ export class HostTracker implements HostContext {
   private maxTs = -Infinity;
   /** Everything at or before this ts has been processed. */
   private releasedTo = -Infinity;
-  private buf: Event[] = [];
-  private head = 0;
-  private sorted = true;
+  private readonly buf = new ReorderBuffer();
+  /** Device names read from bytes, interned. */
+  private readonly names = new NameTable();
   private losses: LossWindow[] = [];
   /** No open lock can be over the limit before this ts (LOCK_HELD_OPEN needs no check until then). */
   private openDeadline = Infinity;
@@ -57,7 +49,8 @@ export class HostTracker implements HostContext {
     return {
       hostname: this.hostname, bootId: this.bootId, kernelRelease: this.kernelRelease, hasDmabufRevoke: this.hasDmabufRevoke,
       nextSeq: this.nextSeq, maxTs: this.maxTs, releasedTo: this.releasedTo, losses: this.losses.map((w) => ({ ...w })),
-      pending: this.buf.slice(this.head).map((ev) => v1.Event.toObject(ev as InstanceType<typeof v1.Event>)),
+      pending: this.buf.pending((frame, off, end) => v1.Event.decode(frame.subarray(off, end)))
+        .map((ev) => v1.Event.toObject(ev as InstanceType<typeof v1.Event>)),
       devices: [...this.devices.values()].map((d) => d.toState()),
     };
   }
@@ -68,8 +61,7 @@ export class HostTracker implements HostContext {
     h.zapsBeforeLock = zapsBeforeLock(s.kernelRelease);
     h.hasDmabufRevoke = s.hasDmabufRevoke;
     h.nextSeq = s.nextSeq; h.maxTs = s.maxTs; h.releasedTo = s.releasedTo; h.losses = s.losses;
-    h.buf = s.pending.map((o) => v1.Event.fromObject(o));
-    h.sorted = false;
+    for (const o of s.pending) h.push(v1.Event.fromObject(o), false);
     for (const ds of s.devices) {
       const d = DeviceTracker.fromState(ds, h);
       h.devices.set(d.device, d);
@@ -88,37 +80,60 @@ export class HostTracker implements HostContext {
   }
 
   ingest(batch: EventBatch): void {
-    const host = batch.host;
+    const events = batch.events ?? [];
+    const skip = this.header(batch.host, batch.firstSeq ?? 0, batch.dropped ?? 0, events.length, (i) => events[i]!.tsNs ?? 0);
+    if (skip < 0) return;
+    for (let i = skip; i < events.length; i++) this.push(events[i]!, true);
+    this.release(this.maxTs - this.opts.latenessNs);
+  }
+
+  /** The same batch as `ingest`, read from its bytes (see wire.ts): events stay bytes until released. */
+  ingestScan(scan: BatchScan): void {
+    const skip = this.header(scan.host, scan.firstSeq, scan.dropped, scan.count, (i) => scan.ts[i]!);
+    if (skip < 0) return;
+    const frame = scan.frame;
+    for (let i = skip; i < scan.count; i++) {
+      const ts = scan.ts[i]!;
+      const kind = bodyOfField(scan.body[i]!);
+      const devStart = scan.devStart[i]!, devEnd = scan.devEnd[i]!;
+      if (!kind || devStart === devEnd || !(ts >= 0)) { this.stats.invalidEvents++; continue; }
+      if (!this.admit(ts)) continue;
+      this.buf.pushWire(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, ts, tieKey(kind, scan.tid[i]!), scan.cpu[i]!,
+        this.names.get(frame, devStart, devEnd));
+    }
+    this.release(this.maxTs - this.opts.latenessNs);
+  }
+
+  /** Host facts, seq accounting and loss of one batch; returns how many leading events are duplicates,
+   * or -1 when the whole batch was seen before. */
+  private header(host: HostInfo | null | undefined, first: number, dropped: number, count: number, tsAt: (i: number) => number): number {
     if (host?.kernelRelease && host.kernelRelease !== this.kernelRelease) {
       this.kernelRelease = host.kernelRelease;
       this.zapsBeforeLock = zapsBeforeLock(host.kernelRelease);
     }
     const caps = host?.capabilities;
     if (caps && caps.length > 0) this.hasDmabufRevoke = caps.includes(Capability.DMABUF_REVOKE);
-    const events = batch.events ?? [];
-    const first = batch.firstSeq ?? 0;
     let skip = 0;
-    let lost = batch.dropped ?? 0;
+    let lost = dropped;
     if (this.nextSeq >= 0) {
-      if (first + events.length <= this.nextSeq) { // a replayed batch: everything already seen
-        this.stats.duplicateEvents += events.length;
-        return;
+      if (first + count <= this.nextSeq) { // a replayed batch: everything already seen
+        this.stats.duplicateEvents += count;
+        return -1;
       }
       if (first < this.nextSeq) { skip = this.nextSeq - first; this.stats.duplicateEvents += skip; }
       else if (first > this.nextSeq) lost += first - this.nextSeq; // a gap in seq also means loss
     }
-    this.nextSeq = first + events.length;
+    this.nextSeq = first + count;
     if (lost > 0) {
       this.stats.lostEvents += lost;
       // Lost events were read between the last one seen and the next one: in ts they lie within the
       // lateness window around that boundary.
       let minTs = Infinity;
-      for (let i = skip; i < events.length; i++) { const t = events[i]!.tsNs ?? 0; if (t < minTs) minTs = t; }
+      for (let i = skip; i < count; i++) { const t = tsAt(i); if (t < minTs) minTs = t; }
       if (minTs === Infinity) minTs = this.maxTs;
       this.addLoss(this.maxTs - this.opts.latenessNs, minTs + this.opts.latenessNs);
     }
-    for (let i = skip; i < events.length; i++) this.push(events[i]!);
-    this.release(this.maxTs - this.opts.latenessNs);
+    return skip;
   }
 
   private addLoss(from: number, to: number): void {
@@ -133,46 +148,37 @@ export class HostTracker implements HostContext {
     this.losses = this.losses.filter((w) => w.to >= oldest - this.opts.latenessNs);
   }
 
-  private push(ev: Event): void {
+  private push(ev: Event, count: boolean): void {
     const ts = ev.tsNs;
     const kind = bodyOf(ev);
     if (typeof ts !== 'number' || !(ts >= 0) || !kind || !ev.device) { this.stats.invalidEvents++; return; }
+    if (!count || this.admit(ts)) this.buf.pushEvent(ev, ts, kind); // !count: restored from a checkpoint
+  }
+
+  /** Count a valid event; false when it came later than the lateness window allows. */
+  private admit(ts: number): boolean {
     this.stats.events++;
     if (ts <= this.releasedTo) {
-      // Later than the lateness window allows: its moment is already decided. Count it and treat it as lost.
+      // Its moment is already decided. Count it and treat it as lost.
       this.stats.lateEvents++;
       this.addLoss(ts - 1, ts);
-      return;
+      return false;
     }
-    const buf = this.buf;
-    if (this.sorted && buf.length > this.head && before(buf[buf.length - 1]!, ev) > 0) this.sorted = false;
-    buf.push(ev);
     if (ts > this.maxTs) this.maxTs = ts;
+    return true;
   }
 
   /** Process every buffered event with ts <= watermark, in ts order, then run the open-lock check. */
   release(watermark: number, now = watermark): void {
-    let buf = this.buf;
-    if (!this.sorted) {
-      buf = buf.slice(this.head).sort(before);
-      this.buf = buf;
-      this.head = 0;
-      this.sorted = true;
-    }
-    let i = this.head;
-    const n = buf.length;
-    while (i < n && buf[i]!.tsNs! <= watermark) {
-      const ev = buf[i++]!;
-      const ts = ev.tsNs!;
-      if (ts > this.openDeadline) this.checkOpenLocks(ts);
-      this.apply(ev, ts);
-    }
-    if (i === n) { this.buf = []; this.head = 0; }
-    else if (i > 4096 && i > n >>> 1) { this.buf = buf.slice(i); this.head = 0; }
-    else this.head = i;
+    this.buf.release(watermark, this.applyInOrder);
     if (watermark > this.releasedTo) this.releasedTo = watermark;
     if (now > this.openDeadline) this.checkOpenLocks(now);
   }
+
+  private readonly applyInOrder = (ev: Event, ts: number): void => {
+    if (ts > this.openDeadline) this.checkOpenLocks(ts);
+    this.apply(ev, ts);
+  };
 
   /** LOCK_HELD_OPEN checks at `now`; then the earliest time the next check can matter. */
   private checkOpenLocks(now: number): void {

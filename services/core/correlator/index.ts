@@ -1,6 +1,7 @@
 // The correlator (DESIGN §4): EventBatches in, Episodes and Findings out. Pure and I/O-free; sources, the
 // transport and the store are adapters around it.
 import type { Episode, EventBatch, Finding } from '../model.js';
+import { BatchScan } from '../wire.js';
 import { HostTracker, type HostState } from './host.js';
 import { defaultCorrelatorOptions, type CorrelatorOptions } from './options.js';
 import { emptyStats, type CorrelatorStats } from './stats.js';
@@ -30,13 +31,26 @@ export class Correlator {
   /** One collector batch. Batches of a host must come in the order the collector sent them. */
   ingest(batch: EventBatch): void {
     this.stats.batches++;
-    const hostname = batch.host?.hostname ?? '';
-    const bootId = batch.host?.bootId ?? '';
+    this.tracker(batch.host?.hostname ?? '', batch.host?.bootId ?? '').ingest(batch);
+  }
+
+  /** One collector batch as its protobuf bytes (an encoded EventBatch): the same result as `ingest` of the
+   * decoded batch, without decoding events into objects up front (wire.ts). Throws on malformed bytes, before
+   * any state changes. */
+  ingestBytes(frame: Uint8Array): void {
+    const scan = this.scan.read(frame);
+    this.stats.batches++;
+    this.tracker(scan.host?.hostname ?? '', scan.host?.bootId ?? '').ingestScan(scan);
+  }
+
+  private readonly scan = new BatchScan();
+
+  private tracker(hostname: string, bootId: string): HostTracker {
     let boots = this.hosts.get(hostname);
     if (!boots) this.hosts.set(hostname, (boots = new Map()));
     let h = boots.get(bootId);
     if (!h) boots.set(bootId, (h = new HostTracker(hostname, bootId, this.opts, this.outputs, this.stats)));
-    h.ingest(batch);
+    return h;
   }
 
   /** End of input: everything buffered is processed; open locks are judged at each host's newest ts. */

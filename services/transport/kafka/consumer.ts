@@ -310,7 +310,7 @@ export class CorrelatorConsumer {
       const b = this.decodeMessage(p, off, m.key, m.value, replay);
       if (b) {
         this.countHost(b, p);
-        st.correlator.ingest(b);
+        st.correlator.ingestBytes(m.value!); // what it buffers stays bytes (wire.ts); b dies young
         if (replay) {
           // outputs before resumeAt are stored already: drop them before any live message adds its own
           st.correlator.takeEpisodes(); st.correlator.takeFindings();

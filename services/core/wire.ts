@@ -1,0 +1,416 @@
+// Reading encoded EventBatches without materialising every message: the correlator's from-bytes path.
+// `scanBatch` walks a frame once and keeps, per event, only what ordering and routing need (ts, tie-break
+// keys, the body's field number, the device name's bytes); `WireEvent.load` decodes one event's body later,
+// into reused objects, when the reorder buffer releases it. Nothing per event outlives the young generation.
+// Field numbers come from gen/fields.js (generated from proto/ by the build). Semantics follow protobufjs'
+// static decoders with util.Long disabled: 64-bit varints as numbers, uint32 truncated, unknown fields
+// skipped, a repeated singular field keeps its last value. One difference by design: of several oneof
+// `body` members, the last on the wire wins (proto3), where protobufjs would keep them all set. Pure.
+import {
+  BarFaultFields as BF, BarMmapFields as BM, BarMunmapFields as BU, DeviceInfoFields as DI, DmaBufRevokeFields as DR,
+  EventBatchFields as EB, EventFields as EV, LockAcquireFields as LA, MoveNotifyFields as MN, TriggerFields as TR, ZapFields as ZP,
+} from '../../gen/fields.js';
+import {
+  v1, type BarFault, type BarMmap, type BarMunmap, type BodyKind, type DeviceInfo, type DmaBufRevoke, type Event, type HostInfo,
+  type MoveNotify, type Trigger, type Zap,
+} from './model.js';
+
+export class WireError extends Error {}
+
+// ---- varint cursor (module state: one reader at a time, no allocation per value) ----
+let pos = 0;
+
+function varint(b: Uint8Array, end: number): number {
+  if (pos >= end) throw new WireError(`truncated varint at byte ${pos}`);
+  let x = b[pos++]!;
+  if (x < 0x80) return x;
+  x &= 0x7f;
+  let mul = 0x80;
+  for (let i = 1; i < 10; i++) {
+    if (pos >= end) throw new WireError(`truncated varint at byte ${pos}`);
+    const byte = b[pos++]!;
+    x += (byte & 0x7f) * mul;
+    if (byte < 0x80) return x;
+    mul *= 0x80;
+  }
+  throw new WireError(`varint longer than 10 bytes at byte ${pos}`);
+}
+
+/** uint32 fields: protobufjs keeps the low 32 bits of the varint. */
+const u32 = (x: number): number => (x < 0x100000000 ? x : x % 0x100000000);
+/** int32 (enum) fields: the low 32 bits as a signed value. */
+const i32 = (x: number): number => u32(x) | 0;
+
+/** Skip a field's value of `wireType` (the tag is read). */
+function skip(b: Uint8Array, wireType: number, end: number): void {
+  switch (wireType) {
+    case 0: varint(b, end); return;
+    case 1: pos += 8; break;
+    case 2: { const n = varint(b, end); pos += n; break; }
+    case 5: pos += 4; break;
+    case 3: { // group: skip to its end tag
+      for (;;) {
+        const tag = varint(b, end);
+        const wt = tag & 7;
+        if (wt === 4) return;
+        skip(b, wt, end);
+      }
+    }
+    default: throw new WireError(`invalid wire type ${wireType} at byte ${pos}`);
+  }
+  if (pos > end) throw new WireError(`field runs past the end of its message (byte ${pos})`);
+}
+
+/** Start and end of a length-delimited value (the tag is read). */
+function lengthDelimited(b: Uint8Array, end: number): number {
+  const n = varint(b, end);
+  const stop = pos + n;
+  if (stop > end) throw new WireError(`length ${n} runs past the end of its message (byte ${pos})`);
+  return stop;
+}
+
+/** Walk a message's fields without reading them: a body that passes decodes later without an error. */
+function wellFormed(b: Uint8Array, from: number, end: number): void {
+  pos = from;
+  while (pos < end) { const tag = varint(b, end); skip(b, tag & 7, end); }
+}
+
+const utf8 = new TextDecoder();
+const decodeString = (b: Uint8Array, from: number, to: number): string => (from === to ? '' : utf8.decode(b.subarray(from, to)));
+
+// ---- the body oneof ----
+/** Oneof members by field number (Event.body). */
+const BODY_BY_FIELD: (BodyKind | undefined)[] = [];
+for (const [name, no] of Object.entries(EV)) if (no >= EV.deviceInfo) BODY_BY_FIELD[no] = name as BodyKind;
+export const bodyOfField = (field: number): BodyKind | undefined => BODY_BY_FIELD[field];
+
+// ---- the scan ----
+/** One frame's header and per-event columns (reused by the next scan: copy out what you keep). */
+export class BatchScan {
+  private readonly hosts = new HostInfoCache();
+  frame: Uint8Array = new Uint8Array(0);
+  host: HostInfo | null = null;
+  firstSeq = 0;
+  dropped = 0;
+  count = 0;
+  /** Per event: [start, end) of its bytes in the frame. */
+  start = new Int32Array(64);
+  end = new Int32Array(64);
+  ts = new Float64Array(64);
+  /** Field number of the body member; 0 = none. */
+  body = new Uint8Array(64);
+  /** Byte offset of the body member's tag. */
+  bodyAt = new Int32Array(64);
+  tid = new Float64Array(64);
+  cpu = new Float64Array(64);
+  /** [devStart, devEnd) of the device name's UTF-8 bytes. */
+  devStart = new Int32Array(64);
+  devEnd = new Int32Array(64);
+
+  private grow(): void {
+    const n = this.start.length * 2;
+    const g = <T extends Int32Array | Float64Array | Uint8Array>(a: T, make: new (n: number) => T): T => { const x = new make(n); x.set(a); return x; };
+    this.start = g(this.start, Int32Array); this.end = g(this.end, Int32Array); this.ts = g(this.ts, Float64Array);
+    this.body = g(this.body, Uint8Array); this.bodyAt = g(this.bodyAt, Int32Array); this.tid = g(this.tid, Float64Array); this.cpu = g(this.cpu, Float64Array);
+    this.devStart = g(this.devStart, Int32Array); this.devEnd = g(this.devEnd, Int32Array);
+  }
+
+  /** Read a length-delimited EventBatch. Throws WireError on malformed bytes. */
+  read(frame: Uint8Array): this {
+    this.frame = frame;
+    this.host = null;
+    this.firstSeq = 0;
+    this.dropped = 0;
+    this.count = 0;
+    const b = frame;
+    const end = frame.length;
+    pos = 0;
+    while (pos < end) {
+      const tag = varint(b, end);
+      const field = tag >>> 3, wt = tag & 7;
+      if (field === EB.events && wt === 2) {
+        const stop = lengthDelimited(b, end);
+        this.event(b, pos, stop);
+        pos = stop;
+      } else if (field === EB.host && wt === 2) {
+        const stop = lengthDelimited(b, end);
+        this.host = this.hosts.get(b, pos, stop);
+        pos = stop;
+      } else if (field === EB.firstSeq && wt === 0) this.firstSeq = varint(b, end);
+      else if (field === EB.dropped && wt === 0) this.dropped = varint(b, end);
+      else skip(b, wt, end);
+    }
+    return this;
+  }
+
+  private event(b: Uint8Array, from: number, end: number): void {
+    if (this.count === this.start.length) this.grow();
+    const i = this.count++;
+    this.start[i] = from; this.end[i] = end;
+    let ts = 0, tid = 0, cpu = 0, body = 0, bodyAt = 0, devStart = 0, devEnd = 0;
+    pos = from;
+    while (pos < end) {
+      const at = pos;
+      const tag = varint(b, end);
+      const field = tag >>> 3, wt = tag & 7;
+      if (wt === 0) {
+        const x = varint(b, end);
+        if (field === EV.tsNs) ts = x;
+        else if (field === EV.tid) tid = u32(x);
+        else if (field === EV.cpu) cpu = u32(x);
+      } else if (wt === 2) {
+        const stop = lengthDelimited(b, end);
+        if (field >= EV.deviceInfo && BODY_BY_FIELD[field]) { body = field; bodyAt = at; wellFormed(b, pos, stop); }
+        else if (field === EV.device) { devStart = pos; devEnd = stop; }
+        pos = stop;
+      } else skip(b, wt, end);
+    }
+    this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.body[i] = body; this.bodyAt[i] = bodyAt;
+    this.devStart[i] = devStart; this.devEnd[i] = devEnd;
+  }
+}
+
+// ---- interning device names ----
+/** Interns short UTF-8 strings by their bytes: the same device name is one string, decoded once. A host has
+ * a handful of devices: a short list compared from the end (PCI addresses share their "0000:" start), then a
+ * hash map past 32 names. */
+export class NameTable {
+  private readonly few: string[] = [];
+  private byHash: Map<number, string> | null = null;
+
+  get(b: Uint8Array, from: number, to: number): string {
+    const len = to - from;
+    if (len === 0) return '';
+    const few = this.few;
+    for (let k = 0; k < few.length; k++) {
+      const s = few[k]!;
+      if (s.length !== len) continue;
+      let i = len - 1;
+      while (i >= 0 && s.charCodeAt(i) === b[from + i]) i--;
+      if (i < 0) return s;
+    }
+    if (this.byHash) {
+      let h = 0x811c9dc5;
+      for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+      h >>>= 0;
+      const known = this.byHash.get(h);
+      if (known !== undefined && sameAscii(known, b, from, to)) return known;
+      const s = decodeString(b, from, to);
+      if (known === undefined && this.byHash.size < 65536) this.byHash.set(h, s);
+      return s;
+    }
+    const s = decodeString(b, from, to);
+    if (sameAscii(s, b, from, to)) { // ASCII: byte-comparable
+      few.push(s);
+      if (few.length === 32) this.byHash = new Map();
+    }
+    return s;
+  }
+}
+
+function sameAscii(s: string, b: Uint8Array, from: number, to: number): boolean {
+  if (s.length !== to - from) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== b[from + i]) return false;
+  return true;
+}
+
+/** Decoded HostInfo by its bytes: a host sends the same HostInfo in every batch, decode it once. The
+ * objects are shared: read them, do not change them. */
+class HostInfoCache {
+  private readonly byHash = new Map<number, { bytes: Uint8Array; info: HostInfo }>();
+
+  get(b: Uint8Array, from: number, to: number): HostInfo {
+    let h = 0x811c9dc5;
+    for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+    h >>>= 0;
+    const known = this.byHash.get(h);
+    if (known && known.bytes.length === to - from) {
+      let same = true;
+      for (let i = 0; i < known.bytes.length; i++) if (known.bytes[i] !== b[from + i]) { same = false; break; }
+      if (same) return known.info;
+    }
+    const info = v1.HostInfo.decode(b.subarray(from, to));
+    if (this.byHash.size >= 16384) this.byHash.clear();
+    this.byHash.set(h, { bytes: b.slice(from, to), info });
+    return info;
+  }
+}
+
+// ---- one event, decoded into reused objects ----
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** An Event whose fields are overwritten by each `load`: read it, do not keep it (or its body). */
+export class WireEvent implements Event {
+  tsNs = 0;
+  cpu = 0;
+  tid = 0;
+  device = '';
+  deviceInfo: DeviceInfo | null = null;
+  lockAcquire: { waitNs: number } | null = null;
+  lockRelease: object | null = null;
+  zap: Zap | null = null;
+  dmabufRevoke: DmaBufRevoke | null = null;
+  moveNotify: MoveNotify | null = null;
+  barMmap: BarMmap | null = null;
+  barMunmap: BarMunmap | null = null;
+  barFault: BarFault | null = null;
+  trigger: Trigger | null = null;
+  private frame: Uint8Array = new Uint8Array(0);
+  private start = 0;
+  private end = 0;
+  private set: BodyKind | undefined;
+  private readonly bodies = {
+    deviceInfo: { driver: '', zapBarsOnRevoke: false, dmabufBarMmap: false } as Mutable<DeviceInfo>,
+    lockAcquire: { waitNs: 0 },
+    lockRelease: {},
+    zap: { start: 0, length: 0, durationNs: 0, target: 0, hadVmas: null } as Mutable<Zap>,
+    dmabufRevoke: { revoked: false, dmabufCount: 0, durationNs: 0, deviceHasVmas: null } as Mutable<DmaBufRevoke>,
+    moveNotify: { dmabufId: 0, importerCount: 0, durationNs: 0 } as Mutable<MoveNotify>,
+    barMmap: { bar: 0, backing: 0, mappingId: 0, length: 0, snapshot: false } as Mutable<BarMmap>,
+    barMunmap: { bar: 0, mappingId: 0 } as Mutable<BarMunmap>,
+    barFault: { bar: 0, mappingId: 0, ok: false } as Mutable<BarFault>,
+    trigger: { kind: 0, groupId: 0 } as Mutable<Trigger>,
+  };
+
+  /** Which oneof member is set (as protobufjs' virtual `body`). */
+  get body(): BodyKind | undefined { return this.set; }
+
+  /** pid and comm: read on demand (only evidence uses them). */
+  get pid(): number { return u32(this.topLevel(EV.pid, 0) as number); }
+  get comm(): string { return this.topLevel(EV.comm, 2) as string; }
+
+  private topLevel(field: number, wireType: number): number | string {
+    const b = this.frame, end = this.end;
+    let out: number | string = wireType === 0 ? 0 : '';
+    pos = this.start;
+    while (pos < end) {
+      const tag = varint(b, end);
+      if (tag >>> 3 === field && (tag & 7) === wireType) {
+        if (wireType === 0) out = varint(b, end);
+        else { const stop = lengthDelimited(b, end); out = decodeString(b, pos, stop); pos = stop; }
+      } else skip(b, tag & 7, end);
+    }
+    return out;
+  }
+
+  /** Point at the event [start, end) of `frame` whose scan gave ts, tid, cpu, the body's tag offset (bodyAt,
+   * 0 = none) and the interned device name; decodes the body. */
+  load(frame: Uint8Array, start: number, end: number, bodyAt: number, ts: number, tid: number, cpu: number, device: string): this {
+    if (this.set) (this as Record<BodyKind, unknown>)[this.set] = null;
+    this.set = undefined;
+    this.frame = frame; this.start = start; this.end = end;
+    this.tsNs = ts; this.tid = tid; this.cpu = cpu; this.device = device;
+    if (bodyAt === 0) return this; // no body (offset 0 is the batch's own first tag)
+    pos = bodyAt;
+    const tag = varint(frame, end);
+    const kind = BODY_BY_FIELD[tag >>> 3];
+    if (!kind || (tag & 7) !== 2) return this;
+    const stop = lengthDelimited(frame, end);
+    (this as Record<BodyKind, unknown>)[kind] = this.decodeBody(kind, frame, stop);
+    this.set = kind;
+    return this;
+  }
+
+  private decodeBody(kind: BodyKind, b: Uint8Array, end: number): object {
+    const o = this.bodies;
+    switch (kind) {
+      case 'barFault': {
+        const m = o.barFault; m.bar = 0; m.mappingId = 0; m.ok = false;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === BF.bar) m.bar = u32(x); else if (f === BF.mappingId) m.mappingId = x; else if (f === BF.ok) m.ok = x !== 0;
+        }
+        return m;
+      }
+      case 'lockAcquire': {
+        const m = o.lockAcquire; m.waitNs = 0;
+        while (pos < end) {
+          const tag = varint(b, end);
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (tag >>> 3 === LA.waitNs) m.waitNs = x;
+        }
+        return m;
+      }
+      case 'lockRelease':
+        while (pos < end) { const tag = varint(b, end); skip(b, tag & 7, end); }
+        return o.lockRelease;
+      case 'moveNotify': {
+        const m = o.moveNotify; m.dmabufId = 0; m.importerCount = 0; m.durationNs = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === MN.dmabufId) m.dmabufId = x; else if (f === MN.importerCount) m.importerCount = u32(x); else if (f === MN.durationNs) m.durationNs = x;
+        }
+        return m;
+      }
+      case 'trigger': {
+        const m = o.trigger; m.kind = 0; m.groupId = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === TR.kind) m.kind = i32(x); else if (f === TR.groupId) m.groupId = x;
+        }
+        return m;
+      }
+      case 'dmabufRevoke': {
+        const m = o.dmabufRevoke; m.revoked = false; m.dmabufCount = 0; m.durationNs = 0; m.deviceHasVmas = null;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === DR.revoked) m.revoked = x !== 0; else if (f === DR.dmabufCount) m.dmabufCount = u32(x);
+          else if (f === DR.durationNs) m.durationNs = x; else if (f === DR.deviceHasVmas) m.deviceHasVmas = x !== 0;
+        }
+        return m;
+      }
+      case 'zap': {
+        const m = o.zap; m.start = 0; m.length = 0; m.durationNs = 0; m.target = 0; m.hadVmas = null;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === ZP.start) m.start = x; else if (f === ZP.length) m.length = x; else if (f === ZP.durationNs) m.durationNs = x;
+          else if (f === ZP.target) m.target = i32(x); else if (f === ZP.hadVmas) m.hadVmas = x !== 0;
+        }
+        return m;
+      }
+      case 'barMmap': {
+        const m = o.barMmap; m.bar = 0; m.backing = 0; m.mappingId = 0; m.length = 0; m.snapshot = false;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === BM.bar) m.bar = u32(x); else if (f === BM.backing) m.backing = i32(x); else if (f === BM.mappingId) m.mappingId = x;
+          else if (f === BM.length) m.length = x; else if (f === BM.snapshot) m.snapshot = x !== 0;
+        }
+        return m;
+      }
+      case 'barMunmap': {
+        const m = o.barMunmap; m.bar = 0; m.mappingId = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === BU.bar) m.bar = u32(x); else if (f === BU.mappingId) m.mappingId = x;
+        }
+        return m;
+      }
+      case 'deviceInfo': {
+        const m = o.deviceInfo; m.driver = ''; m.zapBarsOnRevoke = false; m.dmabufBarMmap = false;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (wt === 2 && f === DI.driver) { const stop = lengthDelimited(b, end); m.driver = decodeString(b, pos, stop); pos = stop; continue; }
+          if (wt !== 0) { skip(b, wt, end); continue; }
+          const x = varint(b, end);
+          if (f === DI.zapBarsOnRevoke) m.zapBarsOnRevoke = x !== 0; else if (f === DI.dmabufBarMmap) m.dmabufBarMmap = x !== 0;
+        }
+        return m;
+      }
+    }
+  }
+}
