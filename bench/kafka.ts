@@ -2,7 +2,7 @@
 // idempotent, acks=all; in a worker thread) → broker → CorrelatorConsumer (correlator + chDB store) with p99
 // ingest→finding latency; then the same topic read back by kafkajs and by @platformatic/kafka (consume + decode).
 //   node dist/bench/kafka.js [--hosts 200] [--seconds 60] [--rate EVENTS_PER_S] [--concurrency 4] [--discard-store]
-//                            [--no-checkpoints]
+//                            [--no-checkpoints] [--warmup-seconds 5]
 // --rate paces the producer (latency at an offered load; without it the producer floods and p99 measures the
 // backlog); --discard-store is a breakdown: the same path with a store that keeps nothing.
 import { execFile } from 'node:child_process';
@@ -46,7 +46,9 @@ class DiscardStore implements EventStore {
 
 export async function benchKafka(opts: { hosts?: number; seconds?: number; concurrency?: number; discardStore?: boolean;
   /** Offered load in events/s (0: as fast as possible; p99 latency then measures the backlog). */
-  rate?: number } = {}): Promise<Record<string, unknown>> {
+  rate?: number;
+  /** Latency also reported without findings completed in the first seconds (cold JIT, first parts). */
+  warmupSeconds?: number } = {}): Promise<Record<string, unknown>> {
   const stateDir = mkdtempSync(join(tmpdir(), 'rs-bench-kafka-'));
   const dataDir = mkdtempSync(join(tmpdir(), 'rs-bench-kafka-store-'));
   const t0 = Date.now();
@@ -80,13 +82,19 @@ export async function benchKafka(opts: { hosts?: number; seconds?: number; concu
     await bookkeeping.migrate();
     const store: EventStore = opts.discardStore ? new DiscardStore() : chStore;
     const latencies: number[] = [];
-    const consumer = new CorrelatorConsumer({ brokers: [bootstrap], store, ...names, commitIntervalMs: 1000, bookkeeping: process.argv.includes('--no-checkpoints') ? undefined : bookkeeping,
+    const steady: number[] = []; // completed after the warm-up
+    let p0 = Infinity;
+    const warmupMs = (opts.warmupSeconds ?? 5) * 1000;
+    const consumer = new CorrelatorConsumer({ brokers: [bootstrap], store, ...names, bookkeeping: process.argv.includes('--no-checkpoints') ? undefined : bookkeeping,
       concurrency: opts.concurrency,
-      onFindings: (f, at) => { const now = Date.now(); for (let i = 0; i < f.length; i++) latencies.push(now - at); } });
+      onFindings: (f, at) => {
+        const now = Date.now();
+        for (let i = 0; i < f.length; i++) { latencies.push(now - at); if (at - p0 >= warmupMs) steady.push(now - at); }
+      } });
     await consumer.start();
     // the clock starts once the group has assigned the partitions (joining is not throughput)
     while (consumer.assignedPartitions < names.partitions) await new Promise((r) => setTimeout(r, 20));
-    const p0 = Date.now();
+    p0 = Date.now();
     const produced = fromWorker('done');
     worker.postMessage('go');
     let produceMs = -1;
@@ -145,6 +153,8 @@ export async function benchKafka(opts: { hosts?: number; seconds?: number; concu
       produce: { eventsPerSec: Math.round(events / (produceMs / 1000)), ms: produceMs, codec: 'zstd', thread: 'worker', offered: opts.rate || 'max' },
       endToEnd: { eventsPerSec: Math.round(events / (e2eMs / 1000)), ms: e2eMs, findings: latencies.length,
         ingestToFindingMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1) },
+        afterWarmup: { seconds: warmupMs / 1000, findings: steady.length, p50: quantile(steady, 0.5), p99: quantile(steady, 0.99),
+          max: quantile(steady, 1) },
         finalCommitMs, consumer: cstats, store: opts.discardStore ? 'discard (breakdown: Kafka + correlator only)' : 'chDB',
         note: 'producer → broker → correlator consumer → chDB store; latency = finding emitted − CreateTime of the batch that completed it' },
       consumeAndDecode: { codec: 'gzip', kafkajs: kafkajsRead, platformatic },
@@ -158,5 +168,6 @@ export async function benchKafka(opts: { hosts?: number; seconds?: number; concu
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (name: string) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : undefined; };
   benchKafka({ hosts: arg('hosts'), seconds: arg('seconds'), concurrency: arg('concurrency'), rate: arg('rate'),
+    warmupSeconds: arg('warmup-seconds'),
     discardStore: process.argv.includes('--discard-store') }).then((r) => console.log(JSON.stringify(r, null, 2)), (e) => { console.error(e); process.exitCode = 1; });
 }

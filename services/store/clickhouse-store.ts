@@ -85,7 +85,8 @@ export class ClickHouseStore implements EventStore {
     // episodes go through the Null ingest table whose MV drops rows already stored (schema.ts)
     this.episodes = new TableWriter(path, `${db}.${TABLES.episodesIngest}`, EPISODE_COLUMNS, this.writerOpts,
       new NativeRows(EPISODE_NATIVE.map(([name, type]) => ({ name, type }))), 'Native');
-    this.findings = new TableWriter(path, `${db}.${TABLES.findings}`, FINDING_COLUMNS, this.writerOpts);
+    this.findings = new TableWriter(path, `${db}.${TABLES.findings}`, FINDING_COLUMNS,
+      { ...this.writerOpts, maxDelayMs: Math.min(1_000, this.writerOpts.maxDelayMs) });
     this.health = new TableWriter(path, `${db}.${TABLES.hostHealth}`, HEALTH_COLUMNS, this.writerOpts);
     this.bootClock = new TableWriter(path, `${db}.${TABLES.bootClock}`, ['hostname', 'boot_id', 'offset_ns', 'first_seen'], this.writerOpts);
     const tickMs = Math.max(20, Math.min(250, this.writerOpts.maxDelayMs / 4));

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { openStore, connectOptionsFrom, defaultSchemaOptions } from '../../store/index.js';
 import { ConsumerBookkeeping } from '../../transport/kafka/bookkeeping.js';
 import { kafkaSettings } from '../../transport/kafka/config.js';
-import { CorrelatorConsumer } from '../../transport/kafka/consumer.js';
+import { CorrelatorConsumer, DEFAULT_COMMIT_INTERVAL_MS } from '../../transport/kafka/consumer.js';
 
 const HELP = `usage: revokescope correlate --kafka HOST:PORT[,...] [options]
 
@@ -26,7 +26,7 @@ options:
   --dlq-topic T            (env REVOKESCOPE_KAFKA_DLQ_TOPIC, default revokescope.dlq)
   --partitions N           partitions of topics created here (env REVOKESCOPE_KAFKA_PARTITIONS, default 12)
   --replication N          replication factor of topics created here (env REVOKESCOPE_KAFKA_REPLICATION, default 1)
-  --commit-interval MS     flush + commit at most this often (default 1000)
+  --commit-interval MS     flush + commit at most this often (default 2000)
   --checkpoint-interval MS store each partition's correlator state at most this often (default 10000) ...
   --checkpoint-messages N  ... or after N messages of the partition (default 20000); a restart resumes from
                            the newest checkpoint (table correlator_checkpoints) instead of replaying the
@@ -75,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   const database = values['clickhouse-database'] ?? process.env.REVOKESCOPE_CLICKHOUSE_DATABASE ?? defaultSchemaOptions.database;
   const cluster = values.cluster ?? (process.env.REVOKESCOPE_CLICKHOUSE_CLUSTER || undefined);
   try {
-    commitIntervalMs = num('commit-interval', values['commit-interval'], 1000, 0);
+    commitIntervalMs = num('commit-interval', values['commit-interval'], DEFAULT_COMMIT_INTERVAL_MS, 0);
     checkpointIntervalMs = num('checkpoint-interval', values['checkpoint-interval'], 10_000, 0);
     checkpointMessages = num('checkpoint-messages', values['checkpoint-messages'], 20_000, 1);
     concurrency = num('concurrency', values.concurrency, 4, 1);
