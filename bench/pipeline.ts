@@ -38,8 +38,6 @@ export interface PipelineBenchResult {
   cpuSecondsPerMillionEvents: number;
   /** Raw events table after OPTIMIZE FINAL: whole parts on disk (columns, marks, index) per stored event. */
   bytesPerEventOnDisk: number;
-  /** Column data only (compressed). */
-  compressedColumnBytesPerEvent: number;
   peakRssMiB: number;
   /** Peak RSS while the pipeline ran (sampled every 100 ms), before OPTIMIZE FINAL. */
   pipelineRssMiB: number;
@@ -80,8 +78,6 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
     const q = async <T>(query: string) => (await connection.client.query({ query, query_params: { db }, format: 'JSONEachRow' })).json<T>();
     const [parts] = await q<{ rows: string; bytes: string }>(
       `SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes FROM system.parts WHERE database = {db:String} AND table = 'events' AND active`);
-    const [cols] = await q<{ bytes: string }>(
-      `SELECT sum(data_compressed_bytes) AS bytes FROM system.columns WHERE database = {db:String} AND table = 'events'`);
     const storedEvents = Number(parts!.rows);
     const counts = await reader.counts();
     return {
@@ -93,7 +89,6 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
       cpuSeconds: round(cpuSeconds, 2),
       cpuSecondsPerMillionEvents: round(cpuSeconds / (stats.events / 1e6), 2),
       bytesPerEventOnDisk: round(Number(parts!.bytes) / storedEvents, 2),
-      compressedColumnBytesPerEvent: round(Number(cols!.bytes) / storedEvents, 2),
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
       pipelineRssMiB: Math.round(pipelineRss / 2 ** 20),
       idleRssMiB: Math.round(idleRss / 2 ** 20),

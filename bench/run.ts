@@ -13,6 +13,7 @@ const benches: Record<string, { about: string; load: () => Promise<Bench> }> = {
     load: async () => (await import('./decode.js')).benchDecode },
   simulator: { about: 'simulator generation speed', load: async () => (await import('./simulator.js')).benchSimulator },
   pipeline: { about: 'embedded end-to-end: simulator → bus → correlator → chDB', load: async () => (await import('./pipeline.js')).benchPipeline },
+  store: { about: 'engine CPU per raw event and per episode written to a fresh chDB store', load: async () => (await import('./store.js')).benchStore },
   kafka: { about: 'end-to-end through a real Kafka broker; kafkajs vs @platformatic/kafka', load: async () => (await import('./kafka.js')).benchKafka },
   'kernel-overhead': { about: 'kernel lab: cost of the probes per unrelated unmap_mapping_range (QEMU/TCG guest)',
     load: async () => async () => (await import('./kernel-overhead.js')).runKernelOverhead() },
