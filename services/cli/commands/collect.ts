@@ -10,7 +10,7 @@ import { CollectorOutput } from '../../../collectors/agent/spool-output.js';
 import { DiskSpool, type FsyncPolicy } from '../../../collectors/agent/spool.js';
 import type { HostInfo } from '../../core/model.js';
 import { kafkaSettings } from '../../transport/kafka/config.js';
-import { createKafkaSink } from '../../transport/kafka/producer.js';
+import { startKafkaSink, type KafkaEventSink } from '../../transport/kafka/producer.js';
 
 const HELP = `usage: revokescope collect [--backend ftrace|bpftrace] [--dry-run] [--out FILE | --kafka BROKERS] [--duration 30s]
 
@@ -23,8 +23,9 @@ available_filter_functions, offsets from BTF) and writes EventBatches.
   --out FILE         .jsonl or .pb trace file ('-' = JSON lines on stdout, default)
   --kafka BROKERS    produce batches to Kafka (topic revokescope.events, key = hostname, idempotent, zstd;
                      env REVOKESCOPE_KAFKA_BROKERS, REVOKESCOPE_KAFKA_EVENTS_TOPIC, _COMPRESSION) instead of --out
-  --spool-dir DIR    with --kafka: disk spool for batches the broker does not acknowledge in time; replayed
-                     in order when it is back (default /var/lib/revokescope/spool)
+  --spool-dir DIR    with --kafka: disk spool for batches the broker does not acknowledge in time (also
+                     while it is not reachable at start); replayed in order when it is back
+                     (default /var/lib/revokescope/spool)
   --spool-max-bytes N  spool size bound (default 268435456); what fits nowhere is reported as dropped
   --spool-fsync P    always | interval (every second, default) | never
   --duration D       stop after D (e.g. 30s, 500ms, 2m); default: until SIGINT/SIGTERM
@@ -87,9 +88,14 @@ export async function run(argv: string[]): Promise<number> {
   const stopP = new Promise<void>((r) => { stop = r; });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop());
   let output: ((host: HostInfo) => CollectorOutput) | undefined;
-  let kafkaSink: Awaited<ReturnType<typeof createKafkaSink>> | undefined;
+  let kafkaSink: KafkaEventSink | undefined;
   if (settings) {
-    const sink = kafkaSink = await createKafkaSink(settings);
+    // connects in the background: an agent started while Kafka is unreachable spools (and says so once)
+    let warned = false;
+    const sink = kafkaSink = startKafkaSink(settings, (err) => {
+      if (!warned) console.error(`collect: kafka not reachable yet (${(err as Error).message}); batches spool until it is`);
+      warned = true;
+    });
     const spool = await DiskSpool.open({ dir: values['spool-dir'] ?? '/var/lib/revokescope/spool', maxBytes: spoolMax, fsync });
     output = (host) => new CollectorOutput({ host, sink, spool, firstSeq: firstSeqOfRun(),
       onError: (err) => console.error(`collect: kafka send failed (counted as dropped): ${(err as Error).message}`) });

@@ -2,7 +2,7 @@
 // key = hostname so one host's batches stay in one partition, in order. Idempotent producer, acks=all, one
 // request in flight (order), zstd. kafkajs has no linger or byte batching of its own: `send` calls are
 // coalesced here into requests of up to `batchBytes`, waiting at most `lingerMs` for more.
-import type { Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type { EventSink, TransportMessage } from '../types.js';
 import { compressionType, ensureTopics, kafkaClient } from './client.js';
 import { withDefaults, type KafkaSettings } from './config.js';
@@ -21,10 +21,12 @@ export interface KafkaSinkOptions extends Partial<KafkaSettings> {
   topic?: string;
 }
 
+/** One `send` call waiting for a request: its messages go out together, in one request. */
 interface Pending {
   messages: { key: string; value: Buffer }[];
   bytes: number;
-  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
 export interface KafkaSinkStats {
@@ -50,7 +52,8 @@ function isPermanent(err: unknown): boolean {
 
 export class KafkaEventSink implements EventSink {
   readonly stats: KafkaSinkStats = { messages: 0, bytes: 0, requests: 0, failedRequests: 0, retries: 0 };
-  private pending: Pending = { messages: [], bytes: 0, waiters: [] };
+  private pending: Pending[] = [];
+  private pendingBytes = 0;
   private buffered = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -60,26 +63,61 @@ export class KafkaEventSink implements EventSink {
   private readonly lingerMs: number;
   private readonly maxBuffered: number;
 
-  private constructor(private readonly producer: Producer, readonly settings: KafkaSettings, readonly topic: string,
-    opts: KafkaSinkOptions) {
+  private readonly producer: Producer;
+  /** Settles once the topics exist and the producer is connected (`start`: retried until then). */
+  private readonly ready: Promise<void>;
+  private connected = false;
+
+  private constructor(private readonly kafka: Kafka, readonly settings: KafkaSettings, readonly topic: string,
+    private readonly opts: KafkaSinkOptions, retry: ((err: unknown) => void) | undefined) {
     this.batchBytes = opts.batchBytes ?? 1 << 20;
     this.lingerMs = opts.lingerMs ?? 5;
     this.maxBuffered = opts.maxBufferedBytes ?? 32 << 20;
-  }
-
-  static async connect(opts: KafkaSinkOptions): Promise<KafkaEventSink> {
-    const settings = withDefaults(opts);
-    const kafka = kafkaClient(settings);
-    if (opts.createTopics ?? true) {
-      const admin = kafka.admin();
-      await admin.connect();
-      try { await ensureTopics(admin, settings); } finally { await admin.disconnect(); }
-    }
     // idempotent: the broker drops retried duplicates by (producer id, sequence); kafkajs then retries
     // forever, so a send only resolves once the broker has the batch (acks=all) and never rejects on outages.
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await producer.connect();
-    return new KafkaEventSink(producer, settings, opts.topic ?? settings.eventsTopic, opts);
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.ready = retry ? this.connectUntilDone(retry) : this.connectOnce();
+    this.ready.catch(() => {}); // observed by connect() and by drain()
+  }
+
+  /** Connected before it returns: an unreachable broker is an error. */
+  static async connect(opts: KafkaSinkOptions): Promise<KafkaEventSink> {
+    const settings = withDefaults(opts);
+    const sink = new KafkaEventSink(kafkaClient(settings), settings, opts.topic ?? settings.eventsTopic, opts, undefined);
+    await sink.ready;
+    return sink;
+  }
+
+  /** Returns at once and connects in the background, retrying until the broker is reachable or the sink is
+   * closed; sends wait unacknowledged meanwhile. A collector started while Kafka is down therefore spools its
+   * batches (CollectorOutput) instead of failing. `onRetry` sees each failed attempt. */
+  static start(opts: KafkaSinkOptions, onRetry: (err: unknown) => void = () => {}): KafkaEventSink {
+    const settings = withDefaults(opts);
+    return new KafkaEventSink(kafkaClient(settings), settings, opts.topic ?? settings.eventsTopic, opts, onRetry);
+  }
+
+  private async connectOnce(): Promise<void> {
+    if (this.opts.createTopics ?? true) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      try { await ensureTopics(admin, this.settings); } finally { await admin.disconnect(); }
+    }
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  private async connectUntilDone(onRetry: (err: unknown) => void): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed) throw new Error('Kafka sink closed before the broker was reachable');
+      try {
+        await this.connectOnce();
+        return;
+      } catch (err) {
+        if (this.closed) throw err;
+        onRetry(err);
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * attempt)));
+      }
+    }
   }
 
   /** Bytes accepted by `send` and not yet acknowledged by the broker. */
@@ -94,13 +132,13 @@ export class KafkaEventSink implements EventSink {
       await new Promise<void>((r) => this.spaceWaiters.push(r));
     }
     this.buffered += bytes;
-    const done = new Promise<void>((resolve, reject) => this.pending.waiters.push({ resolve, reject }));
-    for (const m of messages) {
+    const msgs = messages.map((m) => {
       const v = m.value;
-      this.pending.messages.push({ key: m.key, value: Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength) });
-    }
-    this.pending.bytes += bytes;
-    if (this.pending.bytes >= this.batchBytes) this.kick();
+      return { key: m.key, value: Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength) };
+    });
+    const done = new Promise<void>((resolve, reject) => this.pending.push({ messages: msgs, bytes, resolve, reject }));
+    this.pendingBytes += bytes;
+    if (this.pendingBytes >= this.batchBytes) this.kick();
     else if (!this.timer) this.timer = setTimeout(() => { this.timer = undefined; this.kick(); }, this.lingerMs);
     return done;
   }
@@ -109,31 +147,55 @@ export class KafkaEventSink implements EventSink {
     if (this.flushing) return;
     this.flushing = this.drain().finally(() => {
       this.flushing = undefined;
-      if (this.pending.messages.length > 0) this.kick();
+      if (this.pending.length > 0) this.kick();
     });
   }
 
+  /** Whole `send` calls, oldest first, up to batchBytes per request (at least one): after an outage the queue
+   * goes out in requests the broker accepts (its message.max.bytes), not as one. */
+  private takeRequest(): Pending[] {
+    let n = 0, bytes = 0;
+    while (n < this.pending.length && (n === 0 || bytes + this.pending[n]!.bytes <= this.batchBytes)) bytes += this.pending[n++]!.bytes;
+    this.pendingBytes -= bytes;
+    return this.pending.splice(0, n);
+  }
+
   private async drain(): Promise<void> {
-    while (this.pending.messages.length > 0) {
-      // one request in flight: take whole `send` calls up to batchBytes
-      const req = this.pending;
-      this.pending = { messages: [], bytes: 0, waiters: [] };
+    try {
+      await this.ready;
+    } catch (err) { // closed before the broker was ever reachable: what waits cannot be sent
+      const reqs = this.takeAll();
+      for (const r of reqs) { this.buffered -= r.bytes; r.reject(err); }
+      return;
+    }
+    while (this.pending.length > 0) {
+      // one request in flight
       if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+      const req = this.takeRequest();
+      const bytes = req.reduce((n, r) => n + r.bytes, 0);
+      const messages = req.length === 1 ? req[0]!.messages : req.flatMap((r) => r.messages);
       try {
-        await this.sendUntilDone(req.messages);
+        await this.sendUntilDone(messages);
         this.stats.requests++;
-        this.stats.messages += req.messages.length;
-        this.stats.bytes += req.bytes;
-        for (const w of req.waiters) w.resolve();
+        this.stats.messages += messages.length;
+        this.stats.bytes += bytes;
+        for (const r of req) r.resolve();
       } catch (err) {
         this.stats.failedRequests++;
-        for (const w of req.waiters) w.reject(err);
+        for (const r of req) r.reject(err);
       } finally {
-        this.buffered -= req.bytes;
+        this.buffered -= bytes;
         const ws = this.spaceWaiters; this.spaceWaiters = [];
         for (const w of ws) w();
       }
     }
+  }
+
+  private takeAll(): Pending[] {
+    const all = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return all;
   }
 
   /** One request, retried until the broker takes it or refuses it for good. kafkajs gives up on a broker it
@@ -156,18 +218,25 @@ export class KafkaEventSink implements EventSink {
   /** Resolves when everything sent so far is acknowledged (or failed). */
   async flush(): Promise<void> {
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
-    if (this.pending.messages.length > 0) this.kick();
+    if (this.pending.length > 0) this.kick();
     while (this.flushing) await this.flushing;
   }
 
   async close(): Promise<void> {
+    if (!this.connected) this.closed = true; // stop the background connect; queued sends are rejected
     await this.flush();
     this.closed = true;
-    await this.producer.disconnect();
+    if (this.connected) await this.producer.disconnect();
   }
 }
 
 /** The collector's Kafka sink (EventSink): `send` resolves once the broker acknowledged (acks=all). */
 export function createKafkaSink(opts: KafkaSinkOptions): Promise<KafkaEventSink> {
   return KafkaEventSink.connect(opts);
+}
+
+/** The same sink, connecting in the background (see KafkaEventSink.start): for agents, which must not fail
+ * when they start before the broker is reachable. */
+export function startKafkaSink(opts: KafkaSinkOptions, onRetry?: (err: unknown) => void): KafkaEventSink {
+  return KafkaEventSink.start(opts, onRetry);
 }
