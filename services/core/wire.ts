@@ -190,9 +190,7 @@ export class NameTable {
       if (i < 0) return s;
     }
     if (this.byHash) {
-      let h = 0x811c9dc5;
-      for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-      h >>>= 0;
+      const h = fnv1a(b, from, to);
       const known = this.byHash.get(h);
       if (known !== undefined && sameAscii(known, b, from, to)) return known;
       const s = decodeString(b, from, to);
@@ -208,6 +206,13 @@ export class NameTable {
   }
 }
 
+/** 32-bit FNV-1a of b[from, to): the key of the byte-keyed caches below. */
+function fnv1a(b: Uint8Array, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
 function sameAscii(s: string, b: Uint8Array, from: number, to: number): boolean {
   if (s.length !== to - from) return false;
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== b[from + i]) return false;
@@ -220,9 +225,7 @@ class HostInfoCache {
   private readonly byHash = new Map<number, { bytes: Uint8Array; info: HostInfo }>();
 
   get(b: Uint8Array, from: number, to: number): HostInfo {
-    let h = 0x811c9dc5;
-    for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-    h >>>= 0;
+    const h = fnv1a(b, from, to);
     const known = this.byHash.get(h);
     if (known && known.bytes.length === to - from) {
       let same = true;

@@ -175,20 +175,9 @@ export class EventBlock {
 
   /** The buffered rows as one Native block (column order = EVENT_NATIVE_COLUMNS); the block is emptied. */
   take(): Buffer {
-    const n = this.rows;
-    const cols = this.columns();
-    let size = 20;
-    for (const c of cols) size += 20 + c.name.length + c.type.length + c.bytes(n);
-    const out = Buffer.allocUnsafe(size);
-    let o = varint(out, 0, cols.length);
-    o = varint(out, o, n);
-    for (const c of cols) {
-      o = str(out, o, c.name);
-      o = str(out, o, c.type);
-      o = c.write(out, o, n);
-    }
+    const block = nativeBlock(this.rows, this.columns(this.rows));
     this.reset();
-    return out.subarray(0, o);
+    return block;
   }
 
   private reset(): void {
@@ -202,40 +191,14 @@ export class EventBlock {
       this.snapshot, this.ok, this.trigger]) a.fill(0, 0, n);
   }
 
-  private columns(): { name: string; type: string; bytes(n: number): number; write(out: Buffer, o: number, n: number): number }[] {
+  /** The first n rows, column by column (views of the column arrays; valid until reset). */
+  private columns(n: number): NativeColumn[] {
     const T = EVENT_COLUMN_TYPES;
-    const fixed = (name: string, type: string, a: Uint32Array | Uint8Array, width: number) => ({
-      name, type, bytes: (n: number) => n * width,
-      write: (out: Buffer, o: number, n: number) => {
-        out.set(new Uint8Array(a.buffer, a.byteOffset, n * width), o);
-        return o + n * width;
-      },
-    });
-    const nullable = (name: string, nulls: Uint8Array, values: Uint8Array) => ({
-      name, type: 'Nullable(Bool)', bytes: (n: number) => 2 * n,
-      write: (out: Buffer, o: number, n: number) => { out.set(nulls.subarray(0, n), o); out.set(values.subarray(0, n), o + n); return o + 2 * n; },
-    });
-    const dict = (d: DictColumn) => {
-      const keyBytes = d.keys.map((k) => Buffer.from(k, 'utf8'));
-      const width = d.keys.length <= 0x100 ? 1 : d.keys.length <= 0x10000 ? 2 : 4;
-      return {
-        name: d.name, type: 'LowCardinality(String)',
-        bytes: (n: number) => 32 + keyBytes.reduce((s, k) => s + 10 + k.length, 0) + n * width,
-        write: (out: Buffer, o: number, n: number) => {
-          o = u64le(out, o, 1); // KeysSerializationVersion::SharedDictionariesWithAdditionalKeys
-          // index type (UInt8/16/32) | HasAdditionalKeysBit | NeedUpdateDictionary
-          o = u64le(out, o, (width === 1 ? 0 : width === 2 ? 1 : 2) | (1 << 9) | (1 << 10));
-          o = u64le(out, o, keyBytes.length);
-          for (const k of keyBytes) { o = varint(out, o, k.length); out.set(k, o); o += k.length; }
-          o = u64le(out, o, n);
-          const idx = d.rows;
-          if (width === 1) { for (let i = 0; i < n; i++) out[o + i] = idx[i]!; return o + n; }
-          if (width === 2) { for (let i = 0; i < n; i++) out.writeUInt16LE(idx[i]!, o + 2 * i); return o + 2 * n; }
-          out.set(new Uint8Array(idx.buffer, idx.byteOffset, 4 * n), o);
-          return o + 4 * n;
-        },
-      };
-    };
+    const fixed = (name: string, type: string, a: Uint32Array | Uint8Array, width: number): NativeColumn =>
+      ({ name, type, bytes: new Uint8Array(a.buffer, a.byteOffset, n * width) });
+    const nullable = (name: string, nulls: Uint8Array, values: Uint8Array): NativeColumn =>
+      ({ name, type: 'Nullable(Bool)', bytes: Buffer.concat([nulls.subarray(0, n), values.subarray(0, n)]) });
+    const dict = (d: DictColumn): NativeColumn => ({ name: d.name, type: 'LowCardinality(String)', bytes: dictColumnBytes(d, n) });
     return [
       dict(this.hostname), dict(this.bootId),
       fixed('seq', 'UInt64', this.seq, 8), fixed('ts_ns', 'UInt64', this.ts, 8), fixed('boot_offset_ns', 'Int64', this.offset, 8),
@@ -274,6 +237,44 @@ function u64le(out: Buffer, o: number, v: number): number {
   out.writeUInt32LE(v >>> 0, o);
   out.writeUInt32LE(Math.floor(v / TWO32) >>> 0, o + 4);
   return o + 8;
+}
+
+/** One column of a Native block: name, ClickHouse type, serialized values. */
+interface NativeColumn { name: string; type: string; bytes: Uint8Array }
+
+/** A Native block: column and row counts, then each column's name, type and data. */
+function nativeBlock(rows: number, cols: readonly NativeColumn[]): Buffer {
+  let size = 20;
+  for (const c of cols) size += 20 + Buffer.byteLength(c.name) + Buffer.byteLength(c.type) + c.bytes.length;
+  const out = Buffer.allocUnsafe(size);
+  let o = varint(out, 0, cols.length);
+  o = varint(out, o, rows);
+  for (const c of cols) {
+    o = str(out, o, c.name);
+    o = str(out, o, c.type);
+    out.set(c.bytes, o);
+    o += c.bytes.length;
+  }
+  return out.subarray(0, o);
+}
+
+/** A LowCardinality(String) column's first n rows, laid out as ClickHouse's SerializationLowCardinality writes
+ * them: shared-dictionaries key version, then the block's dictionary as additional keys, then the indexes. */
+function dictColumnBytes(d: DictColumn, n: number): Buffer {
+  const keyBytes = d.keys.map((k) => Buffer.from(k, 'utf8'));
+  const width = d.keys.length <= 0x100 ? 1 : d.keys.length <= 0x10000 ? 2 : 4;
+  const b = Buffer.allocUnsafe(32 + keyBytes.reduce((sum, k) => sum + 10 + k.length, 0) + n * width);
+  let o = u64le(b, 0, 1); // KeysSerializationVersion::SharedDictionariesWithAdditionalKeys
+  // index type (UInt8/16/32) | HasAdditionalKeysBit | NeedUpdateDictionary
+  o = u64le(b, o, (width === 1 ? 0 : width === 2 ? 1 : 2) | (1 << 9) | (1 << 10));
+  o = u64le(b, o, keyBytes.length);
+  for (const k of keyBytes) { o = varint(b, o, k.length); b.set(k, o); o += k.length; }
+  o = u64le(b, o, n);
+  const idx = d.rows;
+  if (width === 1) for (let i = 0; i < n; i++) b[o++] = idx[i]!;
+  else if (width === 2) for (let i = 0; i < n; i++, o += 2) b.writeUInt16LE(idx[i]!, o);
+  else { b.set(new Uint8Array(idx.buffer, idx.byteOffset, 4 * n), o); o += 4 * n; }
+  return b.subarray(0, o);
 }
 
 // ---------------------------------------------------------------- generic row-by-row Native blocks
@@ -337,7 +338,7 @@ export class NativeRows {
 
   take(): Buffer {
     const n = this.rows;
-    const parts: { name: string; type: string; bytes: Buffer | Uint8Array | (Buffer | Uint8Array)[] }[] = [];
+    const parts: NativeColumn[] = [];
     for (const c of this.cols) {
       if (c.kind === 'String') {
         const strs = c.strs!.slice(0, n);
@@ -349,20 +350,8 @@ export class NativeRows {
         parts.push({ name: c.name, type: c.type, bytes: b.subarray(0, o) });
         c.strs = [];
       } else if (c.dict) {
-        const d = c.dict;
-        const keyBytes = d.keys.map((k) => Buffer.from(k, 'utf8'));
-        const width = d.keys.length <= 0x100 ? 1 : d.keys.length <= 0x10000 ? 2 : 4;
-        const b = Buffer.allocUnsafe(32 + keyBytes.reduce((s, k) => s + 10 + k.length, 0) + n * width);
-        let o = u64le(b, 0, 1);
-        o = u64le(b, o, (width === 1 ? 0 : width === 2 ? 1 : 2) | (1 << 9) | (1 << 10));
-        o = u64le(b, o, keyBytes.length);
-        for (const k of keyBytes) { o = varint(b, o, k.length); b.set(k, o); o += k.length; }
-        o = u64le(b, o, n);
-        if (width === 1) for (let i = 0; i < n; i++) b[o++] = d.rows[i]!;
-        else if (width === 2) for (let i = 0; i < n; i++, o += 2) b.writeUInt16LE(d.rows[i]!, o);
-        else { b.set(new Uint8Array(d.rows.buffer, 0, 4 * n), o); o += 4 * n; }
-        parts.push({ name: c.name, type: c.type, bytes: b.subarray(0, o) });
-        d.reset();
+        parts.push({ name: c.name, type: c.type, bytes: dictColumnBytes(c.dict, n) });
+        c.dict.reset();
       } else if (c.u8) {
         parts.push({ name: c.name, type: c.type, bytes: Buffer.from(c.u8.slice(0, n).buffer) });
         c.u8.fill(0, 0, n);
@@ -373,17 +362,6 @@ export class NativeRows {
       }
     }
     this.rows = 0;
-    let size = 20;
-    for (const p of parts) size += 20 + Buffer.byteLength(p.name) + Buffer.byteLength(p.type) + (p.bytes as Uint8Array).length;
-    const out = Buffer.allocUnsafe(size);
-    let o = varint(out, 0, parts.length);
-    o = varint(out, o, n);
-    for (const p of parts) {
-      o = str(out, o, p.name);
-      o = str(out, o, p.type);
-      out.set(p.bytes as Uint8Array, o);
-      o += (p.bytes as Uint8Array).length;
-    }
-    return out.subarray(0, o);
+    return nativeBlock(n, parts);
   }
 }

@@ -10,7 +10,6 @@ const RANK: Record<BodyKind, number> = {
   deviceInfo: 0, barMmap: 1, trigger: 2, lockAcquire: 3, barFault: 4, zap: 5, dmabufRevoke: 6, moveNotify: 7,
   lockRelease: 8, barMunmap: 9,
 };
-export const rankOf = (kind: BodyKind): number => RANK[kind];
 
 /** Second sort key: rank then tid (tid < 2^32, so exact in a double). */
 export const tieKey = (kind: BodyKind, tid: number): number => RANK[kind] * 0x100000000 + tid;
