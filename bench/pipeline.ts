@@ -43,6 +43,9 @@ export interface PipelineBenchResult {
   pipelineRssMiB: number;
   /** RSS with the store open and migrated, before the pipeline started. */
   idleRssMiB: number;
+  /** RSS over the run, by quarter of its wall time (100 ms samples): peak and median of each quarter. A
+   * bounded pipeline has the same figures in the last quarter as in the second, however long the trace. */
+  rssByQuarterMiB: { peak: number[]; median: number[] };
   /** Linux: CPU seconds per million events by thread — the JS main thread (decode, correlate, rows), the
    * chDB engine and libuv pool threads (inserts, materialized views, merges), and threads that had exited
    * by the end (the simulator worker: generate + encode). */
@@ -62,15 +65,16 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
     const t0 = performance.now();
     const pipeline = new EmbeddedPipeline({ source, store, correlator: new Correlator(), bus: new InProcessBus({ capacity: 256 }) });
     const idleRss = process.memoryUsage.rss();
-    let pipelineRss = idleRss;
-    const sampler = setInterval(() => { pipelineRss = Math.max(pipelineRss, process.memoryUsage.rss()); }, 100);
+    const rssSamples: number[] = [];
+    const sampler = setInterval(() => { rssSamples.push(process.memoryUsage.rss()); }, 100);
     const threads0 = threadCpu();
     const stats = await pipeline.run(); // ends with store.flush(): every row written
     const wallSeconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const threads1 = threadCpu();
     clearInterval(sampler);
-    pipelineRss = Math.max(pipelineRss, process.memoryUsage.rss());
+    rssSamples.push(process.memoryUsage.rss());
+    const pipelineRss = rssSamples.reduce((a, b) => Math.max(a, b), idleRss);
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 
     const db = store.schema.database;
@@ -92,6 +96,7 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
       pipelineRssMiB: Math.round(pipelineRss / 2 ** 20),
       idleRssMiB: Math.round(idleRss / 2 ** 20),
+      rssByQuarterMiB: byQuarter(rssSamples),
       ...(threads0 && threads1 ? { cpuByThread: (() => {
         const perM = (x: number) => round(x / (stats.events / 1e6), 2);
         const main = threads1.main - threads0.main, engine = threads1.others - threads0.others;
@@ -106,6 +111,19 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Peak and median (MiB) of each quarter of a series of RSS samples taken at a fixed interval. */
+function byQuarter(samples: readonly number[]): { peak: number[]; median: number[] } {
+  const peak: number[] = [], median: number[] = [];
+  for (let q = 0; q < 4; q++) {
+    const part = samples.slice(Math.floor((q * samples.length) / 4), Math.floor(((q + 1) * samples.length) / 4));
+    if (part.length === 0) continue;
+    const sorted = [...part].sort((a, b) => a - b);
+    peak.push(Math.round(sorted[sorted.length - 1]! / 2 ** 20));
+    median.push(Math.round(sorted[Math.floor(sorted.length / 2)]! / 2 ** 20));
+  }
+  return { peak, median };
+}
 
 /** CPU seconds of this process's live threads (Linux /proc): the main thread and all others. */
 function threadCpu(): { main: number; others: number } | undefined {
