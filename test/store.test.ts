@@ -2,7 +2,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backing, FindingKind, Severity, TriggerKind, ZapTarget, type Episode, type EventBatch, type Finding } from '../services/core/model.js';
 import { listMigrations, renderSchema, defaultSchemaOptions, type OpenStore } from '../services/store/index.js';
-import { EventBlock } from '../services/store/native.js';
 import { latencyPieces } from '../services/store/queries.js';
 import { openTemp, rng, tempDir } from './store-fixtures.js';
 
@@ -113,48 +112,6 @@ describe('round trip of every table', () => {
     const offsets = new Set(rows.map((r) => String(r.off)));
     expect(offsets.size).toBe(1);
     expect(Math.abs(Number([...offsets][0]) / 1e6 - Date.now())).toBeLessThan(60_000);
-  });
-
-  it('raw events of interleaved hosts go in as one block sorted by (hostname, boot_id, seq), rows intact', async () => {
-    // batches as a fleet delivers them: hosts and boots interleaved, each batch one boot's consecutive seqs
-    const batch = (hostname: string, bootId: string, firstSeq: number, n: number): EventBatch => ({
-      host: { hostname, bootId, kernelRelease: 'k', collectorVersion: 't', capabilities: [] }, firstSeq, dropped: 0,
-      events: Array.from({ length: n }, (_, i) => ({ tsNs: 1000 + firstSeq + i, cpu: 1, pid: 7, tid: firstSeq + i, comm: `c-${hostname}`,
-        device: `d-${bootId}`, lockAcquire: { waitNs: (firstSeq + i) * 10 } })),
-    });
-    const arrival = [batch('ord-b', 'x', 0, 3), batch('ord-a', 'y', 10, 2), batch('ord-b', 'x', 3, 2), batch('ord-a', 'x', 0, 4), batch('ord-a', 'y', 0, 1)];
-    const inOrder = [arrival[3]!, arrival[4]!, arrival[1]!, arrival[0]!, arrival[2]!];
-    const block = (bs: EventBatch[]) => {
-      const b = new EventBlock(1024);
-      for (const x of bs) b.add(x.host!.hostname!, x.host!.bootId!, x.firstSeq!, 123n, x.events!);
-      return b.take();
-    };
-    // the block's first columns (hostname, boot_id: LowCardinality; seq: UInt64), read back from the Native bytes
-    const keys = (buf: Buffer): string[] => {
-      let o = 0;
-      const varint = () => { let v = 0, m = 1, b; do { b = buf[o++]!; v += (b & 0x7f) * m; m *= 128; } while (b & 0x80); return v; };
-      const str = () => { const n = varint(); o += n; return buf.toString('utf8', o - n, o); };
-      const u64 = () => { o += 8; return Number(buf.readBigUInt64LE(o - 8)); };
-      varint(); const rows = varint();
-      const dict = () => {
-        str(); str(); u64(); const width = [1, 2, 4][u64() & 0xff]!;
-        const words = Array.from({ length: u64() }, str); u64();
-        return Array.from({ length: rows }, () => { o += width; return words[buf.readUIntLE(o - width, width)]!; });
-      };
-      const host = dict(), boot = dict();
-      str(); str();
-      return host.map((h, i) => `${h}/${boot[i]}/${String(u64()).padStart(4, '0')}`);
-    };
-    const sent = keys(block(arrival));
-    expect(sent).toEqual(keys(block(inOrder)));
-    expect(sent).toEqual([...sent].sort());
-    expect(sent).toHaveLength(12);
-    for (const b of arrival) await s.store.writeBatch(b);
-    await s.store.flush();
-    const rows = await q<{ hostname: string; boot_id: string; seq: string; tid: number; wait_ns: string; comm: string; device: string }>(
-      `SELECT hostname, boot_id, seq, tid, wait_ns, comm, device FROM revokescope.events WHERE startsWith(hostname, 'ord-') ORDER BY hostname, boot_id, seq`);
-    expect(rows).toHaveLength(12);
-    for (const r of rows) expect([r.tid, Number(r.wait_ns), r.comm, r.device]).toEqual([Number(r.seq), Number(r.seq) * 10, `c-${r.hostname}`, `d-${r.boot_id}`]);
   });
 
   it('episodes, findings and host health', async () => {

@@ -35,17 +35,6 @@ class DictColumn {
   reset(): void { this.keys = ['']; this.index = new Map([['', 0]]); }
 }
 
-/** A batch's rows in a block: [start, start + n), seqs firstSeq… of one boot. */
-interface Run { start: number; n: number; hostname: string; bootId: string; firstSeq: number }
-
-/** The events table's sorting key at run level. JS compares UTF-16 code units, ClickHouse bytes: for the
- * rare non-ASCII names where the two orders differ, the engine finds the block unsorted and sorts it. */
-function compareRuns(a: Run, b: Run): number {
-  if (a.hostname !== b.hostname) return a.hostname < b.hostname ? -1 : 1;
-  if (a.bootId !== b.bootId) return a.bootId < b.bootId ? -1 : 1;
-  return a.firstSeq - b.firstSeq;
-}
-
 const u64 = (a: Uint32Array, r: number, v: number): void => { a[2 * r] = v >>> 0; a[2 * r + 1] = Math.floor(v / TWO32) >>> 0; };
 
 export class EventBlock {
@@ -63,9 +52,6 @@ export class EventBlock {
   private hadVmasNull!: Uint8Array; private hadVmas!: Uint8Array; private revoked!: Uint8Array;
   private hasVmasNull!: Uint8Array; private hasVmas!: Uint8Array; private bar!: Uint8Array; private backing!: Uint8Array;
   private snapshot!: Uint8Array; private ok!: Uint8Array; private trigger!: Uint8Array;
-
-  /** One run per add(): a batch's rows, which are one boot's consecutive seqs. */
-  private runs: Run[] = [];
 
   private static readonly zapTargets = enumCheck(EVENT_COLUMN_TYPES.zapTargetValues);
   private static readonly backings = enumCheck(EVENT_COLUMN_TYPES.backingValues);
@@ -108,7 +94,6 @@ export class EventBlock {
   /** Appends a batch's events: seq = firstSeq + i; the boot's clock offset as a decimal Int64. */
   add(hostname: string, bootId: string, firstSeq: number, offsetNs: bigint, events: readonly Event[]): void {
     const n = events.length;
-    if (n > 0) this.runs.push({ start: this.rows, n, hostname, bootId, firstSeq });
     if (this.rows + n > this.capacity) this.allocate(Math.max(this.capacity * 2, this.rows + n));
     const h = this.hostname.id(hostname), bt = this.bootId.id(bootId);
     const off = BigInt.asUintN(64, offsetNs);
@@ -190,44 +175,14 @@ export class EventBlock {
 
   /** The buffered rows as one Native block (column order = EVENT_NATIVE_COLUMNS); the block is emptied. */
   take(): Buffer {
-    this.sortRuns();
     const block = nativeBlock(this.rows, this.columns(this.rows));
     this.reset();
     return block;
   }
 
-  /** Puts the rows in the table's ORDER BY (hostname, boot_id, seq), moving whole runs. The engine checks
-   * whether an insert block is already sorted before it sorts it (MergeTreeDataWriter::writeTempPart), and
-   * its sort of a 300k-row block of interleaved hosts cost ≈ 0.25 µs per row, the run moves here ≈ 0.05. */
-  private sortRuns(): void {
-    const runs = this.runs;
-    let sorted = true;
-    for (let i = 1; i < runs.length; i++) if (compareRuns(runs[i - 1]!, runs[i]!) > 0) { sorted = false; break; }
-    if (sorted) return;
-    const order = [...runs].sort(compareRuns);
-    const n = this.rows;
-    const perRow: [Uint32Array | Uint8Array, number][] = [
-      [this.seq, 2], [this.ts, 2], [this.offset, 2], [this.waitNs, 2], [this.start, 2], [this.length, 2], [this.duration, 2],
-      [this.dmabufId, 2], [this.mappingId, 2], [this.mapLength, 2], [this.groupId, 2],
-      [this.cpu, 1], [this.pid, 1], [this.tid, 1], [this.dmabufCount, 1], [this.importerCount, 1],
-      [this.kind, 1], [this.zapBars, 1], [this.dmabufBarMmap, 1], [this.zapTarget, 1], [this.hadVmasNull, 1], [this.hadVmas, 1],
-      [this.revoked, 1], [this.hasVmasNull, 1], [this.hasVmas, 1], [this.bar, 1], [this.backing, 1], [this.snapshot, 1], [this.ok, 1],
-      [this.trigger, 1], ...this.dicts().map((d): [Uint32Array, number] => [d.rows, 1]),
-    ];
-    for (const [a, per] of perRow) {
-      const src = a.slice(0, n * per);
-      let o = 0;
-      for (const r of order) { a.set(src.subarray(r.start * per, (r.start + r.n) * per), o); o += r.n * per; }
-    }
-    let start = 0;
-    for (const r of order) { r.start = start; start += r.n; }
-    this.runs = order;
-  }
-
   private reset(): void {
     const n = this.rows;
     this.rows = 0;
-    this.runs = [];
     for (const d of this.dicts()) d.reset();
     // body columns are sparse: clear what was written (fixed columns of every row are overwritten anyway)
     for (const a of [this.ts, this.waitNs, this.start, this.length, this.duration, this.dmabufId, this.mappingId, this.mapLength, this.groupId]) a.fill(0, 0, 2 * n);
