@@ -2,13 +2,13 @@
 // it, the collector's batching with per-CPU interleaving, and ring-buffer loss. Pure and deterministic.
 import {
   ALL_BARS_LENGTH, Backing, TriggerKind, VFIO_PCI_OFFSET_SHIFT, ZapTarget, memoryEnabledAfter,
-  type Event, type EventBatch, type HostInfo, type Zap,
+  type BodyKind, type Event, type EventBatch, type HostInfo, type Zap,
 } from '../../services/core/model.js';
 import {
   BAR_PROFILES, ERAS, IMPORTER_LATENCY, backingOf, driversFor, zapBarsOnRevoke,
   type Arch, type BarSpec, type DriverName, type Era, type EraName, type Flavor, type ImporterKind,
 } from './eras.js';
-import { Rng } from './rng.js';
+import { Rng, weightTable, type WeightTable } from './rng.js';
 import type { FleetStats, LossWindow, TruthFinding, TruthHost } from './truth.js';
 
 const US = 1_000, MS = 1_000_000, S = 1_000_000_000;
@@ -56,7 +56,7 @@ export interface Device {
 
 export interface Step { at: number; run: (t: number) => number }
 
-interface Slot { devices: Device[]; proc: Proc; next: number; script?: Step[]; stepIdx: number }
+interface Slot { devices: Device[]; proc: Proc; script: Step[] | undefined; stepIdx: number }
 
 export interface EpisodeOptions {
   actor: Actor;
@@ -85,10 +85,19 @@ export interface EpisodeRecord {
   zaps: Event[]; unrevoke?: Event;
 }
 
-/** An event waiting for the collector's read; w, r: its per-CPU read-window sort key (set in flush). */
-interface PendingEvent { ev: Event; gi: number; w: number; r: number }
+/** flush() scratch (one flush at a time): per ready event its per-CPU read-window sort key w, r, its
+ * tsNs, and the sorted order as indexes into the ready list. */
+let keyW = new Float64Array(256), keyR = new Float64Array(256), keyT = new Float64Array(256), order = new Int32Array(256);
+const ready: (Event | undefined)[] = [];
 
 type Activity = 'fault' | 'remap' | 'lockOnly' | 'memToggle' | 'reset' | 'flr' | 'd3' | 'rpm' | 'hotReset' | 'closeReopen' | 'permanent';
+/** pickActivity() weights by [hot-reset set?][series kernel?], built once. */
+const ACTIVITY_WEIGHTS: readonly (readonly WeightTable<Activity>[])[] = [false, true].map((set) => [false, true].map((series) => weightTable<Activity>({
+  fault: 0.28, remap: 0.07, lockOnly: 0.14, memToggle: 0.13, reset: 0.09, flr: 0.05, d3: 0.07, rpm: 0.06,
+  hotReset: set ? 0.07 : 0,
+  closeReopen: 0.02,
+  permanent: series ? 0.015 : 0,
+})));
 
 export class HostSim {
   readonly era: Era;
@@ -114,8 +123,14 @@ export class HostSim {
   private readonly slots: Slot[] = [];
   private readonly agent: Actor;
   private readonly kworker: Actor;
-  private pending: PendingEvent[] = [];
-  private gi = 0;
+  /** The first pendingN are the events not yet read by the collector, in emission order, with their tsNs
+   * and cpu (read here rather than from events of many shapes); pendingMin: the smallest of those tsNs.
+   * A count rather than the arrays' length, which would drop their storage when set to 0. */
+  private pending: (Event | undefined)[] = [];
+  private pendingTs: number[] = [];
+  private pendingCpu: number[] = [];
+  private pendingN = 0;
+  private pendingMin = Infinity;
   private nextPid: number;
   private nextMappingId: number;
   private nextDmabufId = 1;
@@ -123,7 +138,13 @@ export class HostSim {
   private buses: number[];
   private busesUsed = 0;
   private started = false;
+  /** Per slot, when it next starts a step or activity (Infinity: never again); nextDue: the earliest
+   * left after the last advance() (see there). */
+  private slotNext = new Float64Array(0);
+  private nextDue = -Infinity;
   private dropSet = new Set<Event>();
+  /** dropSet.size, read per event without touching the set. */
+  private dropping = 0;
   private dropMode: LossWindow['mode'] = 'dropped';
   private dropScenario = '';
 
@@ -131,6 +152,8 @@ export class HostSim {
   private nextSeq = 0;
   private cur: Event[] = [];
   private curOpenedTs = 0;
+  private curMin = Infinity;
+  private curMax = -Infinity;
   private pendingDropped = 0;
   private lostRun = 0;
   private maxTsEmitted = -Infinity;
@@ -196,6 +219,7 @@ export class HostSim {
     const dev: Device = {
       addr, driver, bars, zapBarsOnRevoke: zapBarsOnRevoke(this.era, driver), dmabufBarMmap: this.era.dmabufBarMmap,
       known: true, group, proc, mappings: new Map(), importers: [], memEnabled: true, revoked: false, hiddenVmas: false,
+      scenario: undefined, // set later on scenario devices: one object shape for every device
     };
     if (init.mapAll ?? true) for (const b of bars) this.addMapping(dev, b, true);
     if (this.era.dmabufExport) this.addImporters(dev);
@@ -237,14 +261,14 @@ export class HostSim {
       const group = this.nextGroupId++;
       const a = this.newDevice('vfio-pci', proc, this.addr(bus, 0), group);
       const b = this.newDevice('vfio-pci', proc, this.addr(bus, 1), group);
-      this.slots.push({ devices: [a, b], proc, next: 0, stepIdx: 0 });
+      this.slots.push({ devices: [a, b], proc, script: undefined, stepIdx: 0 });
       n -= 2;
     }
     for (let i = 0; i < n; i++) {
       const driver = i < drivers.length ? drivers[i]! : this.rng.pick(drivers);
       const proc = this.newProc(driver);
       const dev = this.newDevice(driver, proc, this.addr(this.newBus(), 0), 0);
-      this.slots.push({ devices: [dev], proc, next: 0, stepIdx: 0 });
+      this.slots.push({ devices: [dev], proc, script: undefined, stepIdx: 0 });
     }
   }
 
@@ -254,7 +278,7 @@ export class HostSim {
     const dev = this.newDevice(driver, proc, this.addr(this.newBus(), 0), 0, init);
     dev.scenario = scenario;
     const steps: Step[] = [];
-    this.slots.push({ devices: [dev], proc, next: 0, script: steps, stepIdx: 0 });
+    this.slots.push({ devices: [dev], proc, script: steps, stepIdx: 0 });
     return { dev, slot: { steps } };
   }
 
@@ -284,15 +308,35 @@ export class HostSim {
     return a.cpu;
   }
 
-  emit(ts: number, a: Actor, dev: Device, body: Omit<Event, 'tsNs' | 'cpu' | 'pid' | 'tid' | 'comm' | 'device'>): Event {
-    const ev: Event = { tsNs: ts, cpu: this.cpuOf(a), pid: a.pid, tid: a.tid, comm: a.comm, device: dev.addr, ...body };
-    this.pending.push({ ev, gi: this.gi++, w: 0, r: 0 });
+  /** Queues an event for the collector's read. One literal per body kind (the keys and their order of
+   * `{ ..., ...{ [kind]: body } }`) rather than a spread into each new event. */
+  emit<K extends BodyKind>(ts: number, a: Actor, dev: Device, kind: K, body: NonNullable<Event[K]>): Event {
+    const cpu = this.cpuOf(a), pid = a.pid, tid = a.tid, comm = a.comm, device = dev.addr;
+    const b = body as never;
+    let ev: Event;
+    switch (kind as BodyKind) {
+      case 'barFault': ev = { tsNs: ts, cpu, pid, tid, comm, device, barFault: b }; break;
+      case 'lockAcquire': ev = { tsNs: ts, cpu, pid, tid, comm, device, lockAcquire: b }; break;
+      case 'lockRelease': ev = { tsNs: ts, cpu, pid, tid, comm, device, lockRelease: b }; break;
+      case 'deviceInfo': ev = { tsNs: ts, cpu, pid, tid, comm, device, deviceInfo: b }; break;
+      case 'moveNotify': ev = { tsNs: ts, cpu, pid, tid, comm, device, moveNotify: b }; break;
+      case 'trigger': ev = { tsNs: ts, cpu, pid, tid, comm, device, trigger: b }; break;
+      case 'dmabufRevoke': ev = { tsNs: ts, cpu, pid, tid, comm, device, dmabufRevoke: b }; break;
+      case 'zap': ev = { tsNs: ts, cpu, pid, tid, comm, device, zap: b }; break;
+      case 'barMmap': ev = { tsNs: ts, cpu, pid, tid, comm, device, barMmap: b }; break;
+      case 'barMunmap': ev = { tsNs: ts, cpu, pid, tid, comm, device, barMunmap: b }; break;
+      default: ev = { tsNs: ts, cpu, pid, tid, comm, device, [kind]: body };
+    }
+    const i = this.pendingN++;
+    this.pending[i] = ev; this.pendingTs[i] = ts; this.pendingCpu[i] = cpu;
+    if (ts < this.pendingMin) this.pendingMin = ts;
     return ev;
   }
 
   /** Mark events as lost in the collector's ring buffer (they are never sent). */
   dropEvents(evs: Event[], mode: LossWindow['mode'], scenario: string): void {
     for (const e of evs) this.dropSet.add(e);
+    this.dropping = this.dropSet.size;
     this.dropMode = mode;
     this.dropScenario = scenario;
   }
@@ -306,10 +350,10 @@ export class HostSim {
     let t = this.t0 + this.rng.int(50 * US, 400 * US);
     for (const dev of this.devices) {
       if (!dev.known) continue;
-      this.emit(t, this.agent, dev, { deviceInfo: { driver: dev.driver, zapBarsOnRevoke: dev.zapBarsOnRevoke, dmabufBarMmap: dev.dmabufBarMmap } });
+      this.emit(t, this.agent, dev, 'deviceInfo', { driver: dev.driver, zapBarsOnRevoke: dev.zapBarsOnRevoke, dmabufBarMmap: dev.dmabufBarMmap });
       t += this.rng.ns(8 * US, 0.5);
       for (const m of dev.mappings.values()) {
-        this.emit(t, this.agent, dev, { barMmap: { bar: m.bar, backing: m.backing, mappingId: m.id, length: m.length, snapshot: true } });
+        this.emit(t, this.agent, dev, 'barMmap', { bar: m.bar, backing: m.backing, mappingId: m.id, length: m.length, snapshot: true });
         m.populated = true; // a snapshot counts as populated
         t += this.rng.ns(3 * US, 0.5);
       }
@@ -337,7 +381,7 @@ export class HostSim {
     const dur = populated ? this.rng.ns(45 * US, 0.6, 6 * US, 1.5 * MS) : this.rng.ns(12 * US, 0.5, 3 * US, 400 * US);
     const zap: Zap = { start: 0, length: ALL_BARS_LENGTH, durationNs: dur, target: ZapTarget.DEVICE };
     if (this.readsVmas) zap.hadVmas = this.inodeHasVmas(dev);
-    const ev = this.emit(t, a, dev, { zap });
+    const ev = this.emit(t, a, dev, 'zap', zap);
     for (const m of dev.mappings.values()) if (m.backing !== Backing.DMABUF) m.populated = false;
     return { ev, end: t + dur };
   }
@@ -347,7 +391,7 @@ export class HostSim {
     for (const m of dev.mappings.values()) {
       if (!m.populated) continue;
       const dur = this.rng.ns(20 * US, 0.6, 3 * US, 1 * MS);
-      const ev = this.emit(t, a, dev, { zap: { start: m.bar * 2 ** VFIO_PCI_OFFSET_SHIFT, length: m.length, durationNs: dur, target: ZapTarget.DEVICE } });
+      const ev = this.emit(t, a, dev, 'zap', { start: m.bar * 2 ** VFIO_PCI_OFFSET_SHIFT, length: m.length, durationNs: dur, target: ZapTarget.DEVICE });
       out.push(ev);
       m.populated = false;
       t += dur + this.rng.ns(1_500, 0.5);
@@ -358,39 +402,47 @@ export class HostSim {
   /** vfio_pci_dma_buf_move(vdev, revoked): each DMABUF whose state changes is marked, its own mapping
    * zapped (series: DMABUF-backed BAR mmaps) and its importers told (dma_buf_move_notify /
    * dma_buf_invalidate_mappings). Returns the end time. */
-  dmabufMove(dev: Device, a: Actor, t: number, revoked: boolean, o: { slowNotifyNs?: number; force?: boolean } = {}): { ev: Event; end: number } {
+  dmabufMove(dev: Device, a: Actor, t: number, revoked: boolean, slowNotifyNs?: number, force = false): { ev: Event; end: number } {
     const start = t;
     let c = t + this.rng.ns(1_200, 0.5);
-    const mmapBufs = [...dev.mappings.values()].filter((m) => m.backing === Backing.DMABUF);
+    const mmapBufs: Mapping[] = [];
+    for (const m of dev.mappings.values()) if (m.backing === Backing.DMABUF) mmapBufs.push(m);
     const count = mmapBufs.length + dev.importers.length;
-    if (dev.revoked !== revoked || o.force) {
+    if (dev.revoked !== revoked || force) {
       for (const m of mmapBufs) {
         if (revoked) {
           const zd = this.rng.ns(8 * US, 0.6, 1 * US, 300 * US);
-          this.emit(c, a, dev, { zap: { start: 0, length: m.length, durationNs: zd, target: ZapTarget.DMABUF } });
+          this.emit(c, a, dev, 'zap', { start: 0, length: m.length, durationNs: zd, target: ZapTarget.DMABUF });
           c += zd + this.rng.ns(400, 0.5);
           m.populated = false;
         }
         const md = this.rng.ns(700, 0.5);
-        this.emit(c, a, dev, { moveNotify: { dmabufId: m.dmabufId, importerCount: 0, durationNs: md } });
+        this.emit(c, a, dev, 'moveNotify', { dmabufId: m.dmabufId, importerCount: 0, durationNs: md });
         c += md + this.rng.ns(300, 0.5);
       }
-      const durs = dev.importers.map((imp) => revoked
-        ? this.rng.ns(IMPORTER_LATENCY[imp.kind].median, IMPORTER_LATENCY[imp.kind].sigma, 1 * US, 12 * MS)
-        : this.rng.ns(3 * US, 0.7, 500, 200 * US));
+      const imps = dev.importers;
+      const durs: number[] = [];
+      let sum = 0;
+      for (const imp of imps) {
+        const d = revoked
+          ? this.rng.ns(IMPORTER_LATENCY[imp.kind].median, IMPORTER_LATENCY[imp.kind].sigma, 1 * US, 12 * MS)
+          : this.rng.ns(3 * US, 0.7, 500, 200 * US);
+        durs.push(d);
+        sum += d;
+      }
       // Correct fleets keep the whole revoke far below the 50 ms SLOW_REVOKE limit.
-      const sum = durs.reduce((x, y) => x + y, 0);
       if (sum > 20 * MS) for (let i = 0; i < durs.length; i++) durs[i] = Math.max(1, Math.round(durs[i]! * (20 * MS) / sum));
-      if (o.slowNotifyNs !== undefined && durs.length > 0) durs[durs.length - 1] = o.slowNotifyNs;
-      dev.importers.forEach((imp, i) => {
-        this.emit(c, a, dev, { moveNotify: { dmabufId: imp.dmabufId, importerCount: imp.importers, durationNs: durs[i]! } });
+      if (slowNotifyNs !== undefined && durs.length > 0) durs[durs.length - 1] = slowNotifyNs;
+      for (let i = 0; i < imps.length; i++) {
+        const imp = imps[i]!;
+        this.emit(c, a, dev, 'moveNotify', { dmabufId: imp.dmabufId, importerCount: imp.importers, durationNs: durs[i]! });
         c += durs[i]! + this.rng.ns(300, 0.5);
-      });
+      }
     }
     const dur = c - start + this.rng.ns(400, 0.5);
     const body: Event['dmabufRevoke'] = { revoked, dmabufCount: count, durationNs: dur };
     if (revoked && this.readsVmas) body.deviceHasVmas = this.inodeHasVmas(dev);
-    const ev = this.emit(start, a, dev, { dmabufRevoke: body });
+    const ev = this.emit(start, a, dev, 'dmabufRevoke', body);
     dev.revoked = revoked;
     return { ev, end: start + dur };
   }
@@ -401,7 +453,7 @@ export class HostSim {
   }
 
   trigger(dev: Device, a: Actor, t: number, kind: TriggerKind, groupId = 0): number {
-    this.emit(t, a, dev, { trigger: { kind, groupId } });
+    this.emit(t, a, dev, 'trigger', { kind, groupId });
     this.applyTrigger(dev, kind);
     this.stats.triggers[TriggerKind[kind]!] = (this.stats.triggers[TriggerKind[kind]!] ?? 0) + 1;
     return t;
@@ -422,72 +474,76 @@ export class HostSim {
   /** One memory_lock write section: [trigger] → (pre-6.11 zaps) → down_write → revoke → operation →
    * unrevoke if memory is enabled → up_write. */
   episode(dev: Device, t: number, o: EpisodeOptions): EpisodeRecord {
-    const a = o.actor;
-    if (o.trigger !== undefined && !o.triggerInside) {
-      this.trigger(dev, a, t, o.trigger, o.groupId ?? 0);
+    // Each option read once, here: callers pass option objects of many shapes.
+    const { actor: a, trigger, groupId, triggerInside, revoke, dmabufOnly, opNs, skipUnrevoke, forceUnrevoke, doubleZap, slowNotifyNs } = o;
+    if (trigger !== undefined && !triggerInside) {
+      this.trigger(dev, a, t, trigger, groupId ?? 0);
       t += this.rng.ns(15 * US, 0.6, 2 * US, 200 * US);
     }
     const zaps: Event[] = [];
-    if (o.revoke && this.era.zapsBeforeLock) {
+    if (revoke && this.era.zapsBeforeLock) {
       t = this.preLockZaps(dev, a, t, zaps);
       t += this.rng.ns(3 * US, 0.5);
     }
     const wait = this.lockWait();
     t += wait;
     const acquireTs = t;
-    this.emit(t, a, dev, { lockAcquire: { waitNs: wait } });
+    this.emit(t, a, dev, 'lockAcquire', { waitNs: wait });
     t += this.rng.ns(6 * US, 0.6, 1 * US, 100 * US);
-    let revokeEnd = zaps.reduce((m, z) => Math.max(m, z.tsNs! + z.zap!.durationNs!), 0);
-    if (o.revoke) {
+    let revokeEnd = 0;
+    for (const z of zaps) revokeEnd = Math.max(revokeEnd, z.tsNs! + z.zap!.durationNs!);
+    if (revoke) {
       if (!this.era.zapsBeforeLock && (!this.era.dmabufBarMmap || dev.zapBarsOnRevoke)) {
         const z = this.deviceZap(dev, a, t); zaps.push(z.ev); t = revokeEnd = z.end;
-        if (o.doubleZap) {
+        if (doubleZap) {
           t += this.rng.ns(2 * US, 0.5);
           const z2 = this.deviceZap(dev, a, t); zaps.push(z2.ev); t = revokeEnd = z2.end;
         }
       }
       if (this.era.dmabufExport) {
         t += this.rng.ns(2 * US, 0.5);
-        t = revokeEnd = this.dmabufMove(dev, a, t, true, o.slowNotifyNs !== undefined ? { slowNotifyNs: o.slowNotifyNs } : {}).end;
+        t = revokeEnd = this.dmabufMove(dev, a, t, true, slowNotifyNs).end;
       }
-    } else if (o.dmabufOnly && this.era.dmabufExport) {
+    } else if (dmabufOnly && this.era.dmabufExport) {
       t += this.rng.ns(2 * US, 0.5);
       t = revokeEnd = this.dmabufMove(dev, a, t, true).end;
     }
-    if (o.trigger !== undefined && o.triggerInside) {
+    if (trigger !== undefined && triggerInside) {
       t += this.rng.ns(2 * US, 0.5);
-      this.trigger(dev, a, t, o.trigger, o.groupId ?? 0);
+      this.trigger(dev, a, t, trigger, groupId ?? 0);
     }
-    t += o.opNs;
+    t += opNs;
     let unrevoke: Event | undefined;
-    if (o.forceUnrevoke || (!o.skipUnrevoke && this.wantsUnrevoke(dev, o.trigger))) {
+    if (forceUnrevoke || (!skipUnrevoke && this.wantsUnrevoke(dev, trigger))) {
       t += this.rng.ns(2 * US, 0.5);
-      const u = this.dmabufMove(dev, a, t, false, { force: o.forceUnrevoke ?? false });
+      const u = this.dmabufMove(dev, a, t, false, undefined, forceUnrevoke ?? false);
       unrevoke = u.ev; t = u.end;
     }
     t += this.rng.ns(3 * US, 0.5, 500, 50 * US);
-    this.emit(t, a, dev, { lockRelease: {} });
+    this.emit(t, a, dev, 'lockRelease', {});
     this.countEpisode(dev);
-    return { dev, acquireTs, releaseTs: t, revokeEnd, zaps, ...(unrevoke ? { unrevoke } : {}) };
+    const rec: EpisodeRecord = { dev, acquireTs, releaseTs: t, revokeEnd, zaps };
+    if (unrevoke) rec.unrevoke = unrevoke;
+    return rec;
   }
 
   // ---------------------------------------------------------------- mmap / fault traffic
 
   barFault(dev: Device, a: Actor, t: number, m: Mapping): number {
     const ok = dev.memEnabled && !(m.backing === Backing.DMABUF && dev.revoked);
-    this.emit(t, a, dev, { barFault: { bar: m.bar, mappingId: m.id, ok } });
+    this.emit(t, a, dev, 'barFault', { bar: m.bar, mappingId: m.id, ok });
     if (ok) m.populated = true;
     return t + this.rng.ns(25 * US, 0.7, 3 * US, 2 * MS);
   }
 
   mmap(dev: Device, a: Actor, t: number, bar: BarSpec): { m: Mapping; end: number } {
     const m = this.addMapping(dev, bar, false);
-    this.emit(t, a, dev, { barMmap: { bar: m.bar, backing: m.backing, mappingId: m.id, length: m.length, snapshot: false } });
+    this.emit(t, a, dev, 'barMmap', { bar: m.bar, backing: m.backing, mappingId: m.id, length: m.length, snapshot: false });
     return { m, end: t + this.rng.ns(20 * US, 0.6) };
   }
 
   munmap(dev: Device, a: Actor, t: number, m: Mapping): number {
-    this.emit(t, a, dev, { barMunmap: { bar: m.bar, mappingId: m.id } });
+    this.emit(t, a, dev, 'barMunmap', { bar: m.bar, mappingId: m.id });
     dev.mappings.delete(m.id);
     return t + this.rng.ns(15 * US, 0.6);
   }
@@ -507,12 +563,7 @@ export class HostSim {
   // ---------------------------------------------------------------- workloads
 
   private pickActivity(slot: Slot): Activity {
-    return this.rng.weighted<Activity>({
-      fault: 0.28, remap: 0.07, lockOnly: 0.14, memToggle: 0.13, reset: 0.09, flr: 0.05, d3: 0.07, rpm: 0.06,
-      hotReset: slot.devices.length > 1 ? 0.07 : 0,
-      closeReopen: 0.02,
-      permanent: this.era.dmabufBarMmap ? 0.015 : 0,
-    });
+    return this.rng.weightedTable(ACTIVITY_WEIGHTS[slot.devices.length > 1 ? 1 : 0]![this.era.dmabufBarMmap ? 1 : 0]!);
   }
 
   /** Before 6.11 only faulted VMAs are on vdev->vma_list and get zapped; by default a running guest has
@@ -530,7 +581,8 @@ export class HostSim {
     const main = slot.proc.main;
     switch (act) {
       case 'fault': {
-        const maps = [...dev.mappings.values()];
+        const maps: Mapping[] = [];
+        for (const m of dev.mappings.values()) maps.push(m);
         if (maps.length === 0) return this.lockOnly(dev, t);
         const n = this.rng.int(1, 4);
         const a = this.worker(dev);
@@ -619,7 +671,7 @@ export class HostSim {
     const acquired: { d: Device; at: number }[] = [];
     for (const d of devs) {
       t += this.rng.ns(2 * US, 0.5);
-      this.emit(t, a, d, { lockAcquire: { waitNs: this.rng.ns(300, 0.5, 50, 2 * US) } });
+      this.emit(t, a, d, 'lockAcquire', { waitNs: this.rng.ns(300, 0.5, 50, 2 * US) });
       acquired.push({ d, at: t });
       t += this.rng.ns(3 * US, 0.5);
       if (!this.era.zapsBeforeLock && (!this.era.dmabufBarMmap || d.zapBarsOnRevoke)) t = this.deviceZap(d, a, t).end;
@@ -630,7 +682,7 @@ export class HostSim {
     for (const { d } of acquired) {
       if (this.wantsUnrevoke(d, TriggerKind.HOT_RESET)) t = this.dmabufMove(d, a, t + this.rng.ns(2 * US, 0.5), false).end;
       t += this.rng.ns(3 * US, 0.5);
-      this.emit(t, a, d, { lockRelease: {} });
+      this.emit(t, a, d, 'lockRelease', {});
       this.countEpisode(d);
     }
     return t;
@@ -668,62 +720,100 @@ export class HostSim {
 
   // ---------------------------------------------------------------- time stepping and batching
 
-  /** Generate everything that starts before `relEnd` (ns after collector start); return finished batches.
-   * With `final`, flush everything. */
-  advance(relEnd: number, final: boolean): EventBatch[] {
-    const out: EventBatch[] = [];
-    if (this.done) return out;
+  /** Generate everything that starts before `relEnd` (ns after collector start); append finished batches
+   * to `out`. With `final`, flush everything. */
+  advance(relEnd: number, final: boolean, out: EventBatch[]): void {
+    if (this.done) return;
     if (!this.started) {
       this.started = true;
       this.collectorStart();
-      for (const s of this.slots) s.next = s.script ? s.script[0]?.at ?? Infinity : this.t0 + this.rng.int(5 * MS, 600 * MS);
+      this.slotNext = Float64Array.from(this.slots, (s) => {
+        if (s.script) return s.script[0]?.at ?? Infinity;
+        const next = this.t0 + this.rng.int(5 * MS, 600 * MS);
+        return next < this.end ? next : Infinity;
+      });
     }
     const absEnd = final ? Infinity : this.t0 + relEnd;
-    for (;;) {
-      let best: Slot | undefined;
-      for (const s of this.slots) {
-        if (s.next >= absEnd) continue;
-        if (!s.script && s.next >= this.end) continue;
-        if (!best || s.next < best.next) best = s;
-      }
-      if (!best) break;
-      if (best.script) {
-        const step = best.script[best.stepIdx++]!;
-        const endT = step.run(Math.max(best.next, step.at));
-        const nextStep = best.script[best.stepIdx];
-        best.next = nextStep ? Math.max(nextStep.at, endT + 5 * US) : Infinity;
-      } else {
-        const endT = this.runActivity(best, best.next);
-        best.next = endT + 50 * US + Math.round(this.rng.exp(0.8 * S));
+    // Run the slot due first (the first of equals) until none is due before absEnd; nextDue keeps the
+    // earliest start found so that epochs with nothing due skip the scan.
+    if (this.nextDue < absEnd) {
+      const next = this.slotNext;
+      for (;;) {
+        let best = -1, min = Infinity;
+        for (let i = 0; i < next.length; i++) if (next[i]! < min) { min = next[i]!; best = i; }
+        if (best < 0 || min >= absEnd) { this.nextDue = min; break; }
+        const slot = this.slots[best]!;
+        if (slot.script) {
+          const step = slot.script[slot.stepIdx++]!;
+          const endT = step.run(Math.max(min, step.at));
+          const nextStep = slot.script[slot.stepIdx];
+          next[best] = nextStep ? Math.max(nextStep.at, endT + 5 * US) : Infinity;
+        } else {
+          const endT = this.runActivity(slot, min);
+          const t = endT + 50 * US + Math.round(this.rng.exp(0.8 * S));
+          next[best] = t < this.end ? t : Infinity; // workloads start nothing after the end
+        }
       }
     }
     this.flush(absEnd, out);
     if (this.cur.length > 0 && (final || absEnd - this.curOpenedTs >= this.cfg.flushIntervalNs)) this.closeBatch(out);
-    if (final) this.done = true;
-    return out;
+    this.done = final;
   }
 
+  /** advance() has nothing to run or flush before this time (host clock)... */
+  get wakeAt(): number { return Math.min(this.nextDue, this.pendingMin); }
+  /** ...nor a batch to close while absEnd - openedAt < flushIntervalNs. */
+  get openedAt(): number { return this.cur.length > 0 ? this.curOpenedTs : Infinity; }
+
   private flush(absEnd: number, out: EventBatch[]): void {
-    const ready: PendingEvent[] = [];
-    const keep: PendingEvent[] = [];
-    for (const p of this.pending) (p.ev.tsNs! < absEnd ? ready : keep).push(p);
-    this.pending = keep;
-    if (ready.length === 0) return;
+    if (this.pendingMin >= absEnd) return;
+    // Take the ready events out, keeping the rest in emission order.
+    const pending = this.pending, pts = this.pendingTs, pcpu = this.pendingCpu, count = this.pendingN;
+    if (count > order.length) {
+      const cap = Math.max(count, 2 * order.length);
+      keyW = new Float64Array(cap); keyR = new Float64Array(cap); keyT = new Float64Array(cap); order = new Int32Array(cap);
+    }
     // Per-CPU interleaving: within each read window the collector drains CPU after CPU, so events are in
     // ts order per CPU but not across CPUs (displacement < PERCPU_WINDOW_NS, far below the 2 s lateness).
     const t0 = this.t0;
-    for (const p of ready) {
-      const w = Math.floor((p.ev.tsNs! - t0) / PERCPU_WINDOW_NS);
-      p.w = w;
-      p.r = (Math.imul(p.ev.cpu! + 1, 0x9e3779b1) ^ Math.imul(w, 0x85ebca6b)) >>> 0;
+    let n = 0, kept = 0, min = Infinity;
+    for (let i = 0; i < count; i++) {
+      const ev = pending[i]!, ts = pts[i]!;
+      if (ts < absEnd) {
+        const w = Math.floor((ts - t0) / PERCPU_WINDOW_NS);
+        keyW[n] = w;
+        keyR[n] = (Math.imul(pcpu[i]! + 1, 0x9e3779b1) ^ Math.imul(w, 0x85ebca6b)) >>> 0;
+        keyT[n] = ts;
+        ready[n++] = ev;
+      } else {
+        pending[kept] = ev; pts[kept] = ts; pcpu[kept] = pcpu[i]!; kept++;
+        if (ts < min) min = ts;
+      }
     }
-    ready.sort((x, y) => x.w - y.w || x.r - y.r || x.ev.tsNs! - y.ev.tsNs! || x.gi - y.gi);
-    for (const p of ready) this.push(p.ev, out);
+    for (let i = kept; i < count; i++) pending[i] = undefined;
+    this.pendingN = kept;
+    this.pendingMin = min;
+    // Order by (w, r, tsNs, emission order): a total order, so any sort gives the same result. Insertion
+    // sort: ready events come nearly in order and few at a time.
+    for (let i = 0; i < n; i++) {
+      const w = keyW[i]!, r = keyR[i]!, t = keyT[i]!;
+      let j = i;
+      for (; j > 0; j--) {
+        const o = order[j - 1]!;
+        const dw = keyW[o]! - w;
+        if (dw < 0 || (dw === 0 && (keyR[o]! < r || (keyR[o] === r && keyT[o]! <= t)))) break;
+        order[j] = o;
+      }
+      order[j] = i;
+    }
+    for (let i = 0; i < n; i++) { const k = order[i]!; this.push(ready[k]!, keyT[k]!, out); }
+    for (let i = 0; i < n; i++) ready[i] = undefined;
   }
 
-  private push(ev: Event, out: EventBatch[]): void {
-    if (this.dropSet.has(ev)) {
+  private push(ev: Event, ts: number, out: EventBatch[]): void {
+    if (this.dropping > 0 && this.dropSet.has(ev)) {
       this.dropSet.delete(ev);
+      this.dropping = this.dropSet.size;
       if (this.cur.length > 0) this.closeBatch(out);
       if (!this.lossOpen) this.lossOpen = { maxBefore: this.maxTsEmitted, mode: this.dropMode, lost: 0, scenario: this.dropScenario };
       this.lossOpen.lost++;
@@ -733,22 +823,26 @@ export class HostSim {
       this.lostRun++;
       return;
     }
-    if (this.cur.length === 0) this.curOpenedTs = ev.tsNs!;
+    if (this.cur.length === 0) this.curOpenedTs = ts;
     this.cur.push(ev);
+    if (ts < this.curMin) this.curMin = ts;
+    if (ts > this.curMax) this.curMax = ts;
     if (this.cur.length >= this.cfg.batchSize) this.closeBatch(out);
   }
 
+  /** Out of line: rare (ring-buffer loss scenarios only). */
+  private closeLossWindow(min: number): void {
+    const lo = this.lossOpen!;
+    this.lossWindows.push({ hostname: this.hostname, bootId: this.bootId, fromTsNs: lo.maxBefore - 2 * S, toTsNs: min + 2 * S, lost: lo.lost, mode: lo.mode, scenario: lo.scenario });
+    this.lossOpen = undefined;
+  }
+
   private closeBatch(out: EventBatch[]): void {
-    const events = this.cur;
+    const events = this.cur, min = this.curMin, max = this.curMax;
     this.cur = [];
-    let min = Infinity, max = -Infinity;
-    for (const e of events) { if (e.tsNs! < min) min = e.tsNs!; if (e.tsNs! > max) max = e.tsNs!; }
+    this.curMin = Infinity; this.curMax = -Infinity;
     out.push({ host: this.info, firstSeq: this.nextSeq, dropped: this.pendingDropped, events });
-    if (this.lossOpen) {
-      const lo = this.lossOpen;
-      this.lossWindows.push({ hostname: this.hostname, bootId: this.bootId, fromTsNs: lo.maxBefore - 2 * S, toTsNs: min + 2 * S, lost: lo.lost, mode: lo.mode, scenario: lo.scenario });
-      this.lossOpen = undefined;
-    }
+    if (this.lossOpen) this.closeLossWindow(min);
     this.nextSeq += events.length;
     this.pendingDropped = 0;
     if (max > this.maxTsEmitted) this.maxTsEmitted = max;

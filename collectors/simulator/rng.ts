@@ -80,10 +80,33 @@ export class Rng {
     return last!;
   }
 
+  /** weighted() over a table made once by weightTable(): the same draw and the same pick. */
+  weightedTable<T extends string>(t: WeightTable<T>): T {
+    let x = this.float() * t.total;
+    let last: T | undefined;
+    for (let i = 0; i < t.keys.length; i++) {
+      const w = t.weights[i]!;
+      if (w <= 0) continue;
+      last = t.keys[i]!;
+      if (x < w) return last;
+      x -= w;
+    }
+    return last!;
+  }
+
   /** A UUID-shaped string (boot_id), deterministic. */
   uuid(): string {
     const hex = (n: number) => n.toString(16).padStart(8, '0');
     const s = hex(this.u32()) + hex(this.u32()) + hex(this.u32()) + hex(this.u32());
     return `${s.slice(0, 8)}-${s.slice(8, 12)}-4${s.slice(13, 16)}-${((parseInt(s[16]!, 16) & 3) | 8).toString(16)}${s.slice(17, 20)}-${s.slice(20, 32)}`;
   }
+}
+
+/** weighted()'s input, its keys in for-in order, with the total summed in that order. */
+export interface WeightTable<T extends string> { keys: T[]; weights: number[]; total: number }
+
+export function weightTable<T extends string>(weights: Readonly<Partial<Record<T, number>>>): WeightTable<T> {
+  const t: WeightTable<T> = { keys: [], weights: [], total: 0 };
+  for (const k in weights) { const w = weights[k] ?? 0; t.keys.push(k); t.weights.push(w); t.total += w; }
+  return t;
 }

@@ -6,6 +6,9 @@
 import type { Event, EventBatch } from '../core/model.js';
 
 const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+/** A plain object's non-null fields are its own (Object.prototype has none of these names): has() is
+ * needed only for other objects, e.g. a message instance with defaults on its prototype. */
+const plain = (o: object): boolean => Object.getPrototypeOf(o) === Object.prototype;
 
 export class BatchEncoder {
   private buf: Uint8Array;
@@ -63,6 +66,15 @@ export class BatchEncoder {
   private int32(v: number): void { if (v < 0) this.varint64(v); else this.varint32(v); }
 
   private string(s: string): void {
+    // ASCII shorter than 128 (every simulator string): one length byte, then the char codes as they are.
+    const n = s.length;
+    if (n < 128) {
+      this.ensure(1 + n);
+      const b = this.buf;
+      let p = this.pos + 1, i = 0;
+      for (; i < n; i++) { const c = s.charCodeAt(i); if (c > 127) break; b[p++] = c; }
+      if (i === n) { b[this.pos] = n; this.pos = p; return; }
+    }
     let bytes = this.strings.get(s);
     if (bytes === undefined) {
       bytes = this.text.encode(s);
@@ -101,13 +113,15 @@ export class BatchEncoder {
   /** Appends one EventBatch (top level, not length-prefixed: what EventBatch.encode(b).finish() gives). */
   encode(m: EventBatch): void {
     this.ensure(32);
-    if (m.host != null && has(m, 'host')) {
+    const pm = plain(m);
+    if (m.host != null && (pm || has(m, 'host'))) {
       const at = this.open(10);
       const h = m.host;
-      if (h.hostname != null && has(h, 'hostname')) { this.buf[this.pos++] = 10; this.string(h.hostname); }
-      if (h.bootId != null && has(h, 'bootId')) { this.ensure(1); this.buf[this.pos++] = 18; this.string(h.bootId); }
-      if (h.kernelRelease != null && has(h, 'kernelRelease')) { this.ensure(1); this.buf[this.pos++] = 26; this.string(h.kernelRelease); }
-      if (h.collectorVersion != null && has(h, 'collectorVersion')) { this.ensure(1); this.buf[this.pos++] = 34; this.string(h.collectorVersion); }
+      const ph = plain(h);
+      if (h.hostname != null && (ph || has(h, 'hostname'))) { this.buf[this.pos++] = 10; this.string(h.hostname); }
+      if (h.bootId != null && (ph || has(h, 'bootId'))) { this.ensure(1); this.buf[this.pos++] = 18; this.string(h.bootId); }
+      if (h.kernelRelease != null && (ph || has(h, 'kernelRelease'))) { this.ensure(1); this.buf[this.pos++] = 26; this.string(h.kernelRelease); }
+      if (h.collectorVersion != null && (ph || has(h, 'collectorVersion'))) { this.ensure(1); this.buf[this.pos++] = 34; this.string(h.collectorVersion); }
       if (h.capabilities != null && h.capabilities.length) {
         const c = this.open(42);
         for (const v of h.capabilities) { this.ensure(10); this.int32(v as number); }
@@ -116,96 +130,112 @@ export class BatchEncoder {
       this.close(at);
     }
     this.ensure(24);
-    if (m.firstSeq != null && has(m, 'firstSeq')) { this.buf[this.pos++] = 16; this.varint64(m.firstSeq); }
-    if (m.dropped != null && has(m, 'dropped')) { this.buf[this.pos++] = 24; this.varint64(m.dropped); }
+    if (m.firstSeq != null && (pm || has(m, 'firstSeq'))) { this.buf[this.pos++] = 16; this.varint64(m.firstSeq); }
+    if (m.dropped != null && (pm || has(m, 'dropped'))) { this.buf[this.pos++] = 24; this.varint64(m.dropped); }
     if (m.events != null && m.events.length) for (const ev of m.events) this.event(ev);
   }
 
   private event(e: Event): void {
+    const pe = plain(e);
     const at = this.open(34);
     this.ensure(48);
     const b = this.buf;
-    if (e.tsNs != null && has(e, 'tsNs')) { b[this.pos++] = 8; this.varint64(e.tsNs); }
-    if (e.cpu != null && has(e, 'cpu')) { b[this.pos++] = 16; this.varint32(e.cpu >>> 0); }
-    if (e.pid != null && has(e, 'pid')) { b[this.pos++] = 24; this.varint32(e.pid >>> 0); }
-    if (e.tid != null && has(e, 'tid')) { b[this.pos++] = 32; this.varint32(e.tid >>> 0); }
-    if (e.comm != null && has(e, 'comm')) { b[this.pos++] = 42; this.string(e.comm); }
-    if (e.device != null && has(e, 'device')) { this.ensure(1); this.buf[this.pos++] = 50; this.string(e.device); }
-    if (e.deviceInfo != null && has(e, 'deviceInfo')) {
-      const d = e.deviceInfo;
+    const ts = e.tsNs;
+    if (ts != null && (pe || has(e, 'tsNs'))) { b[this.pos++] = 8; this.varint64(ts); }
+    const cpu = e.cpu;
+    if (cpu != null && (pe || has(e, 'cpu'))) { b[this.pos++] = 16; this.varint32(cpu >>> 0); }
+    const pid = e.pid;
+    if (pid != null && (pe || has(e, 'pid'))) { b[this.pos++] = 24; this.varint32(pid >>> 0); }
+    const tid = e.tid;
+    if (tid != null && (pe || has(e, 'tid'))) { b[this.pos++] = 32; this.varint32(tid >>> 0); }
+    const comm = e.comm;
+    if (comm != null && (pe || has(e, 'comm'))) { b[this.pos++] = 42; this.string(comm); }
+    const device = e.device;
+    if (device != null && (pe || has(e, 'device'))) { this.ensure(1); this.buf[this.pos++] = 50; this.string(device); }
+    const d = e.deviceInfo;
+    if (d != null && (pe || has(e, 'deviceInfo'))) {
+      const pd = plain(d);
       const s = this.open(82);
-      if (d.driver != null && has(d, 'driver')) { this.buf[this.pos++] = 10; this.string(d.driver); }
+      if (d.driver != null && (pd || has(d, 'driver'))) { this.buf[this.pos++] = 10; this.string(d.driver); }
       this.ensure(8);
-      if (d.zapBarsOnRevoke != null && has(d, 'zapBarsOnRevoke')) { this.buf[this.pos++] = 16; this.buf[this.pos++] = d.zapBarsOnRevoke ? 1 : 0; }
-      if (d.dmabufBarMmap != null && has(d, 'dmabufBarMmap')) { this.buf[this.pos++] = 24; this.buf[this.pos++] = d.dmabufBarMmap ? 1 : 0; }
+      if (d.zapBarsOnRevoke != null && (pd || has(d, 'zapBarsOnRevoke'))) { this.buf[this.pos++] = 16; this.buf[this.pos++] = d.zapBarsOnRevoke ? 1 : 0; }
+      if (d.dmabufBarMmap != null && (pd || has(d, 'dmabufBarMmap'))) { this.buf[this.pos++] = 24; this.buf[this.pos++] = d.dmabufBarMmap ? 1 : 0; }
       this.close(s);
     }
     this.ensure(80);
-    if (e.lockAcquire != null && has(e, 'lockAcquire')) {
-      const l = e.lockAcquire;
+    const l = e.lockAcquire;
+    if (l != null && (pe || has(e, 'lockAcquire'))) {
+      const pl = plain(l);
       const s = this.open(90);
-      if (l.waitNs != null && has(l, 'waitNs')) { this.buf[this.pos++] = 8; this.varint64(l.waitNs); }
+      if (l.waitNs != null && (pl || has(l, 'waitNs'))) { this.buf[this.pos++] = 8; this.varint64(l.waitNs); }
       this.close(s);
     }
-    if (e.lockRelease != null && has(e, 'lockRelease')) { const s = this.open(98); this.close(s); }
-    if (e.zap != null && has(e, 'zap')) {
-      const z = e.zap;
+    if (e.lockRelease != null && (pe || has(e, 'lockRelease'))) { const s = this.open(98); this.close(s); }
+    const z = e.zap;
+    if (z != null && (pe || has(e, 'zap'))) {
+      const pz = plain(z);
       const s = this.open(106);
-      if (z.start != null && has(z, 'start')) { this.buf[this.pos++] = 8; this.varint64(z.start); }
-      if (z.length != null && has(z, 'length')) { this.buf[this.pos++] = 16; this.varint64(z.length); }
-      if (z.durationNs != null && has(z, 'durationNs')) { this.buf[this.pos++] = 24; this.varint64(z.durationNs); }
-      if (z.target != null && has(z, 'target')) { this.buf[this.pos++] = 32; this.int32(z.target); }
-      if (z.hadVmas != null && has(z, 'hadVmas')) { this.buf[this.pos++] = 40; this.buf[this.pos++] = z.hadVmas ? 1 : 0; }
+      if (z.start != null && (pz || has(z, 'start'))) { this.buf[this.pos++] = 8; this.varint64(z.start); }
+      if (z.length != null && (pz || has(z, 'length'))) { this.buf[this.pos++] = 16; this.varint64(z.length); }
+      if (z.durationNs != null && (pz || has(z, 'durationNs'))) { this.buf[this.pos++] = 24; this.varint64(z.durationNs); }
+      if (z.target != null && (pz || has(z, 'target'))) { this.buf[this.pos++] = 32; this.int32(z.target); }
+      if (z.hadVmas != null && (pz || has(z, 'hadVmas'))) { this.buf[this.pos++] = 40; this.buf[this.pos++] = z.hadVmas ? 1 : 0; }
       this.close(s);
     }
-    if (e.dmabufRevoke != null && has(e, 'dmabufRevoke')) {
-      const r = e.dmabufRevoke;
+    const r = e.dmabufRevoke;
+    if (r != null && (pe || has(e, 'dmabufRevoke'))) {
+      const pr = plain(r);
       const s = this.open(114);
-      if (r.revoked != null && has(r, 'revoked')) { this.buf[this.pos++] = 8; this.buf[this.pos++] = r.revoked ? 1 : 0; }
-      if (r.dmabufCount != null && has(r, 'dmabufCount')) { this.buf[this.pos++] = 16; this.varint32(r.dmabufCount >>> 0); }
-      if (r.durationNs != null && has(r, 'durationNs')) { this.buf[this.pos++] = 24; this.varint64(r.durationNs); }
-      if (r.deviceHasVmas != null && has(r, 'deviceHasVmas')) { this.buf[this.pos++] = 32; this.buf[this.pos++] = r.deviceHasVmas ? 1 : 0; }
+      if (r.revoked != null && (pr || has(r, 'revoked'))) { this.buf[this.pos++] = 8; this.buf[this.pos++] = r.revoked ? 1 : 0; }
+      if (r.dmabufCount != null && (pr || has(r, 'dmabufCount'))) { this.buf[this.pos++] = 16; this.varint32(r.dmabufCount >>> 0); }
+      if (r.durationNs != null && (pr || has(r, 'durationNs'))) { this.buf[this.pos++] = 24; this.varint64(r.durationNs); }
+      if (r.deviceHasVmas != null && (pr || has(r, 'deviceHasVmas'))) { this.buf[this.pos++] = 32; this.buf[this.pos++] = r.deviceHasVmas ? 1 : 0; }
       this.close(s);
     }
-    if (e.moveNotify != null && has(e, 'moveNotify')) {
-      const m = e.moveNotify;
+    const n = e.moveNotify;
+    if (n != null && (pe || has(e, 'moveNotify'))) {
+      const pn = plain(n);
       const s = this.open(122);
-      if (m.dmabufId != null && has(m, 'dmabufId')) { this.buf[this.pos++] = 8; this.varint64(m.dmabufId); }
-      if (m.importerCount != null && has(m, 'importerCount')) { this.buf[this.pos++] = 16; this.varint32(m.importerCount >>> 0); }
-      if (m.durationNs != null && has(m, 'durationNs')) { this.buf[this.pos++] = 24; this.varint64(m.durationNs); }
+      if (n.dmabufId != null && (pn || has(n, 'dmabufId'))) { this.buf[this.pos++] = 8; this.varint64(n.dmabufId); }
+      if (n.importerCount != null && (pn || has(n, 'importerCount'))) { this.buf[this.pos++] = 16; this.varint32(n.importerCount >>> 0); }
+      if (n.durationNs != null && (pn || has(n, 'durationNs'))) { this.buf[this.pos++] = 24; this.varint64(n.durationNs); }
       this.close(s);
     }
     // fields 16–19 take two-byte tags
-    if (e.barMmap != null && has(e, 'barMmap')) {
-      const m = e.barMmap;
+    const mm = e.barMmap;
+    if (mm != null && (pe || has(e, 'barMmap'))) {
+      const pmm = plain(mm);
       const s = this.open2(130);
-      if (m.bar != null && has(m, 'bar')) { this.buf[this.pos++] = 8; this.varint32(m.bar >>> 0); }
-      if (m.backing != null && has(m, 'backing')) { this.buf[this.pos++] = 16; this.int32(m.backing); }
-      if (m.mappingId != null && has(m, 'mappingId')) { this.buf[this.pos++] = 24; this.varint64(m.mappingId); }
-      if (m.length != null && has(m, 'length')) { this.buf[this.pos++] = 32; this.varint64(m.length); }
-      if (m.snapshot != null && has(m, 'snapshot')) { this.buf[this.pos++] = 40; this.buf[this.pos++] = m.snapshot ? 1 : 0; }
+      if (mm.bar != null && (pmm || has(mm, 'bar'))) { this.buf[this.pos++] = 8; this.varint32(mm.bar >>> 0); }
+      if (mm.backing != null && (pmm || has(mm, 'backing'))) { this.buf[this.pos++] = 16; this.int32(mm.backing); }
+      if (mm.mappingId != null && (pmm || has(mm, 'mappingId'))) { this.buf[this.pos++] = 24; this.varint64(mm.mappingId); }
+      if (mm.length != null && (pmm || has(mm, 'length'))) { this.buf[this.pos++] = 32; this.varint64(mm.length); }
+      if (mm.snapshot != null && (pmm || has(mm, 'snapshot'))) { this.buf[this.pos++] = 40; this.buf[this.pos++] = mm.snapshot ? 1 : 0; }
       this.close(s);
     }
-    if (e.barMunmap != null && has(e, 'barMunmap')) {
-      const m = e.barMunmap;
+    const mu = e.barMunmap;
+    if (mu != null && (pe || has(e, 'barMunmap'))) {
+      const pmu = plain(mu);
       const s = this.open2(138);
-      if (m.bar != null && has(m, 'bar')) { this.buf[this.pos++] = 8; this.varint32(m.bar >>> 0); }
-      if (m.mappingId != null && has(m, 'mappingId')) { this.buf[this.pos++] = 16; this.varint64(m.mappingId); }
+      if (mu.bar != null && (pmu || has(mu, 'bar'))) { this.buf[this.pos++] = 8; this.varint32(mu.bar >>> 0); }
+      if (mu.mappingId != null && (pmu || has(mu, 'mappingId'))) { this.buf[this.pos++] = 16; this.varint64(mu.mappingId); }
       this.close(s);
     }
-    if (e.barFault != null && has(e, 'barFault')) {
-      const f = e.barFault;
+    const f = e.barFault;
+    if (f != null && (pe || has(e, 'barFault'))) {
+      const pf = plain(f);
       const s = this.open2(146);
-      if (f.bar != null && has(f, 'bar')) { this.buf[this.pos++] = 8; this.varint32(f.bar >>> 0); }
-      if (f.mappingId != null && has(f, 'mappingId')) { this.buf[this.pos++] = 16; this.varint64(f.mappingId); }
-      if (f.ok != null && has(f, 'ok')) { this.buf[this.pos++] = 24; this.buf[this.pos++] = f.ok ? 1 : 0; }
+      if (f.bar != null && (pf || has(f, 'bar'))) { this.buf[this.pos++] = 8; this.varint32(f.bar >>> 0); }
+      if (f.mappingId != null && (pf || has(f, 'mappingId'))) { this.buf[this.pos++] = 16; this.varint64(f.mappingId); }
+      if (f.ok != null && (pf || has(f, 'ok'))) { this.buf[this.pos++] = 24; this.buf[this.pos++] = f.ok ? 1 : 0; }
       this.close(s);
     }
-    if (e.trigger != null && has(e, 'trigger')) {
-      const t = e.trigger;
+    const t = e.trigger;
+    if (t != null && (pe || has(e, 'trigger'))) {
+      const pt = plain(t);
       const s = this.open2(154);
-      if (t.kind != null && has(t, 'kind')) { this.buf[this.pos++] = 8; this.int32(t.kind); }
-      if (t.groupId != null && has(t, 'groupId')) { this.buf[this.pos++] = 16; this.varint64(t.groupId); }
+      if (t.kind != null && (pt || has(t, 'kind'))) { this.buf[this.pos++] = 8; this.int32(t.kind); }
+      if (t.groupId != null && (pt || has(t, 'groupId'))) { this.buf[this.pos++] = 16; this.varint64(t.groupId); }
       this.close(s);
     }
     this.close(at);
