@@ -66,7 +66,12 @@ export function checkLab(batches: EventBatch[], ledger: LedgerOp[]): LabVerdict 
     if (want.zaps) {
       if (!e.revoke) problems.push(`${where}: not a revoke episode`);
       if (!(e.zapNs > 0)) problems.push(`${where}: zap not timed (zap_ns ${e.zapNs})`);
-      if (!(e.revokeNs > 0 && e.revokeNs <= e.holdNs)) problems.push(`${where}: revoke_ns ${e.revokeNs} not in (0, hold_ns ${e.holdNs}]`);
+      // revoke_ns runs from the first revoking step, which precedes the lock where the kernel zaps before
+      // down_write (6.1: vfio_pci_zap_and_down_write_memory_lock), so its bound is release − that start
+      const firstZap = Math.min(...events.filter((x) => x.device === op.device && bodyOf(x) === 'zap' &&
+        Number(x.tsNs) >= op.begin && Number(x.tsNs) <= op.end).map((x) => Number(x.tsNs)));
+      const span = e.releaseTsNs - Math.min(e.acquireTsNs, firstZap);
+      if (!(e.revokeNs > 0 && e.revokeNs <= span)) problems.push(`${where}: revoke_ns ${e.revokeNs} not in (0, release − revoke start ${span}]`);
     }
   }
   // The double memory-off: two consecutive cmd-off operations -> two DEVICE zaps, no fault in between.
