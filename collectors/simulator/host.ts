@@ -143,8 +143,6 @@ export class HostSim {
   private slotNext = new Float64Array(0);
   private nextDue = -Infinity;
   private dropSet = new Set<Event>();
-  /** dropSet.size, read per event without touching the set. */
-  private dropping = 0;
   private dropMode: LossWindow['mode'] = 'dropped';
   private dropScenario = '';
 
@@ -336,7 +334,6 @@ export class HostSim {
   /** Mark events as lost in the collector's ring buffer (they are never sent). */
   dropEvents(evs: Event[], mode: LossWindow['mode'], scenario: string): void {
     for (const e of evs) this.dropSet.add(e);
-    this.dropping = this.dropSet.size;
     this.dropMode = mode;
     this.dropScenario = scenario;
   }
@@ -756,14 +753,14 @@ export class HostSim {
       }
     }
     this.flush(absEnd, out);
-    if (this.cur.length > 0 && (final || absEnd - this.curOpenedTs >= this.cfg.flushIntervalNs)) this.closeBatch(out);
+    if (this.cur.length > 0 && (final || absEnd >= this.closeAt)) this.closeBatch(out);
     this.done = final;
   }
 
-  /** advance() has nothing to run or flush before this time (host clock)... */
-  get wakeAt(): number { return Math.min(this.nextDue, this.pendingMin); }
-  /** ...nor a batch to close while absEnd - openedAt < flushIntervalNs. */
-  get openedAt(): number { return this.cur.length > 0 ? this.curOpenedTs : Infinity; }
+  /** advance() has a slot to run or events to flush only for an end (host clock) past this time... */
+  get dueAt(): number { return Math.min(this.nextDue, this.pendingMin); }
+  /** ...and closes the open batch once the end reaches this time. */
+  get closeAt(): number { return this.cur.length > 0 ? this.curOpenedTs + this.cfg.flushIntervalNs : Infinity; }
 
   private flush(absEnd: number, out: EventBatch[]): void {
     if (this.pendingMin >= absEnd) return;
@@ -811,9 +808,8 @@ export class HostSim {
   }
 
   private push(ev: Event, ts: number, out: EventBatch[]): void {
-    if (this.dropping > 0 && this.dropSet.has(ev)) {
+    if (this.dropSet.size > 0 && this.dropSet.has(ev)) {
       this.dropSet.delete(ev);
-      this.dropping = this.dropSet.size;
       if (this.cur.length > 0) this.closeBatch(out);
       if (!this.lossOpen) this.lossOpen = { maxBefore: this.maxTsEmitted, mode: this.dropMode, lost: 0, scenario: this.dropScenario };
       this.lossOpen.lost++;

@@ -133,28 +133,24 @@ export class FleetSimulator {
     if (this.started) throw new Error('FleetSimulator.batches() can run only once');
     this.started = true;
     const out: EventBatch[] = [];
-    const hosts = this.hosts, n = hosts.length, flushNs = this.opts.flushIntervalNs;
-    // Per host, kept here so that hosts with nothing to do are passed over without touching their state:
-    // t0, when advance() next has a slot to run or events to flush (wakeAt), when its open batch opened.
+    const hosts = this.hosts, n = hosts.length;
+    // Per host, HostSim's own dueAt/closeAt after its last advance(), kept here so that hosts with nothing
+    // to do are passed over without touching them.
     const t0 = Float64Array.from(hosts, (h) => h.t0);
-    const wake = new Float64Array(n).fill(-Infinity), opened = new Float64Array(n).fill(Infinity);
+    const due = new Float64Array(n).fill(-Infinity), close = new Float64Array(n).fill(Infinity);
     for (let k = 1; ; k++) {
       const rel = k * EPOCH_NS;
       const final = rel >= this.opts.durationNs;
       let alive = false;
       for (let i = 0; i < n; i++) {
-        if (!final) {
-          const absEnd = t0[i]! + rel; // as in HostSim.advance()
-          if (wake[i]! >= absEnd && !(absEnd - opened[i]! >= flushNs)) { alive = true; continue; }
-        }
+        const absEnd = t0[i]! + rel; // advance()'s end on the host clock
+        if (!final && absEnd <= due[i]! && absEnd < close[i]!) { alive = true; continue; }
         const h = hosts[i]!;
         if (h.done) continue;
         h.advance(rel, final, out);
-        if (out.length > 0) {
-          for (let j = 0; j < out.length; j++) yield out[j]!;
-          out.length = 0;
-        }
-        wake[i] = h.wakeAt; opened[i] = h.openedAt;
+        for (const b of out) yield b;
+        out.length = 0;
+        due[i] = h.dueAt; close[i] = h.closeAt;
         if (!h.done) alive = true;
       }
       if (!alive) break;

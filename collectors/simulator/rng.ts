@@ -66,21 +66,10 @@ export class Rng {
   exp(mean: number): number { let u = 0; while (u === 0) u = this.float(); return -Math.log(u) * mean; }
 
   weighted<T extends string>(weights: Readonly<Partial<Record<T, number>>>): T {
-    let total = 0;
-    for (const k in weights) total += weights[k] ?? 0;
-    let x = this.float() * total;
-    let last: T | undefined;
-    for (const k in weights) {
-      const w = weights[k] ?? 0;
-      if (w <= 0) continue;
-      last = k;
-      if (x < w) return k;
-      x -= w;
-    }
-    return last!;
+    return this.weightedTable(weightTable(weights));
   }
 
-  /** weighted() over a table made once by weightTable(): the same draw and the same pick. */
+  /** A pick by weight from a table made once by weightTable() (hot paths; weighted() makes one per call). */
   weightedTable<T extends string>(t: WeightTable<T>): T {
     let x = this.float() * t.total;
     let last: T | undefined;
