@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import kafkajs from 'kafkajs';
 import { simulate } from '../collectors/simulator/index.js';
 import { v1, type Episode, type EventBatch, type Finding } from '../services/core/model.js';
+import type { BatchScan } from '../services/core/wire.js';
 import { openStore, type EventStore, type HostHealth } from '../services/store/index.js';
 import { ConsumerBookkeeping } from '../services/transport/kafka/bookkeeping.js';
 import { CorrelatorConsumer } from '../services/transport/kafka/consumer.js';
@@ -37,6 +38,7 @@ class DiscardStore implements EventStore {
   rows = 0;
   async migrate(): Promise<void> {}
   async writeBatch(b: EventBatch): Promise<void> { this.rows += b.events?.length ?? 0; }
+  async writeScan(s: BatchScan): Promise<void> { this.rows += s.count; }
   async writeEpisodes(e: Episode[]): Promise<void> { this.rows += e.length; }
   async writeFindings(f: Finding[]): Promise<void> { this.rows += f.length; }
   async writeHostHealth(h: HostHealth[]): Promise<void> { this.rows += h.length; }

@@ -103,9 +103,13 @@ export class BatchScan {
   bodyAt = new Int32Array(64);
   tid = new Float64Array(64);
   cpu = new Float64Array(64);
+  pid = new Float64Array(64);
   /** [devStart, devEnd) of the device name's UTF-8 bytes. */
   devStart = new Int32Array(64);
   devEnd = new Int32Array(64);
+  /** [commStart, commEnd) of the comm's UTF-8 bytes. */
+  commStart = new Int32Array(64);
+  commEnd = new Int32Array(64);
 
   private grow(): void {
     const n = this.start.length * 2;
@@ -113,10 +117,17 @@ export class BatchScan {
     this.start = g(this.start, Int32Array); this.end = g(this.end, Int32Array); this.ts = g(this.ts, Float64Array);
     this.body = g(this.body, Uint8Array); this.bodyAt = g(this.bodyAt, Int32Array); this.tid = g(this.tid, Float64Array); this.cpu = g(this.cpu, Float64Array);
     this.devStart = g(this.devStart, Int32Array); this.devEnd = g(this.devEnd, Int32Array);
+    this.pid = g(this.pid, Float64Array); this.commStart = g(this.commStart, Int32Array); this.commEnd = g(this.commEnd, Int32Array);
   }
 
   /** Read a length-delimited EventBatch. Throws WireError on malformed bytes. */
-  read(frame: Uint8Array): this {
+  read(frame: Uint8Array): this { return this.walk(frame, true); }
+
+  /** Only the header: host, firstSeq, dropped, the number of events and the first event's ts (ts[0]); the
+   * other columns are not filled. Throws WireError on malformed bytes. */
+  readHeader(frame: Uint8Array): this { return this.walk(frame, false); }
+
+  private walk(frame: Uint8Array, events: boolean): this {
     this.frame = frame;
     this.host = null;
     this.firstSeq = 0;
@@ -130,7 +141,8 @@ export class BatchScan {
       const field = tag >>> 3, wt = tag & 7;
       if (field === EB.events && wt === 2) {
         const stop = lengthDelimited(b, end);
-        this.event(b, pos, stop);
+        if (events) this.event(b, pos, stop);
+        else if (this.count++ === 0) this.ts[0] = eventTs(b, pos, stop);
         pos = stop;
       } else if (field === EB.host && wt === 2) {
         const stop = lengthDelimited(b, end);
@@ -147,7 +159,7 @@ export class BatchScan {
     if (this.count === this.start.length) this.grow();
     const i = this.count++;
     this.start[i] = from; this.end[i] = end;
-    let ts = 0, tid = 0, cpu = 0, body = 0, bodyAt = 0, devStart = 0, devEnd = 0;
+    let ts = 0, tid = 0, cpu = 0, pid = 0, body = 0, bodyAt = 0, devStart = 0, devEnd = 0, commStart = 0, commEnd = 0;
     pos = from;
     while (pos < end) {
       const at = pos;
@@ -158,16 +170,31 @@ export class BatchScan {
         if (field === EV.tsNs) ts = x;
         else if (field === EV.tid) tid = u32(x);
         else if (field === EV.cpu) cpu = u32(x);
+        else if (field === EV.pid) pid = u32(x);
       } else if (wt === 2) {
         const stop = lengthDelimited(b, end);
         if (field >= EV.deviceInfo && BODY_BY_FIELD[field]) { body = field; bodyAt = at; wellFormed(b, pos, stop); }
         else if (field === EV.device) { devStart = pos; devEnd = stop; }
+        else if (field === EV.comm) { commStart = pos; commEnd = stop; }
         pos = stop;
       } else skip(b, wt, end);
     }
-    this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.body[i] = body; this.bodyAt[i] = bodyAt;
-    this.devStart[i] = devStart; this.devEnd[i] = devEnd;
+    this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
+    this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
   }
+
+}
+
+/** An event's ts_ns (the last on the wire, as the full scan reads it). */
+function eventTs(b: Uint8Array, from: number, end: number): number {
+  let ts = 0;
+  pos = from;
+  while (pos < end) {
+    const tag = varint(b, end);
+    if (tag === (EV.tsNs << 3)) ts = varint(b, end);
+    else skip(b, tag & 7, end);
+  }
+  return ts;
 }
 
 // ---- interning device names ----

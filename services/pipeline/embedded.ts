@@ -1,15 +1,18 @@
-// The embedded pipeline: source → encode EventBatch → bus (bounded) → decode → correlator → store.
+// The embedded pipeline: source → encode EventBatch → bus (bounded) → scan → store rows + correlator.
 // The same stages as fleet mode with the in-process bus in place of Kafka, so the codec and the
-// transport contract are exercised on every run. Bad messages are counted and skipped, never fatal.
+// transport contract are exercised on every run. Each message is read once, by the wire scan (core/wire.ts):
+// the store builds its rows from the scan and the correlator ingests the same scan, so no batch is ever
+// decoded into objects. Bad messages are counted and skipped, never fatal.
 import { Severity, v1, type EventBatch } from '../core/model.js';
-import type { EventStore } from '../store/types.js';
+import type { BootSeen, EventStore } from '../store/types.js';
 import type { EventSink, EventSource } from '../transport/types.js';
+import { BatchScan } from '../core/wire.js';
 import { HostHealthTracker } from './health.js';
 import { isEncodedSource, type EncodedSource } from './sources.js';
 
 /** What the pipeline needs from the correlator (services/core/correlator). */
 export interface CorrelatorLike {
-  ingestBytes(frame: Uint8Array): void;
+  ingestScan(scan: BatchScan): void;
   finish(): void;
   takeEpisodes(): import('../core/model.js').Episode[];
   takeFindings(): import('../core/model.js').Finding[];
@@ -46,7 +49,7 @@ export interface PipelineOptions {
   now?: () => number;
 }
 
-interface BatchPreparer { prepareBatches(batches: readonly EventBatch[]): Promise<void> }
+interface BootPreparer { prepareBoots(boots: readonly BootSeen[]): Promise<void> }
 
 const severityName = new Map<number, string>(Object.entries(Severity).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, k]));
 
@@ -97,28 +100,30 @@ export class EmbeddedPipeline {
     };
 
     // a store may resolve what a whole delivery needs at once (ClickHouseStore: new boots' clock offsets)
-    const prepare = (store as Partial<BatchPreparer>).prepareBatches?.bind(store);
-    const decoded: EventBatch[] = [];
-    const frames: Uint8Array[] = [];
+    const prepare = (store as Partial<BootPreparer>).prepareBoots?.bind(store);
+    const scan = new BatchScan();
+    const boots: BootSeen[] = [];
     const consume = bus.run(async (messages) => {
-      decoded.length = 0;
-      frames.length = 0;
+      if (prepare) {
+        // headers only (the events are skipped); a message that does not read is counted below
+        boots.length = 0;
+        for (const m of messages) {
+          try { scan.readHeader(m.value); } catch { continue; }
+          if (scan.count > 0) boots.push({ hostname: scan.host?.hostname ?? '', bootId: scan.host?.bootId ?? '', tsNs: scan.ts[0]! });
+        }
+        await prepare(boots);
+      }
       for (const m of messages) {
         try {
-          decoded.push(v1.EventBatch.decode(m.value));
-          frames.push(m.value);
+          scan.read(m.value);
         } catch {
           this.stats.invalidMessages++;
+          continue;
         }
-      }
-      if (prepare) await prepare(decoded);
-      for (let i = 0; i < decoded.length; i++) {
-        const batch = decoded[i]!;
-        await store.writeBatch(batch);
-        // the correlator reads the bytes itself: events it buffers stay bytes (wire.ts), the decoded batch
-        // dies young once its rows are written
-        correlator.ingestBytes(frames[i]!);
-        this.health.observe(batch);
+        await store.writeScan(scan);
+        // the correlator keeps (frame, offsets) of the events it buffers (wire.ts), nothing else of the scan
+        correlator.ingestScan(scan);
+        this.health.observeScan(scan);
       }
       await this.drainCorrelator();
       if (this.now() - lastHealth >= healthEvery) {

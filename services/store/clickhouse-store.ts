@@ -3,7 +3,8 @@
 // per-row objects); values in queries are query parameters.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { type Episode, type EventBatch, type Finding } from '../core/model.js';
-import type { EventStore, HostHealth } from './types.js';
+import type { BatchScan } from '../core/wire.js';
+import type { BootSeen, EventStore, HostHealth } from './types.js';
 import {
   bootstrapStatements, defaultSchemaOptions, EVENT_COLUMN_TYPES, listMigrations, migrationChecksum, TABLES, type SchemaOptions,
 } from './schema.js';
@@ -23,6 +24,8 @@ export interface ClickHouseStoreOptions {
   spoolDir?: string;
   /** Wall clock in ms (tests pin it). */
   now?: () => number;
+  /** Raw-event inserts go through this client (connect(): a second chDB connection). Default: `client`. */
+  eventsClient?: ClickHouseClient;
 }
 
 const EVENT_COLUMNS = [
@@ -65,12 +68,13 @@ export class ClickHouseStore implements EventStore {
   private readonly events: TableWriter<EventBlock>;
   private readonly episodes: TableWriter<NativeRows>;
   /** Boot offsets (decimal) as the lo/hi words of their Int64. */
-  private readonly offsetWords = new Map<string, [number, number]>();
+  private readonly offsetWords = new Map<string, readonly [number, number]>();
   private readonly findings: TableWriter;
   private readonly health: TableWriter;
   private readonly bootClock: TableWriter;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  private readonly eventsClient: ClickHouseClient;
 
   constructor(readonly client: ClickHouseClient, opts: ClickHouseStoreOptions = {}) {
     this.schema = { ...defaultSchemaOptions, ...opts.schema };
@@ -80,7 +84,10 @@ export class ClickHouseStore implements EventStore {
     const db = this.schema.database;
     const spoolDir = opts.spoolDir ?? chdbSpoolDir(client);
     const path = spoolDir ? spoolFileInsertPath(client, spoolDir) : clientInsertPath(client);
-    this.events = new TableWriter(path, `${db}.${TABLES.events}`, EVENT_COLUMNS, this.writerOpts,
+    this.eventsClient = opts.eventsClient ?? client;
+    const eventsPath = this.eventsClient === client ? path
+      : spoolDir ? spoolFileInsertPath(this.eventsClient, spoolDir) : clientInsertPath(this.eventsClient);
+    this.events = new TableWriter(eventsPath, `${db}.${TABLES.events}`, EVENT_COLUMNS, this.writerOpts,
       new EventBlock(this.writerOpts.maxRows + 1024), 'Native');
     // episodes go through the Null ingest table whose MV drops rows already stored (schema.ts)
     this.episodes = new TableWriter(path, `${db}.${TABLES.episodesIngest}`, EPISODE_COLUMNS, this.writerOpts,
@@ -176,13 +183,17 @@ export class ClickHouseStore implements EventStore {
    * (a fleet's first seconds bring every host's boot at once), and captured if not stored.
    */
   async prepareBatches(batches: readonly EventBatch[]): Promise<void> {
-    let missing: Map<string, { hostname: string; bootId: string; tsNs: number }> | undefined;
-    for (const b of batches) {
-      if (!b.events?.length) continue;
-      const hostname = b.host?.hostname ?? '', bootId = b.host?.bootId ?? '';
-      const key = `${hostname}\u0000${bootId}`;
+    await this.prepareBoots(batches.filter((b) => b.events?.length)
+      .map((b) => ({ hostname: b.host?.hostname ?? '', bootId: b.host?.bootId ?? '', tsNs: b.events![0]!.tsNs ?? 0 })));
+  }
+
+  /** prepareBatches for boots given as (hostname, boot id, ts of the batch's first event). */
+  async prepareBoots(boots: readonly BootSeen[]): Promise<void> {
+    let missing: Map<string, BootSeen> | undefined;
+    for (const b of boots) {
+      const key = `${b.hostname}\u0000${b.bootId}`;
       if (this.bootOffsets.has(key) || missing?.has(key)) continue;
-      (missing ??= new Map()).set(key, { hostname, bootId, tsNs: b.events[0]!.tsNs ?? 0 });
+      (missing ??= new Map()).set(key, b);
     }
     if (!missing) return;
     const hosts = [...new Set([...missing.values()].map((m) => m.hostname))];
@@ -202,8 +213,29 @@ export class ClickHouseStore implements EventStore {
     const hostname = batch.host?.hostname ?? '';
     const bootId = batch.host?.bootId ?? '';
     const offset = this.bootOffsets.get(`${hostname}\u0000${bootId}`) ?? await this.bootOffset(hostname, bootId, events[0]!.tsNs ?? 0);
-    this.events.buffer.add(hostname, bootId, batch.firstSeq ?? 0, BigInt(offset), events);
+    this.events.buffer.add(hostname, bootId, batch.firstSeq ?? 0, this.words(offset), events);
     await this.events.added();
+  }
+
+  /** writeBatch for a batch read by the wire scan (core/wire.ts): the same rows, without decoding the batch.
+   * The scan must stay as it is until the returned promise settles. */
+  async writeScan(scan: BatchScan): Promise<void> {
+    if (scan.count === 0) return;
+    const hostname = scan.host?.hostname ?? '', bootId = scan.host?.bootId ?? '';
+    const offset = this.bootOffsets.get(`${hostname}\u0000${bootId}`) ?? await this.bootOffset(hostname, bootId, scan.ts[0]!);
+    this.events.buffer.addScan(scan, this.words(offset));
+    await this.events.added();
+  }
+
+  /** A boot offset (decimal Int64) as the lo/hi words of its 64 bits. */
+  private words(offset: string): readonly [number, number] {
+    let w = this.offsetWords.get(offset);
+    if (!w) {
+      const x = BigInt.asUintN(64, BigInt(offset));
+      w = [Number(x & 0xffffffffn), Number(x >> 32n)];
+      this.offsetWords.set(offset, w);
+    }
+    return w;
   }
 
   async writeEpisodes(episodes: Episode[]): Promise<void> {
@@ -212,12 +244,7 @@ export class ClickHouseStore implements EventStore {
     for (const e of episodes) {
       const offset = this.bootOffsets.get(`${e.hostname ?? ''}\u0000${e.bootId ?? ''}`) ??
         await this.bootOffset(e.hostname ?? '', e.bootId ?? '', e.acquireTsNs ?? 0);
-      let w = this.offsetWords.get(offset);
-      if (!w) {
-        const x = BigInt.asUintN(64, BigInt(offset));
-        w = [Number(x & 0xffffffffn), Number(x >> 32n)];
-        this.offsetWords.set(offset, w);
-      }
+      const w = this.words(offset);
       // column indexes follow EPISODE_NATIVE
       const r = t.row();
       t.str(0, r, e.episodeId); t.str(1, r, e.hostname); t.str(2, r, e.bootId); t.str(3, r, e.device); t.str(4, r, e.driver);
@@ -270,6 +297,7 @@ export class ClickHouseStore implements EventStore {
     try {
       await this.flush();
     } finally {
+      if (this.eventsClient !== this.client) await this.eventsClient.close();
       await this.client.close();
     }
   }

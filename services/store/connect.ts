@@ -15,6 +15,10 @@ export interface ConnectOptions {
 
 export interface StoreConnection {
   client: ClickHouseClient;
+  /** The client raw-event inserts go through. chDB runs one query at a time per connection, so embedded
+   * mode opens a second connection to the same directory: raw-event inserts (most of the engine's insert
+   * work) run beside episode, finding and read queries instead of queueing with them. A server: `client`. */
+  eventsClient: ClickHouseClient;
   mode: 'chdb' | 'server';
   /** Where the data lives: the chDB directory or the server URL (without credentials). */
   location: string;
@@ -49,7 +53,7 @@ export async function connect(opts: ConnectOptions): Promise<StoreConnection> {
     });
     u.username = '';
     u.password = '';
-    return { client, mode: 'server', location: u.toString() };
+    return { client, eventsClient: client, mode: 'server', location: u.toString() };
   }
   const dir = resolve(opts.dataDir ?? './data', 'chdb');
   mkdirSync(dir, { recursive: true });
@@ -58,7 +62,10 @@ export async function connect(opts: ConnectOptions): Promise<StoreConnection> {
   // chdb types its Connection against @clickhouse/client-common 1.23.0, the client ships 1.23.1's copy of the
   // same interface: identical at runtime, different declarations.
   type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
-  const client = createClient({ connection: createChdbConnection({ path: dir }) as unknown as ClientConnection });
-  chdbSpoolDirs.set(client, resolve(opts.dataDir ?? './data', 'spool'));
-  return { client, mode: 'chdb', location: dir };
+  const open = (): ClickHouseClient => {
+    const c = createClient({ connection: createChdbConnection({ path: dir }) as unknown as ClientConnection });
+    chdbSpoolDirs.set(c, resolve(opts.dataDir ?? './data', 'spool'));
+    return c;
+  };
+  return { client: open(), eventsClient: open(), mode: 'chdb', location: dir };
 }

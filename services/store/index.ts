@@ -4,7 +4,7 @@ import { connect, type ConnectOptions, type StoreConnection } from './connect.js
 import { ClickHouseStore, type ClickHouseStoreOptions } from './clickhouse-store.js';
 import { StoreReader } from './queries.js';
 
-export type { EventStore, HostHealth } from './types.js';
+export type { BootSeen, EventStore, HostHealth } from './types.js';
 export { ClickHouseStore, type ClickHouseStoreOptions } from './clickhouse-store.js';
 export { StoreReader, LATENCY_DIMENSIONS, type EpisodeFilter, type FindingFilter, type LatencyQuery, type LatencyRow,
   type LatencyDimension, type Page } from './queries.js';
@@ -22,7 +22,7 @@ export interface OpenStore {
 export async function openStore(conn: ConnectOptions, opts: ClickHouseStoreOptions = {}): Promise<OpenStore> {
   const connection = await connect(conn);
   const spoolDir = connection.mode === 'chdb' ? join(dirname(connection.location), 'spool') : undefined;
-  const store = new ClickHouseStore(connection.client, { spoolDir, ...opts });
+  const store = new ClickHouseStore(connection.client, { spoolDir, eventsClient: connection.eventsClient, ...opts });
   try {
     await store.migrate();
   } catch (err) {

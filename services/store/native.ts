@@ -5,7 +5,8 @@
 // laid out as ClickHouse's SerializationLowCardinality writes them (shared-dictionaries key version,
 // additional keys, the default '' first).
 import { endianness } from 'node:os';
-import { bodyOf, type Event } from '../core/model.js';
+import { bodyOf, type BodyKind, type Event } from '../core/model.js';
+import { bodyOfField, NameTable, WireEvent, type BatchScan } from '../core/wire.js';
 import { EVENT_COLUMN_TYPES, EVENT_KINDS } from './schema.js';
 
 if (endianness() !== 'LE') throw new Error('Native event blocks are built little-endian (as ClickHouse stores them)');
@@ -56,6 +57,9 @@ export class EventBlock {
   private static readonly zapTargets = enumCheck(EVENT_COLUMN_TYPES.zapTargetValues);
   private static readonly backings = enumCheck(EVENT_COLUMN_TYPES.backingValues);
   private static readonly triggers = enumCheck(EVENT_COLUMN_TYPES.triggerValues);
+  /** addScan: comm and device names interned from their bytes, bodies decoded into one reused event. */
+  private readonly names = new NameTable();
+  private readonly wire = new WireEvent();
 
   constructor(capacity: number) {
     this.capacity = Math.max(1024, capacity);
@@ -91,86 +95,120 @@ export class EventBlock {
 
   private dicts(): DictColumn[] { return [this.hostname, this.bootId, this.comm, this.device, this.driver]; }
 
-  /** Appends a batch's events: seq = firstSeq + i; the boot's clock offset as a decimal Int64. */
-  add(hostname: string, bootId: string, firstSeq: number, offsetNs: bigint, events: readonly Event[]): void {
+  /** Appends a batch's events: seq = firstSeq + i; the boot's clock offset as the lo/hi words of its Int64. */
+  add(hostname: string, bootId: string, firstSeq: number, offset: readonly [number, number], events: readonly Event[]): void {
     const n = events.length;
-    if (this.rows + n > this.capacity) this.allocate(Math.max(this.capacity * 2, this.rows + n));
+    this.reserve(n);
     const h = this.hostname.id(hostname), bt = this.bootId.id(bootId);
-    const off = BigInt.asUintN(64, offsetNs);
-    const offLo = Number(off & 0xffffffffn), offHi = Number(off >> 32n);
-    const { zapTargets, backings, triggers } = EventBlock;
+    const [offLo, offHi] = offset;
     let r = this.rows;
     let seq = firstSeq;
     for (let i = 0; i < n; i++, r++, seq++) {
       const ev = events[i]!;
-      this.hostname.rows[r] = h; this.bootId.rows[r] = bt;
-      u64(this.seq, r, seq);
-      const ts = ev.tsNs;
-      if (ts) u64(this.ts, r, ts);
-      this.offset[2 * r] = offLo; this.offset[2 * r + 1] = offHi;
-      this.cpu[r] = ev.cpu! >>> 0; this.pid[r] = ev.pid! >>> 0; this.tid[r] = ev.tid! >>> 0;
-      this.comm.rows[r] = this.comm.id(ev.comm);
-      this.device.rows[r] = this.device.id(ev.device);
-      this.hadVmasNull[r] = 1; this.hasVmasNull[r] = 1;
+      this.fixed(r, h, bt, seq, ev.tsNs ?? 0, offLo, offHi, ev.cpu ?? 0, ev.pid ?? 0, ev.tid ?? 0,
+        this.comm.id(ev.comm), this.device.id(ev.device));
       const kind = bodyOf(ev);
       this.kind[r] = kind ? KIND_INDEX.get(kind)! : 0;
-      switch (kind) {
-        case 'barFault': { const f = ev.barFault!; this.bar[r] = f.bar! & 0xff; if (f.mappingId) u64(this.mappingId, r, f.mappingId); this.ok[r] = f.ok ? 1 : 0; break; }
-        case 'lockAcquire': { const w = ev.lockAcquire!.waitNs; if (w) u64(this.waitNs, r, w); break; }
-        case 'moveNotify': {
-          const m = ev.moveNotify!;
-          if (m.durationNs) u64(this.duration, r, m.durationNs);
-          if (m.dmabufId) u64(this.dmabufId, r, m.dmabufId);
-          this.importerCount[r] = m.importerCount! >>> 0;
-          break;
-        }
-        case 'trigger': {
-          const t = ev.trigger!;
-          const k = t.kind! >>> 0;
-          this.trigger[r] = k < 256 && triggers[k] ? k : 0;
-          if (t.groupId) u64(this.groupId, r, t.groupId);
-          break;
-        }
-        case 'dmabufRevoke': {
-          const d = ev.dmabufRevoke!;
-          if (d.durationNs) u64(this.duration, r, d.durationNs);
-          this.revoked[r] = d.revoked ? 1 : 0;
-          this.dmabufCount[r] = d.dmabufCount! >>> 0;
-          if (typeof d.deviceHasVmas === 'boolean') { this.hasVmasNull[r] = 0; this.hasVmas[r] = d.deviceHasVmas ? 1 : 0; }
-          break;
-        }
-        case 'zap': {
-          const z = ev.zap!;
-          if (z.start) u64(this.start, r, z.start);
-          if (z.length) u64(this.length, r, z.length);
-          if (z.durationNs) u64(this.duration, r, z.durationNs);
-          const t = z.target! >>> 0;
-          this.zapTarget[r] = t < 256 && zapTargets[t] ? t : 0;
-          if (typeof z.hadVmas === 'boolean') { this.hadVmasNull[r] = 0; this.hadVmas[r] = z.hadVmas ? 1 : 0; }
-          break;
-        }
-        case 'barMmap': {
-          const m = ev.barMmap!;
-          this.bar[r] = m.bar! & 0xff;
-          const b = m.backing! >>> 0;
-          this.backing[r] = b < 256 && backings[b] ? b : 0;
-          if (m.mappingId) u64(this.mappingId, r, m.mappingId);
-          if (m.length) u64(this.mapLength, r, m.length);
-          this.snapshot[r] = m.snapshot ? 1 : 0;
-          break;
-        }
-        case 'barMunmap': { const m = ev.barMunmap!; this.bar[r] = m.bar! & 0xff; if (m.mappingId) u64(this.mappingId, r, m.mappingId); break; }
-        case 'deviceInfo': {
-          const d = ev.deviceInfo!;
-          this.driver.rows[r] = this.driver.id(d.driver);
-          this.zapBars[r] = d.zapBarsOnRevoke ? 1 : 0;
-          this.dmabufBarMmap[r] = d.dmabufBarMmap ? 1 : 0;
-          break;
-        }
-        default: break; // lockRelease or no body
-      }
+      if (kind) this.body(r, kind, ev);
     }
     this.rows = r;
+  }
+
+  /** Appends a scanned batch (wire.ts): the same rows as add() on its decoded form, read from the bytes the
+   * correlator scans anyway, without materialising the events. */
+  addScan(scan: BatchScan, offset: readonly [number, number]): void {
+    const n = scan.count;
+    this.reserve(n);
+    const h = this.hostname.id(scan.host?.hostname), bt = this.bootId.id(scan.host?.bootId);
+    const [offLo, offHi] = offset;
+    const frame = scan.frame, wire = this.wire;
+    let r = this.rows;
+    let seq = scan.firstSeq;
+    for (let i = 0; i < n; i++, r++, seq++) {
+      this.fixed(r, h, bt, seq, scan.ts[i]!, offLo, offHi, scan.cpu[i]!, scan.pid[i]!, scan.tid[i]!,
+        this.comm.id(this.names.get(frame, scan.commStart[i]!, scan.commEnd[i]!)),
+        this.device.id(this.names.get(frame, scan.devStart[i]!, scan.devEnd[i]!)));
+      const kind = bodyOfField(scan.body[i]!);
+      this.kind[r] = kind ? KIND_INDEX.get(kind)! : 0;
+      if (kind) this.body(r, kind, wire.load(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, 0, 0, 0, ''));
+    }
+    this.rows = r;
+  }
+
+  private reserve(n: number): void {
+    if (this.rows + n > this.capacity) this.allocate(Math.max(this.capacity * 2, this.rows + n));
+  }
+
+  /** The columns every event has (the Nullable(Bool) columns start out NULL). */
+  private fixed(r: number, host: number, boot: number, seq: number, ts: number, offLo: number, offHi: number,
+    cpu: number, pid: number, tid: number, comm: number, device: number): void {
+    this.hostname.rows[r] = host; this.bootId.rows[r] = boot;
+    u64(this.seq, r, seq);
+    if (ts) u64(this.ts, r, ts);
+    this.offset[2 * r] = offLo; this.offset[2 * r + 1] = offHi;
+    this.cpu[r] = cpu >>> 0; this.pid[r] = pid >>> 0; this.tid[r] = tid >>> 0;
+    this.comm.rows[r] = comm; this.device.rows[r] = device;
+    this.hadVmasNull[r] = 1; this.hasVmasNull[r] = 1;
+  }
+
+  /** The body member's columns (sparse: other kinds leave them 0). */
+  private body(r: number, kind: BodyKind, ev: Event): void {
+    const { zapTargets, backings, triggers } = EventBlock;
+    switch (kind) {
+      case 'barFault': { const f = ev.barFault!; this.bar[r] = f.bar! & 0xff; if (f.mappingId) u64(this.mappingId, r, f.mappingId); this.ok[r] = f.ok ? 1 : 0; break; }
+      case 'lockAcquire': { const w = ev.lockAcquire!.waitNs; if (w) u64(this.waitNs, r, w); break; }
+      case 'moveNotify': {
+        const m = ev.moveNotify!;
+        if (m.durationNs) u64(this.duration, r, m.durationNs);
+        if (m.dmabufId) u64(this.dmabufId, r, m.dmabufId);
+        this.importerCount[r] = m.importerCount! >>> 0;
+        break;
+      }
+      case 'trigger': {
+        const t = ev.trigger!;
+        const k = t.kind! >>> 0;
+        this.trigger[r] = k < 256 && triggers[k] ? k : 0;
+        if (t.groupId) u64(this.groupId, r, t.groupId);
+        break;
+      }
+      case 'dmabufRevoke': {
+        const d = ev.dmabufRevoke!;
+        if (d.durationNs) u64(this.duration, r, d.durationNs);
+        this.revoked[r] = d.revoked ? 1 : 0;
+        this.dmabufCount[r] = d.dmabufCount! >>> 0;
+        if (typeof d.deviceHasVmas === 'boolean') { this.hasVmasNull[r] = 0; this.hasVmas[r] = d.deviceHasVmas ? 1 : 0; }
+        break;
+      }
+      case 'zap': {
+        const z = ev.zap!;
+        if (z.start) u64(this.start, r, z.start);
+        if (z.length) u64(this.length, r, z.length);
+        if (z.durationNs) u64(this.duration, r, z.durationNs);
+        const t = z.target! >>> 0;
+        this.zapTarget[r] = t < 256 && zapTargets[t] ? t : 0;
+        if (typeof z.hadVmas === 'boolean') { this.hadVmasNull[r] = 0; this.hadVmas[r] = z.hadVmas ? 1 : 0; }
+        break;
+      }
+      case 'barMmap': {
+        const m = ev.barMmap!;
+        this.bar[r] = m.bar! & 0xff;
+        const b = m.backing! >>> 0;
+        this.backing[r] = b < 256 && backings[b] ? b : 0;
+        if (m.mappingId) u64(this.mappingId, r, m.mappingId);
+        if (m.length) u64(this.mapLength, r, m.length);
+        this.snapshot[r] = m.snapshot ? 1 : 0;
+        break;
+      }
+      case 'barMunmap': { const m = ev.barMunmap!; this.bar[r] = m.bar! & 0xff; if (m.mappingId) u64(this.mappingId, r, m.mappingId); break; }
+      case 'deviceInfo': {
+        const d = ev.deviceInfo!;
+        this.driver.rows[r] = this.driver.id(d.driver);
+        this.zapBars[r] = d.zapBarsOnRevoke ? 1 : 0;
+        this.dmabufBarMmap[r] = d.dmabufBarMmap ? 1 : 0;
+        break;
+      }
+      default: break; // lockRelease
+    }
   }
 
   /** The buffered rows as one Native block (column order = EVENT_NATIVE_COLUMNS); the block is emptied. */

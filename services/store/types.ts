@@ -1,6 +1,7 @@
 // What the pipeline needs from a store (DESIGN §5). One implementation over @clickhouse/client serves both
 // the embedded chDB default and a ClickHouse server URL.
 import type { Episode, EventBatch, Finding } from '../core/model.js';
+import type { BatchScan } from '../core/wire.js';
 
 /** Collector health sample for one host (DESIGN §5 host_health; §7 the agent reports its own rates). */
 export interface HostHealth {
@@ -20,11 +21,17 @@ export interface HostHealth {
   lastTsNs: number;
 }
 
+/** A boot as a batch shows it: host, boot id and the ts of the batch's first event. */
+export interface BootSeen { hostname: string; bootId: string; tsNs: number }
+
 export interface EventStore {
   /** Create or upgrade the schema; safe to call at every start. */
   migrate(): Promise<void>;
   /** Raw events of a decoded batch (rows keyed by hostname, boot_id, seq: re-ingest is idempotent). */
   writeBatch(batch: EventBatch): Promise<void>;
+  /** The same rows from a batch read by the wire scan (core/wire.ts), without decoding it; the scan must stay
+   * as it is until the promise settles. */
+  writeScan(scan: BatchScan): Promise<void>;
   writeEpisodes(episodes: Episode[]): Promise<void>;
   writeFindings(findings: Finding[]): Promise<void>;
   writeHostHealth(rows: HostHealth[]): Promise<void>;

@@ -70,12 +70,12 @@ export function clientInsertPath(client: ClickHouseClient): InsertPath {
  * clickhouse-client runs. Inline data makes chDB lex the whole multi-megabyte statement, about 5× slower,
  * and cannot carry binary formats.
  */
+let spooled = 0; // file names unique across the paths (connections) of this process
 export function spoolFileInsertPath(client: ClickHouseClient, spoolDir: string): InsertPath {
   mkdirSync(spoolDir, { recursive: true });
-  let n = 0;
   return {
     async insert(table, columns, body, format) {
-      const file = join(spoolDir, `${table}.${process.pid}.${n++}.${format === 'Native' ? 'native' : 'tsv'}`);
+      const file = join(spoolDir, `${table}.${process.pid}.${spooled++}.${format === 'Native' ? 'native' : 'tsv'}`);
       // Synchronous on purpose: a few MB into the page cache take milliseconds, while an async write queues
       // on libuv's thread pool behind chDB's own queries (each holds a pool thread while it runs) — seconds.
       writeFileSync(file, body);

@@ -38,7 +38,11 @@ export class Correlator {
    * decoded batch, without decoding events into objects up front (wire.ts). Throws on malformed bytes, before
    * any state changes. */
   ingestBytes(frame: Uint8Array): void {
-    const scan = this.scan.read(frame);
+    this.ingestScan(this.scan.read(frame));
+  }
+
+  /** ingestBytes for a frame the caller scanned already (the embedded pipeline shares one scan with the store). */
+  ingestScan(scan: BatchScan): void {
     this.stats.batches++;
     this.tracker(scan.host?.hostname ?? '', scan.host?.bootId ?? '').ingestScan(scan);
   }
