@@ -59,7 +59,7 @@ export class EventBlock {
   private static readonly triggers = enumCheck(EVENT_COLUMN_TYPES.triggerValues);
   /** addScan: comm and device names interned from their bytes, per host (a host has a few of each, the
    * fleet thousands: one table for all would miss its short list), and bodies decoded into one reused event. */
-  private readonly namesByHost = new Map<string, NameTable>();
+  private readonly namesByHost = new Map<string, { comm: NameTable; device: NameTable }>();
   private readonly wire = new WireEvent();
 
   constructor(capacity: number) {
@@ -123,13 +123,13 @@ export class EventBlock {
     const hostname = scan.host?.hostname ?? '';
     const h = this.hostname.id(hostname), bt = this.bootId.id(scan.host?.bootId);
     const [offLo, offHi] = offset;
-    const frame = scan.frame, wire = this.wire, names = this.names(hostname);
+    const frame = scan.frame, wire = this.wire, { comm, device } = this.names(hostname);
     let r = this.rows;
     let seq = scan.firstSeq;
     for (let i = 0; i < n; i++, r++, seq++) {
       this.fixed(r, h, bt, seq, scan.ts[i]!, offLo, offHi, scan.cpu[i]!, scan.pid[i]!, scan.tid[i]!,
-        this.comm.id(names.get(frame, scan.commStart[i]!, scan.commEnd[i]!)),
-        this.device.id(names.get(frame, scan.devStart[i]!, scan.devEnd[i]!)));
+        this.comm.id(comm.get(frame, scan.commStart[i]!, scan.commEnd[i]!)),
+        this.device.id(device.get(frame, scan.devStart[i]!, scan.devEnd[i]!)));
       const kind = bodyOfField(scan.body[i]!);
       this.kind[r] = kind ? KIND_INDEX.get(kind)! : 0;
       if (kind) this.body(r, kind, wire.load(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, 0, 0, 0, ''));
@@ -137,11 +137,11 @@ export class EventBlock {
     this.rows = r;
   }
 
-  private names(hostname: string): NameTable {
+  private names(hostname: string): { comm: NameTable; device: NameTable } {
     let t = this.namesByHost.get(hostname);
     if (!t) {
       if (this.namesByHost.size >= 65536) this.namesByHost.clear();
-      this.namesByHost.set(hostname, (t = new NameTable()));
+      this.namesByHost.set(hostname, (t = { comm: new NameTable(), device: new NameTable() }));
     }
     return t;
   }

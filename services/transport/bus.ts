@@ -37,7 +37,7 @@ export class InProcessBus implements EventSink, EventSource {
       while (this.depth >= this.capacity && !this.stopped) await new Promise<void>((r) => this.spaceWaiters.push(r));
       if (this.stopped) throw new Error('bus stopped: message not accepted');
       if (this.closed) throw new Error('bus closed: message not accepted');
-      this.queue.push({ ...m, offset: String(this.nextOffset++), partition: 0 });
+      this.queue.push({ key: m.key, value: m.value, offset: String(this.nextOffset++), partition: 0 });
       this.wakeConsumer();
     }
   }
