@@ -63,7 +63,10 @@ async function* workerChunks(url: URL, o: SimulatorSourceOptions): AsyncGenerato
   const data: SimulatorWorkerData & { kind: string } = {
     kind: 'revokescope-simulator', hosts: o.hosts, durationNs: o.durationNs, seed: o.seed, control, chunkBytes: CHUNK_BYTES,
   };
-  const worker = new Worker(fileURLToPath(url), { workerData: data });
+  // A larger young generation for the simulator: its pending events (held until their batch closes) survive a
+  // default-sized nursery's scavenges and get copied and promoted; with 64 MB most die young. Measured on a
+  // 500-host × 300 s run (--trace-gc): the worker's GC 89 scavenges + 10 mark-compacts, 0.77 s → 73 + 1, 0.26 s.
+  const worker = new Worker(fileURLToPath(url), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 64 } });
   const queue: ({ chunk: EncodedChunkMessage } | { done: true } | { error: string })[] = [];
   let wake: (() => void) | undefined;
   let exited = false;
