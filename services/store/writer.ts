@@ -1,9 +1,8 @@
 // Batched inserts: ClickHouse wants few large inserts (10k rows and up, at most about one per second per table).
 // Rows collect in a buffer (TabSeparated text, or Native columns for raw events: native.ts); an insert
 // starts when a buffer reaches maxRows or its oldest row is maxDelayMs old. One insert per table is in
-// flight at a time: rows that come while it runs keep collecting, and the next insert starts as soon as it
-// ends; a writer whose buffer reaches twice maxRows meanwhile waits for it (backpressure reaches the bus and
-// the source; nothing is dropped).
+// flight at a time; a writer that fills the next buffer while it runs waits for it (backpressure reaches
+// the bus and the source; nothing is dropped).
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -145,14 +144,12 @@ export class TableWriter<B extends RowBuffer = TextRows> {
     await this.added();
   }
 
-  /** After rows went into the buffer: starts the age clock; a full buffer starts an insert. While the previous
-   * insert still runs the buffer keeps filling (the insert's end starts the next one); at twice maxRows the
-   * caller waits for it. Waiting at maxRows held the source back for seconds per run while the engine finished
-   * the previous insert, with a core left idle. */
+  /** After rows went into the buffer: starts the age clock; a full buffer starts an insert, waiting only
+   * when the previous insert still runs. */
   async added(): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.firstAt < 0 && this.buffer.rows > 0) this.firstAt = Date.now();
-    if (this.buffer.rows >= this.opts.maxRows && (!this.inflight || this.buffer.rows >= 2 * this.opts.maxRows)) await this.startInsert();
+    if (this.buffer.rows >= this.opts.maxRows) await this.startInsert();
   }
 
   /** Timer tick: starts an insert for a buffer older than maxDelayMs, without waiting for it. */
@@ -182,11 +179,7 @@ export class TableWriter<B extends RowBuffer = TextRows> {
     const run = this.insert(body).then(
       () => { this.written += rows; this.inserts++; },
       (err: unknown) => { this.failure = err; },
-    ).finally(() => {
-      this.inflight = undefined;
-      // rows that filled the buffer while this insert ran go next
-      if (!this.failure && this.buffer.rows >= this.opts.maxRows) void this.startInsert().catch(() => {});
-    });
+    ).finally(() => { this.inflight = undefined; });
     this.inflight = run;
   }
 
