@@ -14,6 +14,15 @@ if (endianness() !== 'LE') throw new Error('Native event blocks are built little
 const KIND_INDEX = new Map<string, number>(EVENT_KINDS.map((k, i) => [k, i]));
 const TWO32 = 4294967296;
 
+/** b[from, to) holds the same bytes as b[from2, to2). (Empty = empty: the first event compares against an
+ * empty previous name, whose index 0 is the dictionary's ''.) */
+function sameBytes(b: Uint8Array, from: number, to: number, from2: number, to2: number): boolean {
+  const n = to - from;
+  if (n !== to2 - from2) return false;
+  for (let k = 0; k < n; k++) if (b[from + k] !== b[from2 + k]) return false;
+  return true;
+}
+
 /** Known values of each Enum8 column: anything else is stored as 0 (…_UNSPECIFIED). */
 function enumCheck(values: Record<string, unknown>): Uint8Array {
   const ok = new Uint8Array(256);
@@ -126,10 +135,13 @@ export class EventBlock {
     const frame = scan.frame, wire = this.wire, { comm, device } = this.names(hostname);
     let r = this.rows;
     let seq = scan.firstSeq;
+    // a batch's events mostly repeat the previous event's comm and device: same bytes, same dictionary index
+    let cFrom = 0, cTo = 0, cId = 0, dFrom = 0, dTo = 0, dId = 0;
     for (let i = 0; i < n; i++, r++, seq++) {
-      this.fixed(r, h, bt, seq, scan.ts[i]!, offLo, offHi, scan.cpu[i]!, scan.pid[i]!, scan.tid[i]!,
-        this.comm.id(comm.get(frame, scan.commStart[i]!, scan.commEnd[i]!)),
-        this.device.id(device.get(frame, scan.devStart[i]!, scan.devEnd[i]!)));
+      const cs = scan.commStart[i]!, ce = scan.commEnd[i]!, ds = scan.devStart[i]!, de = scan.devEnd[i]!;
+      if (!sameBytes(frame, cs, ce, cFrom, cTo)) { cId = this.comm.id(comm.get(frame, cs, ce)); cFrom = cs; cTo = ce; }
+      if (!sameBytes(frame, ds, de, dFrom, dTo)) { dId = this.device.id(device.get(frame, ds, de)); dFrom = ds; dTo = de; }
+      this.fixed(r, h, bt, seq, scan.ts[i]!, offLo, offHi, scan.cpu[i]!, scan.pid[i]!, scan.tid[i]!, cId, dId);
       const kind = bodyOfField(scan.body[i]!);
       this.kind[r] = kind ? KIND_INDEX.get(kind)! : 0;
       if (kind) this.body(r, kind, wire.load(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, 0, 0, 0, ''));
@@ -224,10 +236,15 @@ export class EventBlock {
 
   /** The buffered rows as one Native block (column order = EVENT_NATIVE_COLUMNS); the block is emptied. */
   take(): Buffer {
-    const block = nativeBlock(this.rows, this.columns(this.rows));
+    const block = nativeBlock(this.rows, this.columns(this.rows), this.out);
     this.reset();
     return block;
   }
+
+  /** take()'s output buffer, reused: a fresh block of tens of MB per insert was external memory that set off
+   * full GCs of the JS heap. The block is valid until the next take() (TableWriter takes only when the
+   * table's previous insert has settled). */
+  private readonly out = { buf: Buffer.alloc(0) };
 
   private reset(): void {
     const n = this.rows;
@@ -292,10 +309,11 @@ function u64le(out: Buffer, o: number, v: number): number {
 interface NativeColumn { name: string; type: string; bytes: Uint8Array }
 
 /** A Native block: column and row counts, then each column's name, type and data. */
-function nativeBlock(rows: number, cols: readonly NativeColumn[]): Buffer {
+function nativeBlock(rows: number, cols: readonly NativeColumn[], into?: { buf: Buffer }): Buffer {
   let size = 20;
   for (const c of cols) size += 20 + Buffer.byteLength(c.name) + Buffer.byteLength(c.type) + c.bytes.length;
-  const out = Buffer.allocUnsafe(size);
+  if (into && into.buf.length < size) into.buf = Buffer.allocUnsafeSlow(Math.ceil(size * 1.25));
+  const out = into ? into.buf : Buffer.allocUnsafe(size);
   let o = varint(out, 0, cols.length);
   o = varint(out, o, rows);
   for (const c of cols) {

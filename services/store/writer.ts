@@ -99,7 +99,8 @@ function sqlString(s: string): string {
 /** Rows waiting for an insert. */
 export interface RowBuffer {
   readonly rows: number;
-  /** The buffered rows as one insert body; the buffer is empty afterwards. */
+  /** The buffered rows as one insert body; the buffer is empty afterwards. The body may live in memory the
+   * buffer reuses: it is valid until the next take(). */
   take(): string | Uint8Array;
 }
 
