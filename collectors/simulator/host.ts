@@ -311,19 +311,22 @@ export class HostSim {
   emit<K extends BodyKind>(ts: number, a: Actor, dev: Device, kind: K, body: NonNullable<Event[K]>): Event {
     const cpu = this.cpuOf(a), pid = a.pid, tid = a.tid, comm = a.comm, device = dev.addr;
     const b = body as never;
-    let ev: Event;
+    // One object shape for every event, whatever its body: the members not set are undefined (protobuf
+    // encoders and JSON skip them), so the encoder and the rest of the pipeline see one shape, not ten.
+    const ev: Event = { tsNs: ts, cpu, pid, tid, comm, device, deviceInfo: undefined, lockAcquire: undefined, lockRelease: undefined,
+      zap: undefined, dmabufRevoke: undefined, moveNotify: undefined, barMmap: undefined, barMunmap: undefined, barFault: undefined,
+      trigger: undefined };
     switch (kind as BodyKind) {
-      case 'barFault': ev = { tsNs: ts, cpu, pid, tid, comm, device, barFault: b }; break;
-      case 'lockAcquire': ev = { tsNs: ts, cpu, pid, tid, comm, device, lockAcquire: b }; break;
-      case 'lockRelease': ev = { tsNs: ts, cpu, pid, tid, comm, device, lockRelease: b }; break;
-      case 'deviceInfo': ev = { tsNs: ts, cpu, pid, tid, comm, device, deviceInfo: b }; break;
-      case 'moveNotify': ev = { tsNs: ts, cpu, pid, tid, comm, device, moveNotify: b }; break;
-      case 'trigger': ev = { tsNs: ts, cpu, pid, tid, comm, device, trigger: b }; break;
-      case 'dmabufRevoke': ev = { tsNs: ts, cpu, pid, tid, comm, device, dmabufRevoke: b }; break;
-      case 'zap': ev = { tsNs: ts, cpu, pid, tid, comm, device, zap: b }; break;
-      case 'barMmap': ev = { tsNs: ts, cpu, pid, tid, comm, device, barMmap: b }; break;
-      case 'barMunmap': ev = { tsNs: ts, cpu, pid, tid, comm, device, barMunmap: b }; break;
-      default: ev = { tsNs: ts, cpu, pid, tid, comm, device, [kind]: body };
+      case 'barFault': ev.barFault = b; break;
+      case 'lockAcquire': ev.lockAcquire = b; break;
+      case 'lockRelease': ev.lockRelease = b; break;
+      case 'deviceInfo': ev.deviceInfo = b; break;
+      case 'moveNotify': ev.moveNotify = b; break;
+      case 'trigger': ev.trigger = b; break;
+      case 'dmabufRevoke': ev.dmabufRevoke = b; break;
+      case 'zap': ev.zap = b; break;
+      case 'barMmap': ev.barMmap = b; break;
+      case 'barMunmap': ev.barMunmap = b; break;
     }
     const i = this.pendingN++;
     this.pending[i] = ev; this.pendingTs[i] = ts; this.pendingCpu[i] = cpu;
