@@ -46,9 +46,9 @@ export interface PipelineBenchResult {
   /** RSS over the run, by quarter of its wall time (100 ms samples): peak and median of each quarter. A
    * bounded pipeline has the same figures in the last quarter as in the second, however long the trace. */
   rssByQuarterMiB: { peak: number[]; median: number[] };
-  /** Linux: CPU seconds per million events by thread — the JS main thread (decode, correlate, rows), the
-   * chDB engine and libuv pool threads (inserts, materialized views, merges), and threads that had exited
-   * by the end (the simulator worker: generate + encode). */
+  /** Linux: CPU seconds per million events by thread — the JS main thread (scan, correlate, rows), the other
+   * live threads (chDB's queries, views and merges; V8's GC helper threads; libuv's pool), and threads that had
+   * exited by the end (the simulator worker: generate + encode). */
   cpuByThread?: { main: number; engine: number; exited: number };
   targets: { eventsPerSecond: number; bytesPerEvent: number };
 }
