@@ -24,7 +24,9 @@ export interface ClickHouseStoreOptions {
   spoolDir?: string;
   /** Wall clock in ms (tests pin it). */
   now?: () => number;
-  /** Raw-event inserts go through this client (connect(): a second chDB connection). Default: `client`. */
+  /** Raw-event inserts go through this client (openStore: the connection's `lane()`, a second chDB connection,
+   * so they run beside episode inserts and reads instead of queueing with them). Default: `client`. The store
+   * closes it with `client`. */
   eventsClient?: ClickHouseClient;
 }
 

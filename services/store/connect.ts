@@ -15,10 +15,10 @@ export interface ConnectOptions {
 
 export interface StoreConnection {
   client: ClickHouseClient;
-  /** The client raw-event inserts go through. chDB runs one query at a time per connection, so embedded
-   * mode opens a second connection to the same directory: raw-event inserts (most of the engine's insert
-   * work) run beside episode, finding and read queries instead of queueing with them. A server: `client`. */
-  eventsClient: ClickHouseClient;
+  /** Another client to the same store, for work that must not queue behind `client`'s queries. chDB runs one
+   * query at a time per connection, so embedded mode opens a new connection to the same directory (close it
+   * when done); a server serves concurrent requests on one client, so there it is `client` itself. */
+  lane(): ClickHouseClient;
   mode: 'chdb' | 'server';
   /** Where the data lives: the chDB directory or the server URL (without credentials). */
   location: string;
@@ -53,7 +53,7 @@ export async function connect(opts: ConnectOptions): Promise<StoreConnection> {
     });
     u.username = '';
     u.password = '';
-    return { client, eventsClient: client, mode: 'server', location: u.toString() };
+    return { client, lane: () => client, mode: 'server', location: u.toString() };
   }
   const dir = resolve(opts.dataDir ?? './data', 'chdb');
   mkdirSync(dir, { recursive: true });
@@ -67,5 +67,5 @@ export async function connect(opts: ConnectOptions): Promise<StoreConnection> {
     chdbSpoolDirs.set(c, resolve(opts.dataDir ?? './data', 'spool'));
     return c;
   };
-  return { client: open(), eventsClient: open(), mode: 'chdb', location: dir };
+  return { client: open(), lane: open, mode: 'chdb', location: dir };
 }

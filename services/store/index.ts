@@ -18,11 +18,12 @@ export interface OpenStore {
   connection: StoreConnection;
 }
 
-/** Connects, migrates (safe at every start) and returns the writer and the reader over one client. */
+/** Connects, migrates (safe at every start) and returns the writer and the reader over one client (raw-event
+ * inserts get a lane of their own: StoreConnection.lane). */
 export async function openStore(conn: ConnectOptions, opts: ClickHouseStoreOptions = {}): Promise<OpenStore> {
   const connection = await connect(conn);
   const spoolDir = connection.mode === 'chdb' ? join(dirname(connection.location), 'spool') : undefined;
-  const store = new ClickHouseStore(connection.client, { spoolDir, eventsClient: connection.eventsClient, ...opts });
+  const store = new ClickHouseStore(connection.client, { spoolDir, eventsClient: connection.lane(), ...opts });
   try {
     await store.migrate();
   } catch (err) {
