@@ -12,6 +12,8 @@ import { checkDashboard, type PanelRun, type RunSql } from '../dashboards/check.
 import { DASHBOARDS } from '../dashboards/index.js';
 import type { TimeRange } from '../dashboards/interpolate.js';
 import { analyzeBatches } from '../services/core/analysis.js';
+import { v1 } from '../services/core/model.js';
+import { BatchScan } from '../services/core/wire.js';
 import { HostHealthTracker } from '../services/pipeline/health.js';
 import { ClickHouseStore } from '../services/store/clickhouse-store.js';
 import { connect } from '../services/store/connect.js';
@@ -50,9 +52,10 @@ beforeAll(async () => {
   // every host boot at regular intervals
   let clock = START_MS;
   const health = new HostHealthTracker(() => clock);
+  const scan = new BatchScan();
   const per = Math.ceil(batches.length / SAMPLES);
   for (let i = 0; i < batches.length; i++) {
-    health.observe(batches[i]!);
+    health.observeScan(scan.read(v1.EventBatch.encode(batches[i]!).finish()));
     await store.writeBatch(batches[i]!);
     if ((i + 1) % per === 0 || i === batches.length - 1) {
       clock = START_MS + Math.round(((i + 1) / batches.length) * (DURATION_NS / 1e6));

@@ -182,7 +182,6 @@ export class BatchScan {
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
   }
-
 }
 
 /** An event's ts_ns (the last on the wire, as the full scan reads it). */

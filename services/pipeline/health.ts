@@ -1,6 +1,6 @@
 // Collector health as the pipeline sees it, per host boot: events, drops the collector reported, losses
 // (reported drops + sequence gaps: events[i] has seq first_seq + i) and the newest ts. Bounded by hosts.
-import { Capability, type EventBatch, type HostInfo } from '../core/model.js';
+import { Capability, type HostInfo } from '../core/model.js';
 import type { BatchScan } from '../core/wire.js';
 import type { HostHealth } from '../store/types.js';
 
@@ -16,22 +16,10 @@ export class HostHealthTracker {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  observe(batch: EventBatch): void {
-    const events = batch.events ?? [];
-    let last = 0;
-    for (const ev of events) if ((ev.tsNs ?? 0) > last) last = ev.tsNs ?? 0;
-    this.note(batch.host, batch.firstSeq ?? 0, batch.dropped ?? 0, events.length, last);
-  }
-
-  /** observe() for a batch read by the wire scan. */
+  /** One batch, as the wire scan read it (core/wire.ts). */
   observeScan(scan: BatchScan): void {
-    let last = 0;
-    for (let i = 0; i < scan.count; i++) if (scan.ts[i]! > last) last = scan.ts[i]!;
-    this.note(scan.host, scan.firstSeq, scan.dropped, scan.count, last);
-  }
-
-  private note(host: HostInfo | null | undefined, first: number, dropped: number, count: number, lastTsNs: number): void {
-    const h = host ?? {};
+    const h: HostInfo = scan.host ?? {};
+    const first = scan.firstSeq, dropped = scan.dropped, count = scan.count;
     const key = `${h.hostname ?? ''}\u0000${h.bootId ?? ''}`;
     let b = this.boots.get(key);
     if (!b) {
@@ -47,7 +35,7 @@ export class HostHealthTracker {
     if (b.nextSeq !== undefined && first > b.nextSeq) b.lost += first - b.nextSeq;
     b.nextSeq = Math.max(b.nextSeq ?? 0, first + count);
     b.events += count;
-    if (lastTsNs > b.lastTsNs) b.lastTsNs = lastTsNs;
+    for (let i = 0; i < count; i++) if (scan.ts[i]! > b.lastTsNs) b.lastTsNs = scan.ts[i]!;
   }
 
   rows(): HostHealth[] {

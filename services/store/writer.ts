@@ -17,7 +17,7 @@ export interface TableWriterOptions {
 
 // 600k rows or 4 s. Each insert makes a part in the table and in every view's table (episodes feed the dedup
 // view and three rollups), and the engine's cost is mostly per part: creating, then merging it. Embedded, chDB
-// also runs one query at a time, so every insert holds the only query lane (the pipeline keeps it ≈ 99% busy).
+// also runs one query at a time per connection, so every insert holds its connection's lane for its whole run.
 // Measured on the embedded pipeline (BENCHMARKS.md), engine CPU-s per million events: 5.9–6.3 at 100k/1 s,
 // 2.6–3.3 at 300k/2 s, 2.2–2.5 at 600k/4 s. Findings keep a 1 s delay (alerting reads them).
 export const defaultWriterOptions: TableWriterOptions = { maxRows: 600_000, maxDelayMs: 4_000, attempts: 6 };
