@@ -263,10 +263,19 @@ describe('episode and finding JSON', () => {
   it('every field, proto3 JSON names, 64-bit as strings, enums by name', () => {
     const ep = episodeToJson({ episodeId: 'e1', acquireTsNs: 2 ** 40, trigger: TriggerKind.HOT_RESET, revoke: true } as never);
     expect(ep).toMatchObject({ episodeId: 'e1', acquireTsNs: '1099511627776', trigger: 'HOT_RESET', revokeNs: '0', complete: false, zapCount: 0 });
-    expect(Object.keys(ep)).toHaveLength(23);
+    expect(Object.keys(ep)).toHaveLength(28);
     const f = findingToJson({ findingId: 'f', kind: v1.FindingKind.SKIPPED_ZAP, severity: v1.Severity.CRITICAL, tsNs: 5 } as never);
-    expect(f).toMatchObject({ findingId: 'f', kind: 'SKIPPED_ZAP', severity: 'CRITICAL', tsNs: '5', inconclusive: false, evidence: '' });
+    expect(f).toMatchObject({ findingId: 'f', kind: 'SKIPPED_ZAP', severity: 'CRITICAL', tsNs: '5', inconclusive: false, evidence: {} });
     expect(Object.keys(f)).toHaveLength(12);
+  });
+
+  it('evidence is written as the JSON object it holds, and read back into its text', () => {
+    const evidence = { rule: 'skipped_zap', facts: { deviceZaps: 0 } };
+    const f = findingToJson({ findingId: 'f', kind: v1.FindingKind.SKIPPED_ZAP, evidence: JSON.stringify(evidence) } as never);
+    expect(f.evidence).toEqual(evidence);
+    expect(JSON.parse(findingFromJson(f).evidence)).toEqual(evidence);
+    // Text that is not a JSON object (hand-written or older findings) stays readable.
+    expect(findingToJson({ findingId: 'g', evidence: 'zap skipped' } as never).evidence).toEqual({ text: 'zap skipped' });
   });
 
   it('episodeFromJson / findingFromJson read them back (strictly)', () => {

@@ -21,7 +21,7 @@ function view(ev: Event): Record<string, unknown> {
   if (kind && body) {
     const defaults = v1[({ deviceInfo: 'DeviceInfo', lockAcquire: 'LockAcquire', lockRelease: 'LockRelease', zap: 'Zap',
       dmabufRevoke: 'DmaBufRevoke', moveNotify: 'MoveNotify', barMmap: 'BarMmap', barMunmap: 'BarMunmap', barFault: 'BarFault',
-      trigger: 'Trigger' } as const)[kind]].prototype as unknown as Record<string, unknown>;
+      trigger: 'Trigger', triggerEnd: 'TriggerEnd', powerTransition: 'PowerTransition', resetFunction: 'ResetFunction' } as const)[kind]].prototype as unknown as Record<string, unknown>;
     for (const k of Object.keys(defaults)) if (typeof defaults[k] !== 'function' && !k.startsWith('_')) fields[k] = body[k] ?? defaults[k] ?? null;
   }
   return { tsNs: ev.tsNs ?? 0, cpu: ev.cpu ?? 0, pid: ev.pid ?? 0, tid: ev.tid ?? 0, comm: ev.comm ?? '', device: ev.device ?? '',
@@ -58,10 +58,11 @@ describe('wire reader agrees with protobufjs', () => {
   });
 
   it('random events (every field, optional bools unset/false/true, non-ASCII names)', () => {
-    fc.assert(fc.property(fc.array(event, { maxLength: 20 }), u64, u64, (events, firstSeq, dropped) => {
-      const frame = encode({ host: { hostname: 'h', bootId: 'b' }, firstSeq, dropped, events });
+    fc.assert(fc.property(fc.array(event, { maxLength: 20 }), u64, u64, u64, (events, firstSeq, dropped, nowNs) => {
+      const frame = encode({ host: { hostname: 'h', bootId: 'b' }, firstSeq, dropped, events, nowNs });
       const decoded = v1.EventBatch.decode(frame);
       expect(wireViews(frame)).toEqual(decoded.events.map(view));
+      expect(new BatchScan().read(frame).nowNs).toBe(decoded.nowNs);
     }), { numRuns: 300 });
   });
 
@@ -71,7 +72,7 @@ describe('wire reader agrees with protobufjs', () => {
       (7 << 3) | 0, 0x96, 0x01, // field 7, varint
       (8 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8, // field 8, fixed64
       (9 << 3) | 2, 2, 0xaa, 0xbb, // field 9, bytes
-      0xa5, 0x01, 1, 2, 3, 4, // field 20, fixed32 (a two-byte tag)
+      0xf5, 0x01, 1, 2, 3, 4, // field 30, fixed32 (a two-byte tag)
     ]);
     const evBytes = new Uint8Array([...ev, ...unknown]);
     const frame = new Uint8Array([(4 << 3) | 2, evBytes.length, ...evBytes, 0xc0, 0x02, 1]); // + batch field 40, varint

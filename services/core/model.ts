@@ -28,6 +28,9 @@ export type BarMmap = revokescope.v1.IBarMmap;
 export type BarMunmap = revokescope.v1.IBarMunmap;
 export type BarFault = revokescope.v1.IBarFault;
 export type Trigger = revokescope.v1.ITrigger;
+export type TriggerEnd = revokescope.v1.ITriggerEnd;
+export type PowerTransition = revokescope.v1.IPowerTransition;
+export type ResetFunction = revokescope.v1.IResetFunction;
 
 /** Correlator outputs, fully populated (every field present; 64-bit values as JS numbers). */
 export type Episode = { [K in keyof revokescope.v1.IEpisode]-?: NonNullable<revokescope.v1.IEpisode[K]> };
@@ -48,6 +51,9 @@ export function bodyOf(ev: Event): BodyKind | undefined {
   if (ev.barMmap) return 'barMmap';
   if (ev.barMunmap) return 'barMunmap';
   if (ev.deviceInfo) return 'deviceInfo';
+  if (ev.triggerEnd) return 'triggerEnd';
+  if (ev.powerTransition) return 'powerTransition';
+  if (ev.resetFunction) return 'resetFunction';
   return undefined;
 }
 

@@ -8,11 +8,12 @@
 // `body` members, the last on the wire wins (proto3), where protobufjs would keep them all set. Pure.
 import {
   BarFaultFields as BF, BarMmapFields as BM, BarMunmapFields as BU, DeviceInfoFields as DI, DmaBufRevokeFields as DR,
-  EventBatchFields as EB, EventFields as EV, LockAcquireFields as LA, MoveNotifyFields as MN, TriggerFields as TR, ZapFields as ZP,
+  EventBatchFields as EB, EventFields as EV, LockAcquireFields as LA, MoveNotifyFields as MN, PowerTransitionFields as PT,
+  ResetFunctionFields as RF, TriggerEndFields as TE, TriggerFields as TR, ZapFields as ZP,
 } from '../../gen/fields.js';
 import {
   v1, type BarFault, type BarMmap, type BarMunmap, type BodyKind, type DeviceInfo, type DmaBufRevoke, type Event, type HostInfo,
-  type MoveNotify, type Trigger, type Zap,
+  type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
 } from './model.js';
 
 export class WireError extends Error {}
@@ -40,6 +41,8 @@ function varint(b: Uint8Array, end: number): number {
 const u32 = (x: number): number => (x < 0x100000000 ? x : x % 0x100000000);
 /** int32 (enum) fields: the low 32 bits as a signed value. */
 const i32 = (x: number): number => u32(x) | 0;
+/** sint32 fields: zigzag over the low 32 bits (protobufjs' readSint32). */
+const s32 = (x: number): number => { const u = u32(x); return ((u >>> 1) ^ -(u & 1)) | 0; };
 
 /** Skip a field's value of `wireType` (the tag is read). */
 function skip(b: Uint8Array, wireType: number, end: number): void {
@@ -92,6 +95,8 @@ export class BatchScan {
   host: HostInfo | null = null;
   firstSeq = 0;
   dropped = 0;
+  /** EventBatch.now_ns: the collector's clock when it cut the batch (0: not sent). */
+  nowNs = 0;
   count = 0;
   /** Per event: [start, end) of its bytes in the frame. */
   start = new Int32Array(64);
@@ -132,6 +137,7 @@ export class BatchScan {
     this.host = null;
     this.firstSeq = 0;
     this.dropped = 0;
+    this.nowNs = 0;
     this.count = 0;
     const b = frame;
     const end = frame.length;
@@ -150,6 +156,7 @@ export class BatchScan {
         pos = stop;
       } else if (field === EB.firstSeq && wt === 0) this.firstSeq = varint(b, end);
       else if (field === EB.dropped && wt === 0) this.dropped = varint(b, end);
+      else if (field === EB.nowNs && wt === 0) this.nowNs = varint(b, end);
       else skip(b, wt, end);
     }
     return this;
@@ -284,12 +291,16 @@ export class WireEvent implements Event {
   barMunmap: BarMunmap | null = null;
   barFault: BarFault | null = null;
   trigger: Trigger | null = null;
+  triggerEnd: TriggerEnd | null = null;
+  powerTransition: PowerTransition | null = null;
+  resetFunction: ResetFunction | null = null;
   private frame: Uint8Array = new Uint8Array(0);
   private start = 0;
   private end = 0;
   private set: BodyKind | undefined;
   private readonly bodies = {
-    deviceInfo: { driver: '', zapBarsOnRevoke: false, dmabufBarMmap: false } as Mutable<DeviceInfo>,
+    deviceInfo: { driver: '', zapBarsOnRevoke: null, dmabufBarMmap: false, memoryEnabled: null, powerState: null, revoked: null,
+      openCount: null, noCommandMemory: null, customVmOpsBars: null } as Mutable<DeviceInfo>,
     lockAcquire: { waitNs: 0 },
     lockRelease: {},
     zap: { start: 0, length: 0, durationNs: 0, target: 0, hadVmas: null } as Mutable<Zap>,
@@ -299,6 +310,9 @@ export class WireEvent implements Event {
     barMunmap: { bar: 0, mappingId: 0 } as Mutable<BarMunmap>,
     barFault: { bar: 0, mappingId: 0, ok: false } as Mutable<BarFault>,
     trigger: { kind: 0, groupId: 0 } as Mutable<Trigger>,
+    triggerEnd: { kind: 0, ret: 0 } as Mutable<TriggerEnd>,
+    powerTransition: { from: 0, to: 0, durationNs: 0 } as Mutable<PowerTransition>,
+    resetFunction: { ret: 0, durationNs: 0 } as Mutable<ResetFunction>,
   };
 
   /** Which oneof member is set (as protobufjs' virtual `body`). */
@@ -430,13 +444,47 @@ export class WireEvent implements Event {
         return m;
       }
       case 'deviceInfo': {
-        const m = o.deviceInfo; m.driver = ''; m.zapBarsOnRevoke = false; m.dmabufBarMmap = false;
+        const m = o.deviceInfo; m.driver = ''; m.zapBarsOnRevoke = null; m.dmabufBarMmap = false; m.memoryEnabled = null;
+        m.powerState = null; m.revoked = null; m.openCount = null; m.noCommandMemory = null; m.customVmOpsBars = null;
         while (pos < end) {
           const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
           if (wt === 2 && f === DI.driver) { const stop = lengthDelimited(b, end); m.driver = decodeString(b, pos, stop); pos = stop; continue; }
           if (wt !== 0) { skip(b, wt, end); continue; }
           const x = varint(b, end);
           if (f === DI.zapBarsOnRevoke) m.zapBarsOnRevoke = x !== 0; else if (f === DI.dmabufBarMmap) m.dmabufBarMmap = x !== 0;
+          else if (f === DI.memoryEnabled) m.memoryEnabled = x !== 0; else if (f === DI.powerState) m.powerState = u32(x);
+          else if (f === DI.revoked) m.revoked = x !== 0; else if (f === DI.openCount) m.openCount = u32(x);
+          else if (f === DI.noCommandMemory) m.noCommandMemory = x !== 0; else if (f === DI.customVmOpsBars) m.customVmOpsBars = u32(x);
+        }
+        return m;
+      }
+      case 'triggerEnd': {
+        const m = o.triggerEnd; m.kind = 0; m.ret = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === TE.kind) m.kind = i32(x); else if (f === TE.ret) m.ret = s32(x);
+        }
+        return m;
+      }
+      case 'powerTransition': {
+        const m = o.powerTransition; m.from = 0; m.to = 0; m.durationNs = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === PT.from) m.from = u32(x); else if (f === PT.to) m.to = u32(x); else if (f === PT.durationNs) m.durationNs = x;
+        }
+        return m;
+      }
+      case 'resetFunction': {
+        const m = o.resetFunction; m.ret = 0; m.durationNs = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3;
+          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
+          const x = varint(b, end);
+          if (f === RF.ret) m.ret = s32(x); else if (f === RF.durationNs) m.durationNs = x;
         }
         return m;
       }

@@ -133,6 +133,7 @@ export class BatchEncoder {
     if (m.firstSeq != null && (pm || has(m, 'firstSeq'))) { this.buf[this.pos++] = 16; this.varint64(m.firstSeq); }
     if (m.dropped != null && (pm || has(m, 'dropped'))) { this.buf[this.pos++] = 24; this.varint64(m.dropped); }
     if (m.events != null && m.events.length) for (const ev of m.events) this.event(ev);
+    if (m.nowNs != null && (pm || has(m, 'nowNs'))) { this.ensure(11); this.buf[this.pos++] = 40; this.varint64(m.nowNs); }
   }
 
   private event(e: Event): void {
@@ -160,6 +161,13 @@ export class BatchEncoder {
       this.ensure(8);
       if (d.zapBarsOnRevoke != null && (pd || has(d, 'zapBarsOnRevoke'))) { this.buf[this.pos++] = 16; this.buf[this.pos++] = d.zapBarsOnRevoke ? 1 : 0; }
       if (d.dmabufBarMmap != null && (pd || has(d, 'dmabufBarMmap'))) { this.buf[this.pos++] = 24; this.buf[this.pos++] = d.dmabufBarMmap ? 1 : 0; }
+      this.ensure(40);
+      if (d.memoryEnabled != null && (pd || has(d, 'memoryEnabled'))) { this.buf[this.pos++] = 32; this.buf[this.pos++] = d.memoryEnabled ? 1 : 0; }
+      if (d.powerState != null && (pd || has(d, 'powerState'))) { this.buf[this.pos++] = 40; this.varint32(d.powerState >>> 0); }
+      if (d.revoked != null && (pd || has(d, 'revoked'))) { this.buf[this.pos++] = 48; this.buf[this.pos++] = d.revoked ? 1 : 0; }
+      if (d.openCount != null && (pd || has(d, 'openCount'))) { this.buf[this.pos++] = 56; this.varint32(d.openCount >>> 0); }
+      if (d.noCommandMemory != null && (pd || has(d, 'noCommandMemory'))) { this.buf[this.pos++] = 64; this.buf[this.pos++] = d.noCommandMemory ? 1 : 0; }
+      if (d.customVmOpsBars != null && (pd || has(d, 'customVmOpsBars'))) { this.buf[this.pos++] = 72; this.varint32(d.customVmOpsBars >>> 0); }
       this.close(s);
     }
     this.ensure(80);
@@ -238,8 +246,36 @@ export class BatchEncoder {
       if (t.groupId != null && (pt || has(t, 'groupId'))) { this.buf[this.pos++] = 16; this.varint64(t.groupId); }
       this.close(s);
     }
+    const te = e.triggerEnd;
+    if (te != null && (pe || has(e, 'triggerEnd'))) {
+      const pte = plain(te);
+      const s = this.open2(162);
+      if (te.kind != null && (pte || has(te, 'kind'))) { this.buf[this.pos++] = 8; this.int32(te.kind); }
+      if (te.ret != null && (pte || has(te, 'ret'))) { this.buf[this.pos++] = 16; this.sint32(te.ret); }
+      this.close(s);
+    }
+    const pw = e.powerTransition;
+    if (pw != null && (pe || has(e, 'powerTransition'))) {
+      const ppw = plain(pw);
+      const s = this.open2(170);
+      if (pw.from != null && (ppw || has(pw, 'from'))) { this.buf[this.pos++] = 8; this.varint32(pw.from >>> 0); }
+      if (pw.to != null && (ppw || has(pw, 'to'))) { this.buf[this.pos++] = 16; this.varint32(pw.to >>> 0); }
+      if (pw.durationNs != null && (ppw || has(pw, 'durationNs'))) { this.buf[this.pos++] = 24; this.varint64(pw.durationNs); }
+      this.close(s);
+    }
+    const rf = e.resetFunction;
+    if (rf != null && (pe || has(e, 'resetFunction'))) {
+      const prf = plain(rf);
+      const s = this.open2(178);
+      if (rf.ret != null && (prf || has(rf, 'ret'))) { this.buf[this.pos++] = 8; this.sint32(rf.ret); }
+      if (rf.durationNs != null && (prf || has(rf, 'durationNs'))) { this.buf[this.pos++] = 16; this.varint64(rf.durationNs); }
+      this.close(s);
+    }
     this.close(at);
   }
+
+  /** sint32: zigzag, then a varint of the unsigned 32 bits (protobufjs Writer.sint32). */
+  private sint32(v: number): void { this.varint32((((v << 1) ^ (v >> 31)) >>> 0)); }
 
   /** open() for a tag >= 128 (two varint bytes: field numbers 16–2047). */
   private open2(tag: number): number {

@@ -160,10 +160,12 @@ export function batchToJson(batch: EventBatch): Record<string, unknown> {
   return withoutDefaults(v1.EventBatch.toObject(msg, JSON_OPTIONS));
 }
 
-/** Fields with presence (proto3 `optional`): false is a value, not a default. */
-const PRESENCE = new Set(['hadVmas', 'deviceHasVmas']);
+/** Fields with presence (proto3 `optional`: Zap.had_vmas, DeviceInfo.memory_enabled, ...): false or 0 is a
+ * value, not a default. */
+const PRESENCE = new Set(['hadVmas', 'deviceHasVmas', 'zapBarsOnRevoke', 'memoryEnabled', 'powerState', 'revoked', 'openCount',
+  'noCommandMemory', 'customVmOpsBars']);
 /** 64-bit fields (written as strings) and enum fields (written by name) of EventBatch and its messages. */
-const INT64 = new Set(['firstSeq', 'dropped', 'tsNs', 'waitNs', 'start', 'length', 'durationNs', 'dmabufId', 'mappingId', 'groupId']);
+const INT64 = new Set(['firstSeq', 'dropped', 'nowNs', 'tsNs', 'waitNs', 'start', 'length', 'durationNs', 'dmabufId', 'mappingId', 'groupId']);
 const ENUMS = new Set(['kind', 'target', 'backing']);
 
 /** proto3 JSON omits scalar fields at their default (protobufjs 7 keeps explicitly set zeros). Messages, even
@@ -184,9 +186,24 @@ export function episodeToJson(ep: Episode | revokescope.v1.IEpisode): Record<str
   return v1.Episode.toObject(v1.Episode.fromObject(ep as Record<string, unknown>), JSON_OPTIONS_ALL);
 }
 
-/** Finding → proto3 JSON object with every field (kind: "SKIPPED_ZAP", severity: "CRITICAL", ...). */
+/** Finding → proto3 JSON object with every field (kind: "SKIPPED_ZAP", severity: "CRITICAL", ...). The evidence,
+ * a JSON text in the message, is written as the object it is (DESIGN §4.1: structured wherever JSON is written). */
 export function findingToJson(f: Finding | revokescope.v1.IFinding): Record<string, unknown> {
-  return v1.Finding.toObject(v1.Finding.fromObject(f as Record<string, unknown>), JSON_OPTIONS_ALL);
+  const out = v1.Finding.toObject(v1.Finding.fromObject(f as Record<string, unknown>), JSON_OPTIONS_ALL);
+  out.evidence = evidenceObject(out.evidence);
+  return out;
+}
+
+/** A finding's evidence as an object: the JSON text parsed; text that is not a JSON object (findings written by
+ * hand or by older versions) is kept under `text`. */
+export function evidenceObject(evidence: unknown): Record<string, unknown> {
+  if (evidence && typeof evidence === 'object' && !Array.isArray(evidence)) return evidence as Record<string, unknown>;
+  if (typeof evidence !== 'string' || evidence === '') return {};
+  try {
+    const v: unknown = JSON.parse(evidence);
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch { /* not JSON */ }
+  return { text: evidence };
 }
 
 /** proto3 JSON → Episode with every field present (strict, like batchFromJson). */
@@ -195,8 +212,11 @@ export function episodeFromJson(json: unknown): Episode {
   return v1.Episode.toObject(msg, { defaults: true }) as Episode;
 }
 
-/** proto3 JSON → Finding with every field present (strict, like batchFromJson). */
+/** proto3 JSON → Finding with every field present (strict, like batchFromJson). An evidence object (as
+ * findingToJson writes it) is read back into its JSON text. */
 export function findingFromJson(json: unknown): Finding {
+  const ev = json && typeof json === 'object' ? (json as Record<string, unknown>).evidence : undefined;
+  if (ev && typeof ev === 'object' && !Array.isArray(ev)) json = { ...(json as Record<string, unknown>), evidence: JSON.stringify(ev) };
   const msg = v1.Finding.fromObject(messageObject(messageSpec('Finding'), json));
   return v1.Finding.toObject(msg, { defaults: true }) as Finding;
 }

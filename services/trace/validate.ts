@@ -16,8 +16,12 @@ import { FieldError } from './errors.js';
 export const MAX_DURATION_NS = 86_400 * 1e9;
 const PCI_ADDRESS = /^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/;
 const BODIES = ['deviceInfo', 'lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify', 'barMmap',
-  'barMunmap', 'barFault', 'trigger'] as const;
+  'barMunmap', 'barFault', 'trigger', 'triggerEnd', 'powerTransition', 'resetFunction'] as const;
 const MAX_BAR = 5;
+/** pci_power_t: PCI_D0 … PCI_D3cold (4); PCI_UNKNOWN (5) is what the kernel reports before it knows. */
+const MAX_POWER_STATE = 5;
+/** custom_vm_ops_bars: one bit per BAR 0..5. */
+const BAR_MASK_LIMIT = 1 << (MAX_BAR + 1);
 
 /** Where a field is: an event index (events[i]) or a path, plus the field. Built only for an error: the checks
  * run on every event of every batch the Kafka consumer reads, and eager path strings cost as much as decoding. */
@@ -53,6 +57,11 @@ function knownEnum(values: object, name: string, v: unknown, at: At, field: stri
   }
 }
 
+function powerState(v: unknown, at: At, field: string): void {
+  nonNegativeInteger(v, at, field);
+  if (typeof v === 'number' && v > MAX_POWER_STATE) throw new FieldError(where(at, field), `PCI power state ${v} outside D0..D3cold (0..4) and unknown (5)`);
+}
+
 function bar(v: unknown, at: At, field: string): void {
   nonNegativeInteger(v, at, field);
   if (typeof v === 'number' && v > MAX_BAR) throw new FieldError(where(at, field), `BAR index ${v} outside 0..${MAX_BAR}`);
@@ -80,6 +89,9 @@ function checkEvent(ev: Event, path: At): void {
   if (ev.barMunmap != null) { bodies++; body = 'barMunmap'; }
   if (ev.barFault != null) { bodies++; body = 'barFault'; }
   if (ev.trigger != null) { bodies++; body = 'trigger'; }
+  if (ev.triggerEnd != null) { bodies++; body = 'triggerEnd'; }
+  if (ev.powerTransition != null) { bodies++; body = 'powerTransition'; }
+  if (ev.resetFunction != null) { bodies++; body = 'resetFunction'; }
   if (bodies === 0) throw new FieldError(where(path, ''), 'event has no body (one of deviceInfo, lockAcquire, ..., trigger)');
   if (bodies > 1) {
     throw new FieldError(where(path, ''), `event has several bodies: ${BODIES.filter((b) => ev[b] !== undefined && ev[b] !== null).join(', ')}`);
@@ -130,6 +142,23 @@ function checkEvent(ev: Event, path: At): void {
       knownEnum(v1.TriggerKind, 'TriggerKind', ev.trigger!.kind, path, 'trigger.kind');
       nonNegativeInteger(ev.trigger!.groupId, path, 'trigger.groupId');
       break;
+    case 'triggerEnd': knownEnum(v1.TriggerKind, 'TriggerKind', ev.triggerEnd!.kind, path, 'triggerEnd.kind'); break;
+    case 'powerTransition': {
+      const p = ev.powerTransition!;
+      powerState(p.from, path, 'powerTransition.from');
+      powerState(p.to, path, 'powerTransition.to');
+      duration(p.durationNs, path, 'powerTransition.durationNs');
+      break;
+    }
+    case 'resetFunction': duration(ev.resetFunction!.durationNs, path, 'resetFunction.durationNs'); break;
+    case 'deviceInfo': {
+      const d = ev.deviceInfo!;
+      powerState(d.powerState, path, 'deviceInfo.powerState');
+      if (d.customVmOpsBars != null && d.customVmOpsBars >= BAR_MASK_LIMIT) {
+        throw new FieldError(where(path, 'deviceInfo.customVmOpsBars'), `BAR bitmask ${d.customVmOpsBars} has bits above BAR ${MAX_BAR}`);
+      }
+      break;
+    }
     default: break;
   }
 }
@@ -143,6 +172,7 @@ export function validateBatch(batch: EventBatch): void {
   (host.capabilities ?? []).forEach((c, i) => knownEnum(v1.Capability, 'Capability', c, `host.capabilities[${i}]`, ''));
   nonNegativeInteger(batch.firstSeq, 'firstSeq', '');
   nonNegativeInteger(batch.dropped, 'dropped', '');
+  nonNegativeInteger(batch.nowNs, 'nowNs', '');
   const events = batch.events ?? [];
   for (let i = 0; i < events.length; i++) checkEvent(events[i]!, i);
 }

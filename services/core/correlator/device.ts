@@ -273,6 +273,7 @@ export class DeviceTracker {
       releaseTsNs: ts, revoke: e.isRevoke, lockWaitNs: e.waitNs, holdNs: ts - e.acquireTs, revokeNs, zapNs: e.zapNs,
       dmabufRevokeNs: e.dmabufRevokeNs, moveNs: e.moveNs, zapCount: e.zapCount, dmabufCount: e.dmabufCount,
       importerCount: e.importerCount, legacyMappings: e.legacyMappings, dmabufMappings: e.dmabufMappings, complete,
+      pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0,
     });
     for (const f of findings) {
       if (!complete) f.inconclusive = true;

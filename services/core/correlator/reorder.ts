@@ -8,7 +8,7 @@ import { WireEvent } from '../wire.js';
 /** Tie-break for events of equal ts_ns (rare at ns resolution): the protocol's own order. */
 const RANK: Record<BodyKind, number> = {
   deviceInfo: 0, barMmap: 1, trigger: 2, lockAcquire: 3, barFault: 4, zap: 5, dmabufRevoke: 6, moveNotify: 7,
-  lockRelease: 8, barMunmap: 9,
+  powerTransition: 8, resetFunction: 9, lockRelease: 10, triggerEnd: 11, barMunmap: 12,
 };
 
 /** Second sort key: rank then tid (tid < 2^32, so exact in a double). */
