@@ -1,7 +1,7 @@
 // One simulated host: its devices, the kernel protocol per era (DESIGN §1, §7), the workloads that drive
 // it, the collector's batching with per-CPU interleaving, and ring-buffer loss. Pure and deterministic.
 import {
-  ALL_BARS_LENGTH, Backing, TriggerKind, VFIO_PCI_OFFSET_SHIFT, ZapTarget, memoryEnabledAfter,
+  ALL_BARS_LENGTH, Backing, TriggerKind, VFIO_PCI_OFFSET_SHIFT, ZapTarget,
   type BodyKind, type Event, type EventBatch, type HostInfo, type Zap,
 } from '../../services/core/model.js';
 import {
@@ -448,7 +448,8 @@ export class HostSim {
   }
 
   private applyTrigger(dev: Device, kind: TriggerKind): void {
-    const m = memoryEnabledAfter(kind);
+    const m = kind === TriggerKind.MEM_DISABLE || kind === TriggerKind.D3HOT || kind === TriggerKind.RUNTIME_PM_ENTRY ? false
+      : kind === TriggerKind.MEM_ENABLE || kind === TriggerKind.D0 || kind === TriggerKind.RUNTIME_PM_EXIT ? true : undefined;
     if (m !== undefined) dev.memEnabled = m;
   }
 
