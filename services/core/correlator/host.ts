@@ -146,35 +146,37 @@ export class HostTracker implements HostContext {
       this.hasDmabufRevoke = caps.includes(Capability.DMABUF_REVOKE);
       this.hasTriggerEnd = caps.includes(Capability.TRIGGER_END);
     }
-    if (nowNs > this.nowNs) this.nowNs = nowNs;
     let skip = 0;
     let lost = dropped;
     if (this.nextSeq >= 0) {
-      if (first + count <= this.nextSeq) { // a replayed batch: everything already seen
+      if (count > 0 && first + count <= this.nextSeq) { // a replayed batch: everything already seen
         this.stats.duplicateEvents += count;
         return -1;
       }
-      if (first < this.nextSeq) { skip = this.nextSeq - first; this.stats.duplicateEvents += skip; }
+      if (first < this.nextSeq) { skip = Math.min(count, this.nextSeq - first); this.stats.duplicateEvents += skip; }
       else if (first > this.nextSeq) lost += first - this.nextSeq; // a gap in seq also means loss
     }
-    this.nextSeq = first + count;
+    if (first + count > this.nextSeq) this.nextSeq = first + count;
     if (lost > 0) {
       this.stats.lostEvents += lost;
       // Lost events were read between the last one seen and the next one: in ts they lie within the
       // lateness window around that boundary.
       let minTs = Infinity;
       for (let i = skip; i < count; i++) { const t = tsAt(i); if (t < minTs) minTs = t; }
-      if (minTs === Infinity) minTs = this.hostTime;
+      if (minTs === Infinity) minTs = Math.max(this.hostTime, nowNs);
       this.addLoss(this.hostTime - this.opts.latenessNs, minTs + this.opts.latenessNs);
     }
+    // The batch's clock counts only after its loss was placed (the loss lies before this batch).
+    if (nowNs > this.nowNs) this.nowNs = nowNs;
     return skip;
   }
 
   private addLoss(from: number, to: number): void {
     this.losses.push({ from, to });
-    // Knowledge is reset where the loss begins in ts order (docs/rules.md §2); windows arrive in order of their start
-    // except for late events, whose moment is already past: those reset at once (before the next event).
-    const f = Math.max(from, this.releasedTo);
+    // Lost events lie somewhere in (from, to] in ts order: what is known before `to` may be wrong after it, so every
+    // device forgets at `to` (docs/rules.md §2); findings inside the window are inconclusive (lossTouches). A late
+    // event's moment is already past: it resets at once (before the next event).
+    const f = Math.max(to, this.releasedTo);
     const q = this.forgetAt;
     let i = q.length;
     while (i > 0 && q[i - 1]! > f) i--;
