@@ -399,3 +399,18 @@ describe('evidence', () => {
     expect(run(b).episodes[0]).toMatchObject({ pid: 4242, comm: 'qemu' });
   });
 });
+
+describe('analyze lists what is still open', () => {
+  it('the summary names each episode still holding memory_lock at the end of the input', async () => {
+    const { summarize, openLockSummaries } = await import('../services/report/index.js');
+    const b = started('6.12');
+    b.trigger(100, D, TriggerKind.RESET).acquire(102, D).zap(105, D);
+    const c = new Correlator();
+    for (const batch of b.batches(64, { heartbeatUntil: 3_000_000 })) c.ingest(batch);
+    c.finish();
+    const s = summarize(c.takeEpisodes(), c.takeFindings());
+    const withOpen = { ...s, openLocks: openLockSummaries(c.openLocks()) };
+    expect(withOpen.openLocks).toEqual([expect.objectContaining({ device: D, trigger: 'RESET', tid: 100, comm: 'qemu' })]);
+    expect(withOpen.openLocks[0]!.heldNs).toBeGreaterThan(2.9e9);
+  });
+});
