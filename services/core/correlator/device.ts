@@ -188,7 +188,10 @@ export class DeviceTracker {
     if (m?.backing === Backing.DMABUF) this.k.setRevoked(false);
   }
 
-  /** FAULT_WHILE_REVOKED: an ok fault installed PTEs where MMIO must be unreachable. */
+  /** FAULT_WHILE_REVOKED: an ok fault installed PTEs where MMIO must be unreachable. Mirrors the check in
+   * vfio_pci_mmap_huge_fault(). Certain when the mapping's backing is known and memory is known disabled (LEGACY /
+   * CUSTOM_VM_OPS: memory bit cleared by a MEM_DISABLE write section, or low power by D3hot / a PowerTransition, or
+   * DeviceInfo) or its DMABUFs known revoked (a DmaBufRevoke{revoked:true} seen, no unrevoke since). */
   private checkFaultWhileRevoked(ev: Event, ts: number, m: Mapping | undefined): boolean {
     const k = this.k;
     const memOn = k.memoryEnabledValue();
@@ -388,6 +391,11 @@ export class DeviceTracker {
     if (e) this.recordDeviceZap(e, ts, { start, length, durationNs }, z.hadVmas ?? undefined);
   }
 
+  /** A DEVICE zap in its episode, and REDUNDANT_ZAP (INFO): unmap_mapping_range() of the vdev inode with nothing to
+   * tear down. Certain on these facts: had_vmas = false, or a known mapping list without a device-fd mapping, on a
+   * series device without custom-vm_ops BARs; the same range zapped earlier in the episode with no ok fault since; or
+   * (6.11+) the same range zapped while memory stayed known disabled or the DMABUFs known revoked, no fault since
+   * (vfio_basic_config_write() zaps again on every memory-off write). */
   private recordDeviceZap(e: OpenEpisode, ts: number, z: { start: number; length: number; durationNs: number },
     hadVmas: boolean | undefined): void {
     const reasons: string[] = [];
@@ -426,6 +434,8 @@ export class DeviceTracker {
 
   // vfio_pci_dma_buf_move(vdev, revoked): lockdep_assert_held_write(&vdev->memory_lock), then each DMABUF whose state
   // changes is marked and its importers told (dma_buf_move_notify / dma_buf_invalidate_mappings).
+  // UNREVOKE_WITHOUT_REVOKE: an unrevoke that moved DMABUFs (dmabuf_count > 0) while the device was not revoked;
+  // certain when "not revoked" is a fact (an unrevoke or DeviceInfo.revoked = false since the last revoke and loss).
   private onDmabufRevoke(ev: Event, ts: number): void {
     const r = ev.dmabufRevoke!;
     const count = r.dmabufCount ?? 0;
@@ -457,7 +467,9 @@ export class DeviceTracker {
     this.offZap = null;
   }
 
-  /** LOCK_NOT_HELD: the lock is known free or held by another task. */
+  /** LOCK_NOT_HELD: what lockdep_assert_held_write(&vdev->memory_lock) checks in vfio_pci_zap_bars() and
+   * vfio_pci_dma_buf_move(). Certain because the lock state is known: a LockRelease seen (free) or another task's
+   * LockAcquire seen (held by it), with no loss since. */
   private lockNotHeld(ev: Event, ts: number, facts: Record<string, unknown>): void {
     const e = this.episode;
     this.emitFinding(this.finding(FindingKind.LOCK_NOT_HELD, Severity.CRITICAL, ts, '', RULES.lockNotHeld,
@@ -466,7 +478,8 @@ export class DeviceTracker {
 
   // ---------------------------------------------------------------- release and the release-time rules
 
-  /** LOCK_HELD_OPEN: memory_lock held for write longer than the limit, no release seen by `now`. */
+  /** LOCK_HELD_OPEN: memory_lock held for write longer than the limit (down_write with no up_write) by `now`, the
+   * host's time (events or heartbeats). Certain when the acquire was observed and no events were lost since. */
   checkOpen(now: number): void {
     const e = this.episode;
     if (!e || e.openFlagged || e.unobserved) return;
@@ -542,7 +555,12 @@ export class DeviceTracker {
     e.held = null;
   }
 
-  // SKIPPED_ZAP: a revoke that left a device-fd mapping reachable.
+  // SKIPPED_ZAP: a revoke that left a device-fd mapping reachable. Certain on these facts: 6.11 up to the series, a
+  // revoking trigger known to belong to the episode (seen inside it, or named on a host that reports trigger
+  // returns) and no DEVICE zap (vfio_pci_zap_and_down_write_memory_lock() / vfio_pci_zap_bars() zap on every such
+  // path); DmaBufRevoke.device_has_vmas = true and no DEVICE zap (the vdev inode had VMAs); pre-6.11 and the series,
+  // a known mapping list (DeviceInfo or snapshot, no loss since) with a live device-fd mapping no zap reached
+  // (vfio_pci_zap_and_vma_lock() / the series' vfio_pci_zap_revoke_bars()).
   private checkSkippedZap(e: OpenEpisode, ts: number, out: Finding[]): void {
     if (e.deviceHasVmas === false) return; // kernel fact: the vdev inode mapping had no VMAs
     const zaps = e.deviceZaps;
@@ -603,7 +621,9 @@ export class DeviceTracker {
   // UNPAIRED_REVOKE: every write section that leaves memory enabled unrevokes before up_write
   // (vfio_pci_dma_buf_move(vdev, false) when __vfio_pci_memory_enabled()); a PERMANENT_REVOKE or a closing device
   // stays revoked. Reported once: at the first release that leaves the device revoked with memory enabled, not again
-  // until the DMABUFs move.
+  // until the DMABUFs move. Certain when revoked (a DmaBufRevoke{revoked:true} seen), memory enabled (DeviceInfo, an
+  // ok fault, an unrevoke, or a state change of a known trigger) and open (DeviceInfo.open_count, OPEN, an mmap or a
+  // fault) are all kernel facts since the last loss.
   private checkUnpaired(e: OpenEpisode, ts: number, out: Finding[]): void {
     if (e.permanent || e.closes || this.unpairedReported) return;
     const rev = this.k.revokedJudged();
