@@ -19,7 +19,8 @@ import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { Correlator, type CorrelatorOptions } from '../../core/correlator/index.js';
 import { v1, type EventBatch, type Finding } from '../../core/model.js';
 import type { EventStore, HostHealth } from '../../store/types.js';
-import { validateBatch } from '../../trace/validate.js';
+import { FieldError } from '../../core/validate.js';
+import { BatchScan, WireError } from '../../core/wire.js';
 import { reasonClass, type Checkpoint, type ConsumerBookkeeping, type DlqCount } from './bookkeeping.js';
 import { compressionType, ensureTopics, kafkaClient } from './client.js';
 import { withDefaults, type KafkaSettings } from './config.js';
@@ -126,6 +127,8 @@ export class CorrelatorConsumer {
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private readonly parts = new Map<number, PartitionState>();
+  /** The wire reader that accepts or rejects each message (services/core/wire.ts). */
+  private readonly scan = new BatchScan();
   private readonly hosts = new Map<string, HostCounters>();
   private sends: Promise<unknown>[] = [];
   private dlqCounts = new Map<string, DlqCount>();
@@ -348,14 +351,18 @@ export class CorrelatorConsumer {
     const key = keyBuf ? keyBuf.toString('utf8') : '';
     let batch: EventBatch;
     try {
-      if (!value || value.length === 0) throw new Error('empty message');
+      if (!value || value.length === 0) throw new WireError('empty message');
+      // The wire reader decides (the same as analyze and the embedded pipeline); objects only for accepted bytes.
+      this.scan.read(value);
       batch = v1.EventBatch.decode(value);
     } catch (err) {
-      if (!replay) this.deadLetter(partition, offset, keyBuf, value, `corrupt protobuf: ${(err as Error).message}`);
+      if (!replay) {
+        const reason = err instanceof FieldError ? `invalid batch: ${err.message}` : `corrupt protobuf: ${(err as Error).message}`;
+        this.deadLetter(partition, offset, keyBuf, value, reason);
+      }
       return undefined;
     }
     try {
-      validateBatch(batch);
       if (key !== batch.host?.hostname) {
         throw new Error(`message key '${key}' is not host.hostname '${batch.host?.hostname ?? ''}' (per-host order needs key = hostname)`);
       }
