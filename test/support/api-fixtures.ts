@@ -38,9 +38,10 @@ export function buildFleet(t0Ms: number): Fleet {
   c.info(0, '0000:17:00.0').acquire(100, '0000:17:00.0');
   c.info(9_000_000, '0000:18:00.0'); // 9 s later: time moves on, the lock is still held
   const res = analyzeBatches([...a.batches(), ...b.batches(), ...c.batches()]);
+  // a sample a minute; the collector's clock (heartbeat now_ns) advances with each: the host is alive until its samples stop
   const h = (host: string, boot: string, kernel: string, agoMs: number, events: number, lost: number): HostHealth => ({
     hostname: host, bootId: boot, kernelRelease: kernel, collectorVersion: 'test', capabilities: ['LOCK', 'ZAP'],
-    observedAtMs: t0Ms - agoMs, events, dropped: 0, lost, lag: 0, lastTsNs: 0,
+    observedAtMs: t0Ms - agoMs, events, dropped: 0, lost, lag: 0, lastTsNs: 0, nowNs: 1e12 + (30 * 60_000 - agoMs) * 1e6,
   });
   const health: HostHealth[] = [];
   for (let i = 0; i <= 10; i++) {
