@@ -8,7 +8,8 @@ import { FindingKind, Severity, TriggerKind, type Episode } from '../services/co
 import { ClickHouseStore } from '../services/store/clickhouse-store.js';
 import { connect } from '../services/store/connect.js';
 import { StoreReader } from '../services/store/queries.js';
-import { defaultSchemaOptions, listMigrations, migrationChecksum, renderSchema } from '../services/store/schema.js';
+import { COLUMN_ENUM_VALUES, defaultSchemaOptions, listMigrations, migrationChecksum, renderSchema } from '../services/store/schema.js';
+import { Capability } from '../services/core/model.js';
 import { tempDir } from './store-fixtures.js';
 
 const tmp = tempDir('revokescope-migrate-');
@@ -132,8 +133,24 @@ describe('an old store migrates forward', () => {
     expect(r).toEqual({ e: '5', r: '3', w: '4', h: '3' });
   });
 
-  it('host health of the old release reads with now_ns 0 (a collector that sends no heartbeat clock)', async () => {
+  it('host health of the old release reads with now_ns 0 (a collector that sends no heartbeat clock); TRIGGER_END is a capability', async () => {
     expect(await q(`SELECT last_ts_ns, now_ns FROM revokescope.host_health WHERE hostname = 'old-host'`)).toEqual([{ last_ts_ns: '999000000100', now_ns: '0' }]);
+    await store.writeHostHealth([{ hostname: 'old-host', bootId: 'old-boot', kernelRelease: '6.12.0', collectorVersion: 'v2', observedAtMs: NOW_MS + 1000,
+      capabilities: ['LOCK', 'TRIGGER_END', 'NOT_A_CAPABILITY'], events: 11, dropped: 0, lost: 0, lag: 0, lastTsNs: 999_000_000_200, nowNs: 999_500_000_000 }]);
+    await store.flush();
+    expect(await q(`SELECT capabilities, now_ns FROM revokescope.host_health WHERE hostname = 'old-host' ORDER BY observed_at`)).toEqual([
+      { capabilities: ['LOCK'], now_ns: '0' }, { capabilities: ['LOCK', 'TRIGGER_END'], now_ns: '999500000000' }]);
+  });
+});
+
+describe('the newest migration covers proto/', () => {
+  // a value added to a proto enum needs a migration that widens its columns (writers store values they do not
+  // know as 0 or drop them, so an insert never fails on one): this fails until that migration exists
+  const numbers = (e: object): Record<string, number> => Object.fromEntries(Object.entries(e).filter(([, v]) => typeof v === 'number'));
+  it('every TriggerKind, FindingKind and Capability value is in the enum columns', () => {
+    expect(COLUMN_ENUM_VALUES.trigger).toEqual(numbers(TriggerKind));
+    expect(COLUMN_ENUM_VALUES.finding).toEqual(numbers(FindingKind));
+    expect(COLUMN_ENUM_VALUES.capability).toEqual(numbers(Capability));
   });
 });
 
@@ -149,5 +166,6 @@ describe('migration 4 on a cluster', () => {
     expect(ddl).toContain('DROP VIEW IF EXISTS revokescope.episodes_dedup ON CLUSTER fleet');
     expect(ddl).toMatch(/ALTER TABLE revokescope\.findings_local ON CLUSTER fleet\n {2}MODIFY COLUMN kind Enum8\([^)]*'FAULT_WHILE_REVOKED' = 8\)/);
     expect(ddl).toMatch(/ALTER TABLE revokescope\.episode_latency_1d ON CLUSTER fleet\n {2}MODIFY COLUMN trigger Enum8\([^)]*'OPEN' = 12\)/);
+    expect(ddl).toMatch(/ALTER TABLE revokescope\.host_health ON CLUSTER fleet\n[^;]*MODIFY COLUMN capabilities Array\(Enum8\([^)]*'TRIGGER_END' = 9\)\)/);
   });
 });

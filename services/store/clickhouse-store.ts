@@ -6,12 +6,12 @@ import { type Episode, type EventBatch, type Finding } from '../core/model.js';
 import type { BatchScan } from '../core/wire.js';
 import type { BootSeen, EventStore, HostHealth } from './types.js';
 import {
-  bootstrapStatements, defaultSchemaOptions, EVENT_COLUMN_TYPES, listMigrations, migrationChecksum, TABLES, type SchemaOptions,
+  bootstrapStatements, COLUMN_ENUM_VALUES, defaultSchemaOptions, EVENT_COLUMN_TYPES, listMigrations, migrationChecksum, TABLES, type SchemaOptions,
 } from './schema.js';
 import { chdbSpoolDir } from './connect.js';
 import { EventBlock, NativeRows } from './native.js';
 import { clientInsertPath, defaultWriterOptions, spoolFileInsertPath, TableWriter, tsv, type RowBuffer, type TableWriterOptions } from './writer.js';
-import { Capability, TriggerKind } from '../core/model.js';
+
 import { evidenceObject } from '../trace/json.js';
 
 export interface ClickHouseStoreOptions {
@@ -52,7 +52,9 @@ const EPISODE_NATIVE = [
   ['intended_empty_zaps', 'UInt32'], ['before_observation_release_ns', 'UInt64'],
 ] as const;
 const EPISODE_COLUMNS = EPISODE_NATIVE.map(([name]) => name);
-const TRIGGER_KNOWN = new Set(Object.values(TriggerKind).filter((v) => typeof v === 'number'));
+const TRIGGER_KNOWN = new Set(Object.values(COLUMN_ENUM_VALUES.trigger));
+const CAPABILITY_KNOWN = new Set(Object.keys(COLUMN_ENUM_VALUES.capability));
+const FINDING_KIND_KNOWN = new Set(Object.values(COLUMN_ENUM_VALUES.finding));
 
 const FINDING_COLUMNS = [
   'finding_id', 'kind', 'severity', 'hostname', 'boot_id', 'device', 'driver', 'kernel_release', 'episode_id', 'ts_ns',
@@ -290,7 +292,7 @@ export class ClickHouseStore implements EventStore {
     for (const f of findings) {
       const offset = this.bootOffsets.get(`${f.hostname ?? ''}\u0000${f.bootId ?? ''}`) ??
         await this.bootOffset(f.hostname ?? '', f.bootId ?? '', f.tsNs ?? 0);
-      out += `${tsv(f.findingId)}\t${f.kind}\t${f.severity}\t${tsv(f.hostname)}\t${tsv(f.bootId)}\t${tsv(f.device)}\t${tsv(f.driver)}\t` +
+      out += `${tsv(f.findingId)}\t${FINDING_KIND_KNOWN.has(f.kind) ? f.kind : 0}\t${f.severity}\t${tsv(f.hostname)}\t${tsv(f.bootId)}\t${tsv(f.device)}\t${tsv(f.driver)}\t` +
         `${tsv(f.kernelRelease)}\t${tsv(f.episodeId)}\t${f.tsNs}\t${f.inconclusive ? 1 : 0}\t${tsv(evidenceText(f.evidence))}\t${offset}\n`;
     }
     await this.findings.append(out, findings.length);
@@ -301,7 +303,7 @@ export class ClickHouseStore implements EventStore {
     let out = '';
     for (const h of rows) {
       // Array(Enum8) in TSV: quoted names (enum-as-number does not reach inside arrays); unknown names are left out
-      const caps = h.capabilities.filter((c) => typeof (Capability as unknown as Record<string, unknown>)[c] === 'number').map((c) => `'${c}'`);
+      const caps = h.capabilities.filter((c) => CAPABILITY_KNOWN.has(c)).map((c) => `'${c}'`);
       out += `${(h.observedAtMs / 1000).toFixed(3)}\t${tsv(h.hostname)}\t${tsv(h.bootId)}\t${tsv(h.kernelRelease)}\t` +
         `${tsv(h.collectorVersion)}\t[${caps.join(',')}]\t${h.events}\t${h.dropped}\t${h.lost}\t${h.lag}\t${h.lastTsNs}\t${h.nowNs ?? 0}\n`;
     }

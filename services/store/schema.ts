@@ -59,8 +59,8 @@ export function enum8(values: Record<string, unknown>, through = 127): string {
 }
 
 /** The enum values each migration knows (migration 1: DESIGN §3; migration 4: rules v2, §4.1). */
-const V1 = { trigger: TriggerKind.PERMANENT_REVOKE, finding: FindingKind.SLOW_REVOKE };
-const V4 = { trigger: TriggerKind.OPEN, finding: FindingKind.FAULT_WHILE_REVOKED };
+const V1 = { trigger: TriggerKind.PERMANENT_REVOKE, finding: FindingKind.SLOW_REVOKE, capability: Capability.DEVICE_INFO };
+const V4 = { trigger: TriggerKind.OPEN, finding: FindingKind.FAULT_WHILE_REVOKED, capability: Capability.TRIGGER_END };
 
 /** Raw event kinds (the Event body member set); the index is the Enum8 value. */
 export const EVENT_KINDS = ['UNKNOWN', 'deviceInfo', 'lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify',
@@ -68,9 +68,15 @@ export const EVENT_KINDS = ['UNKNOWN', 'deviceInfo', 'lockAcquire', 'lockRelease
 const eventKindEnum = (kinds: readonly string[]): string => `Enum8(${kinds.map((k, i) => `'${k}' = ${i}`).join(', ')})`;
 const V1_EVENT_KINDS = EVENT_KINDS.slice(0, EVENT_KINDS.indexOf('trigger') + 1);
 
-/** The current (newest migration's) types of the enum columns; the writers and Native blocks name them. */
-export const COLUMN_ENUMS = {
-  trigger: enum8(TriggerKind, V4.trigger), findingKind: enum8(FindingKind, V4.finding),
+/** A protobuf enum's name → value entries up to `through` (what a column of that migration can hold). */
+function enumThrough(values: Record<string, unknown>, through: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'number' && v <= through)) as Record<string, number>;
+}
+
+/** The values the newest migration's enum columns hold: writers store anything else as 0 (…_UNSPECIFIED) or drop
+ * it (capabilities), so a value added to proto/ before its migration cannot fail an insert. */
+export const COLUMN_ENUM_VALUES = {
+  trigger: enumThrough(TriggerKind, V4.trigger), finding: enumThrough(FindingKind, V4.finding), capability: enumThrough(Capability, V4.capability),
 } as const;
 
 /** Exact types of the raw events' Enum8 columns (Native blocks name them; same strings as the DDL). */
@@ -78,7 +84,7 @@ export const EVENT_COLUMN_TYPES = {
   kind: eventKindEnum(EVENT_KINDS),
   zapTarget: enum8(ZapTarget), zapTargetValues: ZapTarget as unknown as Record<string, unknown>,
   backing: enum8(Backing), backingValues: Backing as unknown as Record<string, unknown>,
-  trigger: COLUMN_ENUMS.trigger, triggerValues: TriggerKind as unknown as Record<string, unknown>,
+  trigger: enum8(TriggerKind, V4.trigger), triggerValues: COLUMN_ENUM_VALUES.trigger as Record<string, unknown>,
 } as const;
 
 const lc = 'LowCardinality(String)';
@@ -373,7 +379,7 @@ const migrations: Migration[] = [
         name: TABLES.hostHealth,
         columns: [
           'observed_at DateTime64(3)', `hostname ${lc}`, `boot_id ${lc}`, `kernel_release ${lc}`, `collector_version ${lc}`,
-          `capabilities Array(${enum8(Capability)})`,
+          `capabilities Array(${enum8(Capability, V1.capability)})`,
           'events UInt64', 'dropped UInt64', 'lost UInt64', 'lag UInt64', 'last_ts_ns UInt64',
         ],
         engine: { kind: 'ReplacingMergeTree' },
@@ -485,7 +491,8 @@ const migrations: Migration[] = [
         ...alterColumns(o, TABLES.findings, [`MODIFY COLUMN kind ${enum8(FindingKind, V4.finding)}`]),
         `ALTER TABLE ${storage(o, TABLES.findings)}${onCluster(o)} COMMENT COLUMN evidence ` +
           `'a JSON object: rule (id), mirrors (kernel function), the facts, unknown (why inconclusive)'`,
-        ...alterColumns(o, TABLES.hostHealth, ['ADD COLUMN IF NOT EXISTS now_ns UInt64']),
+        ...alterColumns(o, TABLES.hostHealth, ['ADD COLUMN IF NOT EXISTS now_ns UInt64',
+          `MODIFY COLUMN capabilities Array(${enum8(Capability, V4.capability)})`]),
       ];
     },
   },
