@@ -14,7 +14,7 @@ describe('HostHealthTracker', () => {
   it('keeps the collector clock of heartbeats and samples only the hosts that sent a batch', () => {
     let now = 1_000;
     const t = new HostHealthTracker(() => now);
-    t.observeScan(read({ host: host('busy'), firstSeq: 0, nowNs: 5e9, events: [{ tsNs: 4e9, device: 'd', lockRelease: {} }] }));
+    t.observeScan(read({ host: host('busy'), firstSeq: 0, nowNs: 5e9, events: [{ tsNs: 4e9, device: '0000:3b:00.0', lockRelease: {} }] }));
     t.observeScan(read({ host: host('idle'), firstSeq: 0, nowNs: 7e9, events: [] })); // a heartbeat
     expect(t.rows().map((r) => [r.hostname, r.events, r.lastTsNs, r.nowNs, r.observedAtMs])).toEqual([
       ['busy', 1, 4e9, 5e9, 1_000], ['idle', 0, 0, 7e9, 1_000]]);

@@ -26,7 +26,9 @@ export function buildFleet(t0Ms: number): Fleet {
   }
   const b = new TraceBuilder('series', 'host-b', 'boot-b');
   b.info(0, '0000:81:00.0').mmap(10, '0000:81:00.0', 7, { backing: Backing.DMABUF });
-  b.info(0, '0000:82:00.0').revoke(2000, '0000:82:00.0', true); // vfio_pci_dma_buf_move without memory_lock
+  // vfio_pci_dma_buf_move without memory_lock, once the lock is known free (an acquire and release seen before it:
+  // rules v2 make no finding of a revoke on a device whose lock state is unknown)
+  b.info(0, '0000:82:00.0').acquire(1000, '0000:82:00.0').release(1100, '0000:82:00.0').revoke(2000, '0000:82:00.0', true);
   for (let i = 0; i < 20; i++) {
     const t = 1000 + i * 400_000;
     b.trigger(t, '0000:81:00.0', TriggerKind.RESET).acquire(t + 1, '0000:81:00.0')
