@@ -86,8 +86,9 @@ describe('embedded pipeline on chDB', () => {
     const fs = await s.reader.findings({ limit: 10_000 });
     const key = (f: { findingId: unknown; kind: unknown; severity: unknown; episodeId: unknown; inconclusive: unknown; evidence: unknown }) =>
       JSON.stringify([f.findingId, f.kind, f.severity, f.episodeId, f.inconclusive, f.evidence]);
+    // the store returns evidence as the object the correlator's JSON text holds
     expect(fs.items.map(key).sort()).toEqual(expected.findings.map((f) => key({
-      ...f, kind: FindingKind[f.kind], severity: Severity[f.severity] })).sort());
+      ...f, kind: FindingKind[f.kind], severity: Severity[f.severity], evidence: JSON.parse(f.evidence) })).sort());
     const counts = await s.reader.counts();
     expect(counts.events).toBe(trace.reduce((n, b) => n + b.events!.length, 0));
     expect(counts.latencyEpisodes).toBe(expected.episodes.length);

@@ -8,7 +8,7 @@ import { parseDurationMs } from './duration.js';
 import { matchesAll, parseMatchers, validateMatcher, MatcherError, type Matcher } from './matchers.js';
 import { Notifier } from './notify.js';
 import { evaluateQuery } from './queries.js';
-import { alertLabels, checkRule, compare, DEFAULT_RULES, expandTemplate, fingerprint } from './rules.js';
+import { alertLabels, checkRule, compare, DEFAULT_RULES, expandTemplate, fingerprint, upgradedBuiltinRules } from './rules.js';
 import { AlertingStore } from './store.js';
 import type { AlertingConfig, AlertRecord, Rule, Silence } from './types.js';
 
@@ -46,11 +46,16 @@ export class AlertingEngine {
     if (metrics) metrics.alertCounts = () => this.counts();
   }
 
-  /** Create tables, seed built-in rules once, load rules/alerts/silences/notification state. */
+  /** Create tables, seed built-in rules once (and upgrade unedited ones), load rules/alerts/silences/notification state. */
   async init(): Promise<void> {
     await this.store.migrate();
     await this.reloadRules();
     if (this.config.seedDefaultRules) {
+      const upgraded = upgradedBuiltinRules([...this.rules.values()], this.now());
+      if (upgraded.length) {
+        await this.store.saveRules(upgraded);
+        for (const r of upgraded) this.rules.set(r.id, r);
+      }
       const missing = DEFAULT_RULES.filter((r) => !this.knownRuleIds.has(r.id)).map((r) => ({ ...r, updatedAt: this.now() }));
       if (missing.length) {
         await this.store.saveRules(missing);
