@@ -53,16 +53,26 @@ function duration(v: unknown, at: At, field: string): void {
   }
 }
 
-const enumNumbers = new Map<object, Set<unknown>>();
+/** Generated enums map NAME → number (own keys) and number → NAME (inherited): the numbers each one knows, as the
+ * largest of a contiguous 0..max (every enum of the schema is) or a set. */
+const enumNumbers = new Map<object, number | Set<unknown>>();
 
-/** Generated enums map NAME → number (own keys) and number → NAME (inherited). */
+function known(values: object): number | Set<unknown> {
+  let k = enumNumbers.get(values);
+  if (k === undefined) {
+    const nums = Object.values(values).filter((x): x is number => typeof x === 'number');
+    const max = Math.max(...nums);
+    k = nums.length === max + 1 && nums.every((x) => Number.isInteger(x) && x >= 0) ? max : new Set<unknown>(nums);
+    enumNumbers.set(values, k);
+  }
+  return k;
+}
+
 function knownEnum(values: object, name: string, v: unknown, at: At, field: string): void {
   if (v === undefined || v === null) return;
-  let numbers = enumNumbers.get(values);
-  if (!numbers) enumNumbers.set(values, numbers = new Set(Object.values(values)));
-  if (typeof v !== 'number' || !numbers.has(v)) {
-    throw new FieldError(where(at, field), `unknown ${name} value ${String(v)}`);
-  }
+  const k = known(values);
+  const ok = typeof k === 'number' ? typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= k : k.has(v);
+  if (!ok) throw new FieldError(where(at, field), `unknown ${name} value ${String(v)}`);
 }
 
 function powerState(v: unknown, at: At, field: string): void {
@@ -78,14 +88,29 @@ function bar(v: unknown, at: At, field: string): void {
 /** Device strings already checked (bounded: cleared when full). */
 const goodDevices = new Set<string>();
 
-/** An event's own fields: exactly one body (`bodies` of them seen, the last `body`), ts_ns, device. */
+const isHex = (c: number): boolean => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+
+/** PCI_ADDRESS on UTF-8 bytes, without decoding them (the wire reader checks every event's device this way). */
+export function pciAddressBytes(b: Uint8Array, from: number, to: number): boolean {
+  const n = to - from;
+  if (n < 12 || n > 16) return false;
+  const domain = n - 8; // dd:ss.f after the domain's ':'
+  for (let i = 0; i < domain; i++) if (!isHex(b[from + i]!)) return false;
+  const r = from + domain;
+  return b[r] === 0x3a && isHex(b[r + 1]!) && isHex(b[r + 2]!) && b[r + 3] === 0x3a && isHex(b[r + 4]!) && isHex(b[r + 5]!)
+    && b[r + 6] === 0x2e && b[r + 7]! >= 0x30 && b[r + 7]! <= 0x37;
+}
+
+/** An event's own fields: exactly one body (`bodies` of them seen, the last `body`), ts_ns, device (`null` with
+ * `deviceChecked`: the caller checked its bytes with pciAddressBytes). */
 export function checkEventHead(bodies: number, body: BodyKind | undefined, tsNs: unknown, device: string | null | undefined,
-  at: At, present: () => string[]): void {
+  at: At, present: () => string[], deviceChecked = false): void {
   if (bodies === 0) throw new FieldError(where(at, ''), 'event has no body (one of deviceInfo, lockAcquire, ..., trigger)');
   if (bodies > 1) throw new FieldError(where(at, ''), `event has several bodies: ${present().join(', ')}`);
   if (!tsNs || typeof tsNs !== 'number' || !Number.isInteger(tsNs) || tsNs <= 0) {
     throw new FieldError(where(at, 'tsNs'), `must be a positive integer (CLOCK_MONOTONIC ns), got ${String(tsNs ?? 0)}`);
   }
+  if (deviceChecked) return;
   if (!device) throw new FieldError(where(at, 'device'), `missing on a ${body!} event`);
   if (!goodDevices.has(device)) {
     if (!PCI_ADDRESS.test(device)) {
@@ -96,54 +121,62 @@ export function checkEventHead(bodies: number, body: BodyKind | undefined, tsNs:
   }
 }
 
-/** The fields of one body: ranges, enums, durations. */
-export function checkBody(body: BodyKind, ev: Event, at: At): void {
+/** The fields of one body message (`msg`, of kind `body`): ranges, enums, durations. */
+export function checkBody(body: BodyKind, msg: object, at: At): void {
   switch (body) {
-    case 'lockAcquire': duration(ev.lockAcquire!.waitNs, at, 'lockAcquire.waitNs'); break;
+    case 'lockAcquire': duration((msg as NonNullable<Event['lockAcquire']>).waitNs, at, 'lockAcquire.waitNs'); break;
     case 'zap': {
-      const z = ev.zap!;
+      const z = msg as NonNullable<Event['zap']>;
       nonNegativeInteger(z.start, at, 'zap.start');
       nonNegativeInteger(z.length, at, 'zap.length');
       duration(z.durationNs, at, 'zap.durationNs');
       knownEnum(v1.Zap.ZapTarget, 'ZapTarget', z.target, at, 'zap.target');
       break;
     }
-    case 'dmabufRevoke': duration(ev.dmabufRevoke!.durationNs, at, 'dmabufRevoke.durationNs'); break;
-    case 'moveNotify':
-      nonNegativeInteger(ev.moveNotify!.dmabufId, at, 'moveNotify.dmabufId');
-      duration(ev.moveNotify!.durationNs, at, 'moveNotify.durationNs');
+    case 'dmabufRevoke': duration((msg as NonNullable<Event['dmabufRevoke']>).durationNs, at, 'dmabufRevoke.durationNs'); break;
+    case 'moveNotify': {
+      const m = msg as NonNullable<Event['moveNotify']>;
+      nonNegativeInteger(m.dmabufId, at, 'moveNotify.dmabufId');
+      duration(m.durationNs, at, 'moveNotify.durationNs');
       break;
+    }
     case 'barMmap': {
-      const m = ev.barMmap!;
+      const m = msg as NonNullable<Event['barMmap']>;
       bar(m.bar, at, 'barMmap.bar');
       knownEnum(v1.BarMmap.Backing, 'Backing', m.backing, at, 'barMmap.backing');
       nonNegativeInteger(m.mappingId, at, 'barMmap.mappingId');
       nonNegativeInteger(m.length, at, 'barMmap.length');
       break;
     }
-    case 'barMunmap':
-      bar(ev.barMunmap!.bar, at, 'barMunmap.bar');
-      nonNegativeInteger(ev.barMunmap!.mappingId, at, 'barMunmap.mappingId');
+    case 'barMunmap': {
+      const m = msg as NonNullable<Event['barMunmap']>;
+      bar(m.bar, at, 'barMunmap.bar');
+      nonNegativeInteger(m.mappingId, at, 'barMunmap.mappingId');
       break;
-    case 'barFault':
-      bar(ev.barFault!.bar, at, 'barFault.bar');
-      nonNegativeInteger(ev.barFault!.mappingId, at, 'barFault.mappingId');
+    }
+    case 'barFault': {
+      const m = msg as NonNullable<Event['barFault']>;
+      bar(m.bar, at, 'barFault.bar');
+      nonNegativeInteger(m.mappingId, at, 'barFault.mappingId');
       break;
-    case 'trigger':
-      knownEnum(v1.TriggerKind, 'TriggerKind', ev.trigger!.kind, at, 'trigger.kind');
-      nonNegativeInteger(ev.trigger!.groupId, at, 'trigger.groupId');
+    }
+    case 'trigger': {
+      const t = msg as NonNullable<Event['trigger']>;
+      knownEnum(v1.TriggerKind, 'TriggerKind', t.kind, at, 'trigger.kind');
+      nonNegativeInteger(t.groupId, at, 'trigger.groupId');
       break;
-    case 'triggerEnd': knownEnum(v1.TriggerKind, 'TriggerKind', ev.triggerEnd!.kind, at, 'triggerEnd.kind'); break;
+    }
+    case 'triggerEnd': knownEnum(v1.TriggerKind, 'TriggerKind', (msg as NonNullable<Event['triggerEnd']>).kind, at, 'triggerEnd.kind'); break;
     case 'powerTransition': {
-      const p = ev.powerTransition!;
+      const p = msg as NonNullable<Event['powerTransition']>;
       powerState(p.from, at, 'powerTransition.from');
       powerState(p.to, at, 'powerTransition.to');
       duration(p.durationNs, at, 'powerTransition.durationNs');
       break;
     }
-    case 'resetFunction': duration(ev.resetFunction!.durationNs, at, 'resetFunction.durationNs'); break;
+    case 'resetFunction': duration((msg as NonNullable<Event['resetFunction']>).durationNs, at, 'resetFunction.durationNs'); break;
     case 'deviceInfo': {
-      const d = ev.deviceInfo!;
+      const d = msg as NonNullable<Event['deviceInfo']>;
       powerState(d.powerState, at, 'deviceInfo.powerState');
       if (d.customVmOpsBars != null && d.customVmOpsBars >= BAR_MASK_LIMIT) {
         throw new FieldError(where(at, 'deviceInfo.customVmOpsBars'), `BAR bitmask ${d.customVmOpsBars} has bits above BAR ${MAX_BAR}`);
@@ -189,7 +222,7 @@ function checkEvent(ev: Event, at: At): void {
   if (ev.powerTransition != null) { bodies++; body = 'powerTransition'; }
   if (ev.resetFunction != null) { bodies++; body = 'resetFunction'; }
   checkEventHead(bodies, body, ev.tsNs, ev.device, at, () => BODIES.filter((b) => ev[b] !== undefined && ev[b] !== null));
-  checkBody(body!, ev, at);
+  checkBody(body!, ev[body!] as object, at);
 }
 
 /** Throws FieldError (with the field path) at the first problem. */

@@ -18,7 +18,7 @@ import {
   type BarFault, type BarMmap, type BarMunmap, type BodyKind, type Capability, type DeviceInfo, type DmaBufRevoke, type Event,
   type HostInfo, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
 } from './model.js';
-import { BODIES, FieldError, checkBatchHead, checkBody, checkEventHead } from './validate.js';
+import { BODIES, FieldError, checkBatchHead, checkBody, checkEventHead, pciAddressBytes } from './validate.js';
 
 /** Bytes that are not a protobuf message at all (truncated, a length past the end, a bad wire type). */
 export class WireError extends Error {}
@@ -99,9 +99,10 @@ function lengthDelimited(b: Uint8Array, end: number): number {
 const WIRE_TYPES = ['varint', 'fixed64', 'length-delimited', 'group start', 'group end', 'fixed32'];
 
 /** A known field arrived with another wire type than the proto gives it. `at`: the event index (-1: none). */
-function wrongWireType(at: number, field: string, got: number, want: number): never {
+function wrongWireType(at: number, field: string, got: number, want: number, kind = ''): never {
   if (got > 5) throw new WireError(`invalid wire type ${got} at byte ${pos}`);
-  const path = at >= 0 ? `events[${at}]${field ? `.${field}` : ''}` : field;
+  const f = kind ? `${kind}.${field}` : field;
+  const path = at >= 0 ? `events[${at}]${f ? `.${f}` : ''}` : f;
   throw new FieldError(path, `wire type ${got} (${WIRE_TYPES[got] ?? 'invalid'}), the schema says ${want} (${WIRE_TYPES[want]})`);
 }
 
@@ -118,11 +119,12 @@ export const bodyOfField = (field: number): BodyKind | undefined => BODY_BY_FIEL
 /** One frame's header and per-event columns (reused by the next scan: copy out what you keep). */
 export class BatchScan {
   private readonly hosts = new HostInfoCache();
-  /** Device names, interned (checked by validate.ts once per distinct name). */
-  private readonly devices = new NameTable();
   /** Body objects for checking each event's body (validate.ts). */
   private readonly bodies = new BodyDecoder();
-  private readonly check = {} as Event;
+  /** The event being read, and the names of its body members for an error (built only then). */
+  private evFrom = 0;
+  private evEnd = 0;
+  private readonly present = (): string[] => bodiesIn(this.frame, this.evFrom, this.evEnd);
   frame: Uint8Array = new Uint8Array(0);
   host: HostInfo | null = null;
   firstSeq = 0;
@@ -206,6 +208,7 @@ export class BatchScan {
     const i = this.count++;
     this.start[i] = from; this.end[i] = end;
     let ts = 0, tid = 0, cpu = 0, pid = 0, body = 0, bodyAt = 0, bodies = 0, devStart = 0, devEnd = 0, commStart = 0, commEnd = 0;
+    let msg: object | undefined;
     pos = from;
     while (pos < end) {
       const at = pos;
@@ -225,31 +228,30 @@ export class BatchScan {
           // in the order validate.ts checks a decoded event.
           if (body !== field) bodies++;
           body = field; bodyAt = at;
-          (this.check as Record<BodyKind, unknown>)[BODY_BY_FIELD[field]!] = this.bodies.decode(BODY_BY_FIELD[field]!, b, pos, stop, i);
+          msg = this.bodies.decode(BODY_BY_FIELD[field]!, b, pos, stop, i);
         }
         pos = stop;
       } else skip(b, wt, end);
     }
     const kind = bodies === 1 ? BODY_BY_FIELD[body] : undefined; // several members of the oneof: checkEventHead names them
-    const device = this.devices.get(b, devStart, devEnd);
-    checkEventHead(bodies, kind, ts, device, i, () => bodiesIn(b, from, end));
-    const check = this.check as Record<BodyKind, unknown>;
-    checkBody(kind!, this.check, i);
-    check[kind!] = undefined;
+    this.evFrom = from; this.evEnd = end;
+    if (pciAddressBytes(b, devStart, devEnd)) checkEventHead(bodies, kind, ts, null, i, this.present, true);
+    else checkEventHead(bodies, kind, ts, decodeString(b, devStart, devEnd), i, this.present); // throws, naming the device
+    checkBody(kind!, msg!, i);
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
   }
 }
 
 /** A varint field that the proto declares as a scalar: its wire type must be 0. */
-function scalar(b: Uint8Array, end: number, wt: number, at: number, field: string): number {
-  if (wt !== 0) wrongWireType(at, field, wt, 0);
+function scalar(b: Uint8Array, end: number, wt: number, at: number, field: string, kind = ''): number {
+  if (wt !== 0) wrongWireType(at, field, wt, 0, kind);
   return varint(b, end);
 }
 
 /** The same for a 32-bit field (uint32, int32, sint32, enum): the low 32 bits, unsigned. */
-function scalar32(b: Uint8Array, end: number, wt: number, at: number, field: string): number {
-  if (wt !== 0) wrongWireType(at, field, wt, 0);
+function scalar32(b: Uint8Array, end: number, wt: number, at: number, field: string, kind = ''): number {
+  if (wt !== 0) wrongWireType(at, field, wt, 0, kind);
   return varint32(b, end);
 }
 
@@ -374,6 +376,22 @@ function decodeHostInfo(b: Uint8Array, from: number, end: number): HostInfo {
 // ---- one event, decoded into reused objects ----
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+// The body being decoded (module state, as the cursor: one reader at a time, no closure per body).
+let bodyB: Uint8Array = new Uint8Array(0);
+let bodyEnd = 0;
+let bodyEvent = 0;
+let bodyKind = '';
+
+/** A body's varint field (the path is built only for an error). */
+function v(wt: number, field: string): number {
+  return wt === 0 ? varint(bodyB, bodyEnd) : scalar(bodyB, bodyEnd, wt, bodyEvent, field, bodyKind);
+}
+
+/** A body's 32-bit varint field. */
+function v32(wt: number, field: string): number {
+  return wt === 0 ? varint32(bodyB, bodyEnd) : scalar32(bodyB, bodyEnd, wt, bodyEvent, field, bodyKind);
+}
+
 /** Decodes a body member into reused objects (one per kind), strictly: a known field with the wrong wire type is a
  * FieldError naming `events[at].<body>.<field>`. */
 class BodyDecoder {
@@ -398,8 +416,7 @@ class BodyDecoder {
   decode(kind: BodyKind, b: Uint8Array, from: number, end: number, at: number): object {
     const o = this.o;
     pos = from;
-    const v = (wt: number, field: string): number => scalar(b, end, wt, at, `${kind}.${field}`);
-    const v32 = (wt: number, field: string): number => scalar32(b, end, wt, at, `${kind}.${field}`);
+    bodyB = b; bodyEnd = end; bodyEvent = at; bodyKind = kind;
     switch (kind) {
       case 'barFault': {
         const m = o.barFault; m.bar = 0; m.mappingId = 0; m.ok = false;
