@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ApiMetrics } from '../observability/metrics.js';
 import { AlertingEngine, BadRequestError, NotFoundError } from './engine.js';
 import { compileMatcherRegex, matchesAll, MatcherError, type LabelRegex, type MatchBudget } from './matchers.js';
+import { parseTime, ParamError } from '../params.js';
 import { DEFAULT_RECEIVER } from './notify.js';
 import {
   alertFilterQuery, alertGroup, alertmanagerStatus, alertView, gettableAlert, gettableSilence, idParam, postableSilence, ruleInput, ruleView,
@@ -64,7 +65,7 @@ export async function alertingPlugin(app: FastifyInstance, opts: AlertingPluginO
 
   const fail = (reply: FastifyReply, e: unknown): FastifyReply => {
     if (e instanceof NotFoundError) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: e.message });
-    if (e instanceof BadRequestError || e instanceof MatcherError) {
+    if (e instanceof BadRequestError || e instanceof MatcherError || e instanceof ParamError) {
       return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: e.message });
     }
     throw e;
@@ -272,7 +273,8 @@ export async function alertingPlugin(app: FastifyInstance, opts: AlertingPluginO
     }, async (req, reply) => {
       const b = req.body;
       try {
-        const silenceID = await engine.upsertSilence({ id: b.id, matchers: b.matchers, startsAt: Date.parse(b.startsAt), endsAt: Date.parse(b.endsAt),
+        const silenceID = await engine.upsertSilence({ id: b.id, matchers: b.matchers, startsAt: parseTime('body/startsAt', b.startsAt)!,
+          endsAt: parseTime('body/endsAt', b.endsAt)!,
           createdBy: b.createdBy, comment: b.comment });
         return { silenceID };
       } catch (e) { return fail(reply, e); }
