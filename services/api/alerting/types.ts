@@ -1,6 +1,6 @@
 // Rules, alerts, silences and alerting configuration (DESIGN §6).
 import { findingKindNames } from '../schemas.js';
-import type { Matcher } from './matchers.js';
+import { DEFAULT_MATCH_BUDGET_MS, type Matcher } from './matchers.js';
 
 export const QUERY_TYPES = ['finding_count', 'redundant_zap_ns', 'latency_quantile', 'event_loss', 'host_silent'] as const;
 export type QueryType = (typeof QUERY_TYPES)[number];
@@ -110,6 +110,8 @@ export interface AlertingConfig {
   externalUrl: string;
   /** Seed the built-in rules on an empty store. */
   seedDefaultRules: boolean;
+  /** Time one request may spend running matcher regexes (filters, silences, receiver) before it is a 400. */
+  matchBudgetMs: number;
 }
 
 export const defaultAlertingConfig: AlertingConfig = {
@@ -124,4 +126,5 @@ export const defaultAlertingConfig: AlertingConfig = {
   notifyTimeoutMs: 10_000,
   externalUrl: 'http://127.0.0.1:8080',
   seedDefaultRules: true,
+  matchBudgetMs: DEFAULT_MATCH_BUDGET_MS,
 };
