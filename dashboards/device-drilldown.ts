@@ -1,7 +1,7 @@
 // Device drill-down: one vfio device of one host. Its lock episodes, the lock → revoke → zap → unrevoke →
 // unlock sequence in time, what is mapped from its BARs (and how: DMABUF, legacy, custom vm_ops), and the
 // findings with the evidence the correlator recorded.
-import { dashboardPath, dashboardUrl, eqVar, type DashboardSpec, type PanelSpec } from './builder.js';
+import { dashboardPath, eqVar, type DashboardSpec, type PanelSpec } from './builder.js';
 import { measured, T } from './sql.js';
 import { UID } from './uids.js';
 

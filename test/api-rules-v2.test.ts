@@ -17,7 +17,7 @@ import type { HostHealth } from '../services/store/types.js';
 import { startApi, type TestApi } from './support/api-server.js';
 
 const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000; // data written 10 minutes ago
-let now = T0 + 60_000;
+const now = T0 + 60_000;
 const S = 1e9;
 const BOOT_TS = 1_000 * S; // the first ts each boot shows: its wall clock is T0
 let client: ClickHouseClient;

@@ -159,7 +159,7 @@ describe('migration 4 on a cluster', () => {
   it('alters the local tables and the Distributed tables over them; the sorting key only on the local table', () => {
     expect(ddl).toMatch(/ALTER TABLE revokescope\.events_local ON CLUSTER fleet\n[^;]*ADD COLUMN IF NOT EXISTS memory_enabled Nullable\(Bool\)/);
     expect(ddl).toMatch(/ALTER TABLE revokescope\.events ON CLUSTER fleet\n[^;]*ADD COLUMN IF NOT EXISTS memory_enabled Nullable\(Bool\)/);
-    expect(ddl).toMatch(/ALTER TABLE revokescope\.episodes_local ON CLUSTER fleet\n[^;]*ADD COLUMN IF NOT EXISTS before_observation_release_ns UInt64[^;]*,\n  MODIFY ORDER BY \(hostname, boot_id, device, acquire_ts_ns, before_observation_release_ns\);/);
+    expect(ddl).toMatch(/ALTER TABLE revokescope\.episodes_local ON CLUSTER fleet\n[^;]*ADD COLUMN IF NOT EXISTS before_observation_release_ns UInt64[^;]*,\n {2}MODIFY ORDER BY \(hostname, boot_id, device, acquire_ts_ns, before_observation_release_ns\);/);
     const distributed = /ALTER TABLE revokescope\.episodes ON CLUSTER fleet\n([^;]*);/.exec(ddl);
     expect(distributed?.[1]).toContain('ADD COLUMN IF NOT EXISTS pid UInt32');
     expect(distributed?.[1]).not.toContain('ORDER BY');
