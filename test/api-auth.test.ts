@@ -44,7 +44,7 @@ describe('rate limit before authentication', () => {
     expect(codes).toEqual([401, 401, 401, 401, 401, 429, 429]);
     for (let i = 0; i < 3; i++) expect((await get(a, '/api/v2/alerts', crypto.randomBytes(12).toString('hex'))).status).toBe(429);
     const limited = await get(a, '/api/v2/alerts');
-    expect((await limited.json()).message).toMatch(/rate limit of 5/);
+    expect((await limited.json() as any).message).toMatch(/rate limit of 5/);
     expect((await get(a, '/api/v2/alerts', READ)).status).toBe(200);
     expect((await get(a, '/healthz')).status).toBe(200); // health stays reachable
   });

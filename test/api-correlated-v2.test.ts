@@ -103,7 +103,7 @@ describe('correlated rules-v2 outputs through the store and the API', () => {
   it('the raw events keep the new bodies and DeviceInfo state', async () => {
     const rs = await client.query({ query: `SELECT kind, trigger, ret, memory_enabled, open_count FROM revokescope.events
       WHERE hostname = 'e2e-host' AND kind IN ('triggerEnd', 'deviceInfo') ORDER BY seq`, format: 'JSONEachRow' });
-    expect(await rs.json()).toEqual([
+    expect(await rs.json() as any).toEqual([
       { kind: 'deviceInfo', trigger: 'TRIGGER_UNSPECIFIED', ret: 0, memory_enabled: true, open_count: 1 },
       { kind: 'triggerEnd', trigger: 'RESET', ret: 0, memory_enabled: null, open_count: null },
       { kind: 'triggerEnd', trigger: 'MEM_DISABLE', ret: 0, memory_enabled: null, open_count: null },

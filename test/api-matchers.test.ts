@@ -90,14 +90,14 @@ describe('over HTTP with a zero budget', () => {
     expect(all.length).toBeGreaterThan(0);
     const r = await fetch(`${api.url}/api/v2/alerts?filter=${encodeURIComponent('alertname=~"Revoke(Skipped|Lock).*"')}`);
     expect(r.status).toBe(400);
-    expect((await r.json()).message).toMatch(/budget of 0 ms/);
+    expect((await r.json() as any).message).toMatch(/budget of 0 ms/);
     const plain = await fetch(`${api.url}/api/v2/alerts?filter=${encodeURIComponent('alertname!="nothing"')}`);
-    expect(await plain.json()).toHaveLength(all.length);
+    expect(await plain.json() as any).toHaveLength(all.length);
     const now = Date.now();
     const s = await fetch(`${api.url}/api/v2/silences`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({
       matchers: [{ name: 'hostname', value: 'host-(a|b)z', isRegex: true }], startsAt: new Date(now).toISOString(),
       endsAt: new Date(now + 60_000).toISOString(), createdBy: 't', comment: 'c' }) });
     expect(s.status).toBe(400);
-    expect((await s.json()).message).toMatch(/invalid silence: .*budget/);
+    expect((await s.json() as any).message).toMatch(/invalid silence: .*budget/);
   });
 });

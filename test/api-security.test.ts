@@ -31,14 +31,14 @@ describe('bearer tokens', () => {
     const none = await req('/api/v2/alerts');
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
-    expect((await none.json()).message).toBe('bearer token required');
+    expect((await none.json() as any).message).toBe('bearer token required');
     expect((await req('/api/v2/alerts', { token: 'nope' })).status).toBe(401);
     expect((await req('/api/v2/alerts', { token: READ })).status).toBe(200);
     expect((await req('/api/v1/episodes?limit=1', { token: READ })).status).toBe(200);
     const post = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(silence()) };
     const forbidden = await req('/api/v2/silences', { ...post, token: READ });
     expect(forbidden.status).toBe(403);
-    expect((await forbidden.json()).message).toMatch(/admin scope/);
+    expect((await forbidden.json() as any).message).toMatch(/admin scope/);
     expect((await req('/api/v2/silences', { ...post, token: ADMIN })).status).toBe(200);
     expect((await req('/api/v1/alerts/evaluate', { method: 'POST', token: READ })).status).toBe(403);
     expect((await req('/api/v1/alerts/evaluate', { method: 'POST', token: ADMIN })).status).toBe(200);
@@ -90,16 +90,16 @@ describe('bad input is a 4xx with a reason', () => {
   ])('GET %s → %i', async (path, status) => {
     const r = await req(path, { token: READ });
     expect(r.status).toBe(status);
-    if (status >= 400) expect((await r.json()).message.length).toBeGreaterThan(3);
+    if (status >= 400) expect((await r.json() as any).message.length).toBeGreaterThan(3);
   });
 
   it('silence validation: endsAt in the past, no matcher that can fail, bad regex', async () => {
     const post = (b: unknown) => req('/api/v2/silences', { method: 'POST', headers: json, body: JSON.stringify(b), token: ADMIN });
     const past = await post({ ...silence(), startsAt: new Date(Date.now() - 7200_000).toISOString(), endsAt: new Date(Date.now() - 1000).toISOString() });
     expect(past.status).toBe(400);
-    expect((await past.json()).message).toMatch(/past/);
+    expect((await past.json() as any).message).toMatch(/past/);
     const empty = await post({ ...silence(), matchers: [{ name: 'a', value: '.*', isRegex: true }] });
-    expect((await empty.json()).message).toMatch(/empty string/);
+    expect((await empty.json() as any).message).toMatch(/empty string/);
     expect((await post({ ...silence(), matchers: [{ name: 'a', value: '(x*)*', isRegex: true }] })).status).toBe(400);
     expect((await post({ ...silence(), id: '6f1a3c2e-0000-4000-8000-000000000000' })).status).toBe(404);
   });
@@ -112,7 +112,7 @@ describe('operations', () => {
     expect(text).toMatch(/revokescope_http_request_duration_seconds_bucket\{.*route="\/api\/v2\/alerts".*status_code="200"/);
     expect(text).toMatch(/revokescope_rule_evaluation_duration_seconds_count\{rule_id="skipped-zap"\} [1-9]/);
     expect(text).toMatch(/revokescope_alerts\{state="firing"\} [1-9]/);
-    const doc = await (await req('/openapi.json')).json();
+    const doc = await (await req('/openapi.json')).json() as any;
     expect(doc.openapi).toMatch(/^3\./);
     expect(doc.components.securitySchemes.bearerAuth).toEqual({ type: 'http', scheme: 'bearer' });
     expect(doc.paths['/api/v2/alerts'].get.security).toEqual([{ bearerAuth: [] }]);
@@ -121,7 +121,7 @@ describe('operations', () => {
   });
 
   it('hosts: last seen, rates and loss from collector health', async () => {
-    const { hosts } = await (await req('/api/v1/hosts?window=2h', { token: READ })).json();
+    const { hosts } = await (await req('/api/v1/hosts?window=2h', { token: READ })).json() as any;
     expect(hosts.map((h: any) => h.hostname)).toEqual(['host-a', 'host-b', 'host-c']);
     const b = hosts[1];
     expect(b).toMatchObject({ bootId: 'boot-b', events: 20000, lost: 240, capabilities: ['LOCK', 'ZAP'] });
@@ -136,7 +136,7 @@ describe('operations', () => {
       for (let i = 0; i < 7; i++) codes.push((await fetch(`${limited.url}/api/v2/status`)).status);
       expect(codes).toEqual([200, 200, 200, 200, 200, 429, 429]);
       const r = await fetch(`${limited.url}/api/v2/status`);
-      expect((await r.json()).message).toMatch(/rate limit of 5/);
+      expect((await r.json() as any).message).toMatch(/rate limit of 5/);
       expect((await fetch(`${limited.url}/healthz`)).status).toBe(200); // health stays reachable
     } finally {
       await limited.app.close();

@@ -30,7 +30,7 @@ describe('BatchEncoder', () => {
           { tsNs: 2 ** 53 - 1, cpu: 0, pid: 4294967295, tid: 1, comm: 'CPU 0/KVM', device: '0000:3b:00.0', lockAcquire: { waitNs: 0 } },
           { tsNs: 1, comm: long, lockRelease: {} },
           { zap: { start: 5 * 2 ** 40, length: 6 * 2 ** 40, durationNs: 12, target: ZapTarget.DMABUF, hadVmas: false } },
-          { zap: { target: -1 } },
+          { zap: { target: -1 as ZapTarget } },
           { dmabufRevoke: { revoked: true, dmabufCount: 2, durationNs: 3, deviceHasVmas: true } },
           { moveNotify: { dmabufId: 2 ** 33, importerCount: 0, durationNs: -5 } },
           { barMmap: { bar: 5, backing: Backing.CUSTOM_VM_OPS, mappingId: 0x10000, length: 2 ** 36, snapshot: true } },

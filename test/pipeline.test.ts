@@ -84,7 +84,7 @@ describe('embedded pipeline on chDB', () => {
     const eps = await s.reader.episodes({ limit: 10_000 });
     expect(eps.items.map((e) => e.episodeId).sort()).toEqual(expected.episodes.map((e) => e.episodeId).sort());
     const fs = await s.reader.findings({ limit: 10_000 });
-    const key = (f: { findingId: unknown; kind: unknown; severity: unknown; episodeId: unknown; inconclusive: unknown; evidence: unknown }) =>
+    const key = (f: Record<string, unknown>) =>
       JSON.stringify([f.findingId, f.kind, f.severity, f.episodeId, f.inconclusive, f.evidence]);
     // the store returns evidence as the object the correlator's JSON text holds
     expect(fs.items.map(key).sort()).toEqual(expected.findings.map((f) => key({

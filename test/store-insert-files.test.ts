@@ -52,7 +52,7 @@ describe('insert files of the chDB store', () => {
       await path.insert('fulldisk.t', ['a'], 'small\n', 'TabSeparated');
       expect(readdirSync(d.dir)).toEqual([]);
       const rs = await client.query({ query: 'SELECT a FROM fulldisk.t', format: 'JSONEachRow' });
-      expect(await rs.json()).toEqual([{ a: 'small' }]);
+      expect(await rs.json() as any).toEqual([{ a: 'small' }]);
     } finally {
       await opened.store.close();
     }

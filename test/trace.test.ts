@@ -68,10 +68,10 @@ describe('round trip', () => {
     await writeTrace(path('b.jsonl'), fromPb.batches);
     expect(readFileSync(path('b.jsonl'), 'utf8')).toBe(readFileSync(path('a.jsonl'), 'utf8'));
 
-    const zaps = fromPb.batches.flatMap((b) => b.events).filter((e) => e.zap);
-    expect(zaps.map((e) => e.zap!.hadVmas)).toEqual([false, true]);
+    const zaps = fromPb.batches.flatMap((b) => b.events).filter((e) => e?.zap);
+    expect(zaps.map((e) => e!.zap!.hadVmas)).toEqual([false, true]);
     expect(Object.prototype.hasOwnProperty.call(zaps[0]!.zap, 'hadVmas')).toBe(true);
-    const release = fromPb.batches.flatMap((b) => b.events).find((e) => e.lockRelease)!;
+    const release = fromPb.batches.flatMap((b) => b.events).find((e) => e?.lockRelease)!;
     expect(release.zap ?? null).toBeNull();
     expect(fromPb.batches[0]!.firstSeq).toBe(5_000_000_123);
     expect(fromPb.batches[1]!.dropped).toBe(4_294_967_300);
@@ -143,8 +143,8 @@ describe('proto3 JSON input', () => {
     const b = await readAll(path('camel.jsonl'));
     expect(a.json).toEqual(b.json);
     expect(a.json[0]).toEqual(camel);
-    expect(a.batches[0]!.events[1]!.zap!.durationNs).toBe(5000);
-    expect(a.batches[0]!.events[0]!.body).toBe('lockAcquire');
+    expect(a.batches[0]!.events![1]!.zap!.durationNs).toBe(5000);
+    expect(a.batches[0]!.events![0]!.body).toBe('lockAcquire');
   });
 });
 
