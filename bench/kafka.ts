@@ -81,7 +81,6 @@ export async function benchKafka(opts: { hosts?: number; seconds?: number; concu
     // correlator consumer first (joined and waiting), then the producer
     const { store: chStore, connection } = await openStore({ dataDir });
     const bookkeeping = new ConsumerBookkeeping(connection.client, chStore.schema.database);
-    await bookkeeping.migrate();
     const store: EventStore = opts.discardStore ? new DiscardStore() : chStore;
     const latencies: number[] = [];
     const steady: number[] = []; // completed after the warm-up

@@ -182,8 +182,7 @@ beforeAll(async () => {
   store = new ClickHouseStore(client, { now: () => NOW_MS, wallClockShiftNs: SHIFT_NS, writer: { maxDelayMs: 50 } });
   await store.migrate();
   // the correlator's own tables, created and written as `revokescope correlate` does
-  const bookkeeping = new ConsumerBookkeeping(client, 'revokescope', undefined, 'test');
-  await bookkeeping.migrate();
+  const bookkeeping = new ConsumerBookkeeping(client, 'revokescope', 'test'); // its tables come with the store's migrations
   await bookkeeping.writeDlq(DLQ);
   const batches = PLANS.map(hostTrace);
   const { episodes, findings } = analyzeBatches(batches.flat());

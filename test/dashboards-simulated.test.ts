@@ -42,8 +42,7 @@ beforeAll(async () => {
   store = new ClickHouseStore(client, { now: () => START_MS, wallClockShiftNs: 0, writer: { maxDelayMs: 50 } });
   await store.migrate();
   // the fleet correlator's bookkeeping tables, with a few dead-lettered messages in the simulated window
-  const bookkeeping = new ConsumerBookkeeping(client, 'revokescope', undefined, 'test');
-  await bookkeeping.migrate();
+  const bookkeeping = new ConsumerBookkeeping(client, 'revokescope', 'test'); // its tables come with the store's migrations
   await bookkeeping.writeDlq([0, 1, 2, 3].map((m) => ({ timeMs: START_MS + m * 60e3, topic: 'revokescope.events',
     partition: m % 2, reason: m % 2 ? 'invalid batch' : 'corrupt protobuf', count: 5 + m })));
   const { batches } = simulate({ hosts: 10, durationNs: DURATION_NS, seed: 11 });

@@ -69,5 +69,13 @@ describe('revokescope run', () => {
     const schema = runCli(['run', '--print-schema', '--cluster', 'fleet']);
     expect(schema.status).toBe(0);
     expect(schema.stdout).toContain('ENGINE = Distributed(fleet, revokescope, events_local, cityHash64(hostname))');
+    // every table, the alerting and the pipeline's bookkeeping included, shared across the cluster
+    for (const t of ['alerting_rules', 'alerting_alerts', 'alerting_silences', 'alerting_notifications', 'alerting_lease',
+      'correlator_checkpoints', 'dlq_events']) {
+      expect(schema.stdout).toContain(`CREATE TABLE IF NOT EXISTS revokescope.${t} ON CLUSTER fleet`);
+      expect(schema.stdout).toMatch(new RegExp(`Replicated\\w*MergeTree\\('/clickhouse/tables/all/revokescope/${t}'`));
+    }
+    const single = runCli(['run', '--print-schema']);
+    expect(single.stdout).toMatch(/CREATE TABLE IF NOT EXISTS revokescope\.alerting_rules\n/);
   });
 });

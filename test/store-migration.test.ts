@@ -62,14 +62,14 @@ beforeAll(async () => {
 afterAll(async () => { await store?.close(); tmp.remove(); });
 
 describe('an old store migrates forward', () => {
-  it('records migration 4 and leaves the texts of 1–3 as older stores ran them', async () => {
-    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4]);
+  it('records migrations 4 and 5 and leaves the texts of 1–3 as older stores ran them', async () => {
+    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
     // checksums of migrations 1–3 as the release before rules v2 rendered them (its proto had no OPEN and no
     // FAULT_WHILE_REVOKED): the migrations name their enum values, so a proto addition does not rewrite them
     const [m1, m2, m3] = listMigrations().map((m) => migrationChecksum(m, defaultSchemaOptions));
     expect([m1, m2, m3]).toEqual(['5c5ba2d4d6f88e4a', 'ba787c58388c2e10', 'f6e7caef13619e03']);
     await store.migrate();
-    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4]);
+    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('old raw events keep their values; the new DeviceInfo state columns are NULL (unknown), not a default', async () => {

@@ -6,9 +6,10 @@ import { type Episode, type EventBatch, type Finding } from '../core/model.js';
 import type { BatchScan } from '../core/wire.js';
 import type { BootSeen, EventStore, HostHealth } from './types.js';
 import {
-  bootstrapStatements, COLUMN_ENUM_VALUES, defaultSchemaOptions, EVENT_COLUMN_TYPES, listMigrations, migrationChecksum, TABLES, type SchemaOptions,
+  COLUMN_ENUM_VALUES, defaultSchemaOptions, EVENT_COLUMN_TYPES, TABLES, type SchemaOptions,
 } from './schema.js';
 import { chdbSpoolDir } from './connect.js';
+import { applyMigrations } from './migrate.js';
 import { EventBlock, NativeRows } from './native.js';
 import { clientInsertPath, defaultWriterOptions, spoolFileInsertPath, TableWriter, tsv, type RowBuffer, type TableWriterOptions } from './writer.js';
 
@@ -139,19 +140,7 @@ export class ClickHouseStore implements EventStore {
   /** Applies the migrations not applied yet, oldest first (`through`: only up to that version, as an older
    * release would have; tests build old stores with it). */
   async migrate(through = Infinity): Promise<void> {
-    for (const query of bootstrapStatements(this.schema)) await this.client.command({ query });
-    const table = `${this.schema.database}.${TABLES.migrations}`;
-    const applied = new Set((await this.rows<{ version: number }>(`SELECT version FROM ${table} FINAL`)).map((r) => Number(r.version)));
-    for (const m of listMigrations()) {
-      if (applied.has(m.version) || m.version > through) continue;
-      // every statement is IF NOT EXISTS: a migration interrupted half way is simply run again
-      for (const query of m.statements(this.schema)) await this.client.command({ query });
-      await this.client.insert({
-        table, format: 'JSONEachRow',
-        values: [{ version: m.version, name: m.name, checksum: migrationChecksum(m, this.schema), applied_at: this.now() }],
-        clickhouse_settings: { async_insert: 0 },
-      });
-    }
+    await applyMigrations(this.client, this.schema, { through, now: this.now });
     await this.loadBootClock();
   }
 

@@ -89,7 +89,7 @@ export const EVENT_COLUMN_TYPES = {
 
 const lc = 'LowCardinality(String)';
 
-type Engine = { kind: 'ReplacingMergeTree' | 'AggregatingMergeTree' | 'MergeTree' | 'Null'; version?: string };
+type Engine = { kind: 'ReplacingMergeTree' | 'AggregatingMergeTree' | 'SummingMergeTree' | 'MergeTree' | 'Null'; version?: string };
 
 interface TableSpec {
   name: string;
@@ -100,6 +100,9 @@ interface TableSpec {
   ttl?: string;
   indexes?: string[];
   settings?: string;
+  /** A small table every node reads whole (alerting state, pipeline bookkeeping): in cluster mode one replica set for
+   * the whole cluster (ReplicatedMergeTree, no shards, no Distributed table). */
+  shared?: boolean;
 }
 
 /** Table names as readers and writers use them (the Distributed table in cluster mode). */
@@ -114,6 +117,16 @@ export const TABLES = {
   latencyDaily: 'episode_latency_1d',
   findings: 'findings',
   hostHealth: 'host_health',
+  // alerting (services/api/alerting): mutable rows, ReplacingMergeTree by version, read with FINAL
+  alertingRules: 'alerting_rules',
+  alertingAlerts: 'alerting_alerts',
+  alertingSilences: 'alerting_silences',
+  alertingNotifications: 'alerting_notifications',
+  /** Which API process evaluates the rules of this store (one evaluator per store, however many replicas). */
+  alertingLease: 'alerting_lease',
+  // the fleet pipeline's bookkeeping (services/pipeline): correlator checkpoints, dead-letter counts
+  checkpoints: 'correlator_checkpoints',
+  deadLetters: 'dlq_events',
 } as const;
 
 function onCluster(o: SchemaOptions): string {
@@ -130,7 +143,7 @@ function engineClause(o: SchemaOptions, t: TableSpec): string {
   if (kind === 'Null') return 'Null';
   if (!o.cluster) return `${kind}(${version ?? ''})`;
   const replicated = `Replicated${kind}`;
-  const args = [`'/clickhouse/tables/{shard}/${o.database}/${t.name}'`, `'{replica}'`];
+  const args = [`'/clickhouse/tables/${t.shared ? 'all' : '{shard}'}/${o.database}/${t.name}'`, `'{replica}'`];
   if (version) args.push(version);
   return `${replicated}(${args.join(', ')})`;
 }
@@ -139,13 +152,14 @@ function engineClause(o: SchemaOptions, t: TableSpec): string {
  * dedup MV's lookups stay on one shard). */
 function createTable(o: SchemaOptions, t: TableSpec): string[] {
   const cols = [...t.columns, ...(t.indexes ?? [])].map((c) => `  ${c}`).join(',\n');
-  const lines = [`CREATE TABLE IF NOT EXISTS ${storage(o, t.name)}${onCluster(o)}\n(\n${cols}\n)`, `ENGINE = ${engineClause(o, t)}`];
+  const name = t.shared ? `${o.database}.${t.name}` : storage(o, t.name);
+  const lines = [`CREATE TABLE IF NOT EXISTS ${name}${onCluster(o)}\n(\n${cols}\n)`, `ENGINE = ${engineClause(o, t)}`];
   if (t.partitionBy) lines.push(`PARTITION BY ${t.partitionBy}`);
   if (t.orderBy) lines.push(`ORDER BY ${t.orderBy}`);
   if (t.ttl) lines.push(`TTL ${t.ttl}`);
   if (t.settings) lines.push(`SETTINGS ${t.settings}`);
   const out = [lines.join('\n')];
-  if (o.cluster) {
+  if (o.cluster && !t.shared) {
     const sharding = t.columns.some((c) => c.startsWith('hostname ')) ? 'cityHash64(hostname)' : 'rand()';
     out.push(`CREATE TABLE IF NOT EXISTS ${o.database}.${t.name}${onCluster(o)} AS ${storage(o, t.name)}\n` +
       `ENGINE = Distributed(${o.cluster}, ${o.database}, ${t.name}_local, ${sharding})`);
@@ -495,6 +509,38 @@ const migrations: Migration[] = [
           `MODIFY COLUMN capabilities Array(${enum8(Capability, V4.capability)})`]),
       ];
     },
+  },
+  {
+    version: 5,
+    name: 'one schema owner (issue 15): the alerting tables, the rule evaluator lease, the pipeline\'s checkpoints and dead-letter counts',
+    // These were created by their own modules (IF NOT EXISTS) before; on a store that has them this is a no-op. In
+    // cluster mode they are shared: one replica set for the whole cluster, every API and pipeline reads them whole.
+    statements: (o) => [
+      ...createTable(o, { name: TABLES.alertingRules, shared: true, engine: { kind: 'ReplacingMergeTree', version: 'version' },
+        columns: ['id String', 'version UInt64', 'deleted UInt8', 'body String CODEC(ZSTD(3))', 'updated_at_ms Int64'], orderBy: 'id' }),
+      ...createTable(o, { name: TABLES.alertingAlerts, shared: true, engine: { kind: 'ReplacingMergeTree', version: 'version' },
+        columns: ['fingerprint String', 'version UInt64', 'deleted UInt8', `rule_id ${lc}`, "state Enum8('pending' = 1, 'firing' = 2, 'resolved' = 3)",
+          'labels Map(String, String)', 'annotations Map(String, String)', 'value Float64', 'active_at_ms Int64', 'fired_at_ms Int64',
+          'resolved_at_ms Int64', 'updated_at_ms Int64'], orderBy: 'fingerprint' }),
+      ...createTable(o, { name: TABLES.alertingSilences, shared: true, engine: { kind: 'ReplacingMergeTree', version: 'version' },
+        columns: ['id String', 'version UInt64', 'matchers String', 'starts_at_ms Int64', 'ends_at_ms Int64', 'created_by String', 'comment String',
+          'updated_at_ms Int64'], orderBy: 'id' }),
+      ...createTable(o, { name: TABLES.alertingNotifications, shared: true, engine: { kind: 'MergeTree' },
+        columns: ['at_ms Int64', `receiver ${lc}`, 'group_key String', `status ${lc}`, 'alerts UInt32', 'fingerprints String', 'attempts UInt8',
+          'ok Bool', 'error String', 'http_status UInt16'], orderBy: '(receiver, group_key, at_ms)', ttl: 'toDateTime(intDiv(at_ms, 1000)) + INTERVAL 30 DAY' }),
+      // one row per API process that wants to evaluate: the oldest claim still renewed holds the lease
+      ...createTable(o, { name: TABLES.alertingLease, shared: true, engine: { kind: 'ReplacingMergeTree', version: 'renewed_ms' },
+        columns: ['name String', 'holder String', 'since_ms Int64', 'renewed_ms Int64'], orderBy: '(name, holder)',
+        ttl: 'toDateTime(intDiv(renewed_ms, 1000)) + INTERVAL 1 DAY' }),
+      // ReplacingMergeTree(offset): the newest checkpoint of a partition wins; any (offset, state) pair is a valid
+      // restart point whoever wrote it (it is written only after the outputs before `offset` are durable)
+      ...createTable(o, { name: TABLES.checkpoints, shared: true, engine: { kind: 'ReplacingMergeTree', version: 'offset' },
+        columns: ['group String', 'topic String', 'partition UInt32', 'offset UInt64', 'state String CODEC(ZSTD(3))',
+          "written_at DateTime64(3, 'UTC')", 'writer String'], orderBy: '(group, topic, partition)' }),
+      ...createTable(o, { name: TABLES.deadLetters, shared: true, engine: { kind: 'SummingMergeTree', version: 'count' },
+        columns: ["time DateTime('UTC')", `topic ${lc}`, 'partition UInt32', `reason ${lc}`, 'count UInt64'],
+        orderBy: '(time, topic, partition, reason)', ttl: 'time + INTERVAL 90 DAY' }),
+    ],
   },
 ];
 

@@ -41,7 +41,7 @@ export class AlertingEngine {
 
   constructor(client: ClickHouseClient, readonly config: AlertingConfig, private readonly metrics?: ApiMetrics,
     readonly now: () => number = Date.now) {
-    this.store = new AlertingStore(client, config.database);
+    this.store = new AlertingStore(client, config.database, config.cluster);
     this.notifier = new Notifier(config, this.store, metrics, now);
     if (metrics) metrics.alertCounts = () => this.counts();
   }

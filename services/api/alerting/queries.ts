@@ -1,5 +1,4 @@
-// Every ClickHouse statement of the alerting API in one module: the DDL of its own tables and the
-// parameterised queries rules evaluate (store table names and columns from services/store/schema.ts).
+// Every ClickHouse query of the alerting API in one module: the parameterised queries rules evaluate (store table names and columns from services/store/schema.ts).
 // Values always travel as query parameters ({name:Type}); only identifiers that come from a fixed list
 // (column names below, the configured database name, checked) are spliced into the text.
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -7,37 +6,14 @@ import { checkIdentifier, HOST_CLOCK_NS, LATENCY_METRICS, quantileMerge, TABLES 
 import { parseDurationMs } from './duration.js';
 import { QUANTILES, type GroupLabel, type QueryType, type RuleQuery } from './types.js';
 
+/** The alerting tables (owned by the store's migrations, services/store/schema.ts). */
 export const ALERTING_TABLES = {
-  rules: 'alerting_rules',
-  alerts: 'alerting_alerts',
-  silences: 'alerting_silences',
-  notifications: 'alerting_notifications',
+  rules: TABLES.alertingRules,
+  alerts: TABLES.alertingAlerts,
+  silences: TABLES.alertingSilences,
+  notifications: TABLES.alertingNotifications,
+  lease: TABLES.alertingLease,
 } as const;
-
-/** Idempotent DDL of the alerting tables (mutable rows: ReplacingMergeTree by version, read with FINAL). */
-export function alertingDdl(database: string): string[] {
-  const db = checkIdentifier('database', database);
-  return [
-    `CREATE DATABASE IF NOT EXISTS ${db}`,
-    `CREATE TABLE IF NOT EXISTS ${db}.${ALERTING_TABLES.rules} (
-  id String, version UInt64, deleted UInt8, body String CODEC(ZSTD(3)), updated_at_ms Int64
-) ENGINE = ReplacingMergeTree(version) ORDER BY id`,
-    `CREATE TABLE IF NOT EXISTS ${db}.${ALERTING_TABLES.alerts} (
-  fingerprint String, version UInt64, deleted UInt8, rule_id LowCardinality(String),
-  state Enum8('pending' = 1, 'firing' = 2, 'resolved' = 3),
-  labels Map(String, String), annotations Map(String, String), value Float64,
-  active_at_ms Int64, fired_at_ms Int64, resolved_at_ms Int64, updated_at_ms Int64
-) ENGINE = ReplacingMergeTree(version) ORDER BY fingerprint`,
-    `CREATE TABLE IF NOT EXISTS ${db}.${ALERTING_TABLES.silences} (
-  id String, version UInt64, matchers String, starts_at_ms Int64, ends_at_ms Int64,
-  created_by String, comment String, updated_at_ms Int64
-) ENGINE = ReplacingMergeTree(version) ORDER BY id`,
-    `CREATE TABLE IF NOT EXISTS ${db}.${ALERTING_TABLES.notifications} (
-  at_ms Int64, receiver LowCardinality(String), group_key String, status LowCardinality(String),
-  alerts UInt32, fingerprints String, attempts UInt8, ok Bool, error String, http_status UInt16
-) ENGINE = MergeTree ORDER BY (receiver, group_key, at_ms) TTL toDateTime(intDiv(at_ms, 1000)) + INTERVAL 30 DAY`,
-  ];
-}
 
 /** Which labels each query type can be split by, and the column each reads. */
 export const GROUPABLE: Record<QueryType, readonly GroupLabel[]> = {

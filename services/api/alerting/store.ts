@@ -1,8 +1,9 @@
 // Persistence of rules, alerts, silences and the notification log in the store's ClickHouse. Rows are
 // versioned (ReplacingMergeTree(version)); the newest version wins and is read with FINAL.
 import type { ClickHouseClient } from '@clickhouse/client';
-import { checkIdentifier } from '../../store/schema.js';
-import { ALERTING_TABLES, alertingDdl } from './queries.js';
+import { applyMigrations } from '../../store/migrate.js';
+import { checkIdentifier, defaultSchemaOptions } from '../../store/schema.js';
+import { ALERTING_TABLES } from './queries.js';
 import type { AlertRecord, Rule, Silence } from './types.js';
 import type { Matcher } from './matchers.js';
 
@@ -23,7 +24,7 @@ export class AlertingStore {
   private lastVersion = 0;
   private readonly db: string;
 
-  constructor(readonly client: ClickHouseClient, database: string) {
+  constructor(readonly client: ClickHouseClient, database: string, private readonly cluster?: string) {
     this.db = checkIdentifier('database', database);
   }
 
@@ -34,8 +35,9 @@ export class AlertingStore {
     return v;
   }
 
+  /** The store's migrations (services/store owns every table, ours included): a no-op on a migrated store. */
   async migrate(): Promise<void> {
-    for (const query of alertingDdl(this.db)) await this.client.command({ query });
+    await applyMigrations(this.client, { ...defaultSchemaOptions, database: this.db, cluster: this.cluster });
   }
 
   private async insert(table: string, values: Record<string, unknown>[]): Promise<void> {

@@ -93,6 +93,8 @@ export interface ReceiverConfig {
 export interface AlertingConfig {
   /** ClickHouse database of the store's tables and ours. */
   database: string;
+  /** The store's cluster (ON CLUSTER DDL) when the store is one. */
+  cluster?: string;
   /** Evaluation period in ms (0 = no loop; evaluate() is called by hand). */
   evaluationIntervalMs: number;
   /** Resolved alerts stay visible this long (ms). */

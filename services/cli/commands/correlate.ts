@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { openStore, connectOptionsFrom, defaultSchemaOptions } from '../../store/index.js';
+import { checkIdentifier } from '../../store/schema.js';
 import { ConsumerBookkeeping } from '../../transport/kafka/bookkeeping.js';
 import { kafkaSettings } from '../../transport/kafka/config.js';
 import { DEFAULT_ACK_INTERVAL_MS, runFleet } from '../../pipeline/fleet.js';
@@ -79,8 +80,8 @@ export async function run(argv: string[]): Promise<number> {
     checkpointIntervalMs = num('checkpoint-interval', values['checkpoint-interval'], 10_000, 0);
     checkpointMessages = num('checkpoint-messages', values['checkpoint-messages'], 20_000, 1);
     concurrency = num('concurrency', values.concurrency, 4, 1);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) throw new Error(`--clickhouse-database '${database}' is not a plain identifier`);
-    if (cluster && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(cluster)) throw new Error(`--cluster '${cluster}' is not a plain identifier`);
+    checkIdentifier('--clickhouse-database', database);
+    if (cluster) checkIdentifier('--cluster', cluster);
     if (cluster && !(values['clickhouse-url'] ?? process.env.REVOKESCOPE_CLICKHOUSE_URL)) {
       throw new Error('--cluster needs --clickhouse-url (chDB is a single node)');
     }
@@ -90,8 +91,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const log = values.quiet ? () => {} : (line: string) => console.error(`correlate: ${line}`);
   const { store, connection } = await openStore(connectOptionsFrom(values), { schema: { database, cluster } });
-  const bookkeeping = new ConsumerBookkeeping(connection.client, database, cluster, `${hostname()} pid ${process.pid}`);
-  await bookkeeping.migrate();
+  const bookkeeping = new ConsumerBookkeeping(connection.client, database, `${hostname()} pid ${process.pid}`);
   log(`store ${connection.mode} ${connection.location}; kafka ${settings.brokers.join(',')} group ${settings.groupId}`);
   const stop = new AbortController();
   const fleet = runFleet({ ...settings, store, ackIntervalMs: commitIntervalMs, drain: !!values.drain, signal: stop.signal,

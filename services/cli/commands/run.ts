@@ -167,8 +167,7 @@ async function runThroughKafka(brokers: string, source: unknown, opened: OpenSto
   const startedAt = performance.now();
   const produced = { batches: 0, events: 0 };
   await feed(toAsyncIterable(source as never), await createKafkaSink(settings), produced, { signal, chunk: 256 });
-  const bookkeeping = new ConsumerBookkeeping(opened.connection.client, database, undefined, `${hostname()} pid ${process.pid}`);
-  await bookkeeping.migrate();
+  const bookkeeping = new ConsumerBookkeeping(opened.connection.client, database, `${hostname()} pid ${process.pid}`);
   const stats = await runFleet({ ...settings, store: opened.store, drain: true, bookkeeping, signal,
     log: (line) => console.error(line) }).done;
   return { produced: produced.batches, events: stats.events, batches: stats.batches, dlq: stats.deadLettered,

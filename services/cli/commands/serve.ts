@@ -51,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   const opened = await openStore(connectOptionsFrom(values), { schema: { database, cluster: values.cluster } });
   let api;
   try {
-    api = await buildApi({ client: opened.connection.client, database, reader: opened.reader });
+    api = await buildApi({ client: opened.connection.client, database, reader: opened.reader, alerting: { cluster: values.cluster } });
   } catch (err) {
     await opened.store.close();
     throw err;

@@ -1,46 +1,16 @@
-// The fleet correlator's own tables (DESIGN §5, §8), next to the store's schema but owned by the transport:
+// The fleet pipeline's bookkeeping in the store (tables owned by the store's migrations, services/store/schema.ts):
 //   correlator_checkpoints — correlator state per (group, topic, partition) with the offset it corresponds to:
 //     a restart restores it and seeks there instead of replaying the partition from its earliest offset;
-//   dlq_events — messages sent to the DLQ, counted per minute, topic, partition and reason (Collector health).
-// Idempotent DDL (IF NOT EXISTS) run at every start; every value goes in as data (JSONEachRow body or query
-// parameters), never spliced into SQL. Identifiers (database, cluster) are checked.
+//   dlq_events — messages dead-lettered, counted per minute, topic, partition and reason (Collector health).
+// Every value goes in as data (JSONEachRow body or query parameters), never spliced into SQL.
 import type { ClickHouseClient } from '@clickhouse/client';
+import { checkIdentifier, TABLES } from '../../store/schema.js';
 
-export const CHECKPOINTS_TABLE = 'correlator_checkpoints';
-export const DLQ_TABLE = 'dlq_events';
+export const CHECKPOINTS_TABLE = TABLES.checkpoints;
+export const DLQ_TABLE = TABLES.deadLetters;
 
 export interface Checkpoint { partition: number; offset: number; state: string }
 export interface DlqCount { timeMs: number; topic: string; partition: number; reason: string; count: number }
-
-function ident(name: string, v: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new Error(`${name} '${v}' is not a plain identifier`);
-  return v;
-}
-
-/** DDL for both tables. With a cluster: Replicated engines ON CLUSTER, one replica set for the whole cluster
- * (no sharding: a few rows per partition; every correlator must read every checkpoint wherever it connects). */
-export function bookkeepingDdl(database: string, cluster?: string): string[] {
-  const db = ident('database', database);
-  const on = cluster ? ` ON CLUSTER ${ident('cluster', cluster)}` : '';
-  const engine = (kind: string, table: string, arg = '') => cluster
-    ? `Replicated${kind}('/clickhouse/tables/all/${db}/${table}', '{replica}'${arg ? `, ${arg}` : ''})`
-    : `${kind}(${arg})`;
-  return [
-    `CREATE DATABASE IF NOT EXISTS ${db}${on}`,
-    // ReplacingMergeTree(offset): the newest checkpoint of a partition wins; any (offset, state) pair is a
-    // valid restart point whoever wrote it (it is written only after the outputs before `offset` are durable)
-    `CREATE TABLE IF NOT EXISTS ${db}.${CHECKPOINTS_TABLE}${on} (
-  group String, topic String, partition UInt32, offset UInt64,
-  state String CODEC(ZSTD(3)), written_at DateTime64(3, 'UTC'), writer String
-) ENGINE = ${engine('ReplacingMergeTree', CHECKPOINTS_TABLE, 'offset')}
-ORDER BY (group, topic, partition)`,
-    `CREATE TABLE IF NOT EXISTS ${db}.${DLQ_TABLE}${on} (
-  time DateTime('UTC'), topic LowCardinality(String), partition UInt32, reason LowCardinality(String), count UInt64
-) ENGINE = ${engine('SummingMergeTree', DLQ_TABLE, 'count')}
-ORDER BY (time, topic, partition, reason)
-TTL time + INTERVAL 90 DAY`,
-  ];
-}
 
 /** A DLQ reason without the per-message detail, so counts group (e.g. "corrupt protobuf", "invalid batch"). */
 export function reasonClass(reason: string): string {
@@ -50,13 +20,8 @@ export function reasonClass(reason: string): string {
 
 export class ConsumerBookkeeping {
   private readonly db: string;
-  constructor(private readonly client: ClickHouseClient, database: string, private readonly cluster?: string,
-    private readonly writer = `pid ${process.pid}`) {
-    this.db = ident('database', database);
-  }
-
-  async migrate(): Promise<void> {
-    for (const q of bookkeepingDdl(this.db, this.cluster)) await this.client.command({ query: q });
+  constructor(private readonly client: ClickHouseClient, database: string, private readonly writer = `pid ${process.pid}`) {
+    this.db = checkIdentifier('database', database);
   }
 
   /** The newest checkpoint of each partition of `topic` for `group`. */
