@@ -48,7 +48,7 @@ export async function benchApi(): Promise<{ episodes: number; loadSeconds: numbe
   }
 
   // the API as `revokescope serve` builds it (BENCH_API_LATENCY_CACHE_MS=0: every request asks the store)
-  const { app, engine } = await createApi({ client, env: {}, evaluate: false, docsUi: false, security: { rateLimitMax: 0 },
+  const { app, engine } = await createApi({ client, evaluate: false, docsUi: false, security: { rateLimitMax: 0 },
     latencyCacheMs: process.env.BENCH_API_LATENCY_CACHE_MS === undefined ? undefined : Number(process.env.BENCH_API_LATENCY_CACHE_MS) });
   const base = await listen(app, 0);
   await engine.evaluate(); // default rules over the 10 M episodes: alerts to list

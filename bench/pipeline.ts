@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { EventBatch } from '../services/core/model.js';
 import { runEmbedded } from '../services/pipeline/embedded.js';
-import { parseDuration } from '../services/pipeline/cli.js';
+import { duration } from '../services/cli/options.js';
 import { simulatorSource } from '../services/pipeline/sources.js';
 import { openStore } from '../services/store/index.js';
 import { InProcessBus } from '../services/transport/bus.js';
@@ -144,7 +144,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const { values } = parseArgs({ options: { hosts: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' }, keep: { type: 'string' } } });
   const result = await benchPipeline({
     hosts: values.hosts ? Number(values.hosts) : undefined,
-    durationNs: values.duration ? parseDuration(values.duration) : undefined,
+    durationNs: values.duration ? duration({ min: 1 })(values.duration, '--duration') : undefined,
     seed: values.seed ? Number(values.seed) : undefined,
     dataDir: values.keep,
   });

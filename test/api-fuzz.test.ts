@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { storeWithFleet } from './support/api-fixtures.js';
-import { startApi, type TestApi } from './support/api-server.js';
+import { securityFromEnv, startApi, type TestApi } from './support/api-server.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const VENV = join(ROOT, '.cache', 'schemathesis-venv');
@@ -34,7 +34,7 @@ let api: TestApi;
 beforeAll(async () => {
   if (!tool.path) return;
   ({ client } = await storeWithFleet(Date.now()));
-  api = await startApi(client, { env: { REVOKESCOPE_API_TOKENS: `admin:${ADMIN}` }, security: { rateLimitMax: 0 } });
+  api = await startApi(client, { security: securityFromEnv({ REVOKESCOPE_API_TOKENS: `admin:${ADMIN}` }, { rateLimitMax: 0 }) });
   await api.engine.evaluate();
 });
 afterAll(async () => { await api?.app.close(); await client?.close(); });

@@ -24,7 +24,7 @@ beforeAll(async () => {
   await s.store.writeEpisodes(expected.episodes);
   await s.store.writeFindings(expected.findings);
   await s.store.flush();
-  app = await buildApi({ client: s.connection.client, reader: s.reader, env: {}, evaluate: false, docsUi: false });
+  app = await buildApi({ client: s.connection.client, reader: s.reader, evaluate: false, docsUi: false });
   base = await listen(app, 0);
 });
 afterAll(async () => { await app?.close(); await s?.store.close(); tmp.remove(); });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeWithFleet } from './support/api-fixtures.js';
-import { startApi, type TestApi } from './support/api-server.js';
+import { securityFromEnv, startApi, type TestApi } from './support/api-server.js';
 import { amtool, ensureGoTool } from './support/amtool.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -21,7 +21,7 @@ const silence = () => ({ matchers: [{ name: 'alertname', value: 'RevokeSkippedZa
 
 beforeAll(async () => {
   ({ client } = await storeWithFleet(Date.now()));
-  api = await startApi(client, { env: { REVOKESCOPE_API_TOKENS: `admin:${ADMIN},read:${READ}` }, security: { rateLimitMax: 1000 } });
+  api = await startApi(client, { security: securityFromEnv({ REVOKESCOPE_API_TOKENS: `admin:${ADMIN},read:${READ}` }, { rateLimitMax: 1000 }) });
   await api.engine.evaluate();
 });
 afterAll(async () => { await api?.app.close(); await client?.close(); });

@@ -8,7 +8,6 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../services/cli/commands/analyze.js';
-import { parseDuration } from '../services/cli/duration.js';
 import { writeTrace } from '../services/trace/index.js';
 import { Backing, TraceBuilder, TriggerKind } from './support/trace-builder.js';
 
@@ -179,20 +178,6 @@ describe('analyze input and usage errors', () => {
     const r = await analyze(join(dir, 'missing.pb'));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('missing.pb: cannot read: no such file');
-  });
-});
-
-describe('parseDuration', () => {
-  it('accepts units and plain ns', () => {
-    expect(parseDuration('2s')).toBe(2e9);
-    expect(parseDuration('50ms')).toBe(50e6);
-    expect(parseDuration('500us')).toBe(500e3);
-    expect(parseDuration('500µs')).toBe(500e3);
-    expect(parseDuration('1000ns')).toBe(1000);
-    expect(parseDuration('1.5s')).toBe(1.5e9);
-    expect(parseDuration('1m')).toBe(60e9);
-    expect(parseDuration('12345')).toBe(12345);
-    for (const bad of ['', '-1s', 's', '2 fortnights', '1e3', '2sec']) expect(() => parseDuration(bad), bad).toThrow(/bad duration/);
   });
 });
 

@@ -44,16 +44,6 @@ export function parseNumber(name: string, text: string, rule: NumberRule = {}): 
   return Number(text);
 }
 
-/** An operator's setting from the environment: undefined when unset; a bad value throws naming the variable
- * (commands turn that into exit 2). An empty value is bad, not unset. */
-export function envNumber(env: NodeJS.ProcessEnv, variable: string, rule: NumberRule & { meaning: string }): number | undefined {
-  const text = env[variable];
-  if (text === undefined) return undefined;
-  const problem = numberProblem(text, rule);
-  if (problem) throw new Error(`${variable} ${problem} (${rule.meaning})`);
-  return Number(text);
-}
-
 /** The last millisecond a DateTime64(9) column holds (2^63 − 1 ns after the epoch: 2262-04-11T23:47:16.854Z). */
 export const MAX_TIME_MS = 9_223_372_036_854;
 

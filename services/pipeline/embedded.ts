@@ -3,6 +3,7 @@
 import type { CorrelatorOptions } from '../core/correlator/index.js';
 import type { EventBatch } from '../core/model.js';
 import type { EventStore } from '../store/types.js';
+import type { Log } from '../lib/log.js';
 import { InProcessBus } from '../transport/bus.js';
 import { feed, type FeedStats } from './feed.js';
 import { Pipeline, type PipelineStats } from './pipeline.js';
@@ -17,7 +18,7 @@ export interface EmbeddedOptions {
   /** Aborting stops reading the source; what was read is still processed, flushed and written. */
   signal?: AbortSignal;
   healthIntervalMs?: number;
-  log?: (line: string) => void;
+  log?: Log;
   now?: () => number;
 }
 

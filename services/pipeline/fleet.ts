@@ -6,6 +6,7 @@ import type { Finding } from '../core/model.js';
 import type { EventStore } from '../store/types.js';
 import type { ConsumerBookkeeping } from '../transport/kafka/bookkeeping.js';
 import type { KafkaSettings } from '../transport/kafka/config.js';
+import type { Log } from '../lib/log.js';
 import { KafkaPublisher } from '../transport/kafka/publisher.js';
 import { KafkaEventSource } from '../transport/kafka/source.js';
 import { Pipeline, type CheckpointStore, type PipelineStats } from './pipeline.js';
@@ -30,7 +31,7 @@ export interface FleetOptions extends Partial<KafkaSettings> {
   checkpointMessages?: number;
   signal?: AbortSignal;
   onFindings?: (findings: Finding[], producedAtMs: number) => void;
-  log?: (line: string) => void;
+  log?: Log;
 }
 
 export interface FleetRun {

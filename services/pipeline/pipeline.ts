@@ -16,6 +16,7 @@ import { Correlator, type CorrelatorOptions } from '../core/correlator/index.js'
 import type { Finding } from '../core/model.js';
 import type { BootSeen, EventStore } from '../store/types.js';
 import type { Assignment, EventSource, TransportMessage } from '../transport/types.js';
+import { silentLog, type Log } from '../lib/log.js';
 import { HostHealthTracker } from './health.js';
 import { PartitionStage, type DeadLetterReason } from './stage.js';
 
@@ -52,7 +53,7 @@ export interface PipelineOptions {
   signal?: AbortSignal;
   /** Observes findings as they are emitted, with the produce time of the message that completed them (latency). */
   onFindings?: (findings: Finding[], producedAtMs: number) => void;
-  log?: (line: string) => void;
+  log?: Log;
   now?: () => number;
 }
 
@@ -94,7 +95,7 @@ export class Pipeline {
   };
   private readonly stages = new Map<number, PartitionStage>();
   private readonly now: () => number;
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
   private ackChain: Promise<void> = Promise.resolve();
   private ackTimer: NodeJS.Timeout | undefined;
   private lastHealthMs: number;
@@ -104,7 +105,7 @@ export class Pipeline {
 
   constructor(private readonly o: PipelineOptions) {
     this.now = o.now ?? Date.now;
-    this.log = o.log ?? (() => {});
+    this.log = o.log ?? silentLog;
     this.lastHealthMs = this.now();
   }
 
@@ -148,7 +149,7 @@ export class Pipeline {
   private fatalError: unknown;
 
   private fatal(err: unknown): void {
-    this.log(`pipeline failed: ${err instanceof Error ? err.message : String(err)}`);
+    this.log.error(`pipeline failed: ${err instanceof Error ? err.message : String(err)}`);
     this.fatalError ??= err;
     void this.o.source.stop();
   }
@@ -162,7 +163,7 @@ export class Pipeline {
       let restored: { correlator: Correlator; health: HostHealthTracker } | undefined;
       if (cp && cp.offset <= a.high) {
         try { restored = this.restore(cp.state); } catch (err) {
-          this.log(`partition ${a.partition}: checkpoint at ${cp.offset} unusable (${(err as Error).message}); replaying from ${a.low}`);
+          this.log.warn(`partition ${a.partition}: checkpoint at ${cp.offset} unusable (${(err as Error).message}); replaying from ${a.low}`);
         }
       }
       const from = restored ? cp!.offset : a.low;
@@ -172,7 +173,7 @@ export class Pipeline {
       if (restored) st.checkpointed = from;
       this.stages.set(a.partition, st);
       starts.set(a.partition, from);
-      if (a.high > 0 || cp) this.log(`partition ${a.partition}: ${restored ? 'checkpoint' : 'replay'} from ${from}, outputs from ${st.resumeAt}, end ${a.high}`);
+      if (a.high > 0 || cp) this.log.info(`partition ${a.partition}: ${restored ? 'checkpoint' : 'replay'} from ${from}, outputs from ${st.resumeAt}, end ${a.high}`);
     }
     return starts;
   }
@@ -224,7 +225,7 @@ export class Pipeline {
     const k = `${minute}\u0000${partition}\u0000${why.class}`;
     const c = this.deadLetterCounts.get(k);
     if (c) c.count++; else this.deadLetterCounts.set(k, { timeMs: minute, partition, reason: why.class, count: 1 });
-    this.log(`dead letter: partition ${partition} offset ${m.offset ?? '?'}: ${why.text}`);
+    this.log.warn(`dead letter: partition ${partition} offset ${m.offset ?? '?'}: ${why.text}`);
     this.o.publisher?.deadLetter(m, why.text);
   }
 

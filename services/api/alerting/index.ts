@@ -36,25 +36,13 @@ const VERSION = '0.1.0';
 const RULE_ID = '^[a-z0-9][a-z0-9-]{0,62}$';
 const tags = { v1: ['alerting'], v2: ['alertmanager-v2'] };
 
-/** Merge a partial config over the defaults, with the env vars a deployment sets. */
-export function alertingConfigFrom(partial: Partial<AlertingConfig> = {}, env: NodeJS.ProcessEnv = process.env): AlertingConfig {
-  const cfg: AlertingConfig = { ...defaultAlertingConfig, ...partial };
-  if (!partial.receivers) {
-    const receivers = [];
-    if (env.REVOKESCOPE_ALERTMANAGER_URL) receivers.push({ name: 'alertmanager', type: 'alertmanager' as const, url: env.REVOKESCOPE_ALERTMANAGER_URL });
-    for (const [i, url] of (env.REVOKESCOPE_WEBHOOK_URLS ?? '').split(',').map((s) => s.trim()).filter(Boolean).entries()) {
-      receivers.push({ name: `webhook-${i + 1}`, type: 'webhook' as const, url });
-    }
-    cfg.receivers = receivers;
-  }
-  if (partial.evaluationIntervalMs === undefined && env.REVOKESCOPE_EVALUATION_INTERVAL_MS) {
-    cfg.evaluationIntervalMs = Number(env.REVOKESCOPE_EVALUATION_INTERVAL_MS);
-  }
-  return cfg;
+/** A partial config over the defaults (the commands resolve deployments' settings: services/cli/settings.ts). */
+export function alertingConfigOf(partial: Partial<AlertingConfig> = {}): AlertingConfig {
+  return { ...defaultAlertingConfig, ...partial };
 }
 
 export async function alertingPlugin(app: FastifyInstance, opts: AlertingPluginOptions): Promise<void> {
-  const config = alertingConfigFrom(opts.config);
+  const config = alertingConfigOf(opts.config);
   const engine = new AlertingEngine(opts.client, config, opts.metrics, opts.now ?? Date.now);
   await engine.init();
   opts.onEngine?.(engine);

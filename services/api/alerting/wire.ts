@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiMetrics, observabilityPlugin } from '../observability/index.js';
 import { hostsPlugin } from '../resources/hosts.js';
 import { strictParamsPlugin } from '../params.js';
-import { securityConfigFrom, securityPlugin, type SecurityConfig } from '../security/index.js';
+import { securityConfig, securityPlugin, type SecurityConfig } from '../security/index.js';
 import { alertingPlugin, type AlertingPluginOptions } from './index.js';
 import type { AlertingEngine } from './engine.js';
 import type { AlertingConfig } from './types.js';
@@ -21,15 +21,13 @@ export interface OperationsApiOptions {
   now?: () => number;
   /** Run the evaluator loop (default true). */
   evaluate?: boolean;
-  env?: NodeJS.ProcessEnv;
   docsUi?: boolean;
 }
 
 /** Registers everything; resolves with the alerting engine once its state is loaded. */
 export async function registerOperationsApi(app: FastifyInstance, o: OperationsApiOptions): Promise<{ engine: AlertingEngine; metrics: ApiMetrics }> {
   const metrics = o.metrics ?? new ApiMetrics();
-  const env = o.env ?? process.env;
-  await app.register(securityPlugin, securityConfigFrom(o.security, env));
+  await app.register(securityPlugin, securityConfig(o.security));
   await app.register(strictParamsPlugin);
   await app.register(observabilityPlugin, { metrics, client: o.client, docsUi: o.docsUi });
   await app.register(hostsPlugin, { client: o.client, database: o.database, now: o.now });

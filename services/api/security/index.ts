@@ -1,7 +1,7 @@
 // API security: bearer tokens with `read` and `admin` scopes, rate limits (429), body limits (413), JSON
 // errors for every 4xx, and an error handler so that no client input yields a 5xx with internals.
 //
-//   await app.register(securityPlugin, securityConfigFrom({}, process.env));   // before any route
+//   await app.register(securityPlugin, securityConfig({ tokens }));   // before any route
 //
 // Scopes: GET/HEAD need `read`, everything else `admin` (admin implies read); a route may set
 // `config: { scope: 'public' | 'read' | 'admin' }`. /healthz, /readyz, /metrics, /openapi.json and /docs are
@@ -12,7 +12,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { envNumber } from '../params.js';
 
 export type Scope = 'public' | 'read' | 'admin';
 
@@ -54,34 +53,31 @@ function checkToken(variable: string, token: string): void {
   }
 }
 
-/** Tokens from env: REVOKESCOPE_API_TOKENS="admin:TOKEN1,read:TOKEN2" (scope:token pairs), or the
- * shorthands REVOKESCOPE_API_TOKEN (admin) and REVOKESCOPE_API_READ_TOKEN (read); the rate and body limits.
- * A bad value throws an Error naming the variable (commands exit 2 with it). */
-export function securityConfigFrom(partial: Partial<SecurityConfig> = {}, env: NodeJS.ProcessEnv = process.env): SecurityConfig {
-  const tokens: ApiToken[] = [...(partial.tokens ?? [])];
-  for (const item of (env.REVOKESCOPE_API_TOKENS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+/** REVOKESCOPE_API_TOKENS' format: "admin:TOKEN1,read:TOKEN2" (scope:token pairs). A bad list throws an Error naming
+ * `variable` (commands exit 2 with it). */
+export function parseApiTokens(text: string, variable: string): ApiToken[] {
+  const tokens: ApiToken[] = [];
+  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const i = item.indexOf(':');
     const scope = item.slice(0, i);
     if (i < 1 || (scope !== 'read' && scope !== 'admin')) {
-      throw new Error('REVOKESCOPE_API_TOKENS: expected comma separated read:TOKEN or admin:TOKEN, tokens of at least 16 characters');
+      throw new Error(`${variable}: expected comma separated read:TOKEN or admin:TOKEN, tokens of at least 16 characters`);
     }
-    checkToken('REVOKESCOPE_API_TOKENS', item.slice(i + 1));
-    tokens.push({ token: item.slice(i + 1), scopes: scope === 'admin' ? ['admin', 'read'] : ['read'], name: `env-${scope}-${tokens.length + 1}` });
+    checkToken(variable, item.slice(i + 1));
+    tokens.push({ token: item.slice(i + 1), scopes: scope === 'admin' ? ['admin', 'read'] : ['read'], name: `${scope}-${tokens.length + 1}` });
   }
-  for (const [variable, scopes, name] of [['REVOKESCOPE_API_TOKEN', ['admin', 'read'], 'env-admin'], ['REVOKESCOPE_API_READ_TOKEN', ['read'], 'env-read']] as const) {
-    const token = env[variable];
-    if (token === undefined || token === '') continue;
-    checkToken(variable, token);
-    tokens.push({ token, scopes: [...scopes], name });
-  }
-  const rateLimitMax = envNumber(env, 'REVOKESCOPE_API_RATE_LIMIT', { min: 0, max: 100_000_000, meaning: 'requests per minute per client; 0 turns the limit off' });
-  const bodyLimit = envNumber(env, 'REVOKESCOPE_API_BODY_LIMIT', { min: 1024, max: 1 << 30, meaning: 'largest request body in bytes' });
-  return {
-    tokens,
-    rateLimitMax: partial.rateLimitMax ?? rateLimitMax ?? defaultSecurityConfig.rateLimitMax,
-    rateLimitWindowMs: partial.rateLimitWindowMs ?? defaultSecurityConfig.rateLimitWindowMs,
-    bodyLimit: partial.bodyLimit ?? bodyLimit ?? defaultSecurityConfig.bodyLimit,
-  };
+  return tokens;
+}
+
+/** One token of one scope (REVOKESCOPE_API_TOKEN, REVOKESCOPE_API_READ_TOKEN). */
+export function singleApiToken(token: string, variable: string, scope: 'admin' | 'read'): ApiToken {
+  checkToken(variable, token);
+  return { token, scopes: scope === 'admin' ? ['admin', 'read'] : ['read'], name: `${scope}-${variable.toLowerCase()}` };
+}
+
+/** A partial configuration over the defaults. */
+export function securityConfig(partial: Partial<SecurityConfig> = {}): SecurityConfig {
+  return { ...defaultSecurityConfig, ...partial, tokens: [...(partial.tokens ?? [])] };
 }
 
 /** Loopback addresses: 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost. */

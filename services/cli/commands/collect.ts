@@ -1,6 +1,7 @@
 // revokescope collect: trace this host's kernel into EventBatches (DESIGN §7).
 import { writeFileSync } from 'node:fs';
-import { parseDuration as parseCliDuration } from '../duration.js';
+import { duration, parseCommand, UsageError } from '../options.js';
+import { kafkaOptions, kafkaSettingsOf } from '../settings.js';
 import { parseArgs } from 'node:util';
 import { readKernelFacts } from '../../../collectors/probes/kernel.js';
 import { describePlan, makePlan } from '../../../collectors/probes/plan.js';
@@ -9,7 +10,7 @@ import { fileSink, firstSeqOfRun, runAgent, type BackendName } from '../../../co
 import { CollectorOutput, type OutputFailure } from '../../../collectors/agent/spool-output.js';
 import { DiskSpool, type FsyncPolicy } from '../../../collectors/agent/spool.js';
 import type { HostInfo } from '../../core/model.js';
-import { kafkaSettings } from '../../transport/kafka/config.js';
+import type { KafkaSettings } from '../../transport/kafka/config.js';
 import { startKafkaSink, type KafkaEventSink } from '../../transport/kafka/producer.js';
 
 const FAILURE_TEXT: Record<OutputFailure, string> = {
@@ -45,12 +46,12 @@ available_filter_functions, offsets from BTF) and writes EventBatches.
   --raw FILE         also keep the backend's raw text (trace_pipe / bpftrace lines)
 Needs root (tracefs, kprobes). Probes are removed on exit, and at start after a crash.`;
 
-/** --duration in ms: 30s, 500ms, 2m; a bare number is seconds (services/cli/duration.ts). */
+/** --duration in ms: 30s, 500ms, 2m; a bare number is seconds (the options table's duration parser). */
 export function parseDuration(s: string): number {
-  return parseCliDuration(s, '--duration', 's') / 1e6;
+  return duration({ min: 1 })(s, '--duration') / 1e6;
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({ args: argv, strict: true, options: {
@@ -71,18 +72,24 @@ export async function run(argv: string[]): Promise<number> {
   try { durationMs = values.duration ? parseDuration(values.duration) : undefined; }
   catch (e) { console.error(`revokescope collect: ${(e as Error).message}`); return 2; }
 
-  let settings: ReturnType<typeof kafkaSettings> | undefined;
+  let settings: KafkaSettings | undefined;
   let spoolMax: number | undefined;
   const fsync = (values['spool-fsync'] ?? 'interval') as FsyncPolicy;
   try {
-    if (values.kafka !== undefined) settings = kafkaSettings({ brokers: values.kafka });
+    const { brokers: _b, ...kafkaNames } = kafkaOptions;
+    const k = parseCommand([], { ...kafkaNames, brokers: kafkaOptions.brokers }, env).values;
+    if (values.kafka !== undefined) settings = kafkaSettingsOf({ ...k, brokers: kafkaOptions.brokers.parse(values.kafka, '--kafka') }, true);
+    else if (k.brokers) settings = kafkaSettingsOf(k, true);
     if ((values['spool-dir'] || values['spool-max-bytes'] || values['spool-fsync']) && !settings) throw new Error('--spool-* options need --kafka');
     if (values['spool-max-bytes'] !== undefined) {
       spoolMax = Number(values['spool-max-bytes']);
       if (!Number.isInteger(spoolMax) || spoolMax < 1) throw new Error('--spool-max-bytes must be a positive integer');
     }
     if (!['always', 'interval', 'never'].includes(fsync)) throw new Error('--spool-fsync must be always, interval or never');
-  } catch (e) { console.error(`revokescope collect: ${(e as Error).message}`); return 2; }
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof Error) { console.error(`revokescope collect: ${e.message}`); return 2; }
+    throw e;
+  }
 
   const facts = readKernelFacts({ kallsyms: values.kallsyms, filterFunctions: values['filter-functions'], btfRoot: values['btf-dir'], release: values.release });
   const plan = makePlan(facts);

@@ -4,95 +4,60 @@
 // Exit codes: 0 written; 2 usage error or the output cannot be written.
 import { writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { FleetSimulator, type SimulateOptions } from '../../../collectors/simulator/index.js';
 import { TraceError, openTraceWriter, traceFormatOf } from '../../trace/index.js';
-import { DurationError, parseDuration } from '../duration.js';
+import { duration, helpText, integer, parseCommand, text, UsageError, type OptionTable } from '../options.js';
+import { kafkaOptions, kafkaSettingsOf } from '../settings.js';
 import { v1, type EventBatch } from '../../core/model.js';
-import { kafkaSettings } from '../../transport/kafka/config.js';
+import type { KafkaSettings } from '../../transport/kafka/config.js';
 import { createKafkaSink, type KafkaEventSink } from '../../transport/kafka/producer.js';
 
 export interface CommandIo { stdout: Writable; stderr: Writable }
 const processIo: CommandIo = { stdout: process.stdout, stderr: process.stderr };
 
-const HELP = `usage: revokescope simulate (--out FILE | --kafka BROKERS) [options]
+const simulateOptions = {
+  out: { flag: 'out', short: 'o', arg: 'FILE', parse: text,
+    help: 'trace to write: .jsonl (proto3 JSON lines) or .pb (length-delimited protobuf); FILE.truth.json beside it' },
+  kafka: { flag: 'kafka', env: 'REVOKESCOPE_KAFKA_BROKERS', arg: 'BROKERS', parse: kafkaOptions.brokers.parse,
+    help: 'also (or instead of --out) produce the batches to Kafka like collectors do (key = hostname, idempotent, compressed)' },
+  realtime: { flag: 'realtime', boolean: true,
+    help: 'with --kafka: pace batches in simulated real time (a batch is sent when its host\'s clock is reached)' },
+  hosts: { flag: 'hosts', arg: 'N', default: 10, parse: integer(1, 100_000), help: 'hosts in the fleet' },
+  duration: { flag: 'duration', arg: 'DURATION', default: 60e9, parse: duration({ min: 1, max: 30 * 86_400e9 }),
+    help: 'simulated time per host: 60s, 1500ms, 2m (a bare number is seconds)' },
+  seed: { flag: 'seed', arg: 'S', default: 1, parse: integer(Number.MIN_SAFE_INTEGER), help: 'integer seed; the same seed gives the same bytes' },
+  noFaults: { flag: 'no-faults', boolean: true, help: 'a correct fleet: analyze must report no finding' },
+} satisfies OptionTable;
 
+const { brokers: _brokers, ...kafkaNames } = kafkaOptions;
+
+const HELP = helpText('revokescope simulate (--out FILE | --kafka BROKERS) [options]', `
 Generates the trace of a simulated fleet: kernel eras from pre-6.11 to the DMABUF-mmap series, vfio-pci,
 nvgrace-gpu, hisi_acc_vfio_pci and mlx5_vfio_pci devices, resets, hot resets, FLR, D3hot, runtime PM and
-slow DMABUF importers, with injected faults for every finding kind. The ground truth (hosts, injected
-faults, the findings analyze must report) is written to FILE.truth.json.
+slow DMABUF importers, field conditions (a collector started late, lost events, failed ioctls, VFs) and
+injected faults for every finding kind. The ground truth (hosts, injected faults, the findings analyze must
+report, certain or inconclusive) is written to FILE.truth.json.`, [['options', simulateOptions], ['kafka (with --kafka)', kafkaNames]],
+'exit status: 0 written; 2 usage error or the output cannot be written.');
 
-options:
-  --out FILE          trace to write: .jsonl (proto3 JSON lines) or .pb (length-delimited protobuf)
-  --kafka BROKERS     also (or instead of --out) produce the batches to Kafka like collectors do: topic
-                      revokescope.events, key = hostname, idempotent, zstd (env REVOKESCOPE_KAFKA_BROKERS;
-                      REVOKESCOPE_KAFKA_EVENTS_TOPIC, _PARTITIONS, _REPLICATION, _COMPRESSION apply)
-  --realtime          with --kafka: pace batches in simulated real time (a batch is sent when its host's
-                      simulated clock is reached); default: as fast as the broker takes them
-  --hosts N           hosts in the fleet (default 10)
-  --duration DURATION simulated time per host (default 60s)
-  --seed S            integer seed; the same seed gives the same bytes (default 1)
-  --no-faults         a correct fleet: analyze must report no finding
-  -h, --help          this text
-
-DURATION: 60s, 1500ms, 2m, or a plain number of nanoseconds.`;
-
-class UsageError extends Error {}
-
-function integer(text: string, name: string, min: number): number {
-  if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${name} must be an integer, not ${JSON.stringify(text)}`);
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, not ${text}`);
-  return n;
-}
-
-export async function run(argv: string[], io: CommandIo = processIo): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        out: { type: 'string', short: 'o' },
-        hosts: { type: 'string', default: '10' },
-        duration: { type: 'string', default: '60s' },
-        seed: { type: 'string', default: '1' },
-        'no-faults': { type: 'boolean', default: false },
-        kafka: { type: 'string' },
-        realtime: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (e) {
-    return usageError(io, (e as Error).message);
-  }
-  if (values.help) {
-    io.stdout.write(`${HELP}\n`);
-    return 0;
-  }
+export async function run(argv: string[], io: CommandIo = processIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let opts: SimulateOptions;
   let out: string | undefined;
-  let kafka: ReturnType<typeof kafkaSettings> | undefined;
+  let kafka: KafkaSettings | undefined;
+  let realtime = false;
   try {
-    if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-    if (values.kafka !== undefined) {
-      try { kafka = kafkaSettings({ brokers: String(values.kafka) }); } catch (e) { throw new UsageError((e as Error).message); }
-    }
-    if (!values.out && !kafka) throw new UsageError('missing --out FILE (or --kafka BROKERS)');
-    if (values.realtime && !kafka) throw new UsageError('--realtime needs --kafka');
-    out = values.out ? String(values.out) : undefined;
+    const o = parseCommand(argv, { ...simulateOptions, ...kafkaNames }, env);
+    if (o.help) { io.stdout.write(`${HELP}\n`); return 0; }
+    const v = o.values;
+    kafka = v.kafka ? kafkaSettingsOf({ ...v, brokers: v.kafka }, true) : undefined;
+    if (!v.out && !kafka) throw new UsageError('missing --out FILE (or --kafka BROKERS)');
+    if (v.realtime && !kafka) throw new UsageError('--realtime needs --kafka');
+    realtime = v.realtime;
+    out = v.out;
     if (out === '-') throw new UsageError('--out needs a file name (FILE.truth.json is written beside it)');
     if (out) traceFormatOf(out);
-    opts = {
-      hosts: integer(String(values.hosts), '--hosts', 1),
-      durationNs: parseDuration(String(values.duration), '--duration'),
-      seed: integer(String(values.seed), '--seed', Number.MIN_SAFE_INTEGER),
-      faults: !values['no-faults'],
-    };
-    if (opts.durationNs <= 0) throw new UsageError('--duration must be > 0');
+    opts = { hosts: v.hosts, durationNs: v.duration, seed: v.seed, faults: !v.noFaults };
   } catch (e) {
-    if (e instanceof UsageError || e instanceof DurationError || e instanceof TraceError) return usageError(io, e.message);
+    if (e instanceof UsageError || e instanceof TraceError) return usageError(io, e.message);
     throw e;
   }
 
@@ -102,7 +67,7 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
   let sent = 0;
   try {
     if (kafka) sink = await createKafkaSink(kafka);
-    const pace = values.realtime ? realtimePacer() : undefined;
+    const pace = realtime ? realtimePacer() : undefined;
     let inflight: Promise<void>[] = [];
     for (const batch of sim.batches()) {
       if (writer) await writer.write(batch);

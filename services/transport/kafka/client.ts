@@ -28,10 +28,10 @@ export function compressionType(name: CompressionName): number {
   }
 }
 
-export function kafkaClient(s: Pick<KafkaSettings, 'brokers' | 'clientId'>, level: number = logLevel.NOTHING): KafkaClient {
+export function kafkaClient(s: Pick<KafkaSettings, 'brokers' | 'clientId' | 'debug'>, level: number = logLevel.NOTHING): KafkaClient {
   registerZstd(); // consumers must read zstd batches whatever this process produces
   // kafkajs logs every retried request as ERROR; failures that matter surface as rejected calls
-  const debug = process.env.REVOKESCOPE_KAFKA_DEBUG ? logLevel.INFO : level;
+  const debug = s.debug ? logLevel.INFO : level;
   return new Kafka({
     clientId: s.clientId, brokers: s.brokers, logLevel: debug,
     retry: { initialRetryTime: 100, retries: 8, maxRetryTime: 5_000 },

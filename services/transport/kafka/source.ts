@@ -3,6 +3,7 @@
 // committed one), and commits only offsets the pipeline acknowledged as durable (transport/types.ts). In drain
 // mode the input ends when every assigned partition reached the end it had when assigned.
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { silentLog, type Log } from '../../lib/log.js';
 import { retry } from '../../lib/retry.js';
 import type { EventSource, SourceHandler, TransportMessage } from '../types.js';
 import { ensureTopics, kafkaClient } from './client.js';
@@ -19,7 +20,7 @@ export interface KafkaSourceOptions extends Partial<KafkaSettings> {
   concurrency?: number;
   /** Create missing topics (default true). */
   createTopics?: boolean;
-  log?: (line: string) => void;
+  log?: Log;
 }
 
 interface PartitionCursor {
@@ -48,12 +49,12 @@ export class KafkaEventSource implements EventSource {
   private failed!: (e: unknown) => void;
   private drainTimer: NodeJS.Timeout | undefined;
   private commitChain: Promise<void> = Promise.resolve();
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
 
   constructor(private readonly opts: KafkaSourceOptions) {
     this.settings = withDefaults(opts);
     this.kafka = kafkaClient(this.settings);
-    this.log = opts.log ?? (() => {});
+    this.log = opts.log ?? silentLog;
   }
 
   get lag(): number {
@@ -91,7 +92,7 @@ export class KafkaEventSource implements EventSource {
   }
 
   private fail(err: unknown): void {
-    this.log(`kafka source failed: ${err instanceof Error ? err.message : String(err)}`);
+    this.log.error(`kafka source failed: ${err instanceof Error ? err.message : String(err)}`);
     void this.quiesce().finally(() => this.failed(err));
   }
 
@@ -160,7 +161,7 @@ export class KafkaEventSource implements EventSource {
         this.consumer!.seek({ topic: batch.topic, partition: p, offset: String(cur.next) });
         return;
       }
-      this.log(`partition ${p}: offsets ${cur.next}..${first - 1} are gone (retention); continuing at ${first}`);
+      this.log.warn(`partition ${p}: offsets ${cur.next}..${first - 1} are gone (retention); continuing at ${first}`);
     }
     cur.seeks = 0;
     cur.high = Number(batch.highWatermark);
@@ -199,7 +200,7 @@ export class KafkaEventSource implements EventSource {
         cur.committed = Math.max(cur.committed, target);
       } catch (err) {
         // lost the partition in a rebalance: the new owner replays from the last commit (idempotent)
-        this.log(`commit of partition ${partition} at ${target} failed: ${(err as Error).message}`);
+        this.log.warn(`commit of partition ${partition} at ${target} failed: ${(err as Error).message}`);
       }
     });
     this.commitChain = run;

@@ -1,26 +1,5 @@
-// Helpers shared by `revokescope run` and `revokescope serve`: store flags, durations, signals, progress.
-import { parseDuration as parseCliDuration } from '../cli/duration.js';
-import type { PipelineStats } from './pipeline.js';
-
-export class UsageError extends Error {}
-
-/** Flags of every command that opens the store (parseArgs options). */
-export const storeFlags = {
-  'data-dir': { type: 'string' },
-  'clickhouse-url': { type: 'string' },
-  'clickhouse-user': { type: 'string' },
-  'clickhouse-password': { type: 'string' },
-  'clickhouse-database': { type: 'string' },
-  cluster: { type: 'string' },
-} as const;
-
-/** --duration of run: 60 → 60 s; also 500ms, 10s, 2m, 1h (services/cli/duration.ts), at most 30 days. */
-export function parseDuration(v: string): number {
-  let ns: number;
-  try { ns = parseCliDuration(v, '--duration', 's'); } catch (err) { throw new UsageError((err as Error).message); }
-  if (!(ns > 0) || ns > 30 * 24 * 3600e9) throw new UsageError(`--duration must be > 0 and at most 30 days, got '${v}'`);
-  return ns;
-}
+// What long-running commands share: signals and the progress line.
+import type { PipelineStats } from '../pipeline/pipeline.js';
 
 /** SIGINT/SIGTERM call onStop once; a second signal exits at once (130). */
 export function onSignals(onStop: () => void): { dispose(): void } {
