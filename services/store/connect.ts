@@ -24,18 +24,6 @@ export interface StoreConnection {
   location: string;
 }
 
-/** Flags and env vars of every command that opens the store. */
-export function connectOptionsFrom(flags: { 'data-dir'?: string; 'clickhouse-url'?: string; 'clickhouse-user'?: string;
-  'clickhouse-password'?: string }, env: NodeJS.ProcessEnv = process.env): ConnectOptions {
-  const url = flags['clickhouse-url'] ?? env.REVOKESCOPE_CLICKHOUSE_URL;
-  return {
-    dataDir: flags['data-dir'] ?? './data',
-    url: url || undefined,
-    username: flags['clickhouse-user'] ?? env.REVOKESCOPE_CLICKHOUSE_USER,
-    password: flags['clickhouse-password'] ?? env.REVOKESCOPE_CLICKHOUSE_PASSWORD,
-  };
-}
-
 /** chDB clients made here, with the directory their inserts spool through (writer.ts: INSERT … FROM INFILE). */
 const chdbSpoolDirs = new WeakMap<ClickHouseClient, string>();
 export function chdbSpoolDir(client: ClickHouseClient): string | undefined { return chdbSpoolDirs.get(client); }

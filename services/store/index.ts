@@ -8,7 +8,7 @@ export type { BootSeen, EventStore, HostHealth } from './types.js';
 export { ClickHouseStore, type ClickHouseStoreOptions } from './clickhouse-store.js';
 export { StoreReader, LATENCY_DIMENSIONS, type EpisodeFilter, type FindingFilter, type LatencyQuery, type LatencyRow,
   type LatencyDimension, type Page } from './queries.js';
-export { connect, connectOptionsFrom, type ConnectOptions, type StoreConnection } from './connect.js';
+export { connect, type ConnectOptions, type StoreConnection } from './connect.js';
 export { renderSchema, listMigrations, defaultSchemaOptions, LATENCY_METRICS, LATENCY_QUANTILES, TABLES,
   type SchemaOptions, type LatencyMetric } from './schema.js';
 
