@@ -213,3 +213,30 @@ describe('the built binary', () => {
     expect(JSON.parse(err!.stdout)).toEqual(inProcess);
   });
 });
+
+describe('traces written before rules v2 (test/fixtures/v1: the simulator and analyze of commit 27183b7)', () => {
+  const fixtures = join(import.meta.dirname, 'fixtures/v1');
+  const key = (f: { kind: string; hostname: string; device: string; tsNs: string }) => `${f.kind} ${f.hostname} ${f.device} ${f.tsNs}`;
+
+  it('a correct fleet still gives no finding at all', async () => {
+    const r = await analyze(join(fixtures, 'v1-correct.jsonl'), '--format', 'json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { episodes: unknown[]; findings: unknown[] };
+    expect(j.episodes.length).toBeGreaterThan(100);
+    expect(j.findings).toEqual([]);
+  });
+
+  it('a faulted fleet reads as before; every certain finding now was one then (v2 only removes certainty)', async () => {
+    const r = await analyze(join(fixtures, 'v1-fleet.pb'), '--format', 'json');
+    expect(r.code).toBe(0);
+    const now = JSON.parse(r.stdout) as { episodes: unknown[]; findings: { kind: string; severity: string; hostname: string; device: string; tsNs: string; inconclusive: boolean }[] };
+    const then = JSON.parse(readFileSync(join(fixtures, 'v1-fleet.findings.json'), 'utf8')) as { episodes: number; findings: typeof now.findings };
+    expect(now.episodes.length).toBe(then.episodes);
+    const before = new Map(then.findings.map((f) => [key(f), f]));
+    const certain = now.findings.filter((f) => !f.inconclusive);
+    expect(certain.length).toBeGreaterThan(5);
+    for (const f of certain) {
+      expect(before.get(key(f)), key(f)).toMatchObject({ severity: f.severity, inconclusive: false });
+    }
+  });
+});

@@ -49,7 +49,8 @@ describe('summarize', () => {
       input: { batches: 3, events: 40, lostEvents: 2, skippedInput: 1, lateEvents: 0 } });
     expect(s.findings).toEqual({
       total: 4, inconclusive: 1, bySeverity: { CRITICAL: 2, WARNING: 1, INFO: 1 },
-      byKind: { SKIPPED_ZAP: 3, REDUNDANT_ZAP: 1, UNPAIRED_REVOKE: 0, UNREVOKE_WITHOUT_REVOKE: 0, LOCK_NOT_HELD: 0, LOCK_HELD_OPEN: 0, SLOW_REVOKE: 0 },
+      byKind: { SKIPPED_ZAP: 3, REDUNDANT_ZAP: 1, UNPAIRED_REVOKE: 0, UNREVOKE_WITHOUT_REVOKE: 0, LOCK_NOT_HELD: 0, LOCK_HELD_OPEN: 0, SLOW_REVOKE: 0,
+        FAULT_WHILE_REVOKED: 0 },
     });
   });
 

@@ -121,7 +121,7 @@ describe('episode metrics', () => {
     b.acquire(400, D, 100).zap(410, D).release(500, D, 100);
     b.trigger(10_000, D, TriggerKind.D3HOT, 100);
     b.acquire(1_200_000, D, 100).release(1_200_100, D, 100); // 1.19 s later: too late to belong
-    const eps = run(b).episodes;
+    const eps = [...run(b).episodes].sort((x, y) => x.acquireTsNs - y.acquireTsNs);
     expect(eps.map((e) => TriggerKind[e.trigger])).toEqual(['TRIGGER_UNSPECIFIED', 'MEM_DISABLE', 'TRIGGER_UNSPECIFIED']);
   });
 
@@ -305,16 +305,38 @@ describe('UNPAIRED_REVOKE and UNREVOKE_WITHOUT_REVOKE', () => {
 });
 
 describe('LOCK_NOT_HELD, LOCK_HELD_OPEN, SLOW_REVOKE', () => {
-  it('a zap outside the lock on 6.11+', () => {
+  it('a zap outside the lock on 6.11+ (the lock is known free: its release was seen)', () => {
     const b = started('6.12');
-    b.zap(100, D);
+    b.acquire(50, D).release(60, D);
+    b.zap(100, D, { tid: 777 });
     const r = run(b);
     expect(kinds(r.findings)).toEqual(['LOCK_NOT_HELD/CRITICAL']);
     expect(r.findings[0]!.episodeId).toBe('');
+    expect(JSON.parse(r.findings[0]!.evidence)).toMatchObject({ rule: 'lock_not_held', tid: 777, holderTid: null });
+  });
+
+  it('a zap by another task inside someone\'s write section is LOCK_NOT_HELD, not REDUNDANT_ZAP', () => {
+    const b = started('6.12');
+    b.acquire(50, D).zap(60, D).zap(70, D, { tid: 777 }).release(80, D);
+    const r = run(b);
+    expect(kinds(r.findings)).toEqual(['LOCK_NOT_HELD/CRITICAL']);
+    expect(JSON.parse(r.findings[0]!.evidence)).toMatchObject({ tid: 777, holderTid: 100, holderEpisodeId: r.episodes[0]!.episodeId });
+  });
+
+  it('twin: the collector started inside a write section (lock state unknown): the zap and release are no finding', () => {
+    const b = started('6.12');
+    b.zap(100, D).release(200, D);
+    b.acquire(300, D).zap(310, D).release(400, D);
+    const r = run(b);
+    expect(r.findings).toEqual([]);
+    const [first, second] = [...r.episodes].sort((x, y) => x.releaseTsNs - y.releaseTsNs);
+    expect(first).toMatchObject({ acquireTsNs: 0, releaseTsNs: us(200), complete: false, holdNs: 0, revokeNs: 0, zapCount: 1 });
+    expect(second).toMatchObject({ acquireTsNs: us(300), complete: true });
   });
 
   it('a DMABUF revoke outside the lock', () => {
     const b = started('6.19');
+    b.acquire(50, D).release(60, D);
     b.revoke(100, D, true);
     expect(kinds(run(b).findings)).toEqual(['LOCK_NOT_HELD/CRITICAL']);
   });

@@ -63,7 +63,9 @@ export const BAR_REGION_BYTES = 2 ** VFIO_PCI_OFFSET_SHIFT;
 /** BAR0..BAR5: what vfio_pci_zap_bars() passes to unmap_mapping_range (0, 6 << 40). */
 export const ALL_BARS_LENGTH = 6 * BAR_REGION_BYTES;
 
-/** Triggers after which the kernel must have revoked BAR access (DESIGN §4). */
+/** Triggers whose kernel path revokes BAR access (docs/rules.md §3): VFIO_DEVICE_RESET, VFIO_DEVICE_PCI_HOT_RESET,
+ * FLR / AF-FLR config writes, a PCI_COMMAND write clearing memory, PMCSR to D3hot and runtime PM entry (each calls
+ * vfio_pci_zap_and_down_write_memory_lock() or vfio_pci_zap_bars()), and the series' permanent revoke. */
 export function triggerRequiresRevoke(kind: TriggerKind): boolean {
   switch (kind) {
     case TriggerKind.RESET: case TriggerKind.HOT_RESET: case TriggerKind.FLR: case TriggerKind.MEM_DISABLE:
@@ -71,15 +73,6 @@ export function triggerRequiresRevoke(kind: TriggerKind): boolean {
       return true;
     default:
       return false;
-  }
-}
-
-/** Effect of a trigger on "memory enabled" (__vfio_pci_memory_enabled()): true/false, or undefined = unchanged. */
-export function memoryEnabledAfter(kind: TriggerKind): boolean | undefined {
-  switch (kind) {
-    case TriggerKind.MEM_DISABLE: case TriggerKind.D3HOT: case TriggerKind.RUNTIME_PM_ENTRY: return false;
-    case TriggerKind.MEM_ENABLE: case TriggerKind.D0: case TriggerKind.RUNTIME_PM_EXIT: return true;
-    default: return undefined;
   }
 }
 
@@ -94,4 +87,10 @@ export function kernelVersion(release: string): { major: number; minor: number }
 export function zapsBeforeLock(release: string): boolean {
   const v = kernelVersion(release);
   return v !== undefined && (v.major < 6 || (v.major === 6 && v.minor < 11));
+}
+
+/** From 6.11 vfio_pci_zap_bars() runs unmap_mapping_range() on the vdev inode under the write lock. */
+export function zapsUnderLock(release: string): boolean {
+  const v = kernelVersion(release);
+  return v !== undefined && (v.major > 6 || (v.major === 6 && v.minor >= 11));
 }

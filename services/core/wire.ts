@@ -298,6 +298,8 @@ export class WireEvent implements Event {
   private start = 0;
   private end = 0;
   private set: BodyKind | undefined;
+  /** comm names, interned (the correlator reads the acquiring task's comm of every episode). */
+  private readonly comms = new NameTable();
   private readonly bodies = {
     deviceInfo: { driver: '', zapBarsOnRevoke: null, dmabufBarMmap: false, memoryEnabled: null, powerState: null, revoked: null,
       openCount: null, noCommandMemory: null, customVmOpsBars: null } as Mutable<DeviceInfo>,
@@ -318,7 +320,7 @@ export class WireEvent implements Event {
   /** Which oneof member is set (as protobufjs' virtual `body`). */
   get body(): BodyKind | undefined { return this.set; }
 
-  /** pid and comm: read on demand (only evidence uses them). */
+  /** pid and comm: read on demand (episodes' acquiring task and evidence use them). */
   get pid(): number { return u32(this.topLevel(EV.pid, 0) as number); }
   get comm(): string { return this.topLevel(EV.comm, 2) as string; }
 
@@ -330,7 +332,7 @@ export class WireEvent implements Event {
       const tag = varint(b, end);
       if (tag >>> 3 === field && (tag & 7) === wireType) {
         if (wireType === 0) out = varint(b, end);
-        else { const stop = lengthDelimited(b, end); out = decodeString(b, pos, stop); pos = stop; }
+        else { const stop = lengthDelimited(b, end); out = this.comms.get(b, pos, stop); pos = stop; }
       } else skip(b, tag & 7, end);
     }
     return out;

@@ -1,13 +1,14 @@
 // The end-of-run summary, read back from the store (deduplicated, bounded memory however long the run):
 // the same Summary shape `analyze` prints, so services/report renders it. Percentiles here are merged
 // from the rollups' t-digest states (approximate), where `analyze` computes them exactly.
-import type { Summary, SummaryStats } from '../report/index.js';
+import type { OpenLockSummary, Summary, SummaryStats } from '../report/index.js';
 import type { LatencyRow, StoreReader } from '../store/queries.js';
 
 const stats = (r: LatencyRow | undefined) =>
   ({ count: r?.count ?? 0, p50Ns: r?.p50 ?? 0, p90Ns: r?.p90 ?? 0, p99Ns: r?.p99 ?? 0, maxNs: r?.max ?? 0 });
 
-export async function storeSummary(reader: StoreReader, input: SummaryStats): Promise<Summary> {
+/** `openLocks`: the correlator's locks still held at the end (the store has no record of an unreleased episode). */
+export async function storeSummary(reader: StoreReader, input: SummaryStats, openLocks: OpenLockSummary[] = []): Promise<Summary> {
   const [counts, byFinding, all, byKernel, byDriver, histogram, worst] = await Promise.all([
     reader.counts(), reader.findingCounts(),
     reader.latency({ metric: 'revoke', groupBy: [] }),
@@ -40,5 +41,6 @@ export async function storeSummary(reader: StoreReader, input: SummaryStats): Pr
     findings: { total: counts.findings, byKind, bySeverity, inconclusive },
     revokeLatency: { all: stats(all[0]), byKernel: group(byKernel, 'kernel'), byDriver: group(byDriver, 'driver'), histogram },
     worstDevices,
+    openLocks,
   };
 }

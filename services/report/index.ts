@@ -1,5 +1,6 @@
 // Reports over correlator outputs: the summary object and its terminal table.
-export { summarize, SummaryBuilder, findingKindNames, severityNames, type Summary, type SummaryStats, type DeviceFindings,
+export { summarize, SummaryBuilder, findingKindNames, severityNames, openLockSummaries, type Summary, type SummaryStats, type DeviceFindings,
+  type OpenLockSummary,
   type HistogramBucket, type LatencyStats } from './summary.js';
 export { latencyStats, nearestRank } from './percentiles.js';
 export { renderTable, formatNs, bar, type TableOptions } from './table.js';

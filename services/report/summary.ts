@@ -3,7 +3,8 @@
 // SummaryBuilder takes episodes and findings one at a time (analyze streams them); summarize() is
 // the same over arrays. Revoke latency counts revoke episodes that revoked something (revoke_ns > 0,
 // DESIGN §4: "only defined for revoke episodes that revoked something").
-import { FindingKind, Severity, type Episode, type Finding } from '../core/model.js';
+import type { OpenLock } from '../core/correlator/index.js';
+import { FindingKind, Severity, TriggerKind, type Episode, type Finding } from '../core/model.js';
 import { latencyStats, type LatencyStats } from './percentiles.js';
 
 export type { LatencyStats } from './percentiles.js';
@@ -30,6 +31,13 @@ export interface DeviceFindings {
 
 export interface HistogramBucket { loNs: number; hiNs: number; count: number }
 
+/** An episode still holding memory_lock at the end of the input (DESIGN §4.1: listed as open). */
+export interface OpenLockSummary {
+  hostname: string; device: string; episodeId: string; acquireTsNs: number; tid: number; comm: string; trigger: string;
+  /** Host's last time seen (event or heartbeat) − acquire. */
+  heldNs: number;
+}
+
 export interface Summary {
   input: Required<SummaryStats>;
   /** Events the correlator accepted. */
@@ -55,9 +63,17 @@ export interface Summary {
   };
   /** Per finding kind that occurred: devices with the most findings of that kind (at most 5). */
   worstDevices: Record<string, DeviceFindings[]>;
+  /** Episodes still holding memory_lock at the end of the input, longest held first. */
+  openLocks: OpenLockSummary[];
 }
 
 const WORST_DEVICES = 5;
+
+/** The correlator's open locks (Correlator.openLocks() after finish()) as the summary lists them. */
+export function openLockSummaries(locks: readonly OpenLock[]): OpenLockSummary[] {
+  return locks.map((o) => ({ hostname: o.hostname, device: o.device, episodeId: o.episodeId, acquireTsNs: o.acquireTsNs, tid: o.tid,
+    comm: o.comm, trigger: TriggerKind[o.trigger] ?? String(o.trigger), heldNs: o.heldNs }));
+}
 const severityRank = Severity as unknown as Record<string, number>;
 export const UNKNOWN = '(unknown)';
 
@@ -119,7 +135,7 @@ export class SummaryBuilder {
     }
   }
 
-  build(stats: SummaryStats = {}): Summary {
+  build(stats: SummaryStats = {}, openLocks: OpenLockSummary[] = []): Summary {
     const byKind: Record<string, number> = {};
     for (const k of findingKindNames) byKind[k] = this.byKind.get(k) ?? 0;
     for (const [k, n] of this.byKind) if (!(k in byKind)) byKind[k] = n;
@@ -149,6 +165,7 @@ export class SummaryBuilder {
       findings: { total: this.findingsTotal, byKind, bySeverity, inconclusive: this.inconclusive },
       revokeLatency: { all: latencyStats(this.all), byKernel: groupStats(this.byKernel), byDriver: groupStats(this.byDriver), histogram },
       worstDevices,
+      openLocks: [...openLocks].sort((a, b) => b.heldNs - a.heldNs || a.hostname.localeCompare(b.hostname) || a.device.localeCompare(b.device)),
     };
   }
 }

@@ -80,6 +80,12 @@ export function renderTable(summary: Summary, opts: TableOptions = {}): string {
   });
   out.push(...grid(['kind', 'count', 'worst devices'], rows, [0, 2]), '');
 
+  if (s.openLocks.length > 0) {
+    out.push(`Open at the end of the input (memory_lock held, no release seen): ${int(s.openLocks.length)}`);
+    out.push(...grid(['host', 'device', 'held', 'task', 'trigger'], s.openLocks.slice(0, 10).map((o) =>
+      [o.hostname, o.device, formatNs(o.heldNs), `${o.comm || '?'} (${o.tid})`, o.trigger]), [0, 1, 3, 4]), '');
+  }
+
   if (lat.histogram.length > 0) {
     out.push(`Revoke latency histogram (n=${int(lat.all.count)})`);
     const max = Math.max(...lat.histogram.map((b) => b.count));

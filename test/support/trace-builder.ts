@@ -1,7 +1,7 @@
 // A small DSL for hand-written traces: times in microseconds from a base, one host per builder.
 import {
   ALL_BARS_LENGTH, Backing, Capability, TriggerKind, ZapTarget,
-  type Backing as BackingT, type Event, type EventBatch, type HostInfo, type TriggerKind as TriggerKindT,
+  type Backing as BackingT, type DeviceInfo, type Event, type EventBatch, type HostInfo, type TriggerKind as TriggerKindT,
 } from '../../services/core/model.js';
 
 export type Era = '6.1' | '6.12' | '6.19' | '7.1' | 'series';
@@ -17,13 +17,22 @@ export const ERA_RELEASE: Record<Era, string> = {
 const BASE_NS = 1_000_000_000_000; // 1000 s of uptime
 export const us = (t: number): number => BASE_NS + Math.round(t * 1000);
 
+/** DeviceInfo state a current collector reads at start (BTF): memory enabled, D0, not revoked, open, not a VF. */
+export const RUNNING: Partial<DeviceInfo> = { memoryEnabled: true, powerState: 0, revoked: false, openCount: 1, noCommandMemory: false };
+
+export interface BuilderOptions {
+  /** A collector that reports trigger returns (Capability.TRIGGER_END; default true). Older collectors do not. */
+  triggerEnd?: boolean;
+}
+
 export class TraceBuilder {
   readonly events: Event[] = [];
   readonly host: HostInfo;
 
-  constructor(readonly era: Era, hostname = 'host-a', bootId = 'boot-1') {
+  constructor(readonly era: Era, hostname = 'host-a', bootId = 'boot-1', opts: BuilderOptions = {}) {
     const caps = [Capability.LOCK, Capability.ZAP, Capability.BAR_MMAP, Capability.BAR_FAULT, Capability.TRIGGER, Capability.DEVICE_INFO];
     if (era === '6.19' || era === '7.1' || era === 'series') caps.push(Capability.DMABUF_REVOKE, Capability.MOVE_NOTIFY);
+    if (opts.triggerEnd ?? true) caps.push(Capability.TRIGGER_END);
     this.host = { hostname, bootId, kernelRelease: ERA_RELEASE[era], collectorVersion: 'test', capabilities: caps };
   }
 
@@ -32,8 +41,17 @@ export class TraceBuilder {
     return this;
   }
 
-  info(t: number, dev: string, driver = 'vfio-pci', zapBarsOnRevoke = true, dmabufBarMmap = this.era === 'series'): this {
-    return this.add(t, dev, { deviceInfo: { driver, zapBarsOnRevoke, dmabufBarMmap } });
+  /** DeviceInfo. zap_bars_on_revoke exists only with the series (elsewhere it is not sent); `state` defaults to a
+   * running device as a current collector reads it (RUNNING); pass {} for an older collector's DeviceInfo. */
+  info(t: number, dev: string, driver = 'vfio-pci', zapBarsOnRevoke: boolean | undefined = this.era === 'series' ? true : undefined,
+    dmabufBarMmap = this.era === 'series', state: Partial<DeviceInfo> = RUNNING): this {
+    return this.add(t, dev, { deviceInfo: { driver, ...(zapBarsOnRevoke === undefined ? {} : { zapBarsOnRevoke }), dmabufBarMmap, ...state } });
+  }
+  triggerEnd(t: number, dev: string, kind: TriggerKindT, ret = 0, tid = 100): this {
+    return this.add(t, dev, { triggerEnd: { kind, ret } }, tid);
+  }
+  power(t: number, dev: string, from: number, to: number, durationNs = 10_000, tid = 100): this {
+    return this.add(t, dev, { powerTransition: { from, to, durationNs } }, tid);
   }
   mmap(t: number, dev: string, id: number, opts: { bar?: number; backing?: BackingT; snapshot?: boolean } = {}): this {
     return this.add(t, dev, { barMmap: { bar: opts.bar ?? 0, backing: opts.backing ?? Backing.LEGACY, mappingId: id, length: 1 << 20, snapshot: !!opts.snapshot } });
@@ -65,17 +83,26 @@ export class TraceBuilder {
     return this.add(t, dev, { moveNotify: { dmabufId, importerCount: importers, durationNs } });
   }
 
-  /** The events in ts order, cut into batches with contiguous seq numbers. */
-  batches(size = 64, opts: { firstSeq?: number } = {}): EventBatch[] {
+  /** The events in ts order, cut into batches with contiguous seq numbers. With `heartbeatUntil` (µs), heartbeat
+   * batches (no events, now_ns only) follow every second after the last event up to that time, as an idle collector
+   * sends them. */
+  batches(size = 64, opts: { firstSeq?: number; heartbeatUntil?: number } = {}): EventBatch[] {
     const sorted = [...this.events].sort((a, b) => (a.tsNs ?? 0) - (b.tsNs ?? 0));
-    return cut(this.host, sorted, size, opts.firstSeq ?? 0);
+    const out = cut(this.host, sorted, size, opts.firstSeq ?? 0);
+    if (opts.heartbeatUntil !== undefined) {
+      const next = (opts.firstSeq ?? 0) + sorted.length;
+      const last = sorted.length > 0 ? sorted[sorted.length - 1]!.tsNs! : us(0);
+      for (let t = last + 1e9; t <= us(opts.heartbeatUntil); t += 1e9) out.push({ host: this.host, firstSeq: next, dropped: 0, events: [], nowNs: t });
+    }
+    return out;
   }
 }
 
 export function cut(host: HostInfo, events: Event[], size: number, firstSeq = 0): EventBatch[] {
   const out: EventBatch[] = [];
   for (let i = 0; i < events.length; i += size) {
-    out.push({ host, firstSeq: firstSeq + i, dropped: 0, events: events.slice(i, i + size) });
+    const evs = events.slice(i, i + size);
+    out.push({ host, firstSeq: firstSeq + i, dropped: 0, events: evs, nowNs: evs[evs.length - 1]!.tsNs! });
   }
   return out;
 }

@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Correlator, type CorrelatorOptions } from '../../core/correlator/index.js';
 import { Severity, type Finding } from '../../core/model.js';
-import { SummaryBuilder, renderTable } from '../../report/index.js';
+import { SummaryBuilder, openLockSummaries, renderTable } from '../../report/index.js';
 import { readTrace, TraceError, episodeToJson, findingToJson } from '../../trace/index.js';
 import { DurationError, parseDuration } from '../duration.js';
 
@@ -142,7 +142,7 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
     }
     throw e;
   }
-  const result = summary.build({ ...correlator.stats, skippedInput: reader.stats.skipped });
+  const result = summary.build({ ...correlator.stats, skippedInput: reader.stats.skipped }, openLockSummaries(correlator.openLocks()));
   try {
     if (json) {
       await out.write(`${episodesWritten ? '\n' : ''}],\n"findings":[`);

@@ -8,7 +8,7 @@ import { apiConfigProblem, apiStartLines, buildApi, listen } from '../../api/ser
 import { EmbeddedPipeline, type PipelineStats } from '../../pipeline/embedded.js';
 import { simulatorSource, traceSource } from '../../pipeline/sources.js';
 import { storeSummary } from '../../pipeline/summary.js';
-import { renderTable } from '../../report/index.js';
+import { openLockSummaries, renderTable } from '../../report/index.js';
 import { connectOptionsFrom, openStore, renderSchema, defaultSchemaOptions, type OpenStore } from '../../store/index.js';
 import { InProcessBus } from '../../transport/bus.js';
 import { hostname } from 'node:os';
@@ -136,7 +136,8 @@ export async function run(argv: string[]): Promise<number> {
       if (ticker) { clearInterval(ticker); process.stderr.write(`\r\x1b[2K${progressLine(pipeline.stats, 0, startedAt)}\n`); }
     }
     const seconds = (performance.now() - startedAt) / 1000;
-    const summary = await storeSummary(opened.reader, { ...correlator.stats, skippedInput: 0, events: stats.events, batches: stats.batches });
+    const summary = await storeSummary(opened.reader, { ...correlator.stats, skippedInput: 0, events: stats.events, batches: stats.batches },
+      openLockSummaries(correlator.openLocks()));
     const title = `${values.input ?? `simulated fleet: ${hosts} hosts, ${durationNs / 1e9} s, seed ${seed}`} → ${opened.connection.location}`;
     console.log(renderTable(summary, { title, heading: 'revokescope run', percentiles: 't-digest percentiles from the per-minute rollups' }));
     console.log(`\n${stats.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s ` +

@@ -1,4 +1,4 @@
-// One memory_lock write section of a device: LockAcquire → LockRelease (DESIGN §4 "Episode").
+// One memory_lock write section of a device: LockAcquire → LockRelease (docs/rules.md §3).
 import { TriggerKind, triggerRequiresRevoke, type Finding, type TriggerKind as TriggerKindT } from '../model.js';
 
 export interface DeviceZap {
@@ -10,15 +10,24 @@ export interface DeviceZap {
   faultSince: boolean;
 }
 
+/** Slowest importer callback seen in the episode (dma_buf_move_notify / dma_buf_invalidate_mappings). */
+export interface SlowestMove { dmabufId: number; durationNs: number; importerCount: number }
+
 export class OpenEpisode {
   trigger: TriggerKindT = TriggerKind.TRIGGER_UNSPECIFIED;
   groupId = 0;
-  /** Any trigger that requires revocation (RESET, FLR, MEM_DISABLE, …). */
+  /** The trigger naming the episode is a kernel fact (seen inside the window, or named across the lock boundary on a
+   * host that reports trigger returns). */
+  triggerFact = false;
+  /** A revocation-requiring trigger is attached; and whether that attachment is a fact. */
   triggerRevokes = false;
-  /** PERMANENT_REVOKE or CLOSE: the device is meant to stay revoked (no UNPAIRED_REVOKE). */
-  staysRevoked = false;
+  triggerRevokesFact = false;
+  /** ts of the earliest trigger attached (the episode's completeness window starts there). */
+  firstTriggerTs = Infinity;
+  /** PERMANENT_REVOKE: the DMABUFs are meant to stay revoked. */
+  permanent = false;
   closes = false;
-  /** Saw a Zap or DmaBufRevoke{revoked:true}. */
+  /** Saw a DEVICE zap or DmaBufRevoke{revoked:true}. */
   revokedSomething = false;
   /** Start of the revoke: acquire, or earlier when pre-6.11 zaps ran before down_write. */
   revokeStart: number;
@@ -29,31 +38,46 @@ export class OpenEpisode {
   moveNs = 0;
   dmabufCount = 0;
   importerCount = 0;
+  slowest: SlowestMove | null = null;
   deviceZaps: DeviceZap[] = [];
   /** DmaBufRevoke.device_has_vmas: true if any revoke saw vdev inode VMAs, false if all said none. */
   deviceHasVmas: boolean | undefined = undefined;
-  /** Findings raised inside the episode, emitted at release once completeness is known. */
+  /** A DEVICE zap with had_vmas = false (the vdev inode mapping had no VMA at entry). */
+  zapHadNoVmas = false;
+  staleTriggers = 0;
+  intendedEmptyZaps = 0;
+  triggerRet = 0;
+  /** Findings raised inside the episode, emitted with it once completeness is known. */
   held: Finding[] | null = null;
   openFlagged = false;
+  /** Set at release; the episode then waits for its TriggerEnd (hosts with TRIGGER_END) before it is emitted. */
+  releaseTs = -1;
+  complete = true;
 
   constructor(
     readonly id: string,
+    /** 0: the episode began before observation (collector start or loss inside the write section). */
     readonly acquireTs: number,
     readonly waitNs: number,
     readonly tid: number,
+    readonly pid: number,
+    readonly comm: string,
     readonly legacyMappings: number,
     readonly dmabufMappings: number,
   ) {
     this.revokeStart = acquireTs;
   }
 
+  get unobserved(): boolean { return this.acquireTs === 0; }
+
   toState(): Record<string, unknown> {
-    return { ...(this as unknown as Record<string, unknown>), deviceZaps: this.deviceZaps.map((z) => ({ ...z })), held: this.held?.map((f) => ({ ...f })) ?? null };
+    return { ...(this as unknown as Record<string, unknown>), deviceZaps: this.deviceZaps.map((z) => ({ ...z })),
+      held: this.held?.map((f) => ({ ...f })) ?? null, slowest: this.slowest ? { ...this.slowest } : null };
   }
 
   static fromState(s: Record<string, unknown>): OpenEpisode {
-    const e = new OpenEpisode(s.id as string, s.acquireTs as number, s.waitNs as number, s.tid as number,
-      s.legacyMappings as number, s.dmabufMappings as number);
+    const e = new OpenEpisode(s.id as string, s.acquireTs as number, s.waitNs as number, s.tid as number, s.pid as number,
+      s.comm as string, s.legacyMappings as number, s.dmabufMappings as number);
     return Object.assign(e, s);
   }
 
@@ -61,15 +85,20 @@ export class OpenEpisode {
     (this.held ??= []).push(f);
   }
 
-  addTrigger(kind: TriggerKindT, groupId: number): void {
+  addTrigger(kind: TriggerKindT, groupId: number, fact: boolean, ts: number): void {
     const revokes = triggerRequiresRevoke(kind);
     // The episode is named after its first revoking trigger, else its first trigger.
     if (this.trigger === TriggerKind.TRIGGER_UNSPECIFIED || (revokes && !this.triggerRevokes)) {
       this.trigger = kind;
       this.groupId = groupId;
+      this.triggerFact = fact;
     }
-    if (revokes) this.triggerRevokes = true;
-    if (kind === TriggerKind.PERMANENT_REVOKE || kind === TriggerKind.CLOSE) this.staysRevoked = true;
+    if (revokes) {
+      this.triggerRevokes = true;
+      if (fact) this.triggerRevokesFact = true;
+    }
+    if (ts < this.firstTriggerTs) this.firstTriggerTs = ts;
+    if (kind === TriggerKind.PERMANENT_REVOKE) this.permanent = true;
     if (kind === TriggerKind.CLOSE) this.closes = true;
   }
 
@@ -85,12 +114,19 @@ export class OpenEpisode {
     else if (v === false && this.deviceHasVmas === undefined) this.deviceHasVmas = false;
   }
 
+  noteMove(dmabufId: number, durationNs: number, importerCount: number): void {
+    this.moveNs += durationNs;
+    this.importerCount += importerCount;
+    if (!this.slowest || durationNs > this.slowest.durationNs) this.slowest = { dmabufId, durationNs, importerCount };
+  }
+
   get isRevoke(): boolean {
     return this.revokedSomething || this.triggerRevokes;
   }
 
-  /** revoke_ns: end of the last revoking step − start of the revoke; 0 when nothing was revoked. */
+  /** revoke_ns: end of the last revoking step − start of the revoke; 0 when nothing was revoked or the start of
+   * the episode was not observed. */
   get revokeNs(): number {
-    return this.revokedSomething ? Math.max(0, this.lastRevokeEnd - this.revokeStart) : 0;
+    return this.revokedSomething && !this.unobserved ? Math.max(0, this.lastRevokeEnd - this.revokeStart) : 0;
   }
 }

@@ -1,11 +1,15 @@
 // Per-host (hostname, boot_id) stream handling: sequence numbers (duplicates, gaps), the collector's own
 // `dropped` counts, and the reorder buffer that turns per-CPU-interleaved arrival into ts order within the
 // lateness window. Pure.
-import { Capability, bodyOf, zapsBeforeLock, type Episode, type Event, type EventBatch, type Finding, type HostInfo } from '../model.js';
+import {
+  Capability, TriggerKind, bodyOf, zapsBeforeLock, zapsUnderLock, type Episode, type Event, type EventBatch, type Finding, type HostInfo,
+} from '../model.js';
 import { v1 } from '../model.js';
 import { bodyOfField, NameTable, type BatchScan } from '../wire.js';
 import type { HostContext } from './context.js';
 import { DeviceTracker, type DeviceState } from './device.js';
+import type { OpenEpisode } from './episode.js';
+import { markInconclusive } from './findings.js';
 import type { CorrelatorOptions } from './options.js';
 import { ReorderBuffer, tieKey } from './reorder.js';
 import type { CorrelatorStats } from './stats.js';
@@ -14,8 +18,8 @@ interface LossWindow { from: number; to: number }
 
 /** A host tracker as plain data (correlator checkpoints). */
 export interface HostState {
-  hostname: string; bootId: string; kernelRelease: string; hasDmabufRevoke: boolean;
-  nextSeq: number; maxTs: number; releasedTo: number; losses: LossWindow[];
+  hostname: string; bootId: string; kernelRelease: string; hasDmabufRevoke: boolean; hasTriggerEnd: boolean;
+  nextSeq: number; maxTs: number; nowNs: number; releasedTo: number; losses: LossWindow[]; forgetAt: number[];
   pending: Record<string, unknown>[]; devices: DeviceState[];
 }
 
@@ -27,12 +31,20 @@ export interface HostOutputs {
 export class HostTracker implements HostContext {
   kernelRelease = '';
   hasDmabufRevoke = false;
+  hasTriggerEnd = false;
   zapsBeforeLock = false;
+  zapsUnderLock = false;
   readonly devices = new Map<string, DeviceTracker>();
   /** Devices whose memory_lock is held for write right now (for LOCK_HELD_OPEN). */
   private readonly locked = new Set<DeviceTracker>();
   private nextSeq = -1;
   private maxTs = -Infinity;
+  /** Newest EventBatch.now_ns (the collector's clock; heartbeats advance it when the host is idle). */
+  private nowNs = -Infinity;
+  /** Starts of loss windows not yet reached in ts order: there every device's knowledge is reset. */
+  private forgetAt: number[] = [];
+  /** Devices with released episodes waiting for their TriggerEnd. */
+  private readonly closing = new Set<DeviceTracker>();
   /** Everything at or before this ts has been processed. */
   private releasedTo = -Infinity;
   private readonly buf = new ReorderBuffer();
@@ -48,7 +60,8 @@ export class HostTracker implements HostContext {
   toState(): HostState {
     return {
       hostname: this.hostname, bootId: this.bootId, kernelRelease: this.kernelRelease, hasDmabufRevoke: this.hasDmabufRevoke,
-      nextSeq: this.nextSeq, maxTs: this.maxTs, releasedTo: this.releasedTo, losses: this.losses.map((w) => ({ ...w })),
+      hasTriggerEnd: this.hasTriggerEnd, nextSeq: this.nextSeq, maxTs: this.maxTs, nowNs: this.nowNs, releasedTo: this.releasedTo,
+      losses: this.losses.map((w) => ({ ...w })), forgetAt: [...this.forgetAt],
       pending: this.buf.pending((frame, off, end) => v1.Event.decode(frame.subarray(off, end)))
         .map((ev) => v1.Event.toObject(ev as InstanceType<typeof v1.Event>)),
       devices: [...this.devices.values()].map((d) => d.toState()),
@@ -57,15 +70,16 @@ export class HostTracker implements HostContext {
 
   static fromState(s: HostState, opts: CorrelatorOptions, out: HostOutputs, stats: CorrelatorStats): HostTracker {
     const h = new HostTracker(s.hostname, s.bootId, opts, out, stats);
-    h.kernelRelease = s.kernelRelease;
-    h.zapsBeforeLock = zapsBeforeLock(s.kernelRelease);
-    h.hasDmabufRevoke = s.hasDmabufRevoke;
-    h.nextSeq = s.nextSeq; h.maxTs = s.maxTs; h.releasedTo = s.releasedTo; h.losses = s.losses;
+    h.setRelease(s.kernelRelease);
+    h.hasDmabufRevoke = s.hasDmabufRevoke; h.hasTriggerEnd = s.hasTriggerEnd;
+    h.nextSeq = s.nextSeq; h.maxTs = s.maxTs; h.nowNs = s.nowNs; h.releasedTo = s.releasedTo; h.losses = s.losses;
+    h.forgetAt = s.forgetAt;
     for (const o of s.pending) h.push(v1.Event.fromObject(o), false);
     for (const ds of s.devices) {
       const d = DeviceTracker.fromState(ds, h);
       h.devices.set(d.device, d);
       if (d.episode) h.locked.add(d);
+      if (d.closing) h.closing.add(d);
     }
     h.openDeadline = -Infinity; // recomputed at the first check
     return h;
@@ -74,6 +88,20 @@ export class HostTracker implements HostContext {
   emitEpisode(e: Episode): void { this.out.episode(e); }
   emitFinding(f: Finding): void { this.out.finding(f); }
 
+  private setRelease(release: string): void {
+    this.kernelRelease = release;
+    this.zapsBeforeLock = zapsBeforeLock(release);
+    this.zapsUnderLock = zapsUnderLock(release);
+  }
+
+  hotResetHeldBy(tid: number, except: string): OpenEpisode | undefined {
+    for (const d of this.locked) {
+      const e = d.episode;
+      if (e && e.tid === tid && e.trigger === TriggerKind.HOT_RESET && d.device !== except) return e;
+    }
+    return undefined;
+  }
+
   lossTouches(from: number, to: number): boolean {
     for (const w of this.losses) if (w.to >= from && w.from < to) return true;
     return false;
@@ -81,15 +109,19 @@ export class HostTracker implements HostContext {
 
   ingest(batch: EventBatch): void {
     const events = batch.events ?? [];
-    const skip = this.header(batch.host, batch.firstSeq ?? 0, batch.dropped ?? 0, events.length, (i) => events[i]!.tsNs ?? 0);
+    const skip = this.header(batch.host, batch.firstSeq ?? 0, batch.dropped ?? 0, batch.nowNs ?? 0, events.length, (i) => events[i]!.tsNs ?? 0);
     if (skip < 0) return;
     for (let i = skip; i < events.length; i++) this.push(events[i]!, true);
-    this.release(this.maxTs - this.opts.latenessNs);
+    this.release(this.hostTime - this.opts.latenessNs);
   }
+
+  /** Host time: the newest event ts or collector clock (now_ns) seen. */
+  get lastTime(): number { return this.hostTime; }
+  private get hostTime(): number { return this.nowNs > this.maxTs ? this.nowNs : this.maxTs; }
 
   /** The same batch as `ingest`, read from its bytes (see wire.ts): events stay bytes until released. */
   ingestScan(scan: BatchScan): void {
-    const skip = this.header(scan.host, scan.firstSeq, scan.dropped, scan.count, (i) => scan.ts[i]!);
+    const skip = this.header(scan.host, scan.firstSeq, scan.dropped, scan.nowNs, scan.count, (i) => scan.ts[i]!);
     if (skip < 0) return;
     const frame = scan.frame;
     for (let i = skip; i < scan.count; i++) {
@@ -101,43 +133,54 @@ export class HostTracker implements HostContext {
       this.buf.pushWire(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, ts, tieKey(kind, scan.tid[i]!), scan.cpu[i]!,
         this.names.get(frame, devStart, devEnd));
     }
-    this.release(this.maxTs - this.opts.latenessNs);
+    this.release(this.hostTime - this.opts.latenessNs);
   }
 
   /** Host facts, seq accounting and loss of one batch; returns how many leading events are duplicates,
    * or -1 when the whole batch was seen before. */
-  private header(host: HostInfo | null | undefined, first: number, dropped: number, count: number, tsAt: (i: number) => number): number {
-    if (host?.kernelRelease && host.kernelRelease !== this.kernelRelease) {
-      this.kernelRelease = host.kernelRelease;
-      this.zapsBeforeLock = zapsBeforeLock(host.kernelRelease);
-    }
+  private header(host: HostInfo | null | undefined, first: number, dropped: number, nowNs: number, count: number,
+    tsAt: (i: number) => number): number {
+    if (host?.kernelRelease && host.kernelRelease !== this.kernelRelease) this.setRelease(host.kernelRelease);
     const caps = host?.capabilities;
-    if (caps && caps.length > 0) this.hasDmabufRevoke = caps.includes(Capability.DMABUF_REVOKE);
+    if (caps && caps.length > 0) {
+      this.hasDmabufRevoke = caps.includes(Capability.DMABUF_REVOKE);
+      this.hasTriggerEnd = caps.includes(Capability.TRIGGER_END);
+    }
     let skip = 0;
     let lost = dropped;
     if (this.nextSeq >= 0) {
-      if (first + count <= this.nextSeq) { // a replayed batch: everything already seen
+      if (count > 0 && first + count <= this.nextSeq) { // a replayed batch: everything already seen
         this.stats.duplicateEvents += count;
         return -1;
       }
-      if (first < this.nextSeq) { skip = this.nextSeq - first; this.stats.duplicateEvents += skip; }
+      if (first < this.nextSeq) { skip = Math.min(count, this.nextSeq - first); this.stats.duplicateEvents += skip; }
       else if (first > this.nextSeq) lost += first - this.nextSeq; // a gap in seq also means loss
     }
-    this.nextSeq = first + count;
+    if (first + count > this.nextSeq) this.nextSeq = first + count;
     if (lost > 0) {
       this.stats.lostEvents += lost;
       // Lost events were read between the last one seen and the next one: in ts they lie within the
       // lateness window around that boundary.
       let minTs = Infinity;
       for (let i = skip; i < count; i++) { const t = tsAt(i); if (t < minTs) minTs = t; }
-      if (minTs === Infinity) minTs = this.maxTs;
-      this.addLoss(this.maxTs - this.opts.latenessNs, minTs + this.opts.latenessNs);
+      if (minTs === Infinity) minTs = Math.max(this.hostTime, nowNs);
+      this.addLoss(this.hostTime - this.opts.latenessNs, minTs + this.opts.latenessNs);
     }
+    // The batch's clock counts only after its loss was placed (the loss lies before this batch).
+    if (nowNs > this.nowNs) this.nowNs = nowNs;
     return skip;
   }
 
   private addLoss(from: number, to: number): void {
     this.losses.push({ from, to });
+    // Lost events lie somewhere in (from, to] in ts order: what is known before `to` may be wrong after it, so every
+    // device forgets at `to` (docs/rules.md §2); findings inside the window are inconclusive (lossTouches). A late
+    // event's moment is already past: it resets at once (before the next event).
+    const f = Math.max(to, this.releasedTo);
+    const q = this.forgetAt;
+    let i = q.length;
+    while (i > 0 && q[i - 1]! > f) i--;
+    q.splice(i, 0, f);
     // Windows entirely before every open episode and the release point can no longer matter.
     if (this.losses.length > 64) this.pruneLosses();
   }
@@ -171,14 +214,27 @@ export class HostTracker implements HostContext {
   /** Process every buffered event with ts <= watermark, in ts order, then run the open-lock check. */
   release(watermark: number, now = watermark): void {
     this.buf.release(watermark, this.applyInOrder);
+    if (this.forgetAt.length > 0 && this.forgetAt[0]! <= watermark) this.forgetUpTo(watermark);
     if (watermark > this.releasedTo) this.releasedTo = watermark;
     if (now > this.openDeadline) this.checkOpenLocks(now);
+    if (this.closing.size > 0) {
+      for (const d of this.closing) { d.flushClosing(watermark); if (!d.closing) this.closing.delete(d); }
+    }
   }
 
   private readonly applyInOrder = (ev: Event, ts: number): void => {
+    if (this.forgetAt.length > 0 && this.forgetAt[0]! < ts) this.forgetUpTo(ts);
     if (ts > this.openDeadline) this.checkOpenLocks(ts);
     this.apply(ev, ts);
   };
+
+  /** Loss windows that begin before `ts`: every device of the host forgets what it knew. */
+  private forgetUpTo(ts: number): void {
+    const q = this.forgetAt;
+    let at = -Infinity;
+    while (q.length > 0 && q[0]! <= ts) at = q.shift()!;
+    for (const d of this.devices.values()) d.forget(at);
+  }
 
   /** LOCK_HELD_OPEN checks at `now`; then the earliest time the next check can matter. */
   private checkOpenLocks(now: number): void {
@@ -205,17 +261,28 @@ export class HostTracker implements HostContext {
         if (deadline < this.openDeadline) this.openDeadline = deadline;
       } else this.locked.delete(d);
     }
+    if (d.closing) this.closing.add(d);
   }
 
   /** End of input: process everything; open-lock time advances to the newest event seen. */
   finish(): void {
-    this.release(Infinity, this.maxTs);
-    this.releasedTo = this.maxTs;
+    const last = this.hostTime;
+    this.release(Infinity, last);
+    this.releasedTo = last;
+    for (const d of this.devices.values()) d.flushAllClosing();
+    this.closing.clear();
     for (const d of this.locked) {
       // Findings of an episode that never released: emit them, inconclusive (the episode is incomplete).
       const e = d.episode!;
-      for (const f of e.held ?? []) { f.inconclusive = true; this.out.finding(f); }
+      for (const f of e.held ?? []) { markInconclusive(f, 'episode: no release seen by the end of the input'); this.out.finding(f); }
       e.held = null;
     }
+  }
+
+  /** Episodes still holding the lock (after finish(): open at the end of the input). */
+  openEpisodes(): { device: string; episode: OpenEpisode }[] {
+    const out: { device: string; episode: OpenEpisode }[] = [];
+    for (const d of this.locked) if (d.episode) out.push({ device: d.device, episode: d.episode });
+    return out;
   }
 }

@@ -12,6 +12,15 @@ export { defaultCorrelatorOptions } from './options.js';
 
 interface CorrelatorCheckpoint { version: number; opts: CorrelatorOptions; stats: CorrelatorStats; hosts: HostState[] }
 
+/** Version 2: rules v2 (device knowledge, waiting episodes). A checkpoint of another version cannot be resumed. */
+export const CHECKPOINT_VERSION = 2;
+
+/** An episode still holding memory_lock at the end of the input (listed in the summary). */
+export interface OpenLock {
+  hostname: string; bootId: string; device: string; episodeId: string; acquireTsNs: number; tid: number; comm: string;
+  trigger: number; heldNs: number;
+}
+
 export class Correlator {
   readonly opts: CorrelatorOptions;
   readonly stats: CorrelatorStats = emptyStats();
@@ -62,6 +71,19 @@ export class Correlator {
     for (const h of this.trackers()) h.finish();
   }
 
+  /** Episodes still holding memory_lock (after finish(): at the end of the input), with how long they were held
+   * by each host's last time seen. */
+  openLocks(): OpenLock[] {
+    const out: OpenLock[] = [];
+    for (const h of this.trackers()) {
+      for (const { device, episode: e } of h.openEpisodes()) {
+        out.push({ hostname: h.hostname, bootId: h.bootId, device, episodeId: e.id, acquireTsNs: e.acquireTs, tid: e.tid,
+          comm: e.comm, trigger: e.trigger, heldNs: Math.max(0, h.lastTime - e.acquireTs) });
+      }
+    }
+    return out;
+  }
+
   takeEpisodes(): Episode[] {
     const out = this.episodes;
     this.episodes = [];
@@ -77,14 +99,14 @@ export class Correlator {
   /** All state as JSON (±Infinity kept): with the input position it was taken at, a restart resumes exactly.
    * Outputs not yet taken are not part of it: take them first. */
   snapshot(): string {
-    const state: CorrelatorCheckpoint = { version: 1, opts: this.opts, stats: this.stats,
+    const state: CorrelatorCheckpoint = { version: CHECKPOINT_VERSION, opts: this.opts, stats: this.stats,
       hosts: [...this.trackers()].map((h) => h.toState()) };
     return JSON.stringify(state, (_k, v) => (v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : v));
   }
 
   static restore(json: string, opts: Partial<CorrelatorOptions> = {}): Correlator {
     const s = JSON.parse(json, (_k, v) => (v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v)) as CorrelatorCheckpoint;
-    if (s.version !== 1) throw new Error(`unsupported correlator checkpoint version ${String(s.version)}`);
+    if (s.version !== CHECKPOINT_VERSION) throw new Error(`unsupported correlator checkpoint version ${String(s.version)}`);
     const c = new Correlator({ ...s.opts, ...opts });
     Object.assign(c.stats, s.stats);
     for (const hs of s.hosts) {

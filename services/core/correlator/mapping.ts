@@ -23,9 +23,22 @@ export function isDeviceMapping(m: Mapping): boolean {
 }
 
 export class MappingState {
-  /** Known once DeviceInfo or a snapshot was seen for the device. */
+  /** Known once DeviceInfo or a snapshot was seen for the device (and no loss since). */
   known = false;
   private live: Map<number, Mapping> | null = null;
+
+  /** Loss: the list may have missed mmaps and munmaps; it starts over, unknown. */
+  forget(): void {
+    this.live = null;
+    this.known = false;
+  }
+
+  /** vfio_pci_core_close_device(): runs once the last reference to the device file is gone, so no mapping of the
+   * device fd (LEGACY, CUSTOM_VM_OPS) is left. */
+  closeDeviceFd(): void {
+    if (!this.live) return;
+    for (const [id, m] of this.live) if (isDeviceMapping(m)) this.live.delete(id);
+  }
 
   add(id: number, m: Mapping): void {
     (this.live ??= new Map()).set(id, m);
@@ -73,6 +86,12 @@ export class MappingState {
 
   hasDeviceMapping(): boolean {
     if (this.live) for (const m of this.live.values()) if (isDeviceMapping(m)) return true;
+    return false;
+  }
+
+  /** A live non-DMABUF mapping with populated PTEs. */
+  hasPopulatedDeviceMapping(): boolean {
+    if (this.live) for (const m of this.live.values()) if (m.populated && isDeviceMapping(m)) return true;
     return false;
   }
 

@@ -1,0 +1,136 @@
+// What the correlator knows of one device's state (docs/rules.md §2): every piece has a value and whether a kernel
+// fact established it. Values of pieces not known are the old defaults (memory enabled, D0, not a VF, DMABUFs
+// unrevoked, device open): a finding that holds only under them is inconclusive, never certain. Loss on the host
+// makes every piece that can change unknown again. Pure.
+
+/** Why a piece is unknown: no fact since the collector started, or since the host lost events at `lossTs`. */
+export type UnknownSince = { kind: 'start' } | { kind: 'loss'; ts: number };
+
+/** Plain data, for correlator checkpoints. */
+export interface KnowledgeState {
+  memBit: boolean; memBitKnown: boolean; lowPower: boolean; lowPowerKnown: boolean; noCmd: boolean; noCmdKnown: boolean;
+  memFact: boolean | null; revoked: boolean; revokedKnown: boolean; permanent: boolean; permanentKnown: boolean;
+  open: boolean; openKnown: boolean; since: UnknownSince;
+}
+
+/** A value with whether kernel facts prove it, and, when they do not, which pieces were unknown. */
+export interface Judged { value: boolean; known: boolean; unknown: string[] }
+
+export class DeviceKnowledge {
+  /** The virtual PCI_COMMAND_MEMORY bit (vdev->vconfig), which __vfio_pci_memory_enabled() reads. */
+  memBit = true;
+  memBitKnown = false;
+  /** pdev->current_state >= PCI_D3hot (or runtime PM engaged: faults are refused the same way). */
+  lowPower = false;
+  lowPowerKnown = false;
+  /** pdev->no_command_memory (VFs): the memory bit is ignored. Static: survives loss. */
+  noCmd = false;
+  noCmdKnown = false;
+  /** A direct fact about __vfio_pci_memory_enabled() that the pieces cannot express (e.g. a failed fault, cause
+   * unknown); null when the pieces decide. Cleared when a piece changes. */
+  memFact: boolean | null = null;
+  /** The device's DMABUFs are revoked (vfio_pci_dma_buf_move(vdev, true) was the last move). */
+  revoked = false;
+  revokedKnown = false;
+  /** A PERMANENT_REVOKE is in force: the DMABUFs stay revoked by request. */
+  permanent = false;
+  permanentKnown = false;
+  /** The device is open (vfio_pci_core_open_device ran and close_device did not since). */
+  open = true;
+  openKnown = false;
+  since: UnknownSince = { kind: 'start' };
+
+  toState(): KnowledgeState { return { ...this, since: { ...this.since } }; }
+
+  static fromState(s: KnowledgeState): DeviceKnowledge { return Object.assign(new DeviceKnowledge(), s); }
+
+  /** Loss on the host: every piece that can change is unknown again (values stay, as the best guess). */
+  forget(lossTs: number): void {
+    this.memBitKnown = false; this.lowPowerKnown = false; this.memFact = null;
+    this.revokedKnown = false; this.permanentKnown = false; this.openKnown = false;
+    this.since = { kind: 'loss', ts: lossTs };
+  }
+
+  private why(piece: string): string {
+    const s = this.since;
+    return s.kind === 'start' ? `${piece}: no kernel fact since the collector started`
+      : `${piece}: no kernel fact since the host lost events at ts ${s.ts}`;
+  }
+
+  // ---- facts about memory ----
+
+  /** Memory proven enabled (an ok fault, an unrevoke, DeviceInfo.memory_enabled = true). */
+  memoryEnabledFact(): void {
+    this.memFact = null;
+    this.lowPower = false; this.lowPowerKnown = true;
+    // Enabled means (bit or VF). Unless it is a known VF, the bit is set: if the device turns out not to be a VF
+    // that is exactly right, and if it is one the bit does not matter.
+    if (!(this.noCmdKnown && this.noCmd)) { this.memBit = true; this.memBitKnown = true; }
+  }
+
+  /** Memory proven disabled (a failed fault on a device-fd mapping, DeviceInfo.memory_enabled = false). */
+  memoryDisabledFact(): void {
+    if (this.lowPowerKnown && this.lowPower) return;
+    if (this.lowPowerKnown && this.noCmdKnown) {
+      if (!this.noCmd) { this.memBit = false; this.memBitKnown = true; this.memFact = null; return; }
+      this.lowPower = true; // a VF in D0 is always enabled: it must be in low power
+      this.memFact = null;
+      return;
+    }
+    this.memFact = false;
+  }
+
+  /** Set the memory bit; `known`: by a kernel fact. A guess never erases a fact that already says the same. */
+  setMemBit(v: boolean, known: boolean): void {
+    this.memBitKnown = known || (this.memBitKnown && this.memBit === v);
+    this.memBit = v;
+    this.memFact = null;
+  }
+  setLowPower(v: boolean, known: boolean): void {
+    this.lowPowerKnown = known || (this.lowPowerKnown && this.lowPower === v);
+    this.lowPower = v;
+    this.memFact = null;
+  }
+  setNoCmd(v: boolean): void { this.noCmd = v; this.noCmdKnown = true; }
+
+  /** memoryEnabled().value without building the judgement (the fault path asks on every fault). */
+  memoryEnabledValue(): boolean {
+    return this.memFact ?? (!this.lowPower && (this.noCmd || this.memBit));
+  }
+
+  /** __vfio_pci_memory_enabled(): current_state < D3hot && (no_command_memory || PCI_COMMAND_MEMORY). */
+  memoryEnabled(): Judged {
+    if (this.memFact !== null) return { value: this.memFact, known: true, unknown: [] };
+    if (this.lowPowerKnown && this.lowPower) return { value: false, known: true, unknown: [] };
+    const cmd = this.noCmd || this.memBit;
+    const cmdKnown = (this.noCmdKnown && this.noCmd) || (this.memBitKnown && this.memBit)
+      || (this.memBitKnown && this.noCmdKnown);
+    if (cmdKnown && !cmd) return { value: false, known: true, unknown: [] };
+    const unknown: string[] = [];
+    if (!this.lowPowerKnown) unknown.push(this.why('power state'));
+    if (!cmdKnown) {
+      if (!this.memBitKnown) unknown.push(this.why('PCI_COMMAND memory bit'));
+      if (!this.noCmdKnown) unknown.push('no_command_memory (a VF?): not read by the collector');
+    }
+    return { value: !this.lowPower && cmd, known: unknown.length === 0, unknown };
+  }
+
+  // ---- other pieces ----
+
+  revokedJudged(): Judged {
+    return { value: this.revoked, known: this.revokedKnown, unknown: this.revokedKnown ? [] : [this.why('DMABUF revoke state')] };
+  }
+
+  openJudged(): Judged {
+    return { value: this.open, known: this.openKnown, unknown: this.openKnown ? [] : [this.why('open state')] };
+  }
+
+  permanentJudged(): Judged {
+    return { value: this.permanent, known: this.permanentKnown,
+      unknown: this.permanentKnown ? [] : [this.why('permanent revoke')] };
+  }
+
+  setRevoked(v: boolean): void { this.revoked = v; this.revokedKnown = true; }
+  setOpen(v: boolean): void { this.open = v; this.openKnown = true; }
+  setPermanent(v: boolean, known: boolean): void { this.permanent = v; this.permanentKnown = known; }
+}
