@@ -20,11 +20,12 @@ export interface FaultSpec {
   /** Script time before `at` (setup) and after it (until the device is quiet again). */
   lead: number;
   span: number;
-  /** Ring-buffer loss marks the whole host: keep other scenarios well away. */
+  /** Ring-buffer loss marks the whole host: keep other scenarios well away (and, with untilEnd, out of the rest of the
+   * run: what the correlator knew of every device is gone). */
   hostWide?: boolean;
   /** Runs at the collector's start (part of it before: the collector starts late). */
   atStart?: boolean;
-  /** The device hangs for the rest of the run: nothing else may run on the host after it. */
+  /** No other scenario may run on the host after this one (a hung device; loss). */
   untilEnd?: boolean;
   /** Build the device and its script; returns the device and the findings the scenario is written to produce
    * ('KIND/SEVERITY/certain|inconclusive'). */
@@ -173,10 +174,10 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
   // a RESET episode with no zap, and the loss. The SKIPPED_ZAP is inconclusive; nothing is mapped, so it is a
   // WARNING wherever the correlator starts forgetting the mappings.
   ring_loss: {
-    fault: 'ring_loss', eras: UNCONDITIONAL_ERAS, lead: 0, span: 200 * MS, hostWide: true,
+    fault: 'ring_loss', eras: UNCONDITIONAL_ERAS, lead: 0, span: 200 * MS, hostWide: true, untilEnd: true,
     install(h, id, at, { ordinal }) {
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'ring_loss', { mapAll: false });
-      h.quietAround(at, at + 2.5 * S);
+      h.quietAround(at, at + 3.5 * S);
       slot.steps.push({ at, run: (t) => {
         h.loseFrom(dev, ['zap'], ordinal % 2 === 0 ? 'dropped' : 'seq_gap', id);
         const r = reset(h, dev, t);
@@ -265,7 +266,9 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       slot.steps.push({ at: at + 100 * MS, run: (t) => h.path(dev, t, 'lock_and_enable', { actor: dev.proc.workers[0]!, opNs: 200 * US }).releaseTs });
       slot.steps.push({ at: at + 200 * MS, run: (t) => configWrite(h, dev, t, 'mem_disable').releaseTs });
       slot.steps.push({ at: at + 400 * MS, run: (t) => configWrite(h, dev, t, 'mem_enable').releaseTs });
-      return { dev, declared: [] };
+      // Before 6.11 the second memory-off write zaps nothing (no VMA was faulted back onto vma_list): the snapshot's
+      // mapping, taken as populated, was reached by no zap. Whether it had PTEs is not a kernel fact: inconclusive.
+      return { dev, declared: h.era.zap === 'vma-list' ? [inconclusive('SKIPPED_ZAP', 'CRITICAL')] : [] };
     },
   },
   // Ioctls and config writes that return before taking the lock, or fail inside it, followed within 1 s by another
@@ -386,17 +389,19 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       return { dev, declared: [inconclusive('FAULT_WHILE_REVOKED', 'CRITICAL')] };
     },
   },
-  // Loss long before: the ring buffer loses a whole memory-on write (memory off was seen before it). Seconds later
-  // a fault succeeds and the guest writes memory-off again: what the correlator knew before the loss no longer
-  // stands, so neither is a finding.
+  // Loss long before: the ring buffer loses a whole memory-on write (memory off was seen before it, and a fault that
+  // failed). Seconds later a fault succeeds and the guest writes memory-off again: what the correlator knew before
+  // the loss no longer stands, so neither is a finding.
   loss_long_before: {
-    fault: 'loss_long_before', eras: ALL_ERAS, lead: 2 * S, span: 14 * S, hostWide: true,
+    fault: 'loss_long_before', eras: ALL_ERAS, lead: 4.5 * S, span: 14 * S, hostWide: true, untilEnd: true,
     install(h, id, at, { ordinal }) {
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'loss_long_before');
-      h.quietAround(at - 2.5 * S, at + 2.5 * S);
+      h.quietAround(at - 4.5 * S, at + 3.5 * S);
       const m = [...dev.mappings.values()][0]!;
       const w = dev.proc.workers[0]!;
-      slot.steps.push({ at: at - 2 * S, run: (t) => configWrite(h, dev, h.prepareRevoke(dev, t), 'mem_disable').releaseTs });
+      slot.steps.push({ at: at - 4 * S, run: (t) => configWrite(h, dev, h.prepareRevoke(dev, t), 'mem_disable').releaseTs });
+      // The last event before the loss: its window (from the host time then − the lateness) starts after the write.
+      slot.steps.push({ at: at - 1 * S, run: (t) => h.barFault(dev, w, t, m) });
       slot.steps.push({ at, run: (t) => {
         h.loseFrom(dev, undefined, ordinal % 2 === 0 ? 'dropped' : 'seq_gap', id);
         const r = configWrite(h, dev, t, 'mem_enable');
@@ -411,7 +416,9 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
         if (!faultFirst) t = h.barFault(dev, w, t, m);
         return t;
       } });
-      return { dev, declared: [] };
+      // In the series the memory-off write revokes DMABUFs without a DEVICE zap (vfio-pci does not set
+      // zap_bars_on_revoke): with the mapping list unknown since the loss, only device_has_vmas = false settles it.
+      return { dev, declared: h.era.zap === 'conditional' && !h.readsVmas ? [inconclusive('SKIPPED_ZAP', 'WARNING')] : [] };
     },
   },
   // A driver fault handler that skips the memory-enabled check (or, in the series, the DMABUF's revoked flag):

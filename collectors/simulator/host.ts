@@ -54,6 +54,8 @@ export interface Mapping {
   seen: boolean;
   /** What a correlator takes as populated: a snapshot, or an ok fault, until a zap or revoke reached it. */
   obsPopulated: boolean;
+  /** ...and whether that rests on a kernel fact (an ok fault seen) rather than on the snapshot's assumption. */
+  populatedFact: boolean;
 }
 interface Importer { dmabufId: number; kind: ImporterKind; importers: number; revoked: boolean }
 
@@ -322,7 +324,7 @@ export class HostSim implements JudgeHost {
   addMapping(dev: Device, bar: BarSpec, populated: boolean): Mapping {
     const backing = backingOf(this.era, bar);
     const m: Mapping = { id: this.nextMappingId, bar: bar.bar, backing, length: bar.length, populated,
-      dmabufId: backing === Backing.DMABUF ? this.nextDmabufId++ : 0, dmabufRevoked: dev.revoked, seen: false, obsPopulated: false };
+      dmabufId: backing === Backing.DMABUF ? this.nextDmabufId++ : 0, dmabufRevoked: dev.revoked, seen: false, obsPopulated: false, populatedFact: false };
     this.nextMappingId += this.rng.int(1, 64) * 0x1000;
     dev.mappings.set(m.id, m);
     return m;
@@ -1043,7 +1045,7 @@ export class HostSim implements JudgeHost {
     if (this.dropSet.size > 0 && this.dropSet.has(ev)) {
       this.dropSet.delete(ev);
       if (this.cur.length > 0) this.closeBatch(out, Math.max(cut, this.curMax));
-      if (!this.lossOpen) this.lossOpen = { maxBefore: this.maxTsEmitted, mode: this.dropMode, lost: 0, scenario: this.dropScenario };
+      if (!this.lossOpen) this.lossOpen = { maxBefore: Math.max(this.maxTsEmitted, this.lastCutNs), mode: this.dropMode, lost: 0, scenario: this.dropScenario };
       this.lossOpen.lost++;
       this.stats.lostEvents++;
       // Ring-buffer overflow: the agent counts what it lost (dropped); a lost spool segment shows as a seq gap.
@@ -1058,7 +1060,8 @@ export class HostSim implements JudgeHost {
     if (this.cur.length >= this.cfg.batchSize) this.closeBatch(out, Math.max(cut, this.curMax));
   }
 
-  /** Out of line: rare (ring-buffer loss scenarios only). */
+  /** Out of line: rare (ring-buffer loss scenarios only). The lost events lie between the host time before the loss
+   * and the oldest event of the batch that reports it (its clock, if it has none), each widened by the lateness. */
   private closeLossWindow(min: number): void {
     const lo = this.lossOpen!;
     this.lossWindows.push({ hostname: this.hostname, bootId: this.bootId, fromTsNs: lo.maxBefore - 2 * S, toTsNs: min + 2 * S, lost: lo.lost, mode: lo.mode, scenario: lo.scenario });
@@ -1072,9 +1075,9 @@ export class HostSim implements JudgeHost {
     this.cur = [];
     this.curMin = Infinity; this.curMax = -Infinity;
     out.push({ host: this.info, firstSeq: this.nextSeq, dropped: this.pendingDropped, events, nowNs });
+    if (this.lossOpen) this.closeLossWindow(events.length > 0 ? min : Math.max(this.maxTsEmitted, this.lastCutNs, nowNs));
     this.lastCutNs = nowNs;
     if (events.length === 0) this.stats.heartbeats++;
-    else if (this.lossOpen) this.closeLossWindow(min);
     this.nextSeq += events.length;
     this.pendingDropped = 0;
     if (max > this.maxTsEmitted) this.maxTsEmitted = max;

@@ -7,12 +7,12 @@ import { DRIVER_NAMES, ERA_NAMES, FLAVORS, type CollectorKind, type EraName } fr
 import { FAULTS, FAULT_NAMES } from './faults.js';
 import { HostSim } from './host.js';
 import { Rng } from './rng.js';
-import { declaredForm, type FaultName, type FleetStats, type FleetTruth, type InjectedFault } from './truth.js';
+import { applyLossWindows, declaredForm, type FaultName, type FleetStats, type FleetTruth, type InjectedFault } from './truth.js';
 
 export type {
   FaultName, FleetStats, FleetTruth, InjectedFault, LossWindow, TruthDevice, TruthEpisode, TruthFinding, TruthHost, TruthComparison,
 } from './truth.js';
-export { compareFindings, compareEpisodes, declaredForm } from './truth.js';
+export { applyLossWindows, compareFindings, compareEpisodes, declaredForm } from './truth.js';
 export { ERA_NAMES, DRIVER_NAMES, FLAVORS };
 export { FAULT_NAMES };
 
@@ -168,6 +168,7 @@ export class FleetSimulator {
     const lossWindows = this.hosts.flatMap((h) => h.lossWindows);
     findings.sort((a, b) => a.hostname.localeCompare(b.hostname) || a.tsNs - b.tsNs || a.device.localeCompare(b.device) || a.kind.localeCompare(b.kind));
     const episodes = this.hosts.flatMap((h) => h.episodes.map((e) => ({ ...e })));
+    applyLossWindows(findings, episodes, lossWindows);
     const faults = this.faults.map((f) => ({ ...f, declared: [...f.declared],
       expectedFindings: findings.filter((x) => x.scenario === f.scenario).length }));
     return {

@@ -178,7 +178,8 @@ export class Judge {
 
   mapping(d: Device, m: Mapping, snapshot: boolean): void {
     m.seen = true;
-    m.obsPopulated = snapshot; // a snapshot counts as populated: a running process mapped it
+    m.obsPopulated = snapshot; // a snapshot counts as populated: a running process mapped it (an assumption)
+    m.populatedFact = false;
     d.k.open = true;
   }
 
@@ -191,22 +192,32 @@ export class Judge {
       this.settle(d);
       return;
     }
-    if (m.seen) {
-      // FAULT_WHILE_REVOKED: PTEs installed where MMIO must be unreachable (vfio_pci_mmap_huge_fault() checks
-      // __vfio_pci_memory_enabled() under the read lock; a DMABUF fault checks priv->revoked).
-      if (m.backing === Backing.DMABUF) {
-        if (this.revokedValue(d)) {
-          this.finding(d, undefined, 'FAULT_WHILE_REVOKED', 'CRITICAL', ts, [], 'ok fault on a DMABUF mapping whose DMABUFs are revoked');
-        }
-      } else {
-        const v = this.memView(d);
-        if (v === OFF || v === UNKNOWN_OFF) {
-          this.finding(d, undefined, 'FAULT_WHILE_REVOKED', 'CRITICAL', ts, v === OFF ? [] : this.memUnknown(d),
-            'ok fault on a device-fd mapping while memory is disabled');
-        }
+    // Before the series every BAR mmap is a device-fd mapping: a fault proves one even where the collector did not
+    // see it being made (after loss). In the series an unseen mapping's backing is unknown.
+    if (!m.seen && !this.h.era.dmabufBarMmap) m.seen = true;
+    // FAULT_WHILE_REVOKED: PTEs installed where MMIO must be unreachable (vfio_pci_mmap_huge_fault() checks
+    // __vfio_pci_memory_enabled() under the read lock; a DMABUF fault checks priv->revoked).
+    const v = this.memView(d);
+    const memOff = v === OFF || v === UNKNOWN_OFF;
+    if (!m.seen) {
+      // Memory disabled and the DMABUFs revoked together rule out both backings; one of them alone leaves it open.
+      const rev = this.revokedValue(d);
+      if (memOff && rev) {
+        this.finding(d, undefined, 'FAULT_WHILE_REVOKED', 'CRITICAL', ts, v === OFF ? [] : this.memUnknown(d),
+          'ok fault on a mapping not seen, with memory disabled and the DMABUFs revoked');
+      } else if (memOff || rev) {
+        this.finding(d, undefined, 'FAULT_WHILE_REVOKED', 'CRITICAL', ts, ['mapping backing: the mapping was not seen being made'],
+          'ok fault on a mapping not seen, with memory disabled or the DMABUFs revoked');
       }
-      m.obsPopulated = true;
+    } else if (m.backing === Backing.DMABUF) {
+      if (this.revokedValue(d)) {
+        this.finding(d, undefined, 'FAULT_WHILE_REVOKED', 'CRITICAL', ts, [], 'ok fault on a DMABUF mapping whose DMABUFs are revoked');
+      }
+    } else if (memOff) {
+      this.finding(d, undefined, 'FAULT_WHILE_REVOKED', 'CRITICAL', ts, v === OFF ? [] : this.memUnknown(d),
+        'ok fault on a device-fd mapping while memory is disabled');
     }
+    if (m.seen) { m.obsPopulated = true; m.populatedFact = true; }
     if (!buggy) {
       k.memFact = true; k.lowPower = true;
       if (d.memBit) k.memBit = true;
@@ -430,8 +441,9 @@ export class Judge {
     this.judgeRelease(d, ep, ts);
     if (ep.record) { ep.record.releaseTsNs = ts; ep.record.complete = !ep.incomplete; }
     for (const f of ep.findings) f.releaseTsNs = ts;
-    // vfio_pci_core_close_device(): every device-fd mapping and every DMABUF is gone.
-    if (close) { k.revoked = true; k.permanent = true; k.maps = true; }
+    // vfio_pci_dma_buf_cleanup() left the device with no DMABUFs: not revoked, not permanently revoked. (Every
+    // device-fd mapping is gone too, but rules §2 makes the mapping list known only by a DeviceInfo.)
+    if (close) { k.revoked = true; k.permanent = true; }
     this.settle(d);
   }
 
@@ -493,15 +505,21 @@ export class Judge {
    * no DEVICE zap of the episode reached. */
   private skippedByMapping(d: Device, ep: Ep, pre611: boolean, triggerOk: boolean): { severity: string; unknown: string[]; why: string } | undefined {
     const k = d.k;
-    let uncovered = false, populated = false;
+    let uncovered = false, populated = false, onVmaList = false;
     for (const m of d.mappings.values()) {
       if (!m.seen || m.backing === Backing.DMABUF || (ep.covered & (1 << m.bar))) continue;
       if (pre611 && !m.obsPopulated) continue;
       uncovered = true;
       if (m.obsPopulated) populated = true;
+      if (m.populatedFact) onVmaList = true;
     }
     const unknown = triggerOk ? [] : ['trigger: named by acquire on a host without TriggerEnd'];
-    if (uncovered) return { severity: populated ? 'CRITICAL' : 'WARNING', unknown, why: 'live device-fd mapping reached by no DEVICE zap' };
+    if (uncovered) {
+      // Before 6.11 only a faulted VMA is on vdev->vma_list: a mapping taken as populated only because it was in the
+      // collector's start snapshot may have no PTEs at all (zapped before the collector started).
+      if (pre611 && !onVmaList) unknown.push('populated: assumed from the start snapshot, no fault seen');
+      return { severity: populated ? 'CRITICAL' : 'WARNING', unknown, why: 'live device-fd mapping reached by no DEVICE zap' };
+    }
     if (ep.deviceZaps > 0 || ep.deviceHasVmas === false) return undefined;
     if (ep.deviceHasVmas === true) return { severity: 'WARNING', unknown, why: 'device_has_vmas with no DEVICE zap' };
     if (!k.maps) return { severity: 'WARNING', unknown: [...unknown, `mappings: ${k.since}`], why: 'revoke episode with no zap, mapping state unknown' };

@@ -135,6 +135,22 @@ export function declaredForm(f: Pick<TruthFinding, 'kind' | 'severity' | 'inconc
   return `${f.kind}/${f.severity}/${f.inconclusive ? 'inconclusive' : 'certain'}`;
 }
 
+/** docs/rules.md §2: lost events lie somewhere in their window of ts, so an episode that overlaps a loss window of its
+ * host is incomplete and its findings inconclusive, and so is a finding outside an episode whose moment lies in one.
+ * (judge.ts has already made inconclusive what loss left unknown after it.) */
+export function applyLossWindows(findings: TruthFinding[], episodes: TruthEpisode[], windows: readonly LossWindow[]): void {
+  if (windows.length === 0) return;
+  const touched = (host: string, boot: string, from: number, to: number) =>
+    windows.some((w) => w.hostname === host && w.bootId === boot && to >= w.fromTsNs && from <= w.toTsNs);
+  for (const f of findings) {
+    const span = f.acquireTsNs > 0 ? [f.acquireTsNs, f.releaseTsNs || Infinity] : [f.tsNs, f.tsNs];
+    if (touched(f.hostname, f.bootId, span[0]!, span[1]!)) f.inconclusive = true;
+  }
+  for (const e of episodes) {
+    if (e.acquireTsNs > 0 && touched(e.hostname, e.bootId, e.acquireTsNs, e.releaseTsNs || Infinity)) e.complete = false;
+  }
+}
+
 export interface TruthComparison {
   matched: { truth: TruthFinding; finding: Finding }[];
   /** In the truth but not reported (recall misses). */
