@@ -46,11 +46,13 @@ function inconclusive(kind: string, severity: string): string { return `${kind}/
 
 /** A VM reset under the lock (VFIO_DEVICE_RESET through a PM reset: a few ms). */
 function reset(h: HostSim, dev: Device, t: number, extra: Partial<PathOptions> = {}): EpisodeRecord {
-  return h.path(dev, t, 'ioctl_reset', { actor: dev.proc.main, opNs: 6 * MS, ...extra });
+  const { actor = dev.proc.main, opNs = 6 * MS, ...rest } = extra;
+  return h.path(dev, t, 'ioctl_reset', actor, opNs, rest);
 }
 
 function configWrite(h: HostSim, dev: Device, t: number, name: 'mem_disable' | 'mem_enable', extra: Partial<PathOptions> = {}): EpisodeRecord {
-  return h.path(dev, t, name, { actor: dev.proc.workers[0]!, opNs: 300 * US, ...extra });
+  const { actor = dev.proc.workers[0]!, opNs = 300 * US, ...rest } = extra;
+  return h.path(dev, t, name, actor, opNs, rest);
 }
 
 export const FAULTS: Record<FaultName, FaultSpec> = {
@@ -101,7 +103,7 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       const { dev, slot } = h.addScenarioDevice('hisi_acc_vfio_pci', id, 'no_opt_out');
       dev.zapBarsOnRevoke = true;
       slot.steps.push({ at, run: (t) => reset(h, dev, t).releaseTs });
-      slot.steps.push({ at: at + 400 * MS, run: (t) => h.path(dev, t, 'exp_flr', { actor: dev.proc.workers[0]!, opNs: 101 * MS }).releaseTs });
+      slot.steps.push({ at: at + 400 * MS, run: (t) => h.path(dev, t, 'exp_flr', dev.proc.workers[0]!, 101 * MS).releaseTs });
       return { dev, declared: [certain('REDUNDANT_ZAP', 'INFO'), certain('REDUNDANT_ZAP', 'INFO')] };
     },
   },
@@ -143,7 +145,7 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
     fault: 'zap_outside_lock', eras: LOCKED_ZAP_ERAS, lead: 100 * MS, span: 50 * MS,
     install(h, id, at) {
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'zap_outside_lock');
-      slot.steps.push({ at: at - 100 * MS, run: (t) => h.path(dev, t, 'lock_and_enable', { actor: dev.proc.workers[0]!, opNs: 200 * US }).releaseTs });
+      slot.steps.push({ at: at - 100 * MS, run: (t) => h.path(dev, t, 'lock_and_enable', dev.proc.workers[0]!, 200 * US).releaseTs });
       slot.steps.push({ at, run: (t) => { const ev = h.strayZap(dev, h.kworker, t); return t + ev.zap!.durationNs! + 1; } });
       return { dev, declared: [certain('LOCK_NOT_HELD', 'CRITICAL')] };
     },
@@ -263,7 +265,7 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       configWrite(h, dev, h.t0 - 400 * MS, 'mem_disable');
       const m = [...dev.mappings.values()][0]!;
       slot.steps.push({ at, run: (t) => h.barFault(dev, dev.proc.workers[0]!, t, m) });
-      slot.steps.push({ at: at + 100 * MS, run: (t) => h.path(dev, t, 'lock_and_enable', { actor: dev.proc.workers[0]!, opNs: 200 * US }).releaseTs });
+      slot.steps.push({ at: at + 100 * MS, run: (t) => h.path(dev, t, 'lock_and_enable', dev.proc.workers[0]!, 200 * US).releaseTs });
       slot.steps.push({ at: at + 200 * MS, run: (t) => configWrite(h, dev, t, 'mem_disable').releaseTs });
       slot.steps.push({ at: at + 400 * MS, run: (t) => configWrite(h, dev, t, 'mem_enable').releaseTs });
       // Before 6.11 the second memory-off write zaps nothing (no VMA was faulted back onto vma_list): the snapshot's
@@ -283,7 +285,7 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
           dev.resetWorks = false;
           slot.steps.push({ at, run: (t) => {
             t = reset(h, dev, t, { earlyReturn: true, ret: -22 }).releaseTs + 200 * US;
-            return h.path(dev, t, 'lock_and_enable', { actor: main, opNs: 200 * US }).releaseTs;
+            return h.path(dev, t, 'lock_and_enable', main, 200 * US).releaseTs;
           } });
           break;
         case 1: // pci_try_reset_function() fails (-EAGAIN: the device lock is contended) inside the window
@@ -291,15 +293,15 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
           break;
         case 2: // the FLR bit written on a device whose capability has no FLR: the write returns, no lock
           slot.steps.push({ at, run: (t) => {
-            t = h.path(dev, t, 'exp_flr', { actor: w, opNs: 0, earlyReturn: true, ret: 2 }).releaseTs + 150 * US;
-            return h.path(dev, t, 'lock_and_enable', { actor: w, opNs: 200 * US }).releaseTs;
+            t = h.path(dev, t, 'exp_flr', w, 0, { earlyReturn: true, ret: 2 }).releaseTs + 150 * US;
+            return h.path(dev, t, 'lock_and_enable', w, 200 * US).releaseTs;
           } });
           break;
         default: // an early-returning reset, then a PCI_COMMAND write of the same task
           dev.resetWorks = false;
           slot.steps.push({ at, run: (t) => {
             t = reset(h, dev, t, { earlyReturn: true, ret: -22 }).releaseTs + 300 * US;
-            return h.path(dev, t, 'mem_enable', { actor: main, opNs: 200 * US }).releaseTs;
+            return h.path(dev, t, 'mem_enable', main, 200 * US).releaseTs;
           } });
       }
       return { dev, declared: [] };
@@ -317,7 +319,7 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       const lockOnly = ordinal % 2 === 0;
       slot.steps.push({ at, run: (t) => {
         t = reset(h, dev, t, { earlyReturn: true, ret: -22 }).releaseTs + 300 * US;
-        return h.path(dev, t, lockOnly ? 'lock_and_enable' : 'mem_enable', { actor: main, opNs: 200 * US }).releaseTs;
+        return h.path(dev, t, lockOnly ? 'lock_and_enable' : 'mem_enable', main, 200 * US).releaseTs;
       } });
       // A RESET episode without a zap: the unconditional era's rule, or (pre-6.11) populated mappings no zap reached.
       const declared = lockOnly && h.era.name !== 'series' ? [inconclusive('SKIPPED_ZAP', 'CRITICAL')] : [];
@@ -334,7 +336,7 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       slot.steps.push({ at, run: (t) => {
         t = h.prepareRevoke(dev, t);
         let announced = 0;
-        const a = h.path(dev, t, 'lock_and_enable', { actor: holder, opNs: rng.int(20, 80) * MS, inside: (ti) => {
+        const a = h.path(dev, t, 'lock_and_enable', holder, rng.int(20, 80) * MS, { inside: (ti) => {
           announced = ti;
           h.trigger(dev, other, ti, TriggerKind.MEM_DISABLE);
           return ti + 5 * US;
@@ -458,7 +460,7 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       const { dev, slot } = h.addScenarioDevice('nvgrace-gpu', id, 'nvgrace_empty_zaps', { profile: 1, mapAll: false });
       h.addMapping(dev, dev.bars[0]!, true);
       slot.steps.push({ at, run: (t) => reset(h, dev, t).releaseTs });
-      slot.steps.push({ at: at + 300 * MS, run: (t) => h.path(dev, t, 'exp_flr', { actor: dev.proc.workers[0]!, opNs: 101 * MS }).releaseTs });
+      slot.steps.push({ at: at + 300 * MS, run: (t) => h.path(dev, t, 'exp_flr', dev.proc.workers[0]!, 101 * MS).releaseTs });
       return { dev, declared: [] };
     },
   },
@@ -481,7 +483,7 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
     install(h, id, at) {
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'reset_from_d3hot');
       h.addImporter(dev, 'mlx5_ib');
-      slot.steps.push({ at: at - 100 * MS, run: (t) => h.path(dev, t, 'pm_d3hot', { actor: dev.proc.workers[0]!, opNs: 11 * MS }).releaseTs });
+      slot.steps.push({ at: at - 100 * MS, run: (t) => h.path(dev, t, 'pm_d3hot', dev.proc.workers[0]!, 11 * MS).releaseTs });
       slot.steps.push({ at, run: (t) => reset(h, dev, t, { staleUnrevokeCheck: true }).releaseTs });
       slot.steps.push({ at: at + 500 * MS, run: (t) => configWrite(h, dev, t, 'mem_enable').releaseTs });
       const declared = [certain('UNPAIRED_REVOKE', 'WARNING')];
@@ -507,8 +509,8 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       const mapped = ordinal % 2 === 1;
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'skipped_zap_unconditional', { mapAll: mapped });
       slot.steps.push({ at, run: (t) => {
-        t = h.path(dev, t, 'pm_d3hot', { actor: dev.proc.workers[0]!, opNs: 11 * MS, omitZap: true }).releaseTs + 20 * MS;
-        return h.path(dev, t, 'pm_d0', { actor: dev.proc.workers[0]!, opNs: 11 * MS }).releaseTs;
+        t = h.path(dev, t, 'pm_d3hot', dev.proc.workers[0]!, 11 * MS, { omitZap: true }).releaseTs + 20 * MS;
+        return h.path(dev, t, 'pm_d0', dev.proc.workers[0]!, 11 * MS).releaseTs;
       } });
       return { dev, declared: [certain('SKIPPED_ZAP', mapped ? 'CRITICAL' : 'WARNING')] };
     },

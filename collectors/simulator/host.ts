@@ -99,10 +99,8 @@ export interface Step { at: number; run: (t: number) => number }
 
 interface Slot { devices: Device[]; proc: Proc; script: Step[] | undefined; stepIdx: number }
 
-export interface PathOptions {
-  actor: Actor;
-  /** Time the operation itself holds the lock (reset, power transition, config write). */
-  opNs: number;
+/** What path() may do beyond the plain kernel path (scenarios; the workload passes none). */
+export interface PathExtras {
   groupId?: number;
   /** The trigger is seen inside the lock window (a probe under memory_lock) rather than announced at entry. */
   triggerInside?: boolean;
@@ -132,6 +130,22 @@ export interface PathOptions {
   slowNotifyNs?: number;
 }
 
+export interface PathOptions extends PathExtras {
+  actor: Actor;
+  /** Time the operation itself holds the lock (reset, power transition, config write). */
+  opNs: number;
+}
+
+type Extras = { [K in keyof Required<PathExtras>]: PathExtras[K] };
+/** Every extra in one object shape, so that path() reads them from one hidden class (the workload's calls pass none). */
+function extras(x: PathExtras): Extras {
+  return { groupId: x.groupId, triggerInside: x.triggerInside, announced: x.announced, earlyReturn: x.earlyReturn, ret: x.ret,
+    waitNs: x.waitNs, notBefore: x.notBefore, inside: x.inside, hang: x.hang, omitZap: x.omitZap, omitUnrevoke: x.omitUnrevoke,
+    staleUnrevokeCheck: x.staleUnrevokeCheck, forceUnrevoke: x.forceUnrevoke, doubleZap: x.doubleZap, slowNotifyNs: x.slowNotifyNs };
+}
+const NO_EXTRAS: Extras = extras({});
+const TRIGGER_INSIDE: Extras = extras({ triggerInside: true });
+
 export interface EpisodeRecord {
   dev: Device; acquireTs: number; releaseTs: number;
   /** End (ts + duration) of the last revoking step (Zap or DmaBufRevoke{revoked:true}); 0 if none. */
@@ -143,6 +157,8 @@ export interface EpisodeRecord {
  * tsNs, and the sorted order as indexes into the ready list. */
 let keyW = new Float64Array(256), keyR = new Float64Array(256), keyT = new Float64Array(256), order = new Int32Array(256);
 const ready: (Event | undefined)[] = [];
+/** dmabufMove() scratch. */
+const moveChanged: Importer[] = [], moveDurs: number[] = [];
 
 type Activity = 'fault' | 'remap' | 'lockOnly' | 'memToggle' | 'reset' | 'flr' | 'd3' | 'rpm' | 'hotReset' | 'closeReopen' | 'permanent';
 /** pickActivity() weights by [hot-reset set?][series kernel?], built once. */
@@ -489,11 +505,11 @@ export class HostSim implements JudgeHost {
       }
       this.emit(t, this.agent, dev, 'deviceInfo', info);
       this.judge.deviceInfo(dev, full);
-      t += this.rng.ns(8 * US, 0.5);
+      t += this.rng.gap(8 * US);
       for (const m of dev.mappings.values()) {
         this.emit(t, this.agent, dev, 'barMmap', { bar: m.bar, backing: m.backing, mappingId: m.id, length: m.length, snapshot: true });
         this.judge.mapping(dev, m, true);
-        t += this.rng.ns(3 * US, 0.5);
+        t += this.rng.gap(3 * US);
       }
     }
   }
@@ -555,7 +571,7 @@ export class HostSim implements JudgeHost {
       m.populated = false;
       if (!this.unseen) this.judge.zap(dev, a.tid, t, dur, start, m.length, undefined);
       out.push(ev);
-      t += dur + this.rng.ns(1_500, 0.5);
+      t += dur + this.rng.gap(1_500);
     }
     return t;
   }
@@ -567,7 +583,7 @@ export class HostSim implements JudgeHost {
     const start = t;
     const was = dev.revoked;
     const skipAll = dev.permanent && !revoked;
-    let c = t + this.rng.ns(1_200, 0.5);
+    let c = t + this.rng.gap(1_200);
     let count = 0;
     if (!skipAll) {
       for (const m of dev.mappings.values()) {
@@ -576,19 +592,21 @@ export class HostSim implements JudgeHost {
         if (revoked) {
           const zd = this.rng.ns(8 * US, 0.6, 1 * US, 300 * US);
           this.emit(c, a, dev, 'zap', { start: 0, length: m.length, durationNs: zd, target: ZapTarget.DMABUF });
-          c += zd + this.rng.ns(400, 0.5);
+          c += zd + this.rng.gap(400);
           m.populated = false;
         }
         m.dmabufRevoked = revoked;
-        const md = this.rng.ns(700, 0.5);
+        const md = this.rng.gap(700);
         this.emit(c, a, dev, 'moveNotify', { dmabufId: m.dmabufId, importerCount: 0, durationNs: md });
-        c += md + this.rng.ns(300, 0.5);
+        c += md + this.rng.gap(300);
       }
-      const changed: Importer[] = [];
-      for (const imp of dev.importers) if (imp.revoked !== revoked || force) changed.push(imp);
-      const durs: number[] = [];
+      // Importers whose DMABUF changes, and their callbacks' durations (scratch arrays: one move at a time).
+      const changed = moveChanged, durs = moveDurs;
+      changed.length = 0; durs.length = 0;
       let sum = 0;
-      for (const imp of changed) {
+      for (const imp of dev.importers) {
+        if (imp.revoked === revoked && !force) continue;
+        changed.push(imp);
         const d = revoked
           ? this.rng.ns(IMPORTER_LATENCY[imp.kind].median, IMPORTER_LATENCY[imp.kind].sigma, 1 * US, 12 * MS)
           : this.rng.ns(3 * US, 0.7, 500, 200 * US);
@@ -603,10 +621,11 @@ export class HostSim implements JudgeHost {
         imp.revoked = revoked;
         count++;
         this.emit(c, a, dev, 'moveNotify', { dmabufId: imp.dmabufId, importerCount: imp.importers, durationNs: durs[i]! });
-        c += durs[i]! + this.rng.ns(300, 0.5);
+        c += durs[i]! + this.rng.gap(300);
       }
+      changed.length = 0;
     }
-    const dur = c - start + this.rng.ns(400, 0.5);
+    const dur = c - start + this.rng.gap(400);
     const body: Event['dmabufRevoke'] = { revoked, dmabufCount: count, durationNs: dur };
     if (revoked && this.readsVmas) body.deviceHasVmas = this.inodeHasVmas(dev);
     const ev = this.emit(start, a, dev, 'dmabufRevoke', body);
@@ -638,22 +657,23 @@ export class HostSim implements JudgeHost {
   /** One write section of memory_lock along a kernel path (kernel.ts): [trigger] → (pre-6.11 zaps) → down_write →
    * state change → revoke → the operation (with its markers) → unrevoke if memory is enabled → up_write →
    * [TriggerEnd]. */
-  path(dev: Device, t: number, name: PathName, o: PathOptions): EpisodeRecord {
-    const spec = PATHS[name], era = this.era, a = o.actor;
+  path(dev: Device, t: number, name: PathName, a: Actor, opNs: number, x?: PathExtras): EpisodeRecord {
+    const o = x === undefined ? NO_EXTRAS : x === TRIGGER_INSIDE ? x as Extras : extras(x);
+    const spec = PATHS[name], era = this.era;
     const kind = spec.trigger;
     if (kind !== undefined && !o.triggerInside && !o.announced) {
       this.trigger(dev, a, t, kind, o.groupId ?? 0);
       t += this.rng.ns(15 * US, 0.6, 2 * US, 200 * US);
     }
     if (o.earlyReturn) {
-      t += this.rng.ns(4 * US, 0.5);
+      t += this.rng.gap(4 * US);
       if (kind !== undefined) this.triggerEnd(dev, a, t, kind, o.ret ?? EINVAL);
       return { dev, acquireTs: 0, releaseTs: t, revokeEnd: 0, zaps: [] };
     }
     const zaps: Event[] = [];
     if (spec.revokes && era.zap === 'vma-list' && !o.omitZap) {
       t = this.preLockZaps(dev, a, t, zaps);
-      t += this.rng.ns(3 * US, 0.5);
+      t += this.rng.gap(3 * US);
     }
     let wait = o.waitNs ?? this.lockWait();
     t += wait;
@@ -672,27 +692,27 @@ export class HostSim implements JudgeHost {
       if (!o.omitZap && (era.zap === 'unconditional' || (era.zap === 'conditional' && dev.zapBarsOnRevoke))) {
         const z = this.deviceZap(dev, a, t); zaps.push(z.ev); t = revokeEnd = z.end;
         if (o.doubleZap) {
-          t += this.rng.ns(2 * US, 0.5);
+          t += this.rng.gap(2 * US);
           const z2 = this.deviceZap(dev, a, t); zaps.push(z2.ev); t = revokeEnd = z2.end;
         }
       }
       if (era.dmabufExport) {
-        t += this.rng.ns(2 * US, 0.5);
+        t += this.rng.gap(2 * US);
         t = revokeEnd = this.dmabufMove(dev, a, t, true, o.slowNotifyNs).end;
       }
       if (spec.permanent) dev.permanent = true;
     } else if (spec.cleanup && era.dmabufExport) {
-      t += this.rng.ns(2 * US, 0.5);
+      t += this.rng.gap(2 * US);
       t = revokeEnd = this.dmabufMove(dev, a, t, true).end;
     }
     if (kind !== undefined && o.triggerInside) {
-      t += this.rng.ns(2 * US, 0.5);
+      t += this.rng.gap(2 * US);
       this.trigger(dev, a, t, kind, o.groupId ?? 0);
     }
-    if (o.inside) t = o.inside(t + this.rng.ns(2 * US, 0.5));
+    if (o.inside) t = o.inside(t + this.rng.gap(2 * US));
     const ret = o.ret ?? spec.okRet;
-    t += this.rng.ns(2 * US, 0.5);
-    let opLeft = o.opNs;
+    t += this.rng.gap(2 * US);
+    let opLeft = opNs;
     if (this.collector.markers && spec.setsPower && powerBefore !== dev.power) {
       const pd = Math.min(opLeft, this.rng.ns(10 * MS, 0.2, 2 * MS, 20 * MS));
       this.emit(t, a, dev, 'powerTransition', { from: powerBefore, to: dev.power, durationNs: pd });
@@ -706,14 +726,14 @@ export class HostSim implements JudgeHost {
     let unrevoke: Event | undefined;
     const enabled = o.staleUnrevokeCheck ? memoryEnabled({ memBit: dev.memBit, power: powerBefore, noCmd: dev.noCmd }) : memoryEnabled(dev);
     if (era.dmabufExport && spec.unrevoke && !o.omitUnrevoke && (enabled || o.forceUnrevoke)) {
-      t += this.rng.ns(2 * US, 0.5);
+      t += this.rng.gap(2 * US);
       const u = this.dmabufMove(dev, a, t, false, undefined, o.forceUnrevoke ?? false);
       unrevoke = u.ev; t = u.end;
     }
     t += this.rng.ns(3 * US, 0.5, 500, 50 * US);
     this.releaseLock(dev, a, t, name === 'close');
     const releaseTs = t;
-    if (kind !== undefined) this.triggerEnd(dev, a, t + this.rng.ns(3 * US, 0.5), kind, ret);
+    if (kind !== undefined) this.triggerEnd(dev, a, t + this.rng.gap(3 * US), kind, ret);
     const rec: EpisodeRecord = { dev, acquireTs, releaseTs, revokeEnd, zaps };
     if (unrevoke) rec.unrevoke = unrevoke;
     return rec;
@@ -726,30 +746,30 @@ export class HostSim implements JudgeHost {
   hotReset(devs: readonly Device[], a: Actor, t: number, announceAll: boolean): { end: number; acquires: number[] } {
     const groupId = this.nextGroupId++;
     const announced = announceAll ? devs : devs.slice(0, 1);
-    for (const d of announced) { this.trigger(d, a, t, TriggerKind.HOT_RESET, groupId); t += this.rng.ns(4 * US, 0.5); }
-    t += this.rng.ns(10 * US, 0.5);
+    for (const d of announced) { this.trigger(d, a, t, TriggerKind.HOT_RESET, groupId); t += this.rng.gap(4 * US); }
+    t += this.rng.gap(10 * US);
     if (this.era.zap === 'vma-list') for (const d of devs) t = this.preLockZaps(d, a, t, []);
     const acquires: number[] = [];
     for (const d of devs) {
-      t += this.rng.ns(2 * US, 0.5);
+      t += this.rng.gap(2 * US);
       d.power = 0;
       this.acquire(d, a, t, this.rng.ns(300, 0.5, 50, 2 * US));
       acquires.push(t);
-      t += this.rng.ns(3 * US, 0.5);
+      t += this.rng.gap(3 * US);
       if (this.era.zap === 'unconditional' || (this.era.zap === 'conditional' && d.zapBarsOnRevoke)) t = this.deviceZap(d, a, t).end;
-      if (this.era.dmabufExport) t = this.dmabufMove(d, a, t + this.rng.ns(2 * US, 0.5), true).end;
+      if (this.era.dmabufExport) t = this.dmabufMove(d, a, t + this.rng.gap(2 * US), true).end;
     }
     // pci_reset_bus(): secondary bus reset, then wait for the devices to come back.
     const bus = this.rng.ns(300 * MS, 0.5, 110 * MS, 1.5 * S);
-    t += this.rng.ns(2 * US, 0.5);
+    t += this.rng.gap(2 * US);
     if (this.collector.markers) this.emit(t, a, devs[0]!, 'resetFunction', { ret: 0, durationNs: bus });
     t += bus;
     for (const d of devs) {
-      if (this.era.dmabufExport && memoryEnabled(d)) t = this.dmabufMove(d, a, t + this.rng.ns(2 * US, 0.5), false).end;
-      t += this.rng.ns(3 * US, 0.5);
+      if (this.era.dmabufExport && memoryEnabled(d)) t = this.dmabufMove(d, a, t + this.rng.gap(2 * US), false).end;
+      t += this.rng.gap(3 * US);
       this.releaseLock(d, a, t);
     }
-    for (const d of announced) this.triggerEnd(d, a, t + this.rng.ns(3 * US, 0.5), TriggerKind.HOT_RESET, 0);
+    for (const d of announced) this.triggerEnd(d, a, t + this.rng.gap(3 * US), TriggerKind.HOT_RESET, 0);
     return { end: t + 10 * US, acquires };
   }
 
@@ -784,7 +804,7 @@ export class HostSim implements JudgeHost {
     for (const m of dev.mappings.values()) {
       if (m.populated) continue;
       t = this.barFault(dev, this.rng.pick(dev.proc.workers), t, m);
-      t += this.rng.ns(5 * US, 0.5);
+      t += this.rng.gap(5 * US);
     }
     return t;
   }
@@ -845,41 +865,41 @@ export class HostSim implements JudgeHost {
         // Guest clears PCI_COMMAND memory (BAR sizing, driver unbind), then sets it again.
         t = this.prepareRevoke(dev, t);
         const a = this.worker(dev);
-        const off = this.path(dev, t, 'mem_disable', { actor: a, opNs: this.rng.ns(300 * US, 0.6, 20 * US, 3 * MS) });
+        const off = this.path(dev, t, 'mem_disable', a, this.rng.ns(300 * US, 0.6, 20 * US, 3 * MS));
         t = off.releaseTs + this.rng.ns(1 * MS, 1.2, 50 * US, 40 * MS);
         // A guest touching a BAR meanwhile gets SIGBUS (a VF's memory stays enabled: its fault succeeds). Older
         // collectors cannot tell a VF: keep that uncertainty to its scenario (vf_older_collector).
         if (dev.mappings.size > 0 && this.rng.chance(0.2) && !(dev.noCmd && dev.described !== 'full')) {
           t = this.barFault(dev, a, t, this.rng.pick([...dev.mappings.values()])) + this.rng.ns(100 * US, 1);
         }
-        return this.path(dev, t, 'mem_enable', { actor: a, opNs: this.rng.ns(300 * US, 0.6, 20 * US, 3 * MS) }).releaseTs;
+        return this.path(dev, t, 'mem_enable', a, this.rng.ns(300 * US, 0.6, 20 * US, 3 * MS)).releaseTs;
       }
       case 'reset': {
         // VFIO_DEVICE_RESET at VM boot or reboot: FLR (pcie_flr sleeps 100 ms) or a PM/bus reset.
         t = this.prepareRevoke(dev, t);
         const op = this.rng.chance(0.6) ? this.rng.ns(104 * MS, 0.05, 100 * MS, 140 * MS) : this.rng.ns(8 * MS, 0.4, 2 * MS, 40 * MS);
-        return this.path(dev, t, 'ioctl_reset', { actor: main, opNs: op, triggerInside: this.rng.chance(0.3) }).releaseTs;
+        return this.path(dev, t, 'ioctl_reset', main, op, this.rng.chance(0.3) ? TRIGGER_INSIDE : undefined).releaseTs;
       }
       case 'flr': {
         // Guest sets PCI_EXP_DEVCTL_BCR_FLR (or the AF FLR bit): the config write calls pci_try_reset_function().
         t = this.prepareRevoke(dev, t);
-        return this.path(dev, t, this.rng.chance(0.8) ? 'exp_flr' : 'af_flr', { actor: this.worker(dev),
-          opNs: this.rng.ns(104 * MS, 0.05, 100 * MS, 140 * MS), triggerInside: this.rng.chance(0.3) }).releaseTs;
+        return this.path(dev, t, this.rng.chance(0.8) ? 'exp_flr' : 'af_flr', this.worker(dev),
+          this.rng.ns(104 * MS, 0.05, 100 * MS, 140 * MS), this.rng.chance(0.3) ? TRIGGER_INSIDE : undefined).releaseTs;
       }
       case 'd3': {
         // PMCSR writes: vfio_pm_config_write() → vfio_pci_set_power_state() (≈11 ms each way on real hardware).
         t = this.prepareRevoke(dev, t);
         const a = this.worker(dev);
-        const d3 = this.path(dev, t, 'pm_d3hot', { actor: a, opNs: this.rng.ns(11 * MS, 0.15, 2 * MS, 30 * MS) });
+        const d3 = this.path(dev, t, 'pm_d3hot', a, this.rng.ns(11 * MS, 0.15, 2 * MS, 30 * MS));
         t = d3.releaseTs + this.rng.ns(40 * MS, 1.2, 1 * MS, 800 * MS);
-        return this.path(dev, t, 'pm_d0', { actor: a, opNs: this.rng.ns(11 * MS, 0.15, 2 * MS, 30 * MS) }).releaseTs;
+        return this.path(dev, t, 'pm_d0', a, this.rng.ns(11 * MS, 0.15, 2 * MS, 30 * MS)).releaseTs;
       }
       case 'rpm': {
         // VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY / EXIT: vfio_pci_runtime_pm_entry/exit.
         t = this.prepareRevoke(dev, t);
-        const entry = this.path(dev, t, 'rpm_entry', { actor: main, opNs: this.rng.ns(1 * MS, 0.6, 100 * US, 10 * MS) });
+        const entry = this.path(dev, t, 'rpm_entry', main, this.rng.ns(1 * MS, 0.6, 100 * US, 10 * MS));
         t = entry.releaseTs + this.rng.ns(500 * MS, 0.8, 50 * MS, 3 * S);
-        return this.path(dev, t, 'rpm_exit', { actor: main, opNs: this.rng.ns(2 * MS, 0.6, 100 * US, 20 * MS) }).releaseTs;
+        return this.path(dev, t, 'rpm_exit', main, this.rng.ns(2 * MS, 0.6, 100 * US, 20 * MS)).releaseTs;
       }
       case 'hotReset': {
         for (const d of slot.devices) t = this.prepareRevoke(d, t);
@@ -895,7 +915,7 @@ export class HostSim implements JudgeHost {
    * MSI-X path's vfio_pci_memory_lock_and_enable(), which no probe announces. */
   lockOnly(dev: Device, t: number): number {
     const name: PathName = this.rng.chance(0.6) ? 'mem_enable' : 'lock_and_enable';
-    return this.path(dev, t, name, { actor: this.worker(dev), opNs: this.rng.ns(150 * US, 0.8, 10 * US, 3 * MS) }).releaseTs;
+    return this.path(dev, t, name, this.worker(dev), this.rng.ns(150 * US, 0.8, 10 * US, 3 * MS)).releaseTs;
   }
 
   /** The user closes the device (VM shutdown): munmap, CLOSE (vfio_pci_core_close_device; DMABUF kernels free every
@@ -904,12 +924,12 @@ export class HostSim implements JudgeHost {
   private closeReopen(dev: Device, t: number, permanent: boolean): number {
     const main = dev.proc.main;
     if (permanent) {
-      t = this.path(dev, t, 'permanent_revoke', { actor: main, opNs: this.rng.ns(40 * US, 0.6) }).releaseTs;
+      t = this.path(dev, t, 'permanent_revoke', main, this.rng.ns(40 * US, 0.6)).releaseTs;
       t += this.rng.ns(5 * MS, 1, 200 * US, 200 * MS);
     }
     for (const m of [...dev.mappings.values()]) t = this.munmap(dev, main, t, m);
     t += this.rng.ns(2 * MS, 1, 100 * US, 100 * MS);
-    t = this.path(dev, t, 'close', { actor: main, opNs: this.rng.ns(3 * MS, 0.8, 200 * US, 40 * MS) }).releaseTs;
+    t = this.path(dev, t, 'close', main, this.rng.ns(3 * MS, 0.8, 200 * US, 40 * MS)).releaseTs;
     t += this.rng.ns(300 * MS, 0.8, 20 * MS, 2 * S);
     t = this.open(dev, main, t);
     if (this.era.dmabufExport) this.addImporters(dev);
@@ -919,7 +939,7 @@ export class HostSim implements JudgeHost {
     }
     t += this.rng.ns(200 * US, 0.6);
     const op = this.rng.ns(104 * MS, 0.05, 100 * MS, 140 * MS);
-    return this.path(dev, t, 'ioctl_reset', { actor: main, opNs: op }).releaseTs;
+    return this.path(dev, t, 'ioctl_reset', main, op).releaseTs;
   }
 
   /** vfio_pci_core_open_device(): current collectors announce it (OPEN, no episode). */
@@ -927,10 +947,10 @@ export class HostSim implements JudgeHost {
     dev.openCount++;
     if (this.collector.stateFields) {
       this.trigger(dev, a, t, TriggerKind.OPEN);
-      t += this.rng.ns(40 * US, 0.5);
+      t += this.rng.gap(40 * US);
       this.triggerEnd(dev, a, t, TriggerKind.OPEN, 0);
     }
-    return t + this.rng.ns(20 * US, 0.5);
+    return t + this.rng.gap(20 * US);
   }
 
   /** A kernel worker zapping the device's BARs without memory_lock (fault: LOCK_NOT_HELD). */

@@ -34,13 +34,15 @@ export interface Ep {
   deviceZaps: number;
   /** Bitmask of BARs a DEVICE zap of the episode reached. */
   covered: number;
-  zapRanges: number[];
+  /** Ranges of the episode's DEVICE zaps, start and length in turn (null until the first). */
+  zapRanges: number[] | null;
   revokedTrue: boolean;
   deviceHasVmas: boolean | undefined;
   revokeStart: number; revokeEnd: number;
   incomplete: boolean;
   intendedEmpty: number;
-  findings: TruthFinding[];
+  /** Findings of the episode so far (null while none). */
+  findings: TruthFinding[] | null;
   record: TruthEpisode | undefined;
 }
 
@@ -60,8 +62,10 @@ export interface Knowledge {
   pending: Pending[];
   preZaps: PreZap[];
   ep: Ep | undefined;
-  /** The last episode per task (its TriggerEnd gives trigger_ret). */
+  /** The last episode per task (its TriggerEnd gives trigger_ret): scenario devices only, which keep records. */
   lastEps: Ep[];
+  /** A released episode object to reuse (devices without records). */
+  spare: Ep | undefined;
   /** A DEVICE zap since which memory stayed disabled or the DMABUFs revoked, with no ok fault (REDUNDANT_ZAP). */
   mark: boolean;
   /** UNPAIRED_REVOKE was reported for the DMABUFs' current revoke (until they move again). */
@@ -71,7 +75,7 @@ export interface Knowledge {
 export function newKnowledge(): Knowledge {
   return { lock: false, memBit: false, lowPower: false, noCmd: false, memFact: false, revoked: false, permanent: false,
     open: false, maps: false, described: false, since: 'no kernel fact since the collector started', pending: [],
-    preZaps: [], ep: undefined, lastEps: [], mark: false, unpaired: false };
+    preZaps: [], ep: undefined, lastEps: [], spare: undefined, mark: false, unpaired: false };
 }
 
 /** memView() codes: memory enabled known, disabled known, or unknown with the defaults' value. */
@@ -152,7 +156,7 @@ export class Judge {
       if (k.ep) {
         k.ep.incomplete = true;
         if (k.ep.record) k.ep.record.complete = false;
-        for (const f of k.ep.findings) f.inconclusive = true;
+        if (k.ep.findings) for (const f of k.ep.findings) f.inconclusive = true;
       }
     }
   }
@@ -242,7 +246,7 @@ export class Judge {
     // Rule 4: a newer trigger of the task replaces its waiting one.
     let stale = 0;
     for (let i = 0; i < k.pending.length; i++) {
-      if (k.pending[i]!.tid === tid) { stale = k.pending[i]!.stale + 1; k.pending.splice(i, 1); break; }
+      if (k.pending[i]!.tid === tid) { stale = k.pending[i]!.stale + 1; removeAt(k.pending, i); break; }
     }
     k.pending.push({ tid, kind, groupId, ts, fact: this.h.triggerEndFacts, stale });
   }
@@ -252,7 +256,7 @@ export class Judge {
   triggerEnd(d: Device, tid: number, kind: TriggerKind, ret: number): void {
     const k = d.k;
     for (let i = 0; i < k.pending.length; i++) {
-      if (k.pending[i]!.tid === tid && k.pending[i]!.kind === kind) { k.pending.splice(i, 1); return; }
+      if (k.pending[i]!.tid === tid && k.pending[i]!.kind === kind) { removeAt(k.pending, i); return; }
     }
     if (kind === TriggerKind.OPEN) return;
     for (const e of k.lastEps) {
@@ -277,10 +281,20 @@ export class Judge {
 
   acquire(d: Device, tid: number, pid: number, comm: string, ts: number, waitNs: number): void {
     const k = d.k;
-    this.resolvePreZaps(d, ts);
-    const ep: Ep = { tid, pid, comm, acquireTs: ts, trigger: undefined, triggerFact: false, groupId: 0, stale: 0, triggerRet: 0,
-      deviceZaps: 0, covered: 0, zapRanges: [], revokedTrue: false, deviceHasVmas: undefined, revokeStart: ts, revokeEnd: 0,
-      incomplete: false, intendedEmpty: 0, findings: [], record: undefined };
+    if (k.preZaps.length > 0) this.resolvePreZaps(d, ts);
+    // Workload devices keep no episode record: their released episode object is reused.
+    let ep: Ep;
+    if (k.spare !== undefined) {
+      ep = k.spare; k.spare = undefined;
+      ep.tid = tid; ep.pid = pid; ep.comm = comm; ep.acquireTs = ts; ep.trigger = undefined; ep.triggerFact = false; ep.groupId = 0;
+      ep.stale = 0; ep.triggerRet = 0; ep.deviceZaps = 0; ep.covered = 0; ep.zapRanges = null; ep.revokedTrue = false;
+      ep.deviceHasVmas = undefined; ep.revokeStart = ts; ep.revokeEnd = 0; ep.incomplete = false; ep.intendedEmpty = 0;
+      ep.findings = null; ep.record = undefined;
+    } else {
+      ep = { tid, pid, comm, acquireTs: ts, trigger: undefined, triggerFact: false, groupId: 0, stale: 0, triggerRet: 0,
+        deviceZaps: 0, covered: 0, zapRanges: null, revokedTrue: false, deviceHasVmas: undefined, revokeStart: ts, revokeEnd: 0,
+        incomplete: false, intendedEmpty: 0, findings: null, record: undefined };
+    }
     // Rule 2: the task's waiting trigger, when its wait began within 1 s after it.
     for (let i = 0; i < k.pending.length; i++) {
       const p = k.pending[i]!;
@@ -289,11 +303,11 @@ export class Judge {
       if (waitStart >= p.ts && waitStart - p.ts <= TRIGGER_ATTACH_NS) {
         ep.trigger = p.kind; ep.triggerFact = p.fact; ep.groupId = p.groupId; ep.stale = p.stale;
       }
-      k.pending.splice(i, 1);
+      removeAt(k.pending, i);
       break;
     }
     // Hot reset: an episode the task opens while holding another device's HOT_RESET episode belongs to it.
-    if (ep.trigger === undefined) {
+    if (ep.trigger === undefined && this.hotResets.size > 0) {
       const hr = this.hotResets.get(tid);
       if (hr) { ep.trigger = TriggerKind.HOT_RESET; ep.triggerFact = hr.triggerFact; ep.groupId = hr.groupId; }
     }
@@ -304,15 +318,17 @@ export class Judge {
         ep.deviceZaps++; ep.covered |= z.bars;
         if (z.ts < ep.revokeStart) ep.revokeStart = z.ts;
         if (z.end > ep.revokeEnd) ep.revokeEnd = z.end;
-        k.preZaps.splice(i, 1);
+        removeAt(k.preZaps, i);
       } else i++;
     }
     k.lock = true;
     k.ep = ep;
     if (ep.trigger === TriggerKind.HOT_RESET) this.hotResets.set(tid, ep);
     this.stateAtAcquire(d, ep.trigger);
-    if (d.scenario !== undefined) ep.record = this.h.addEpisode(d, this.episodeRecord(ep));
-    this.remember(k, ep);
+    if (d.scenario !== undefined) {
+      ep.record = this.h.addEpisode(d, this.episodeRecord(ep));
+      this.remember(k, ep);
+    }
     this.settle(d);
   }
 
@@ -330,8 +346,8 @@ export class Judge {
   /** An episode for events on a device whose lock state is unknown (it began before observation). */
   private unobserved(d: Device, tid: number): Ep {
     const ep: Ep = { tid, pid: 0, comm: '', acquireTs: 0, trigger: undefined, triggerFact: false, groupId: 0, stale: 0, triggerRet: 0,
-      deviceZaps: 0, covered: 0, zapRanges: [], revokedTrue: false, deviceHasVmas: undefined, revokeStart: 0, revokeEnd: 0,
-      incomplete: true, intendedEmpty: 0, findings: [], record: undefined };
+      deviceZaps: 0, covered: 0, zapRanges: null, revokedTrue: false, deviceHasVmas: undefined, revokeStart: 0, revokeEnd: 0,
+      incomplete: true, intendedEmpty: 0, findings: null, record: undefined };
     d.k.ep = ep;
     if (d.scenario !== undefined) ep.record = this.h.addEpisode(d, this.episodeRecord(ep));
     return ep;
@@ -378,7 +394,7 @@ export class Judge {
       ep.intendedEmpty++; // the series' "crude tracking": drivers with their own vm_ops zap by design
       if (ep.record) ep.record.intendedEmptyZaps = ep.intendedEmpty;
     } else if (empty) redundant = 'DEVICE zap with no live non-DMABUF mapping on a DMABUF-mmap kernel';
-    else if (ep.zapRanges.some((r, i) => i % 2 === 0 && r === start && ep.zapRanges[i + 1] === length)) redundant = 'second zap of the same range in one episode';
+    else if (sameRange(ep.zapRanges, start, length)) redundant = 'second zap of the same range in one episode';
     else if (k.mark) redundant = 'zap of a range already zapped while memory stayed disabled or the DMABUFs revoked, no ok fault since';
     if (redundant) this.finding(d, ep, 'REDUNDANT_ZAP', 'INFO', ts, [], redundant);
     this.addZap(d, ep, ts, durationNs, start, length, bars);
@@ -389,7 +405,7 @@ export class Judge {
 
   private addZap(d: Device, ep: Ep, ts: number, durationNs: number, start: number, length: number, bars: number): void {
     ep.deviceZaps++; ep.covered |= bars;
-    ep.zapRanges.push(start, length);
+    (ep.zapRanges ??= []).push(start, length);
     if (ts + durationNs > ep.revokeEnd) ep.revokeEnd = ts + durationNs;
     void d;
   }
@@ -437,10 +453,11 @@ export class Judge {
     const ep = k.ep ?? this.unobserved(d, tid);
     k.ep = undefined;
     k.lock = true;
-    if (this.hotResets.get(tid) === ep) this.hotResets.delete(tid);
+    if (this.hotResets.size > 0 && this.hotResets.get(tid) === ep) this.hotResets.delete(tid);
     this.judgeRelease(d, ep, ts);
     if (ep.record) { ep.record.releaseTsNs = ts; ep.record.complete = !ep.incomplete; }
-    for (const f of ep.findings) f.releaseTsNs = ts;
+    if (ep.findings) for (const f of ep.findings) f.releaseTsNs = ts;
+    if (ep.record === undefined) k.spare = ep;
     // vfio_pci_dma_buf_cleanup() left the device with no DMABUFs: not revoked, not permanently revoked. (Every
     // device-fd mapping is gone too, but rules §2 makes the mapping list known only by a DeviceInfo.)
     if (close) { k.revoked = true; k.permanent = true; }
@@ -531,7 +548,7 @@ export class Judge {
   private resolvePreZaps(d: Device, now: number): void {
     const k = d.k;
     for (let i = 0; i < k.preZaps.length;) {
-      if (now - k.preZaps[i]!.ts > TRIGGER_ATTACH_NS) k.preZaps.splice(i, 1); else i++;
+      if (now - k.preZaps[i]!.ts > TRIGGER_ATTACH_NS) removeAt(k.preZaps, i); else i++;
     }
   }
 
@@ -552,8 +569,19 @@ export class Judge {
       inconclusive: unknown.length > 0 || (ep?.incomplete ?? false),
       why: `${why}${unknown.length > 0 ? `; unknown: ${unknown.join('; ')}` : ''}${ep?.incomplete ? '; the episode is incomplete' : ''}`,
     });
-    if (ep) ep.findings.push(f);
+    if (ep) (ep.findings ??= []).push(f);
   }
+}
+
+/** Removes arr[i] (order not kept: these lists hold one entry per task at most). */
+function removeAt<T>(arr: T[], i: number): void {
+  arr[i] = arr[arr.length - 1]!;
+  arr.length--;
+}
+
+function sameRange(ranges: number[] | null, start: number, length: number): boolean {
+  if (ranges) for (let i = 0; i < ranges.length; i += 2) if (ranges[i] === start && ranges[i + 1] === length) return true;
+  return false;
 }
 
 /** BARs a zap of [start, start + length) reaches (length 0: to the end). */
