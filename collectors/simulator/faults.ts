@@ -491,6 +491,26 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       return { dev, declared };
     },
   },
+  // The series: a reset forgets its unrevoke (UNPAIRED_REVOKE); the guest then remaps its BAR. The new mapping's
+  // DMABUF is made with memory enabled, so it is not revoked (vfio_pci_dmabuf_export(): priv->revoked =
+  // !__vfio_pci_memory_enabled(vdev)) and its fault rightly installs PTEs: no FAULT_WHILE_REVOKED, although the
+  // device's older DMABUFs stay revoked. A later reset revokes and unrevokes everything.
+  remap_after_unpaired: {
+    fault: 'remap_after_unpaired', eras: ['series'], fits: current, lead: 0, span: 1_500 * MS,
+    install(h, id, at) {
+      const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'remap_after_unpaired', { profile: 2 });
+      h.addImporter(dev, 'mlx5_ib');
+      slot.steps.push({ at, run: (t) => reset(h, dev, t, { omitUnrevoke: true }).releaseTs });
+      slot.steps.push({ at: at + 300 * MS, run: (t) => {
+        const old = [...dev.mappings.values()][0]!;
+        t = h.munmap(dev, dev.proc.main, t, old);
+        const r = h.mmap(dev, dev.proc.main, t + 50 * US, dev.bars[0]!);
+        return h.barFault(dev, dev.proc.workers[0]!, r.end, r.m);
+      } });
+      slot.steps.push({ at: at + 1_200 * MS, run: (t) => reset(h, dev, t).releaseTs });
+      return { dev, declared: [certain('UNPAIRED_REVOKE', 'WARNING')] };
+    },
+  },
   // A kernel worker zapping the BARs while a reset holds memory_lock: the zap does not hold the lock, it is not a
   // redundant zap of the holder.
   zap_by_other_task: {

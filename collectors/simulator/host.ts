@@ -22,6 +22,9 @@ const PERCPU_WINDOW_NS = 2 * MS;
 const HEARTBEAT_NS = 900 * MS;
 /** unmap_mapping_range(vdev inode, 0, VFIO_PCI_OFFSET_TO_INDEX(ROM) << 40): BAR0..BAR5. */
 const ALL_BARS = 6 * 2 ** VFIO_PCI_OFFSET_SHIFT;
+/** Generation step: every host advances by this much simulated time per round (index.ts), and the collector reads
+ * its buffers as often. */
+export const EPOCH_NS = 100 * MS;
 /** Workload activities last at most this long (rpm entry + pause + exit); loss scenarios keep them this far away. */
 const MAX_ACTIVITY_NS = 6 * S;
 const EINVAL = -22;
@@ -50,6 +53,8 @@ export interface Mapping {
   populated: boolean;
   /** DMABUF-backed mmaps (series): the DMABUF and whether it is revoked. */
   dmabufId: number; dmabufRevoked: boolean;
+  /** Whether a correlator knows that DMABUF's revoked state (judge.ts). */
+  dmabufKnown: boolean;
   /** The collector reported it (snapshot or BarMmap) since the mapping list was last known: judge.ts. */
   seen: boolean;
   /** What a correlator takes as populated: a snapshot, or an ok fault, until a zap or revoke reached it. */
@@ -334,13 +339,15 @@ export class HostSim implements JudgeHost {
 
   /** A DMABUF exported from the device and imported by a peer (RDMA NIC, GPU, iommufd). */
   addImporter(dev: Device, kind: ImporterKind, importers = 1): void {
-    dev.importers.push({ dmabufId: this.nextDmabufId++, kind, importers, revoked: dev.revoked });
+    // vfio_pci_dmabuf_export(): priv->revoked = !__vfio_pci_memory_enabled(vdev), whatever older DMABUFs are in.
+    dev.importers.push({ dmabufId: this.nextDmabufId++, kind, importers, revoked: !memoryEnabled(dev) });
   }
 
   addMapping(dev: Device, bar: BarSpec, populated: boolean): Mapping {
     const backing = backingOf(this.era, bar);
     const m: Mapping = { id: this.nextMappingId, bar: bar.bar, backing, length: bar.length, populated,
-      dmabufId: backing === Backing.DMABUF ? this.nextDmabufId++ : 0, dmabufRevoked: dev.revoked, seen: false, obsPopulated: false, populatedFact: false };
+      dmabufId: backing === Backing.DMABUF ? this.nextDmabufId++ : 0, dmabufRevoked: backing === Backing.DMABUF && !memoryEnabled(dev),
+      dmabufKnown: false, seen: false, obsPopulated: false, populatedFact: false };
     this.nextMappingId += this.rng.int(1, 64) * 0x1000;
     dev.mappings.set(m.id, m);
     return m;
@@ -998,21 +1005,30 @@ export class HostSim implements JudgeHost {
         }
       }
     }
-    this.flush(absEnd, out);
     if (final) {
-      if (this.cur.length > 0) this.closeBatch(out, Math.max(this.curMax, this.end));
+      // The collector keeps reading after the run's end until the activities that started before it are delivered,
+      // cutting batches as it does in between.
+      for (let e = this.t0 + relEnd; this.pendingN > 0; e += EPOCH_NS) this.cut(e, out);
+      if (this.cur.length > 0) this.closeBatch(out, Math.max(this.curMax, this.end, this.lastCutNs));
       else if (this.lastCutNs < this.end) this.closeBatch(out, this.end); // a last heartbeat: host time reaches the end
       this.judge.finish(Math.max(this.lastCutNs, this.maxTsEmitted));
-    } else if (this.cur.length > 0) {
-      if (absEnd >= this.closeAt) this.closeBatch(out, absEnd);
-    } else if (absEnd - this.lastCutNs >= HEARTBEAT_NS) this.closeBatch(out, absEnd);
+    } else this.cut(absEnd, out);
     this.done = final;
+  }
+
+  /** The collector reads its buffers at `absEnd` (host clock): flush what is ready, cut the batch when due. */
+  private cut(absEnd: number, out: EventBatch[]): void {
+    this.flush(absEnd, out);
+    if (absEnd >= this.closeAt || absEnd - this.lastCutNs >= HEARTBEAT_NS) this.closeBatch(out, absEnd);
   }
 
   /** advance() has a slot to run, events to flush or a heartbeat to send only for an end (host clock) past this time... */
   get dueAt(): number { return Math.min(this.nextDue, this.pendingMin, this.lastCutNs + HEARTBEAT_NS); }
-  /** ...and closes the open batch once the end reaches this time. */
-  get closeAt(): number { return this.cur.length > 0 ? this.curOpenedTs + this.cfg.flushIntervalNs : Infinity; }
+  /** ...and closes the open batch once the end reaches this time (its flush interval, or a second since the last
+   * batch: the collector sends one at least every second). */
+  get closeAt(): number {
+    return this.cur.length > 0 ? Math.min(this.curOpenedTs + this.cfg.flushIntervalNs, this.lastCutNs + HEARTBEAT_NS) : Infinity;
+  }
 
   private flush(absEnd: number, out: EventBatch[]): void {
     if (this.pendingMin >= absEnd) return;

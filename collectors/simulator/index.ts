@@ -5,7 +5,7 @@
 import type { EventBatch } from '../../services/core/model.js';
 import { DRIVER_NAMES, ERA_NAMES, FLAVORS, type CollectorKind, type EraName } from './eras.js';
 import { FAULTS, FAULT_NAMES } from './faults.js';
-import { HostSim } from './host.js';
+import { EPOCH_NS, HostSim } from './host.js';
 import { Rng } from './rng.js';
 import { applyLossWindows, declaredForm, type FaultName, type FleetStats, type FleetTruth, type InjectedFault } from './truth.js';
 
@@ -40,8 +40,6 @@ export interface SimulateOptions {
 }
 
 const MS = 1_000_000, S = 1_000_000_000;
-/** Generation step: every host advances by this much simulated time per round (round-robin by time). */
-const EPOCH_NS = 100 * MS;
 
 interface Normalized extends Required<Omit<SimulateOptions, 'faultKinds'>> { faultKinds: FaultName[] }
 

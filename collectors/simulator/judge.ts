@@ -184,6 +184,12 @@ export class Judge {
     m.seen = true;
     m.obsPopulated = snapshot; // a snapshot counts as populated: a running process mapped it (an assumption)
     m.populatedFact = false;
+    // Its DMABUF (series): in a snapshot, in the device's revoke state when that is known; made now, revoked exactly
+    // when memory is disabled (vfio_pci_dmabuf_export(): priv->revoked = !__vfio_pci_memory_enabled(vdev)).
+    if (m.backing === Backing.DMABUF) {
+      const v = this.memView(d);
+      m.dmabufKnown = snapshot ? d.k.revoked && d.revoked === m.dmabufRevoked : v === ON || v === OFF;
+    }
     d.k.open = true;
   }
 
@@ -214,8 +220,9 @@ export class Judge {
           'ok fault on a mapping not seen, with memory disabled or the DMABUFs revoked');
       }
     } else if (m.backing === Backing.DMABUF) {
-      if (this.revokedValue(d)) {
-        this.finding(d, undefined, 'FAULT_WHILE_REVOKED', 'CRITICAL', ts, [], 'ok fault on a DMABUF mapping whose DMABUFs are revoked');
+      // Its own DMABUF's state: a DMABUF made after the device's last revoke is not revoked by it.
+      if (m.dmabufKnown && m.dmabufRevoked) {
+        this.finding(d, undefined, 'FAULT_WHILE_REVOKED', 'CRITICAL', ts, [], 'ok fault on a DMABUF mapping whose DMABUF is revoked');
       }
     } else if (memOff) {
       this.finding(d, undefined, 'FAULT_WHILE_REVOKED', 'CRITICAL', ts, v === OFF ? [] : this.memUnknown(d),
@@ -225,7 +232,7 @@ export class Judge {
     if (!buggy) {
       k.memFact = true; k.lowPower = true;
       if (d.memBit) k.memBit = true;
-      if (m.seen && m.backing === Backing.DMABUF) k.revoked = true;
+      if (m.seen && m.backing === Backing.DMABUF) m.dmabufKnown = true;
     }
     k.mark = false;
   }
@@ -432,7 +439,7 @@ export class Judge {
         if (ts + durationNs > ep.revokeEnd) ep.revokeEnd = ts + durationNs;
       }
       k.revoked = true;
-      for (const m of d.mappings.values()) if (m.backing === Backing.DMABUF) m.obsPopulated = false;
+      for (const m of d.mappings.values()) if (m.backing === Backing.DMABUF) { m.obsPopulated = false; if (m.seen) m.dmabufKnown = true; }
     } else {
       if (count > 0) {
         if (k.revoked && !wasRevoked) {
@@ -441,8 +448,9 @@ export class Judge {
           this.finding(d, ep, 'UNREVOKE_WITHOUT_REVOKE', 'WARNING', ts, [`DMABUF revoke state: ${k.since}`], 'unrevoke while the revoke state is unknown');
         }
       }
-      // The kernel unrevokes only with memory enabled.
+      // The kernel unrevokes only with memory enabled; every DMABUF of the device is now in a known state.
       k.revoked = true; k.memFact = true;
+      for (const m of d.mappings.values()) if (m.seen && m.backing === Backing.DMABUF) m.dmabufKnown = true;
       if (!d.revoked) k.permanent = true;
     }
     this.settle(d);
