@@ -15,6 +15,8 @@ import {
 
 const S = 1_000_000_000;
 const LATENESS_NS = 2 * S;
+/** fast-check seed: fixed, so that CI is reproducible; FC_SEED=<n> explores others (a failure prints its seed). */
+const SEED = Number(process.env.FC_SEED ?? 20241213);
 
 const fleet = simulate({ hosts: 20, durationNs: 30 * S, seed: 2024, faultRate: 1 });
 
@@ -41,7 +43,7 @@ const hostStreams = streams(fleet.batches);
 /** One host's batches for these items (seq from 0): a batch ends before an event that follows a loss, which the
  * next batch reports as `dropped` (survivors numbered contiguously) or as a jump in first_seq. Each batch's clock is
  * its newest event. */
-function batchesOf(s: HostStream, items: readonly Item[], asGap = false, size = 64): EventBatch[] {
+function batchesOf(s: HostStream, items: readonly Item[], asGap = false, size = 64, lostAtEnd = 0): EventBatch[] {
   const out: EventBatch[] = [];
   let cur: Event[] = [], curSeq = 0, seq = 0, dropped = 0, now = 0;
   const close = () => {
@@ -59,6 +61,8 @@ function batchesOf(s: HostStream, items: readonly Item[], asGap = false, size = 
     if (cur.length >= size) close();
   }
   close();
+  // Events lost after the last one delivered: the collector's next batch (a heartbeat) reports them.
+  if (lostAtEnd > 0) out.push({ host: s.host, firstSeq: seq + (asGap ? lostAtEnd : 0), dropped: asGap ? 0 : lostAtEnd, events: [], nowNs: now });
   return out;
 }
 
@@ -142,7 +146,7 @@ describe('correlator properties on a simulated fleet', () => {
         cutFindings += part.findings.length;
         expect(certainNotIn(part, whole)).toEqual([]);
       },
-    ), { numRuns: 80 });
+    ), { numRuns: 80, seed: SEED });
     expect(cutFindings).toBeGreaterThan(0);
   });
 
@@ -168,14 +172,14 @@ describe('correlator properties on a simulated fleet', () => {
           kept.push(carry > 0 ? { ev: it.ev, lostBefore: it.lostBefore + carry } : it);
           carry = 0;
         });
-        return batchesOf(s, kept, asGap);
+        return batchesOf(s, kept, asGap, 64, carry);
       });
       const lossy = analyzeBatches(interleave(perHost));
       lossyFindings += lossy.findings.length;
       const keys = new Set(whole.findings.map(findingKey));
       added += lossy.findings.filter((f) => !keys.has(findingKey(f))).length;
       expect(certainNotIn(lossy, whole)).toEqual([]);
-    }), { numRuns: 100 });
+    }), { numRuns: 100, seed: SEED + 1 });
     console.log(`loss property: ${lossyFindings} findings over the lossy traces, ${added} of them (inconclusive) not in the whole trace`);
   });
 
@@ -198,6 +202,6 @@ describe('correlator properties on a simulated fleet', () => {
         return batchesOf(s, arrival, false, size);
       });
       expect(canonical(analyzeBatches(interleave(perHost)))).toEqual(reference);
-    }), { numRuns: 25 });
+    }), { numRuns: 25, seed: SEED + 2 });
   });
 });

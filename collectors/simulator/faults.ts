@@ -29,7 +29,7 @@ export interface FaultSpec {
   untilEnd?: boolean;
   /** Build the device and its script; returns the device and the findings the scenario is written to produce
    * ('KIND/SEVERITY/certain|inconclusive'). */
-  install: (h: HostSim, id: string, at: number, ctx: { rng: Rng; ordinal: number }) => { dev: Device; declared: string[] };
+  install: (h: HostSim, id: string, at: number, ctx: { rng: Rng; instance: number }) => { dev: Device; declared: string[] };
 }
 
 const ALL_ERAS: readonly EraName[] = ['pre-6.11', '6.12', '6.19', '7.1', 'series'];
@@ -177,11 +177,11 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
   // WARNING wherever the correlator starts forgetting the mappings.
   ring_loss: {
     fault: 'ring_loss', eras: UNCONDITIONAL_ERAS, lead: 0, span: 200 * MS, hostWide: true, untilEnd: true,
-    install(h, id, at, { ordinal }) {
+    install(h, id, at, { instance }) {
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'ring_loss', { mapAll: false });
       h.quietAround(at, at + 3.5 * S);
       slot.steps.push({ at, run: (t) => {
-        h.loseFrom(dev, ['zap'], ordinal % 2 === 0 ? 'dropped' : 'seq_gap', id);
+        h.loseFrom(dev, ['zap'], instance % 2 === 0 ? 'dropped' : 'seq_gap', id);
         const r = reset(h, dev, t);
         h.stopLosing();
         return r.releaseTs;
@@ -254,6 +254,27 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       return { dev, declared: [] };
     },
   },
+  // The collector starts between a low-power request's trigger and its down_write: it sees a first write section
+  // with no trigger that zaps and revokes and does not unrevoke (memory is off now). What DeviceInfo said of memory
+  // (enabled) no longer stands: a runtime-PM entry leaves no marker, so an UNPAIRED_REVOKE can only be
+  // inconclusive (even after a vCPU's ok fault just before it); a PM write's PowerTransition marker proves D3hot:
+  // nothing. Then the device comes back (unrevoke).
+  late_start_before_acquire: {
+    fault: 'late_start_before_acquire', eras: DMABUF_ERAS, fits: current, lead: 0, span: 300 * MS, atStart: true,
+    install(h, id, at, { instance }) {
+      const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'late_start_before_acquire');
+      h.addImporter(dev, 'mlx5_ib');
+      const runtimePm = instance % 2 === 0;
+      const a = runtimePm ? dev.proc.main : dev.proc.workers[0]!;
+      h.trigger(dev, a, h.t0 - 20 * US, runtimePm ? TriggerKind.RUNTIME_PM_ENTRY : TriggerKind.D3HOT);
+      // A vCPU touches its BAR meanwhile (the fault takes memory_lock for read before the write section does).
+      const m = [...dev.mappings.values()][0]!;
+      slot.steps.push({ at, run: (t) => h.barFault(dev, dev.proc.workers[1] ?? dev.proc.workers[0]!, t, m) });
+      slot.steps.push({ at: at + 1 * MS, run: (t) => h.path(dev, t, runtimePm ? 'rpm_entry' : 'pm_d3hot', a, 11 * MS, { announced: true }).releaseTs });
+      slot.steps.push({ at: at + 150 * MS, run: (t) => h.path(dev, t, runtimePm ? 'rpm_exit' : 'pm_d0', a, 11 * MS).releaseTs });
+      return { dev, declared: runtimePm ? [inconclusive('UNPAIRED_REVOKE', 'WARNING')] : [] };
+    },
+  },
   // The collector starts while a guest has memory off (and the DMABUFs revoked): the zap and revoke were before it.
   // A fault fails (SIGBUS), a config write takes the lock, the guest writes memory-off again (the kernel zaps
   // again, but the first zap was never seen) and then on. Nothing certain, nothing at all.
@@ -270,17 +291,21 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       slot.steps.push({ at: at + 400 * MS, run: (t) => configWrite(h, dev, t, 'mem_enable').releaseTs });
       // Before 6.11 the second memory-off write zaps nothing (no VMA was faulted back onto vma_list): the snapshot's
       // mapping, taken as populated, was reached by no zap. Whether it had PTEs is not a kernel fact: inconclusive.
-      return { dev, declared: h.era.zap === 'vma-list' ? [inconclusive('SKIPPED_ZAP', 'CRITICAL')] : [] };
+      // On DMABUF kernels the first write section seen (the MSI-X one) has no trigger: memory may have been enabled
+      // in it for all the correlator can know, and the DMABUFs stay revoked: an inconclusive UNPAIRED_REVOKE.
+      const declared = h.era.zap === 'vma-list' ? [inconclusive('SKIPPED_ZAP', 'CRITICAL')] : [];
+      if (h.era.dmabufExport) declared.push(inconclusive('UNPAIRED_REVOKE', 'WARNING'));
+      return { dev, declared };
     },
   },
   // Ioctls and config writes that return before taking the lock, or fail inside it, followed within 1 s by another
   // write section of the same task. The collector reports TriggerEnd: the early return voids the trigger.
   failed_ioctl: {
     fault: 'failed_ioctl', eras: ALL_ERAS, fits: current, lead: 0, span: 600 * MS,
-    install(h, id, at, { ordinal }) {
+    install(h, id, at, { instance }) {
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'failed_ioctl');
       const main = dev.proc.main, w = dev.proc.workers[0]!;
-      switch (ordinal % 4) {
+      switch (instance % 4) {
         case 0: // VFIO_DEVICE_RESET on a device without reset_works: -EINVAL; then an MSI-X setup takes the lock
           dev.resetWorks = false;
           slot.steps.push({ at, run: (t) => {
@@ -312,11 +337,11 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
   // it and any finding resting on it alone is inconclusive; a newer trigger of the task replaces it (stale).
   failed_ioctl_older_collector: {
     fault: 'failed_ioctl_older_collector', eras: ALL_ERAS, fits: older, lead: 0, span: 400 * MS,
-    install(h, id, at, { ordinal }) {
+    install(h, id, at, { instance }) {
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'failed_ioctl_older_collector');
       dev.resetWorks = false;
       const main = dev.proc.main;
-      const lockOnly = ordinal % 2 === 0;
+      const lockOnly = instance % 2 === 0;
       slot.steps.push({ at, run: (t) => {
         t = reset(h, dev, t, { earlyReturn: true, ret: -22 }).releaseTs + 300 * US;
         return h.path(dev, t, lockOnly ? 'lock_and_enable' : 'mem_enable', main, 200 * US).releaseTs;
@@ -352,10 +377,10 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
   // is announced on the device whose fd the ioctl used. Nothing to report on either.
   unopened_sibling: {
     fault: 'unopened_sibling', eras: ALL_ERAS, fits: current, lead: 0, span: 2 * S,
-    install(h, id, at, { ordinal }) {
+    install(h, id, at, { instance }) {
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'unopened_sibling');
       dev.group = h.newGroupId();
-      const sib = h.addUnopenedSibling(dev, ordinal % 2 === 0);
+      const sib = h.addUnopenedSibling(dev, instance % 2 === 0);
       slot.steps.push({ at, run: (t) => h.hotReset([dev, sib], dev.proc.main, h.prepareRevoke(dev, t), false).end });
       return { dev, declared: [] };
     },
@@ -396,7 +421,7 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
   // the loss no longer stands, so neither is a finding.
   loss_long_before: {
     fault: 'loss_long_before', eras: ALL_ERAS, lead: 4.5 * S, span: 14 * S, hostWide: true, untilEnd: true,
-    install(h, id, at, { ordinal }) {
+    install(h, id, at, { instance }) {
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'loss_long_before');
       h.quietAround(at - 4.5 * S, at + 3.5 * S);
       const m = [...dev.mappings.values()][0]!;
@@ -405,12 +430,12 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       // The last event before the loss: its window (from the host time then − the lateness) starts after the write.
       slot.steps.push({ at: at - 1 * S, run: (t) => h.barFault(dev, w, t, m) });
       slot.steps.push({ at, run: (t) => {
-        h.loseFrom(dev, undefined, ordinal % 2 === 0 ? 'dropped' : 'seq_gap', id);
+        h.loseFrom(dev, undefined, (instance >> 1) % 2 === 0 ? 'dropped' : 'seq_gap', id);
         const r = configWrite(h, dev, t, 'mem_enable');
         h.stopLosing();
         return r.releaseTs;
       } });
-      const faultFirst = ordinal % 4 < 2;
+      const faultFirst = instance % 2 === 0;
       slot.steps.push({ at: at + 12 * S, run: (t) => {
         if (faultFirst) t = h.barFault(dev, w, t, m) + 1 * MS;
         t = configWrite(h, dev, t, 'mem_disable').releaseTs + 2 * MS;
@@ -420,7 +445,10 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
       } });
       // In the series the memory-off write revokes DMABUFs without a DEVICE zap (vfio-pci does not set
       // zap_bars_on_revoke): with the mapping list unknown since the loss, only device_has_vmas = false settles it.
-      return { dev, declared: h.era.zap === 'conditional' && !h.readsVmas ? [inconclusive('SKIPPED_ZAP', 'WARNING')] : [] };
+      // Before 6.11, when no fault brought a VMA back onto vma_list, that write zaps nothing: a revoke episode without
+      // a zap, the mapping list unknown since the loss.
+      const unseenRevoke = (h.era.zap === 'conditional' && !h.readsVmas) || (h.era.zap === 'vma-list' && !faultFirst);
+      return { dev, declared: unseenRevoke ? [inconclusive('SKIPPED_ZAP', 'WARNING')] : [] };
     },
   },
   // A driver fault handler that skips the memory-enabled check (or, in the series, the DMABUF's revoked flag):
@@ -525,8 +553,8 @@ export const FAULTS: Record<FaultName, FaultSpec> = {
   // skipped zap even with nothing mapped (WARNING), CRITICAL with a populated mapping.
   skipped_zap_unconditional: {
     fault: 'skipped_zap_unconditional', eras: UNCONDITIONAL_ERAS, fits: current, lead: 0, span: 300 * MS,
-    install(h, id, at, { ordinal }) {
-      const mapped = ordinal % 2 === 1;
+    install(h, id, at, { instance }) {
+      const mapped = instance % 2 === 1;
       const { dev, slot } = h.addScenarioDevice('vfio-pci', id, 'skipped_zap_unconditional', { mapAll: mapped });
       slot.steps.push({ at, run: (t) => {
         t = h.path(dev, t, 'pm_d3hot', dev.proc.workers[0]!, 11 * MS, { omitZap: true }).releaseTs + 20 * MS;

@@ -723,6 +723,7 @@ export class HostSim implements JudgeHost {
     if (this.collector.markers && spec.setsPower && powerBefore !== dev.power) {
       const pd = Math.min(opLeft, this.rng.ns(10 * MS, 0.2, 2 * MS, 20 * MS));
       this.emit(t, a, dev, 'powerTransition', { from: powerBefore, to: dev.power, durationNs: pd });
+      if (!this.unseen) this.judge.powerTransition(dev);
       t += pd; opLeft -= pd;
     }
     if (this.collector.markers && spec.reset === 'function') {

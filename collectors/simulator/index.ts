@@ -101,7 +101,7 @@ export class FleetSimulator {
     const extra = Math.round(o.faultRate * o.hosts * (o.durationNs / (60 * S)));
     for (let i = 0; i < extra; i++) list.push(kinds[i % kinds.length]!);
     const used = new Map<FaultName, number>();
-    list.forEach((fault, ordinal) => {
+    list.forEach((fault) => {
       const spec = FAULTS[fault];
       const fit = this.hosts.filter((h) => spec.eras.includes(h.era.name) && (spec.fits?.(h) ?? true));
       if (fit.length === 0) { this.skipped.push({ fault, reason: `no host of era ${spec.eras.join('/')}${spec.fits ? ' with the required probes' : ''}` }); return; }
@@ -121,7 +121,7 @@ export class FleetSimulator {
         const from = spec.atStart ? -Infinity : at - spec.lead - guard;
         if (!h.reserve(from, spec.untilEnd ? Infinity : at + spec.span + guard)) continue;
         const id = `${fault}#${n + 1}`;
-        const { dev, declared } = spec.install(h, id, at, { rng, ordinal });
+        const { dev, declared } = spec.install(h, id, at, { rng, instance: n });
         this.faults.push({ scenario: id, fault, hostname: h.hostname, bootId: h.bootId, device: dev.addr, driver: dev.driver,
           kernelRelease: h.release, era: h.era.name, collector: h.collector.kind, atTsNs: at, declared: [...declared].sort(),
           expectedFindings: 0 });

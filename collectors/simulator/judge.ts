@@ -258,6 +258,13 @@ export class Judge {
     k.pending.push({ tid, kind, groupId, ts, fact: this.h.triggerEndFacts, stale });
   }
 
+  /** PowerTransition: vfio_pci_set_power_state() moved the device (a kernel fact about low power). */
+  powerTransition(d: Device): void {
+    d.k.lowPower = true;
+    this.memPieceChanged(d);
+    this.settle(d);
+  }
+
   /** The trigger function returned: before the task's acquire it voids its waiting trigger (rule 5), after it it
    * gives the task's episode its trigger_ret. */
   triggerEnd(d: Device, tid: number, kind: TriggerKind, ret: number): void {
@@ -328,9 +335,17 @@ export class Judge {
         removeAt(k.preZaps, i);
       } else i++;
     }
+    const firstSeen = !k.lock;
     k.lock = true;
     k.ep = ep;
     if (ep.trigger === TriggerKind.HOT_RESET) this.hotResets.set(tid, ep);
+    if (ep.trigger === undefined && firstSeen) {
+      // The first write section seen since the collector started (or lost events) has no trigger: it may have been
+      // announced before, unseen, and any memory_lock path may change the power state or the memory bit (D3hot,
+      // runtime PM, a COMMAND write). What the facts said of memory before it no longer stands.
+      k.memFact = false; k.memBit = false; k.lowPower = false;
+      k.since = `the first write section seen, acquired at ts ${ts}, had no trigger: its path is unknown`;
+    }
     this.stateAtAcquire(d, ep.trigger);
     if (d.scenario !== undefined) {
       ep.record = this.h.addEpisode(d, this.episodeRecord(ep));

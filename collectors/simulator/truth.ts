@@ -12,7 +12,7 @@ export type FaultName =
   | 'late_start_in_window' | 'late_start_memory_off' | 'failed_ioctl' | 'failed_ioctl_older_collector'
   | 'other_task_config_write' | 'unopened_sibling' | 'vf_memory_off' | 'vf_older_collector' | 'loss_long_before'
   | 'fault_while_revoked' | 'repeated_memory_off' | 'nvgrace_empty_zaps' | 'hung_reset' | 'reset_from_d3hot'
-  | 'zap_by_other_task' | 'skipped_zap_unconditional' | 'remap_after_unpaired';
+  | 'zap_by_other_task' | 'skipped_zap_unconditional' | 'remap_after_unpaired' | 'late_start_before_acquire';
 
 export interface TruthFinding {
   /** FindingKind name, e.g. 'SKIPPED_ZAP'. */
