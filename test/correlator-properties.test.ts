@@ -16,7 +16,7 @@ import {
 const S = 1_000_000_000;
 const LATENESS_NS = 2 * S;
 /** fast-check seed: fixed, so that CI is reproducible; FC_SEED=<n> explores others (a failure prints its seed). */
-const SEED = Number(process.env.FC_SEED ?? 20241213);
+const SEED = Number(process.env.FC_SEED ?? 1);
 
 const fleet = simulate({ hosts: 20, durationNs: 30 * S, seed: 2024, faultRate: 1 });
 

@@ -58,6 +58,19 @@ describe('simulator: determinism', () => {
     expect(r.value).toEqual(whole.truth);
   });
 
+  it('without truth, generates the same batches and judges nothing (the pipeline reads batches only)', () => {
+    const opts = { hosts: 12, durationNs: 20 * S, seed: 11 };
+    const judged = simulate(opts);
+    const silent = simulate({ ...opts, truth: false });
+    expect(silent.batches).toEqual(judged.batches);
+    expect(judged.truth.judged).toBe(true);
+    expect(judged.truth.findings.length).toBeGreaterThan(0);
+    expect(silent.truth.judged).toBe(false);
+    expect(silent.truth.findings).toEqual([]);
+    expect(silent.truth.episodes).toEqual([]);
+    expect(silent.truth.faults.map((f) => f.scenario)).toEqual(judged.truth.faults.map((f) => f.scenario));
+  });
+
   it('rejects bad options with a clear message', () => {
     expect(() => simulate({ hosts: 0, durationNs: S, seed: 1 })).toThrow(/hosts/);
     expect(() => simulate({ hosts: 1, durationNs: -1, seed: 1 })).toThrow(/durationNs/);
@@ -270,7 +283,7 @@ describe('simulator: a 50-host fleet', () => {
         continue;
       }
       // A trigger announced before the collector started returns after it (the collector started inside a window).
-      const lateStart = host.devices.filter((d) => /^late_start_in_window#/.test(d.scenario ?? '')).map((d) => d.device);
+      const lateStart = host.devices.filter((d) => /^late_start_(in_window|before_acquire)#/.test(d.scenario ?? '')).map((d) => d.device);
       const open = new Map<string, number>();
       for (const e of [...evs].sort((a, b) => a.tsNs! - b.tsNs!)) {
         const key = `${e.device}|${e.tid}|${e.trigger?.kind ?? e.triggerEnd?.kind}`;

@@ -10,7 +10,7 @@ import {
   BAR_PROFILES, COLLECTORS, ERAS, IMPORTER_LATENCY, backingOf, customVmOpsBars, driversFor, isVirtualFunction, zapBarsOnRevoke,
   type Arch, type BarSpec, type Collector, type CollectorKind, type DriverName, type Era, type EraName, type Flavor, type ImporterKind,
 } from './eras.js';
-import { Judge, newKnowledge, type JudgeHost, type Knowledge } from './judge.js';
+import { Judge, SilentJudge, newKnowledge, type JudgeHost, type Knowledge } from './judge.js';
 import { PATHS, memoryEnabled, type PathName } from './kernel.js';
 import { Rng, weightTable, type WeightTable } from './rng.js';
 import type { FaultName, FleetStats, LossWindow, TruthDevice, TruthEpisode, TruthFinding, TruthHost } from './truth.js';
@@ -40,6 +40,8 @@ export interface HostConfig {
   flavor: Flavor;
   readsVmas: boolean;
   collector: CollectorKind;
+  /** Judge the ground truth (SimulateOptions.truth). */
+  truth: boolean;
   /** See SimulateOptions.unpopulatedPre611Revokes. */
   unpopulatedPre611Revokes: boolean;
 }
@@ -163,7 +165,7 @@ export interface EpisodeRecord {
 let keyW = new Float64Array(256), keyR = new Float64Array(256), keyT = new Float64Array(256), order = new Int32Array(256);
 const ready: (Event | undefined)[] = [];
 /** dmabufMove() scratch. */
-const moveChanged: Importer[] = [], moveDurs: number[] = [];
+const moveChanged: (Importer | undefined)[] = [], moveDurs: number[] = [];
 
 type Activity = 'fault' | 'remap' | 'lockOnly' | 'memToggle' | 'reset' | 'flr' | 'd3' | 'rpm' | 'hotReset' | 'closeReopen' | 'permanent';
 /** pickActivity() weights by [hot-reset set?][series kernel?], built once. */
@@ -280,7 +282,7 @@ export class HostSim implements JudgeHost {
     this.agent.tid = this.agent.pid;
     const kw = this.rng.int(100, 400);
     this.kworker = { pid: kw, tid: kw, comm: `kworker/u${this.ncpu * 2}:${this.rng.int(0, 9)}`, cpu: this.rng.int(0, this.ncpu - 1) };
-    this.judge = new Judge(this);
+    this.judge = cfg.truth ? new Judge(this) : new SilentJudge(this);
     this.buildWorkloadDevices();
   }
 
@@ -607,30 +609,29 @@ export class HostSim implements JudgeHost {
         this.emit(c, a, dev, 'moveNotify', { dmabufId: m.dmabufId, importerCount: 0, durationNs: md });
         c += md + this.rng.gap(300);
       }
-      // Importers whose DMABUF changes, and their callbacks' durations (scratch arrays: one move at a time).
+      // Importers whose DMABUF changes, and their callbacks' durations (scratch arrays: one move at a time; n counts
+      // what they hold, their length is never cut).
       const changed = moveChanged, durs = moveDurs;
-      changed.length = 0; durs.length = 0;
-      let sum = 0;
+      let n = 0, sum = 0;
       for (const imp of dev.importers) {
         if (imp.revoked === revoked && !force) continue;
-        changed.push(imp);
         const d = revoked
           ? this.rng.ns(IMPORTER_LATENCY[imp.kind].median, IMPORTER_LATENCY[imp.kind].sigma, 1 * US, 12 * MS)
           : this.rng.ns(3 * US, 0.7, 500, 200 * US);
-        durs.push(d);
+        changed[n] = imp; durs[n] = d; n++;
         sum += d;
       }
       // Correct fleets keep the whole revoke far below the 50 ms SLOW_REVOKE limit.
-      if (sum > 20 * MS) for (let i = 0; i < durs.length; i++) durs[i] = Math.max(1, Math.round(durs[i]! * (20 * MS) / sum));
-      if (slowNotifyNs !== undefined && durs.length > 0) durs[durs.length - 1] = slowNotifyNs;
-      for (let i = 0; i < changed.length; i++) {
+      if (sum > 20 * MS) for (let i = 0; i < n; i++) durs[i] = Math.max(1, Math.round(durs[i]! * (20 * MS) / sum));
+      if (slowNotifyNs !== undefined && n > 0) durs[n - 1] = slowNotifyNs;
+      for (let i = 0; i < n; i++) {
         const imp = changed[i]!;
+        changed[i] = undefined;
         imp.revoked = revoked;
         count++;
         this.emit(c, a, dev, 'moveNotify', { dmabufId: imp.dmabufId, importerCount: imp.importers, durationNs: durs[i]! });
         c += durs[i]! + this.rng.gap(300);
       }
-      changed.length = 0;
     }
     const dur = c - start + this.rng.gap(400);
     const body: Event['dmabufRevoke'] = { revoked, dmabufCount: count, durationNs: dur };

@@ -37,6 +37,9 @@ export interface SimulateOptions {
    * revoke so each live mapping gets a zap; with this on, correct pre-6.11 revokes also leave unpopulated
    * mappings unzapped (nothing to zap: no PTEs), which a correlator must not flag. Default false. */
   unpopulatedPre611Revokes?: boolean;
+  /** Judge the ground truth while generating (default true). Off, truth() has no findings and no scenario episodes
+   * (judged: false): for consumers of the batches alone, such as the pipeline's simulator source. */
+  truth?: boolean;
 }
 
 const MS = 1_000_000, S = 1_000_000_000;
@@ -58,7 +61,7 @@ function normalize(o: SimulateOptions): Normalized {
     hosts, durationNs: Math.floor(o.durationNs), seed: Math.floor(o.seed), faults: o.faults ?? true, faultRate,
     devicesPerHost: [Math.floor(dph[0]), Math.floor(dph[1])], batchSize,
     flushIntervalNs: o.flushIntervalNs ?? 500 * MS, faultKinds: o.faultKinds ?? FAULT_NAMES,
-    unpopulatedPre611Revokes: o.unpopulatedPre611Revokes ?? false,
+    unpopulatedPre611Revokes: o.unpopulatedPre611Revokes ?? false, truth: o.truth ?? true,
   };
 }
 
@@ -85,7 +88,7 @@ export class FleetSimulator {
       const collector: CollectorKind = Math.floor(i / (ERA_NAMES.length * FLAVORS.length)) % 2 === 1 ? 'older' : 'current';
       this.hosts.push(new HostSim({
         index: i, seed: o.seed, durationNs: o.durationNs, batchSize: o.batchSize, flushIntervalNs: o.flushIntervalNs,
-        devicesPerHost: o.devicesPerHost, era, flavor: FLAVORS[k % FLAVORS.length]!, readsVmas: k % 2 === 1, collector,
+        devicesPerHost: o.devicesPerHost, era, flavor: FLAVORS[k % FLAVORS.length]!, readsVmas: k % 2 === 1, collector, truth: o.truth,
         unpopulatedPre611Revokes: o.unpopulatedPre611Revokes,
       }, this.stats));
     }
@@ -171,6 +174,7 @@ export class FleetSimulator {
       expectedFindings: findings.filter((x) => x.scenario === f.scenario).length }));
     return {
       seed: this.opts.seed,
+      judged: this.opts.truth,
       hosts: this.hosts.map((h) => h.truthHost()),
       faults,
       skippedFaults: [...this.skipped],

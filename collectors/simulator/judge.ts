@@ -34,7 +34,8 @@ export interface Ep {
   deviceZaps: number;
   /** Bitmask of BARs a DEVICE zap of the episode reached. */
   covered: number;
-  /** Ranges of the episode's DEVICE zaps, start and length in turn (null until the first). */
+  /** The first DEVICE zap's range (start −1: none), then the others' starts and lengths in turn (null until a second). */
+  zap0Start: number; zap0Length: number;
   zapRanges: number[] | null;
   revokedTrue: boolean;
   deviceHasVmas: boolean | undefined;
@@ -301,12 +302,12 @@ export class Judge {
     if (k.spare !== undefined) {
       ep = k.spare; k.spare = undefined;
       ep.tid = tid; ep.pid = pid; ep.comm = comm; ep.acquireTs = ts; ep.trigger = undefined; ep.triggerFact = false; ep.groupId = 0;
-      ep.stale = 0; ep.triggerRet = 0; ep.deviceZaps = 0; ep.covered = 0; ep.zapRanges = null; ep.revokedTrue = false;
+      ep.stale = 0; ep.triggerRet = 0; ep.deviceZaps = 0; ep.covered = 0; ep.zap0Start = -1; ep.zap0Length = 0; ep.zapRanges = null; ep.revokedTrue = false;
       ep.deviceHasVmas = undefined; ep.revokeStart = ts; ep.revokeEnd = 0; ep.incomplete = false; ep.intendedEmpty = 0;
       ep.findings = null; ep.record = undefined;
     } else {
       ep = { tid, pid, comm, acquireTs: ts, trigger: undefined, triggerFact: false, groupId: 0, stale: 0, triggerRet: 0,
-        deviceZaps: 0, covered: 0, zapRanges: null, revokedTrue: false, deviceHasVmas: undefined, revokeStart: ts, revokeEnd: 0,
+        deviceZaps: 0, covered: 0, zap0Start: -1, zap0Length: 0, zapRanges: null, revokedTrue: false, deviceHasVmas: undefined, revokeStart: ts, revokeEnd: 0,
         incomplete: false, intendedEmpty: 0, findings: null, record: undefined };
     }
     // Rule 2: the task's waiting trigger, when its wait began within 1 s after it.
@@ -368,7 +369,7 @@ export class Judge {
   /** An episode for events on a device whose lock state is unknown (it began before observation). */
   private unobserved(d: Device, tid: number): Ep {
     const ep: Ep = { tid, pid: 0, comm: '', acquireTs: 0, trigger: undefined, triggerFact: false, groupId: 0, stale: 0, triggerRet: 0,
-      deviceZaps: 0, covered: 0, zapRanges: null, revokedTrue: false, deviceHasVmas: undefined, revokeStart: 0, revokeEnd: 0,
+      deviceZaps: 0, covered: 0, zap0Start: -1, zap0Length: 0, zapRanges: null, revokedTrue: false, deviceHasVmas: undefined, revokeStart: 0, revokeEnd: 0,
       incomplete: true, intendedEmpty: 0, findings: null, record: undefined };
     d.k.ep = ep;
     if (d.scenario !== undefined) ep.record = this.h.addEpisode(d, this.episodeRecord(ep));
@@ -416,7 +417,7 @@ export class Judge {
       ep.intendedEmpty++; // the series' "crude tracking": drivers with their own vm_ops zap by design
       if (ep.record) ep.record.intendedEmptyZaps = ep.intendedEmpty;
     } else if (empty) redundant = 'DEVICE zap with no live non-DMABUF mapping on a DMABUF-mmap kernel';
-    else if (sameRange(ep.zapRanges, start, length)) redundant = 'second zap of the same range in one episode';
+    else if (sameRange(ep, start, length)) redundant = 'second zap of the same range in one episode';
     else if (k.mark) redundant = 'zap of a range already zapped while memory stayed disabled or the DMABUFs revoked, no ok fault since';
     if (redundant) this.finding(d, ep, 'REDUNDANT_ZAP', 'INFO', ts, [], redundant);
     this.addZap(d, ep, ts, durationNs, start, length, bars);
@@ -427,7 +428,7 @@ export class Judge {
 
   private addZap(d: Device, ep: Ep, ts: number, durationNs: number, start: number, length: number, bars: number): void {
     ep.deviceZaps++; ep.covered |= bars;
-    (ep.zapRanges ??= []).push(start, length);
+    if (ep.zap0Start < 0) { ep.zap0Start = start; ep.zap0Length = length; } else (ep.zapRanges ??= []).push(start, length);
     if (ts + durationNs > ep.revokeEnd) ep.revokeEnd = ts + durationNs;
     void d;
   }
@@ -596,13 +597,32 @@ export class Judge {
   }
 }
 
-/** Removes arr[i] (order not kept: these lists hold one entry per task at most). */
-function removeAt<T>(arr: T[], i: number): void {
-  arr[i] = arr[arr.length - 1]!;
-  arr.length--;
+/** A judge that judges nothing: for consumers that read the batches only (the pipeline's simulator source), so that
+ * they do not pay for a truth they never read. */
+export class SilentJudge extends Judge {
+  override lost(): void {}
+  override deviceInfo(): void {}
+  override mapping(): void {}
+  override fault(): void {}
+  override trigger(): void {}
+  override powerTransition(): void {}
+  override triggerEnd(): void {}
+  override acquire(): void {}
+  override zap(): void {}
+  override dmabufRevoke(): void {}
+  override release(): void {}
+  override finish(): void {}
 }
 
-function sameRange(ranges: number[] | null, start: number, length: number): boolean {
+/** Removes arr[i] (order not kept: these lists hold one entry per task at most). */
+function removeAt<T>(arr: T[], i: number): void {
+  const last = arr.pop()!;
+  if (i < arr.length) arr[i] = last;
+}
+
+function sameRange(ep: Ep, start: number, length: number): boolean {
+  if (ep.zap0Start === start && ep.zap0Length === length) return true;
+  const ranges = ep.zapRanges;
   if (ranges) for (let i = 0; i < ranges.length; i += 2) if (ranges[i] === start && ranges[i + 1] === length) return true;
   return false;
 }

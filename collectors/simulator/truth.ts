@@ -116,6 +116,8 @@ export interface FleetStats {
 
 export interface FleetTruth {
   seed: number;
+  /** The truth was judged (SimulateOptions.truth): without it findings and episodes are empty. */
+  judged: boolean;
   hosts: TruthHost[];
   faults: InjectedFault[];
   /** Faults that could not be placed (no host of a fitting era, or the run is too short). */
