@@ -1,6 +1,8 @@
 // Fleet simulator: determinism, coverage of eras/drivers/collectors/workloads, the kernel model's invariants per era
 // (checked here from the emitted events alone), the collector's batching (seq, loss, now_ns, heartbeats), the
 // injected scenarios (what each was written to produce equals what the judge recorded), and streaming.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DRIVER_NAMES, ERA_NAMES, FAULT_NAMES, FleetSimulator, declaredForm, simulate, simulateFleet, type FleetTruth, type TruthHost,
@@ -36,6 +38,25 @@ const DMABUF_ERAS = new Set(['6.19', '7.1', 'series']);
 /** Triggers whose kernel path leaves the device in D0 (and the memory bit as it was). */
 const TO_D0 = new Set<number>([TriggerKind.D0, TriggerKind.RUNTIME_PM_EXIT, TriggerKind.RESET, TriggerKind.FLR, TriggerKind.HOT_RESET]);
 const TO_D3 = new Set<number>([TriggerKind.D3HOT, TriggerKind.RUNTIME_PM_ENTRY]);
+
+describe('simulator: an independent model of the kernel', () => {
+  it('imports nothing from the correlator, and from the model only types, enums and constants', () => {
+    const dir = join(import.meta.dirname, '../collectors/simulator');
+    const allowed = new Set(['Backing', 'Capability', 'TriggerKind', 'ZapTarget', 'FindingKind', 'Severity', 'VFIO_PCI_OFFSET_SHIFT']);
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const src = readFileSync(join(dir, file), 'utf8');
+      expect(src, file).not.toMatch(/from '[^']*correlator[^']*'/);
+      for (const m of src.matchAll(/import (type )?\{([^}]*)\} from '([^']*)'/g)) {
+        if (!m[3]!.includes('services/')) continue;
+        expect(m[3], file).toBe('../../services/core/model.js');
+        if (m[1]) continue; // types only
+        for (const name of m[2]!.split(',').map((x) => x.trim()).filter((x) => x && !x.startsWith('type '))) {
+          expect(allowed.has(name), `${file} imports ${name} from the model`).toBe(true);
+        }
+      }
+    }
+  });
+});
 
 describe('simulator: determinism', () => {
   it('same seed gives identical batches and truth; another seed differs', () => {
