@@ -1,5 +1,5 @@
 // End-to-end through a real Kafka broker (test/support/kafka/broker.sh): simulated fleet → KafkaEventSink (zstd,
-// idempotent, acks=all; in a worker thread) → broker → CorrelatorConsumer (correlator + chDB store) with p99
+// idempotent, acks=all; in a worker thread) → broker → the fleet pipeline (correlator + chDB store) with p99
 // ingest→finding latency; then the same topic read back by kafkajs and by @platformatic/kafka (consume + decode).
 //   node dist/bench/kafka.js [--hosts 200] [--seconds 60] [--rate EVENTS_PER_S] [--concurrency 4] [--discard-store]
 //                            [--no-checkpoints] [--warmup-seconds 5]
@@ -18,7 +18,7 @@ import { v1, type Episode, type EventBatch, type Finding } from '../services/cor
 import type { BatchScan } from '../services/core/wire.js';
 import { openStore, type EventStore, type HostHealth } from '../services/store/index.js';
 import { ConsumerBookkeeping } from '../services/transport/kafka/bookkeeping.js';
-import { CorrelatorConsumer } from '../services/transport/kafka/consumer.js';
+import { runFleet } from '../services/pipeline/fleet.js';
 import { createKafkaSink } from '../services/transport/kafka/producer.js';
 
 const run = promisify(execFile);
@@ -87,27 +87,29 @@ export async function benchKafka(opts: { hosts?: number; seconds?: number; concu
     const steady: number[] = []; // completed after the warm-up
     let p0 = Infinity;
     const warmupMs = (opts.warmupSeconds ?? 5) * 1000;
-    const consumer = new CorrelatorConsumer({ brokers: [bootstrap], store, ...names, bookkeeping: process.argv.includes('--no-checkpoints') ? undefined : bookkeeping,
-      concurrency: opts.concurrency,
+    const stop = new AbortController();
+    const fleet = runFleet({ brokers: [bootstrap], store, ...names, bookkeeping: process.argv.includes('--no-checkpoints') ? undefined : bookkeeping,
+      concurrency: opts.concurrency, signal: stop.signal,
       onFindings: (f, at) => {
         const now = Date.now();
         for (let i = 0; i < f.length; i++) { latencies.push(now - at); if (at - p0 >= warmupMs) steady.push(now - at); }
       } });
-    await consumer.start();
+    fleet.done.catch(() => {});
     // the clock starts once the group has assigned the partitions (joining is not throughput)
-    while (consumer.assignedPartitions < names.partitions) await new Promise((r) => setTimeout(r, 20));
+    while (fleet.source.assignedPartitions < names.partitions) await new Promise((r) => setTimeout(r, 20));
     p0 = Date.now();
     const produced = fromWorker('done');
     worker.postMessage('go');
     let produceMs = -1;
     void produced.then((m) => { produceMs = m.ms; });
-    while (consumer.stats.events < events && Date.now() - p0 < 600_000) await new Promise((r) => setTimeout(r, 20));
+    while (fleet.pipeline.stats.events < events && Date.now() - p0 < 600_000) await new Promise((r) => setTimeout(r, 20));
     const e2eMs = Date.now() - p0;
     const f0 = Date.now();
-    await consumer.commit(); // the store flush + checkpoints + commit that would follow
+    await fleet.pipeline.acknowledge(false); // the store flush + checkpoints + commit that would follow
     const finalCommitMs = Date.now() - f0;
-    const cstats = { ...consumer.stats };
-    await consumer.stop();
+    const cstats = { ...fleet.pipeline.stats, lag: fleet.source.lag };
+    stop.abort();
+    await fleet.done;
     await chStore.close();
     await produced;
     await worker.terminate();

@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Correlator } from '../services/core/correlator/index.js';
 import type { EventBatch } from '../services/core/model.js';
-import { EmbeddedPipeline } from '../services/pipeline/embedded.js';
+import { runEmbedded } from '../services/pipeline/embedded.js';
 import { parseDuration } from '../services/pipeline/cli.js';
 import { simulatorSource } from '../services/pipeline/sources.js';
 import { openStore } from '../services/store/index.js';
@@ -63,12 +62,11 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
     const source = o.source ? await o.source() : await simulatorSource({ hosts, durationNs, seed });
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const pipeline = new EmbeddedPipeline({ source, store, correlator: new Correlator(), bus: new InProcessBus({ capacity: 256 }) });
     const idleRss = process.memoryUsage.rss();
     const rssSamples: number[] = [];
     const sampler = setInterval(() => { rssSamples.push(process.memoryUsage.rss()); }, 100);
     const threads0 = threadCpu();
-    const stats = await pipeline.run(); // ends with store.flush(): every row written
+    const stats = await runEmbedded({ source, store, bus: new InProcessBus({ capacity: 256 }) }).done; // ends with store.flush(): every row written
     const wallSeconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const threads1 = threadCpu();

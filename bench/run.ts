@@ -7,6 +7,8 @@ type Bench = () => Promise<unknown>;
 const benches: Record<string, { about: string; load: () => Promise<Bench> }> = {
   correlator: { about: 'correlator throughput (pre-decoded, from bytes, decode-only) and bytes per idle device',
     load: async () => (await import('./correlator.js')).benchCorrelator },
+  reorder: { about: 'reordering one batch of 80,000 events by arrival order (ascending, descending, runs, shuffled)',
+    load: async () => (await import('./correlator.js')).benchReorder },
   'sql-episodes': { about: 'the episode computation as ClickHouse SQL in chDB vs the correlator',
     load: async () => (await import('./sql-episodes.js')).benchSqlEpisodes },
   decode: { about: 'decode-only throughput: protobufjs vs @bufbuild/protobuf, trace readers',

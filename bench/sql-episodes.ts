@@ -10,8 +10,8 @@ import { analyzeBatches } from '../services/core/analysis.js';
 import { ZapTarget, bodyOf, zapsBeforeLock, type Episode, type EventBatch } from '../services/core/model.js';
 import { connect } from '../services/store/connect.js';
 
-const COLUMNS = ['hostname', 'boot_id', 'device', 'ts_ns', 'rank', 'kind', 'wait_ns', 'duration_ns', 'revoked', 'target',
-  'dmabuf_count', 'importer_count'] as const;
+type Column = 'hostname' | 'boot_id' | 'device' | 'ts_ns' | 'rank' | 'kind' | 'wait_ns' | 'duration_ns' | 'revoked' | 'target'
+  | 'dmabuf_count' | 'importer_count';
 
 const RANK: Record<string, number> = { deviceInfo: 0, barMmap: 1, trigger: 2, lockAcquire: 3, barFault: 4, zap: 5,
   dmabufRevoke: 6, moveNotify: 7, lockRelease: 8, barMunmap: 9 };
@@ -43,7 +43,7 @@ WHERE ts_ns <= rel AND rel != toUInt64(18446744073709551615)
 GROUP BY hostname, boot_id, device, ep
 `;
 
-type Row = Record<(typeof COLUMNS)[number], string | number>;
+type Row = Record<Column, string | number>;
 
 function rows(batches: EventBatch[]): Row[] {
   const out: Row[] = [];

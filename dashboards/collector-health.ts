@@ -2,7 +2,7 @@
 // host (host_health counters are cumulative per host boot), which probe kinds attached where, hosts that
 // went silent, the correlator's Kafka consumer lag and the messages it dead-lettered.
 import { DLQ_TABLE } from '../services/transport/kafka/bookkeeping.js';
-import { defaultSchemaOptions } from '../services/store/schema.js';
+import { defaultSchemaOptions, HOST_CLOCK_NS } from '../services/store/schema.js';
 import { dashboardPath, dashboardUrl, field, inVar, type DashboardSpec, type PanelSpec } from './builder.js';
 import { CAPABILITIES, counterDeltas, T } from './sql.js';
 import { UID } from './uids.js';
@@ -82,21 +82,23 @@ ORDER BY time` }],
   },
 ];
 
-// The first and last sample that reported each newest event ts: when it stops advancing, the host is silent.
-const silentSql = `SELECT hostname, kernel_release, last_sample, last_event_seen,
-  dateDiff('second', last_event_seen, $__toTime) AS silent_for_s,
-  silent_for_s > \${silent_after} AS silent
+// The first and last sample that reported each newest host clock (the collector's heartbeat clock now_ns, or the
+// newest event ts from collectors that do not send it): when it stops advancing, the host is silent.
+const silentSql = `SELECT hostname, kernel_release, last_sample, last_alive,
+  dateDiff('second', last_alive, $__toTime) AS silent_for_s,
+  silent_for_s > \${silent_after} AS silent, heartbeats
 FROM (
   SELECT hostname,
-    argMax(kernel, (last_at, newest_ts)) AS kernel_release,
+    argMax(kernel, (last_at, clock)) AS kernel_release,
     max(last_at) AS last_sample,
-    argMax(first_at, (last_at, newest_ts)) AS last_event_seen
+    argMax(first_at, (last_at, clock)) AS last_alive,
+    max(clock_is_now) AS heartbeats
   FROM (
-    SELECT hostname, boot_id, last_ts_ns AS newest_ts, any(kernel_release) AS kernel,
+    SELECT hostname, boot_id, ${HOST_CLOCK_NS} AS clock, any(kernel_release) AS kernel, max(now_ns > 0) AS clock_is_now,
       min(observed_at) AS first_at, max(observed_at) AS last_at
     FROM ${T.health} FINAL
     WHERE ${latestWindow}
-    GROUP BY hostname, boot_id, last_ts_ns
+    GROUP BY hostname, boot_id, clock
   )
   GROUP BY hostname
 )`;
@@ -104,7 +106,8 @@ FROM (
 const status: PanelSpec[] = [
   {
     type: 'stat', title: 'Silent hosts', w: 6, h: 8, unit: 'short',
-    description: 'Hosts whose newest event has not advanced for longer than $silent_after s. A host whose devices are idle looks the same unless its collector sends heartbeats.',
+    description: 'Hosts whose clock has not advanced for longer than $silent_after s: collectors send a heartbeat batch (EventBatch.now_ns) ' +
+      'at least once a second, so an idle host stays alive; for collectors without heartbeats the newest event ts is the clock.',
     queries: [{ format: 'table', sql: `SELECT countIf(silent) AS silent_hosts, count() AS hosts
 FROM (
 ${silentSql}
@@ -123,6 +126,22 @@ ORDER BY silent DESC, silent_for_s DESC, hostname` }],
       { name: 'silent', properties: { 'custom.cellOptions': { type: 'color-background' }, mappings: [{ type: 'value', options: {
         true: { color: 'red', index: 0, text: 'silent' }, false: { color: 'green', index: 1, text: 'ok' } } }] } },
     ],
+    options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], countRows: false, fields: '' } },
+  },
+  {
+    type: 'table', title: 'Episodes not fully observed', w: 24, h: 8,
+    description: 'Per host: episodes that began before observation (the collector started inside a memory_lock window: no wait, ' +
+      'hold or revoke time) and episodes loss touched (incomplete: their findings are inconclusive). Neither counts in the latency panels.',
+    queries: [{ format: 'table', columns: ['hostname', 'episodes', 'began_before_observation', 'incomplete'], sql: `SELECT hostname,
+  count() AS episodes, countIf(acquire_ts_ns = 0) AS began_before_observation, countIf(NOT complete) AS incomplete,
+  countIf(NOT complete) / count() AS incomplete_share
+FROM ${T.episodes}
+WHERE $__timeFilter(time)
+  AND ${hosts}
+GROUP BY hostname
+ORDER BY incomplete_share DESC, hostname` }],
+    links: [{ title: 'Device drill-down', url: dashboardUrl(UID.device, { host: field('hostname') }) }],
+    overrides: [{ name: 'incomplete_share', properties: { unit: 'percentunit', decimals: 1 } }],
     options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], countRows: false, fields: '' } },
   },
   {

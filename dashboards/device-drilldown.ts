@@ -1,8 +1,8 @@
 // Device drill-down: one vfio device of one host. Its lock episodes, the lock → revoke → zap → unrevoke →
 // unlock sequence in time, what is mapped from its BARs (and how: DMABUF, legacy, custom vm_ops), and the
 // findings with the evidence the correlator recorded.
-import { dashboardPath, dashboardUrl, eqVar, type DashboardSpec, type PanelSpec } from './builder.js';
-import { T } from './sql.js';
+import { dashboardPath, eqVar, type DashboardSpec, type PanelSpec } from './builder.js';
+import { measured, T } from './sql.js';
 import { UID } from './uids.js';
 
 /** Values of `column` seen in the range, those with critical findings first, then by number of findings. */
@@ -16,6 +16,10 @@ function worstFirst(column: string, where: string): string {
 
 const device = `${eqVar('hostname', 'host')}\n  AND ${eqVar('device', 'device')}`;
 const msCols = ['lock_wait_ms', 'hold_ms', 'revoke_ms', 'zap_ms', 'dmabuf_revoke_ms', 'move_ms'];
+/** ns → ms where the episode measured it (NULL otherwise: an episode that began before observation has no wait,
+ * hold or revoke time; loss inside an episode makes its sums lower bounds). */
+const msIf = (column: string, metric: Parameters<typeof measured>[0], alias: string): string =>
+  `if(${measured(metric)}, ${column} / 1e6, NULL) AS ${alias}`;
 
 const stats: PanelSpec[] = [
   {
@@ -28,10 +32,11 @@ WHERE $__timeFilter(time)
   },
   {
     type: 'stat', title: 'Revoke latency max', w: 6, h: 4, unit: 'ms', decimals: 3,
+    description: 'Of the complete revoke episodes whose acquire was seen.',
     queries: [{ format: 'table', sql: `SELECT max(revoke_ns) / 1e6 AS revoke_max_ms
 FROM ${T.episodes}
 WHERE $__timeFilter(time)
-  AND revoke
+  AND ${measured('revoke')}
   AND ${device}` }],
     options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none' },
     defaults: { thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 10 }, { color: 'red', value: 50 }] } },
@@ -52,7 +57,8 @@ WHERE $__timeFilter(time)
 const timeline: PanelSpec[] = [
   {
     type: 'state-timeline', title: 'memory_lock, revoke, zap, unrevoke', w: 24, h: 6,
-    description: 'Each kernel step as it happened: down_write, vfio_pci_dma_buf_move(revoked), unmap_mapping_range, the unrevoke, up_write.',
+    description: 'Each kernel step as it happened: the trigger, down_write, vfio_pci_dma_buf_move(revoked), unmap_mapping_range, ' +
+      'vfio_pci_set_power_state, pci_try_reset_function, the unrevoke, up_write, the trigger\'s return.',
     queries: [{ format: 'table', columns: ['time', 'step'], sql: `SELECT time,
   multiIf(toString(kind) = 'lockAcquire', 'locked',
           toString(kind) = 'lockRelease', 'unlocked',
@@ -60,11 +66,15 @@ const timeline: PanelSpec[] = [
           toString(kind) = 'dmabufRevoke' AND revoked, 'revoked',
           toString(kind) = 'dmabufRevoke', 'unrevoked',
           toString(kind) = 'moveNotify', 'move_notify',
+          toString(kind) = 'triggerEnd', concat('end ', toString(trigger), if(ret < 0, ' (failed)', '')),
+          toString(kind) = 'resetFunction', if(ret < 0, 'reset (failed)', 'reset'),
+          toString(kind) = 'powerTransition', concat('D', toString(power_from), ' → D', toString(power_to)),
           concat('trigger ', toString(trigger))) AS step
 FROM ${T.events}
 WHERE $__timeFilter(time)
   AND ${device}
-  AND toString(kind) IN ('lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify', 'trigger')
+  AND toString(kind) IN ('lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify', 'trigger', 'triggerEnd', 'resetFunction',
+    'powerTransition')
 ORDER BY time, seq
 LIMIT 5000` }],
     options: { mergeValues: false, showValue: 'never', alignValue: 'left', rowHeight: 0.8, legend: { displayMode: 'list', placement: 'bottom', showLegend: true },
@@ -73,7 +83,9 @@ LIMIT 5000` }],
   },
   {
     type: 'timeseries', title: 'Per episode: revoke latency, zap time, lock hold', w: 12, h: 8, unit: 'ms',
-    queries: [{ format: 'time_series', sql: `SELECT time, revoke_ns / 1e6 AS revoke_ms, zap_ns / 1e6 AS zap_ms, hold_ns / 1e6 AS hold_ms
+    description: 'Measured episodes only (complete, acquire seen).',
+    queries: [{ format: 'time_series', sql: `SELECT time, ${msIf('revoke_ns', 'revoke', 'revoke_ms')}, ${msIf('zap_ns', 'zap', 'zap_ms')},
+  ${msIf('hold_ns', 'hold', 'hold_ms')}
 FROM ${T.episodes}
 WHERE $__timeFilter(time)
   AND ${device}
@@ -123,7 +135,9 @@ ORDER BY backing, bar` }],
   },
   {
     type: 'table', title: 'Findings with evidence', w: 12, h: 8,
-    queries: [{ format: 'table', columns: ['time', 'kind', 'severity', 'evidence'], sql: `SELECT time, toString(kind) AS kind, toString(severity) AS severity, inconclusive, evidence, episode_id
+    description: 'evidence: the rule (evidence.rule), the kernel function it mirrors, the facts; an inconclusive finding says which state was unknown.',
+    queries: [{ format: 'table', columns: ['time', 'kind', 'severity', 'rule', 'evidence'], sql: `SELECT time, toString(kind) AS kind, toString(severity) AS severity, inconclusive,
+  JSONExtractString(evidence, 'rule') AS rule, evidence, episode_id
 FROM ${T.findings} FINAL
 WHERE $__timeFilter(time)
   AND ${device}
@@ -138,10 +152,13 @@ LIMIT 500` }],
   },
   {
     type: 'table', title: 'Episodes', w: 24, h: 10,
-    queries: [{ format: 'table', columns: ['time', 'trigger', ...msCols, 'episode_id'], sql: `SELECT time, toString(trigger) AS trigger, revoke, complete,
-  lock_wait_ns / 1e6 AS lock_wait_ms, hold_ns / 1e6 AS hold_ms, revoke_ns / 1e6 AS revoke_ms, zap_ns / 1e6 AS zap_ms,
-  dmabuf_revoke_ns / 1e6 AS dmabuf_revoke_ms, move_ns / 1e6 AS move_ms,
-  zap_count, dmabuf_count, importer_count, legacy_mappings, dmabuf_mappings, group_id, episode_id
+    description: 'comm/pid: the task that took memory_lock; trigger_ret < 0: its ioctl or config write failed; began_before_observation: ' +
+      'the collector started inside the lock window (no wait, hold or revoke time). Times are empty where not measured.',
+    queries: [{ format: 'table', columns: ['time', 'trigger', 'comm', 'pid', ...msCols, 'episode_id'], sql: `SELECT time, toString(trigger) AS trigger,
+  trigger_ret, comm, pid, revoke, complete, toBool(acquire_ts_ns = 0) AS began_before_observation,
+  ${msIf('lock_wait_ns', 'wait', 'lock_wait_ms')}, ${msIf('hold_ns', 'hold', 'hold_ms')}, ${msIf('revoke_ns', 'revoke', 'revoke_ms')},
+  ${msIf('zap_ns', 'zap', 'zap_ms')}, if(complete, dmabuf_revoke_ns / 1e6, NULL) AS dmabuf_revoke_ms, ${msIf('move_ns', 'move', 'move_ms')},
+  zap_count, intended_empty_zaps, stale_triggers, dmabuf_count, importer_count, legacy_mappings, dmabuf_mappings, group_id, episode_id
 FROM ${T.episodes}
 WHERE $__timeFilter(time)
   AND ${device}

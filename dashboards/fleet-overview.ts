@@ -1,7 +1,7 @@
 // Fleet overview: how fast the fleet revokes BAR access, where zaps are skipped (security) or redundant
 // (cost under the write lock), and how much of it is uncertain.
 import { dashboardPath, dashboardUrl, field, inVar, redIfPositive, type DashboardSpec, type PanelSpec } from './builder.js';
-import { latencyBuckets, merged, ms, T } from './sql.js';
+import { latencyBuckets, measured, merged, ms, T } from './sql.js';
 import { UID } from './uids.js';
 
 /** Filters every fleet query applies (kernel, driver, host variables). */
@@ -16,7 +16,7 @@ const msSeries = { drawStyle: 'line', lineWidth: 1, fillOpacity: 0, showPoints: 
 
 const stats: PanelSpec[] = [
   {
-    type: 'stat', title: 'Revoke episodes', w: 6, h: 4, unit: 'short',
+    type: 'stat', title: 'Revoke episodes', w: 5, h: 4, unit: 'short',
     description: 'Lock episodes that revoked BAR access (a zap, a DMABUF revoke or a revoking trigger).',
     queries: [{ format: 'table', sql: `SELECT sum(revoke_episodes) AS revoke_episodes
 FROM ${T.latency}
@@ -25,8 +25,8 @@ WHERE $__timeFilter(minute)
     options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'none', graphMode: 'none' },
   },
   {
-    type: 'stat', title: 'Revoke latency p99', w: 6, h: 4, unit: 'ms', decimals: 3,
-    description: 'From taking memory_lock for write until the last zap or DMABUF revoke ended.',
+    type: 'stat', title: 'Revoke latency p99', w: 5, h: 4, unit: 'ms', decimals: 3,
+    description: 'From taking memory_lock for write until the last zap or DMABUF revoke ended (complete episodes whose acquire was seen).',
     queries: [{ format: 'table', sql: `SELECT ${ms('q', 0.99, 'revoke_p99')}
 FROM (
   SELECT ${merged('revoke', 'q')}
@@ -38,19 +38,34 @@ FROM (
     defaults: { thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 10 }, { color: 'red', value: 50 }] } },
   },
   {
-    type: 'stat', title: 'Critical findings', w: 6, h: 4, unit: 'short',
-    description: 'SKIPPED_ZAP with populated PTEs and LOCK_NOT_HELD: user-reachable MMIO during reset or D3.',
+    type: 'stat', title: 'Critical findings', w: 5, h: 4, unit: 'short',
+    description: 'Certain CRITICAL findings (the ones that page): FAULT_WHILE_REVOKED, SKIPPED_ZAP with populated PTEs, LOCK_NOT_HELD. ' +
+      'Inconclusive ones are counted in the inconclusive share.',
     queries: [{ format: 'table', sql: `SELECT count() AS critical
 FROM ${T.findings} FINAL
 WHERE $__timeFilter(time)
   AND toString(severity) = 'CRITICAL'
+  AND NOT inconclusive
   AND ${filters}` }],
     options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'background', graphMode: 'none' },
     defaults: { thresholds: redIfPositive },
   },
   {
-    type: 'stat', title: 'Inconclusive findings', w: 6, h: 4, unit: 'percentunit', decimals: 1,
-    description: 'Share of findings emitted with inconclusive=true: unknown mapping state or loss inside the episode.',
+    type: 'stat', title: 'Faults while revoked', w: 4, h: 4, unit: 'short',
+    description: 'Certain FAULT_WHILE_REVOKED: a BAR fault installed PTEs while memory was disabled or the DMABUF revoked, the hazard the revoke protocol exists to prevent.',
+    queries: [{ format: 'table', sql: `SELECT count() AS faults_while_revoked
+FROM ${T.findings} FINAL
+WHERE $__timeFilter(time)
+  AND toString(kind) = 'FAULT_WHILE_REVOKED'
+  AND NOT inconclusive
+  AND ${filters}` }],
+    options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'background', graphMode: 'none' },
+    defaults: { thresholds: redIfPositive },
+  },
+  {
+    type: 'stat', title: 'Inconclusive findings', w: 5, h: 4, unit: 'percentunit', decimals: 1,
+    description: 'Share of findings emitted with inconclusive=true: their premise rests on device state the collector could not know ' +
+      '(started inside a lock window, loss, a fact its probes cannot read; evidence.unknown says which). They never page.',
     queries: [{ format: 'table', sql: `SELECT if(count() = 0, 0, countIf(inconclusive) / count()) AS inconclusive_share
 FROM ${T.findings} FINAL
 WHERE $__timeFilter(time)
@@ -81,12 +96,12 @@ ORDER BY time` }],
   },
   {
     type: 'heatmap', title: 'Revoke latency distribution', w: 12, h: 9, unit: 'short',
-    description: 'Revoke episodes per latency bucket (upper bound in ms).',
+    description: 'Revoke episodes per latency bucket (upper bound in ms); measured ones only, as in the rollup.',
     queries: [{ format: 'time_series', sql: `SELECT $__timeInterval(time) AS time,
   ${latencyBuckets('revoke_ns')}
 FROM ${T.episodes}
 WHERE $__timeFilter(time)
-  AND revoke AND revoke_ns > 0
+  AND ${measured('revoke')}
   AND ${filters}
 GROUP BY time
 ORDER BY time` }],
@@ -143,6 +158,56 @@ GROUP BY time
 ORDER BY time` }],
     custom: { drawStyle: 'line', fillOpacity: 20, lineWidth: 1, showPoints: 'auto' },
     options: { legend: { displayMode: 'hidden', placement: 'bottom', calcs: [] }, tooltip: { mode: 'single', sort: 'none' } },
+  },
+  {
+    type: 'bargauge', title: 'Inconclusive share by kind', w: 12, h: 8, unit: 'percentunit', decimals: 1, min: 0, max: 1,
+    description: 'Per finding kind: the share emitted inconclusive (visible here and in the API, never paging).',
+    queries: [{ format: 'table', columns: ['kind', 'inconclusive_share'], sql: `SELECT toString(kind) AS kind,
+  countIf(inconclusive) / count() AS inconclusive_share, countIf(inconclusive) AS inconclusive_findings, count() AS findings
+FROM ${T.findings} FINAL
+WHERE $__timeFilter(time)
+  AND ${filters}
+GROUP BY kind
+ORDER BY inconclusive_share DESC, kind` }],
+    defaults: { color: { mode: 'continuous-GrYlRd' } },
+    options: { displayMode: 'gradient', orientation: 'horizontal', showUnfilled: true, valueMode: 'color',
+      reduceOptions: { calcs: [], fields: '/^inconclusive_share$/', values: true }, namePlacement: 'left' },
+  },
+  {
+    type: 'table', title: 'Inconclusive share by host', w: 12, h: 8,
+    description: 'Per host: findings, how many are inconclusive, and the most common reason (evidence.unknown) among them.',
+    queries: [{ format: 'table', columns: ['hostname', 'findings', 'inconclusive_findings', 'inconclusive_share'], sql: `SELECT hostname,
+  count() AS findings, countIf(inconclusive) AS inconclusive_findings, countIf(inconclusive) / count() AS inconclusive_share,
+  topKIf(1)(JSONExtractString(evidence, 'unknown', 1) AS unknown, inconclusive AND unknown != '')[1] AS top_unknown
+FROM ${T.findings} FINAL
+WHERE $__timeFilter(time)
+  AND ${filters}
+GROUP BY hostname
+ORDER BY inconclusive_share DESC, inconclusive_findings DESC, hostname
+LIMIT 50` }],
+    links: [{ title: 'Collector health of this host', url: dashboardUrl(UID.collectors, { host: field('hostname') }) }],
+    overrides: [{ name: 'inconclusive_share', properties: { unit: 'percentunit', decimals: 1, 'custom.cellOptions': { type: 'gauge', mode: 'basic' } } }],
+    options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], countRows: false, fields: '' } },
+  },
+  {
+    type: 'table', title: 'Devices with critical findings', w: 24, h: 8,
+    description: 'Devices with CRITICAL findings by kind, certain ones (which page) apart from inconclusive ones.',
+    queries: [{ format: 'table', columns: ['hostname', 'device', 'faults_while_revoked', 'certain', 'last_seen'], sql: `SELECT hostname, device, driver, kernel_release,
+  countIf(NOT inconclusive) AS certain, countIf(inconclusive) AS inconclusive_findings,
+  countIf(toString(kind) = 'FAULT_WHILE_REVOKED' AND NOT inconclusive) AS faults_while_revoked,
+  countIf(toString(kind) = 'SKIPPED_ZAP' AND NOT inconclusive) AS skipped_zaps,
+  countIf(toString(kind) = 'LOCK_NOT_HELD' AND NOT inconclusive) AS lock_not_held,
+  max(time) AS last_seen
+FROM ${T.findings} FINAL
+WHERE $__timeFilter(time)
+  AND toString(severity) = 'CRITICAL'
+  AND ${filters}
+GROUP BY hostname, device, driver, kernel_release
+ORDER BY faults_while_revoked DESC, certain DESC, hostname, device
+LIMIT 20` }],
+    links: [deviceLink],
+    overrides: ['faults_while_revoked', 'certain'].map((name) => ({ name, properties: { 'custom.cellOptions': { type: 'color-background' }, thresholds: redIfPositive } })),
+    options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], countRows: false, fields: '' } },
   },
   {
     type: 'table', title: 'Devices with skipped zaps', w: 12, h: 10,
@@ -212,7 +277,7 @@ LIMIT 15` }],
 export const fleetOverview: DashboardSpec = {
   uid: UID.fleet,
   title: 'revokescope / Fleet overview',
-  description: 'Revoke latency, skipped and redundant BAR zaps, memory_lock hold time across the fleet.',
+  description: 'Revoke latency, faults while revoked, skipped and redundant BAR zaps, memory_lock hold time, inconclusive findings across the fleet.',
   tags: ['revokescope', 'vfio'],
   variables: [
     { type: 'datasource', name: 'datasource', label: 'ClickHouse' },

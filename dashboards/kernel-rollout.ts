@@ -2,7 +2,7 @@
 // "vfio/pci: Add mmap() for DMABUFs" series (conditional zap) can be judged at a glance: latency should
 // drop where the zap is skipped, and SKIPPED_ZAP must stay at zero.
 import { dashboardPath, dashboardUrl, eqVar, field, inVar, type DashboardSpec, type PanelSpec, type Row } from './builder.js';
-import { merged, ms, T } from './sql.js';
+import { measured, merged, ms, T } from './sql.js';
 import { UID } from './uids.js';
 
 type Side = 'baseline' | 'candidate';
@@ -32,7 +32,8 @@ ORDER BY time` }],
 function zapShare(side: Side): PanelSpec {
   return {
     type: 'timeseries', title: `Revokes with a BAR zap, and zap time (${label[side]})`, w: 12, h: 8, unit: 'percentunit', min: 0,
-    description: 'With the series applied, the DEVICE zap runs only when zap_bars_on_revoke is set: the share should fall to the devices with custom vm_ops.',
+    description: 'With the series applied, the DEVICE zap runs only when zap_bars_on_revoke is set: the share should fall to the devices with custom vm_ops ' +
+      '(whose zaps of unmapped BARs are intended: intended_empty_zaps, no finding).',
     queries: [{ format: 'time_series', sql: `SELECT $__timeInterval(time) AS time,
   countIf(zap_count > 0) / count() AS zapped_share,
   avgIf(zap_ns, zap_count > 0) / 1e6 AS zap_ms_mean
@@ -94,18 +95,21 @@ const pair = (f: (s: Side) => PanelSpec): PanelSpec[] => [f('baseline'), f('cand
 
 const comparison: PanelSpec = {
   type: 'table', title: 'Baseline vs candidate', w: 24, h: 6,
+  description: 'Latencies of measured episodes (complete, acquire seen); finding counts are certain findings, inconclusive ones apart.',
   queries: [{ format: 'table', columns: ['kernel_release', 'revoke_p99_ms'], sql: `SELECT e.kernel_release AS kernel_release, e.hosts AS hosts, e.devices AS devices, e.revoke_episodes AS revoke_episodes,
   e.revoke_p50_ms AS revoke_p50_ms, e.revoke_p99_ms AS revoke_p99_ms, e.revoke_p99_9_ms AS revoke_p99_9_ms,
   e.zapped_share AS zapped_share, e.zap_ms_total AS zap_ms_total, e.hold_p99_ms AS hold_p99_ms,
-  f.skipped_zaps AS skipped_zaps, f.redundant_zaps AS redundant_zaps, f.slow_revokes AS slow_revokes
+  e.intended_empty_zaps AS intended_empty_zaps,
+  f.faults_while_revoked AS faults_while_revoked, f.skipped_zaps AS skipped_zaps, f.redundant_zaps AS redundant_zaps,
+  f.slow_revokes AS slow_revokes, f.inconclusive_findings AS inconclusive_findings
 FROM (
   SELECT kernel_release, uniqExact(hostname) AS hosts, uniqExact(hostname, device) AS devices, countIf(revoke) AS revoke_episodes,
-    quantileIf(0.5)(revoke_ns, revoke AND revoke_ns > 0) / 1e6 AS revoke_p50_ms,
-    quantileIf(0.99)(revoke_ns, revoke AND revoke_ns > 0) / 1e6 AS revoke_p99_ms,
-    quantileIf(0.999)(revoke_ns, revoke AND revoke_ns > 0) / 1e6 AS revoke_p99_9_ms,
+    quantileIf(0.5)(revoke_ns, ${measured('revoke')}) / 1e6 AS revoke_p50_ms,
+    quantileIf(0.99)(revoke_ns, ${measured('revoke')}) / 1e6 AS revoke_p99_ms,
+    quantileIf(0.999)(revoke_ns, ${measured('revoke')}) / 1e6 AS revoke_p99_9_ms,
     countIf(revoke AND zap_count > 0) / greatest(countIf(revoke), 1) AS zapped_share,
-    sum(zap_ns) / 1e6 AS zap_ms_total,
-    quantile(0.99)(hold_ns) / 1e6 AS hold_p99_ms
+    sum(zap_ns) / 1e6 AS zap_ms_total, sum(intended_empty_zaps) AS intended_empty_zaps,
+    quantileIf(0.99)(hold_ns, ${measured('hold')}) / 1e6 AS hold_p99_ms
   FROM ${T.episodes}
   WHERE $__timeFilter(time)
     AND kernel_release IN (\${baseline:singlequote}, \${candidate:singlequote})
@@ -113,8 +117,10 @@ FROM (
   GROUP BY kernel_release
 ) AS e
 LEFT JOIN (
-  SELECT kernel_release, countIf(toString(kind) = 'SKIPPED_ZAP') AS skipped_zaps, countIf(toString(kind) = 'REDUNDANT_ZAP') AS redundant_zaps,
-    countIf(toString(kind) = 'SLOW_REVOKE') AS slow_revokes
+  SELECT kernel_release, countIf(toString(kind) = 'FAULT_WHILE_REVOKED' AND NOT inconclusive) AS faults_while_revoked,
+    countIf(toString(kind) = 'SKIPPED_ZAP' AND NOT inconclusive) AS skipped_zaps,
+    countIf(toString(kind) = 'REDUNDANT_ZAP' AND NOT inconclusive) AS redundant_zaps,
+    countIf(toString(kind) = 'SLOW_REVOKE' AND NOT inconclusive) AS slow_revokes, countIf(inconclusive) AS inconclusive_findings
   FROM ${T.findings} FINAL
   WHERE $__timeFilter(time)
     AND kernel_release IN (\${baseline:singlequote}, \${candidate:singlequote})
@@ -126,8 +132,8 @@ ORDER BY kernel_release = \${baseline:singlequote} DESC` }],
   overrides: [
     ...['revoke_p50_ms', 'revoke_p99_ms', 'revoke_p99_9_ms', 'zap_ms_total', 'hold_p99_ms'].map((name) => ({ name, properties: { unit: 'ms', decimals: 3 } })),
     { name: 'zapped_share', properties: { unit: 'percentunit', decimals: 1 } },
-    { name: 'skipped_zaps', properties: { 'custom.cellOptions': { type: 'color-background' },
-      thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: 1 }] } } },
+    ...['skipped_zaps', 'faults_while_revoked'].map((name) => ({ name, properties: { 'custom.cellOptions': { type: 'color-background' },
+      thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: 1 }] } } })),
   ],
   options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], countRows: false, fields: '' } },
 };

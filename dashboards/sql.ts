@@ -1,7 +1,7 @@
 // Table names and SQL fragments shared by the dashboards. Names come from the store's schema, so a renamed
 // table or rollup metric breaks generation here, and the query test catches renamed columns.
 import { Capability } from '../services/core/model.js';
-import { defaultSchemaOptions, LATENCY_QUANTILES, quantileMerge, TABLES, type LatencyMetric } from '../services/store/schema.js';
+import { defaultSchemaOptions, LATENCY_METRICS, LATENCY_QUANTILES, quantileMerge, TABLES, type LatencyMetric } from '../services/store/schema.js';
 
 const db = defaultSchemaOptions.database;
 export const T = {
@@ -18,6 +18,10 @@ function level(q: number): number {
   if (i < 0) throw new Error(`quantile ${q} is not kept by the rollup`);
   return i + 1;
 }
+
+/** The episodes a metric was measured in (as the rollups count them: no acquire seen, or loss inside the episode,
+ * leaves it unmeasured), for queries over the raw episodes table. */
+export const measured = (m: LatencyMetric): string => `(${LATENCY_METRICS[m].when})`;
 
 /** The rollup's merged quantile array of a metric, as `alias`. */
 export const merged = (m: LatencyMetric, alias: string): string => `${quantileMerge(m)} AS ${alias}`;

@@ -8,7 +8,7 @@ function episode(p: Partial<Episode>): Episode {
     episodeId: 'e', hostname: 'h', bootId: 'b', device: '0000:3b:00.0', driver: 'vfio-pci', kernelRelease: '6.12.1',
     trigger: TriggerKind.RESET, groupId: 0, acquireTsNs: 1, releaseTsNs: 2, revoke: true, lockWaitNs: 0, holdNs: 1,
     revokeNs: 0, zapNs: 0, dmabufRevokeNs: 0, moveNs: 0, zapCount: 1, dmabufCount: 0, importerCount: 0,
-    legacyMappings: 1, dmabufMappings: 0, complete: true, ...p,
+    legacyMappings: 1, dmabufMappings: 0, complete: true, pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0, ...p,
   };
 }
 
@@ -35,7 +35,9 @@ describe('nearest-rank percentiles', () => {
 describe('summarize', () => {
   const episodes = [
     episode({ revokeNs: 100_000 }), episode({ revokeNs: 300_000, driver: 'nvgrace-gpu', kernelRelease: '7.2.0' }),
-    episode({ revokeNs: 2_000_000, complete: false }), episode({ revoke: false }), episode({ revoke: true, revokeNs: 0 }),
+    episode({ revokeNs: 2_000_000 }), episode({ revoke: false }), episode({ revoke: true, revokeNs: 0 }),
+    // not measured: loss inside the episode, and one that began before observation
+    episode({ revokeNs: 9_000_000, complete: false }), episode({ acquireTsNs: 0, revokeNs: 8_000_000, complete: false }),
   ];
   const findings = [
     finding({}), finding({ severity: Severity.WARNING, inconclusive: true }),
@@ -45,7 +47,7 @@ describe('summarize', () => {
   const s = summarize(episodes, findings, { batches: 3, events: 40, lostEvents: 2, skippedInput: 1 });
 
   it('counts', () => {
-    expect(s).toMatchObject({ events: 40, episodes: 5, revokeEpisodes: 4, incompleteEpisodes: 1,
+    expect(s).toMatchObject({ events: 40, episodes: 7, revokeEpisodes: 6, incompleteEpisodes: 2,
       input: { batches: 3, events: 40, lostEvents: 2, skippedInput: 1, lateEvents: 0 } });
     expect(s.findings).toEqual({
       total: 4, inconclusive: 1, bySeverity: { CRITICAL: 2, WARNING: 1, INFO: 1 },
@@ -54,7 +56,7 @@ describe('summarize', () => {
     });
   });
 
-  it('revoke latency only over episodes that revoked something, by kernel and by driver', () => {
+  it('revoke latency only over episodes that revoked something and were measured, by kernel and by driver', () => {
     expect(s.revokeLatency.all).toEqual({ count: 3, p50Ns: 300_000, p90Ns: 2_000_000, p99Ns: 2_000_000, maxNs: 2_000_000 });
     expect(Object.keys(s.revokeLatency.byKernel)).toEqual(['6.12.1', '7.2.0']);
     expect(s.revokeLatency.byKernel['6.12.1']!.count).toBe(2);

@@ -423,11 +423,11 @@ describe('loss, duplicates and order', () => {
     expect(dup.episodes).toEqual(analyzeBatches(batches).episodes);
   });
 
-  it('invalid events are counted and skipped', () => {
+  it('invalid events: decoded batches count and skip them; their bytes are rejected whole by the wire reader', () => {
     const b = started('6.12');
     b.events.push({ tsNs: us(50), device: '' , lockAcquire: {} }, { tsNs: us(60), device: D });
-    const r = run(b);
-    expect(r.stats.invalidEvents).toBe(2);
+    expect(analyzeBatches(b.batches()).stats.invalidEvents).toBe(2);
+    expect(() => analyzeFrames(b.batches().map((x) => v1.EventBatch.encode(x).finish()))).toThrow(/events\[\d+\]\.device: missing/);
   });
 
   it('an event later than the lateness window counts as late loss', () => {

@@ -10,7 +10,7 @@ import { checkDashboard, resolveVariables, type PanelRun, type RunSql } from '..
 import { DASHBOARDS } from '../dashboards/index.js';
 import { interpolate, type TimeRange } from '../dashboards/interpolate.js';
 import { analyzeBatches } from '../services/core/analysis.js';
-import { Backing, FindingKind, TriggerKind, ZapTarget, type EventBatch } from '../services/core/model.js';
+import { Backing, FindingKind, Severity, TriggerKind, ZapTarget, type Episode, type EventBatch, type Finding } from '../services/core/model.js';
 import { ClickHouseStore } from '../services/store/clickhouse-store.js';
 import { connect } from '../services/store/connect.js';
 import type { HostHealth } from '../services/store/types.js';
@@ -114,6 +114,40 @@ function healthSamples(p: HostPlan, batches: EventBatch[]): HostHealth[] {
   return out;
 }
 
+/**
+ * Rules-v2 outputs (DESIGN §4.1) the hand-written traces above do not produce, built as the correlator emits them:
+ * on gpu-a01 an episode that began before observation and one touched by loss (device 0000:3b:00.0), a certain
+ * FAULT_WHILE_REVOKED (0000:af:00.0); on nic-e05 an inconclusive one.
+ */
+function rulesV2(episodes: Episode[], findings: Finding[]): { episodes: Episode[]; findings: Finding[] } {
+  const base = episodes.find((e) => e.hostname === 'gpu-a01' && e.device === '0000:3b:00.0')!;
+  const other = episodes.find((e) => e.hostname === 'gpu-a01' && e.device === '0000:af:00.0')!;
+  const e05 = findings.find((f) => f.hostname === 'nic-e05')!;
+  return {
+    episodes: [
+      { ...base, episodeId: 'v2-early', acquireTsNs: 0, releaseTsNs: base.acquireTsNs + 3e9, lockWaitNs: 0, holdNs: 0, revokeNs: 0, complete: false,
+        pid: 0, comm: '' },
+      { ...base, episodeId: 'v2-lossy', acquireTsNs: base.acquireTsNs + 5e9, releaseTsNs: base.acquireTsNs + 5.9e9, holdNs: 900e6, revokeNs: 800e6,
+        complete: false, pid: 4242, comm: 'qemu-kvm', triggerRet: -16, staleTriggers: 1 },
+    ],
+    findings: [
+      { findingId: 'v2-fwr', kind: FindingKind.FAULT_WHILE_REVOKED, severity: Severity.CRITICAL, hostname: 'gpu-a01', bootId: other.bootId,
+        device: other.device, driver: other.driver, kernelRelease: other.kernelRelease, episodeId: '', tsNs: other.acquireTsNs + 7e9, inconclusive: false,
+        evidence: JSON.stringify({ rule: 'fault_while_revoked.memory_disabled', mirrors: 'vfio_pci_mmap_huge_fault', mappingId: 200, bar: 2 }) },
+      { ...e05, findingId: 'v2-fwr-inc', kind: FindingKind.FAULT_WHILE_REVOKED, severity: Severity.CRITICAL, inconclusive: true,
+        evidence: JSON.stringify({ rule: 'fault_while_revoked.memory_disabled', mirrors: 'vfio_pci_mmap_huge_fault',
+          unknown: ['memory_enabled: no DeviceInfo since the collector started'] }) },
+    ],
+  };
+}
+
+/** idle-f06: no events at all, but its collector's heartbeats (EventBatch.now_ns) keep coming: alive. */
+function heartbeatSamples(): HostHealth[] {
+  return Array.from({ length: MINUTES + 1 }, (_, m) => ({ hostname: 'idle-f06', bootId: 'boot-idle-f06', kernelRelease: '6.19.0-1-amd64',
+    collectorVersion: 'test', capabilities: ['LOCK'], observedAtMs: NOW_MS + SHIFT_NS / 1e6 + m * 60e3, events: 0, dropped: 0, lost: 0, lag: 0,
+    lastTsNs: 0, nowNs: 1e12 + m * 60e9 }));
+}
+
 /** What the fleet correlator dead-lettered: per minute, topic, partition and reason (DLQ rate panel). */
 const DLQ: DlqCount[] = [
   // two partitions in the same minute sum into one point of the reason's series
@@ -155,9 +189,10 @@ beforeAll(async () => {
   const { episodes, findings } = analyzeBatches(batches.flat());
   findingKinds = new Set(findings.map((f) => `${FindingKind[f.kind]}${f.inconclusive ? ' inconclusive' : ''}`));
   for (const b of batches.flat()) await store.writeBatch(b);
-  await store.writeEpisodes(episodes);
-  await store.writeFindings(findings);
-  await store.writeHostHealth(PLANS.flatMap((p, i) => healthSamples(p, batches[i]!)));
+  const v2 = rulesV2(episodes, findings);
+  await store.writeEpisodes([...episodes, ...v2.episodes]);
+  await store.writeFindings([...findings, ...v2.findings]);
+  await store.writeHostHealth([...PLANS.flatMap((p, i) => healthSamples(p, batches[i]!)), ...heartbeatSamples()]);
   await store.flush();
 }, 180_000);
 
@@ -208,7 +243,28 @@ describe('dashboard panels show the fleet the trace describes', () => {
     expect(Number(wasted[0]!.redundant_zaps)).toBe(23);
     expect(Number(wasted[0]!.wasted_ms)).toBeGreaterThan(0);
     const [critical] = await panel('fleet-overview.json', 'Critical findings');
-    expect(Number(critical!.critical)).toBe(6);
+    expect(Number(critical!.critical)).toBe(7); // 6 certain SKIPPED_ZAP + the certain FAULT_WHILE_REVOKED; not the inconclusive one
+  });
+
+  it('fleet: faults while revoked, critical devices, and the inconclusive share per kind and per host', async () => {
+    const [fwr] = await panel('fleet-overview.json', 'Faults while revoked');
+    expect(Number(fwr!.faults_while_revoked)).toBe(1);
+    const devices = await panel('fleet-overview.json', 'Devices with critical findings');
+    expect(devices.map((r) => [r.hostname, r.device, Number(r.faults_while_revoked), Number(r.certain), Number(r.inconclusive_findings)])).toEqual([
+      ['gpu-a01', '0000:af:00.0', 1, 1, 0], ['gpu-a01', '0000:3b:00.0', 0, 6, 0], ['nic-e05', '0000:d8:00.0', 0, 0, 1]]);
+    const byKind = Object.fromEntries((await panel('fleet-overview.json', 'Inconclusive share by kind')).map((r) => [r.kind, Number(r.inconclusive_share)]));
+    expect(byKind.FAULT_WHILE_REVOKED).toBe(0.5);
+    expect(byKind.REDUNDANT_ZAP).toBe(0);
+    const [exact] = (await run(`SELECT countIf(inconclusive) / count() FROM revokescope.findings FINAL WHERE toString(kind) = 'SKIPPED_ZAP'`)).rows;
+    expect(byKind.SKIPPED_ZAP).toBeCloseTo(Number(exact![0]), 9);
+    const byHost = Object.fromEntries((await panel('fleet-overview.json', 'Inconclusive share by host')).map((r) => [r.hostname, r]));
+    expect(Number(byHost['nic-e05']!.inconclusive_share)).toBe(1);
+    // the commonest reason among nic-e05's inconclusive findings (the correlator's evidence.unknown, and ours)
+    const [[top, n]] = (await run(`SELECT u, count() AS n FROM (SELECT JSONExtractString(evidence, 'unknown', 1) AS u FROM revokescope.findings FINAL
+      WHERE hostname = 'nic-e05' AND inconclusive) WHERE u != '' GROUP BY u ORDER BY n DESC LIMIT 1`)).rows;
+    expect(Number(n)).toBeGreaterThan(0);
+    expect(byHost['nic-e05']!.top_unknown).toBe(top);
+    expect(Number(byHost['gpu-a01']!.inconclusive_share)).toBe(0);
   });
 
   it('fleet: latency quantiles are ordered and in milliseconds', async () => {
@@ -220,15 +276,22 @@ describe('dashboard panels show the fleet the trace describes', () => {
     }
     const heat = await panel('fleet-overview.json', 'Revoke latency distribution');
     const total = heat.reduce((s, r) => s + Object.entries(r).filter(([k]) => k !== 'time').reduce((a, [, v]) => a + Number(v), 0), 0);
-    const [{ n }] = (await run('SELECT countIf(revoke AND revoke_ns > 0) AS n FROM revokescope.episodes')).rows.map((r) => ({ n: Number(r[0]) }));
-    expect(total).toBe(n);
+    // measured revokes only: not the episode touched by loss (800 ms), not the one that began before observation
+    const [[n, all]] = (await run('SELECT countIf(revoke AND revoke_ns > 0 AND complete AND acquire_ts_ns > 0), countIf(revoke AND revoke_ns > 0) FROM revokescope.episodes')).rows;
+    expect(total).toBe(Number(n));
+    expect(Number(all)).toBe(Number(n) + 1);
   });
 
-  it('collector health: the host whose events stopped is silent, capabilities follow the kernel', async () => {
+  it('collector health: the host whose events stopped is silent, the idle one with heartbeats is not, capabilities follow the kernel', async () => {
     const [silent] = await panel('collector-health.json', 'Silent hosts');
-    expect([Number(silent!.silent_hosts), Number(silent!.hosts)]).toEqual([1, 5]);
+    expect([Number(silent!.silent_hosts), Number(silent!.hosts)]).toEqual([1, 6]);
     const bySilence = await panel('collector-health.json', 'Hosts by silence');
     expect(bySilence[0]!.hostname).toBe('nic-e05');
+    const idle = bySilence.find((r) => r.hostname === 'idle-f06')!;
+    expect([Boolean(Number(idle.silent)), Boolean(Number(idle.heartbeats)), Number(idle.silent_for_s)]).toEqual([false, true, 60]);
+    const observed = Object.fromEntries((await panel('collector-health.json', 'Episodes not fully observed')).map((r) => [r.hostname, r]));
+    expect([Number(observed['gpu-a01']!.began_before_observation), Number(observed['gpu-a01']!.incomplete)]).toEqual([1, 2]);
+    expect(Number(observed['nic-b02']!.incomplete)).toBe(0);
     const caps = Object.fromEntries((await panel('collector-health.json', 'Capability matrix')).map((r) => [r.hostname, r]));
     const yes = (r: Record<string, unknown> | undefined, c: string): boolean => Boolean(Number(r?.[c]));
     expect(['LOCK', 'DMABUF_REVOKE'].map((c) => yes(caps['gpu-a01'], c))).toEqual([true, false]);
@@ -251,5 +314,20 @@ describe('dashboard panels show the fleet the trace describes', () => {
     const findings = await panel('device-drilldown.json', 'Findings with evidence');
     expect(findings.length).toBe(6);
     expect(findings.every((f) => f.kind === 'SKIPPED_ZAP' && f.severity === 'CRITICAL')).toBe(true);
+  });
+
+  it('device drill-down: episodes show the task and trigger return, and leave unmeasured times empty', async () => {
+    const rows = Object.fromEntries((await panel('device-drilldown.json', 'Episodes')).map((r) => [r.episode_id, r]));
+    expect(rows['v2-early']).toMatchObject({ began_before_observation: true, complete: false, lock_wait_ms: null, hold_ms: null, revoke_ms: null });
+    expect(rows['v2-lossy']).toMatchObject({ comm: 'qemu-kvm', pid: 4242, trigger_ret: -16, stale_triggers: 1, began_before_observation: false,
+      lock_wait_ms: expect.any(Number), hold_ms: null, revoke_ms: null });
+    const measured = Object.values(rows).find((r) => r.complete === true)!;
+    expect(measured.revoke_ms).toEqual(expect.any(Number));
+    const perEpisode = await panel('device-drilldown.json', 'Per episode: revoke latency, zap time, lock hold');
+    // empty where not measured: the two above and the 6 resets that skipped their zap (no revoke at all)
+    const [[unmeasured]] = (await run(`SELECT countIf(NOT (revoke AND revoke_ns > 0 AND complete AND acquire_ts_ns > 0)) FROM revokescope.episodes
+      WHERE hostname = 'gpu-a01' AND device = '0000:3b:00.0'`)).rows;
+    expect(Number(unmeasured)).toBe(8);
+    expect(perEpisode.filter((r) => r.revoke_ms === null)).toHaveLength(8);
   });
 });

@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { poisonBatch } from './support/poison.js';
+import { runFleet } from '../services/pipeline/fleet.js';
 import { analyzeBatches } from '../services/core/analysis.js';
 import { v1, type EventBatch } from '../services/core/model.js';
 import { hostBatches } from './support/kafka/fleet.js';
@@ -305,6 +307,8 @@ describe('bad messages and interop', () => {
       { value: finding, why: /invalid batch/ },
       { value: v1.EventBatch.encode(absurd).finish(), why: /invalid batch.*absurd duration/ },
       { value: new Uint8Array(0), why: /empty message/ },
+      // protobufjs + validateBatch accept it; the wire reader (every path's) does not: it must not stall the partition
+      { value: poisonBatch(host), why: /invalid batch: events\[0\]\.barFault\.bar: wire type 5/ },
     ];
     const sink = await createKafkaSink({ brokers: [broker.bootstrap], ...topics, partitions: 4 });
     await sink.send([{ key: host, value: valid }]);
@@ -331,8 +335,24 @@ describe('bad messages and interop', () => {
       query: `SELECT reason, sum(count) AS n FROM ${store.schema.database}.dlq_events WHERE topic = {t:String} GROUP BY reason ORDER BY reason`,
       query_params: { t: topics.eventsTopic } })).json<{ reason: string; n: string }>();
     await store.close();
-    expect(counts.map((c) => [c.reason, Number(c.n)])).toEqual([['corrupt protobuf', 4], ['invalid batch', 2]]); // a Finding does not parse as an EventBatch
+    expect(counts.map((c) => [c.reason, Number(c.n)])).toEqual([['corrupt protobuf', 4], ['invalid batch', 3]]); // a Finding does not parse as an EventBatch
   }, 180_000);
+
+  it('a drain that cannot make progress fails instead of exiting 0 with the partition half read', async (ctx) => {
+    if (broker.unavailable) return ctx.skip();
+    const topics = topicsFor('stall');
+    const batches = hostBatches(1, { hosts: 1, cycles: 4, batchSize: 16, seed: 9 });
+    const sink = await createKafkaSink({ brokers: [broker.bootstrap], ...topics, partitions: 1 });
+    for (const b of batches) await sink.send([{ key: b.host!.hostname!, value: v1.EventBatch.encode(b).finish() }]);
+    await sink.close();
+    // a store that has been closed: every write fails (the fault is real: chDB refuses a closed session)
+    const { store } = await openStore({ dataDir: tmp('stall') });
+    await store.close();
+    const fleet = runFleet({ brokers: [broker.bootstrap], ...topics, store, drain: true, drainIdleMs: 3_000 });
+    const err = await fleet.done.then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toMatch(/drain stalled: 10 messages unread/);
+    expect(fleet.pipeline.stats.done).toBe(false);
+  }, 120_000);
 
   it('kcat consumes a batch we produced and protoc --decode reads it with our .proto', async (ctx) => {
     if (broker.unavailable) return ctx.skip();

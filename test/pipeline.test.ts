@@ -1,13 +1,15 @@
 // The embedded pipeline end to end (source → protobuf → bus → correlator → chDB) and the bus contract.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeBatches } from '../services/core/analysis.js';
-import { Correlator } from '../services/core/correlator/index.js';
 import { FindingKind, Severity, type EventBatch } from '../services/core/model.js';
-import { EmbeddedPipeline } from '../services/pipeline/embedded.js';
+import { runEmbedded } from '../services/pipeline/embedded.js';
 import { toAsyncIterable } from '../services/pipeline/sources.js';
 import type { OpenStore } from '../services/store/index.js';
 import { InProcessBus } from '../services/transport/bus.js';
-import type { TransportMessage } from '../services/transport/types.js';
+import type { SourceHandler, TransportMessage } from '../services/transport/types.js';
+
+/** A handler that only takes deliveries (partition 0 from offset 0, as the bus assigns it). */
+const deliverTo = (deliver: SourceHandler['deliver']): SourceHandler => ({ assign: async () => new Map([[0, 0]]), deliver });
 import { fleetTrace, openTemp, tempDir } from './store-fixtures.js';
 
 describe('in-process bus', () => {
@@ -15,11 +17,11 @@ describe('in-process bus', () => {
     const bus = new InProcessBus({ capacity: 4, maxDelivery: 3 });
     const received: string[] = [];
     let maxDepth = 0;
-    const consumer = bus.run(async (msgs) => {
+    const consumer = bus.run(deliverTo(async (msgs) => {
       maxDepth = Math.max(maxDepth, bus.depth);
       await new Promise((r) => setTimeout(r, 2));
       for (const m of msgs) received.push(Buffer.from(m.value).toString());
-    });
+    }));
     let sent = 0;
     const producer = (async () => {
       for (let i = 0; i < 200; i++) {
@@ -33,7 +35,7 @@ describe('in-process bus', () => {
     await Promise.all([producer, consumer]);
     expect(received).toEqual(Array.from({ length: 200 }, (_, i) => String(i)));
     expect(maxDepth).toBeLessThanOrEqual(4);
-    expect(bus.acknowledged).toBe(200);
+    expect(bus.delivered).toBe(200);
   });
 
   it('stop() refuses waiting senders instead of dropping their messages silently', async () => {
@@ -49,7 +51,7 @@ describe('in-process bus', () => {
     await bus.send([{ key: 'a', value: new Uint8Array() }, { key: 'b', value: new Uint8Array() }]);
     await bus.close();
     const got: TransportMessage[] = [];
-    await bus.run(async (m) => { got.push(...m); });
+    await bus.run(deliverTo(async (m) => { got.push(...m); }));
     expect(got.map((m) => [m.key, m.offset, m.partition])).toEqual([['a', '0', 0], ['b', '1', 0]]);
   });
 });
@@ -68,15 +70,15 @@ describe('embedded pipeline on chDB', () => {
       // corrupt messages straight onto the bus: counted, skipped, never fatal
       for (const v of extra) await bus.send([{ key: 'bad', value: v }]);
     }
-    const pipeline = new EmbeddedPipeline({ source: toAsyncIterable(batches), store: s.store, correlator: new Correlator(), bus });
-    return pipeline.run();
+    return runEmbedded({ source: toAsyncIterable(batches), store: s.store, bus }).done;
   }
 
   it("stores exactly the correlator's episodes and findings for the trace", async () => {
     const expected = analyzeBatches(trace);
     expect(expected.findings.length).toBeGreaterThan(0);
     const stats = await ingest(trace, [new Uint8Array([0xff, 0xff, 0xff, 0x0f])]);
-    expect(stats.invalidMessages).toBe(1);
+    expect(stats.deadLettered).toBe(1);
+    expect(stats.deadLetterReasons).toEqual({ 'corrupt protobuf': 1 });
     expect(stats.episodes).toBe(expected.episodes.length);
     expect(stats.findingsBySeverity.CRITICAL).toBe(expected.findings.filter((f) => f.severity === Severity.CRITICAL).length);
     const eps = await s.reader.episodes({ limit: 10_000 });
@@ -84,8 +86,9 @@ describe('embedded pipeline on chDB', () => {
     const fs = await s.reader.findings({ limit: 10_000 });
     const key = (f: { findingId: unknown; kind: unknown; severity: unknown; episodeId: unknown; inconclusive: unknown; evidence: unknown }) =>
       JSON.stringify([f.findingId, f.kind, f.severity, f.episodeId, f.inconclusive, f.evidence]);
+    // the store returns evidence as the object the correlator's JSON text holds
     expect(fs.items.map(key).sort()).toEqual(expected.findings.map((f) => key({
-      ...f, kind: FindingKind[f.kind], severity: Severity[f.severity] })).sort());
+      ...f, kind: FindingKind[f.kind], severity: Severity[f.severity], evidence: JSON.parse(f.evidence) })).sort());
     const counts = await s.reader.counts();
     expect(counts.events).toBe(trace.reduce((n, b) => n + b.events!.length, 0));
     expect(counts.latencyEpisodes).toBe(expected.episodes.length);

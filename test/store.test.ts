@@ -21,7 +21,8 @@ function episode(i: number, over: Partial<Episode> = {}): Episode {
     episodeId: `ep-${i}`, hostname: 'h1', bootId: 'b1', device: '0000:3b:00.0', driver: 'vfio-pci', kernelRelease: '6.19.0-1-amd64',
     trigger: TriggerKind.RESET, groupId: 0, acquireTsNs: 5_000_000_000 + i * 1_000_000, releaseTsNs: 5_000_000_000 + i * 1_000_000 + 90_000,
     revoke: true, lockWaitNs: 100 + i, holdNs: 90_000, revokeNs: 40_000 + i, zapNs: 10_000, dmabufRevokeNs: 20_000, moveNs: 7_000,
-    zapCount: 1, dmabufCount: 1, importerCount: 2, legacyMappings: 1, dmabufMappings: 0, complete: true, ...over,
+    zapCount: 1, dmabufCount: 1, importerCount: 2, legacyMappings: 1, dmabufMappings: 0, complete: true,
+    pid: 4242, comm: 'qemu-kvm', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0, ...over,
   };
 }
 
@@ -92,6 +93,13 @@ describe('round trip of every table', () => {
         { tsNs: 80, device: 'd0', barMunmap: { bar: 2, mappingId: 5 } },
         { tsNs: 90, device: 'd0', trigger: { kind: TriggerKind.HOT_RESET, groupId: 42 } },
         { tsNs: 100, device: 'd0', lockRelease: {} },
+        // rules v2 (DESIGN §4.1): new bodies, DeviceInfo state with every field set, and with none
+        { tsNs: 110, device: 'd0', triggerEnd: { kind: TriggerKind.OPEN, ret: -16 } },
+        { tsNs: 120, device: 'd0', powerTransition: { from: 3, to: 0, durationNs: 10_000_000 } },
+        { tsNs: 130, device: 'd0', resetFunction: { ret: -25, durationNs: 1_500_000 } },
+        { tsNs: 140, device: 'd0', deviceInfo: { driver: 'vfio-pci', zapBarsOnRevoke: false, dmabufBarMmap: false, memoryEnabled: false,
+          powerState: 3, revoked: true, openCount: 0, noCommandMemory: true, customVmOpsBars: 0b10100 } },
+        { tsNs: 150, device: 'd0', deviceInfo: { driver: 'vfio-pci', dmabufBarMmap: true } },
       ],
     };
     await s.store.writeBatch(batch);
@@ -99,8 +107,19 @@ describe('round trip of every table', () => {
     const rows = await q<Record<string, unknown>>(`SELECT *, toUnixTimestamp64Nano(time) - ts_ns AS off FROM revokescope.events FINAL
       WHERE hostname = {h:String} ORDER BY seq`, { h: 'rt-host' });
     expect(rows.map((r) => [Number(r.seq), r.kind])).toEqual([[100, 'deviceInfo'], [101, 'lockAcquire'], [102, 'zap'],
-      [103, 'dmabufRevoke'], [104, 'moveNotify'], [105, 'barMmap'], [106, 'barFault'], [107, 'barMunmap'], [108, 'trigger'], [109, 'lockRelease']]);
+      [103, 'dmabufRevoke'], [104, 'moveNotify'], [105, 'barMmap'], [106, 'barFault'], [107, 'barMunmap'], [108, 'trigger'], [109, 'lockRelease'],
+      [110, 'triggerEnd'], [111, 'powerTransition'], [112, 'resetFunction'], [113, 'deviceInfo'], [114, 'deviceInfo']]);
     expect(rows[0]).toMatchObject({ comm: 'qemu\tkvm', cpu: 1, pid: 2, tid: 3, driver: 'nvgrace-gpu-vfio-pci', zap_bars_on_revoke: true, dmabuf_bar_mmap: true });
+    expect(rows[10]).toMatchObject({ trigger: 'OPEN', ret: -16 });
+    expect(rows[11]).toMatchObject({ power_from: 3, power_to: 0, duration_ns: '10000000' });
+    expect(rows[12]).toMatchObject({ ret: -25, duration_ns: '1500000' });
+    // a field read (false and 0 included) is a value; a field not read is NULL, never a default
+    expect(rows[13]).toMatchObject({ zap_bars_on_revoke: false, memory_enabled: false, power_state: 3, device_revoked: true, open_count: 0,
+      no_command_memory: true, custom_vm_ops_bars: 0b10100 });
+    expect(rows[14]).toMatchObject({ dmabuf_bar_mmap: true, zap_bars_on_revoke: null, memory_enabled: null, power_state: null,
+      device_revoked: null, open_count: null, no_command_memory: null, custom_vm_ops_bars: null });
+    // other kinds leave the DeviceInfo state NULL too
+    expect(rows[1]).toMatchObject({ zap_bars_on_revoke: null, memory_enabled: null, open_count: null, ret: 0 });
     expect(rows[1]).toMatchObject({ wait_ns: '1234' });
     expect(rows[2]).toMatchObject({ start: String(2 ** 40), length: String(2 ** 41), duration_ns: '555', zap_target: 'DEVICE', had_vmas: false });
     expect(rows[3]).toMatchObject({ revoked: true, dmabuf_count: 3, duration_ns: '777', device_has_vmas: true, had_vmas: null });
@@ -129,7 +148,10 @@ describe('round trip of every table', () => {
     const fs = await s.reader.findings({ host: 'h1', limit: 10 });
     expect(fs.items.map((f) => [f.findingId, f.kind, f.severity, f.inconclusive])).toEqual([
       ['f-2', 'REDUNDANT_ZAP', 'INFO', true], ['f-1', 'SKIPPED_ZAP', 'CRITICAL', false]]);
-    expect(fs.items[1]!.evidence).toBe(finding(1).evidence);
+    // evidence is a JSON object wherever it is written: text that is not one is kept under `text`
+    expect(fs.items[1]!.evidence).toEqual({ text: finding(1).evidence });
+    const [stored] = await q<{ ok: number }>(`SELECT isValidJSON(evidence) AND JSONType(evidence) = 'Object' AS ok FROM revokescope.findings WHERE finding_id = 'f-1'`);
+    expect(Number(stored!.ok)).toBe(1);
     const health = await q(`SELECT * FROM revokescope.host_health FINAL WHERE hostname = 'h1'`);
     expect(health).toEqual([expect.objectContaining({ boot_id: 'b1', capabilities: ['LOCK', 'ZAP'], events: '10', dropped: '2', lost: '3', last_ts_ns: '99' })]);
     const lat = await s.reader.latency({ metric: 'revoke', groupBy: ['host'], host: 'h1' });
@@ -261,5 +283,105 @@ describe('hourly and daily rollups', () => {
         if (row.count > 200) expect(Math.abs(row.p50 - exact[j]!.p50) / 1_000_000, label).toBeLessThan(0.03);
       }
     }
+  });
+});
+
+describe('rules v2 outputs (DESIGN §4.1)', () => {
+  const host = 'v2-host';
+  const S = 1e9;
+  // three measured episodes, one touched by loss, and two that began before observation (the collector restarted
+  // inside a lock window twice on the same device and boot: acquire_ts_ns = 0, nothing of wait, hold or revoke known)
+  const eps = (): Episode[] => [
+    episode(1, { episodeId: 'v2-a', hostname: host, acquireTsNs: 100 * S, releaseTsNs: 100 * S + 90_000, revokeNs: 40_000, holdNs: 90_000,
+      pid: 777, comm: 'qemu-kvm', triggerRet: 0, staleTriggers: 2, intendedEmptyZaps: 1 }),
+    episode(2, { episodeId: 'v2-b', hostname: host, acquireTsNs: 101 * S, releaseTsNs: 101 * S + 80_000, revokeNs: 30_000, holdNs: 80_000,
+      pid: 778, comm: 'vfio-reset', triggerRet: -16 }),
+    episode(3, { episodeId: 'v2-c', hostname: host, acquireTsNs: 102 * S, releaseTsNs: 102 * S + 70_000, revokeNs: 20_000, holdNs: 70_000 }),
+    episode(4, { episodeId: 'v2-lossy', hostname: host, acquireTsNs: 103 * S, releaseTsNs: 103 * S + 9_000_000, revokeNs: 8_000_000,
+      holdNs: 9_000_000, zapNs: 7_000_000, complete: false }),
+    episode(5, { episodeId: 'v2-early-1', hostname: host, acquireTsNs: 0, releaseTsNs: 50 * S, lockWaitNs: 0, holdNs: 0, revokeNs: 0,
+      zapNs: 5_000, complete: false, pid: 0, comm: '' }),
+    episode(6, { episodeId: 'v2-early-2', hostname: host, acquireTsNs: 0, releaseTsNs: 60 * S, lockWaitNs: 0, holdNs: 0, revokeNs: 0,
+      zapNs: 6_000, complete: false, pid: 0, comm: '' }),
+  ];
+  const fwr = (i: number, over: Partial<Finding> = {}): Finding => finding(i, {
+    findingId: `v2-f-${i}`, hostname: host, kind: FindingKind.FAULT_WHILE_REVOKED, severity: Severity.CRITICAL, episodeId: '', tsNs: 100 * S + i,
+    evidence: JSON.stringify({ rule: 'fault_while_revoked.memory_disabled', mirrors: 'vfio_pci_mmap_huge_fault', mappingId: 7, bar: 0,
+      backing: 'LEGACY', memoryEnabled: false }), ...over,
+  });
+
+  beforeAll(async () => {
+    await s.store.writeEpisodes(eps());
+    await s.store.writeFindings([fwr(1), fwr(2, { inconclusive: true, evidence: JSON.stringify({ rule: 'fault_while_revoked.memory_disabled',
+      mirrors: 'vfio_pci_mmap_huge_fault', unknown: ['memory_enabled: not read since the collector started (no DeviceInfo, no MEM_* trigger)'] }) }),
+    finding(3, { findingId: 'v2-f-3', hostname: host, kind: FindingKind.REDUNDANT_ZAP, severity: Severity.INFO, tsNs: 101 * S,
+      evidence: JSON.stringify({ rule: 'redundant_zap.dmabuf_mmap_no_live_mapping', mirrors: 'unmap_mapping_range', wastedNs: 12_345 }) })]);
+    await s.store.flush();
+  });
+
+  it('episodes carry the acquiring task, the trigger return, stale triggers and intended empty zaps; filter by comm and pid', async () => {
+    const all = await s.reader.episodes({ host, limit: 100 });
+    expect(all.items.map((e) => e.episodeId).sort()).toEqual(eps().map((e) => e.episodeId).sort());
+    expect(all.items.find((e) => e.episodeId === 'v2-a')).toMatchObject({ pid: 777, comm: 'qemu-kvm', triggerRet: 0, staleTriggers: 2, intendedEmptyZaps: 1 });
+    expect(all.items.find((e) => e.episodeId === 'v2-b')).toMatchObject({ pid: 778, comm: 'vfio-reset', triggerRet: -16 });
+    expect((await s.reader.episodes({ host, comm: 'vfio-reset', limit: 100 })).items.map((e) => e.episodeId)).toEqual(['v2-b']);
+    expect((await s.reader.episodes({ host, pid: 777, limit: 100 })).items.map((e) => e.episodeId)).toEqual(['v2-a']);
+    expect((await s.reader.episodes({ host, pid: 4_000_000_000, limit: 100 })).items).toEqual([]);
+  });
+
+  it('episodes that began before observation are kept apart, dated by their release, and re-ingest stays idempotent', async () => {
+    const early = (await s.reader.episodes({ host, complete: false, limit: 100 })).items.filter((e) => e.acquireTsNs === '0');
+    expect(early.map((e) => e.episodeId).sort()).toEqual(['v2-early-1', 'v2-early-2']);
+    const [t] = await q<{ d: string }>(`SELECT toString(toUnixTimestamp64Nano(time) - toInt64(release_ts_ns) - (
+        SELECT toUnixTimestamp64Nano(time) - toInt64(acquire_ts_ns) FROM revokescope.episodes WHERE episode_id = 'v2-a')) AS d
+      FROM revokescope.episodes WHERE episode_id = 'v2-early-2'`);
+    expect(t!.d).toBe('0'); // time = release ts + the boot's offset (not the boot's start)
+    const count = async () => (await q<{ n: string; r: string }>(`SELECT (SELECT count() FROM revokescope.episodes WHERE hostname = {h:String}) AS n,
+      (SELECT sum(episodes) FROM revokescope.episode_latency_1m WHERE hostname = {h:String}) AS r`, { h: host }))[0];
+    const before = await count();
+    expect(before).toEqual({ n: '6', r: '6' });
+    await s.store.writeEpisodes(eps());
+    await s.store.flush();
+    expect(await count()).toEqual(before);
+  });
+
+  it('latency counts only what was measured: no acquire seen → no wait/hold/revoke; loss inside → no hold/revoke/zap', async () => {
+    const get = async (metric: 'revoke' | 'hold' | 'wait' | 'zap') => (await s.reader.latency({ metric, groupBy: ['host'], host }))[0]!;
+    const revoke = await get('revoke');
+    expect([revoke.episodes, revoke.count, revoke.max]).toEqual([6, 3, 40_000]); // not the lossy 8 ms, not the early zeros
+    expect([(await get('hold')).count, (await get('hold')).max]).toEqual([3, 90_000]);
+    expect((await get('wait')).count).toBe(4); // the lossy episode's acquire (and its wait) was seen
+    const zap = await get('zap');
+    expect([zap.count, zap.max]).toEqual([3, 10_000]); // the early and the lossy episodes' zap sums may miss zaps
+    // the run summary's histogram counts the same episodes (over the whole store: every test's episodes)
+    const hist = await s.reader.revokeHistogram();
+    const [{ measured, all }] = await q<{ measured: string; all: string }>(`SELECT countIf(revoke AND revoke_ns > 0 AND complete AND acquire_ts_ns > 0)
+      AS measured, countIf(revoke AND revoke_ns > 0) AS all FROM revokescope.episodes FINAL`);
+    expect(hist.reduce((n, b) => n + b.count, 0)).toBe(Number(measured));
+    expect(Number(all)).toBeGreaterThan(Number(measured));
+  });
+
+  it('FAULT_WHILE_REVOKED is stored and filtered; evidence is an object with its rule, facts and unknowns; filter by rule', async () => {
+    const f = await s.reader.findings({ host, kind: 'FAULT_WHILE_REVOKED', limit: 100 });
+    expect(f.items.map((x) => [x.findingId, x.severity, x.inconclusive])).toEqual([['v2-f-2', 'CRITICAL', true], ['v2-f-1', 'CRITICAL', false]]);
+    expect(f.items[1]!.evidence).toEqual({ rule: 'fault_while_revoked.memory_disabled', mirrors: 'vfio_pci_mmap_huge_fault', mappingId: 7, bar: 0,
+      backing: 'LEGACY', memoryEnabled: false });
+    expect((f.items[0]!.evidence as { unknown: string[] }).unknown).toEqual([expect.stringMatching(/^memory_enabled: /)]);
+    const certain = await s.reader.findings({ host, kind: 'FAULT_WHILE_REVOKED', inconclusive: false, limit: 100 });
+    expect(certain.items.map((x) => x.findingId)).toEqual(['v2-f-1']);
+    const byRule = await s.reader.findings({ host, rule: 'redundant_zap.dmabuf_mmap_no_live_mapping', limit: 100 });
+    expect(byRule.items.map((x) => x.findingId)).toEqual(['v2-f-3']);
+    expect(byRule.items[0]!.evidence).toMatchObject({ wastedNs: 12_345 }); // existing keys keep working (alert rules read wastedNs)
+    const [{ wasted }] = await q<{ wasted: string }>(`SELECT sum(JSONExtractUInt(evidence, 'wastedNs')) AS wasted FROM revokescope.findings
+      WHERE hostname = {h:String}`, { h: host });
+    expect(Number(wasted)).toBe(12_345);
+  });
+
+  it('host health keeps the collector clock (EventBatch.now_ns)', async () => {
+    await s.store.writeHostHealth([{ hostname: host, bootId: 'b1', kernelRelease: 'k', collectorVersion: 'v', capabilities: [], observedAtMs: Date.now(),
+      events: 0, dropped: 0, lost: 0, lag: 0, lastTsNs: 5, nowNs: 9_000_000_000_000 }]);
+    await s.store.flush();
+    expect(await q(`SELECT last_ts_ns, now_ns FROM revokescope.host_health WHERE hostname = {h:String}`, { h: host }))
+      .toEqual([{ last_ts_ns: '5', now_ns: '9000000000000' }]);
   });
 });

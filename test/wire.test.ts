@@ -7,8 +7,9 @@ import { simulate } from '../collectors/simulator/index.js';
 import { analyzeBatches, analyzeFrames } from '../services/core/analysis.js';
 import { Correlator } from '../services/core/correlator/index.js';
 import { bodyOf, v1, type Event, type EventBatch } from '../services/core/model.js';
+import { FieldError, validateBatch } from '../services/core/validate.js';
 import { BatchScan, NameTable, WireError, WireEvent } from '../services/core/wire.js';
-import { event, u64 } from './support/arbitraries.js';
+import { anyEvent, event, u64 } from './support/arbitraries.js';
 
 const S = 1e9;
 const encode = (b: EventBatch): Uint8Array => v1.EventBatch.encode(b).finish();
@@ -66,8 +67,34 @@ describe('wire reader agrees with protobufjs', () => {
     }), { numRuns: 300 });
   });
 
+  it('rejects exactly what validate.ts rejects of the decoded batch, with the same field path', () => {
+    fc.assert(fc.property(fc.array(anyEvent, { maxLength: 6 }), fc.constantFrom('h', ''), (events, hostname) => {
+      const frame = encode({ host: { hostname, bootId: 'b' }, firstSeq: 1, events });
+      const byObjects = (() => { try { validateBatch(v1.EventBatch.decode(frame)); return 'ok'; } catch (e) { return (e as FieldError).path; } })();
+      const byWire = (() => { try { new BatchScan().read(frame); return 'ok'; } catch (e) { return (e as FieldError).path; } })();
+      // validate.ts checks the host first, the wire reader meets it in wire order: compare which, not the first
+      if (byObjects === 'host.hostname' || byWire === 'host.hostname') expect(hostname).toBe('');
+      else expect(byWire).toBe(byObjects);
+    }), { numRuns: 2000 });
+  });
+
+  it('a known field with the wrong wire type is an error naming it (protobufjs would read it by number)', () => {
+    const ok = encode({ host: { hostname: 'h', bootId: 'b' }, events: [{ tsNs: 5, device: '0000:3b:00.0', barFault: { bar: 1, mappingId: 2, ok: true } }] });
+    expect(() => new BatchScan().read(ok)).not.toThrow();
+    // barFault.bar (field 1) sent as fixed32 instead of a varint
+    const ev = v1.Event.encode({ tsNs: 5, device: '0000:3b:00.0' }).finish();
+    const body = new Uint8Array([(1 << 3) | 5, 1, 0, 0, 0]);
+    const evBytes = new Uint8Array([...ev, 0x92, 0x01, body.length, ...body]); // field 18 (barFault), length-delimited
+    const host = v1.HostInfo.encode({ hostname: 'h', bootId: 'b' }).finish();
+    const frame = new Uint8Array([0x0a, host.length, ...host, 0x22, evBytes.length, ...evBytes]);
+    expect(() => new BatchScan().read(frame)).toThrow(/events\[0\]\.barFault\.bar: wire type 5 \(fixed32\), the schema says 0/);
+    // ts_ns (field 1) as length-delimited
+    const frame2 = new Uint8Array([0x0a, host.length, ...host, 0x22, 4, 0x0a, 2, 0x01, 0x02]);
+    expect(() => new BatchScan().read(frame2)).toThrow(/events\[0\]\.tsNs: wire type 2/);
+  });
+
   it('skips unknown fields of every wire type, like protobufjs', () => {
-    const ev = v1.Event.encode({ tsNs: 5, device: 'd', zap: { start: 7, durationNs: 3 } }).finish();
+    const ev = v1.Event.encode({ tsNs: 5, device: '0000:3b:00.0', zap: { start: 7, durationNs: 3 } }).finish();
     const unknown = new Uint8Array([
       (7 << 3) | 0, 0x96, 0x01, // field 7, varint
       (8 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8, // field 8, fixed64
@@ -75,7 +102,8 @@ describe('wire reader agrees with protobufjs', () => {
       0xf5, 0x01, 1, 2, 3, 4, // field 30, fixed32 (a two-byte tag)
     ]);
     const evBytes = new Uint8Array([...ev, ...unknown]);
-    const frame = new Uint8Array([(4 << 3) | 2, evBytes.length, ...evBytes, 0xc0, 0x02, 1]); // + batch field 40, varint
+    const host = v1.HostInfo.encode({ hostname: 'h', bootId: 'b' }).finish();
+    const frame = new Uint8Array([0x0a, host.length, ...host, (4 << 3) | 2, evBytes.length, ...evBytes, 0xc0, 0x02, 1]); // + batch field 40, varint
     const decoded = v1.EventBatch.decode(frame);
     expect(decoded.events).toHaveLength(1);
     expect(wireViews(frame)).toEqual(decoded.events.map(view));
@@ -112,7 +140,7 @@ describe('correlator from bytes', () => {
     expect(second.stats).toEqual(whole.stats);
   });
 
-  it('malformed bytes throw a WireError and change nothing; the next good batch goes on', () => {
+  it('malformed or invalid bytes throw (WireError, FieldError) and change nothing; the next good batch goes on', () => {
     const { batches } = simulate({ hosts: 2, durationNs: 10 * S, seed: 4 });
     const frames = batches.map(encode);
     const c = new Correlator();

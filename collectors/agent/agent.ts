@@ -112,7 +112,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   const known = new Set(devices.map((d) => d.address));
   const stats: AgentStats = { hits: 0, events: 0, batches: 0, dropped: 0, unattributed: 0, unpaired: 0, attachMs: 0, startNs: monoNs(), stopNs: 0, maxLagMs: 0 };
 
-  let queue: Event[] = [];
+  const queue: Event[] = [];
   let seq = opts.firstSeq ?? firstSeqOfRun();
   let droppedReported = 0;
   const host = (): HostInfo => ({ hostname: hostname(), bootId: bootId(), kernelRelease: facts.release,

@@ -1,8 +1,9 @@
 // The agent's output stage (DESIGN §3, §7): numbers events, cuts EventBatches, and hands them to the transport
 // without ever blocking the agent. While the transport keeps up, batches go straight to it; when it stops
 // acknowledging (Kafka unreachable) and `memoryBytes` are outstanding, batches go to the disk spool, which is
-// replayed in order before anything is sent directly again. A batch that fits nowhere is counted into the
-// next stored batch's `dropped` (its seq numbers stay used, so the correlator also sees the gap).
+// replayed in order before anything is sent directly again. A batch that fits nowhere, or whose spool write
+// fails (disk full), is counted into the next stored batch's `dropped` (its seq numbers stay used, so the
+// correlator also sees the gap) and reported; the output keeps going.
 import { v1, type Event, type HostInfo } from '../../services/core/model.js';
 import type { EventSink } from '../../services/transport/types.js';
 import { DiskSpool } from './spool.js';
@@ -15,15 +16,23 @@ export interface CollectorOutputOptions {
   memoryBytes?: number;
   /** First sequence number (per host and boot). Default 0. */
   firstSeq?: number;
-  /** Called when a send fails for good (not an outage: kafkajs retries those forever). */
-  onError?: (err: unknown) => void;
+  /** Called when a send fails for good (not an outage: kafkajs retries those forever), when a batch could not
+   * be written to the spool (counted as dropped), and when reading or committing the spool fails (retried). */
+  onError?: (err: unknown, where: OutputFailure) => void;
 }
+
+/** 'send': a direct send failed (dropped); 'spool-write': a batch could not be spooled (dropped);
+ * 'replay': sending spooled batches failed (kept, retried); 'spool-read' / 'spool-commit': the spool could
+ * not be read (retried) or its read position not be saved (the batches were sent; a restart resends them). */
+export type OutputFailure = 'send' | 'spool-write' | 'replay' | 'spool-read' | 'spool-commit';
 
 export interface CollectorOutputStats {
   batches: number;
   events: number;
-  /** Batches that went through the disk spool. */
+  /** Batches written to the disk spool. */
   spooledBatches: number;
+  /** Batches whose spool write failed (their events are in droppedEvents). */
+  spoolWriteErrors: number;
   /** Events neither sent nor spooled; reported in a later batch's `dropped`. */
   droppedEvents: number;
   /** Collector (ring buffer) drops passed in by the caller. */
@@ -32,11 +41,14 @@ export interface CollectorOutputStats {
 }
 
 export class CollectorOutput {
-  readonly stats: CollectorOutputStats = { batches: 0, events: 0, spooledBatches: 0, droppedEvents: 0, ringDropped: 0, failedSends: 0 };
+  readonly stats: CollectorOutputStats = { batches: 0, events: 0, spooledBatches: 0, spoolWriteErrors: 0, droppedEvents: 0, ringDropped: 0,
+    failedSends: 0 };
   private nextSeq: number;
   private pendingDropped = 0;
   private inflightBytes = 0;
   private inflight = new Set<Promise<void>>();
+  /** Spool writes not yet settled (their batch counts as spooled or dropped once they are). */
+  private spooling = new Set<Promise<void>>();
   private replaying: Promise<void> | undefined;
   private readonly memoryBytes: number;
   private closed = false;
@@ -62,18 +74,32 @@ export class CollectorOutput {
     const spool = this.opts.spool;
     if (spool.empty && !this.replaying && this.inflightBytes + value.byteLength <= this.memoryBytes) {
       this.sendDirect(key, value, batch.dropped, events.length);
-    } else if (spool.append(key, value)) {
-      this.stats.spooledBatches++;
-      this.kickReplay();
+      this.stats.batches++;
+      this.stats.events += events.length;
     } else {
-      // no room anywhere: the events and the loss this batch was carrying move to the next batch
-      this.pendingDropped = batch.dropped + events.length;
-      this.stats.droppedEvents += events.length;
-      return;
+      const written = spool.append(key, value);
+      if (!written) {
+        // no room anywhere: the events and the loss this batch was carrying move to the next batch
+        this.pendingDropped = batch.dropped + events.length;
+        this.stats.droppedEvents += events.length;
+        return;
+      }
+      // spooled only once written; a failed write (disk full) loses the batch like no room would
+      const n = events.length;
+      const settled: Promise<void> = written.then(() => {
+        this.stats.spooledBatches++;
+        this.stats.batches++;
+        this.stats.events += n;
+      }, (err: unknown) => {
+        this.stats.spoolWriteErrors++;
+        this.stats.droppedEvents += n;
+        this.pendingDropped += batch.dropped + n;
+        this.opts.onError?.(err, 'spool-write');
+      }).finally(() => { this.spooling.delete(settled); });
+      this.spooling.add(settled);
+      this.kickReplay();
     }
     this.pendingDropped = 0;
-    this.stats.batches++;
-    this.stats.events += events.length;
   }
 
   private sendDirect(key: string, value: Uint8Array, carriedDropped: number, events: number): void {
@@ -84,7 +110,7 @@ export class CollectorOutput {
       this.stats.failedSends++;
       this.stats.droppedEvents += events;
       this.pendingDropped += carriedDropped + events;
-      this.opts.onError?.(err);
+      this.opts.onError?.(err, 'send');
     }).finally(() => {
       this.inflightBytes -= bytes;
       this.inflight.delete(p);
@@ -95,25 +121,41 @@ export class CollectorOutput {
 
   private kickReplay(): void {
     if (this.replaying) return;
-    this.replaying = this.replay().finally(() => { this.replaying = undefined; });
+    // replay() handles its own failures; this catch only guarantees that nothing escapes as an unhandled rejection
+    this.replaying = this.replay().catch((err: unknown) => { this.opts.onError?.(err, 'replay'); })
+      .finally(() => { this.replaying = undefined; });
   }
 
-  /** Spool → transport, in order, after every direct send made before spooling began has settled. */
+  /** Spool → transport, in order, after every direct send made before spooling began has settled. Failures
+   * are reported and retried after a pause: the records stay in the spool until the transport has them. */
   private async replay(): Promise<void> {
     while (this.inflight.size > 0) await Promise.all(this.inflight);
     const spool = this.opts.spool;
+    const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 1000));
     while (!spool.empty) {
-      const recs = await spool.read(512, 1 << 20);
+      let recs;
+      try {
+        recs = await spool.read(512, 1 << 20);
+      } catch (err) {
+        this.opts.onError?.(err, 'spool-read');
+        await pause();
+        continue;
+      }
       if (recs.length === 0) break;
       try {
         await this.opts.sink.send(recs.map((r) => ({ key: r.key, value: r.value })));
       } catch (err) {
         this.stats.failedSends++;
-        this.opts.onError?.(err);
-        await new Promise((r) => setTimeout(r, 1000)); // keep the records; try again
+        this.opts.onError?.(err, 'replay');
+        await pause(); // keep the records; try again
         continue;
       }
-      await spool.commit(recs[recs.length - 1].next, recs.length);
+      try {
+        await spool.commit(recs[recs.length - 1].next, recs.length);
+      } catch (err) {
+        // the head moved in memory (the records were sent); only the saved position is behind
+        this.opts.onError?.(err, 'spool-commit');
+      }
     }
   }
 
@@ -121,6 +163,7 @@ export class CollectorOutput {
   async flush(): Promise<void> {
     for (;;) {
       while (this.inflight.size > 0) await Promise.all(this.inflight);
+      if (this.spooling.size > 0) { await Promise.all(this.spooling); continue; }
       if (this.replaying) { await this.replaying; continue; }
       if (!this.opts.spool.empty) { this.kickReplay(); continue; }
       if (this.inflight.size === 0) return;

@@ -79,11 +79,11 @@ function parseRecords(buf: Buffer, segment: number, base: number, max = Infinity
 }
 
 export class DiskSpool {
-  private segments: { id: number; size: number }[] = [];
+  /** size: bytes of whole records; sealed: never appended to again (a failed write could not be cut back). */
+  private segments: { id: number; size: number; sealed?: boolean }[] = [];
   private cursor = { segment: 0, offset: 0 };
   private writer: FileHandle | undefined;
   private writing: Promise<void> = Promise.resolve();
-  private writeError: unknown;
   private syncTimer: NodeJS.Timeout | undefined;
   private dirty = false;
   private closed = false;
@@ -94,6 +94,11 @@ export class DiskSpool {
   readonly fsync: FsyncPolicy;
   /** Bytes cut off at open (torn or corrupt tails). */
   truncatedBytes = 0;
+  /** Appends whose write failed (e.g. ENOSPC): nothing of them was kept. */
+  failedWrites = 0;
+  /** Background fsyncs that failed (fsync 'interval'), and the last such error. */
+  syncErrors = 0;
+  lastSyncError: unknown;
 
   private constructor(readonly opts: SpoolOptions) {
     this.maxBytes = opts.maxBytes ?? 256 << 20;
@@ -117,6 +122,7 @@ export class DiskSpool {
 
   private async recover(): Promise<void> {
     mkdirSync(this.opts.dir, { recursive: true });
+    await rm(join(this.opts.dir, 'cursor.tmp'), { force: true }); // a commit killed between write and rename
     try {
       this.cursor = JSON.parse(await readFile(join(this.opts.dir, 'cursor'), 'utf8')) as { segment: number; offset: number };
     } catch { this.cursor = { segment: 0, offset: 0 }; }
@@ -141,34 +147,61 @@ export class DiskSpool {
     }
   }
 
-  /** Queue a record at the tail. Returns false (nothing written) when it does not fit in `maxBytes`. */
-  append(key: string, value: Uint8Array): boolean {
+  /** Queue a record at the tail. Returns null (nothing queued) when it does not fit in `maxBytes`; else a
+   * promise that resolves once the record is written and rejects with the write's error (ENOSPC, EIO):
+   * then nothing of it is kept and it counts neither in `bytes` nor in `records`. Records are written in
+   * append order; one that failed leaves no trace between its neighbours. */
+  append(key: string, value: Uint8Array): Promise<void> | null {
     if (this.closed) throw new Error('spool is closed');
     const rec = encodeRecord(key, value);
-    if (!this.hasRoom(rec.length)) return false;
-    this.unacked += rec.length;
+    if (!this.hasRoom(rec.length)) return null;
+    this.unacked += rec.length; // reserved now, so that later appends see the bound and keep the order
     this.count++;
-    this.writing = this.writing.then(() => this.write(rec)).catch((err) => { this.writeError ??= err; });
-    return true;
+    const written = this.writing.then(() => this.write(rec)).catch((err: unknown) => {
+      this.unacked -= rec.length;
+      this.count--;
+      this.failedWrites++;
+      throw err;
+    });
+    this.writing = written.catch(() => undefined);
+    return written;
   }
 
   private async write(rec: Buffer): Promise<void> {
     let last = this.segments[this.segments.length - 1];
-    const roll = !last || (last.size > 0 && last.size + rec.length > this.segmentBytes);
+    const roll = !last || last.sealed === true || (last.size > 0 && last.size + rec.length > this.segmentBytes);
     if (roll || !this.writer) {
-      if (this.writer) { await this.writer.sync(); await this.writer.close(); this.writer = undefined; }
-      if (roll) {
-        last = { id: last ? last.id + 1 : this.cursor.segment, size: 0 };
-        this.segments.push(last);
-      }
-      this.writer = await open(join(this.opts.dir, segName(last.id)), 'a');
+      if (this.writer) { const w = this.writer; this.writer = undefined; await w.sync(); await w.close(); }
+      const seg: { id: number; size: number; sealed?: boolean } = roll ? { id: last ? last.id + 1 : this.cursor.segment, size: 0 } : last!;
+      this.writer = await open(join(this.opts.dir, segName(seg.id)), 'a');
+      if (roll) this.segments.push(seg); // only once its file exists
+      last = seg;
     }
-    await this.writer!.write(rec, 0, rec.length);
+    try {
+      // a write may be short (the disk fills up in the middle of it): write the rest, which then fails
+      for (let done = 0; done < rec.length;) {
+        const { bytesWritten } = await this.writer.write(rec, done, rec.length - done);
+        if (bytesWritten <= 0) throw new Error(`spool write made no progress at byte ${done} of ${rec.length}`);
+        done += bytesWritten;
+      }
+    } catch (err) {
+      // A short write (disk full) may have left part of the record: cut the file back to its last whole
+      // record, or, if even that fails, leave the file (reads stop at `size`, recovery cuts the torn tail)
+      // and continue in a new one.
+      const w = this.writer;
+      this.writer = undefined;
+      try { await w.truncate(last.size); } catch { last.sealed = true; }
+      await w.close().catch(() => undefined);
+      throw err;
+    }
     last.size += rec.length;
-    if (this.fsync === 'always') await this.writer!.sync();
+    if (this.fsync === 'always') await this.writer.sync();
     else if (this.fsync === 'interval') {
       this.dirty = true;
-      this.syncTimer ??= setTimeout(() => { this.syncTimer = undefined; void this.sync().catch(() => {}); }, this.opts.fsyncIntervalMs ?? 1000);
+      this.syncTimer ??= setTimeout(() => {
+        this.syncTimer = undefined;
+        void this.sync().catch((err: unknown) => { this.syncErrors++; this.lastSyncError = err; });
+      }, this.opts.fsyncIntervalMs ?? 1000);
     }
   }
 
@@ -180,7 +213,6 @@ export class DiskSpool {
   /** Up to `max` records (and about `maxBytes`) from the head, without consuming them. */
   async read(max = 256, maxBytes = 1 << 20): Promise<SpoolRecord[]> {
     await this.writing;
-    if (this.writeError) throw this.writeError;
     const out: SpoolRecord[] = [];
     let { segment, offset } = this.cursor;
     let budget = maxBytes;
@@ -240,8 +272,13 @@ export class DiskSpool {
       }
     }
     const tmp = join(this.opts.dir, 'cursor.tmp');
-    await writeFile(tmp, JSON.stringify(this.cursor));
-    await rename(tmp, join(this.opts.dir, 'cursor'));
+    try {
+      await writeFile(tmp, JSON.stringify(this.cursor));
+      await rename(tmp, join(this.opts.dir, 'cursor'));
+    } catch (err) {
+      await rm(tmp, { force: true }); // (a disk too full for the cursor: the old one stays, replay may resend)
+      throw err;
+    }
   }
 
   /** Wait for queued appends and fsync them. */
@@ -249,7 +286,6 @@ export class DiskSpool {
     await this.writing;
     if (this.writer) await this.writer.sync();
     this.dirty = false;
-    if (this.writeError) throw this.writeError;
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@
 // summary/tags on route schemas: the OpenAPI fields @fastify/swagger declares on FastifySchema
 import type {} from '@fastify/swagger';
 import { FindingKind, Severity, TriggerKind } from '../core/model.js';
+import { parseTime } from './params.js';
 
 const names = (e: object, skipZero = true): string[] =>
   Object.entries(e).filter(([, v]) => typeof v === 'number' && (!skipZero || v !== 0)).map(([k]) => k);
@@ -33,22 +34,11 @@ export class BadRequest extends Error {
   readonly statusCode = 400;
 }
 
-/** The last millisecond a DateTime64(9) column holds (2^63 − 1 ns after the epoch: 2262-04-11T23:47:16.854Z). */
-export const MAX_TIME_MS = 9_223_372_036_854;
-
-export function parseTime(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const ms = /^[0-9]+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(ms)) throw new BadRequest(`querystring/${name} is not a valid time: ${v}`);
-  if (ms < 0 || ms > MAX_TIME_MS) {
-    throw new BadRequest(`querystring/${name} is out of range: ${v} (times from 1970-01-01T00:00:00Z to ${new Date(MAX_TIME_MS).toISOString()})`);
-  }
-  return ms;
-}
+export { MAX_TIME_MS, parseTime } from './params.js';
 
 export function parseRange(q: { from?: string; to?: string }): { fromMs?: number; toMs?: number } {
-  const fromMs = parseTime('from', q.from);
-  const toMs = parseTime('to', q.to);
+  const fromMs = parseTime('querystring/from', q.from);
+  const toMs = parseTime('querystring/to', q.to);
   if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new BadRequest('querystring/from must be before querystring/to');
   return { fromMs, toMs };
 }

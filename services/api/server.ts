@@ -13,7 +13,7 @@ import { StoreReader } from '../store/queries.js';
 import type { AlertingEngine } from './alerting/engine.js';
 import { registerOperationsApi, type OperationsApiOptions } from './alerting/wire.js';
 import type { ApiMetrics } from './observability/index.js';
-import { securityConfigFrom } from './security/index.js';
+import { isLoopback, listenProblem, securityConfigFrom } from './security/index.js';
 import { episodesRoutes } from './routes/episodes.js';
 import { findingsRoutes } from './routes/findings.js';
 import { latencyRoutes } from './routes/latency.js';
@@ -70,20 +70,32 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   return (await createApi(o)).app;
 }
 
-/** A configuration error in the API's env vars (e.g. a malformed REVOKESCOPE_API_TOKENS), for a one-line usage error. */
-export function apiConfigProblem(env: NodeJS.ProcessEnv): string | undefined {
+/** A configuration error in the API's env vars (a malformed or placeholder REVOKESCOPE_API_TOKENS, a bad
+ * REVOKESCOPE_API_RATE_LIMIT or _BODY_LIMIT), or an address it must not listen on without tokens; for a
+ * one-line usage error (exit 2). */
+export function apiConfigProblem(env: NodeJS.ProcessEnv, listenOn?: { host: string; from: string; insecureNoAuth?: boolean }): string | undefined {
   try {
-    securityConfigFrom({}, env);
-    return undefined;
+    const config = securityConfigFrom({}, env);
+    return listenOn ? listenProblem(listenOn.host, listenOn.from, config, listenOn.insecureNoAuth ?? false) : undefined;
   } catch (err) {
     return (err as Error).message;
   }
 }
 
+/** The address `serve` listens on: --host, else REVOKESCOPE_API_HOST (set but empty is an error, see
+ * listenProblem), else 127.0.0.1; and where it came from, for messages. */
+export function apiHost(flag: string | undefined, env: NodeJS.ProcessEnv): { host: string; from: string } {
+  if (flag !== undefined) return { host: flag, from: '--host' };
+  if (env.REVOKESCOPE_API_HOST !== undefined) return { host: env.REVOKESCOPE_API_HOST, from: 'REVOKESCOPE_API_HOST' };
+  return { host: '127.0.0.1', from: 'the default address' };
+}
+
 /** What a command prints (stderr) when the API starts: the warning for an open API. */
-export function apiStartLines(url: string, env: NodeJS.ProcessEnv): string[] {
-  return securityConfigFrom({}, env).tokens.length ? [] :
-    [`warning: no API tokens configured, ${url} is open to anyone who can reach it (set REVOKESCOPE_API_TOKENS="admin:TOKEN,read:TOKEN")`];
+export function apiStartLines(url: string, env: NodeJS.ProcessEnv, host = '127.0.0.1'): string[] {
+  if (securityConfigFrom({}, env).tokens.length) return [];
+  return isLoopback(host)
+    ? [`warning: no API tokens configured, ${url} is open to every user and process of this machine (set REVOKESCOPE_API_TOKENS="admin:TOKEN,read:TOKEN")`]
+    : [`warning: --insecure-no-auth: the API on ${host} is open to anyone who can reach it; anyone can delete rules and silence alerts`];
 }
 
 /** Listens on 127.0.0.1 and returns the base URL (port 0: an ephemeral port). */

@@ -1,21 +1,26 @@
-// Reading encoded EventBatches without materialising every message: the correlator's from-bytes path.
-// `scanBatch` walks a frame once and keeps, per event, only what ordering and routing need (ts, tie-break
-// keys, the body's field number, the device name's bytes); `WireEvent.load` decodes one event's body later,
-// into reused objects, when the reorder buffer releases it. Nothing per event outlives the young generation.
-// Field numbers come from gen/fields.js (generated from proto/ by the build). Semantics follow protobufjs'
-// static decoders with util.Long disabled: 64-bit varints as numbers, uint32 truncated, unknown fields
-// skipped, a repeated singular field keeps its last value. One difference by design: of several oneof
-// `body` members, the last on the wire wins (proto3), where protobufjs would keep them all set. Pure.
+// The wire reader: every protobuf EventBatch that enters revokescope (analyze of .pb files, the embedded pipeline,
+// the Kafka consumer) is read here, so every path accepts and rejects the same bytes for the same reason.
+// `BatchScan.read` walks a frame once and keeps, per event, only what ordering and routing need (ts, tie-break
+// keys, the body's field number, the device name's bytes); `WireEvent.load` decodes one event's body later, into
+// reused objects, when the correlator's reorder buffer releases it. Nothing per event outlives the young generation.
+// Strict, as the proto says: a known field with the wrong wire type is an error (protobufjs would read it by number
+// whatever its wire type), an event must carry exactly one body, and every event passes the same checks as
+// decoded batches (validate.ts: ts, device, BAR and power ranges, enums, durations). Unknown fields are skipped.
+// Values follow protobufjs' static decoders with util.Long disabled: 64-bit varints as numbers, uint32 truncated to
+// 32 bits, a repeated singular field keeps its last value. Field numbers come from gen/fields.js (generated from
+// proto/ by the build). Pure.
 import {
   BarFaultFields as BF, BarMmapFields as BM, BarMunmapFields as BU, DeviceInfoFields as DI, DmaBufRevokeFields as DR,
-  EventBatchFields as EB, EventFields as EV, LockAcquireFields as LA, MoveNotifyFields as MN, PowerTransitionFields as PT,
-  ResetFunctionFields as RF, TriggerEndFields as TE, TriggerFields as TR, ZapFields as ZP,
+  EventBatchFields as EB, EventFields as EV, HostInfoFields as HI, LockAcquireFields as LA, MoveNotifyFields as MN,
+  PowerTransitionFields as PT, ResetFunctionFields as RF, TriggerEndFields as TE, TriggerFields as TR, ZapFields as ZP,
 } from '../../gen/fields.js';
 import {
-  v1, type BarFault, type BarMmap, type BarMunmap, type BodyKind, type DeviceInfo, type DmaBufRevoke, type Event, type HostInfo,
-  type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
+  type BarFault, type BarMmap, type BarMunmap, type BodyKind, type Capability, type DeviceInfo, type DmaBufRevoke, type Event,
+  type HostInfo, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
 } from './model.js';
+import { BODIES, FieldError, checkBatchHead, checkBody, checkEventHead, pciAddressBytes } from './validate.js';
 
+/** Bytes that are not a protobuf message at all (truncated, a length past the end, a bad wire type). */
 export class WireError extends Error {}
 
 // ---- varint cursor (module state: one reader at a time, no allocation per value) ----
@@ -37,12 +42,31 @@ function varint(b: Uint8Array, end: number): number {
   throw new WireError(`varint longer than 10 bytes at byte ${pos}`);
 }
 
-/** uint32 fields: protobufjs keeps the low 32 bits of the varint. */
-const u32 = (x: number): number => (x < 0x100000000 ? x : x % 0x100000000);
+/** A varint read for a 32-bit field: its low 32 bits, exactly (a 64-bit double cannot hold a 10-byte varint, e.g. a
+ * negative int32). Like protobufjs' readUint32, a varint of 6 to 9 bytes is not a 32-bit value: an error. */
+function varint32(b: Uint8Array, end: number): number {
+  const from = pos;
+  let x = 0;
+  for (let i = 0; i < 5; i++) {
+    if (pos >= end) throw new WireError(`truncated varint at byte ${pos}`);
+    const byte = b[pos++]!;
+    x = (x | ((byte & 0x7f) << (7 * i))) >>> 0;
+    if (byte < 0x80) return x;
+  }
+  // the 10-byte form of a negative int32 (sign-extended to 64 bits)
+  for (let i = 5; i < 10; i++) {
+    if (pos >= end) throw new WireError(`truncated varint at byte ${pos}`);
+    if (b[pos++]! < 0x80) {
+      if (i === 9) return x;
+      throw new WireError(`a ${i + 1}-byte varint in a 32-bit field at byte ${from}`);
+    }
+  }
+  throw new WireError(`varint longer than 10 bytes at byte ${pos}`);
+}
 /** int32 (enum) fields: the low 32 bits as a signed value. */
-const i32 = (x: number): number => u32(x) | 0;
+const i32 = (x: number): number => x | 0;
 /** sint32 fields: zigzag over the low 32 bits (protobufjs' readSint32). */
-const s32 = (x: number): number => { const u = u32(x); return ((u >>> 1) ^ -(u & 1)) | 0; };
+const s32 = (u: number): number => ((u >>> 1) ^ -(u & 1)) | 0;
 
 /** Skip a field's value of `wireType` (the tag is read). */
 function skip(b: Uint8Array, wireType: number, end: number): void {
@@ -72,10 +96,14 @@ function lengthDelimited(b: Uint8Array, end: number): number {
   return stop;
 }
 
-/** Walk a message's fields without reading them: a body that passes decodes later without an error. */
-function wellFormed(b: Uint8Array, from: number, end: number): void {
-  pos = from;
-  while (pos < end) { const tag = varint(b, end); skip(b, tag & 7, end); }
+const WIRE_TYPES = ['varint', 'fixed64', 'length-delimited', 'group start', 'group end', 'fixed32'];
+
+/** A known field arrived with another wire type than the proto gives it. `at`: the event index (-1: none). */
+function wrongWireType(at: number, field: string, got: number, want: number, kind = ''): never {
+  if (got > 5) throw new WireError(`invalid wire type ${got} at byte ${pos}`);
+  const f = kind ? `${kind}.${field}` : field;
+  const path = at >= 0 ? `events[${at}]${f ? `.${f}` : ''}` : f;
+  throw new FieldError(path, `wire type ${got} (${WIRE_TYPES[got] ?? 'invalid'}), the schema says ${want} (${WIRE_TYPES[want]})`);
 }
 
 const utf8 = new TextDecoder();
@@ -91,6 +119,12 @@ export const bodyOfField = (field: number): BodyKind | undefined => BODY_BY_FIEL
 /** One frame's header and per-event columns (reused by the next scan: copy out what you keep). */
 export class BatchScan {
   private readonly hosts = new HostInfoCache();
+  /** Body objects for checking each event's body (validate.ts). */
+  private readonly bodies = new BodyDecoder();
+  /** The event being read, and the names of its body members for an error (built only then). */
+  private evFrom = 0;
+  private evEnd = 0;
+  private readonly present = (): string[] => bodiesIn(this.frame, this.evFrom, this.evEnd);
   frame: Uint8Array = new Uint8Array(0);
   host: HostInfo | null = null;
   firstSeq = 0;
@@ -125,11 +159,16 @@ export class BatchScan {
     this.pid = g(this.pid, Float64Array); this.commStart = g(this.commStart, Int32Array); this.commEnd = g(this.commEnd, Int32Array);
   }
 
-  /** Read a length-delimited EventBatch. Throws WireError on malformed bytes. */
-  read(frame: Uint8Array): this { return this.walk(frame, true); }
+  /** Read and check a length-delimited EventBatch. Throws WireError on bytes that are not protobuf, FieldError (with the
+   * field path) on a batch the schema or the checks of validate.ts reject. */
+  read(frame: Uint8Array): this {
+    this.walk(frame, true);
+    checkBatchHead(this);
+    return this;
+  }
 
   /** Only the header: host, firstSeq, dropped, the number of events and the first event's ts (ts[0]); the
-   * other columns are not filled. Throws WireError on malformed bytes. */
+   * other columns are not filled and nothing is checked beyond framing. Throws WireError on malformed bytes. */
   readHeader(frame: Uint8Array): this { return this.walk(frame, false); }
 
   private walk(frame: Uint8Array, events: boolean): this {
@@ -145,18 +184,20 @@ export class BatchScan {
     while (pos < end) {
       const tag = varint(b, end);
       const field = tag >>> 3, wt = tag & 7;
-      if (field === EB.events && wt === 2) {
+      if (field === EB.events) {
+        if (wt !== 2) wrongWireType(-1, 'events', wt, 2);
         const stop = lengthDelimited(b, end);
         if (events) this.event(b, pos, stop);
         else if (this.count++ === 0) this.ts[0] = eventTs(b, pos, stop);
         pos = stop;
-      } else if (field === EB.host && wt === 2) {
+      } else if (field === EB.host) {
+        if (wt !== 2) wrongWireType(-1, 'host', wt, 2);
         const stop = lengthDelimited(b, end);
         this.host = this.hosts.get(b, pos, stop);
         pos = stop;
-      } else if (field === EB.firstSeq && wt === 0) this.firstSeq = varint(b, end);
-      else if (field === EB.dropped && wt === 0) this.dropped = varint(b, end);
-      else if (field === EB.nowNs && wt === 0) this.nowNs = varint(b, end);
+      } else if (field === EB.firstSeq) this.firstSeq = scalar(b, end, wt, -1, 'firstSeq');
+      else if (field === EB.dropped) this.dropped = scalar(b, end, wt, -1, 'dropped');
+      else if (field === EB.nowNs) this.nowNs = scalar(b, end, wt, -1, 'nowNs');
       else skip(b, wt, end);
     }
     return this;
@@ -166,29 +207,65 @@ export class BatchScan {
     if (this.count === this.start.length) this.grow();
     const i = this.count++;
     this.start[i] = from; this.end[i] = end;
-    let ts = 0, tid = 0, cpu = 0, pid = 0, body = 0, bodyAt = 0, devStart = 0, devEnd = 0, commStart = 0, commEnd = 0;
+    let ts = 0, tid = 0, cpu = 0, pid = 0, body = 0, bodyAt = 0, bodies = 0, devStart = 0, devEnd = 0, commStart = 0, commEnd = 0;
+    let msg: object | undefined;
     pos = from;
     while (pos < end) {
       const at = pos;
       const tag = varint(b, end);
       const field = tag >>> 3, wt = tag & 7;
-      if (wt === 0) {
-        const x = varint(b, end);
-        if (field === EV.tsNs) ts = x;
-        else if (field === EV.tid) tid = u32(x);
-        else if (field === EV.cpu) cpu = u32(x);
-        else if (field === EV.pid) pid = u32(x);
-      } else if (wt === 2) {
+      if (field === EV.tsNs) ts = scalar(b, end, wt, i, 'tsNs');
+      else if (field === EV.tid) tid = scalar32(b, end, wt, i, 'tid');
+      else if (field === EV.cpu) cpu = scalar32(b, end, wt, i, 'cpu');
+      else if (field === EV.pid) pid = scalar32(b, end, wt, i, 'pid');
+      else if (field === EV.device || field === EV.comm || (field >= EV.deviceInfo && BODY_BY_FIELD[field])) {
+        if (wt !== 2) wrongWireType(i, BODY_BY_FIELD[field] ?? (field === EV.device ? 'device' : 'comm'), wt, 2);
         const stop = lengthDelimited(b, end);
-        if (field >= EV.deviceInfo && BODY_BY_FIELD[field]) { body = field; bodyAt = at; wellFormed(b, pos, stop); }
-        else if (field === EV.device) { devStart = pos; devEnd = stop; }
+        if (field === EV.device) { devStart = pos; devEnd = stop; }
         else if (field === EV.comm) { commStart = pos; commEnd = stop; }
+        else {
+          // Decoded (strictly) now, so that its decode at release cannot fail; checked after the event's own fields,
+          // in the order validate.ts checks a decoded event.
+          if (body !== field) bodies++;
+          body = field; bodyAt = at;
+          msg = this.bodies.decode(BODY_BY_FIELD[field]!, b, pos, stop, i);
+        }
         pos = stop;
       } else skip(b, wt, end);
     }
+    const kind = bodies === 1 ? BODY_BY_FIELD[body] : undefined; // several members of the oneof: checkEventHead names them
+    this.evFrom = from; this.evEnd = end;
+    if (pciAddressBytes(b, devStart, devEnd)) checkEventHead(bodies, kind, ts, null, i, this.present, true);
+    else checkEventHead(bodies, kind, ts, decodeString(b, devStart, devEnd), i, this.present); // throws, naming the device
+    checkBody(kind!, msg!, i);
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
   }
+}
+
+/** A varint field that the proto declares as a scalar: its wire type must be 0. */
+function scalar(b: Uint8Array, end: number, wt: number, at: number, field: string, kind = ''): number {
+  if (wt !== 0) wrongWireType(at, field, wt, 0, kind);
+  return varint(b, end);
+}
+
+/** The same for a 32-bit field (uint32, int32, sint32, enum): the low 32 bits, unsigned. */
+function scalar32(b: Uint8Array, end: number, wt: number, at: number, field: string, kind = ''): number {
+  if (wt !== 0) wrongWireType(at, field, wt, 0, kind);
+  return varint32(b, end);
+}
+
+/** The body members an event carries, in wire order (for the error that names them). */
+function bodiesIn(b: Uint8Array, from: number, end: number): string[] {
+  const out: string[] = [];
+  pos = from;
+  while (pos < end) {
+    const tag = varint(b, end);
+    const kind = BODY_BY_FIELD[tag >>> 3];
+    if (kind && (tag & 7) === 2 && !out.includes(kind)) out.push(kind);
+    skip(b, tag & 7, end);
+  }
+  return BODIES.filter((k) => out.includes(k));
 }
 
 /** An event's ts_ns (the last on the wire, as the full scan reads it). */
@@ -265,15 +342,205 @@ class HostInfoCache {
       for (let i = 0; i < known.bytes.length; i++) if (known.bytes[i] !== b[from + i]) { same = false; break; }
       if (same) return known.info;
     }
-    const info = v1.HostInfo.decode(b.subarray(from, to));
+    const info = decodeHostInfo(b, from, to);
     if (this.byHash.size >= 16384) this.byHash.clear();
     this.byHash.set(h, { bytes: b.slice(from, to), info });
     return info;
   }
 }
 
+/** HostInfo { hostname, boot_id, kernel_release, collector_version, repeated Capability capabilities } (packed or not). */
+function decodeHostInfo(b: Uint8Array, from: number, end: number): HostInfo {
+  const info: { hostname: string; bootId: string; kernelRelease: string; collectorVersion: string; capabilities: Capability[] } =
+    { hostname: '', bootId: '', kernelRelease: '', collectorVersion: '', capabilities: [] };
+  const saved = pos;
+  pos = from;
+  while (pos < end) {
+    const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+    if (f === HI.capabilities) {
+      if (wt === 0) info.capabilities.push(i32(varint32(b, end)) as Capability);
+      else if (wt === 2) { const stop = lengthDelimited(b, end); while (pos < stop) info.capabilities.push(i32(varint32(b, stop)) as Capability); }
+      else wrongWireType(-1, 'host.capabilities', wt, 2);
+    } else if (f === HI.hostname || f === HI.bootId || f === HI.kernelRelease || f === HI.collectorVersion) {
+      const name = f === HI.hostname ? 'hostname' : f === HI.bootId ? 'bootId' : f === HI.kernelRelease ? 'kernelRelease' : 'collectorVersion';
+      if (wt !== 2) wrongWireType(-1, `host.${name}`, wt, 2);
+      const stop = lengthDelimited(b, end);
+      info[name] = decodeString(b, pos, stop);
+      pos = stop;
+    } else skip(b, wt, end);
+  }
+  pos = saved;
+  return info;
+}
+
 // ---- one event, decoded into reused objects ----
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+// The body being decoded (module state, as the cursor: one reader at a time, no closure per body).
+let bodyB: Uint8Array = new Uint8Array(0);
+let bodyEnd = 0;
+let bodyEvent = 0;
+let bodyKind = '';
+
+/** A body's varint field (the path is built only for an error). */
+function v(wt: number, field: string): number {
+  return wt === 0 ? varint(bodyB, bodyEnd) : scalar(bodyB, bodyEnd, wt, bodyEvent, field, bodyKind);
+}
+
+/** A body's 32-bit varint field. */
+function v32(wt: number, field: string): number {
+  return wt === 0 ? varint32(bodyB, bodyEnd) : scalar32(bodyB, bodyEnd, wt, bodyEvent, field, bodyKind);
+}
+
+/** Decodes a body member into reused objects (one per kind), strictly: a known field with the wrong wire type is a
+ * FieldError naming `events[at].<body>.<field>`. */
+class BodyDecoder {
+  private readonly o = {
+    deviceInfo: { driver: '', zapBarsOnRevoke: null, dmabufBarMmap: false, memoryEnabled: null, powerState: null, revoked: null,
+      openCount: null, noCommandMemory: null, customVmOpsBars: null } as Mutable<DeviceInfo>,
+    lockAcquire: { waitNs: 0 },
+    lockRelease: {},
+    zap: { start: 0, length: 0, durationNs: 0, target: 0, hadVmas: null } as Mutable<Zap>,
+    dmabufRevoke: { revoked: false, dmabufCount: 0, durationNs: 0, deviceHasVmas: null } as Mutable<DmaBufRevoke>,
+    moveNotify: { dmabufId: 0, importerCount: 0, durationNs: 0 } as Mutable<MoveNotify>,
+    barMmap: { bar: 0, backing: 0, mappingId: 0, length: 0, snapshot: false } as Mutable<BarMmap>,
+    barMunmap: { bar: 0, mappingId: 0 } as Mutable<BarMunmap>,
+    barFault: { bar: 0, mappingId: 0, ok: false } as Mutable<BarFault>,
+    trigger: { kind: 0, groupId: 0 } as Mutable<Trigger>,
+    triggerEnd: { kind: 0, ret: 0 } as Mutable<TriggerEnd>,
+    powerTransition: { from: 0, to: 0, durationNs: 0 } as Mutable<PowerTransition>,
+    resetFunction: { ret: 0, durationNs: 0 } as Mutable<ResetFunction>,
+  };
+
+  /** The body [from, end) of `b`; `at`: the event's index, for error paths. */
+  decode(kind: BodyKind, b: Uint8Array, from: number, end: number, at: number): object {
+    const o = this.o;
+    pos = from;
+    bodyB = b; bodyEnd = end; bodyEvent = at; bodyKind = kind;
+    switch (kind) {
+      case 'barFault': {
+        const m = o.barFault; m.bar = 0; m.mappingId = 0; m.ok = false;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === BF.bar) m.bar = v32(wt, 'bar'); else if (f === BF.mappingId) m.mappingId = v(wt, 'mappingId');
+          else if (f === BF.ok) m.ok = v(wt, 'ok') !== 0; else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'lockAcquire': {
+        const m = o.lockAcquire; m.waitNs = 0;
+        while (pos < end) {
+          const tag = varint(b, end), wt = tag & 7;
+          if (tag >>> 3 === LA.waitNs) m.waitNs = v(wt, 'waitNs'); else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'lockRelease':
+        while (pos < end) { const tag = varint(b, end); skip(b, tag & 7, end); }
+        return o.lockRelease;
+      case 'moveNotify': {
+        const m = o.moveNotify; m.dmabufId = 0; m.importerCount = 0; m.durationNs = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === MN.dmabufId) m.dmabufId = v(wt, 'dmabufId'); else if (f === MN.importerCount) m.importerCount = v32(wt, 'importerCount');
+          else if (f === MN.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'trigger': {
+        const m = o.trigger; m.kind = 0; m.groupId = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === TR.kind) m.kind = i32(v32(wt, 'kind')); else if (f === TR.groupId) m.groupId = v(wt, 'groupId'); else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'dmabufRevoke': {
+        const m = o.dmabufRevoke; m.revoked = false; m.dmabufCount = 0; m.durationNs = 0; m.deviceHasVmas = null;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === DR.revoked) m.revoked = v(wt, 'revoked') !== 0; else if (f === DR.dmabufCount) m.dmabufCount = v32(wt, 'dmabufCount');
+          else if (f === DR.durationNs) m.durationNs = v(wt, 'durationNs'); else if (f === DR.deviceHasVmas) m.deviceHasVmas = v(wt, 'deviceHasVmas') !== 0;
+          else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'zap': {
+        const m = o.zap; m.start = 0; m.length = 0; m.durationNs = 0; m.target = 0; m.hadVmas = null;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === ZP.start) m.start = v(wt, 'start'); else if (f === ZP.length) m.length = v(wt, 'length');
+          else if (f === ZP.durationNs) m.durationNs = v(wt, 'durationNs'); else if (f === ZP.target) m.target = i32(v32(wt, 'target'));
+          else if (f === ZP.hadVmas) m.hadVmas = v(wt, 'hadVmas') !== 0; else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'barMmap': {
+        const m = o.barMmap; m.bar = 0; m.backing = 0; m.mappingId = 0; m.length = 0; m.snapshot = false;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === BM.bar) m.bar = v32(wt, 'bar'); else if (f === BM.backing) m.backing = i32(v32(wt, 'backing'));
+          else if (f === BM.mappingId) m.mappingId = v(wt, 'mappingId'); else if (f === BM.length) m.length = v(wt, 'length');
+          else if (f === BM.snapshot) m.snapshot = v(wt, 'snapshot') !== 0; else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'barMunmap': {
+        const m = o.barMunmap; m.bar = 0; m.mappingId = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === BU.bar) m.bar = v32(wt, 'bar'); else if (f === BU.mappingId) m.mappingId = v(wt, 'mappingId'); else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'deviceInfo': {
+        const m = o.deviceInfo; m.driver = ''; m.zapBarsOnRevoke = null; m.dmabufBarMmap = false; m.memoryEnabled = null;
+        m.powerState = null; m.revoked = null; m.openCount = null; m.noCommandMemory = null; m.customVmOpsBars = null;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === DI.driver) {
+            if (wt !== 2) wrongWireType(at, 'deviceInfo.driver', wt, 2);
+            const stop = lengthDelimited(b, end); m.driver = decodeString(b, pos, stop); pos = stop;
+          } else if (f === DI.zapBarsOnRevoke) m.zapBarsOnRevoke = v(wt, 'zapBarsOnRevoke') !== 0;
+          else if (f === DI.dmabufBarMmap) m.dmabufBarMmap = v(wt, 'dmabufBarMmap') !== 0;
+          else if (f === DI.memoryEnabled) m.memoryEnabled = v(wt, 'memoryEnabled') !== 0;
+          else if (f === DI.powerState) m.powerState = v32(wt, 'powerState');
+          else if (f === DI.revoked) m.revoked = v(wt, 'revoked') !== 0;
+          else if (f === DI.openCount) m.openCount = v32(wt, 'openCount');
+          else if (f === DI.noCommandMemory) m.noCommandMemory = v(wt, 'noCommandMemory') !== 0;
+          else if (f === DI.customVmOpsBars) m.customVmOpsBars = v32(wt, 'customVmOpsBars');
+          else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'triggerEnd': {
+        const m = o.triggerEnd; m.kind = 0; m.ret = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === TE.kind) m.kind = i32(v32(wt, 'kind')); else if (f === TE.ret) m.ret = s32(v32(wt, 'ret')); else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'powerTransition': {
+        const m = o.powerTransition; m.from = 0; m.to = 0; m.durationNs = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === PT.from) m.from = v32(wt, 'from'); else if (f === PT.to) m.to = v32(wt, 'to');
+          else if (f === PT.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
+        }
+        return m;
+      }
+      case 'resetFunction': {
+        const m = o.resetFunction; m.ret = 0; m.durationNs = 0;
+        while (pos < end) {
+          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          if (f === RF.ret) m.ret = s32(v32(wt, 'ret')); else if (f === RF.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
+        }
+        return m;
+      }
+    }
+  }
+}
 
 /** An Event whose fields are overwritten by each `load`: read it, do not keep it (or its body). */
 export class WireEvent implements Event {
@@ -300,28 +567,13 @@ export class WireEvent implements Event {
   private set: BodyKind | undefined;
   /** comm names, interned (the correlator reads the acquiring task's comm of every episode). */
   private readonly comms = new NameTable();
-  private readonly bodies = {
-    deviceInfo: { driver: '', zapBarsOnRevoke: null, dmabufBarMmap: false, memoryEnabled: null, powerState: null, revoked: null,
-      openCount: null, noCommandMemory: null, customVmOpsBars: null } as Mutable<DeviceInfo>,
-    lockAcquire: { waitNs: 0 },
-    lockRelease: {},
-    zap: { start: 0, length: 0, durationNs: 0, target: 0, hadVmas: null } as Mutable<Zap>,
-    dmabufRevoke: { revoked: false, dmabufCount: 0, durationNs: 0, deviceHasVmas: null } as Mutable<DmaBufRevoke>,
-    moveNotify: { dmabufId: 0, importerCount: 0, durationNs: 0 } as Mutable<MoveNotify>,
-    barMmap: { bar: 0, backing: 0, mappingId: 0, length: 0, snapshot: false } as Mutable<BarMmap>,
-    barMunmap: { bar: 0, mappingId: 0 } as Mutable<BarMunmap>,
-    barFault: { bar: 0, mappingId: 0, ok: false } as Mutable<BarFault>,
-    trigger: { kind: 0, groupId: 0 } as Mutable<Trigger>,
-    triggerEnd: { kind: 0, ret: 0 } as Mutable<TriggerEnd>,
-    powerTransition: { from: 0, to: 0, durationNs: 0 } as Mutable<PowerTransition>,
-    resetFunction: { ret: 0, durationNs: 0 } as Mutable<ResetFunction>,
-  };
+  private readonly bodies = new BodyDecoder();
 
   /** Which oneof member is set (as protobufjs' virtual `body`). */
   get body(): BodyKind | undefined { return this.set; }
 
   /** pid and comm: read on demand (episodes' acquiring task and evidence use them). */
-  get pid(): number { return u32(this.topLevel(EV.pid, 0) as number); }
+  get pid(): number { return this.topLevel(EV.pid, 0) as number; }
   get comm(): string { return this.topLevel(EV.comm, 2) as string; }
 
   private topLevel(field: number, wireType: number): number | string {
@@ -331,7 +583,7 @@ export class WireEvent implements Event {
     while (pos < end) {
       const tag = varint(b, end);
       if (tag >>> 3 === field && (tag & 7) === wireType) {
-        if (wireType === 0) out = varint(b, end);
+        if (wireType === 0) out = varint32(b, end);
         else { const stop = lengthDelimited(b, end); out = this.comms.get(b, pos, stop); pos = stop; }
       } else skip(b, tag & 7, end);
     }
@@ -339,7 +591,7 @@ export class WireEvent implements Event {
   }
 
   /** Point at the event [start, end) of `frame` whose scan gave ts, tid, cpu, the body's tag offset (bodyAt,
-   * 0 = none) and the interned device name; decodes the body. */
+   * 0 = none) and the interned device name; decodes the body (the scan checked it). */
   load(frame: Uint8Array, start: number, end: number, bodyAt: number, ts: number, tid: number, cpu: number, device: string): this {
     if (this.set) (this as Record<BodyKind, unknown>)[this.set] = null;
     this.set = undefined;
@@ -351,145 +603,8 @@ export class WireEvent implements Event {
     const kind = BODY_BY_FIELD[tag >>> 3];
     if (!kind || (tag & 7) !== 2) return this;
     const stop = lengthDelimited(frame, end);
-    (this as Record<BodyKind, unknown>)[kind] = this.decodeBody(kind, frame, stop);
+    (this as Record<BodyKind, unknown>)[kind] = this.bodies.decode(kind, frame, pos, stop, -1);
     this.set = kind;
     return this;
-  }
-
-  private decodeBody(kind: BodyKind, b: Uint8Array, end: number): object {
-    const o = this.bodies;
-    switch (kind) {
-      case 'barFault': {
-        const m = o.barFault; m.bar = 0; m.mappingId = 0; m.ok = false;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === BF.bar) m.bar = u32(x); else if (f === BF.mappingId) m.mappingId = x; else if (f === BF.ok) m.ok = x !== 0;
-        }
-        return m;
-      }
-      case 'lockAcquire': {
-        const m = o.lockAcquire; m.waitNs = 0;
-        while (pos < end) {
-          const tag = varint(b, end);
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (tag >>> 3 === LA.waitNs) m.waitNs = x;
-        }
-        return m;
-      }
-      case 'lockRelease':
-        while (pos < end) { const tag = varint(b, end); skip(b, tag & 7, end); }
-        return o.lockRelease;
-      case 'moveNotify': {
-        const m = o.moveNotify; m.dmabufId = 0; m.importerCount = 0; m.durationNs = 0;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === MN.dmabufId) m.dmabufId = x; else if (f === MN.importerCount) m.importerCount = u32(x); else if (f === MN.durationNs) m.durationNs = x;
-        }
-        return m;
-      }
-      case 'trigger': {
-        const m = o.trigger; m.kind = 0; m.groupId = 0;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === TR.kind) m.kind = i32(x); else if (f === TR.groupId) m.groupId = x;
-        }
-        return m;
-      }
-      case 'dmabufRevoke': {
-        const m = o.dmabufRevoke; m.revoked = false; m.dmabufCount = 0; m.durationNs = 0; m.deviceHasVmas = null;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === DR.revoked) m.revoked = x !== 0; else if (f === DR.dmabufCount) m.dmabufCount = u32(x);
-          else if (f === DR.durationNs) m.durationNs = x; else if (f === DR.deviceHasVmas) m.deviceHasVmas = x !== 0;
-        }
-        return m;
-      }
-      case 'zap': {
-        const m = o.zap; m.start = 0; m.length = 0; m.durationNs = 0; m.target = 0; m.hadVmas = null;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === ZP.start) m.start = x; else if (f === ZP.length) m.length = x; else if (f === ZP.durationNs) m.durationNs = x;
-          else if (f === ZP.target) m.target = i32(x); else if (f === ZP.hadVmas) m.hadVmas = x !== 0;
-        }
-        return m;
-      }
-      case 'barMmap': {
-        const m = o.barMmap; m.bar = 0; m.backing = 0; m.mappingId = 0; m.length = 0; m.snapshot = false;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === BM.bar) m.bar = u32(x); else if (f === BM.backing) m.backing = i32(x); else if (f === BM.mappingId) m.mappingId = x;
-          else if (f === BM.length) m.length = x; else if (f === BM.snapshot) m.snapshot = x !== 0;
-        }
-        return m;
-      }
-      case 'barMunmap': {
-        const m = o.barMunmap; m.bar = 0; m.mappingId = 0;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === BU.bar) m.bar = u32(x); else if (f === BU.mappingId) m.mappingId = x;
-        }
-        return m;
-      }
-      case 'deviceInfo': {
-        const m = o.deviceInfo; m.driver = ''; m.zapBarsOnRevoke = null; m.dmabufBarMmap = false; m.memoryEnabled = null;
-        m.powerState = null; m.revoked = null; m.openCount = null; m.noCommandMemory = null; m.customVmOpsBars = null;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
-          if (wt === 2 && f === DI.driver) { const stop = lengthDelimited(b, end); m.driver = decodeString(b, pos, stop); pos = stop; continue; }
-          if (wt !== 0) { skip(b, wt, end); continue; }
-          const x = varint(b, end);
-          if (f === DI.zapBarsOnRevoke) m.zapBarsOnRevoke = x !== 0; else if (f === DI.dmabufBarMmap) m.dmabufBarMmap = x !== 0;
-          else if (f === DI.memoryEnabled) m.memoryEnabled = x !== 0; else if (f === DI.powerState) m.powerState = u32(x);
-          else if (f === DI.revoked) m.revoked = x !== 0; else if (f === DI.openCount) m.openCount = u32(x);
-          else if (f === DI.noCommandMemory) m.noCommandMemory = x !== 0; else if (f === DI.customVmOpsBars) m.customVmOpsBars = u32(x);
-        }
-        return m;
-      }
-      case 'triggerEnd': {
-        const m = o.triggerEnd; m.kind = 0; m.ret = 0;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === TE.kind) m.kind = i32(x); else if (f === TE.ret) m.ret = s32(x);
-        }
-        return m;
-      }
-      case 'powerTransition': {
-        const m = o.powerTransition; m.from = 0; m.to = 0; m.durationNs = 0;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === PT.from) m.from = u32(x); else if (f === PT.to) m.to = u32(x); else if (f === PT.durationNs) m.durationNs = x;
-        }
-        return m;
-      }
-      case 'resetFunction': {
-        const m = o.resetFunction; m.ret = 0; m.durationNs = 0;
-        while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3;
-          if ((tag & 7) !== 0) { skip(b, tag & 7, end); continue; }
-          const x = varint(b, end);
-          if (f === RF.ret) m.ret = s32(x); else if (f === RF.durationNs) m.durationNs = x;
-        }
-        return m;
-      }
-    }
   }
 }

@@ -1,6 +1,6 @@
 // Helpers shared by `revokescope run` and `revokescope serve`: store flags, durations, signals, progress.
 import { parseDuration as parseCliDuration } from '../cli/duration.js';
-import type { PipelineStats } from './embedded.js';
+import type { PipelineStats } from './pipeline.js';
 
 export class UsageError extends Error {}
 

@@ -1,5 +1,7 @@
 // Collector health as the pipeline sees it, per host boot: events, drops the collector reported, losses
-// (reported drops + sequence gaps: events[i] has seq first_seq + i) and the newest ts. Bounded by hosts.
+// (reported drops + sequence gaps: events[i] has seq first_seq + i), the newest ts and the collector's clock
+// (EventBatch.now_ns, heartbeats included). A sample is written only for a boot that sent a batch since the last
+// one (as the fleet consumer does): a host whose batches and heartbeats stop is silent. Bounded by hosts.
 import { Capability, type HostInfo } from '../core/model.js';
 import type { BatchScan } from '../core/wire.js';
 import type { HostHealth } from '../store/types.js';
@@ -8,7 +10,9 @@ const capabilityName = new Map<number, string>(Object.entries(Capability).filter
 
 interface Boot {
   hostname: string; bootId: string; kernelRelease: string; collectorVersion: string; capabilities: string[];
-  events: number; dropped: number; lost: number; lastTsNs: number; nextSeq: number | undefined;
+  events: number; dropped: number; lost: number; lastTsNs: number; nowNs: number; nextSeq: number | undefined;
+  /** A batch arrived since the last sample. */
+  dirty: boolean;
 }
 
 export class HostHealthTracker {
@@ -24,7 +28,7 @@ export class HostHealthTracker {
     let b = this.boots.get(key);
     if (!b) {
       b = { hostname: h.hostname ?? '', bootId: h.bootId ?? '', kernelRelease: '', collectorVersion: '', capabilities: [],
-        events: 0, dropped: 0, lost: 0, lastTsNs: 0, nextSeq: undefined };
+        events: 0, dropped: 0, lost: 0, lastTsNs: 0, nowNs: 0, nextSeq: undefined, dirty: false };
       this.boots.set(key, b);
     }
     b.kernelRelease = h.kernelRelease ?? b.kernelRelease;
@@ -36,14 +40,33 @@ export class HostHealthTracker {
     b.nextSeq = Math.max(b.nextSeq ?? 0, first + count);
     b.events += count;
     for (let i = 0; i < count; i++) if (scan.ts[i]! > b.lastTsNs) b.lastTsNs = scan.ts[i]!;
+    if (scan.nowNs > b.nowNs) b.nowNs = scan.nowNs;
+    b.dirty = true;
   }
 
-  rows(): HostHealth[] {
+  /** A sample of every boot that sent a batch (events or a heartbeat) since the previous call; `lag`: messages of
+   * its partition not yet read (0 when the transport does not know). */
+  rows(lag = 0): HostHealth[] {
     const at = this.now();
-    return [...this.boots.values()].map((b) => ({
-      hostname: b.hostname, bootId: b.bootId, kernelRelease: b.kernelRelease, collectorVersion: b.collectorVersion,
-      capabilities: b.capabilities, observedAtMs: at, events: b.events, dropped: b.dropped, lost: b.lost, lag: 0,
-      lastTsNs: b.lastTsNs,
-    }));
+    const out: HostHealth[] = [];
+    for (const b of this.boots.values()) {
+      if (!b.dirty) continue;
+      b.dirty = false;
+      out.push({
+        hostname: b.hostname, bootId: b.bootId, kernelRelease: b.kernelRelease, collectorVersion: b.collectorVersion,
+        capabilities: b.capabilities, observedAtMs: at, events: b.events, dropped: b.dropped, lost: b.lost, lag,
+        lastTsNs: b.lastTsNs, nowNs: b.nowNs,
+      });
+    }
+    return out;
+  }
+
+  /** The counters as plain data (pipeline checkpoints). */
+  toState(): Boot[] { return [...this.boots.values()].map((b) => ({ ...b, capabilities: [...b.capabilities] })); }
+
+  static fromState(boots: Boot[], now: () => number = Date.now): HostHealthTracker {
+    const t = new HostHealthTracker(now);
+    for (const b of boots) t.boots.set(`${b.hostname}\u0000${b.bootId}`, { ...b, capabilities: [...b.capabilities] });
+    return t;
   }
 }

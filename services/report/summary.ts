@@ -2,7 +2,9 @@
 // kind and severity, the worst devices per finding kind and a log-scale latency histogram. Pure.
 // SummaryBuilder takes episodes and findings one at a time (analyze streams them); summarize() is
 // the same over arrays. Revoke latency counts revoke episodes that revoked something (revoke_ns > 0,
-// DESIGN §4: "only defined for revoke episodes that revoked something").
+// DESIGN §4: "only defined for revoke episodes that revoked something") and where it was measured, as the store's
+// rollups do (LATENCY_METRICS.revoke): a complete episode whose acquire was seen (one that began before
+// observation has no acquire to measure from; loss inside one can hide its last revoking step).
 import type { OpenLock } from '../core/correlator/index.js';
 import { FindingKind, Severity, TriggerKind, type Episode, type Finding } from '../core/model.js';
 import { latencyStats, type LatencyStats } from './percentiles.js';
@@ -44,7 +46,7 @@ export interface Summary {
   events: number;
   episodes: number;
   revokeEpisodes: number;
-  /** Episodes touched by loss (complete = false). */
+  /** Episodes touched by loss or begun before observation (complete = false); not in the latency. */
   incompleteEpisodes: number;
   findings: {
     total: number;
@@ -109,7 +111,7 @@ export class SummaryBuilder {
     if (!e.revoke) return;
     this.revokeEpisodes++;
     const ns = Number(e.revokeNs);
-    if (!(ns > 0)) return;
+    if (!(ns > 0) || !e.complete || !(Number(e.acquireTsNs) > 0)) return;
     this.all.push(ns);
     push(this.byKernel, e.kernelRelease || UNKNOWN, ns);
     push(this.byDriver, e.driver || UNKNOWN, ns);

@@ -6,12 +6,13 @@ import { type Episode, type EventBatch, type Finding } from '../core/model.js';
 import type { BatchScan } from '../core/wire.js';
 import type { BootSeen, EventStore, HostHealth } from './types.js';
 import {
-  bootstrapStatements, defaultSchemaOptions, EVENT_COLUMN_TYPES, listMigrations, migrationChecksum, TABLES, type SchemaOptions,
+  bootstrapStatements, COLUMN_ENUM_VALUES, defaultSchemaOptions, EVENT_COLUMN_TYPES, listMigrations, migrationChecksum, TABLES, type SchemaOptions,
 } from './schema.js';
 import { chdbSpoolDir } from './connect.js';
 import { EventBlock, NativeRows } from './native.js';
 import { clientInsertPath, defaultWriterOptions, spoolFileInsertPath, TableWriter, tsv, type RowBuffer, type TableWriterOptions } from './writer.js';
-import { Capability, TriggerKind } from '../core/model.js';
+
+import { evidenceObject } from '../trace/json.js';
 
 export interface ClickHouseStoreOptions {
   schema?: Partial<SchemaOptions>;
@@ -35,6 +36,7 @@ const EVENT_COLUMNS = [
   'driver', 'zap_bars_on_revoke', 'dmabuf_bar_mmap', 'wait_ns', 'start', 'length', 'duration_ns', 'zap_target',
   'had_vmas', 'revoked', 'dmabuf_count', 'device_has_vmas', 'dmabuf_id', 'importer_count', 'bar', 'backing',
   'mapping_id', 'map_length', 'snapshot', 'ok', 'trigger', 'group_id',
+  'memory_enabled', 'power_state', 'device_revoked', 'open_count', 'no_command_memory', 'custom_vm_ops_bars', 'ret', 'power_from', 'power_to',
 ] as const;
 
 // name and Native type (the ingest table's DDL: schema.ts episodeColumns)
@@ -46,9 +48,13 @@ const EPISODE_NATIVE = [
   ['dmabuf_revoke_ns', 'UInt64'], ['move_ns', 'UInt64'], ['zap_count', 'UInt32'], ['dmabuf_count', 'UInt32'],
   ['importer_count', 'UInt32'], ['legacy_mappings', 'UInt32'], ['dmabuf_mappings', 'UInt32'], ['complete', 'Bool'],
   ['boot_offset_ns', 'Int64'],
+  ['pid', 'UInt32'], ['comm', 'LowCardinality(String)'], ['trigger_ret', 'Int32'], ['stale_triggers', 'UInt32'],
+  ['intended_empty_zaps', 'UInt32'], ['before_observation_release_ns', 'UInt64'],
 ] as const;
 const EPISODE_COLUMNS = EPISODE_NATIVE.map(([name]) => name);
-const TRIGGER_KNOWN = new Set(Object.values(TriggerKind).filter((v) => typeof v === 'number'));
+const TRIGGER_KNOWN = new Set(Object.values(COLUMN_ENUM_VALUES.trigger));
+const CAPABILITY_KNOWN = new Set(Object.keys(COLUMN_ENUM_VALUES.capability));
+const FINDING_KIND_KNOWN = new Set(Object.values(COLUMN_ENUM_VALUES.finding));
 
 const FINDING_COLUMNS = [
   'finding_id', 'kind', 'severity', 'hostname', 'boot_id', 'device', 'driver', 'kernel_release', 'episode_id', 'ts_ns',
@@ -57,9 +63,22 @@ const FINDING_COLUMNS = [
 
 const HEALTH_COLUMNS = [
   'observed_at', 'hostname', 'boot_id', 'kernel_release', 'collector_version', 'capabilities', 'events', 'dropped',
-  'lost', 'lag', 'last_ts_ns',
+  'lost', 'lag', 'last_ts_ns', 'now_ns',
 ] as const;
 
+
+/** A finding's evidence as stored: always the text of a JSON object (DESIGN §4.1). The correlator's text is kept as
+ * it is; anything else (a finding written by hand or by an older version) is wrapped as {"text": ...}. */
+function evidenceText(evidence: string | null | undefined): string {
+  const text = evidence ?? '';
+  if (text.startsWith('{')) {
+    try {
+      const v: unknown = JSON.parse(text);
+      if (v && typeof v === 'object' && !Array.isArray(v)) return text;
+    } catch { /* not JSON: wrapped below */ }
+  }
+  return JSON.stringify(evidenceObject(text));
+}
 
 export class ClickHouseStore implements EventStore {
   readonly schema: SchemaOptions;
@@ -117,12 +136,14 @@ export class ClickHouseStore implements EventStore {
     };
   }
 
-  async migrate(): Promise<void> {
+  /** Applies the migrations not applied yet, oldest first (`through`: only up to that version, as an older
+   * release would have; tests build old stores with it). */
+  async migrate(through = Infinity): Promise<void> {
     for (const query of bootstrapStatements(this.schema)) await this.client.command({ query });
     const table = `${this.schema.database}.${TABLES.migrations}`;
     const applied = new Set((await this.rows<{ version: number }>(`SELECT version FROM ${table} FINAL`)).map((r) => Number(r.version)));
     for (const m of listMigrations()) {
-      if (applied.has(m.version)) continue;
+      if (applied.has(m.version) || m.version > through) continue;
       // every statement is IF NOT EXISTS: a migration interrupted half way is simply run again
       for (const query of m.statements(this.schema)) await this.client.command({ query });
       await this.client.insert({
@@ -244,8 +265,10 @@ export class ClickHouseStore implements EventStore {
     if (episodes.length === 0) return;
     const t = this.episodes.buffer;
     for (const e of episodes) {
+      // an episode that began before observation (collector started inside its lock window) has no acquire
+      const observed = e.acquireTsNs > 0;
       const offset = this.bootOffsets.get(`${e.hostname ?? ''}\u0000${e.bootId ?? ''}`) ??
-        await this.bootOffset(e.hostname ?? '', e.bootId ?? '', e.acquireTsNs ?? 0);
+        await this.bootOffset(e.hostname ?? '', e.bootId ?? '', (observed ? e.acquireTsNs : e.releaseTsNs) ?? 0);
       const w = this.words(offset);
       // column indexes follow EPISODE_NATIVE
       const r = t.row();
@@ -257,6 +280,8 @@ export class ClickHouseStore implements EventStore {
       t.num(15, r, e.dmabufRevokeNs); t.num(16, r, e.moveNs); t.num(17, r, e.zapCount); t.num(18, r, e.dmabufCount);
       t.num(19, r, e.importerCount); t.num(20, r, e.legacyMappings); t.num(21, r, e.dmabufMappings); t.bool(22, r, e.complete);
       t.words(23, r, w[0], w[1]);
+      t.num(24, r, e.pid); t.str(25, r, e.comm); t.num(26, r, e.triggerRet); t.num(27, r, e.staleTriggers);
+      t.num(28, r, e.intendedEmptyZaps); t.num(29, r, observed ? 0 : e.releaseTsNs);
     }
     await this.episodes.added();
   }
@@ -267,8 +292,8 @@ export class ClickHouseStore implements EventStore {
     for (const f of findings) {
       const offset = this.bootOffsets.get(`${f.hostname ?? ''}\u0000${f.bootId ?? ''}`) ??
         await this.bootOffset(f.hostname ?? '', f.bootId ?? '', f.tsNs ?? 0);
-      out += `${tsv(f.findingId)}\t${f.kind}\t${f.severity}\t${tsv(f.hostname)}\t${tsv(f.bootId)}\t${tsv(f.device)}\t${tsv(f.driver)}\t` +
-        `${tsv(f.kernelRelease)}\t${tsv(f.episodeId)}\t${f.tsNs}\t${f.inconclusive ? 1 : 0}\t${tsv(f.evidence)}\t${offset}\n`;
+      out += `${tsv(f.findingId)}\t${FINDING_KIND_KNOWN.has(f.kind) ? f.kind : 0}\t${f.severity}\t${tsv(f.hostname)}\t${tsv(f.bootId)}\t${tsv(f.device)}\t${tsv(f.driver)}\t` +
+        `${tsv(f.kernelRelease)}\t${tsv(f.episodeId)}\t${f.tsNs}\t${f.inconclusive ? 1 : 0}\t${tsv(evidenceText(f.evidence))}\t${offset}\n`;
     }
     await this.findings.append(out, findings.length);
   }
@@ -278,9 +303,9 @@ export class ClickHouseStore implements EventStore {
     let out = '';
     for (const h of rows) {
       // Array(Enum8) in TSV: quoted names (enum-as-number does not reach inside arrays); unknown names are left out
-      const caps = h.capabilities.filter((c) => typeof (Capability as unknown as Record<string, unknown>)[c] === 'number').map((c) => `'${c}'`);
+      const caps = h.capabilities.filter((c) => CAPABILITY_KNOWN.has(c)).map((c) => `'${c}'`);
       out += `${(h.observedAtMs / 1000).toFixed(3)}\t${tsv(h.hostname)}\t${tsv(h.bootId)}\t${tsv(h.kernelRelease)}\t` +
-        `${tsv(h.collectorVersion)}\t[${caps.join(',')}]\t${h.events}\t${h.dropped}\t${h.lost}\t${h.lag}\t${h.lastTsNs}\n`;
+        `${tsv(h.collectorVersion)}\t[${caps.join(',')}]\t${h.events}\t${h.dropped}\t${h.lost}\t${h.lag}\t${h.lastTsNs}\t${h.nowNs ?? 0}\n`;
     }
     await this.health.append(out, rows.length);
   }

@@ -46,6 +46,8 @@ class DictColumn {
 }
 
 const u64 = (a: Uint32Array, r: number, v: number): void => { a[2 * r] = v >>> 0; a[2 * r + 1] = Math.floor(v / TWO32) >>> 0; };
+/** A small unsigned field (PCI power state, BAR bitmask) in a UInt8 column: values past 255 (invalid) saturate. */
+const byte = (v: number): number => (v > 255 ? 255 : v >>> 0);
 
 export class EventBlock {
   rows = 0;
@@ -57,11 +59,17 @@ export class EventBlock {
   private start!: Uint32Array; private length!: Uint32Array; private duration!: Uint32Array; private dmabufId!: Uint32Array;
   private mappingId!: Uint32Array; private mapLength!: Uint32Array; private groupId!: Uint32Array;
   private cpu!: Uint32Array; private pid!: Uint32Array; private tid!: Uint32Array; private dmabufCount!: Uint32Array; private importerCount!: Uint32Array;
+  private ret!: Uint32Array; // Int32 as its 32 bits
   // one byte per row (Bool, Enum8, UInt8); Nullable(Bool): null map + value
-  private kind!: Uint8Array; private zapBars!: Uint8Array; private dmabufBarMmap!: Uint8Array; private zapTarget!: Uint8Array;
+  private kind!: Uint8Array; private dmabufBarMmap!: Uint8Array; private zapTarget!: Uint8Array;
   private hadVmasNull!: Uint8Array; private hadVmas!: Uint8Array; private revoked!: Uint8Array;
   private hasVmasNull!: Uint8Array; private hasVmas!: Uint8Array; private bar!: Uint8Array; private backing!: Uint8Array;
-  private snapshot!: Uint8Array; private ok!: Uint8Array; private trigger!: Uint8Array;
+  private snapshot!: Uint8Array; private ok!: Uint8Array; private trigger!: Uint8Array; private powerFrom!: Uint8Array; private powerTo!: Uint8Array;
+  // DeviceInfo's optional state fields (absent = NULL): null maps kept all-1 between blocks, a present field sets 0
+  private zapBarsNull!: Uint8Array; private zapBars!: Uint8Array; private memEnabledNull!: Uint8Array; private memEnabled!: Uint8Array;
+  private powerNull!: Uint8Array; private power!: Uint8Array; private devRevokedNull!: Uint8Array; private devRevoked!: Uint8Array;
+  private openNull!: Uint8Array; private openCount!: Uint32Array; private noCmdNull!: Uint8Array; private noCmd!: Uint8Array;
+  private customNull!: Uint8Array; private custom!: Uint8Array;
 
   private static readonly zapTargets = enumCheck(EVENT_COLUMN_TYPES.zapTargetValues);
   private static readonly backings = enumCheck(EVENT_COLUMN_TYPES.backingValues);
@@ -91,14 +99,21 @@ export class EventBlock {
     const p = (old: Uint32Array | undefined) => w(old, (n) => new Uint32Array(n), 2);
     const q = (old: Uint32Array | undefined) => w(old, (n) => new Uint32Array(n), 1);
     const b = (old: Uint8Array | undefined) => w(old, (n) => new Uint8Array(n), 1);
+    // a null map: rows not written yet are NULL
+    const nm = (old: Uint8Array | undefined) => w(old, (n) => new Uint8Array(n).fill(1), 1);
     this.seq = p(this.seq); this.ts = p(this.ts); this.offset = p(this.offset); this.waitNs = p(this.waitNs);
     this.start = p(this.start); this.length = p(this.length); this.duration = p(this.duration); this.dmabufId = p(this.dmabufId);
     this.mappingId = p(this.mappingId); this.mapLength = p(this.mapLength); this.groupId = p(this.groupId);
     this.cpu = q(this.cpu); this.pid = q(this.pid); this.tid = q(this.tid); this.dmabufCount = q(this.dmabufCount); this.importerCount = q(this.importerCount);
-    this.kind = b(this.kind); this.zapBars = b(this.zapBars); this.dmabufBarMmap = b(this.dmabufBarMmap); this.zapTarget = b(this.zapTarget);
+    this.ret = q(this.ret); this.openCount = q(this.openCount);
+    this.kind = b(this.kind); this.dmabufBarMmap = b(this.dmabufBarMmap); this.zapTarget = b(this.zapTarget);
     this.hadVmasNull = b(this.hadVmasNull); this.hadVmas = b(this.hadVmas); this.revoked = b(this.revoked);
     this.hasVmasNull = b(this.hasVmasNull); this.hasVmas = b(this.hasVmas); this.bar = b(this.bar); this.backing = b(this.backing);
-    this.snapshot = b(this.snapshot); this.ok = b(this.ok); this.trigger = b(this.trigger);
+    this.snapshot = b(this.snapshot); this.ok = b(this.ok); this.trigger = b(this.trigger); this.powerFrom = b(this.powerFrom); this.powerTo = b(this.powerTo);
+    this.zapBars = b(this.zapBars); this.memEnabled = b(this.memEnabled); this.power = b(this.power); this.devRevoked = b(this.devRevoked);
+    this.noCmd = b(this.noCmd); this.custom = b(this.custom);
+    this.zapBarsNull = nm(this.zapBarsNull); this.memEnabledNull = nm(this.memEnabledNull); this.powerNull = nm(this.powerNull);
+    this.devRevokedNull = nm(this.devRevokedNull); this.openNull = nm(this.openNull); this.noCmdNull = nm(this.noCmdNull); this.customNull = nm(this.customNull);
     for (const d of this.dicts()) d.rows = w(d.rows, (n) => new Uint32Array(n), 1);
     this.capacity = cap;
   }
@@ -226,8 +241,29 @@ export class EventBlock {
       case 'deviceInfo': {
         const d = ev.deviceInfo!;
         this.driver.rows[r] = this.driver.id(d.driver);
-        this.zapBars[r] = d.zapBarsOnRevoke ? 1 : 0;
         this.dmabufBarMmap[r] = d.dmabufBarMmap ? 1 : 0;
+        // optional (proto3 presence): set = a value, absent = NULL (unknown, never a default)
+        if (d.zapBarsOnRevoke != null) { this.zapBarsNull[r] = 0; this.zapBars[r] = d.zapBarsOnRevoke ? 1 : 0; }
+        if (d.memoryEnabled != null) { this.memEnabledNull[r] = 0; this.memEnabled[r] = d.memoryEnabled ? 1 : 0; }
+        if (d.powerState != null) { this.powerNull[r] = 0; this.power[r] = byte(d.powerState); }
+        if (d.revoked != null) { this.devRevokedNull[r] = 0; this.devRevoked[r] = d.revoked ? 1 : 0; }
+        if (d.openCount != null) { this.openNull[r] = 0; this.openCount[r] = d.openCount >>> 0; }
+        if (d.noCommandMemory != null) { this.noCmdNull[r] = 0; this.noCmd[r] = d.noCommandMemory ? 1 : 0; }
+        if (d.customVmOpsBars != null) { this.customNull[r] = 0; this.custom[r] = byte(d.customVmOpsBars); }
+        break;
+      }
+      case 'triggerEnd': {
+        const t = ev.triggerEnd!;
+        const k = t.kind! >>> 0;
+        this.trigger[r] = k < 256 && triggers[k] ? k : 0;
+        this.ret[r] = t.ret! >>> 0;
+        break;
+      }
+      case 'resetFunction': { const f = ev.resetFunction!; this.ret[r] = f.ret! >>> 0; if (f.durationNs) u64(this.duration, r, f.durationNs); break; }
+      case 'powerTransition': {
+        const p = ev.powerTransition!;
+        this.powerFrom[r] = byte(p.from!); this.powerTo[r] = byte(p.to!);
+        if (p.durationNs) u64(this.duration, r, p.durationNs);
         break;
       }
       default: break; // lockRelease
@@ -252,9 +288,15 @@ export class EventBlock {
     for (const d of this.dicts()) d.reset();
     // body columns are sparse: clear what was written (fixed columns of every row are overwritten anyway)
     for (const a of [this.ts, this.waitNs, this.start, this.length, this.duration, this.dmabufId, this.mappingId, this.mapLength, this.groupId]) a.fill(0, 0, 2 * n);
-    for (const a of [this.dmabufCount, this.importerCount, this.driver.rows]) a.fill(0, 0, n);
+    for (const a of [this.dmabufCount, this.importerCount, this.driver.rows, this.ret, this.openCount]) a.fill(0, 0, n);
     for (const a of [this.zapBars, this.dmabufBarMmap, this.zapTarget, this.hadVmas, this.revoked, this.hasVmas, this.bar, this.backing,
-      this.snapshot, this.ok, this.trigger]) a.fill(0, 0, n);
+      this.snapshot, this.ok, this.trigger, this.powerFrom, this.powerTo, this.memEnabled, this.power, this.devRevoked, this.noCmd,
+      this.custom]) a.fill(0, 0, n);
+    for (const a of this.deviceNullMaps()) a.fill(1, 0, n);
+  }
+
+  private deviceNullMaps(): Uint8Array[] {
+    return [this.zapBarsNull, this.memEnabledNull, this.powerNull, this.devRevokedNull, this.openNull, this.noCmdNull, this.customNull];
   }
 
   /** The first n rows, column by column (views of the column arrays; valid until reset). */
@@ -262,8 +304,11 @@ export class EventBlock {
     const T = EVENT_COLUMN_TYPES;
     const fixed = (name: string, type: string, a: Uint32Array | Uint8Array, width: number): NativeColumn =>
       ({ name, type, bytes: new Uint8Array(a.buffer, a.byteOffset, n * width) });
-    const nullable = (name: string, nulls: Uint8Array, values: Uint8Array): NativeColumn =>
-      ({ name, type: 'Nullable(Bool)', bytes: Buffer.concat([nulls.subarray(0, n), values.subarray(0, n)]) });
+    const nullable = (name: string, nulls: Uint8Array, values: Uint8Array | Uint32Array, type = 'Bool'): NativeColumn => {
+      const width = values.BYTES_PER_ELEMENT;
+      return { name, type: `Nullable(${type})`,
+        bytes: Buffer.concat([nulls.subarray(0, n), new Uint8Array(values.buffer, values.byteOffset, n * width)]) };
+    };
     const dict = (d: DictColumn): NativeColumn => ({ name: d.name, type: 'LowCardinality(String)', bytes: dictColumnBytes(d, n) });
     return [
       dict(this.hostname), dict(this.bootId),
@@ -271,7 +316,7 @@ export class EventBlock {
       fixed('cpu', 'UInt32', this.cpu, 4), fixed('pid', 'UInt32', this.pid, 4), fixed('tid', 'UInt32', this.tid, 4),
       dict(this.comm), dict(this.device),
       fixed('kind', T.kind, this.kind, 1),
-      dict(this.driver), fixed('zap_bars_on_revoke', 'Bool', this.zapBars, 1), fixed('dmabuf_bar_mmap', 'Bool', this.dmabufBarMmap, 1),
+      dict(this.driver), nullable('zap_bars_on_revoke', this.zapBarsNull, this.zapBars), fixed('dmabuf_bar_mmap', 'Bool', this.dmabufBarMmap, 1),
       fixed('wait_ns', 'UInt64', this.waitNs, 8),
       fixed('start', 'UInt64', this.start, 8), fixed('length', 'UInt64', this.length, 8), fixed('duration_ns', 'UInt64', this.duration, 8),
       fixed('zap_target', T.zapTarget, this.zapTarget, 1), nullable('had_vmas', this.hadVmasNull, this.hadVmas),
@@ -282,6 +327,11 @@ export class EventBlock {
       fixed('mapping_id', 'UInt64', this.mappingId, 8), fixed('map_length', 'UInt64', this.mapLength, 8),
       fixed('snapshot', 'Bool', this.snapshot, 1), fixed('ok', 'Bool', this.ok, 1),
       fixed('trigger', T.trigger, this.trigger, 1), fixed('group_id', 'UInt64', this.groupId, 8),
+      // migration 4: DeviceInfo state, TriggerEnd / ResetFunction ret, PowerTransition
+      nullable('memory_enabled', this.memEnabledNull, this.memEnabled), nullable('power_state', this.powerNull, this.power, 'UInt8'),
+      nullable('device_revoked', this.devRevokedNull, this.devRevoked), nullable('open_count', this.openNull, this.openCount, 'UInt32'),
+      nullable('no_command_memory', this.noCmdNull, this.noCmd), nullable('custom_vm_ops_bars', this.customNull, this.custom, 'UInt8'),
+      fixed('ret', 'Int32', this.ret, 4), fixed('power_from', 'UInt8', this.powerFrom, 1), fixed('power_to', 'UInt8', this.powerTo, 1),
     ];
   }
 }
@@ -357,7 +407,7 @@ export class NativeRows {
   constructor(columns: readonly { name: string; type: string }[]) {
     this.cols = columns.map(({ name, type }) => {
       const kind: ColumnKind = type === 'String' || type === 'LowCardinality(String)' || type === 'UInt64' || type === 'Int64' || type === 'UInt32'
-        ? type : 'UInt8'; // Bool, Enum8, UInt8: one byte
+        ? type : type === 'Int32' ? 'UInt32' : 'UInt8'; // Int32: its 32 bits (x >>> 0); Bool, Enum8, UInt8: one byte
       return { name, type, kind };
     });
     this.allocate(this.capacity);

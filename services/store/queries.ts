@@ -2,6 +2,7 @@
 // Filters are fixed SQL fragments; every value is a query parameter ({name:Type}); the only identifiers
 // that vary (group-by columns, metric columns) come from fixed maps, never from the caller's text.
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+import { evidenceObject } from '../trace/json.js';
 import { LATENCY_METRICS, LATENCY_ROLLUPS, quantileMergeOf, TABLES, type LatencyMetric } from './schema.js';
 
 export interface TimeRange {
@@ -14,6 +15,8 @@ export interface TimeRange {
 export interface EpisodeFilter extends TimeRange {
   host?: string; device?: string; driver?: string; kernel?: string; trigger?: string;
   revoke?: boolean; complete?: boolean;
+  /** The acquiring task (LockAcquire's comm and pid). */
+  comm?: string; pid?: number;
   limit: number;
   /** Continue after this (time ns, id) position, from a previous page's nextCursor. */
   after?: { timeNs: string; id: string };
@@ -22,6 +25,8 @@ export interface EpisodeFilter extends TimeRange {
 export interface FindingFilter extends TimeRange {
   host?: string; device?: string; driver?: string; kernel?: string; kind?: string; severity?: string;
   inconclusive?: boolean; episodeId?: string;
+  /** The rule that made the finding (evidence.rule, e.g. "skipped_zap.unconditional_zap_era"). */
+  rule?: string;
   limit: number;
   after?: { timeNs: string; id: string };
 }
@@ -53,7 +58,7 @@ function timeWhere(w: Where, r: TimeRange, column = 'time'): void {
   if (r.toMs !== undefined) { w.sql.push(`${column} < fromUnixTimestamp64Milli({to_ms:Int64})`); w.params.to_ms = Math.trunc(r.toMs); }
 }
 
-function eq(w: Where, column: string, name: string, value: string | boolean | undefined, type = 'String'): void {
+function eq(w: Where, column: string, name: string, value: string | number | boolean | undefined, type = 'String'): void {
   if (value === undefined) return;
   w.sql.push(`${column} = {${name}:${type}}`);
   w.params[name] = value;
@@ -90,6 +95,7 @@ export class StoreReader {
     eq(w, 'hostname', 'host', f.host); eq(w, 'device', 'device', f.device); eq(w, 'driver', 'driver', f.driver);
     eq(w, 'kernel_release', 'kernel', f.kernel); enumEq(w, 'trigger', 'trigger', f.trigger);
     eq(w, 'revoke', 'revoke', f.revoke, 'Bool'); eq(w, 'complete', 'complete', f.complete, 'Bool');
+    eq(w, 'comm', 'comm', f.comm); eq(w, 'pid', 'pid', f.pid, 'UInt32');
     if (f.after) {
       w.sql.push('(time, episode_id) < (fromUnixTimestamp64Nano({after_ns:Int64}), {after_id:String})');
       w.params.after_ns = f.after.timeNs; w.params.after_id = f.after.id;
@@ -100,6 +106,7 @@ export class StoreReader {
         revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
         dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
         importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
+        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps,
         time, toString(toUnixTimestamp64Nano(time)) AS _time_ns
       FROM ${this.table(TABLES.episodes)} FINAL ${whereClause(w)}
       ORDER BY time DESC, episode_id DESC LIMIT {limit:UInt32}`, w.params);
@@ -112,6 +119,7 @@ export class StoreReader {
     eq(w, 'hostname', 'host', f.host); eq(w, 'device', 'device', f.device); eq(w, 'driver', 'driver', f.driver);
     eq(w, 'kernel_release', 'kernel', f.kernel); enumEq(w, 'kind', 'kind', f.kind); enumEq(w, 'severity', 'severity', f.severity);
     eq(w, 'inconclusive', 'inconclusive', f.inconclusive, 'Bool'); eq(w, 'episode_id', 'episode_id', f.episodeId);
+    eq(w, `JSONExtractString(evidence, 'rule')`, 'rule', f.rule);
     if (f.after) {
       w.sql.push('(time, finding_id) < (fromUnixTimestamp64Nano({after_ns:Int64}), {after_id:String})');
       w.params.after_ns = f.after.timeNs; w.params.after_id = f.after.id;
@@ -122,6 +130,8 @@ export class StoreReader {
         time, toString(toUnixTimestamp64Nano(time)) AS _time_ns
       FROM ${this.table(TABLES.findings)} FINAL ${whereClause(w)}
       ORDER BY time DESC, finding_id DESC LIMIT {limit:UInt32}`, w.params);
+    // evidence is stored as the text of a JSON object and returned as the object (DESIGN §4.1)
+    for (const r of rows) r.evidence = evidenceObject(r.evidence);
     return page(rows, f.limit, 'findingId');
   }
 
@@ -213,11 +223,12 @@ export class StoreReader {
     };
   }
 
-  /** Revoke latency in half-decade buckets (10^(k/2) ns), the same edges as the analyze report. */
+  /** Revoke latency in half-decade buckets (10^(k/2) ns), the same edges as the analyze report (measured
+   * revokes only, as the rollups count them). */
   async revokeHistogram(): Promise<{ loNs: number; hiNs: number; count: number }[]> {
     const rows = await this.rows<{ b: number; count: string }>(`
       SELECT toInt32(floor(2 * log10(revoke_ns) + 1e-9)) AS b, count() AS count
-      FROM ${this.table(TABLES.episodes)} FINAL WHERE revoke AND revoke_ns > 0 GROUP BY b ORDER BY b`, {});
+      FROM ${this.table(TABLES.episodes)} FINAL WHERE ${LATENCY_METRICS.revoke.when} GROUP BY b ORDER BY b`, {});
     if (rows.length === 0) return [];
     const counts = new Map(rows.map((r) => [Number(r.b), Number(r.count)]));
     const lo = Number(rows[0]!.b);

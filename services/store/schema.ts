@@ -51,22 +51,40 @@ function checkOptions(o: SchemaOptions): void {
   }
 }
 
-/** Enum8 from a generated protobuf enum, so the column follows proto/ (new values need a migration). */
-export function enum8(values: Record<string, unknown>): string {
-  const items = Object.entries(values).filter(([, v]) => typeof v === 'number').map(([k, v]) => `'${k}' = ${v as number}`);
+/** Enum8 from a generated protobuf enum: its values up to `through` (a migration names the values of its time,
+ * so its text never changes; values added to proto/ later need a migration that widens the column). */
+export function enum8(values: Record<string, unknown>, through = 127): string {
+  const items = Object.entries(values).filter(([, v]) => typeof v === 'number' && v <= through).map(([k, v]) => `'${k}' = ${v as number}`);
   return `Enum8(${items.join(', ')})`;
 }
 
+/** The enum values each migration knows (migration 1: DESIGN §3; migration 4: rules v2, §4.1). */
+const V1 = { trigger: TriggerKind.PERMANENT_REVOKE, finding: FindingKind.SLOW_REVOKE, capability: Capability.DEVICE_INFO };
+const V4 = { trigger: TriggerKind.OPEN, finding: FindingKind.FAULT_WHILE_REVOKED, capability: Capability.TRIGGER_END };
+
+/** Raw event kinds (the Event body member set); the index is the Enum8 value. */
 export const EVENT_KINDS = ['UNKNOWN', 'deviceInfo', 'lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify',
-  'barMmap', 'barMunmap', 'barFault', 'trigger'] as const;
-const eventKindEnum = `Enum8(${EVENT_KINDS.map((k, i) => `'${k}' = ${i}`).join(', ')})`;
+  'barMmap', 'barMunmap', 'barFault', 'trigger', 'triggerEnd', 'powerTransition', 'resetFunction'] as const;
+const eventKindEnum = (kinds: readonly string[]): string => `Enum8(${kinds.map((k, i) => `'${k}' = ${i}`).join(', ')})`;
+const V1_EVENT_KINDS = EVENT_KINDS.slice(0, EVENT_KINDS.indexOf('trigger') + 1);
+
+/** A protobuf enum's name → value entries up to `through` (what a column of that migration can hold). */
+function enumThrough(values: Record<string, unknown>, through: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'number' && v <= through)) as Record<string, number>;
+}
+
+/** The values the newest migration's enum columns hold: writers store anything else as 0 (…_UNSPECIFIED) or drop
+ * it (capabilities), so a value added to proto/ before its migration cannot fail an insert. */
+export const COLUMN_ENUM_VALUES = {
+  trigger: enumThrough(TriggerKind, V4.trigger), finding: enumThrough(FindingKind, V4.finding), capability: enumThrough(Capability, V4.capability),
+} as const;
 
 /** Exact types of the raw events' Enum8 columns (Native blocks name them; same strings as the DDL). */
 export const EVENT_COLUMN_TYPES = {
-  kind: eventKindEnum,
+  kind: eventKindEnum(EVENT_KINDS),
   zapTarget: enum8(ZapTarget), zapTargetValues: ZapTarget as unknown as Record<string, unknown>,
   backing: enum8(Backing), backingValues: Backing as unknown as Record<string, unknown>,
-  trigger: enum8(TriggerKind), triggerValues: TriggerKind as unknown as Record<string, unknown>,
+  trigger: enum8(TriggerKind, V4.trigger), triggerValues: COLUMN_ENUM_VALUES.trigger as Record<string, unknown>,
 } as const;
 
 const lc = 'LowCardinality(String)';
@@ -148,10 +166,11 @@ const timeFrom = (tsColumn: string): string[] => [
 // Raw events keep the boot offset instead of a materialized time (it would cost as much as ts_ns again).
 const EVENT_TIME = 'fromUnixTimestamp64Nano(toInt64(ts_ns) + boot_offset_ns)';
 
+/** The episode columns of migration 1 (migration 4 adds the rules-v2 ones). */
 const episodeColumns = (): string[] => [
   'episode_id String CODEC(ZSTD(3))',
   `hostname ${lc}`, `boot_id ${lc}`, `device ${lc}`, `driver ${lc}`, `kernel_release ${lc}`,
-  `trigger ${enum8(TriggerKind)}`,
+  `trigger ${enum8(TriggerKind, V1.trigger)}`,
   'group_id UInt64 CODEC(ZSTD(1))',
   'acquire_ts_ns UInt64 CODEC(Delta, ZSTD(3))',
   'release_ts_ns UInt64 CODEC(Delta, ZSTD(3))',
@@ -164,14 +183,25 @@ const episodeColumns = (): string[] => [
 ];
 
 const LATENCY_LEVELS = '0.5, 0.9, 0.99, 0.999';
-/** Metrics kept in the rollup: column prefix, episode column, which episodes count. */
+/** Metrics kept in the rollup: column prefix, episode column, which episodes count. A latency counts only where it
+ * was measured (migration 4): the wait needs the LockAcquire seen (an episode that began before observation has
+ * acquire_ts_ns = 0 and no wait, hold or revoke time); hold, revoke, zap and move time need a complete episode
+ * (loss inside it can hide its release, a zap or the last revoking step, so its sums are lower bounds). */
 export const LATENCY_METRICS = {
+  revoke: { column: 'revoke_ns', when: 'revoke AND revoke_ns > 0 AND complete AND acquire_ts_ns > 0' },
+  hold: { column: 'hold_ns', when: 'complete AND acquire_ts_ns > 0 AND release_ts_ns > 0' },
+  wait: { column: 'lock_wait_ns', when: 'acquire_ts_ns > 0' },
+  zap: { column: 'zap_ns', when: 'zap_count > 0 AND complete' },
+  move: { column: 'move_ns', when: 'move_ns > 0 AND complete' },
+} as const;
+/** What migration 1's rollup view counted (every episode's numbers, measured or not). */
+const LATENCY_METRICS_V1: Record<LatencyMetric, { column: string; when: string }> = {
   revoke: { column: 'revoke_ns', when: 'revoke AND revoke_ns > 0' },
   hold: { column: 'hold_ns', when: 'release_ts_ns > 0' },
   wait: { column: 'lock_wait_ns', when: '1' },
   zap: { column: 'zap_ns', when: 'zap_count > 0' },
   move: { column: 'move_ns', when: 'move_ns > 0' },
-} as const;
+};
 export type LatencyMetric = keyof typeof LATENCY_METRICS;
 export const LATENCY_QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
 /** The merge expression for a metric's quantile state (levels fixed by the state's type). */
@@ -181,9 +211,10 @@ export const quantileMergeOf = (stateColumn: string): string => `quantilesTDiges
 /** Dimensions every latency rollup is keyed by (after its time bucket). */
 const ROLLUP_KEYS = ['hostname', 'driver', 'kernel_release', 'trigger'] as const;
 
-/** Value columns of every latency rollup: counts, one t-digest state and the max per metric. */
+/** Value columns of every latency rollup: counts, one t-digest state and the max per metric (trigger as of
+ * migration 1). */
 const rollupColumns = (): string[] => [
-  `hostname ${lc}`, `driver ${lc}`, `kernel_release ${lc}`, `trigger ${enum8(TriggerKind)}`,
+  `hostname ${lc}`, `driver ${lc}`, `kernel_release ${lc}`, `trigger ${enum8(TriggerKind, V1.trigger)}`,
   'episodes SimpleAggregateFunction(sum, UInt64)',
   'revoke_episodes SimpleAggregateFunction(sum, UInt64)',
   ...Object.keys(LATENCY_METRICS).flatMap((m) => [
@@ -219,6 +250,56 @@ export const LATENCY_ROLLUPS = [
   { table: TABLES.latencyDaily, bucket: 'day', seconds: 86400 },
 ] as const;
 
+/** The episodes' deduplication key: migration 1 keyed an episode by its acquire; migration 4 adds the release of
+ * an episode that began before observation (acquire_ts_ns = 0: several of them on one device and boot, after
+ * collector restarts or loss, must stay apart). */
+const EPISODE_KEY_V1 = ['hostname', 'boot_id', 'device', 'acquire_ts_ns'];
+const EPISODE_KEY_V4 = [...EPISODE_KEY_V1, 'before_observation_release_ns'];
+
+/** The MV that forwards from the ingest table only episodes whose key is not stored yet (see the header). */
+function episodesDedupView(o: SchemaOptions, key: readonly string[]): string {
+  const k = `(${key.join(', ')})`;
+  return createView(o, 'episodes_dedup', TABLES.episodes, [
+    `SELECT * FROM ${storage(o, TABLES.episodesIngest)}`,
+    `WHERE ${k} NOT IN (`,
+    `  SELECT ${key.join(', ')} FROM ${storage(o, TABLES.episodes)}`,
+    `  WHERE ${k} IN`,
+    `    (SELECT ${key.join(', ')} FROM ${storage(o, TABLES.episodesIngest)}))`,
+    `LIMIT 1 BY ${key.join(', ')}`,
+  ].join('\n'));
+}
+
+/** The MV that rolls episodes up into per-minute t-digest states, counting each metric where `when` holds. */
+function latencyRollupView(o: SchemaOptions, metrics: Record<LatencyMetric, { column: string; when: string }>): string {
+  return createView(o, 'episode_latency_1m_mv', TABLES.latency, [
+    'SELECT ' + [
+      'toStartOfMinute(time) AS minute', ...ROLLUP_KEYS,
+      'count() AS episodes', 'countIf(revoke) AS revoke_episodes',
+      ...Object.entries(metrics).flatMap(([m, { column, when }]) => [
+        `countIf(${when}) AS ${m}_samples`,
+        `quantilesTDigestIfState(${LATENCY_LEVELS})(${column}, toUInt8(${when})) AS ${m}_q`,
+        `maxIf(${column}, ${when}) AS ${m}_max`]),
+    ].join(',\n  '),
+    `FROM ${storage(o, TABLES.episodes)}`,
+    `GROUP BY minute, ${ROLLUP_KEYS.join(', ')}`,
+  ].join('\n'));
+}
+
+/** ALTER TABLE of a table's column set: the storage table and, in cluster mode, the Distributed table over it (it
+ * keeps its own copy of the columns). `storageOnly` clauses (MODIFY ORDER BY) go to the storage table's ALTER. */
+function alterColumns(o: SchemaOptions, table: string, clauses: string[], storageOnly: string[] = []): string[] {
+  const body = (cs: string[]): string => cs.map((c) => `  ${c}`).join(',\n');
+  const out = [`ALTER TABLE ${storage(o, table)}${onCluster(o)}\n${body([...clauses, ...storageOnly])}`];
+  if (o.cluster) out.push(`ALTER TABLE ${o.database}.${table}${onCluster(o)}\n${body(clauses)}`);
+  return out;
+}
+
+const dropView = (o: SchemaOptions, name: string): string => `DROP VIEW IF EXISTS ${o.database}.${name}${onCluster(o)}`;
+
+/** Host clock of a collector health sample: the collector's clock when it cut its newest batch (heartbeats too),
+ * or the newest event ts for collectors that do not send it (0: neither seen). */
+export const HOST_CLOCK_NS = 'greatest(now_ns, last_ts_ns)';
+
 const migrations: Migration[] = [
   {
     version: 1,
@@ -235,7 +316,7 @@ const migrations: Migration[] = [
           `time DateTime64(9) ALIAS ${EVENT_TIME}`,
           'cpu UInt32 CODEC(ZSTD(3))', 'pid UInt32 CODEC(ZSTD(3))', 'tid UInt32 CODEC(ZSTD(3))',
           `comm ${lc}`, `device ${lc}`,
-          `kind ${eventKindEnum}`,
+          `kind ${eventKindEnum(V1_EVENT_KINDS)}`,
           // body fields; each is default (sparse on disk) unless its kind uses it
           `driver ${lc}`, 'zap_bars_on_revoke Bool', 'dmabuf_bar_mmap Bool',
           'wait_ns UInt64 CODEC(ZSTD(3))',
@@ -245,7 +326,7 @@ const migrations: Migration[] = [
           'dmabuf_id UInt64 CODEC(ZSTD(3))', 'importer_count UInt32 CODEC(ZSTD(3))',
           'bar UInt8', `backing ${enum8(Backing)}`, 'mapping_id UInt64 CODEC(ZSTD(3))', 'map_length UInt64 CODEC(ZSTD(3))',
           'snapshot Bool', 'ok Bool',
-          `trigger ${enum8(TriggerKind)}`, 'group_id UInt64 CODEC(ZSTD(3))',
+          `trigger ${enum8(TriggerKind, V1.trigger)}`, 'group_id UInt64 CODEC(ZSTD(3))',
         ],
         engine: { kind: 'ReplacingMergeTree' },
         partitionBy: `toDate(${EVENT_TIME})`,
@@ -268,14 +349,7 @@ const migrations: Migration[] = [
         indexes: ['INDEX time_idx time TYPE minmax GRANULARITY 1', 'INDEX episode_idx episode_id TYPE bloom_filter GRANULARITY 4'],
       }),
       ...createTable(o, { name: TABLES.episodesIngest, columns: episodeColumns(), engine: { kind: 'Null' } }),
-      createView(o, 'episodes_dedup', TABLES.episodes, [
-        `SELECT * FROM ${storage(o, TABLES.episodesIngest)}`,
-        `WHERE (hostname, boot_id, device, acquire_ts_ns) NOT IN (`,
-        `  SELECT hostname, boot_id, device, acquire_ts_ns FROM ${storage(o, TABLES.episodes)}`,
-        `  WHERE (hostname, boot_id, device, acquire_ts_ns) IN`,
-        `    (SELECT hostname, boot_id, device, acquire_ts_ns FROM ${storage(o, TABLES.episodesIngest)}))`,
-        'LIMIT 1 BY hostname, boot_id, device, acquire_ts_ns',
-      ].join('\n')),
+      episodesDedupView(o, EPISODE_KEY_V1),
       ...createTable(o, {
         name: TABLES.latency,
         columns: ['minute DateTime', ...rollupColumns()],
@@ -283,23 +357,12 @@ const migrations: Migration[] = [
         partitionBy: 'toYYYYMM(minute)',
         orderBy: `(minute, ${ROLLUP_KEYS.join(', ')})`,
       }),
-      createView(o, 'episode_latency_1m_mv', TABLES.latency, [
-        'SELECT ' + [
-          'toStartOfMinute(time) AS minute', ...ROLLUP_KEYS,
-          'count() AS episodes', 'countIf(revoke) AS revoke_episodes',
-          ...Object.entries(LATENCY_METRICS).flatMap(([m, { column, when }]) => [
-            `countIf(${when}) AS ${m}_samples`,
-            `quantilesTDigestIfState(${LATENCY_LEVELS})(${column}, toUInt8(${when})) AS ${m}_q`,
-            `maxIf(${column}, ${when}) AS ${m}_max`]),
-        ].join(',\n  '),
-        `FROM ${storage(o, TABLES.episodes)}`,
-        `GROUP BY minute, ${ROLLUP_KEYS.join(', ')}`,
-      ].join('\n')),
+      latencyRollupView(o, LATENCY_METRICS_V1),
       ...createTable(o, {
         name: TABLES.findings,
         columns: [
           'finding_id String CODEC(ZSTD(3))',
-          `kind ${enum8(FindingKind)}`, `severity ${enum8(Severity)}`,
+          `kind ${enum8(FindingKind, V1.finding)}`, `severity ${enum8(Severity)}`,
           `hostname ${lc}`, `boot_id ${lc}`, `device ${lc}`, `driver ${lc}`, `kernel_release ${lc}`,
           'episode_id String CODEC(ZSTD(3))',
           'ts_ns UInt64 CODEC(Delta, ZSTD(3))',
@@ -316,7 +379,7 @@ const migrations: Migration[] = [
         name: TABLES.hostHealth,
         columns: [
           'observed_at DateTime64(3)', `hostname ${lc}`, `boot_id ${lc}`, `kernel_release ${lc}`, `collector_version ${lc}`,
-          `capabilities Array(${enum8(Capability)})`,
+          `capabilities Array(${enum8(Capability, V1.capability)})`,
           'events UInt64', 'dropped UInt64', 'lost UInt64', 'lag UInt64', 'last_ts_ns UInt64',
         ],
         engine: { kind: 'ReplacingMergeTree' },
@@ -377,6 +440,59 @@ const migrations: Migration[] = [
         ...[TABLES.events, TABLES.episodes, TABLES.findings].map((t) => `ALTER TABLE ${storage(o, t)}${onCluster(o)} MODIFY SETTING ${wide}`),
         `ALTER TABLE ${storage(o, TABLES.events)}${onCluster(o)}\n` +
           [...lowCardinality, ...oneByte].map((c) => `  MODIFY COLUMN ${c} CODEC(ZSTD(1))`).join(',\n'),
+      ];
+    },
+  },
+  {
+    version: 4,
+    name: 'rules v2 (DESIGN §4.1): episode task, trigger return, stale triggers, intended empty zaps; episodes that began before observation; latency only where measured; FAULT_WHILE_REVOKED; new raw-event bodies and DeviceInfo state; collector clock in host health',
+    // Enum columns widen in place (metadata only). zap_bars_on_revoke becomes Nullable like the other DeviceInfo
+    // state fields (absent = not read, never a default): a rewrite of that one-byte column, old rows keep their
+    // value (the field was always sent then). Raw-event columns of the new bodies are sparse like the others.
+    // Findings keep `evidence` as a String that holds a JSON object (queried with JSONExtract*): ClickHouse's JSON
+    // type drops null members (an unknown fact) and reorders keys, and the evidence is read whole far more often
+    // than by path. The episodes' key gains before_observation_release_ns (0 for every episode whose acquire was
+    // seen, so old rows and their re-ingest keep their key); the dedup and rollup views are re-created with the new
+    // key and the measured-only latency conditions (like migration 2, run at start before this process writes).
+    statements: (o) => {
+      const trigger = `trigger ${enum8(TriggerKind, V4.trigger)}`;
+      const episodeAdds = [
+        'ADD COLUMN IF NOT EXISTS pid UInt32 CODEC(ZSTD(1))', `ADD COLUMN IF NOT EXISTS comm ${lc} CODEC(ZSTD(1))`,
+        'ADD COLUMN IF NOT EXISTS trigger_ret Int32 CODEC(ZSTD(1))', 'ADD COLUMN IF NOT EXISTS stale_triggers UInt32 CODEC(ZSTD(1))',
+        'ADD COLUMN IF NOT EXISTS intended_empty_zaps UInt32 CODEC(ZSTD(1))',
+        'ADD COLUMN IF NOT EXISTS before_observation_release_ns UInt64 CODEC(ZSTD(1))',
+      ];
+      return [
+        ...alterColumns(o, TABLES.events, [
+          `MODIFY COLUMN kind ${eventKindEnum(EVENT_KINDS)}`, `MODIFY COLUMN ${trigger}`,
+          'MODIFY COLUMN zap_bars_on_revoke Nullable(Bool)',
+          // DeviceInfo state (Nullable: absent = not read)
+          'ADD COLUMN IF NOT EXISTS memory_enabled Nullable(Bool) CODEC(ZSTD(1))',
+          'ADD COLUMN IF NOT EXISTS power_state Nullable(UInt8) CODEC(ZSTD(1))',
+          'ADD COLUMN IF NOT EXISTS device_revoked Nullable(Bool) CODEC(ZSTD(1))',
+          'ADD COLUMN IF NOT EXISTS open_count Nullable(UInt32) CODEC(ZSTD(1))',
+          'ADD COLUMN IF NOT EXISTS no_command_memory Nullable(Bool) CODEC(ZSTD(1))',
+          'ADD COLUMN IF NOT EXISTS custom_vm_ops_bars Nullable(UInt8) CODEC(ZSTD(1))',
+          // TriggerEnd (kind in `trigger`), ResetFunction (and duration_ns), PowerTransition (and duration_ns)
+          'ADD COLUMN IF NOT EXISTS ret Int32 CODEC(ZSTD(3))',
+          'ADD COLUMN IF NOT EXISTS power_from UInt8 CODEC(ZSTD(1))', 'ADD COLUMN IF NOT EXISTS power_to UInt8 CODEC(ZSTD(1))',
+        ]),
+        // a key column can only join the sorting key in the ALTER that adds it
+        ...alterColumns(o, TABLES.episodes, [`MODIFY COLUMN ${trigger}`, ...episodeAdds], [`MODIFY ORDER BY (${EPISODE_KEY_V4.join(', ')})`]),
+        ...alterColumns(o, TABLES.episodesIngest, [`MODIFY COLUMN ${trigger}`, ...episodeAdds,
+          // an episode that began before observation has no acquire: its time is its release
+          'MODIFY COLUMN time DateTime64(9) DEFAULT fromUnixTimestamp64Nano(toInt64(if(acquire_ts_ns > 0, acquire_ts_ns, release_ts_ns)) ' +
+            '+ boot_offset_ns) CODEC(Delta, ZSTD(3))']),
+        ...LATENCY_ROLLUPS.flatMap(({ table }) => alterColumns(o, table, [`MODIFY COLUMN ${trigger}`])),
+        dropView(o, 'episodes_dedup'),
+        episodesDedupView(o, EPISODE_KEY_V4),
+        dropView(o, 'episode_latency_1m_mv'),
+        latencyRollupView(o, LATENCY_METRICS),
+        ...alterColumns(o, TABLES.findings, [`MODIFY COLUMN kind ${enum8(FindingKind, V4.finding)}`]),
+        `ALTER TABLE ${storage(o, TABLES.findings)}${onCluster(o)} COMMENT COLUMN evidence ` +
+          `'a JSON object: rule (id), mirrors (kernel function), the facts, unknown (why inconclusive)'`,
+        ...alterColumns(o, TABLES.hostHealth, ['ADD COLUMN IF NOT EXISTS now_ns UInt64',
+          `MODIFY COLUMN capabilities Array(${enum8(Capability, V4.capability)})`]),
       ];
     },
   },

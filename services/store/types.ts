@@ -19,6 +19,8 @@ export interface HostHealth {
   /** Consumer lag in messages (fleet mode), 0 in embedded mode. */
   lag: number;
   lastTsNs: number;
+  /** The collector's clock (EventBatch.now_ns) when it cut its newest batch, heartbeats included (0: not sent). */
+  nowNs?: number;
 }
 
 /** A boot as a batch shows it: host, boot id and the ts of the batch's first event. */

@@ -3,8 +3,8 @@
 // starts when a buffer reaches maxRows or its oldest row is maxDelayMs old. One insert per table is in
 // flight at a time; a writer that fills the next buffer while it runs waits for it (backpressure reaches
 // the bus and the source; nothing is dropped).
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 
@@ -73,13 +73,15 @@ export function clientInsertPath(client: ClickHouseClient): InsertPath {
 let spooled = 0; // file names unique across the paths (connections) of this process
 export function spoolFileInsertPath(client: ClickHouseClient, spoolDir: string): InsertPath {
   mkdirSync(spoolDir, { recursive: true });
+  removeStaleSpoolFiles(spoolDir);
   return {
     async insert(table, columns, body, format) {
       const file = join(spoolDir, `${table}.${process.pid}.${spooled++}.${format === 'Native' ? 'native' : 'tsv'}`);
-      // Synchronous on purpose: a few MB into the page cache take milliseconds, while an async write queues
-      // on libuv's thread pool behind chDB's own queries (each holds a pool thread while it runs) — seconds.
-      writeFileSync(file, body);
       try {
+        // Synchronous on purpose: a few MB into the page cache take milliseconds, while an async write queues
+        // on libuv's thread pool behind chDB's own queries (each holds a pool thread while it runs) — seconds.
+        // Inside the try: a write cut short (disk full) must not leave its part behind.
+        writeFileSync(file, body);
         const settings = Object.entries(settingsFor(format)).map(([k, v]) => `${k} = ${v}`).join(', ');
         await client.command({
           query: `INSERT INTO ${table} (${columns.join(', ')}) FROM INFILE ${sqlString(file)} SETTINGS ${settings} FORMAT ${format}`,
@@ -89,6 +91,40 @@ export function spoolFileInsertPath(client: ClickHouseClient, spoolDir: string):
       }
     },
   };
+}
+
+/** An insert file's name: `<database>.<table>.<pid>.<n>.native|tsv` (the pid is the second number from the end). */
+const SPOOL_FILE = /^(?:[A-Za-z0-9_]+\.)+([0-9]+)\.[0-9]+\.(?:native|tsv)$/;
+const cleanedSpoolDirs = new Set<string>();
+
+/** Insert files left in `spoolDir` by a process that was killed mid-insert (or by a full disk, before the
+ * write moved inside the try): removed the first time this process uses the directory, so a disk that filled
+ * up does not stay full. Files of another live process (a second store on the same data dir) are kept; this
+ * process's pid counts as dead here, since none of its inserts has started yet (a container restarts with the
+ * same pid). Returns the files removed. */
+export function removeStaleSpoolFiles(spoolDir: string): string[] {
+  const key = resolve(spoolDir);
+  if (cleanedSpoolDirs.has(key)) return [];
+  cleanedSpoolDirs.add(key);
+  const removed: string[] = [];
+  for (const name of readdirSync(spoolDir)) {
+    const m = SPOOL_FILE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    rmSync(join(spoolDir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
 }
 
 /** A string literal for a path this process made (quotes and backslashes escaped). */

@@ -24,10 +24,5 @@ export function describeLocation(w: TraceLocation): string {
   return w.file;
 }
 
-/** A problem inside one message, with the field path (e.g. `events[3].zap.target`). */
-export class FieldError extends Error {
-  override readonly name = 'FieldError';
-  constructor(readonly path: string, readonly problem: string) {
-    super(path ? `${path}: ${problem}` : problem);
-  }
-}
+/** A problem inside one message, with the field path: defined with the rules it reports (core/validate.ts). */
+export { FieldError } from '../core/validate.js';

@@ -3,7 +3,7 @@ export { TraceError, FieldError, describeLocation, type TraceLocation } from './
 export { traceFormatOf, type TraceFormat } from './format.js';
 export { readTrace, TraceReader, type TraceReadOptions, type TraceReadStats, type DecodedBatch } from './reader.js';
 export { openTraceWriter, writeTrace, TraceWriter, type TraceWriteOptions } from './writer.js';
-export { validateBatch, validateEvent, MAX_DURATION_NS } from './validate.js';
+export { validateBatch, validateEvent, MAX_DURATION_NS } from '../core/validate.js';
 export {
   batchFromJson, batchToJson, episodeToJson, findingToJson, episodeFromJson, findingFromJson, messageObject,
 } from './json.js';

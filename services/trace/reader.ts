@@ -11,7 +11,8 @@ import type { revokescope } from '../../gen/proto.js';
 import { TraceError, FieldError, type TraceLocation } from './errors.js';
 import { traceFormatOf, type TraceFormat } from './format.js';
 import { batchFromJson } from './json.js';
-import { validateBatch } from './validate.js';
+import { validateBatch } from '../core/validate.js';
+import { BatchScan, WireError } from '../core/wire.js';
 
 export type DecodedBatch = revokescope.v1.EventBatch;
 
@@ -117,7 +118,40 @@ export class TraceReader implements AsyncIterable<DecodedBatch> {
     }
   }
 
+  /** .pb records as checked wire scans (the one reader every path shares: services/core/wire.ts). The scan is reused:
+   * read it before taking the next. analyze ingests these directly (Correlator.ingestScan). */
+  async *scans(): AsyncGenerator<BatchScan> {
+    if (this.format !== 'pb') throw new Error('TraceReader.scans(): only for .pb traces');
+    const scan = new BatchScan();
+    for await (const r of this.records()) {
+      if (!this.check(scan, r)) continue;
+      this.stats.batches++;
+      this.stats.events += scan.count;
+      yield scan;
+    }
+  }
+
   private async *pb(): AsyncGenerator<DecodedBatch> {
+    const scan = new BatchScan();
+    for await (const r of this.records()) {
+      // The wire reader decides what is a batch; protobufjs only builds the objects of bytes it accepted.
+      if (this.check(scan, r)) yield this.accept(v1.EventBatch.decode(r.body));
+    }
+  }
+
+  private check(scan: BatchScan, r: { body: Uint8Array; record: number; offset: number }): boolean {
+    try {
+      scan.read(r.body);
+      return true;
+    } catch (e) {
+      if (!(e instanceof FieldError) && !(e instanceof WireError)) throw e;
+      this.bad({ file: this.file, record: r.record, offset: r.offset }, e instanceof WireError ? `bad protobuf: ${e.message}` : e.message);
+      return false;
+    }
+  }
+
+  /** The length-delimited records of a .pb file, each with its 1-based index and the byte offset of its prefix. */
+  private async *records(): AsyncGenerator<{ body: Uint8Array; record: number; offset: number }> {
     const maxRecord = this.opts.maxRecordBytes ?? 64 << 20;
     const input = this.input();
     let buf: Buffer = Buffer.alloc(0);
@@ -186,21 +220,7 @@ export class TraceReader implements AsyncIterable<DecodedBatch> {
         }
         const body = buf.subarray(pos + prefix, pos + prefix + len);
         pos += prefix + len;
-        let batch: DecodedBatch;
-        try {
-          batch = v1.EventBatch.decode(body);
-        } catch (e) {
-          this.bad({ file: this.file, record, offset: start }, `bad protobuf: ${(e as Error).message}`);
-          continue;
-        }
-        try {
-          validateBatch(batch);
-        } catch (e) {
-          if (!(e instanceof FieldError)) throw e;
-          this.bad({ file: this.file, record, offset: start }, e.message);
-          continue;
-        }
-        yield this.accept(batch);
+        yield { body, record, offset: start };
       }
     } finally {
       if (this.file !== '-') input.destroy();

@@ -9,7 +9,7 @@ import { v1, type EventBatch } from '../core/model.js';
 import { FieldError, TraceError } from './errors.js';
 import { traceFormatOf, type TraceFormat } from './format.js';
 import { batchToJson } from './json.js';
-import { validateBatch } from './validate.js';
+import { validateBatch } from '../core/validate.js';
 import type { revokescope } from '../../gen/proto.js';
 
 export interface TraceWriteOptions {

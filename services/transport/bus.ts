@@ -1,8 +1,8 @@
 // The in-process bus of embedded mode: the same EventSink/EventSource contract Kafka implements in fleet
 // mode. Bounded: send() waits while the queue is full, so a fast source runs at the consumer's pace and
-// nothing is dropped. One partition, in order (the embedded pipeline has one correlator); a message is
-// acknowledged when the handler that received it resolves.
-import type { EventSink, EventSource, TransportMessage } from './types.js';
+// nothing is dropped. One partition (0), in order, starting at offset 0 (the embedded pipeline has one
+// correlator); acks count what the pipeline has made durable.
+import type { EventSink, EventSource, SourceHandler, TransportMessage } from './types.js';
 
 export interface BusOptions {
   /** Messages the queue holds before send() waits. Default 256. */
@@ -21,7 +21,9 @@ export class InProcessBus implements EventSink, EventSource {
   private stopped = false;
   private spaceWaiters: (() => void)[] = [];
   private dataWaiter: (() => void) | undefined;
-  /** Messages delivered and acknowledged by the handler. */
+  /** Messages delivered and handled. */
+  delivered = 0;
+  /** Messages acknowledged as durable by the pipeline (ack). */
   acknowledged = 0;
 
   constructor(opts: BusOptions = {}) {
@@ -31,6 +33,7 @@ export class InProcessBus implements EventSink, EventSource {
 
   /** Messages waiting for the consumer. */
   get depth(): number { return this.queue.length - this.head; }
+  get lag(): number { return this.depth; }
 
   async send(messages: TransportMessage[]): Promise<void> {
     for (const m of messages) {
@@ -48,7 +51,8 @@ export class InProcessBus implements EventSink, EventSource {
     this.wakeConsumer();
   }
 
-  async run(handler: (messages: TransportMessage[], partition: number) => Promise<void>): Promise<void> {
+  async run(handler: SourceHandler): Promise<void> {
+    await handler.assign([{ partition: 0, committed: -1, low: 0, high: 0 }]);
     for (;;) {
       if (this.stopped) return;
       if (this.depth === 0) {
@@ -59,8 +63,8 @@ export class InProcessBus implements EventSink, EventSource {
       const end = Math.min(this.queue.length, this.head + this.maxDelivery);
       const batch = this.queue.slice(this.head, end);
       // the slots stay taken until the handler is done with them: capacity bounds in-flight work too
-      await handler(batch, 0);
-      this.acknowledged += batch.length;
+      await handler.deliver(batch, 0);
+      this.delivered += batch.length;
       this.head = end;
       if (this.head > 4096 && this.head * 2 > this.queue.length) {
         this.queue.splice(0, this.head);
@@ -68,6 +72,10 @@ export class InProcessBus implements EventSink, EventSource {
       }
       this.wakeProducers();
     }
+  }
+
+  async ack(_partition: number, offset: number): Promise<void> {
+    if (offset > this.acknowledged) this.acknowledged = offset;
   }
 
   /** Stops delivering after the current handler call; senders waiting for space are refused. */

@@ -26,7 +26,9 @@ export function buildFleet(t0Ms: number): Fleet {
   }
   const b = new TraceBuilder('series', 'host-b', 'boot-b');
   b.info(0, '0000:81:00.0').mmap(10, '0000:81:00.0', 7, { backing: Backing.DMABUF });
-  b.info(0, '0000:82:00.0').revoke(2000, '0000:82:00.0', true); // vfio_pci_dma_buf_move without memory_lock
+  // vfio_pci_dma_buf_move without memory_lock, once the lock is known free (an acquire and release seen before it:
+  // rules v2 make no finding of a revoke on a device whose lock state is unknown)
+  b.info(0, '0000:82:00.0').acquire(1000, '0000:82:00.0').release(1100, '0000:82:00.0').revoke(2000, '0000:82:00.0', true);
   for (let i = 0; i < 20; i++) {
     const t = 1000 + i * 400_000;
     b.trigger(t, '0000:81:00.0', TriggerKind.RESET).acquire(t + 1, '0000:81:00.0')
@@ -38,9 +40,10 @@ export function buildFleet(t0Ms: number): Fleet {
   c.info(0, '0000:17:00.0').acquire(100, '0000:17:00.0');
   c.info(9_000_000, '0000:18:00.0'); // 9 s later: time moves on, the lock is still held
   const res = analyzeBatches([...a.batches(), ...b.batches(), ...c.batches()]);
+  // a sample a minute; the collector's clock (heartbeat now_ns) advances with each: the host is alive until its samples stop
   const h = (host: string, boot: string, kernel: string, agoMs: number, events: number, lost: number): HostHealth => ({
     hostname: host, bootId: boot, kernelRelease: kernel, collectorVersion: 'test', capabilities: ['LOCK', 'ZAP'],
-    observedAtMs: t0Ms - agoMs, events, dropped: 0, lost, lag: 0, lastTsNs: 0,
+    observedAtMs: t0Ms - agoMs, events, dropped: 0, lost, lag: 0, lastTsNs: 0, nowNs: 1e12 + (30 * 60_000 - agoMs) * 1e6,
   });
   const health: HostHealth[] = [];
   for (let i = 0; i <= 10; i++) {

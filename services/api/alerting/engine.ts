@@ -5,10 +5,10 @@ import { randomUUID } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ApiMetrics } from '../observability/metrics.js';
 import { parseDurationMs } from './duration.js';
-import { matchesAll, parseMatchers, validateMatcher, MatcherError, type Matcher } from './matchers.js';
+import { MatchBudget, MatchBudgetError, matchesAll, parseMatchers, validateMatcher, MatcherError, type Matcher } from './matchers.js';
 import { Notifier } from './notify.js';
 import { evaluateQuery } from './queries.js';
-import { alertLabels, checkRule, compare, DEFAULT_RULES, expandTemplate, fingerprint } from './rules.js';
+import { alertLabels, checkRule, compare, DEFAULT_RULES, expandTemplate, fingerprint, upgradedBuiltinRules } from './rules.js';
 import { AlertingStore } from './store.js';
 import type { AlertingConfig, AlertRecord, Rule, Silence } from './types.js';
 
@@ -46,11 +46,16 @@ export class AlertingEngine {
     if (metrics) metrics.alertCounts = () => this.counts();
   }
 
-  /** Create tables, seed built-in rules once, load rules/alerts/silences/notification state. */
+  /** Create tables, seed built-in rules once (and upgrade unedited ones), load rules/alerts/silences/notification state. */
   async init(): Promise<void> {
     await this.store.migrate();
     await this.reloadRules();
     if (this.config.seedDefaultRules) {
+      const upgraded = upgradedBuiltinRules([...this.rules.values()], this.now());
+      if (upgraded.length) {
+        await this.store.saveRules(upgraded);
+        for (const r of upgraded) this.rules.set(r.id, r);
+      }
       const missing = DEFAULT_RULES.filter((r) => !this.knownRuleIds.has(r.id)).map((r) => ({ ...r, updatedAt: this.now() }));
       if (missing.length) {
         await this.store.saveRules(missing);
@@ -218,13 +223,24 @@ export class AlertingEngine {
   listSilences(): Silence[] { return [...this.silences.values()]; }
   getSilence(id: string): Silence | undefined { return this.silences.get(id); }
 
-  silencedBy(labels: Record<string, string>, now = this.now()): string[] {
+  /** Active silences matching these labels. With a budget (a request's), regex work past it throws
+   * MatchBudgetError; a stored silence whose regex this engine refuses (stored by an older version) matches
+   * nothing. */
+  silencedBy(labels: Record<string, string>, now = this.now(), budget?: MatchBudget): string[] {
     const out: string[] = [];
     for (const s of this.silences.values()) {
-      if (this.silenceState(s, now) === 'active' && matchesAll(s.matchers, labels)) out.push(s.id);
+      if (this.silenceState(s, now) !== 'active') continue;
+      try {
+        if (matchesAll(s.matchers, labels, budget)) out.push(s.id);
+      } catch (e) {
+        if (e instanceof MatchBudgetError || !(e instanceof MatcherError)) throw e;
+      }
     }
     return out;
   }
+
+  /** A budget for one evaluation of matchers on behalf of a request. */
+  matchBudget(): MatchBudget { return new MatchBudget(this.config.matchBudgetMs); }
 
   /** Create or update a silence (Alertmanager semantics: updating an expired one, or changing the matchers
    * of an active one, makes a new silence; the old one expires). Returns the id. */
@@ -232,12 +248,20 @@ export class AlertingEngine {
     const now = this.now();
     let matchers: Matcher[];
     try {
-      matchers = input.matchers.map((m) => validateMatcher({ name: m.name, value: m.value, isRegex: m.isRegex, isEqual: m.isEqual ?? true }));
+      const budget = this.matchBudget();
+      matchers = input.matchers.map((m) => validateMatcher({ name: m.name, value: m.value, isRegex: m.isRegex, isEqual: m.isEqual ?? true }, budget));
     } catch (e) {
       throw new BadRequestError(`invalid silence: ${(e as Error).message}`);
     }
     if (matchers.length === 0) throw new BadRequestError('invalid silence: at least one matcher required');
     if (matchers.every((m) => matchesAll([m], {}))) throw new BadRequestError('invalid silence: at least one matcher must not match the empty string');
+    try { // what every read will do with it: match it against the alerts (their answers are remembered)
+      const budget = this.matchBudget();
+      for (const a of this.alerts.values()) matchesAll(matchers, a.labels, budget);
+    } catch (e) {
+      if (e instanceof MatchBudgetError) throw new BadRequestError(`invalid silence: ${e.message}`);
+      throw e;
+    }
     if (!Number.isFinite(input.startsAt) || !Number.isFinite(input.endsAt)) throw new BadRequestError('invalid silence: bad time');
     if (input.endsAt < input.startsAt) throw new BadRequestError('invalid silence: endsAt before startsAt');
     if (input.endsAt <= now) throw new BadRequestError('invalid silence: endsAt is in the past');
@@ -270,10 +294,10 @@ export class AlertingEngine {
   }
 
   /** Parse `filter` query values (Alertmanager matcher strings); MatcherError → 400. */
-  static parseFilter(filter: string[] | string | undefined): Matcher[] {
+  static parseFilter(filter: string[] | string | undefined, budget?: MatchBudget): Matcher[] {
     const list = filter === undefined ? [] : Array.isArray(filter) ? filter : [filter];
     try {
-      return list.flatMap((f) => parseMatchers(f));
+      return list.flatMap((f) => parseMatchers(f, budget));
     } catch (e) {
       if (e instanceof MatcherError) throw new BadRequestError(e.message);
       throw e;

@@ -7,7 +7,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ApiMetrics } from '../observability/metrics.js';
 import { AlertingEngine, BadRequestError, NotFoundError } from './engine.js';
-import { compileMatcherRegex, matchesAll, MatcherError } from './matchers.js';
+import { compileMatcherRegex, matchesAll, MatcherError, type LabelRegex, type MatchBudget } from './matchers.js';
+import { parseTime, ParamError } from '../params.js';
 import { DEFAULT_RECEIVER } from './notify.js';
 import {
   alertFilterQuery, alertGroup, alertmanagerStatus, alertView, gettableAlert, gettableSilence, idParam, postableSilence, ruleInput, ruleView,
@@ -64,7 +65,7 @@ export async function alertingPlugin(app: FastifyInstance, opts: AlertingPluginO
 
   const fail = (reply: FastifyReply, e: unknown): FastifyReply => {
     if (e instanceof NotFoundError) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: e.message });
-    if (e instanceof BadRequestError || e instanceof MatcherError) {
+    if (e instanceof BadRequestError || e instanceof MatcherError || e instanceof ParamError) {
       return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: e.message });
     }
     throw e;
@@ -129,11 +130,11 @@ export async function alertingPlugin(app: FastifyInstance, opts: AlertingPluginO
   });
 
   // ------------------------------------------------------------------ v1: alerts (all states) + evaluation
-  const viewAlert = (a: AlertRecord, now: number): Record<string, unknown> => ({
+  const viewAlert = (a: AlertRecord, now: number, budget: MatchBudget): Record<string, unknown> => ({
     fingerprint: a.fingerprint, ruleId: a.ruleId, state: a.state, labels: a.labels, annotations: a.annotations,
     value: Number.isFinite(a.value) ? a.value : 0,
     activeAt: iso(a.activeAt), ...(a.firedAt ? { firedAt: iso(a.firedAt) } : {}), ...(a.resolvedAt ? { resolvedAt: iso(a.resolvedAt) } : {}),
-    updatedAt: iso(a.updatedAt), silencedBy: a.state === 'firing' ? engine.silencedBy(a.labels, now) : [],
+    updatedAt: iso(a.updatedAt), silencedBy: a.state === 'firing' ? engine.silencedBy(a.labels, now, budget) : [],
   });
 
   app.get<{ Querystring: { state?: string[]; filter?: string[]; rule?: string } }>('/api/v1/alerts', {
@@ -143,14 +144,16 @@ export async function alertingPlugin(app: FastifyInstance, opts: AlertingPluginO
         filter: alertFilterQuery.properties.filter, rule: { type: 'string', maxLength: 64 } } },
       response: { 200: { type: 'object', required: ['alerts'], properties: { alerts: { type: 'array', items: alertView } } } } },
   }, async (req, reply) => {
-    let matchers;
-    try { matchers = AlertingEngine.parseFilter(req.query.filter); } catch (e) { return fail(reply, e); }
-    const now = engine.now();
-    const states = req.query.state?.length ? new Set(req.query.state) : undefined;
-    const out = [...engine.alerts.values()]
-      .filter((a) => (!states || states.has(a.state)) && (!req.query.rule || a.ruleId === req.query.rule) && matchesAll(matchers, a.labels))
-      .sort((a, b) => a.activeAt - b.activeAt || a.fingerprint.localeCompare(b.fingerprint));
-    return { alerts: out.map((a) => viewAlert(a, now)) };
+    try {
+      const budget = engine.matchBudget();
+      const matchers = AlertingEngine.parseFilter(req.query.filter, budget);
+      const now = engine.now();
+      const states = req.query.state?.length ? new Set(req.query.state) : undefined;
+      const out = [...engine.alerts.values()]
+        .filter((a) => (!states || states.has(a.state)) && (!req.query.rule || a.ruleId === req.query.rule) && matchesAll(matchers, a.labels, budget))
+        .sort((a, b) => a.activeAt - b.activeAt || a.fingerprint.localeCompare(b.fingerprint));
+      return { alerts: out.map((a) => viewAlert(a, now, budget)) };
+    } catch (e) { return fail(reply, e); }
   });
 
   app.post('/api/v1/alerts/evaluate', {
@@ -181,19 +184,20 @@ export async function alertingPlugin(app: FastifyInstance, opts: AlertingPluginO
 
   /** Firing alerts as gettableAlerts, filtered like Alertmanager's GET /alerts. */
   const gettableAlerts = (q: AlertFilter): { alert: AlertRecord; view: Record<string, unknown>; receivers: string[] }[] => {
-    const matchers = AlertingEngine.parseFilter(q.filter);
-    let receiverRe: RegExp | undefined;
+    const budget = engine.matchBudget();
+    const matchers = AlertingEngine.parseFilter(q.filter, budget);
+    let receiverRe: LabelRegex | undefined;
     if (q.receiver !== undefined && q.receiver !== '') {
-      try { receiverRe = compileMatcherRegex(q.receiver); } catch (e) { throw new BadRequestError((e as Error).message); }
+      try { receiverRe = compileMatcherRegex(q.receiver, budget); } catch (e) { throw new BadRequestError((e as Error).message); }
     }
     const now = engine.now();
     const out = [];
     for (const a of engine.alerts.values()) {
       if (a.state !== 'firing') continue;
-      if (!matchesAll(matchers, a.labels)) continue;
+      if (!matchesAll(matchers, a.labels, budget)) continue;
       const receivers = engine.notifier.receiversOf(a.labels);
-      if (receiverRe && !receivers.some((r) => receiverRe.test(r))) continue;
-      const silencedBy = engine.silencedBy(a.labels, now);
+      if (receiverRe && !receivers.some((r) => receiverRe.test(r, budget))) continue;
+      const silencedBy = engine.silencedBy(a.labels, now, budget);
       const state = silencedBy.length ? 'suppressed' : 'active';
       if (!q.silenced && silencedBy.length) continue;
       if (!q.active && state === 'active') continue;
@@ -246,13 +250,16 @@ export async function alertingPlugin(app: FastifyInstance, opts: AlertingPluginO
       querystring: { type: 'object', additionalProperties: false, properties: { filter: alertFilterQuery.properties.filter } },
       response: { 200: { type: 'array', items: gettableSilence } } },
   }, async (req, reply) => {
-    let matchers;
-    try { matchers = AlertingEngine.parseFilter(req.query.filter); } catch (e) { return fail(reply, e); }
-    // like Alertmanager: a silence passes when each filter matcher equals one of its matchers' label/value
-    const list = engine.listSilences().filter((s) => matchers.every((m) => {
-      const labels = Object.fromEntries(s.matchers.filter((sm) => sm.name === m.name).map((sm) => [sm.name, sm.value]));
-      return labels[m.name] !== undefined && matchesAll([m], labels);
-    }));
+    let list;
+    try {
+      const budget = engine.matchBudget();
+      const matchers = AlertingEngine.parseFilter(req.query.filter, budget);
+      // like Alertmanager: a silence passes when each filter matcher equals one of its matchers' label/value
+      list = engine.listSilences().filter((s) => matchers.every((m) => {
+        const labels = Object.fromEntries(s.matchers.filter((sm) => sm.name === m.name).map((sm) => [sm.name, sm.value]));
+        return labels[m.name] !== undefined && matchesAll([m], labels, budget);
+      }));
+    } catch (e) { return fail(reply, e); }
     const now = engine.now();
     list.sort((a, b) => stateOrder[engine.silenceState(a, now)] - stateOrder[engine.silenceState(b, now)] || a.endsAt - b.endsAt);
     return list.map(viewSilence);
@@ -266,7 +273,8 @@ export async function alertingPlugin(app: FastifyInstance, opts: AlertingPluginO
     }, async (req, reply) => {
       const b = req.body;
       try {
-        const silenceID = await engine.upsertSilence({ id: b.id, matchers: b.matchers, startsAt: Date.parse(b.startsAt), endsAt: Date.parse(b.endsAt),
+        const silenceID = await engine.upsertSilence({ id: b.id, matchers: b.matchers, startsAt: parseTime('body/startsAt', b.startsAt)!,
+          endsAt: parseTime('body/endsAt', b.endsAt)!,
           createdBy: b.createdBy, comment: b.comment });
         return { silenceID };
       } catch (e) { return fail(reply, e); }

@@ -3,7 +3,7 @@
 // Values always travel as query parameters ({name:Type}); only identifiers that come from a fixed list
 // (column names below, the configured database name, checked) are spliced into the text.
 import type { ClickHouseClient } from '@clickhouse/client';
-import { checkIdentifier, LATENCY_METRICS, quantileMerge, TABLES } from '../../store/schema.js';
+import { checkIdentifier, HOST_CLOCK_NS, LATENCY_METRICS, quantileMerge, TABLES } from '../../store/schema.js';
 import { parseDurationMs } from './duration.js';
 import { QUANTILES, type GroupLabel, type QueryType, type RuleQuery } from './types.js';
 
@@ -136,15 +136,30 @@ export async function evaluateQuery(ctx: QueryContext, q: RuleQuery): Promise<Sa
       return toSamples(cols, await rows(ctx.client, `SELECT ${sel} FROM (${inner}) ${groupClause(cols)}`, params));
     }
     case 'host_silent': {
-      // every host seen within the window; value = seconds since its last health sample
-      const sel = [selectGroups(cols), `({now_ms:Int64} - toUnixTimestamp64Milli(max(observed_at))) / 1000 AS value`]
-        .filter(Boolean).join(', ');
-      const sql = `SELECT ${sel} FROM ${db}.${TABLES.hostHealth}
-        WHERE observed_at >= fromUnixTimestamp64Milli({from_ms:Int64}) AND observed_at <= fromUnixTimestamp64Milli({now_ms:Int64})
-        ${groupClause(cols)}`;
+      // every host seen within the window; value = seconds since its clock last advanced (aliveSince)
+      const sel = [selectGroups(cols), `({now_ms:Int64} - toUnixTimestamp64Milli(max(alive_at))) / 1000 AS value`].filter(Boolean).join(', ');
+      const sql = `SELECT ${sel} FROM (${aliveSince(db, 'observed_at >= fromUnixTimestamp64Milli({from_ms:Int64}) AND ' +
+        'observed_at <= fromUnixTimestamp64Milli({now_ms:Int64})')}) ${groupClause(cols)}`;
       return toSamples(cols, await rows(ctx.client, sql, params));
     }
   }
+}
+
+/**
+ * Per host: when it was last alive (`alive_at`): the first health sample of its newest boot that reported the
+ * host's newest clock (HOST_CLOCK_NS: the collector's EventBatch.now_ns, which heartbeats advance, or its newest
+ * event ts). A host that sends heartbeats is alive without events; one whose batches stop, or whose samples keep
+ * coming with a clock that no longer moves (a replay, a stuck collector), is silent from the moment it stopped.
+ */
+function aliveSince(db: string, where: string): string {
+  return `SELECT hostname,
+      argMaxIf(observed_at, (clock, -toUnixTimestamp64Milli(observed_at)), boot_id = boot_id_last) AS alive_at
+    FROM (
+      SELECT hostname, boot_id, observed_at, ${HOST_CLOCK_NS} AS clock,
+        argMax(boot_id, observed_at) OVER (PARTITION BY hostname) AS boot_id_last
+      FROM ${db}.${TABLES.hostHealth} FINAL WHERE ${where}
+    )
+    GROUP BY hostname`;
 }
 
 export interface HostRow {
@@ -153,8 +168,12 @@ export interface HostRow {
   kernelRelease: string;
   collectorVersion: string;
   capabilities: string[];
+  /** When the host was last alive (its clock last advanced: aliveSince). */
   lastSeen: string;
   silentSeconds: number;
+  /** The newest sample's event ts and collector clock (host CLOCK_MONOTONIC ns, as decimal strings). */
+  lastTsNs: string;
+  nowNs: string;
   events: number;
   dropped: number;
   lost: number;
@@ -171,13 +190,16 @@ export async function hostsQuery(client: ClickHouseClient, database: string, f: 
   if (f.host !== undefined) { where.push('hostname = {host:String}'); params.host = f.host; }
   const sql = `
     SELECT hostname, h_boot AS boot_id, h_kernel AS kernel_release, h_version AS collector_version, h_caps AS capabilities,
-      toUnixTimestamp64Milli(h_last) AS last_seen_ms, h_events AS events, h_dropped AS dropped, h_lost AS lost, h_lag AS lag,
+      toUnixTimestamp64Milli(h_alive) AS last_seen_ms, toString(h_last_ts) AS last_ts_ns, toString(h_now) AS now_ns,
+      h_events AS events, h_dropped AS dropped, h_lost AS lost, h_lag AS lag,
       if(span_s > 0, (h_events - first_events) / span_s, 0) AS eps, if(span_s > 0, (h_dropped - first_dropped) / span_s, 0) AS dps
     FROM (
       SELECT hostname,
         argMax(boot_id, observed_at) AS h_boot, argMax(kernel_release, observed_at) AS h_kernel,
         argMax(collector_version, observed_at) AS h_version, argMax(capabilities, observed_at) AS h_caps,
-        max(observed_at) AS h_last,
+        -- alive: the first sample of the newest boot that reported its newest clock (aliveSince)
+        argMaxIf(observed_at, (clock, -toUnixTimestamp64Milli(observed_at)), boot_id = boot_id_last) AS h_alive,
+        argMax(last_ts_ns, observed_at) AS h_last_ts, argMax(now_ns, observed_at) AS h_now,
         argMax(events, observed_at) AS h_events, argMax(dropped, observed_at) AS h_dropped, argMax(lost, observed_at) AS h_lost,
         argMax(lag, observed_at) AS h_lag,
         -- the oldest sample of the newest boot in the window: the base of the rates
@@ -186,6 +208,7 @@ export async function hostsQuery(client: ClickHouseClient, database: string, f: 
         (toUnixTimestamp64Milli(max(observed_at)) - toUnixTimestamp64Milli(minIf(observed_at, boot_id = boot_id_last))) / 1000 AS span_s
       FROM (
         SELECT hostname, boot_id, kernel_release, collector_version, capabilities, observed_at, events, dropped, lost, lag,
+          last_ts_ns, now_ns, ${HOST_CLOCK_NS} AS clock,
           last_value(boot_id) OVER (PARTITION BY hostname ORDER BY observed_at ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS boot_id_last
         FROM ${db}.${TABLES.hostHealth} FINAL WHERE ${where.join(' AND ')}
       )
@@ -199,6 +222,7 @@ export async function hostsQuery(client: ClickHouseClient, database: string, f: 
       hostname: String(r.hostname), bootId: String(r.boot_id), kernelRelease: String(r.kernel_release),
       collectorVersion: String(r.collector_version), capabilities: (r.capabilities as string[]).map(String),
       lastSeen: new Date(lastSeenMs).toISOString(), silentSeconds: Math.max(0, (f.nowMs - lastSeenMs) / 1000),
+      lastTsNs: String(r.last_ts_ns), nowNs: String(r.now_ns),
       events: Number(r.events), dropped: Number(r.dropped), lost: Number(r.lost), lag: Number(r.lag),
       eventsPerSecond: Number(r.eps), dropsPerSecond: Number(r.dps),
     };

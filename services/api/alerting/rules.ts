@@ -1,12 +1,27 @@
 // Built-in rules (editable), rule validation beyond JSON Schema, label sets, fingerprints and annotation
-// templates.
+// templates. Paging policy (DESIGN §4.1): a critical rule pages someone at night, so every critical rule over
+// findings counts certain findings only (query.inconclusive: false); inconclusive findings rest on device state
+// the collector could not know, stay visible (API, dashboards, the info-level RevokeInconclusiveFindings) and
+// never page.
 import { parseDurationMs } from './duration.js';
 import { GROUPABLE } from './queries.js';
-import { QUANTILES, type Rule, type ThresholdOp } from './types.js';
+import { QUANTILES, type Rule, type RuleQuery, type ThresholdOp } from './types.js';
 
 const base = { enabled: true, builtin: true, updatedAt: 0 };
 
 export const DEFAULT_RULES: Rule[] = [
+  {
+    ...base, id: 'fault-while-revoked', name: 'RevokeFaultWhileRevoked',
+    query: { type: 'finding_count', window: '1h', kinds: ['FAULT_WHILE_REVOKED'], inconclusive: false,
+      groupBy: ['hostname', 'device', 'driver', 'kernel_release'] },
+    threshold: { op: '>', value: 0 }, for: '0s', labels: { severity: 'critical' },
+    annotations: {
+      summary: 'BAR PTEs installed while access was revoked on {{ $labels.hostname }} {{ $labels.device }}',
+      description: '{{ $value }} certain FAULT_WHILE_REVOKED finding(s) in the last hour: a BAR fault installed PTEs while memory was ' +
+        'disabled or the DMABUF revoked, so userspace could reach MMIO the revoke protocol had cut off; driver {{ $labels.driver }}, ' +
+        'kernel {{ $labels.kernel_release }}.',
+    },
+  },
   {
     ...base, id: 'skipped-zap', name: 'RevokeSkippedZap',
     query: { type: 'finding_count', window: '1h', kinds: ['SKIPPED_ZAP'], inconclusive: false,
@@ -30,7 +45,7 @@ export const DEFAULT_RULES: Rule[] = [
   },
   {
     ...base, id: 'redundant-zap-budget', name: 'RevokeRedundantZapBudget',
-    query: { type: 'redundant_zap_ns', window: '1h', groupBy: ['hostname'] },
+    query: { type: 'redundant_zap_ns', window: '1h', inconclusive: false, groupBy: ['hostname'] },
     threshold: { op: '>', value: 100_000_000 }, for: '10m', labels: { severity: 'warning' },
     annotations: {
       summary: 'Redundant BAR zaps cost {{ $value }} ns/h on {{ $labels.hostname }}',
@@ -48,11 +63,22 @@ export const DEFAULT_RULES: Rule[] = [
   },
   {
     ...base, id: 'lock-held-open', name: 'RevokeLockHeldOpen',
-    query: { type: 'finding_count', window: '15m', kinds: ['LOCK_HELD_OPEN'], groupBy: ['hostname', 'device', 'driver'] },
+    query: { type: 'finding_count', window: '15m', kinds: ['LOCK_HELD_OPEN'], inconclusive: false, groupBy: ['hostname', 'device', 'driver'] },
     threshold: { op: '>', value: 0 }, for: '0s', labels: { severity: 'warning' },
     annotations: {
       summary: 'memory_lock held open on {{ $labels.hostname }} {{ $labels.device }}',
       description: 'down_write(&vdev->memory_lock) with no up_write for longer than the limit: BAR faults and config accesses stall.',
+    },
+  },
+  {
+    ...base, id: 'inconclusive-findings', name: 'RevokeInconclusiveFindings',
+    query: { type: 'finding_count', window: '1h', inconclusive: true, groupBy: ['hostname', 'kind'] },
+    threshold: { op: '>', value: 0 }, for: '0s', labels: { severity: 'info' },
+    annotations: {
+      summary: '{{ $value }} inconclusive {{ $labels.kind }} finding(s) on {{ $labels.hostname }}',
+      description: 'Findings whose premise rests on device state the collector could not know (started inside a lock window, ' +
+        'event loss, a fact its probes cannot read): each evidence.unknown says which. Visible, never paging: ' +
+        '/api/v1/findings?inconclusive=true&host={{ $labels.hostname }}.',
     },
   },
   {
@@ -70,7 +96,7 @@ export const DEFAULT_RULES: Rule[] = [
     threshold: { op: '>', value: 300 }, for: '0s', labels: { severity: 'warning' },
     annotations: {
       summary: '{{ $labels.hostname }} silent for {{ $value }} s',
-      description: 'No collector health sample for more than 5 minutes.',
+      description: 'The collector\'s clock (heartbeat now_ns, or its newest event) has not advanced for more than 5 minutes.',
     },
   },
 ];
@@ -103,6 +129,43 @@ export function checkRule(r: Rule): void {
     throw new RuleError('query.kinds and query.severities only apply to finding_count');
   }
   if (!Number.isFinite(r.threshold.value)) throw new RuleError('threshold.value must be finite');
+  if (pages(r) && countsFindings(r) && r.query.inconclusive !== false) {
+    throw new RuleError('a critical rule pages: it must count certain findings only (query.inconclusive: false); ' +
+      'inconclusive findings rest on unknown device state and never page (use severity info or warning to watch them)');
+  }
+}
+
+/** A rule that pages: severity critical. */
+export function pages(r: Pick<Rule, 'labels'>): boolean {
+  return (r.labels.severity ?? '').toLowerCase() === 'critical';
+}
+
+function countsFindings(r: Pick<Rule, 'query'>): boolean {
+  return r.query.type === 'finding_count' || r.query.type === 'redundant_zap_ns';
+}
+
+/** Queries of built-in rules as earlier versions seeded them (before rules v2 they counted inconclusive findings
+ * too). A stored built-in rule whose query is still one of these was not edited there: it gets today's query
+ * (threshold, labels and annotations, which a user may have edited, stay). */
+const SUPERSEDED_QUERIES: Record<string, RuleQuery[]> = {
+  'lock-held-open': [{ type: 'finding_count', window: '15m', kinds: ['LOCK_HELD_OPEN'], groupBy: ['hostname', 'device', 'driver'] }],
+  'redundant-zap-budget': [{ type: 'redundant_zap_ns', window: '1h', groupBy: ['hostname'] }],
+};
+
+/** The stored built-in rules whose query an earlier version seeded, with today's query (the rest unchanged). */
+export function upgradedBuiltinRules(stored: readonly Rule[], now: number): Rule[] {
+  const out: Rule[] = [];
+  for (const r of stored) {
+    const current = DEFAULT_RULES.find((d) => d.id === r.id);
+    if (!r.builtin || !current) continue;
+    if ((SUPERSEDED_QUERIES[r.id] ?? []).some((q) => sameQuery(q, r.query))) out.push({ ...r, query: current.query, updatedAt: now });
+  }
+  return out;
+}
+
+function sameQuery(a: RuleQuery, b: RuleQuery): boolean {
+  const norm = (q: RuleQuery): string => JSON.stringify(Object.entries(q).filter(([, v]) => v !== undefined).sort(([x], [y]) => x.localeCompare(y)));
+  return norm(a) === norm(b);
 }
 
 export function compare(op: ThresholdOp, value: number, threshold: number): boolean {

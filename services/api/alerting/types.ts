@@ -1,10 +1,11 @@
 // Rules, alerts, silences and alerting configuration (DESIGN §6).
-import type { Matcher } from './matchers.js';
+import { findingKindNames } from '../schemas.js';
+import { DEFAULT_MATCH_BUDGET_MS, type Matcher } from './matchers.js';
 
 export const QUERY_TYPES = ['finding_count', 'redundant_zap_ns', 'latency_quantile', 'event_loss', 'host_silent'] as const;
 export type QueryType = (typeof QUERY_TYPES)[number];
-export const FINDING_KINDS = ['SKIPPED_ZAP', 'REDUNDANT_ZAP', 'UNPAIRED_REVOKE', 'UNREVOKE_WITHOUT_REVOKE', 'LOCK_NOT_HELD',
-  'LOCK_HELD_OPEN', 'SLOW_REVOKE'] as const;
+/** Finding kind names, from proto/ (FAULT_WHILE_REVOKED included). */
+export const FINDING_KINDS: readonly string[] = findingKindNames;
 export const SEVERITIES = ['INFO', 'WARNING', 'CRITICAL'] as const;
 export const LATENCY_METRIC_NAMES = ['revoke', 'hold', 'wait', 'zap', 'move'] as const;
 export const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
@@ -24,7 +25,8 @@ export interface RuleQuery {
   kinds?: string[];
   /** finding_count: severities (empty = all). */
   severities?: string[];
-  /** finding_count: true = only inconclusive, false = only certain; absent = both. */
+  /** finding_count, redundant_zap_ns: true = only inconclusive, false = only certain; absent = both. A critical
+   * (paging) rule must set false (checkRule). */
   inconclusive?: boolean;
   /** latency_quantile */
   metric?: (typeof LATENCY_METRIC_NAMES)[number];
@@ -108,6 +110,8 @@ export interface AlertingConfig {
   externalUrl: string;
   /** Seed the built-in rules on an empty store. */
   seedDefaultRules: boolean;
+  /** Time one request may spend running matcher regexes (filters, silences, receiver) before it is a 400. */
+  matchBudgetMs: number;
 }
 
 export const defaultAlertingConfig: AlertingConfig = {
@@ -122,4 +126,5 @@ export const defaultAlertingConfig: AlertingConfig = {
   notifyTimeoutMs: 10_000,
   externalUrl: 'http://127.0.0.1:8080',
   seedDefaultRules: true,
+  matchBudgetMs: DEFAULT_MATCH_BUDGET_MS,
 };

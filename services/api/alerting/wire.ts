@@ -1,10 +1,11 @@
-// One call that registers security, observability, collector hosts and alerting on a fastify app, in the
-// order they need: security and observability first (their onRoute hooks must see every later route),
+// One call that registers security, strict parameters, observability, collector hosts and alerting on a fastify
+// app, in the order they need: security, parameters and observability first (their onRoute hooks must see every later route),
 // then the resources. The read routes (episodes, findings, latency) are registered after this call.
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { FastifyInstance } from 'fastify';
 import { ApiMetrics, observabilityPlugin } from '../observability/index.js';
 import { hostsPlugin } from '../resources/hosts.js';
+import { strictParamsPlugin } from '../params.js';
 import { securityConfigFrom, securityPlugin, type SecurityConfig } from '../security/index.js';
 import { alertingPlugin, type AlertingPluginOptions } from './index.js';
 import type { AlertingEngine } from './engine.js';
@@ -29,6 +30,7 @@ export async function registerOperationsApi(app: FastifyInstance, o: OperationsA
   const metrics = o.metrics ?? new ApiMetrics();
   const env = o.env ?? process.env;
   await app.register(securityPlugin, securityConfigFrom(o.security, env));
+  await app.register(strictParamsPlugin);
   await app.register(observabilityPlugin, { metrics, client: o.client, docsUi: o.docsUi });
   await app.register(hostsPlugin, { client: o.client, database: o.database, now: o.now });
   let engine: AlertingEngine | undefined;

@@ -26,13 +26,13 @@ export class ApiMetrics {
       name: 'revokescope_rule_evaluation_failures_total', help: 'Rule evaluations that failed', labelNames: ['rule_id'],
       registers: [this.registry],
     });
-    const self = this;
+    const alertCounts = () => this.alertCounts();
     this.alerts = new Gauge({
       name: 'revokescope_alerts', help: 'Alerts by state (pending, firing, resolved; active/suppressed split firing by silences)',
       labelNames: ['state'], registers: [this.registry],
       collect() {
         this.reset();
-        for (const [state, n] of Object.entries(self.alertCounts())) this.set({ state }, n);
+        for (const [state, n] of Object.entries(alertCounts())) this.set({ state }, n);
       },
     });
     this.notifications = new Counter({

@@ -8,12 +8,15 @@ export interface HostsPluginOptions { client: ClickHouseClient; database?: strin
 
 const hostSchema = {
   type: 'object',
-  required: ['hostname', 'bootId', 'kernelRelease', 'collectorVersion', 'capabilities', 'lastSeen', 'silentSeconds', 'events', 'dropped',
-    'lost', 'lag', 'eventsPerSecond', 'dropsPerSecond'],
+  required: ['hostname', 'bootId', 'kernelRelease', 'collectorVersion', 'capabilities', 'lastSeen', 'silentSeconds', 'lastTsNs', 'nowNs',
+    'events', 'dropped', 'lost', 'lag', 'eventsPerSecond', 'dropsPerSecond'],
   properties: {
     hostname: { type: 'string' }, bootId: { type: 'string' }, kernelRelease: { type: 'string' }, collectorVersion: { type: 'string' },
-    capabilities: { type: 'array', items: { type: 'string' } }, lastSeen: { type: 'string', format: 'date-time' },
-    silentSeconds: { type: 'number' }, events: { type: 'number' }, dropped: { type: 'number' }, lost: { type: 'number' },
+    capabilities: { type: 'array', items: { type: 'string' } },
+    lastSeen: { type: 'string', format: 'date-time', description: 'when the host\'s clock (heartbeat now_ns or newest event ts) last advanced' },
+    silentSeconds: { type: 'number', description: 'seconds since lastSeen' },
+    lastTsNs: { type: 'string', pattern: '^[0-9]+$', description: 'newest event ts (host CLOCK_MONOTONIC ns)' },
+    nowNs: { type: 'string', pattern: '^[0-9]+$', description: 'collector clock of the newest batch, heartbeats included (EventBatch.now_ns; 0: not sent)' }, events: { type: 'number' }, dropped: { type: 'number' }, lost: { type: 'number' },
     lag: { type: 'number' }, eventsPerSecond: { type: 'number' }, dropsPerSecond: { type: 'number' },
   },
 } as const;

@@ -7,7 +7,7 @@ import {
 
 interface Query {
   from?: string; to?: string; host?: string; device?: string; driver?: string; kernel?: string; trigger?: string;
-  revoke?: 'true' | 'false'; complete?: 'true' | 'false'; limit: number; cursor?: string;
+  revoke?: 'true' | 'false'; complete?: 'true' | 'false'; comm?: string; pid?: number; limit: number; cursor?: string;
 }
 
 const bool = { type: 'string', enum: ['true', 'false'] } as const;
@@ -20,10 +20,16 @@ export const episodeSchema = {
     groupId: u64, acquireTsNs: u64, releaseTsNs: u64, revoke: { type: 'boolean' }, lockWaitNs: u64, holdNs: u64,
     revokeNs: u64, zapNs: u64, dmabufRevokeNs: u64, moveNs: u64, zapCount: { type: 'integer' },
     dmabufCount: { type: 'integer' }, importerCount: { type: 'integer' }, legacyMappings: { type: 'integer' },
-    dmabufMappings: { type: 'integer' }, complete: { type: 'boolean' },
-    time: { type: 'string', description: 'wall clock of the lock acquire (monotonic ts + the boot\'s offset)' },
+    dmabufMappings: { type: 'integer' },
+    complete: { type: 'boolean', description: 'false: loss touched the episode, or it began before observation (acquireTsNs 0: no wait, hold or revoke time)' },
+    pid: { type: 'integer', description: 'the task that took memory_lock (LockAcquire)' }, comm: { type: 'string' },
+    triggerRet: { type: 'integer', description: 'return value of the trigger\'s function (TriggerEnd.ret; 0 when none was seen)' },
+    staleTriggers: { type: 'integer', description: 'older triggers of the same task replaced before any acquire' },
+    intendedEmptyZaps: { type: 'integer', description: 'zaps a driver with custom vm_ops BARs makes by design while nothing is mapped' },
+    time: { type: 'string', description: 'wall clock of the lock acquire (of the release for an episode that began before observation)' },
   },
-  required: ['episodeId', 'hostname', 'bootId', 'device', 'acquireTsNs', 'revoke', 'complete', 'time'],
+  required: ['episodeId', 'hostname', 'bootId', 'device', 'acquireTsNs', 'revoke', 'complete', 'pid', 'comm', 'triggerRet', 'staleTriggers',
+    'intendedEmptyZaps', 'time'],
 } as const;
 
 export const episodesRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async (app, { reader }) => {
@@ -35,7 +41,10 @@ export const episodesRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
         type: 'object', additionalProperties: false,
         properties: {
           from: timeParam, to: timeParam, host: label, device: label, driver: label, kernel: label,
-          trigger: { type: 'string', enum: triggerNames }, revoke: bool, complete: bool, limit: limitParam, cursor: cursorParam,
+          trigger: { type: 'string', enum: triggerNames }, revoke: bool, complete: bool,
+          comm: { type: 'string', minLength: 1, maxLength: 64, description: 'acquiring task name (TASK_COMM_LEN is 16; longer matches nothing)' },
+          pid: { type: 'integer', minimum: 0, maximum: 4294967295, description: 'acquiring task id' },
+          limit: limitParam, cursor: cursorParam,
         },
       },
       response: {
@@ -50,7 +59,7 @@ export const episodesRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
     const q = req.query;
     const res = await reader.episodes({
       ...parseRange(q), host: q.host, device: q.device, driver: q.driver, kernel: q.kernel, trigger: q.trigger,
-      revoke: parseBool(q.revoke), complete: parseBool(q.complete), limit: q.limit, after: decodeCursor(q.cursor),
+      revoke: parseBool(q.revoke), complete: parseBool(q.complete), comm: q.comm, pid: q.pid, limit: q.limit, after: decodeCursor(q.cursor),
     });
     return { episodes: res.items, ...(res.nextCursor ? { nextCursor: encodeCursor(res.nextCursor) } : {}) };
   });

@@ -1,4 +1,5 @@
-// GET /api/v1/findings: skipped and redundant zaps and the other findings of DESIGN §4, newest first.
+// GET /api/v1/findings: skipped and redundant zaps and the other findings of DESIGN §4 and §4.1 (FAULT_WHILE_REVOKED),
+// newest first, with their evidence as an object.
 import type { FastifyPluginAsync } from 'fastify';
 import type { StoreReader } from '../../store/queries.js';
 import {
@@ -8,7 +9,7 @@ import {
 
 interface Query {
   from?: string; to?: string; host?: string; device?: string; driver?: string; kernel?: string; kind?: string;
-  severity?: string; inconclusive?: 'true' | 'false'; episode?: string; limit: number; cursor?: string;
+  severity?: string; inconclusive?: 'true' | 'false'; episode?: string; rule?: string; limit: number; cursor?: string;
 }
 
 export const findingSchema = {
@@ -16,8 +17,15 @@ export const findingSchema = {
   properties: {
     findingId: { type: 'string' }, kind: { type: 'string', enum: findingKindNames }, severity: { type: 'string', enum: severityNames },
     hostname: { type: 'string' }, bootId: { type: 'string' }, device: { type: 'string' }, driver: { type: 'string' },
-    kernelRelease: { type: 'string' }, episodeId: { type: 'string' }, tsNs: u64, inconclusive: { type: 'boolean' },
-    evidence: { type: 'string' }, time: { type: 'string' },
+    kernelRelease: { type: 'string' }, episodeId: { type: 'string' }, tsNs: u64,
+    inconclusive: { type: 'boolean', description: 'the premise rests on device state that was unknown (evidence.unknown says which); never pages' },
+    evidence: {
+      type: 'object', additionalProperties: true,
+      description: 'the rule and the facts that made the finding: rule (id), mirrors (kernel function), the facts ' +
+        '(e.g. wastedNs of a REDUNDANT_ZAP), unknown (inconclusive: an array of strings, which piece of state was unknown and why). ' +
+        'Members are not typed here: evidence written by older versions has other shapes ({"text": ...} for non-JSON text).',
+    },
+    time: { type: 'string' },
   },
   required: ['findingId', 'kind', 'severity', 'hostname', 'device', 'tsNs', 'inconclusive', 'evidence', 'time'],
 } as const;
@@ -32,7 +40,10 @@ export const findingsRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
         properties: {
           from: timeParam, to: timeParam, host: label, device: label, driver: label, kernel: label,
           kind: { type: 'string', enum: findingKindNames }, severity: { type: 'string', enum: severityNames },
-          inconclusive: { type: 'string', enum: ['true', 'false'] }, episode: label, limit: limitParam, cursor: cursorParam,
+          inconclusive: { type: 'string', enum: ['true', 'false'], description: 'true: only inconclusive findings; false: only certain ones' },
+          episode: label,
+          rule: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$', description: 'evidence.rule, e.g. skipped_zap.unconditional_zap_era' },
+          limit: limitParam, cursor: cursorParam,
         },
       },
       response: {
@@ -47,7 +58,7 @@ export const findingsRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
     const q = req.query;
     const res = await reader.findings({
       ...parseRange(q), host: q.host, device: q.device, driver: q.driver, kernel: q.kernel, kind: q.kind,
-      severity: q.severity, inconclusive: parseBool(q.inconclusive), episodeId: q.episode, limit: q.limit,
+      severity: q.severity, inconclusive: parseBool(q.inconclusive), episodeId: q.episode, rule: q.rule, limit: q.limit,
       after: decodeCursor(q.cursor),
     });
     return { findings: res.items, ...(res.nextCursor ? { nextCursor: encodeCursor(res.nextCursor) } : {}) };

@@ -5,10 +5,14 @@
 //
 // Scopes: GET/HEAD need `read`, everything else `admin` (admin implies read); a route may set
 // `config: { scope: 'public' | 'read' | 'admin' }`. /healthz, /readyz, /metrics, /openapi.json and /docs are
-// public. With no token configured the API is open (embedded mode on 127.0.0.1) and says so in the log.
-import { timingSafeEqual } from 'node:crypto';
+// public. With no token configured the API is open: commands allow that on loopback only, or beyond it with
+// --insecure-no-auth (listenProblem). Every request is rate limited, before authentication: a valid token's
+// requests by token, all others (no token, an unknown one) by client address.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { envNumber } from '../params.js';
 
 export type Scope = 'public' | 'read' | 'admin';
 
@@ -32,26 +36,83 @@ export const defaultSecurityConfig: SecurityConfig = { tokens: [], rateLimitMax:
 
 const PUBLIC_PREFIXES = ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'];
 
+/** Tokens as shipped in deploy/ (the Kubernetes Secret and the compose .env.example): never accepted. */
+export const PLACEHOLDER_TOKENS: readonly string[] = [
+  'CHANGE-ME-ADMIN-TOKEN', 'CHANGE-ME-READ-TOKEN', 'change-me-admin-token-0001', 'change-me-read-token-00001',
+];
+const LOOKS_PLACEHOLDER = /change[-_ ]?me/i;
+/** RFC 6750 b64token: what a Bearer header can carry. */
+const TOKEN_CHARS = /^[A-Za-z0-9\-._~+/]+=*$/;
+const MIN_TOKEN_LENGTH = 16;
+const HOW_TO_TOKENS = 'generate one per scope, e.g. `openssl rand -hex 24`, and set REVOKESCOPE_API_TOKENS="admin:TOKEN,read:TOKEN"';
+
+function checkToken(variable: string, token: string): void {
+  if (token.length < MIN_TOKEN_LENGTH) throw new Error(`${variable}: tokens must have at least ${MIN_TOKEN_LENGTH} characters (${HOW_TO_TOKENS})`);
+  if (!TOKEN_CHARS.test(token)) throw new Error(`${variable}: tokens may contain only A-Z a-z 0-9 - . _ ~ + / (and = at the end)`);
+  if (PLACEHOLDER_TOKENS.includes(token) || LOOKS_PLACEHOLDER.test(token)) {
+    throw new Error(`${variable}: "${token}" is a placeholder, not a token (${HOW_TO_TOKENS})`);
+  }
+}
+
 /** Tokens from env: REVOKESCOPE_API_TOKENS="admin:TOKEN1,read:TOKEN2" (scope:token pairs), or the
- * shorthands REVOKESCOPE_API_TOKEN (admin) and REVOKESCOPE_API_READ_TOKEN (read). */
+ * shorthands REVOKESCOPE_API_TOKEN (admin) and REVOKESCOPE_API_READ_TOKEN (read); the rate and body limits.
+ * A bad value throws an Error naming the variable (commands exit 2 with it). */
 export function securityConfigFrom(partial: Partial<SecurityConfig> = {}, env: NodeJS.ProcessEnv = process.env): SecurityConfig {
   const tokens: ApiToken[] = [...(partial.tokens ?? [])];
   for (const item of (env.REVOKESCOPE_API_TOKENS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     const i = item.indexOf(':');
     const scope = item.slice(0, i);
-    if (i < 1 || (scope !== 'read' && scope !== 'admin') || item.length - i - 1 < 16) {
+    if (i < 1 || (scope !== 'read' && scope !== 'admin')) {
       throw new Error('REVOKESCOPE_API_TOKENS: expected comma separated read:TOKEN or admin:TOKEN, tokens of at least 16 characters');
     }
+    checkToken('REVOKESCOPE_API_TOKENS', item.slice(i + 1));
     tokens.push({ token: item.slice(i + 1), scopes: scope === 'admin' ? ['admin', 'read'] : ['read'], name: `env-${scope}-${tokens.length + 1}` });
   }
-  if (env.REVOKESCOPE_API_TOKEN) tokens.push({ token: env.REVOKESCOPE_API_TOKEN, scopes: ['admin', 'read'], name: 'env-admin' });
-  if (env.REVOKESCOPE_API_READ_TOKEN) tokens.push({ token: env.REVOKESCOPE_API_READ_TOKEN, scopes: ['read'], name: 'env-read' });
-  const num = (v: string | undefined, d: number): number => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : d);
+  for (const [variable, scopes, name] of [['REVOKESCOPE_API_TOKEN', ['admin', 'read'], 'env-admin'], ['REVOKESCOPE_API_READ_TOKEN', ['read'], 'env-read']] as const) {
+    const token = env[variable];
+    if (token === undefined || token === '') continue;
+    checkToken(variable, token);
+    tokens.push({ token, scopes: [...scopes], name });
+  }
+  const rateLimitMax = envNumber(env, 'REVOKESCOPE_API_RATE_LIMIT', { min: 0, max: 100_000_000, meaning: 'requests per minute per client; 0 turns the limit off' });
+  const bodyLimit = envNumber(env, 'REVOKESCOPE_API_BODY_LIMIT', { min: 1024, max: 1 << 30, meaning: 'largest request body in bytes' });
   return {
     tokens,
-    rateLimitMax: partial.rateLimitMax ?? num(env.REVOKESCOPE_API_RATE_LIMIT, defaultSecurityConfig.rateLimitMax),
+    rateLimitMax: partial.rateLimitMax ?? rateLimitMax ?? defaultSecurityConfig.rateLimitMax,
     rateLimitWindowMs: partial.rateLimitWindowMs ?? defaultSecurityConfig.rateLimitWindowMs,
-    bodyLimit: partial.bodyLimit ?? num(env.REVOKESCOPE_API_BODY_LIMIT, defaultSecurityConfig.bodyLimit),
+    bodyLimit: partial.bodyLimit ?? bodyLimit ?? defaultSecurityConfig.bodyLimit,
+  };
+}
+
+/** Loopback addresses: 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+/** Why the API must not listen on `host` with this configuration (undefined: it may). Beyond loopback it
+ * needs tokens, or the operator's explicit --insecure-no-auth. `hostFrom` names where the address came from. */
+export function listenProblem(host: string, hostFrom: string, config: SecurityConfig, insecureNoAuth: boolean): string | undefined {
+  if (host.trim() === '') {
+    return `${hostFrom} is empty: give the address to listen on, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface, needs tokens)`;
+  }
+  if (isLoopback(host) || config.tokens.length > 0 || insecureNoAuth) return undefined;
+  return `refusing to serve the API on ${host} without tokens: anyone who can reach it could delete rules and silence every alert. ` +
+    `Either ${HOW_TO_TOKENS}, or listen on 127.0.0.1, or pass --insecure-no-auth to serve it open on purpose`;
+}
+
+/** A constant-time token lookup: the presented token's SHA-256 is compared with every token's (equal-length
+ * digests, all of them, no early exit), so neither a token's length nor its position leaks through timing. */
+export function tokenLookup(tokens: readonly ApiToken[]): (presented: string) => ApiToken | undefined {
+  const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+  const known = tokens.map((t) => ({ t, d: digest(t.token) }));
+  return (presented) => {
+    const d = digest(presented);
+    let found: ApiToken | undefined;
+    for (const k of known) if (timingSafeEqual(d, k.d) && found === undefined) found = k.t;
+    return found;
   };
 }
 
@@ -82,22 +143,58 @@ function bearer(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 export async function securityPlugin(app: FastifyInstance, config: SecurityConfig): Promise<void> {
   const tokens = config.tokens;
   const authEnabled = tokens.length > 0;
   if (!authEnabled) app.log.warn('no API tokens configured: the API is open to anyone who can reach it (set REVOKESCOPE_API_TOKENS)');
+  const lookup = tokenLookup(tokens);
+  const known = new WeakMap<FastifyRequest, ApiToken | null>();
+  /** The request's valid token (looked up once per request), or null. */
+  const tokenOf = (req: FastifyRequest): ApiToken | null => {
+    let t = known.get(req);
+    if (t === undefined) {
+      const presented = bearer(req);
+      t = presented === undefined || !authEnabled ? null : lookup(presented) ?? null;
+      known.set(req, t);
+    }
+    return t;
+  };
 
-  // every route: the body limit, the 4xx error schema, and the bearer scheme in the OpenAPI document
+  // Rate limit first (its route hook goes in before the authentication below): unauthenticated clients are
+  // limited too, by address; a made-up bearer token does not buy a fresh budget.
+  if (config.rateLimitMax > 0) {
+    await app.register(rateLimit, {
+      global: true, max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs,
+      keyGenerator: (req) => { const t = tokenOf(req); return t ? `token:${tokens.indexOf(t)}` : `addr:${req.ip}`; },
+      allowList: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.routeOptions.url ?? ''),
+      errorResponseBuilder: (_req, ctx) => ({ statusCode: 429, error: 'Too Many Requests',
+        message: `rate limit of ${ctx.max} requests per ${ctx.after} exceeded, retry in ${ctx.ttl} ms` }),
+    });
+  }
+
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const scope = (req.routeOptions.config as { scope?: Scope } | undefined)?.scope ?? 'read';
+    if (scope === 'public' || req.routeOptions.url === undefined) return;
+    const t = tokenOf(req);
+    if (!t) {
+      return reply.code(401).header('www-authenticate', 'Bearer realm="revokescope"')
+        .send({ statusCode: 401, error: 'Unauthorized', message: bearer(req) === undefined ? 'bearer token required' : 'unknown token' });
+    }
+    if (!t.scopes.includes(scope as 'read' | 'admin') && !(scope === 'read' && t.scopes.includes('admin'))) {
+      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this token lacks the ${scope} scope` });
+    }
+  };
+
+  // every route: the body limit, the 4xx error schema, the bearer scheme in the OpenAPI document, and the
+  // token check (after the rate limit's hook, which the plugin above added in its own onRoute hook)
   app.addHook('onRoute', (route: RouteOptions) => {
     if (route.bodyLimit === undefined) route.bodyLimit = config.bodyLimit;
     const scope = routeScope(route);
     (route as { config?: unknown }).config = { ...(route.config as object), scope };
+    if (authEnabled && scope !== 'public') {
+      const hooks = route.onRequest;
+      route.onRequest = hooks === undefined ? [authenticate] : [...(Array.isArray(hooks) ? hooks : [hooks]), authenticate];
+    }
     if (route.schema && !(route.schema as { hide?: boolean }).hide) {
       const schema = route.schema as Record<string, unknown> & { response?: Record<string, unknown> };
       schema.response = { ...schema.response };
@@ -113,32 +210,6 @@ export async function securityPlugin(app: FastifyInstance, config: SecurityConfi
       }
     }
   });
-
-  if (authEnabled) {
-    app.addHook('onRequest', async (req, reply) => {
-      const scope = (req.routeOptions.config as { scope?: Scope } | undefined)?.scope ?? 'read';
-      if (scope === 'public' || req.routeOptions.url === undefined) return;
-      const presented = bearer(req);
-      const t = presented === undefined ? undefined : tokens.find((x) => safeEqual(x.token, presented));
-      if (!t) {
-        return reply.code(401).header('www-authenticate', 'Bearer realm="revokescope"')
-          .send({ statusCode: 401, error: 'Unauthorized', message: presented === undefined ? 'bearer token required' : 'unknown token' });
-      }
-      if (!t.scopes.includes(scope as 'read' | 'admin') && !(scope === 'read' && t.scopes.includes('admin'))) {
-        return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this token lacks the ${scope} scope` });
-      }
-    });
-  }
-
-  if (config.rateLimitMax > 0) {
-    await app.register(rateLimit, {
-      global: true, max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs,
-      keyGenerator: (req) => bearer(req) ?? req.ip,
-      allowList: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.routeOptions.url ?? ''),
-      errorResponseBuilder: (_req, ctx) => ({ statusCode: 429, error: 'Too Many Requests',
-        message: `rate limit of ${ctx.max} requests per ${ctx.after} exceeded, retry in ${ctx.ttl} ms` }),
-    });
-  }
 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` });

@@ -127,9 +127,17 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
   };
   try {
     if (json) await out.write('{"episodes":[');
-    for await (const batch of reader) {
-      correlator.ingest(batch);
-      await drain();
+    if (reader.format === 'pb') {
+      // .pb: the wire reader's checked scans, as the embedded pipeline and the Kafka consumer read their messages
+      for await (const scan of reader.scans()) {
+        correlator.ingestScan(scan);
+        await drain();
+      }
+    } else {
+      for await (const batch of reader) {
+        correlator.ingest(batch);
+        await drain();
+      }
     }
     correlator.finish();
     await drain();

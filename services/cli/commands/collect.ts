@@ -6,11 +6,19 @@ import { readKernelFacts } from '../../../collectors/probes/kernel.js';
 import { describePlan, makePlan } from '../../../collectors/probes/plan.js';
 import { bpftraceScript } from '../../../collectors/bpftrace/script.js';
 import { fileSink, firstSeqOfRun, runAgent, type BackendName } from '../../../collectors/agent/agent.js';
-import { CollectorOutput } from '../../../collectors/agent/spool-output.js';
+import { CollectorOutput, type OutputFailure } from '../../../collectors/agent/spool-output.js';
 import { DiskSpool, type FsyncPolicy } from '../../../collectors/agent/spool.js';
 import type { HostInfo } from '../../core/model.js';
 import { kafkaSettings } from '../../transport/kafka/config.js';
 import { startKafkaSink, type KafkaEventSink } from '../../transport/kafka/producer.js';
+
+const FAILURE_TEXT: Record<OutputFailure, string> = {
+  send: 'kafka send failed (counted as dropped)',
+  'spool-write': 'spool write failed, batch counted as dropped',
+  replay: 'kafka send of spooled batches failed (kept, retrying)',
+  'spool-read': 'spool read failed (retrying)',
+  'spool-commit': 'spool position not saved (a restart resends what was sent)',
+};
 
 const HELP = `usage: revokescope collect [--backend ftrace|bpftrace] [--dry-run] [--out FILE | --kafka BROKERS] [--duration 30s]
 
@@ -98,7 +106,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     const spool = await DiskSpool.open({ dir: values['spool-dir'] ?? '/var/lib/revokescope/spool', maxBytes: spoolMax, fsync });
     output = (host) => new CollectorOutput({ host, sink, spool, firstSeq: firstSeqOfRun(),
-      onError: (err) => console.error(`collect: kafka send failed (counted as dropped): ${(err as Error).message}`) });
+      onError: (err, where) => console.error(`collect: ${FAILURE_TEXT[where]}: ${(err as Error).message}`) });
   }
   const stats = await runAgent({
     backend, plan, facts, durationMs, sink: output ? undefined : fileSink(values.out!), output, stop: stopP, bpftracePath: values.bpftrace, rawOut: values.raw,

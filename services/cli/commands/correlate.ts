@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { openStore, connectOptionsFrom, defaultSchemaOptions } from '../../store/index.js';
 import { ConsumerBookkeeping } from '../../transport/kafka/bookkeeping.js';
 import { kafkaSettings } from '../../transport/kafka/config.js';
-import { CorrelatorConsumer, DEFAULT_COMMIT_INTERVAL_MS } from '../../transport/kafka/consumer.js';
+import { DEFAULT_ACK_INTERVAL_MS, runFleet } from '../../pipeline/fleet.js';
 
 const HELP = `usage: revokescope correlate --kafka HOST:PORT[,...] [options]
 
@@ -75,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   const database = values['clickhouse-database'] ?? process.env.REVOKESCOPE_CLICKHOUSE_DATABASE ?? defaultSchemaOptions.database;
   const cluster = values.cluster ?? (process.env.REVOKESCOPE_CLICKHOUSE_CLUSTER || undefined);
   try {
-    commitIntervalMs = num('commit-interval', values['commit-interval'], DEFAULT_COMMIT_INTERVAL_MS, 0);
+    commitIntervalMs = num('commit-interval', values['commit-interval'], DEFAULT_ACK_INTERVAL_MS, 0);
     checkpointIntervalMs = num('checkpoint-interval', values['checkpoint-interval'], 10_000, 0);
     checkpointMessages = num('checkpoint-messages', values['checkpoint-messages'], 20_000, 1);
     concurrency = num('concurrency', values.concurrency, 4, 1);
@@ -93,27 +93,35 @@ export async function run(argv: string[]): Promise<number> {
   const bookkeeping = new ConsumerBookkeeping(connection.client, database, cluster, `${hostname()} pid ${process.pid}`);
   await bookkeeping.migrate();
   log(`store ${connection.mode} ${connection.location}; kafka ${settings.brokers.join(',')} group ${settings.groupId}`);
-  const consumer = new CorrelatorConsumer({ ...settings, store, commitIntervalMs, drain: !!values.drain,
+  const stop = new AbortController();
+  const fleet = runFleet({ ...settings, store, ackIntervalMs: commitIntervalMs, drain: !!values.drain, signal: stop.signal,
     publishFindings: !values['no-findings-topic'], log, bookkeeping, checkpointIntervalMs, checkpointMessages, concurrency });
-  const onSignal = () => { log('stopping'); void consumer.stop(); };
+  const onSignal = () => { log('stopping'); stop.abort(); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const progress = values.quiet ? undefined : setInterval(() => {
-    const s = consumer.stats;
-    log(`messages ${s.messages} (replayed ${s.replayedMessages}, restored ${s.restored} partitions) events ${s.events} episodes ${s.episodes} findings ${s.findings} dlq ${s.dlq} lag ${s.lag}`);
+    const s = fleet.pipeline.stats;
+    log(`messages ${s.messages} (replayed ${s.replayedMessages}, restored ${s.restored} partitions) events ${s.events} episodes ${s.episodes} findings ${s.findings} dead-lettered ${s.deadLettered} lag ${fleet.source.lag}`);
   }, 5000);
   progress?.unref();
+  let failed: unknown;
   try {
-    await consumer.start();
-    await consumer.finished;
+    await fleet.done;
+  } catch (err) {
+    failed = err;
   } finally {
     if (progress) clearInterval(progress);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await store.close();
   }
-  const s = consumer.stats;
+  const s = fleet.pipeline.stats;
   console.log(JSON.stringify({ messages: s.messages, replayedMessages: s.replayedMessages, events: s.events,
-    episodes: s.episodes, findings: s.findings, dlq: s.dlq, commits: s.commits, checkpoints: s.checkpoints, restored: s.restored }));
+    episodes: s.episodes, findings: s.findings, dlq: s.deadLettered, commits: s.acks, checkpoints: s.checkpoints, restored: s.restored }));
+  if (failed) {
+    // e.g. a drain that stalled with messages unread: never exit 0 with the partition half read
+    console.error(`revokescope correlate: ${(failed as Error).message ?? String(failed)}`);
+    return 1;
+  }
   return 0;
 }

@@ -3,22 +3,20 @@
 // in --data-dir, or --clickhouse-url) → read API on 127.0.0.1:--port.
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
-import { Correlator } from '../../core/correlator/index.js';
 import { apiConfigProblem, apiStartLines, buildApi, listen } from '../../api/server.js';
-import { EmbeddedPipeline, type PipelineStats } from '../../pipeline/embedded.js';
+import { runEmbedded } from '../../pipeline/embedded.js';
+import { feed } from '../../pipeline/feed.js';
+import { runFleet } from '../../pipeline/fleet.js';
+import type { PipelineStats } from '../../pipeline/pipeline.js';
 import { simulatorSource, traceSource } from '../../pipeline/sources.js';
 import { storeSummary } from '../../pipeline/summary.js';
 import { openLockSummaries, renderTable } from '../../report/index.js';
 import { connectOptionsFrom, openStore, renderSchema, defaultSchemaOptions, type OpenStore } from '../../store/index.js';
-import { InProcessBus } from '../../transport/bus.js';
 import { hostname } from 'node:os';
-import { v1 } from '../../core/model.js';
-import { isEncodedSource, toAsyncIterable } from '../../pipeline/sources.js';
+import { toAsyncIterable } from '../../pipeline/sources.js';
 import { ConsumerBookkeeping } from '../../transport/kafka/bookkeeping.js';
 import { kafkaSettings } from '../../transport/kafka/config.js';
-import { runCorrelatorConsumer } from '../../transport/kafka/consumer.js';
 import { createKafkaSink } from '../../transport/kafka/producer.js';
-import type { TransportMessage } from '../../transport/types.js';
 import { parseDuration, storeFlags, UsageError, waitForSignal, onSignals, progressLine } from '../../pipeline/cli.js';
 
 const HELP = `usage: revokescope run [options]
@@ -123,25 +121,26 @@ export async function run(argv: string[]): Promise<number> {
       if (url && values.serve && !controller.signal.aborted) await waitForSignal(controller.signal);
       return 0;
     }
-    const correlator = new Correlator();
-    const bus = new InProcessBus({ capacity: 256 });
-    const pipeline = new EmbeddedPipeline({ source, store: opened.store, correlator, bus, signal: controller.signal });
+    const embedded = runEmbedded({ source, store: opened.store, signal: controller.signal });
+    const { pipeline, bus } = embedded;
     const startedAt = performance.now();
     const tty = process.stderr.isTTY === true;
-    const ticker = tty ? setInterval(() => process.stderr.write(`\r\x1b[2K${progressLine(pipeline.stats, pipeline.queueDepth, startedAt)}`), 250) : undefined;
+    const ticker = tty ? setInterval(() => process.stderr.write(`\r\x1b[2K${progressLine(pipeline.stats, bus.depth, startedAt)}`), 250) : undefined;
     let stats: PipelineStats;
     try {
-      stats = await pipeline.run();
+      stats = await embedded.done;
     } finally {
       if (ticker) { clearInterval(ticker); process.stderr.write(`\r\x1b[2K${progressLine(pipeline.stats, 0, startedAt)}\n`); }
     }
+    const correlator = pipeline.correlators()[0]!;
     const seconds = (performance.now() - startedAt) / 1000;
-    const summary = await storeSummary(opened.reader, { ...correlator.stats, skippedInput: 0, events: stats.events, batches: stats.batches },
-      openLockSummaries(correlator.openLocks()));
+    const summary = await storeSummary(opened.reader, { ...correlator.stats, skippedInput: 0, events: embedded.produced.events,
+      batches: embedded.produced.batches }, openLockSummaries(correlator.openLocks()));
     const title = `${values.input ?? `simulated fleet: ${hosts} hosts, ${durationNs / 1e9} s, seed ${seed}`} → ${opened.connection.location}`;
     console.log(renderTable(summary, { title, heading: 'revokescope run', percentiles: 't-digest percentiles from the per-minute rollups' }));
     console.log(`\n${stats.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s ` +
       `(${Math.round(stats.events / Math.max(seconds, 1e-3)).toLocaleString('en-US')} events/s)` +
+      (stats.deadLettered ? `; ${stats.deadLettered} messages dead-lettered` : '') +
       (controller.signal.aborted ? ' — stopped early by signal, everything read was written' : ''));
     if (url && values.serve && !controller.signal.aborted) {
       console.log(`API: ${url}/api/v1/episodes  ${url}/api/v1/findings  ${url}/api/v1/latency?group_by=kernel  ${url}/api/v2/alerts  ` +
@@ -166,31 +165,14 @@ export async function run(argv: string[]): Promise<number> {
 async function runThroughKafka(brokers: string, source: unknown, opened: OpenStore, database: string, signal: AbortSignal) {
   const settings = kafkaSettings({ brokers });
   const startedAt = performance.now();
-  const sink = await createKafkaSink(settings);
-  let produced = 0;
-  try {
-    if (isEncodedSource(source)) {
-      for await (const chunk of source.encoded()) {
-        if (signal.aborted) break;
-        await sink.send(chunk.messages); produced += chunk.messages.length;
-      }
-    } else {
-      let pending: TransportMessage[] = [];
-      for await (const b of toAsyncIterable(source)) {
-        if (signal.aborted) break;
-        pending.push({ key: b.host?.hostname ?? '', value: v1.EventBatch.encode(b).finish() });
-        if (pending.length >= 256) { await sink.send(pending); produced += pending.length; pending = []; }
-      }
-      if (pending.length > 0) { await sink.send(pending); produced += pending.length; }
-    }
-  } finally {
-    await sink.close();
-  }
+  const produced = { batches: 0, events: 0 };
+  await feed(toAsyncIterable(source as never), await createKafkaSink(settings), produced, { signal, chunk: 256 });
   const bookkeeping = new ConsumerBookkeeping(opened.connection.client, database, undefined, `${hostname()} pid ${process.pid}`);
   await bookkeeping.migrate();
-  const stats = await runCorrelatorConsumer({ ...settings, store: opened.store, drain: true, bookkeeping, signal,
-    log: (line) => console.error(line) });
-  return { produced, events: stats.events, batches: stats.batches, dlq: stats.dlq, seconds: (performance.now() - startedAt) / 1000 };
+  const stats = await runFleet({ ...settings, store: opened.store, drain: true, bookkeeping, signal,
+    log: (line) => console.error(line) }).done;
+  return { produced: produced.batches, events: stats.events, batches: stats.batches, dlq: stats.deadLettered,
+    seconds: (performance.now() - startedAt) / 1000 };
 }
 
 function intFlag(name: string, v: string | undefined, dflt: number, min: number, max: number): number {

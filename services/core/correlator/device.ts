@@ -626,7 +626,9 @@ export class DeviceTracker {
   // fault) are all kernel facts since the last loss.
   private checkUnpaired(e: OpenEpisode, ts: number, out: Finding[]): void {
     if (e.permanent || e.closes || this.unpairedReported) return;
-    const rev = this.k.revokedJudged();
+    const k = this.k;
+    if (!k.revoked || (this.series && k.permanent) || !k.memoryEnabledValue() || !k.open) return; // the common case, no allocation
+    const rev = k.revokedJudged();
     if (!rev.value) return;
     // The permanent revoke exists only with the series.
     const perm = this.series ? this.k.permanentJudged() : { value: false, unknown: [] };

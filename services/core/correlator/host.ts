@@ -95,6 +95,7 @@ export class HostTracker implements HostContext {
   }
 
   hotResetHeldBy(tid: number, except: string): OpenEpisode | undefined {
+    if (this.locked.size === 0) return undefined; // the common case: no other write section open on the host
     for (const d of this.locked) {
       const e = d.episode;
       if (e && e.tid === tid && e.trigger === TriggerKind.HOT_RESET && d.device !== except) return e;
