@@ -5,6 +5,15 @@
 // the events back, and it shares no code with the correlator, so a correlator that is wrong about the kernel, or
 // about what it can know, disagrees with it. Called by HostSim for every event the collector delivers, in ts order
 // per device.
+//
+// Where docs/rules.md, read literally, would make a certain finding of a correct kernel, the judge follows the
+// kernel and says why:
+// - a mapping in the collector's start snapshot is taken as populated, but that is an assumption: before 6.11 a
+//   mapping no zap reached may simply not be on vma_list (never faulted, or zapped before the collector started);
+// - a DMABUF made after a revoke is revoked only if memory is disabled then (vfio_pci_dmabuf_export(): priv->revoked =
+//   !__vfio_pci_memory_enabled(vdev)): the device's earlier revoke says nothing about a mapping made later;
+// - the first write section seen without a trigger may have had one before the collector started (or lost it), and
+//   any path may change the power state or the memory bit: what facts said of memory before it no longer stands.
 import { Backing, TriggerKind, VFIO_PCI_OFFSET_SHIFT } from '../../services/core/model.js';
 import type { Era } from './eras.js';
 import type { Device, Mapping } from './host.js';
@@ -93,18 +102,11 @@ export interface JudgeHost {
   addEpisode(dev: Device, e: Omit<TruthEpisode, 'hostname' | 'bootId' | 'device' | 'scenario'>): TruthEpisode;
 }
 
-export interface JudgeOptions {
-  /** An unrevoke that changed DMABUFs (count > 0) while revoked is unknown: the premise "not revoked" would hold
-   * under the old default, so rules §4 reports it inconclusive ('inconclusive'); 'none' reads the count itself as
-   * proof that the DMABUFs were revoked. */
-  unrevokeWhileUnknown: 'inconclusive' | 'none';
-}
-
 export class Judge {
   /** Per task: the HOT_RESET episode it holds (an episode it opens meanwhile belongs to the same hot reset). */
   private readonly hotResets = new Map<number, Ep>();
 
-  constructor(private readonly h: JudgeHost, private readonly opts: JudgeOptions = { unrevokeWhileUnknown: 'inconclusive' }) {}
+  constructor(private readonly h: JudgeHost) {}
 
   // ---------------------------------------------------------------- knowledge
 
@@ -460,7 +462,9 @@ export class Judge {
       if (count > 0) {
         if (k.revoked && !wasRevoked) {
           this.finding(d, ep, 'UNREVOKE_WITHOUT_REVOKE', 'WARNING', ts, [], 'unrevoke changed DMABUFs that were not revoked');
-        } else if (!k.revoked && this.opts.unrevokeWhileUnknown === 'inconclusive') {
+        } else if (!k.revoked) {
+          // "Not revoked" would hold under the old default: inconclusive (rules §4), although a correct kernel only
+          // ever changes revoked DMABUFs on an unrevoke.
           this.finding(d, ep, 'UNREVOKE_WITHOUT_REVOKE', 'WARNING', ts, [`DMABUF revoke state: ${k.since}`], 'unrevoke while the revoke state is unknown');
         }
       }
