@@ -1,4 +1,5 @@
-// Kernel eras and drivers the simulated fleet mixes (DESIGN §1, §7).
+// Kernel eras, drivers and collector versions the simulated fleet mixes (DESIGN §1, §7). The simulator's own
+// tables: nothing here comes from the correlator.
 import { Backing, Capability } from '../../services/core/model.js';
 
 export type EraName = 'pre-6.11' | '6.12' | '6.19' | '7.1' | 'series';
@@ -9,16 +10,27 @@ export type Arch = 'amd64' | 'arm64';
 export type Flavor = 'x86' | 'grace' | 'kunpeng';
 export const FLAVORS: readonly Flavor[] = ['x86', 'grace', 'kunpeng'];
 
+/** How vfio_pci_zap_and_down_write_memory_lock() zaps BAR mappings in this era:
+ * - 'vma-list': < 6.11, vfio_pci_zap_and_vma_lock() zap_vma_ptes() each VMA on vdev->vma_list (the faulted ones),
+ *   before down_write;
+ * - 'unconditional': 6.11 up to the series, vfio_pci_zap_bars() = unmap_mapping_range(vdev inode, 0, 6 << 40)
+ *   under the write lock on every revoking path;
+ * - 'conditional': the series, the DEVICE zap only when vdev->zap_bars_on_revoke. */
+export type ZapStyle = 'vma-list' | 'unconditional' | 'conditional';
+
 export interface Era {
   name: EraName;
   releases: Record<Arch, readonly string[]>;
-  /** < 6.11: vfio_pci_zap_and_down_write_memory_lock() zaps each VMA (zap_vma_ptes) before down_write. */
-  zapsBeforeLock: boolean;
+  zap: ZapStyle;
   /** >= 6.19: vfio_pci_dma_buf_move() revokes exported DMABUFs and calls move_notify per DMABUF. */
   dmabufExport: boolean;
   /** The "vfio/pci: Add mmap() for DMABUFs" series: core BAR mmaps are DMABUF-backed, DEVICE zap is
    * conditional on vdev->zap_bars_on_revoke, PERMANENT_REVOKE exists. */
   dmabufBarMmap: boolean;
+  /** vdev->zap_bars_on_revoke exists (the series): DeviceInfo carries it only here. */
+  zapFlagField: boolean;
+  /** The series' permanent revoke of a device's DMABUFs exists. */
+  permanentRevoke: boolean;
   capabilities: readonly Capability[];
 }
 
@@ -28,23 +40,23 @@ const DMABUF_CAPS = [...BASE_CAPS, Capability.DMABUF_REVOKE, Capability.MOVE_NOT
 
 export const ERAS: Record<EraName, Era> = {
   'pre-6.11': {
-    name: 'pre-6.11', zapsBeforeLock: true, dmabufExport: false, dmabufBarMmap: false, capabilities: BASE_CAPS,
+    name: 'pre-6.11', zap: 'vma-list', dmabufExport: false, dmabufBarMmap: false, zapFlagField: false, permanentRevoke: false, capabilities: BASE_CAPS,
     releases: { amd64: ['6.1.0-27-amd64', '6.1.0-31-amd64', '6.1.0-28-cloud-amd64'], arm64: ['6.1.0-27-arm64', '6.1.0-31-arm64'] },
   },
   '6.12': {
-    name: '6.12', zapsBeforeLock: false, dmabufExport: false, dmabufBarMmap: false, capabilities: BASE_CAPS,
+    name: '6.12', zap: 'unconditional', dmabufExport: false, dmabufBarMmap: false, zapFlagField: false, permanentRevoke: false, capabilities: BASE_CAPS,
     releases: { amd64: ['6.12.57+deb13-amd64', '6.12.48+deb13-amd64'], arm64: ['6.12.57+deb13-arm64', '6.12.48+deb13-arm64'] },
   },
   '6.19': {
-    name: '6.19', zapsBeforeLock: false, dmabufExport: true, dmabufBarMmap: false, capabilities: DMABUF_CAPS,
+    name: '6.19', zap: 'unconditional', dmabufExport: true, dmabufBarMmap: false, zapFlagField: false, permanentRevoke: false, capabilities: DMABUF_CAPS,
     releases: { amd64: ['6.19.0-1-amd64', '6.19.3-1-amd64'], arm64: ['6.19.0-1-arm64', '6.19.3-1-arm64'] },
   },
   '7.1': {
-    name: '7.1', zapsBeforeLock: false, dmabufExport: true, dmabufBarMmap: false, capabilities: DMABUF_CAPS,
+    name: '7.1', zap: 'unconditional', dmabufExport: true, dmabufBarMmap: false, zapFlagField: false, permanentRevoke: false, capabilities: DMABUF_CAPS,
     releases: { amd64: ['7.1.0-1-amd64', '7.1.2-1-amd64'], arm64: ['7.1.0-1-arm64', '7.1.2-1-arm64'] },
   },
   series: {
-    name: 'series', zapsBeforeLock: false, dmabufExport: true, dmabufBarMmap: true, capabilities: DMABUF_CAPS,
+    name: 'series', zap: 'conditional', dmabufExport: true, dmabufBarMmap: true, zapFlagField: true, permanentRevoke: true, capabilities: DMABUF_CAPS,
     releases: { amd64: ['7.2.0-rc3+vfio-dmabuf-mmap'], arm64: ['7.2.0-rc3+vfio-dmabuf-mmap'] },
   },
 };
@@ -87,11 +99,34 @@ export function backingOf(era: Era, spec: BarSpec): Backing {
 }
 
 /** The series sets zap_bars_on_revoke when a driver's .mmap is not vfio_pci_core_mmap; hisi_acc opts
- * out (its .mmap only wraps the core one). Older kernels always zap, reported as true. */
+ * out (its .mmap only wraps the core one). Older kernels have no such flag: they always zap. */
 export function zapBarsOnRevoke(era: Era, driver: DriverName): boolean {
-  if (!era.dmabufBarMmap) return true;
+  if (!era.zapFlagField) return true;
   return driver === 'nvgrace-gpu';
 }
+
+/** BARs a driver serves through its own vm_ops (nvgrace_gpu_mmap: usemem BAR2, resmem BAR4), as a bitmask. */
+export function customVmOpsBars(driver: DriverName): number {
+  return driver === 'nvgrace-gpu' ? (1 << 2) | (1 << 4) : 0;
+}
+
+/** Drivers bound to SR-IOV virtual functions: pdev->no_command_memory (the COMMAND memory bit is ignored, so
+ * __vfio_pci_memory_enabled() is true in D0 whatever the guest writes). */
+export function isVirtualFunction(driver: DriverName): boolean {
+  return driver === 'mlx5_vfio_pci' || driver === 'hisi_acc_vfio_pci';
+}
+
+/** What a host's collector reports. 'current' (rules v2): TriggerEnd events and the TRIGGER_END capability,
+ * DeviceInfo with the device's state (memory_enabled, power_state, revoked, open_count, no_command_memory,
+ * custom_vm_ops_bars), OPEN, PowerTransition and ResetFunction markers. 'older': none of those (a collector
+ * released before them): a DeviceInfo with the driver and flags only, and no way to tell a failed ioctl from
+ * one that took the lock. Both cut batches with now_ns and send heartbeats. */
+export type CollectorKind = 'current' | 'older';
+export interface Collector { kind: CollectorKind; version: string; triggerEnd: boolean; stateFields: boolean; markers: boolean }
+export const COLLECTORS: Record<CollectorKind, Collector> = {
+  current: { kind: 'current', version: '0.2.0-sim', triggerEnd: true, stateFields: true, markers: true },
+  older: { kind: 'older', version: '0.1.4-sim', triggerEnd: false, stateFields: false, markers: false },
+};
 
 export function driversFor(era: Era, flavor: Flavor): DriverName[] {
   switch (flavor) {

@@ -1,19 +1,33 @@
-// One simulated host: its devices, the kernel protocol per era (DESIGN §1, §7), the workloads that drive
-// it, the collector's batching with per-CPU interleaving, and ring-buffer loss. Pure and deterministic.
+// One simulated host: its devices and their kernel state, the kernel paths per era (kernel.ts), the workloads that
+// drive them, the collector (what it reports, batching with per-CPU interleaving and now_ns, heartbeats, ring-buffer
+// loss) and the judge that turns the kernel's truth into the findings a correct correlator reports. Pure and
+// deterministic.
 import {
-  ALL_BARS_LENGTH, Backing, TriggerKind, VFIO_PCI_OFFSET_SHIFT, ZapTarget,
+  Backing, Capability, TriggerKind, VFIO_PCI_OFFSET_SHIFT, ZapTarget,
   type BodyKind, type Event, type EventBatch, type HostInfo, type Zap,
 } from '../../services/core/model.js';
 import {
-  BAR_PROFILES, ERAS, IMPORTER_LATENCY, backingOf, driversFor, zapBarsOnRevoke,
-  type Arch, type BarSpec, type DriverName, type Era, type EraName, type Flavor, type ImporterKind,
+  BAR_PROFILES, COLLECTORS, ERAS, IMPORTER_LATENCY, backingOf, customVmOpsBars, driversFor, isVirtualFunction, zapBarsOnRevoke,
+  type Arch, type BarSpec, type Collector, type CollectorKind, type DriverName, type Era, type EraName, type Flavor, type ImporterKind,
 } from './eras.js';
+import { Judge, SilentJudge, newKnowledge, type JudgeHost, type Knowledge } from './judge.js';
+import { PATHS, memoryEnabled, type PathName } from './kernel.js';
 import { Rng, weightTable, type WeightTable } from './rng.js';
-import type { FleetStats, LossWindow, TruthFinding, TruthHost } from './truth.js';
+import type { FaultName, FleetStats, LossWindow, TruthDevice, TruthEpisode, TruthFinding, TruthHost } from './truth.js';
 
 const US = 1_000, MS = 1_000_000, S = 1_000_000_000;
 /** Collector read window: within it, events are delivered grouped by CPU (per-CPU ring buffers). */
 const PERCPU_WINDOW_NS = 2 * MS;
+/** An idle collector sends an empty batch (a heartbeat) so that no two batches are more than 1 s apart. */
+const HEARTBEAT_NS = 900 * MS;
+/** unmap_mapping_range(vdev inode, 0, VFIO_PCI_OFFSET_TO_INDEX(ROM) << 40): BAR0..BAR5. */
+const ALL_BARS = 6 * 2 ** VFIO_PCI_OFFSET_SHIFT;
+/** Generation step: every host advances by this much simulated time per round (index.ts), and the collector reads
+ * its buffers as often. */
+export const EPOCH_NS = 100 * MS;
+/** Workload activities last at most this long (rpm entry + pause + exit); loss scenarios keep them this far away. */
+const MAX_ACTIVITY_NS = 6 * S;
+const EINVAL = -22;
 
 export interface HostConfig {
   index: number;
@@ -25,58 +39,119 @@ export interface HostConfig {
   era: EraName;
   flavor: Flavor;
   readsVmas: boolean;
+  collector: CollectorKind;
+  /** Judge the ground truth (SimulateOptions.truth). */
+  truth: boolean;
   /** See SimulateOptions.unpopulatedPre611Revokes. */
   unpopulatedPre611Revokes: boolean;
 }
 
 export interface Actor { pid: number; tid: number; comm: string; cpu: number }
-interface Proc { pid: number; comm: string; main: Actor; workers: Actor[] }
+export interface Proc { pid: number; comm: string; main: Actor; workers: Actor[] }
 
-export interface Mapping { id: number; bar: number; backing: Backing; length: number; populated: boolean; dmabufId: number }
-interface Importer { dmabufId: number; kind: ImporterKind; importers: number }
+export interface Mapping {
+  id: number; bar: number; backing: Backing; length: number;
+  /** The kernel's truth: PTEs installed. */
+  populated: boolean;
+  /** DMABUF-backed mmaps (series): the DMABUF and whether it is revoked. */
+  dmabufId: number; dmabufRevoked: boolean;
+  /** Whether a correlator knows that DMABUF's revoked state (judge.ts). */
+  dmabufKnown: boolean;
+  /** The collector reported it (snapshot or BarMmap) since the mapping list was last known: judge.ts. */
+  seen: boolean;
+  /** What a correlator takes as populated: a snapshot, or an ok fault, until a zap or revoke reached it. */
+  obsPopulated: boolean;
+  /** ...and whether that rests on a kernel fact (an ok fault seen) rather than on the snapshot's assumption. */
+  populatedFact: boolean;
+}
+interface Importer { dmabufId: number; kind: ImporterKind; importers: number; revoked: boolean }
 
 export interface Device {
   addr: string;
   driver: DriverName;
   bars: readonly BarSpec[];
-  zapBarsOnRevoke: boolean;
-  dmabufBarMmap: boolean;
-  /** DeviceInfo and snapshots are emitted at collector start. */
-  known: boolean;
   group: number;
   proc: Proc;
+  scenario: string | undefined;
+  fault: FaultName | undefined;
+  // static
+  zapBarsOnRevoke: boolean;
+  dmabufBarMmap: boolean;
+  /** pdev->no_command_memory (a VF). */
+  noCmd: boolean;
+  customVmOpsBars: number;
+  /** What the collector sends at its start: a DeviceInfo with state fields, one without, or nothing. */
+  described: 'full' | 'basic' | 'none';
+  /** vdev->reset_works: VFIO_DEVICE_RESET returns -EINVAL without it. */
+  resetWorks: boolean;
+  // kernel state
+  memBit: boolean;
+  /** PCI D-state (0 = D0, 3 = D3hot; runtime PM low power counts as D3hot). */
+  power: number;
+  openCount: number;
+  /** The device's DMABUFs are revoked (the last vfio_pci_dma_buf_move's direction). */
+  revoked: boolean;
+  permanent: boolean;
   mappings: Map<number, Mapping>;
   importers: Importer[];
-  memEnabled: boolean;
-  revoked: boolean;
   /** The vdev inode mapping has a VMA the collector never saw (only kernel facts reveal it). */
   hiddenVmas: boolean;
-  scenario?: string;
+  /** The tid holding memory_lock for write (0: free). */
+  lockHolder: number;
+  /** What the collector has let a correlator know (judge.ts). */
+  k: Knowledge;
 }
 
 export interface Step { at: number; run: (t: number) => number }
 
 interface Slot { devices: Device[]; proc: Proc; script: Step[] | undefined; stepIdx: number }
 
-export interface EpisodeOptions {
-  actor: Actor;
-  trigger?: TriggerKind;
+/** What path() may do beyond the plain kernel path (scenarios; the workload passes none). */
+export interface PathExtras {
   groupId?: number;
-  /** The trigger is seen inside the lock window (a probe on pci_try_reset_function under memory_lock)
-   * rather than announced before down_write (config writes, ioctl entry). */
+  /** The trigger is seen inside the lock window (a probe under memory_lock) rather than announced at entry. */
   triggerInside?: boolean;
-  /** Run the revoke protocol (zap and/or DMABUF revoke). */
-  revoke: boolean;
-  /** CLOSE on DMABUF kernels: vfio_pci_dma_buf_cleanup() revokes the DMABUFs, nothing else. */
-  dmabufOnly?: boolean;
-  /** Time the operation itself holds the lock (reset, power transition, config write). */
-  opNs: number;
-  // Injected faults.
-  skipUnrevoke?: boolean;
+  /** The trigger was announced already (the task blocked in down_write since). */
+  announced?: boolean;
+  /** The function returns before taking the lock (ioctl -EINVAL, an FLR bit on a device without FLR). */
+  earlyReturn?: boolean;
+  /** What the trigger function returns (default: the path's okRet; early returns -EINVAL). */
+  ret?: number;
+  waitNs?: number;
+  /** down_write returns no earlier than this (another task holds the lock until then): the wait grows. */
+  notBefore?: number;
+  /** Runs inside the window after the revoke (other tasks acting meanwhile); returns when it ends. */
+  inside?: (t: number) => number;
+  /** Never released within the run (a hung reset). */
+  hang?: boolean;
+  // Injected kernel or driver bugs.
+  /** A revoking path that does not zap. */
+  omitZap?: boolean;
+  /** No vfio_pci_dma_buf_move(vdev, false) before up_write. */
+  omitUnrevoke?: boolean;
+  /** The unrevoke check reads the power state from before vfio_pci_set_power_state(D0). */
+  staleUnrevokeCheck?: boolean;
+  /** vfio_pci_dma_buf_move(vdev, false) that does not skip DMABUFs already unrevoked. */
   forceUnrevoke?: boolean;
   doubleZap?: boolean;
   slowNotifyNs?: number;
 }
+
+export interface PathOptions extends PathExtras {
+  actor: Actor;
+  /** Time the operation itself holds the lock (reset, power transition, config write). */
+  opNs: number;
+}
+
+type Extras = { [K in keyof Required<PathExtras>]: PathExtras[K] };
+/** Every extra in one object shape, so that path() reads them from one hidden class (the workload's calls pass none). */
+function extras(x: PathExtras): Extras {
+  return { groupId: x.groupId, triggerInside: x.triggerInside, announced: x.announced, earlyReturn: x.earlyReturn, ret: x.ret,
+    waitNs: x.waitNs, notBefore: x.notBefore, inside: x.inside, hang: x.hang, omitZap: x.omitZap, omitUnrevoke: x.omitUnrevoke,
+    staleUnrevokeCheck: x.staleUnrevokeCheck, forceUnrevoke: x.forceUnrevoke, doubleZap: x.doubleZap, slowNotifyNs: x.slowNotifyNs };
+}
+const NO_EXTRAS: Extras = extras({});
+const TRIGGER_INSIDE: Extras = extras({ triggerInside: true });
 
 export interface EpisodeRecord {
   dev: Device; acquireTs: number; releaseTs: number;
@@ -89,6 +164,8 @@ export interface EpisodeRecord {
  * tsNs, and the sorted order as indexes into the ready list. */
 let keyW = new Float64Array(256), keyR = new Float64Array(256), keyT = new Float64Array(256), order = new Int32Array(256);
 const ready: (Event | undefined)[] = [];
+/** dmabufMove() scratch. */
+const moveChanged: (Importer | undefined)[] = [], moveDurs: number[] = [];
 
 type Activity = 'fault' | 'remap' | 'lockOnly' | 'memToggle' | 'reset' | 'flr' | 'd3' | 'rpm' | 'hotReset' | 'closeReopen' | 'permanent';
 /** pickActivity() weights by [hot-reset set?][series kernel?], built once. */
@@ -99,7 +176,12 @@ const ACTIVITY_WEIGHTS: readonly (readonly WeightTable<Activity>[])[] = [false, 
   permanent: series ? 0.015 : 0,
 })));
 
-export class HostSim {
+export interface DeviceInit {
+  mapAll?: boolean; profile?: number; described?: Device['described']; vf?: boolean; openCount?: number;
+  memBit?: boolean; power?: number; importers?: boolean;
+}
+
+export class HostSim implements JudgeHost {
   readonly era: Era;
   readonly arch: Arch;
   readonly flavor: Flavor;
@@ -108,21 +190,26 @@ export class HostSim {
   readonly bootId: string;
   readonly info: HostInfo;
   readonly readsVmas: boolean;
+  readonly collector: Collector;
+  readonly triggerEndFacts: boolean;
+  readonly releaseAtLeast619: boolean;
   /** CLOCK_MONOTONIC at collector start (the host booted days ago). */
   readonly t0: number;
   readonly end: number;
   readonly devices: Device[] = [];
   readonly findings: TruthFinding[] = [];
+  readonly episodes: TruthEpisode[] = [];
   readonly lossWindows: LossWindow[] = [];
   /** Host time ranges taken by injected scenarios (kept apart so loss never touches another fault). */
   readonly reserved: { from: number; to: number }[] = [];
   done = false;
 
   private readonly rng: Rng;
+  private readonly judge: Judge;
   private readonly ncpu: number;
   private readonly slots: Slot[] = [];
   private readonly agent: Actor;
-  private readonly kworker: Actor;
+  readonly kworker: Actor;
   /** The first pendingN are the events not yet read by the collector, in emission order, with their tsNs
    * and cpu (read here rather than from events of many shapes); pendingMin: the smallest of those tsNs.
    * A count rather than the arrays' length, which would drop their storage when set to 0. */
@@ -145,6 +232,12 @@ export class HostSim {
   private dropSet = new Set<Event>();
   private dropMode: LossWindow['mode'] = 'dropped';
   private dropScenario = '';
+  /** Set by emit(): the collector does not deliver the event just emitted (before its start, or lost). */
+  private unseen = false;
+  private losing: { dev: Device | undefined; kinds: ReadonlySet<BodyKind> | undefined; reported: boolean } | undefined;
+  /** Workload activities start nothing in these host-time windows (around injected loss), nor after quietFrom. */
+  private readonly quiet: { from: number; to: number }[] = [];
+  private quietFrom = Infinity;
 
   // Batching (the collector's side).
   private nextSeq = 0;
@@ -152,6 +245,7 @@ export class HostSim {
   private curOpenedTs = 0;
   private curMin = Infinity;
   private curMax = -Infinity;
+  private lastCutNs: number;
   private pendingDropped = 0;
   private lostRun = 0;
   private maxTsEmitted = -Infinity;
@@ -161,17 +255,24 @@ export class HostSim {
     this.rng = new Rng(cfg.seed, 0x5157, cfg.index);
     this.era = ERAS[cfg.era];
     this.flavor = cfg.flavor;
+    this.collector = COLLECTORS[cfg.collector];
+    this.triggerEndFacts = this.collector.triggerEnd;
     this.arch = cfg.flavor === 'x86' ? 'amd64' : 'arm64';
     this.release = this.rng.pick(this.era.releases[this.arch]);
+    const v = /^(\d+)\.(\d+)/.exec(this.release);
+    this.releaseAtLeast619 = v !== null && (Number(v[1]) > 6 || (Number(v[1]) === 6 && Number(v[2]) >= 19));
     this.readsVmas = cfg.readsVmas;
     this.hostname = `sim-${cfg.flavor}-${String(cfg.index + 1).padStart(4, '0')}`;
     this.bootId = this.rng.uuid();
+    const caps = [...this.era.capabilities];
+    if (this.collector.triggerEnd) caps.push(Capability.TRIGGER_END);
     this.info = {
-      hostname: this.hostname, bootId: this.bootId, kernelRelease: this.release, collectorVersion: '0.1.0-sim',
-      capabilities: [...this.era.capabilities],
+      hostname: this.hostname, bootId: this.bootId, kernelRelease: this.release, collectorVersion: this.collector.version,
+      capabilities: caps,
     };
     this.t0 = this.rng.int(3_600, 40 * 86_400) * S + this.rng.int(0, S - 1);
     this.end = this.t0 + cfg.durationNs;
+    this.lastCutNs = this.t0;
     this.ncpu = cfg.flavor === 'grace' ? 72 : cfg.flavor === 'kunpeng' ? this.rng.pick([96, 128]) : this.rng.pick([32, 64, 96, 128]);
     this.nextPid = this.rng.int(2_000, 40_000);
     this.nextMappingId = this.rng.int(1, 0xffff) * 0x10000;
@@ -181,12 +282,13 @@ export class HostSim {
     this.agent.tid = this.agent.pid;
     const kw = this.rng.int(100, 400);
     this.kworker = { pid: kw, tid: kw, comm: `kworker/u${this.ncpu * 2}:${this.rng.int(0, 9)}`, cpu: this.rng.int(0, this.ncpu - 1) };
+    this.judge = cfg.truth ? new Judge(this) : new SilentJudge(this);
     this.buildWorkloadDevices();
   }
 
   // ---------------------------------------------------------------- devices and processes
 
-  private newProc(driver: DriverName): Proc {
+  newProc(driver: DriverName): Proc {
     const pid = this.nextPid; this.nextPid += this.rng.int(20, 400);
     let comm: string; let worker: (i: number) => string; let nworkers: number;
     if (driver === 'mlx5_vfio_pci' && this.rng.chance(0.4)) {
@@ -211,16 +313,19 @@ export class HostSim {
   private addr(bus: string, fn: number): string { return `${bus}:00.${fn}`; }
 
   /** A device with its BARs mapped and populated (a running VM), as the collector finds it at start. */
-  newDevice(driver: DriverName, proc: Proc, addr: string, group: number, init: { mapAll?: boolean; profile?: number } = {}): Device {
+  newDevice(driver: DriverName, proc: Proc, addr: string, group: number, init: DeviceInit = {}): Device {
     const profiles = BAR_PROFILES[driver];
     const bars = profiles[init.profile ?? this.rng.int(0, profiles.length - 1)]!;
     const dev: Device = {
-      addr, driver, bars, zapBarsOnRevoke: zapBarsOnRevoke(this.era, driver), dmabufBarMmap: this.era.dmabufBarMmap,
-      known: true, group, proc, mappings: new Map(), importers: [], memEnabled: true, revoked: false, hiddenVmas: false,
-      scenario: undefined, // set later on scenario devices: one object shape for every device
+      addr, driver, bars, group, proc, scenario: undefined, fault: undefined,
+      zapBarsOnRevoke: zapBarsOnRevoke(this.era, driver), dmabufBarMmap: this.era.dmabufBarMmap,
+      noCmd: init.vf ?? isVirtualFunction(driver), customVmOpsBars: customVmOpsBars(driver),
+      described: init.described ?? (this.collector.stateFields ? 'full' : 'basic'), resetWorks: true,
+      memBit: init.memBit ?? true, power: init.power ?? 0, openCount: init.openCount ?? 1, revoked: false, permanent: false,
+      mappings: new Map(), importers: [], hiddenVmas: false, lockHolder: 0, k: newKnowledge(),
     };
     if (init.mapAll ?? true) for (const b of bars) this.addMapping(dev, b, true);
-    if (this.era.dmabufExport) this.addImporters(dev);
+    if (this.era.dmabufExport && (init.importers ?? true)) this.addImporters(dev);
     this.devices.push(dev);
     return dev;
   }
@@ -230,19 +335,21 @@ export class HostSim {
     for (let i = 0; i < Number(n); i++) {
       const kind: ImporterKind = dev.driver === 'nvgrace-gpu' ? this.rng.pick(['iommufd', 'mlx5_ib'] as const)
         : this.rng.pick(['mlx5_ib', 'mlx5_ib', 'iommufd', 'amdgpu', 'xe'] as const);
-      dev.importers.push({ dmabufId: this.nextDmabufId++, kind, importers: this.rng.int(1, 2) });
+      this.addImporter(dev, kind, this.rng.int(1, 2));
     }
   }
 
   /** A DMABUF exported from the device and imported by a peer (RDMA NIC, GPU, iommufd). */
   addImporter(dev: Device, kind: ImporterKind, importers = 1): void {
-    dev.importers.push({ dmabufId: this.nextDmabufId++, kind, importers });
+    // vfio_pci_dmabuf_export(): priv->revoked = !__vfio_pci_memory_enabled(vdev), whatever older DMABUFs are in.
+    dev.importers.push({ dmabufId: this.nextDmabufId++, kind, importers, revoked: !memoryEnabled(dev) });
   }
 
   addMapping(dev: Device, bar: BarSpec, populated: boolean): Mapping {
     const backing = backingOf(this.era, bar);
     const m: Mapping = { id: this.nextMappingId, bar: bar.bar, backing, length: bar.length, populated,
-      dmabufId: backing === Backing.DMABUF ? this.nextDmabufId++ : 0 };
+      dmabufId: backing === Backing.DMABUF ? this.nextDmabufId++ : 0, dmabufRevoked: backing === Backing.DMABUF && !memoryEnabled(dev),
+      dmabufKnown: false, seen: false, obsPopulated: false, populatedFact: false };
     this.nextMappingId += this.rng.int(1, 64) * 0x1000;
     dev.mappings.set(m.id, m);
     return m;
@@ -271,14 +378,24 @@ export class HostSim {
   }
 
   /** A dedicated device for an injected scenario, driven only by its script. */
-  addScenarioDevice(driver: DriverName, scenario: string, init: { mapAll?: boolean; profile?: number } = {}): { dev: Device; slot: { steps: Step[] } } {
+  addScenarioDevice(driver: DriverName, scenario: string, fault: FaultName, init: DeviceInit = {}): { dev: Device; slot: { steps: Step[] } } {
     const proc = this.newProc(driver);
     const dev = this.newDevice(driver, proc, this.addr(this.newBus(), 0), 0, init);
-    dev.scenario = scenario;
+    dev.scenario = scenario; dev.fault = fault;
     const steps: Step[] = [];
     this.slots.push({ devices: [dev], proc, script: steps, stepIdx: 0 });
     return { dev, slot: { steps } };
   }
+
+  /** A device of the same hot-reset set as `of` (another function of its bus) that nobody opened. */
+  addUnopenedSibling(of: Device, memBit: boolean): Device {
+    const bus = of.addr.slice(0, of.addr.lastIndexOf(':'));
+    const dev = this.newDevice('vfio-pci', of.proc, this.addr(bus, 1), of.group, { mapAll: false, openCount: 0, memBit, importers: false });
+    dev.scenario = of.scenario; dev.fault = of.fault;
+    return dev;
+  }
+
+  newGroupId(): number { return this.nextGroupId++; }
 
   reserve(from: number, to: number): boolean {
     if (this.reserved.some((r) => from < r.to && r.from < to)) return false;
@@ -286,16 +403,36 @@ export class HostSim {
     return true;
   }
 
+  /** Loss scenarios: workload activities keep away from [from, to] (none may span into it). */
+  quietAround(from: number, to: number): void { this.quiet.push({ from: from - MAX_ACTIVITY_NS, to }); }
+  /** Hung-device scenarios: the workload stops for good (the host goes quiet; heartbeats go on). */
+  quietAfter(t: number): void { this.quietFrom = Math.min(this.quietFrom, t - MAX_ACTIVITY_NS); }
+
   truthHost(): TruthHost {
     return {
       hostname: this.hostname, bootId: this.bootId, kernelRelease: this.release, era: this.era.name, arch: this.arch,
-      flavor: this.flavor, readsVmas: this.readsVmas,
-      capabilities: this.era.capabilities.map((c) => capabilityName(c)), startTsNs: this.t0,
-      devices: this.devices.map((d) => ({
-        device: d.addr, driver: d.driver, group: d.group, known: d.known, zapBarsOnRevoke: d.zapBarsOnRevoke,
+      flavor: this.flavor, collector: this.collector.kind, readsVmas: this.readsVmas,
+      capabilities: (this.info.capabilities ?? []).map((c) => capabilityName(c)), startTsNs: this.t0,
+      devices: this.devices.map((d): TruthDevice => ({
+        device: d.addr, driver: d.driver, group: d.group, described: d.described, vf: d.noCmd, zapBarsOnRevoke: d.zapBarsOnRevoke,
         dmabufBarMmap: d.dmabufBarMmap, ...(d.scenario ? { scenario: d.scenario } : {}),
       })),
     };
+  }
+
+  // ---------------------------------------------------------------- truth (JudgeHost)
+
+  addFinding(dev: Device, f: Omit<TruthFinding, 'hostname' | 'bootId' | 'kernelRelease' | 'device' | 'driver' | 'fault' | 'scenario'>): TruthFinding {
+    const t: TruthFinding = { ...f, hostname: this.hostname, bootId: this.bootId, kernelRelease: this.release, device: dev.addr,
+      driver: dev.driver, fault: dev.fault ?? 'workload', scenario: dev.scenario ?? '' };
+    this.findings.push(t);
+    return t;
+  }
+
+  addEpisode(dev: Device, e: Omit<TruthEpisode, 'hostname' | 'bootId' | 'device' | 'scenario'>): TruthEpisode {
+    const t: TruthEpisode = { hostname: this.hostname, bootId: this.bootId, device: dev.addr, scenario: dev.scenario ?? '', ...e };
+    this.episodes.push(t);
+    return t;
   }
 
   // ---------------------------------------------------------------- event emission
@@ -306,16 +443,16 @@ export class HostSim {
     return a.cpu;
   }
 
-  /** Queues an event for the collector's read. One literal per body kind (the keys and their order of
-   * `{ ..., ...{ [kind]: body } }`) rather than a spread into each new event. */
+  /** Queues an event for the collector's read; sets `unseen` when the collector will not deliver it (it happened
+   * before the collector started, or the ring buffer loses it). */
   emit<K extends BodyKind>(ts: number, a: Actor, dev: Device, kind: K, body: NonNullable<Event[K]>): Event {
     const cpu = this.cpuOf(a), pid = a.pid, tid = a.tid, comm = a.comm, device = dev.addr;
     const b = body as never;
     // One object shape for every event, whatever its body: the members not set are undefined (protobuf
-    // encoders and JSON skip them), so the encoder and the rest of the pipeline see one shape, not ten.
+    // encoders and JSON skip them), so the encoder and the rest of the pipeline see one shape, not thirteen.
     const ev: Event = { tsNs: ts, cpu, pid, tid, comm, device, deviceInfo: undefined, lockAcquire: undefined, lockRelease: undefined,
       zap: undefined, dmabufRevoke: undefined, moveNotify: undefined, barMmap: undefined, barMunmap: undefined, barFault: undefined,
-      trigger: undefined };
+      trigger: undefined, triggerEnd: undefined, powerTransition: undefined, resetFunction: undefined };
     switch (kind as BodyKind) {
       case 'barFault': ev.barFault = b; break;
       case 'lockAcquire': ev.lockAcquire = b; break;
@@ -327,40 +464,66 @@ export class HostSim {
       case 'zap': ev.zap = b; break;
       case 'barMmap': ev.barMmap = b; break;
       case 'barMunmap': ev.barMunmap = b; break;
+      case 'triggerEnd': ev.triggerEnd = b; break;
+      case 'powerTransition': ev.powerTransition = b; break;
+      case 'resetFunction': ev.resetFunction = b; break;
     }
+    this.unseen = false;
+    if (ts < this.t0) { this.unseen = true; return ev; } // before the collector started: never read
+    if (this.losing !== undefined) this.maybeLose(ev, ts, dev, kind);
     const i = this.pendingN++;
     this.pending[i] = ev; this.pendingTs[i] = ts; this.pendingCpu[i] = cpu;
     if (ts < this.pendingMin) this.pendingMin = ts;
     return ev;
   }
 
-  /** Mark events as lost in the collector's ring buffer (they are never sent). */
-  dropEvents(evs: Event[], mode: LossWindow['mode'], scenario: string): void {
-    for (const e of evs) this.dropSet.add(e);
+  /** Out of line: only while a loss scenario runs. */
+  private maybeLose(ev: Event, ts: number, dev: Device, kind: BodyKind): void {
+    const l = this.losing!;
+    if ((l.dev !== undefined && l.dev !== dev) || (l.kinds !== undefined && !l.kinds.has(kind))) return;
+    this.dropSet.add(ev);
+    this.unseen = true;
+    if (!l.reported) { l.reported = true; this.judge.lost(ts); }
+  }
+
+  /** From now until stopLosing(), the ring buffer loses the events of `dev` (all devices if undefined) of these kinds
+   * (all if undefined): reported as `dropped` or as a seq gap. */
+  loseFrom(dev: Device | undefined, kinds: readonly BodyKind[] | undefined, mode: LossWindow['mode'], scenario: string): void {
+    this.losing = { dev, kinds: kinds ? new Set(kinds) : undefined, reported: false };
     this.dropMode = mode;
     this.dropScenario = scenario;
   }
 
-  addFinding(f: Omit<TruthFinding, 'hostname' | 'bootId' | 'kernelRelease'>): void {
-    this.findings.push({ ...f, hostname: this.hostname, bootId: this.bootId, kernelRelease: this.release });
-  }
+  stopLosing(): void { this.losing = undefined; }
 
   private collectorStart(): void {
-    // The agent resolves each vfio device and seeds mapping state from existing mappings (/proc/*/maps).
+    // The agent resolves each vfio device and seeds its state and mappings (/proc/*/maps, the vdev's fields via BTF).
     let t = this.t0 + this.rng.int(50 * US, 400 * US);
     for (const dev of this.devices) {
-      if (!dev.known) continue;
-      this.emit(t, this.agent, dev, 'deviceInfo', { driver: dev.driver, zapBarsOnRevoke: dev.zapBarsOnRevoke, dmabufBarMmap: dev.dmabufBarMmap });
-      t += this.rng.ns(8 * US, 0.5);
+      if (dev.described === 'none') continue;
+      const full = dev.described === 'full';
+      const info: NonNullable<Event['deviceInfo']> = { driver: dev.driver, dmabufBarMmap: dev.dmabufBarMmap };
+      if (this.era.zapFlagField) info.zapBarsOnRevoke = dev.zapBarsOnRevoke;
+      if (full) {
+        info.memoryEnabled = memoryEnabled(dev);
+        info.powerState = dev.power;
+        if (this.era.dmabufExport) info.revoked = dev.revoked;
+        info.openCount = dev.openCount;
+        info.noCommandMemory = dev.noCmd;
+        info.customVmOpsBars = dev.customVmOpsBars;
+      }
+      this.emit(t, this.agent, dev, 'deviceInfo', info);
+      this.judge.deviceInfo(dev, full);
+      t += this.rng.gap(8 * US);
       for (const m of dev.mappings.values()) {
         this.emit(t, this.agent, dev, 'barMmap', { bar: m.bar, backing: m.backing, mappingId: m.id, length: m.length, snapshot: true });
-        m.populated = true; // a snapshot counts as populated
-        t += this.rng.ns(3 * US, 0.5);
+        this.judge.mapping(dev, m, true);
+        t += this.rng.gap(3 * US);
       }
     }
   }
 
-  // ---------------------------------------------------------------- kernel protocol building blocks
+  // ---------------------------------------------------------------- kernel building blocks
 
   /** Live mappings in the vdev inode's address space (everything not DMABUF-backed), as i_mmap shows it. */
   private inodeHasVmas(dev: Device): boolean {
@@ -374,90 +537,123 @@ export class HostSim {
     return this.rng.chance(0.88) ? this.rng.ns(600, 0.8, 80, 20 * US) : this.rng.ns(40 * US, 1.3, 2 * US, 3 * MS);
   }
 
-  /** unmap_mapping_range(vdev inode mapping, 0, VFIO_PCI_OFFSET_TO_INDEX(ROM)…) under memory_lock (>= 6.11). */
+  /** down_write(&vdev->memory_lock) returned after waiting waitNs. */
+  acquire(dev: Device, a: Actor, t: number, waitNs: number): void {
+    this.emit(t, a, dev, 'lockAcquire', { waitNs });
+    dev.lockHolder = a.tid;
+    if (!this.unseen) this.judge.acquire(dev, a.tid, a.pid, a.comm, t, waitNs);
+  }
+
+  /** up_write(&vdev->memory_lock); a close leaves the device without mappings or DMABUFs. */
+  releaseLock(dev: Device, a: Actor, t: number, close = false): void {
+    this.emit(t, a, dev, 'lockRelease', {});
+    dev.lockHolder = 0;
+    if (close) {
+      dev.importers = [];
+      dev.revoked = false; dev.permanent = false;
+      dev.openCount = Math.max(0, dev.openCount - 1);
+    }
+    if (!this.unseen) this.judge.release(dev, a.tid, t, close);
+    this.countEpisode(dev);
+  }
+
+  /** unmap_mapping_range(vdev inode mapping, 0, 6 << 40) (>= 6.11): every device-fd mapping loses its PTEs. */
   deviceZap(dev: Device, a: Actor, t: number): { ev: Event; end: number } {
     let populated = false;
     for (const m of dev.mappings.values()) if (m.backing !== Backing.DMABUF && m.populated) populated = true;
     const dur = populated ? this.rng.ns(45 * US, 0.6, 6 * US, 1.5 * MS) : this.rng.ns(12 * US, 0.5, 3 * US, 400 * US);
-    const zap: Zap = { start: 0, length: ALL_BARS_LENGTH, durationNs: dur, target: ZapTarget.DEVICE };
+    const zap: Zap = { start: 0, length: ALL_BARS, durationNs: dur, target: ZapTarget.DEVICE };
     if (this.readsVmas) zap.hadVmas = this.inodeHasVmas(dev);
     const ev = this.emit(t, a, dev, 'zap', zap);
     for (const m of dev.mappings.values()) if (m.backing !== Backing.DMABUF) m.populated = false;
+    if (!this.unseen) this.judge.zap(dev, a.tid, t, dur, 0, ALL_BARS, zap.hadVmas ?? undefined);
     return { ev, end: t + dur };
   }
 
-  /** Before 6.11: vfio_pci_zap_and_vma_lock() zap_vma_ptes() each faulted VMA, before down_write. */
+  /** Before 6.11: vfio_pci_zap_and_vma_lock() zap_vma_ptes() each faulted VMA (on vdev->vma_list), before down_write. */
   private preLockZaps(dev: Device, a: Actor, t: number, out: Event[]): number {
     for (const m of dev.mappings.values()) {
       if (!m.populated) continue;
       const dur = this.rng.ns(20 * US, 0.6, 3 * US, 1 * MS);
-      const ev = this.emit(t, a, dev, 'zap', { start: m.bar * 2 ** VFIO_PCI_OFFSET_SHIFT, length: m.length, durationNs: dur, target: ZapTarget.DEVICE });
-      out.push(ev);
+      const start = m.bar * 2 ** VFIO_PCI_OFFSET_SHIFT;
+      const ev = this.emit(t, a, dev, 'zap', { start, length: m.length, durationNs: dur, target: ZapTarget.DEVICE });
       m.populated = false;
-      t += dur + this.rng.ns(1_500, 0.5);
+      if (!this.unseen) this.judge.zap(dev, a.tid, t, dur, start, m.length, undefined);
+      out.push(ev);
+      t += dur + this.rng.gap(1_500);
     }
     return t;
   }
 
-  /** vfio_pci_dma_buf_move(vdev, revoked): each DMABUF whose state changes is marked, its own mapping
-   * zapped (series: DMABUF-backed BAR mmaps) and its importers told (dma_buf_move_notify /
-   * dma_buf_invalidate_mappings). Returns the end time. */
+  /** vfio_pci_dma_buf_move(vdev, revoked): each DMABUF whose state changes is marked, its own mapping zapped (series:
+   * DMABUF-backed BAR mmaps) and its importers told (dma_buf_move_notify / dma_buf_invalidate_mappings); DMABUFs
+   * already in that state, or permanently revoked, are skipped. dmabuf_count = the DMABUFs changed. */
   dmabufMove(dev: Device, a: Actor, t: number, revoked: boolean, slowNotifyNs?: number, force = false): { ev: Event; end: number } {
     const start = t;
-    let c = t + this.rng.ns(1_200, 0.5);
-    const mmapBufs: Mapping[] = [];
-    for (const m of dev.mappings.values()) if (m.backing === Backing.DMABUF) mmapBufs.push(m);
-    const count = mmapBufs.length + dev.importers.length;
-    if (dev.revoked !== revoked || force) {
-      for (const m of mmapBufs) {
+    const was = dev.revoked;
+    const skipAll = dev.permanent && !revoked;
+    let c = t + this.rng.gap(1_200);
+    let count = 0;
+    if (!skipAll) {
+      for (const m of dev.mappings.values()) {
+        if (m.backing !== Backing.DMABUF || (m.dmabufRevoked === revoked && !force)) continue;
+        count++;
         if (revoked) {
           const zd = this.rng.ns(8 * US, 0.6, 1 * US, 300 * US);
           this.emit(c, a, dev, 'zap', { start: 0, length: m.length, durationNs: zd, target: ZapTarget.DMABUF });
-          c += zd + this.rng.ns(400, 0.5);
+          c += zd + this.rng.gap(400);
           m.populated = false;
         }
-        const md = this.rng.ns(700, 0.5);
+        m.dmabufRevoked = revoked;
+        const md = this.rng.gap(700);
         this.emit(c, a, dev, 'moveNotify', { dmabufId: m.dmabufId, importerCount: 0, durationNs: md });
-        c += md + this.rng.ns(300, 0.5);
+        c += md + this.rng.gap(300);
       }
-      const imps = dev.importers;
-      const durs: number[] = [];
-      let sum = 0;
-      for (const imp of imps) {
+      // Importers whose DMABUF changes, and their callbacks' durations (scratch arrays: one move at a time; n counts
+      // what they hold, their length is never cut).
+      const changed = moveChanged, durs = moveDurs;
+      let n = 0, sum = 0;
+      for (const imp of dev.importers) {
+        if (imp.revoked === revoked && !force) continue;
         const d = revoked
           ? this.rng.ns(IMPORTER_LATENCY[imp.kind].median, IMPORTER_LATENCY[imp.kind].sigma, 1 * US, 12 * MS)
           : this.rng.ns(3 * US, 0.7, 500, 200 * US);
-        durs.push(d);
+        changed[n] = imp; durs[n] = d; n++;
         sum += d;
       }
       // Correct fleets keep the whole revoke far below the 50 ms SLOW_REVOKE limit.
-      if (sum > 20 * MS) for (let i = 0; i < durs.length; i++) durs[i] = Math.max(1, Math.round(durs[i]! * (20 * MS) / sum));
-      if (slowNotifyNs !== undefined && durs.length > 0) durs[durs.length - 1] = slowNotifyNs;
-      for (let i = 0; i < imps.length; i++) {
-        const imp = imps[i]!;
+      if (sum > 20 * MS) for (let i = 0; i < n; i++) durs[i] = Math.max(1, Math.round(durs[i]! * (20 * MS) / sum));
+      if (slowNotifyNs !== undefined && n > 0) durs[n - 1] = slowNotifyNs;
+      for (let i = 0; i < n; i++) {
+        const imp = changed[i]!;
+        changed[i] = undefined;
+        imp.revoked = revoked;
+        count++;
         this.emit(c, a, dev, 'moveNotify', { dmabufId: imp.dmabufId, importerCount: imp.importers, durationNs: durs[i]! });
-        c += durs[i]! + this.rng.ns(300, 0.5);
+        c += durs[i]! + this.rng.gap(300);
       }
     }
-    const dur = c - start + this.rng.ns(400, 0.5);
+    const dur = c - start + this.rng.gap(400);
     const body: Event['dmabufRevoke'] = { revoked, dmabufCount: count, durationNs: dur };
     if (revoked && this.readsVmas) body.deviceHasVmas = this.inodeHasVmas(dev);
     const ev = this.emit(start, a, dev, 'dmabufRevoke', body);
-    dev.revoked = revoked;
+    if (!skipAll) dev.revoked = revoked;
+    if (!this.unseen) this.judge.dmabufRevoke(dev, a.tid, start, revoked, count, dur, body.deviceHasVmas ?? undefined, was);
     return { ev, end: start + dur };
-  }
-
-  private applyTrigger(dev: Device, kind: TriggerKind): void {
-    const m = kind === TriggerKind.MEM_DISABLE || kind === TriggerKind.D3HOT || kind === TriggerKind.RUNTIME_PM_ENTRY ? false
-      : kind === TriggerKind.MEM_ENABLE || kind === TriggerKind.D0 || kind === TriggerKind.RUNTIME_PM_EXIT ? true : undefined;
-    if (m !== undefined) dev.memEnabled = m;
   }
 
   trigger(dev: Device, a: Actor, t: number, kind: TriggerKind, groupId = 0): number {
     this.emit(t, a, dev, 'trigger', { kind, groupId });
-    this.applyTrigger(dev, kind);
+    if (!this.unseen) this.judge.trigger(dev, a.tid, kind, groupId, t);
     this.stats.triggers[TriggerKind[kind]!] = (this.stats.triggers[TriggerKind[kind]!] ?? 0) + 1;
     return t;
+  }
+
+  /** The trigger's function returned (collectors that report it). */
+  triggerEnd(dev: Device, a: Actor, t: number, kind: TriggerKind, ret: number): void {
+    if (!this.collector.triggerEnd) return;
+    this.emit(t, a, dev, 'triggerEnd', { kind, ret });
+    if (!this.unseen) this.judge.triggerEnd(dev, a.tid, kind, ret);
   }
 
   private countEpisode(dev: Device): void {
@@ -466,80 +662,143 @@ export class HostSim {
     this.stats.episodesByDriver[dev.driver] = (this.stats.episodesByDriver[dev.driver] ?? 0) + 1;
   }
 
-  /** Whether the kernel unrevokes before up_write: __vfio_pci_memory_enabled() and DMABUFs were revoked. */
-  private wantsUnrevoke(dev: Device, trigger: TriggerKind | undefined): boolean {
-    return this.era.dmabufExport && dev.memEnabled && dev.revoked
-      && trigger !== TriggerKind.PERMANENT_REVOKE && trigger !== TriggerKind.CLOSE;
-  }
-
-  /** One memory_lock write section: [trigger] → (pre-6.11 zaps) → down_write → revoke → operation →
-   * unrevoke if memory is enabled → up_write. */
-  episode(dev: Device, t: number, o: EpisodeOptions): EpisodeRecord {
-    // Each option read once, here: callers pass option objects of many shapes.
-    const { actor: a, trigger, groupId, triggerInside, revoke, dmabufOnly, opNs, skipUnrevoke, forceUnrevoke, doubleZap, slowNotifyNs } = o;
-    if (trigger !== undefined && !triggerInside) {
-      this.trigger(dev, a, t, trigger, groupId ?? 0);
+  /** One write section of memory_lock along a kernel path (kernel.ts): [trigger] → (pre-6.11 zaps) → down_write →
+   * state change → revoke → the operation (with its markers) → unrevoke if memory is enabled → up_write →
+   * [TriggerEnd]. */
+  path(dev: Device, t: number, name: PathName, a: Actor, opNs: number, x?: PathExtras): EpisodeRecord {
+    const o = x === undefined ? NO_EXTRAS : x === TRIGGER_INSIDE ? x as Extras : extras(x);
+    const spec = PATHS[name], era = this.era;
+    const kind = spec.trigger;
+    if (kind !== undefined && !o.triggerInside && !o.announced) {
+      this.trigger(dev, a, t, kind, o.groupId ?? 0);
       t += this.rng.ns(15 * US, 0.6, 2 * US, 200 * US);
     }
-    const zaps: Event[] = [];
-    if (revoke && this.era.zapsBeforeLock) {
-      t = this.preLockZaps(dev, a, t, zaps);
-      t += this.rng.ns(3 * US, 0.5);
+    if (o.earlyReturn) {
+      t += this.rng.gap(4 * US);
+      if (kind !== undefined) this.triggerEnd(dev, a, t, kind, o.ret ?? EINVAL);
+      return { dev, acquireTs: 0, releaseTs: t, revokeEnd: 0, zaps: [] };
     }
-    const wait = this.lockWait();
+    const zaps: Event[] = [];
+    if (spec.revokes && era.zap === 'vma-list' && !o.omitZap) {
+      t = this.preLockZaps(dev, a, t, zaps);
+      t += this.rng.gap(3 * US);
+    }
+    let wait = o.waitNs ?? this.lockWait();
     t += wait;
+    if (o.notBefore !== undefined && t < o.notBefore) { wait += o.notBefore - t; t = o.notBefore; }
     const acquireTs = t;
-    this.emit(t, a, dev, 'lockAcquire', { waitNs: wait });
+    // The kernel changes the state inside the write section; nothing can observe it before up_write but the
+    // unrevoke check, so it is applied at acquire (docs/rules.md §3).
+    const powerBefore = dev.power;
+    if (spec.memBit !== undefined) dev.memBit = spec.memBit;
+    if (spec.power !== undefined) dev.power = spec.power;
+    this.acquire(dev, a, t, wait);
     t += this.rng.ns(6 * US, 0.6, 1 * US, 100 * US);
     let revokeEnd = 0;
     for (const z of zaps) revokeEnd = Math.max(revokeEnd, z.tsNs! + z.zap!.durationNs!);
-    if (revoke) {
-      if (!this.era.zapsBeforeLock && (!this.era.dmabufBarMmap || dev.zapBarsOnRevoke)) {
+    if (spec.revokes) {
+      if (!o.omitZap && (era.zap === 'unconditional' || (era.zap === 'conditional' && dev.zapBarsOnRevoke))) {
         const z = this.deviceZap(dev, a, t); zaps.push(z.ev); t = revokeEnd = z.end;
-        if (doubleZap) {
-          t += this.rng.ns(2 * US, 0.5);
+        if (o.doubleZap) {
+          t += this.rng.gap(2 * US);
           const z2 = this.deviceZap(dev, a, t); zaps.push(z2.ev); t = revokeEnd = z2.end;
         }
       }
-      if (this.era.dmabufExport) {
-        t += this.rng.ns(2 * US, 0.5);
-        t = revokeEnd = this.dmabufMove(dev, a, t, true, slowNotifyNs).end;
+      if (era.dmabufExport) {
+        t += this.rng.gap(2 * US);
+        t = revokeEnd = this.dmabufMove(dev, a, t, true, o.slowNotifyNs).end;
       }
-    } else if (dmabufOnly && this.era.dmabufExport) {
-      t += this.rng.ns(2 * US, 0.5);
+      if (spec.permanent) dev.permanent = true;
+    } else if (spec.cleanup && era.dmabufExport) {
+      t += this.rng.gap(2 * US);
       t = revokeEnd = this.dmabufMove(dev, a, t, true).end;
     }
-    if (trigger !== undefined && triggerInside) {
-      t += this.rng.ns(2 * US, 0.5);
-      this.trigger(dev, a, t, trigger, groupId ?? 0);
+    if (kind !== undefined && o.triggerInside) {
+      t += this.rng.gap(2 * US);
+      this.trigger(dev, a, t, kind, o.groupId ?? 0);
     }
-    t += opNs;
+    if (o.inside) t = o.inside(t + this.rng.gap(2 * US));
+    const ret = o.ret ?? spec.okRet;
+    t += this.rng.gap(2 * US);
+    let opLeft = opNs;
+    if (this.collector.markers && spec.setsPower && powerBefore !== dev.power) {
+      const pd = Math.min(opLeft, this.rng.ns(10 * MS, 0.2, 2 * MS, 20 * MS));
+      this.emit(t, a, dev, 'powerTransition', { from: powerBefore, to: dev.power, durationNs: pd });
+      if (!this.unseen) this.judge.powerTransition(dev);
+      t += pd; opLeft -= pd;
+    }
+    if (this.collector.markers && spec.reset === 'function') {
+      this.emit(t, a, dev, 'resetFunction', { ret: Math.min(0, ret), durationNs: Math.max(1, opLeft) });
+    }
+    if (o.hang) return { dev, acquireTs, releaseTs: Infinity, revokeEnd, zaps };
+    t += opLeft;
     let unrevoke: Event | undefined;
-    if (forceUnrevoke || (!skipUnrevoke && this.wantsUnrevoke(dev, trigger))) {
-      t += this.rng.ns(2 * US, 0.5);
-      const u = this.dmabufMove(dev, a, t, false, undefined, forceUnrevoke ?? false);
+    const enabled = o.staleUnrevokeCheck ? memoryEnabled({ memBit: dev.memBit, power: powerBefore, noCmd: dev.noCmd }) : memoryEnabled(dev);
+    if (era.dmabufExport && spec.unrevoke && !o.omitUnrevoke && (enabled || o.forceUnrevoke)) {
+      t += this.rng.gap(2 * US);
+      const u = this.dmabufMove(dev, a, t, false, undefined, o.forceUnrevoke ?? false);
       unrevoke = u.ev; t = u.end;
     }
     t += this.rng.ns(3 * US, 0.5, 500, 50 * US);
-    this.emit(t, a, dev, 'lockRelease', {});
-    this.countEpisode(dev);
-    const rec: EpisodeRecord = { dev, acquireTs, releaseTs: t, revokeEnd, zaps };
+    this.releaseLock(dev, a, t, name === 'close');
+    const releaseTs = t;
+    if (kind !== undefined) this.triggerEnd(dev, a, t + this.rng.gap(3 * US), kind, ret);
+    const rec: EpisodeRecord = { dev, acquireTs, releaseTs, revokeEnd, zaps };
     if (unrevoke) rec.unrevoke = unrevoke;
     return rec;
   }
 
+  /** VFIO_DEVICE_PCI_HOT_RESET: vfio_pci_dev_set_hot_reset() takes every device's memory_lock with
+   * down_write_trylock in turn (same task), zaps and revokes each, resets the bus, unrevokes where memory is
+   * enabled and releases. `announceAll`: the collector announces the trigger on every device of the set, else on
+   * the device whose fd the ioctl came through. */
+  hotReset(devs: readonly Device[], a: Actor, t: number, announceAll: boolean): { end: number; acquires: number[] } {
+    const groupId = this.nextGroupId++;
+    const announced = announceAll ? devs : devs.slice(0, 1);
+    for (const d of announced) { this.trigger(d, a, t, TriggerKind.HOT_RESET, groupId); t += this.rng.gap(4 * US); }
+    t += this.rng.gap(10 * US);
+    if (this.era.zap === 'vma-list') for (const d of devs) t = this.preLockZaps(d, a, t, []);
+    const acquires: number[] = [];
+    for (const d of devs) {
+      t += this.rng.gap(2 * US);
+      d.power = 0;
+      this.acquire(d, a, t, this.rng.ns(300, 0.5, 50, 2 * US));
+      acquires.push(t);
+      t += this.rng.gap(3 * US);
+      if (this.era.zap === 'unconditional' || (this.era.zap === 'conditional' && d.zapBarsOnRevoke)) t = this.deviceZap(d, a, t).end;
+      if (this.era.dmabufExport) t = this.dmabufMove(d, a, t + this.rng.gap(2 * US), true).end;
+    }
+    // pci_reset_bus(): secondary bus reset, then wait for the devices to come back.
+    const bus = this.rng.ns(300 * MS, 0.5, 110 * MS, 1.5 * S);
+    t += this.rng.gap(2 * US);
+    if (this.collector.markers) this.emit(t, a, devs[0]!, 'resetFunction', { ret: 0, durationNs: bus });
+    t += bus;
+    for (const d of devs) {
+      if (this.era.dmabufExport && memoryEnabled(d)) t = this.dmabufMove(d, a, t + this.rng.gap(2 * US), false).end;
+      t += this.rng.gap(3 * US);
+      this.releaseLock(d, a, t);
+    }
+    for (const d of announced) this.triggerEnd(d, a, t + this.rng.gap(3 * US), TriggerKind.HOT_RESET, 0);
+    return { end: t + 10 * US, acquires };
+  }
+
   // ---------------------------------------------------------------- mmap / fault traffic
 
-  barFault(dev: Device, a: Actor, t: number, m: Mapping): number {
-    const ok = dev.memEnabled && !(m.backing === Backing.DMABUF && dev.revoked);
+  /** A BAR fault: vfio_pci_mmap_huge_fault() installs PTEs only with memory enabled (under the read lock); a
+   * DMABUF-backed mapping's fault only while its DMABUF is not revoked. `buggy`: a driver fault handler that skips
+   * the check (an injected bug). */
+  barFault(dev: Device, a: Actor, t: number, m: Mapping, buggy = false): number {
+    const ok = buggy || (memoryEnabled(dev) && !(m.backing === Backing.DMABUF && m.dmabufRevoked));
     this.emit(t, a, dev, 'barFault', { bar: m.bar, mappingId: m.id, ok });
     if (ok) m.populated = true;
+    if (!this.unseen) this.judge.fault(dev, m, ok, t, buggy && !memoryEnabled(dev));
     return t + this.rng.ns(25 * US, 0.7, 3 * US, 2 * MS);
   }
 
   mmap(dev: Device, a: Actor, t: number, bar: BarSpec): { m: Mapping; end: number } {
     const m = this.addMapping(dev, bar, false);
     this.emit(t, a, dev, 'barMmap', { bar: m.bar, backing: m.backing, mappingId: m.id, length: m.length, snapshot: false });
+    if (!this.unseen) this.judge.mapping(dev, m, false);
     return { m, end: t + this.rng.ns(20 * US, 0.6) };
   }
 
@@ -554,12 +813,12 @@ export class HostSim {
     for (const m of dev.mappings.values()) {
       if (m.populated) continue;
       t = this.barFault(dev, this.rng.pick(dev.proc.workers), t, m);
-      t += this.rng.ns(5 * US, 0.5);
+      t += this.rng.gap(5 * US);
     }
     return t;
   }
 
-  private worker(dev: Device): Actor { return this.rng.pick(dev.proc.workers); }
+  worker(dev: Device): Actor { return this.rng.pick(dev.proc.workers); }
 
   // ---------------------------------------------------------------- workloads
 
@@ -570,8 +829,8 @@ export class HostSim {
   /** Before 6.11 only faulted VMAs are on vdev->vma_list and get zapped; by default a running guest has
    * touched every BAR when a revoke starts (so the correlator sees a zap for each live mapping).
    * Elsewhere sometimes. */
-  private prepareRevoke(dev: Device, t: number): number {
-    const pre611 = this.era.zapsBeforeLock && !this.cfg.unpopulatedPre611Revokes;
+  prepareRevoke(dev: Device, t: number): number {
+    const pre611 = this.era.zap === 'vma-list' && !this.cfg.unpopulatedPre611Revokes;
     if (pre611 || this.rng.chance(0.3)) t = this.touchAll(dev, t);
     return t;
   }
@@ -602,7 +861,7 @@ export class HostSim {
         const m = this.rng.pick(movable);
         t = this.munmap(dev, main, t, m);
         // Keep at least one mapping on pre-6.11 hosts (see prepareRevoke); otherwise sometimes leave it unmapped.
-        if (this.era.zapsBeforeLock || dev.mappings.size === 0 || this.rng.chance(0.5)) {
+        if (this.era.zap === 'vma-list' || dev.mappings.size === 0 || this.rng.chance(0.5)) {
           const spec = dev.bars.find((b) => b.bar === m.bar)!;
           const r = this.mmap(dev, main, t + this.rng.ns(50 * US, 1), spec);
           t = r.end;
@@ -615,97 +874,73 @@ export class HostSim {
         // Guest clears PCI_COMMAND memory (BAR sizing, driver unbind), then sets it again.
         t = this.prepareRevoke(dev, t);
         const a = this.worker(dev);
-        const off = this.episode(dev, t, { actor: a, trigger: TriggerKind.MEM_DISABLE, revoke: true, opNs: this.rng.ns(300 * US, 0.6, 20 * US, 3 * MS) });
+        const off = this.path(dev, t, 'mem_disable', a, this.rng.ns(300 * US, 0.6, 20 * US, 3 * MS));
         t = off.releaseTs + this.rng.ns(1 * MS, 1.2, 50 * US, 40 * MS);
-        if (dev.mappings.size > 0 && this.rng.chance(0.2)) t = this.barFault(dev, a, t, this.rng.pick([...dev.mappings.values()])) + this.rng.ns(100 * US, 1);
-        return this.episode(dev, t, { actor: a, trigger: TriggerKind.MEM_ENABLE, revoke: false, opNs: this.rng.ns(300 * US, 0.6, 20 * US, 3 * MS) }).releaseTs;
+        // A guest touching a BAR meanwhile gets SIGBUS (a VF's memory stays enabled: its fault succeeds). Older
+        // collectors cannot tell a VF: keep that uncertainty to its scenario (vf_older_collector).
+        if (dev.mappings.size > 0 && this.rng.chance(0.2) && !(dev.noCmd && dev.described !== 'full')) {
+          t = this.barFault(dev, a, t, this.rng.pick([...dev.mappings.values()])) + this.rng.ns(100 * US, 1);
+        }
+        return this.path(dev, t, 'mem_enable', a, this.rng.ns(300 * US, 0.6, 20 * US, 3 * MS)).releaseTs;
       }
       case 'reset': {
         // VFIO_DEVICE_RESET at VM boot or reboot: FLR (pcie_flr sleeps 100 ms) or a PM/bus reset.
         t = this.prepareRevoke(dev, t);
         const op = this.rng.chance(0.6) ? this.rng.ns(104 * MS, 0.05, 100 * MS, 140 * MS) : this.rng.ns(8 * MS, 0.4, 2 * MS, 40 * MS);
-        return this.episode(dev, t, { actor: main, trigger: TriggerKind.RESET, revoke: true, opNs: op, triggerInside: this.rng.chance(0.3) }).releaseTs;
+        return this.path(dev, t, 'ioctl_reset', main, op, this.rng.chance(0.3) ? TRIGGER_INSIDE : undefined).releaseTs;
       }
       case 'flr': {
-        // Guest sets PCI_EXP_DEVCTL_BCR_FLR: vfio_exp_config_write() → pci_try_reset_function().
+        // Guest sets PCI_EXP_DEVCTL_BCR_FLR (or the AF FLR bit): the config write calls pci_try_reset_function().
         t = this.prepareRevoke(dev, t);
-        return this.episode(dev, t, { actor: this.worker(dev), trigger: TriggerKind.FLR, revoke: true, opNs: this.rng.ns(104 * MS, 0.05, 100 * MS, 140 * MS), triggerInside: this.rng.chance(0.3) }).releaseTs;
+        return this.path(dev, t, this.rng.chance(0.8) ? 'exp_flr' : 'af_flr', this.worker(dev),
+          this.rng.ns(104 * MS, 0.05, 100 * MS, 140 * MS), this.rng.chance(0.3) ? TRIGGER_INSIDE : undefined).releaseTs;
       }
       case 'd3': {
         // PMCSR writes: vfio_pm_config_write() → vfio_pci_set_power_state() (≈11 ms each way on real hardware).
         t = this.prepareRevoke(dev, t);
         const a = this.worker(dev);
-        const d3 = this.episode(dev, t, { actor: a, trigger: TriggerKind.D3HOT, revoke: true, opNs: this.rng.ns(11 * MS, 0.15, 2 * MS, 30 * MS) });
+        const d3 = this.path(dev, t, 'pm_d3hot', a, this.rng.ns(11 * MS, 0.15, 2 * MS, 30 * MS));
         t = d3.releaseTs + this.rng.ns(40 * MS, 1.2, 1 * MS, 800 * MS);
-        return this.episode(dev, t, { actor: a, trigger: TriggerKind.D0, revoke: false, opNs: this.rng.ns(11 * MS, 0.15, 2 * MS, 30 * MS) }).releaseTs;
+        return this.path(dev, t, 'pm_d0', a, this.rng.ns(11 * MS, 0.15, 2 * MS, 30 * MS)).releaseTs;
       }
       case 'rpm': {
         // VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY / EXIT: vfio_pci_runtime_pm_entry/exit.
         t = this.prepareRevoke(dev, t);
-        const entry = this.episode(dev, t, { actor: main, trigger: TriggerKind.RUNTIME_PM_ENTRY, revoke: true, opNs: this.rng.ns(1 * MS, 0.6, 100 * US, 10 * MS) });
+        const entry = this.path(dev, t, 'rpm_entry', main, this.rng.ns(1 * MS, 0.6, 100 * US, 10 * MS));
         t = entry.releaseTs + this.rng.ns(500 * MS, 0.8, 50 * MS, 3 * S);
-        return this.episode(dev, t, { actor: main, trigger: TriggerKind.RUNTIME_PM_EXIT, revoke: false, opNs: this.rng.ns(2 * MS, 0.6, 100 * US, 20 * MS) }).releaseTs;
+        return this.path(dev, t, 'rpm_exit', main, this.rng.ns(2 * MS, 0.6, 100 * US, 20 * MS)).releaseTs;
       }
-      case 'hotReset': return this.hotReset(slot, t);
+      case 'hotReset': {
+        for (const d of slot.devices) t = this.prepareRevoke(d, t);
+        return this.hotReset(slot.devices, main, t, true).end;
+      }
       case 'closeReopen': return this.closeReopen(dev, t, false);
       case 'permanent': return this.closeReopen(dev, t, true);
     }
   }
 
-  private lockOnly(dev: Device, t: number): number {
-    // A config write that takes memory_lock without changing memory decode (vfio_basic_config_write).
-    return this.episode(dev, t, { actor: this.worker(dev), revoke: false, opNs: this.rng.ns(150 * US, 0.8, 10 * US, 3 * MS) }).releaseTs;
+  /** A write section that changes no memory decode: a PCI_COMMAND write that keeps the memory bit set (announced
+   * as MEM_ENABLE; on DMABUF kernels it still calls vfio_pci_dma_buf_move(vdev, false), a no-op), or the
+   * MSI-X path's vfio_pci_memory_lock_and_enable(), which no probe announces. */
+  lockOnly(dev: Device, t: number): number {
+    const name: PathName = this.rng.chance(0.6) ? 'mem_enable' : 'lock_and_enable';
+    return this.path(dev, t, name, this.worker(dev), this.rng.ns(150 * US, 0.8, 10 * US, 3 * MS)).releaseTs;
   }
 
-  /** VFIO_DEVICE_PCI_HOT_RESET: vfio_pci_dev_set_hot_reset() takes every device's memory_lock with
-   * down_write_trylock in turn (same task), revokes each, resets the bus, unrevokes and releases. */
-  private hotReset(slot: Slot, t: number): number {
-    const devs = slot.devices;
-    const a = slot.proc.main;
-    for (const d of devs) t = this.prepareRevoke(d, t);
-    const groupId = this.nextGroupId++;
-    for (const d of devs) { this.trigger(d, a, t, TriggerKind.HOT_RESET, groupId); t += this.rng.ns(4 * US, 0.5); }
-    t += this.rng.ns(10 * US, 0.5);
-    if (this.era.zapsBeforeLock) {
-      for (const d of devs) t = this.preLockZaps(d, a, t, []);
-    }
-    const acquired: { d: Device; at: number }[] = [];
-    for (const d of devs) {
-      t += this.rng.ns(2 * US, 0.5);
-      this.emit(t, a, d, 'lockAcquire', { waitNs: this.rng.ns(300, 0.5, 50, 2 * US) });
-      acquired.push({ d, at: t });
-      t += this.rng.ns(3 * US, 0.5);
-      if (!this.era.zapsBeforeLock && (!this.era.dmabufBarMmap || d.zapBarsOnRevoke)) t = this.deviceZap(d, a, t).end;
-      if (this.era.dmabufExport) t = this.dmabufMove(d, a, t + this.rng.ns(2 * US, 0.5), true).end;
-    }
-    // pci_reset_bus(): secondary bus reset, then wait for the devices to come back.
-    t += this.rng.ns(300 * MS, 0.5, 110 * MS, 1.5 * S);
-    for (const { d } of acquired) {
-      if (this.wantsUnrevoke(d, TriggerKind.HOT_RESET)) t = this.dmabufMove(d, a, t + this.rng.ns(2 * US, 0.5), false).end;
-      t += this.rng.ns(3 * US, 0.5);
-      this.emit(t, a, d, 'lockRelease', {});
-      this.countEpisode(d);
-    }
-    return t;
-  }
-
-  /** The user closes the device (VM shutdown): munmap, CLOSE (vfio_pci_core_close_device; DMABUF kernels
-   * revoke every DMABUF for good in vfio_pci_dma_buf_cleanup), then reopens it and resets it at boot.
-   * With `permanent` (series): a PERMANENT_REVOKE first, after which nothing may use the device until it is closed. */
+  /** The user closes the device (VM shutdown): munmap, CLOSE (vfio_pci_core_close_device; DMABUF kernels free every
+   * DMABUF in vfio_pci_dma_buf_cleanup), then reopens it (OPEN) and resets it at boot. With `permanent` (series): a
+   * PERMANENT_REVOKE first, after which nothing may use the device until it is closed. */
   private closeReopen(dev: Device, t: number, permanent: boolean): number {
     const main = dev.proc.main;
     if (permanent) {
-      t = this.episode(dev, t, { actor: main, trigger: TriggerKind.PERMANENT_REVOKE, revoke: true, opNs: this.rng.ns(40 * US, 0.6) }).releaseTs;
+      t = this.path(dev, t, 'permanent_revoke', main, this.rng.ns(40 * US, 0.6)).releaseTs;
       t += this.rng.ns(5 * MS, 1, 200 * US, 200 * MS);
     }
     for (const m of [...dev.mappings.values()]) t = this.munmap(dev, main, t, m);
     t += this.rng.ns(2 * MS, 1, 100 * US, 100 * MS);
-    t = this.episode(dev, t, { actor: main, trigger: TriggerKind.CLOSE, revoke: false, dmabufOnly: true, opNs: this.rng.ns(3 * MS, 0.8, 200 * US, 40 * MS) }).releaseTs;
-    // The exported DMABUFs die with the file; a new VM starts later with fresh ones.
-    dev.importers = [];
+    t = this.path(dev, t, 'close', main, this.rng.ns(3 * MS, 0.8, 200 * US, 40 * MS)).releaseTs;
     t += this.rng.ns(300 * MS, 0.8, 20 * MS, 2 * S);
-    dev.revoked = false;
-    dev.memEnabled = true;
+    t = this.open(dev, main, t);
     if (this.era.dmabufExport) this.addImporters(dev);
     for (const spec of dev.bars) {
       const r = this.mmap(dev, main, t, spec);
@@ -713,11 +948,22 @@ export class HostSim {
     }
     t += this.rng.ns(200 * US, 0.6);
     const op = this.rng.ns(104 * MS, 0.05, 100 * MS, 140 * MS);
-    return this.episode(dev, t, { actor: main, trigger: TriggerKind.RESET, revoke: true, opNs: op }).releaseTs;
+    return this.path(dev, t, 'ioctl_reset', main, op).releaseTs;
+  }
+
+  /** vfio_pci_core_open_device(): current collectors announce it (OPEN, no episode). */
+  open(dev: Device, a: Actor, t: number): number {
+    dev.openCount++;
+    if (this.collector.stateFields) {
+      this.trigger(dev, a, t, TriggerKind.OPEN);
+      t += this.rng.gap(40 * US);
+      this.triggerEnd(dev, a, t, TriggerKind.OPEN, 0);
+    }
+    return t + this.rng.gap(20 * US);
   }
 
   /** A kernel worker zapping the device's BARs without memory_lock (fault: LOCK_NOT_HELD). */
-  strayZap(dev: Device, t: number): Event { return this.deviceZap(dev, this.kworker, t).ev; }
+  strayZap(dev: Device, a: Actor, t: number): Event { return this.deviceZap(dev, a, t).ev; }
 
   // ---------------------------------------------------------------- time stepping and batching
 
@@ -750,21 +996,41 @@ export class HostSim {
           const nextStep = slot.script[slot.stepIdx];
           next[best] = nextStep ? Math.max(nextStep.at, endT + 5 * US) : Infinity;
         } else {
+          if (min >= this.quietFrom) { next[best] = Infinity; continue; }
+          if (this.quiet.length > 0) {
+            const w = this.quiet.find((q) => min >= q.from && min < q.to);
+            if (w) { next[best] = w.to < this.end ? w.to : Infinity; continue; }
+          }
           const endT = this.runActivity(slot, min);
           const t = endT + 50 * US + Math.round(this.rng.exp(0.8 * S));
           next[best] = t < this.end ? t : Infinity; // workloads start nothing after the end
         }
       }
     }
-    this.flush(absEnd, out);
-    if (this.cur.length > 0 && (final || absEnd >= this.closeAt)) this.closeBatch(out);
+    if (final) {
+      // The collector keeps reading after the run's end until the activities that started before it are delivered,
+      // cutting batches as it does in between.
+      for (let e = this.t0 + relEnd; this.pendingN > 0; e += EPOCH_NS) this.cut(e, out);
+      if (this.cur.length > 0) this.closeBatch(out, Math.max(this.curMax, this.end, this.lastCutNs));
+      else if (this.lastCutNs < this.end) this.closeBatch(out, this.end); // a last heartbeat: host time reaches the end
+      this.judge.finish(Math.max(this.lastCutNs, this.maxTsEmitted));
+    } else this.cut(absEnd, out);
     this.done = final;
   }
 
-  /** advance() has a slot to run or events to flush only for an end (host clock) past this time... */
-  get dueAt(): number { return Math.min(this.nextDue, this.pendingMin); }
-  /** ...and closes the open batch once the end reaches this time. */
-  get closeAt(): number { return this.cur.length > 0 ? this.curOpenedTs + this.cfg.flushIntervalNs : Infinity; }
+  /** The collector reads its buffers at `absEnd` (host clock): flush what is ready, cut the batch when due. */
+  private cut(absEnd: number, out: EventBatch[]): void {
+    this.flush(absEnd, out);
+    if (absEnd >= this.closeAt || absEnd - this.lastCutNs >= HEARTBEAT_NS) this.closeBatch(out, absEnd);
+  }
+
+  /** advance() has a slot to run, events to flush or a heartbeat to send only for an end (host clock) past this time... */
+  get dueAt(): number { return Math.min(this.nextDue, this.pendingMin, this.lastCutNs + HEARTBEAT_NS); }
+  /** ...and closes the open batch once the end reaches this time (its flush interval, or a second since the last
+   * batch: the collector sends one at least every second). */
+  get closeAt(): number {
+    return this.cur.length > 0 ? Math.min(this.curOpenedTs + this.cfg.flushIntervalNs, this.lastCutNs + HEARTBEAT_NS) : Infinity;
+  }
 
   private flush(absEnd: number, out: EventBatch[]): void {
     if (this.pendingMin >= absEnd) return;
@@ -807,15 +1073,17 @@ export class HostSim {
       }
       order[j] = i;
     }
-    for (let i = 0; i < n; i++) { const k = order[i]!; this.push(ready[k]!, keyT[k]!, out); }
+    // The collector cuts a full batch while reading at absEnd (the end of the last event read if it runs later).
+    const cut = absEnd === Infinity ? -Infinity : absEnd;
+    for (let i = 0; i < n; i++) { const k = order[i]!; this.push(ready[k]!, keyT[k]!, out, cut); }
     for (let i = 0; i < n; i++) ready[i] = undefined;
   }
 
-  private push(ev: Event, ts: number, out: EventBatch[]): void {
+  private push(ev: Event, ts: number, out: EventBatch[], cut: number): void {
     if (this.dropSet.size > 0 && this.dropSet.has(ev)) {
       this.dropSet.delete(ev);
-      if (this.cur.length > 0) this.closeBatch(out);
-      if (!this.lossOpen) this.lossOpen = { maxBefore: this.maxTsEmitted, mode: this.dropMode, lost: 0, scenario: this.dropScenario };
+      if (this.cur.length > 0) this.closeBatch(out, Math.max(cut, this.curMax));
+      if (!this.lossOpen) this.lossOpen = { maxBefore: Math.max(this.maxTsEmitted, this.lastCutNs), mode: this.dropMode, lost: 0, scenario: this.dropScenario };
       this.lossOpen.lost++;
       this.stats.lostEvents++;
       // Ring-buffer overflow: the agent counts what it lost (dropped); a lost spool segment shows as a seq gap.
@@ -827,22 +1095,27 @@ export class HostSim {
     this.cur.push(ev);
     if (ts < this.curMin) this.curMin = ts;
     if (ts > this.curMax) this.curMax = ts;
-    if (this.cur.length >= this.cfg.batchSize) this.closeBatch(out);
+    if (this.cur.length >= this.cfg.batchSize) this.closeBatch(out, Math.max(cut, this.curMax));
   }
 
-  /** Out of line: rare (ring-buffer loss scenarios only). */
+  /** Out of line: rare (ring-buffer loss scenarios only). The lost events lie between the host time before the loss
+   * and the oldest event of the batch that reports it (its clock, if it has none), each widened by the lateness. */
   private closeLossWindow(min: number): void {
     const lo = this.lossOpen!;
     this.lossWindows.push({ hostname: this.hostname, bootId: this.bootId, fromTsNs: lo.maxBefore - 2 * S, toTsNs: min + 2 * S, lost: lo.lost, mode: lo.mode, scenario: lo.scenario });
     this.lossOpen = undefined;
   }
 
-  private closeBatch(out: EventBatch[]): void {
+  /** Cuts the open batch (or, with no events, a heartbeat) at the collector's clock `nowNs`. */
+  private closeBatch(out: EventBatch[], nowNs: number): void {
     const events = this.cur, min = this.curMin, max = this.curMax;
+    if (nowNs < this.lastCutNs) nowNs = this.lastCutNs; // CLOCK_MONOTONIC
     this.cur = [];
     this.curMin = Infinity; this.curMax = -Infinity;
-    out.push({ host: this.info, firstSeq: this.nextSeq, dropped: this.pendingDropped, events });
-    if (this.lossOpen) this.closeLossWindow(min);
+    out.push({ host: this.info, firstSeq: this.nextSeq, dropped: this.pendingDropped, events, nowNs });
+    if (this.lossOpen) this.closeLossWindow(events.length > 0 ? min : Math.max(this.maxTsEmitted, this.lastCutNs, nowNs));
+    this.lastCutNs = nowNs;
+    if (events.length === 0) this.stats.heartbeats++;
     this.nextSeq += events.length;
     this.pendingDropped = 0;
     if (max > this.maxTsEmitted) this.maxTsEmitted = max;
@@ -856,7 +1129,4 @@ function shuffled<T>(rng: Rng, xs: T[]): T[] {
   return xs;
 }
 
-function capabilityName(c: number): string {
-  const names = ['CAPABILITY_UNSPECIFIED', 'LOCK', 'ZAP', 'DMABUF_REVOKE', 'MOVE_NOTIFY', 'BAR_MMAP', 'BAR_FAULT', 'TRIGGER', 'DEVICE_INFO'];
-  return names[c] ?? String(c);
-}
+function capabilityName(c: number): string { return Capability[c] ?? String(c); }

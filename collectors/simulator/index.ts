@@ -1,17 +1,18 @@
-// Fleet simulator (DESIGN §1, §7; issue 2): a pure, deterministic generator of EventBatches for a fleet
-// mixing kernel eras, drivers and workloads, with injected faults and their exact ground truth.
-// No I/O: `revokescope simulate` writes what this yields.
+// Fleet simulator (DESIGN §1, §7; issues 2 and 13): a pure, deterministic generator of EventBatches for a fleet
+// mixing kernel eras, drivers, collector versions and workloads, with injected faults and field conditions. It
+// models the kernel from its own tables (kernel.ts) and judges its own ground truth (judge.ts, docs/rules.md): it
+// imports nothing from the correlator. No I/O: `revokescope simulate` writes what this yields.
 import type { EventBatch } from '../../services/core/model.js';
-import { DRIVER_NAMES, ERA_NAMES, FLAVORS, type EraName } from './eras.js';
+import { DRIVER_NAMES, ERA_NAMES, FLAVORS, type CollectorKind, type EraName } from './eras.js';
 import { FAULTS, FAULT_NAMES } from './faults.js';
-import { HostSim } from './host.js';
+import { EPOCH_NS, HostSim } from './host.js';
 import { Rng } from './rng.js';
-import { applyLossWindows, type FaultName, type FleetStats, type FleetTruth, type InjectedFault } from './truth.js';
+import { applyLossWindows, declaredForm, type FaultName, type FleetStats, type FleetTruth, type InjectedFault } from './truth.js';
 
 export type {
-  FaultName, FleetStats, FleetTruth, InjectedFault, LossWindow, TruthDevice, TruthFinding, TruthHost, TruthComparison,
+  FaultName, FleetStats, FleetTruth, InjectedFault, LossWindow, TruthDevice, TruthEpisode, TruthFinding, TruthHost, TruthComparison,
 } from './truth.js';
-export { compareFindings, applyLossWindows } from './truth.js';
+export { applyLossWindows, compareFindings, compareEpisodes, declaredForm } from './truth.js';
 export { ERA_NAMES, DRIVER_NAMES, FLAVORS };
 export { FAULT_NAMES };
 
@@ -36,11 +37,12 @@ export interface SimulateOptions {
    * revoke so each live mapping gets a zap; with this on, correct pre-6.11 revokes also leave unpopulated
    * mappings unzapped (nothing to zap: no PTEs), which a correlator must not flag. Default false. */
   unpopulatedPre611Revokes?: boolean;
+  /** Judge the ground truth while generating (default true). Off, truth() has no findings and no scenario episodes
+   * (judged: false): for consumers of the batches alone, such as the pipeline's simulator source. */
+  truth?: boolean;
 }
 
 const MS = 1_000_000, S = 1_000_000_000;
-/** Generation step: every host advances by this much simulated time per round (round-robin by time). */
-const EPOCH_NS = 100 * MS;
 
 interface Normalized extends Required<Omit<SimulateOptions, 'faultKinds'>> { faultKinds: FaultName[] }
 
@@ -59,7 +61,7 @@ function normalize(o: SimulateOptions): Normalized {
     hosts, durationNs: Math.floor(o.durationNs), seed: Math.floor(o.seed), faults: o.faults ?? true, faultRate,
     devicesPerHost: [Math.floor(dph[0]), Math.floor(dph[1])], batchSize,
     flushIntervalNs: o.flushIntervalNs ?? 500 * MS, faultKinds: o.faultKinds ?? FAULT_NAMES,
-    unpopulatedPre611Revokes: o.unpopulatedPre611Revokes ?? false,
+    unpopulatedPre611Revokes: o.unpopulatedPre611Revokes ?? false, truth: o.truth ?? true,
   };
 }
 
@@ -71,7 +73,7 @@ export class FleetSimulator {
   private readonly faults: InjectedFault[] = [];
   private readonly skipped: { fault: FaultName; reason: string }[] = [];
   private readonly stats: FleetStats = {
-    batches: 0, events: 0, episodes: 0, lostEvents: 0, episodesByEra: {}, episodesByDriver: {}, triggers: {},
+    batches: 0, events: 0, episodes: 0, lostEvents: 0, heartbeats: 0, episodesByEra: {}, episodesByDriver: {}, triggers: {},
   };
   private started = false;
 
@@ -79,12 +81,14 @@ export class FleetSimulator {
     this.opts = normalize(opts);
     const o = this.opts;
     for (let i = 0; i < o.hosts; i++) {
-      // Eras rotate fastest, then flavours, then whether probes can read i_mmap: every combination appears.
+      // Eras rotate fastest, then flavours, then whether probes can read i_mmap: every combination appears. Every
+      // other block of 15 hosts runs an older collector (no TriggerEnd, no DeviceInfo state fields).
       const era: EraName = ERA_NAMES[i % ERA_NAMES.length]!;
       const k = Math.floor(i / ERA_NAMES.length);
+      const collector: CollectorKind = Math.floor(i / (ERA_NAMES.length * FLAVORS.length)) % 2 === 1 ? 'older' : 'current';
       this.hosts.push(new HostSim({
         index: i, seed: o.seed, durationNs: o.durationNs, batchSize: o.batchSize, flushIntervalNs: o.flushIntervalNs,
-        devicesPerHost: o.devicesPerHost, era, flavor: FLAVORS[k % FLAVORS.length]!, readsVmas: k % 2 === 1,
+        devicesPerHost: o.devicesPerHost, era, flavor: FLAVORS[k % FLAVORS.length]!, readsVmas: k % 2 === 1, collector, truth: o.truth,
         unpopulatedPre611Revokes: o.unpopulatedPre611Revokes,
       }, this.stats));
     }
@@ -100,7 +104,7 @@ export class FleetSimulator {
     const extra = Math.round(o.faultRate * o.hosts * (o.durationNs / (60 * S)));
     for (let i = 0; i < extra; i++) list.push(kinds[i % kinds.length]!);
     const used = new Map<FaultName, number>();
-    list.forEach((fault, ordinal) => {
+    list.forEach((fault) => {
       const spec = FAULTS[fault];
       const fit = this.hosts.filter((h) => spec.eras.includes(h.era.name) && (spec.fits?.(h) ?? true));
       if (fit.length === 0) { this.skipped.push({ fault, reason: `no host of era ${spec.eras.join('/')}${spec.fits ? ' with the required probes' : ''}` }); return; }
@@ -112,16 +116,18 @@ export class FleetSimulator {
       const minRel = spec.lead + 1 * S;
       // Leave 3 s after the scenario: the correlator's watermark (2 s lateness) must pass it before the end.
       const maxRel = o.durationNs - spec.span - 3 * S;
-      if (maxRel < minRel) { this.skipped.push({ fault, reason: `run too short (needs ${((minRel + spec.span + 3 * S) / S).toFixed(1)} s)` }); return; }
+      if (!spec.atStart && maxRel < minRel) { this.skipped.push({ fault, reason: `run too short (needs ${((minRel + spec.span + 3 * S) / S).toFixed(1)} s)` }); return; }
+      if (spec.atStart && o.durationNs < spec.span + 3 * S) { this.skipped.push({ fault, reason: 'run too short' }); return; }
       for (let attempt = 0; attempt < 4 * preferred.length + 8; attempt++) {
         const h = preferred[(n + attempt) % preferred.length]!;
-        const at = h.t0 + rng.int(minRel, maxRel);
-        if (!h.reserve(at - spec.lead - guard, at + spec.span + guard)) continue;
+        const at = spec.atStart ? h.t0 + 3_000_000 : h.t0 + rng.int(minRel, maxRel);
+        const from = spec.atStart ? -Infinity : at - spec.lead - guard;
+        if (!h.reserve(from, spec.untilEnd ? Infinity : at + spec.span + guard)) continue;
         const id = `${fault}#${n + 1}`;
-        const expected = spec.install(h, id, at, { rng, ordinal });
-        const dev = h.devices[h.devices.length - 1]!;
+        const { dev, declared } = spec.install(h, id, at, { rng, instance: n });
         this.faults.push({ scenario: id, fault, hostname: h.hostname, bootId: h.bootId, device: dev.addr, driver: dev.driver,
-          kernelRelease: h.release, era: h.era.name, atTsNs: at, expectedFindings: expected });
+          kernelRelease: h.release, era: h.era.name, collector: h.collector.kind, atTsNs: at, declared: [...declared].sort(),
+          expectedFindings: 0 });
         return;
       }
       this.skipped.push({ fault, reason: 'no free time slot on a fitting host' });
@@ -161,17 +167,30 @@ export class FleetSimulator {
   truth(): FleetTruth {
     const findings = this.hosts.flatMap((h) => h.findings.map((f) => ({ ...f })));
     const lossWindows = this.hosts.flatMap((h) => h.lossWindows);
-    applyLossWindows(findings, lossWindows);
-    findings.sort((a, b) => a.hostname.localeCompare(b.hostname) || a.tsNs - b.tsNs);
+    findings.sort((a, b) => a.hostname.localeCompare(b.hostname) || a.tsNs - b.tsNs || a.device.localeCompare(b.device) || a.kind.localeCompare(b.kind));
+    const episodes = this.hosts.flatMap((h) => h.episodes.map((e) => ({ ...e })));
+    applyLossWindows(findings, episodes, lossWindows);
+    const faults = this.faults.map((f) => ({ ...f, declared: [...f.declared],
+      expectedFindings: findings.filter((x) => x.scenario === f.scenario).length }));
     return {
       seed: this.opts.seed,
+      judged: this.opts.truth,
       hosts: this.hosts.map((h) => h.truthHost()),
-      faults: [...this.faults],
+      faults,
       skippedFaults: [...this.skipped],
       findings,
+      episodes,
       lossWindows: [...lossWindows],
       stats: structuredClone(this.stats),
     };
+  }
+
+  /** Per injected scenario, the judge's findings in declared form, sorted (compare with InjectedFault.declared). */
+  judged(): Map<string, string[]> {
+    const out = new Map<string, string[]>(this.faults.map((f) => [f.scenario, []]));
+    for (const h of this.hosts) for (const f of h.findings) if (f.scenario) out.get(f.scenario)?.push(declaredForm(f));
+    for (const l of out.values()) l.sort();
+    return out;
   }
 }
 

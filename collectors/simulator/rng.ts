@@ -63,6 +63,10 @@ export class Rng {
     return Math.max(1, Math.round(this.lognormal(median, sigma, lo, hi)));
   }
 
+  /** A short step between two kernel calls: uniform in [median / 2, 3 median / 2), at least 1 ns. One draw, no
+   * transcendental functions: the hot paths take several per episode. */
+  gap(median: number): number { return Math.max(1, Math.floor(median * (0.5 + this.float()))); }
+
   exp(mean: number): number { let u = 0; while (u === 0) u = this.float(); return -Math.log(u) * mean; }
 
   weighted<T extends string>(weights: Readonly<Partial<Record<T, number>>>): T {

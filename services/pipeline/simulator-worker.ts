@@ -43,7 +43,7 @@ if (parentPort && workerData && (workerData as { kind?: string }).kind === 'revo
   const ctl = new Int32Array(d.control);
   const port = parentPort;
   try {
-    for (const chunk of encodeChunks(simulateFleet({ hosts: d.hosts, durationNs: d.durationNs, seed: d.seed }), d.chunkBytes)) {
+    for (const chunk of encodeChunks(simulateFleet({ hosts: d.hosts, durationNs: d.durationNs, seed: d.seed, truth: false }), d.chunkBytes)) {
       while (Atomics.load(ctl, 0) <= 0 && Atomics.load(ctl, 1) === 0) Atomics.wait(ctl, 0, Atomics.load(ctl, 0), 1000);
       if (Atomics.load(ctl, 1) !== 0) break;
       Atomics.sub(ctl, 0, 1);

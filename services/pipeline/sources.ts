@@ -34,7 +34,7 @@ export async function simulatorSource(o: SimulatorSourceOptions): Promise<AsyncI
   // From TypeScript sources (tests under vitest/tsx) there is no built worker file: encode in this thread.
   const useWorker = (o.worker ?? true) && import.meta.url.endsWith('.js');
   return {
-    [Symbol.asyncIterator]: () => toAsyncIterable(simulateFleet({ hosts: o.hosts, durationNs: o.durationNs, seed: o.seed }))[Symbol.asyncIterator](),
+    [Symbol.asyncIterator]: () => toAsyncIterable(simulateFleet({ hosts: o.hosts, durationNs: o.durationNs, seed: o.seed, truth: false }))[Symbol.asyncIterator](),
     encoded: () => (useWorker ? workerChunks(workerUrl, o) : inThreadChunks(o)),
   };
 }
@@ -53,7 +53,7 @@ function toMessages(c: EncodedChunkMessage): EncodedChunk {
 async function* inThreadChunks(o: SimulatorSourceOptions): AsyncGenerator<EncodedChunk> {
   const { simulateFleet } = await import('../../collectors/simulator/index.js');
   const { encodeChunks } = await import('./simulator-worker.js');
-  for (const c of encodeChunks(simulateFleet({ hosts: o.hosts, durationNs: o.durationNs, seed: o.seed }), CHUNK_BYTES)) yield toMessages(c);
+  for (const c of encodeChunks(simulateFleet({ hosts: o.hosts, durationNs: o.durationNs, seed: o.seed, truth: false }), CHUNK_BYTES)) yield toMessages(c);
 }
 
 async function* workerChunks(url: URL, o: SimulatorSourceOptions): AsyncGenerator<EncodedChunk> {
