@@ -186,16 +186,52 @@ describe('memory state: unknown until a kernel fact sets it', () => {
     expect(kinds(run(b).findings)).toEqual(['FAULT_WHILE_REVOKED/CRITICAL']);
   });
 
-  it('loss long before the fault: what was known is forgotten, the hazard cannot be proven (inconclusive)', () => {
+  it('loss long before the fault: what was known is forgotten and takes the defaults (memory on): no finding', () => {
     const b = started('6.12');
     b.trigger(100, D, TriggerKind.MEM_DISABLE).acquire(102, D).zap(105, D).release(200, D).triggerEnd(201, D, TriggerKind.MEM_DISABLE, 0);
     b.acquire(10_000_000, D, 300).release(10_000_100, D, 300);
     b.fault(20_000_000, D, 7);
     const batches = b.batches(1);
     batches[batches.length - 3]!.dropped = 5; // lost before the 10 s write section, 10 s before the fault
-    const r = run(batches);
-    expect(kinds(r.findings)).toEqual(['FAULT_WHILE_REVOKED/CRITICAL?']);
-    expect(String(evidence(r.findings[0]!).unknown)).toMatch(/lost events/);
+    expect(kinds(run(batches).findings)).toEqual([]);
+    expect(kinds(run(b.batches(1)).findings)).toEqual(['FAULT_WHILE_REVOKED/CRITICAL']); // twin: no loss
+  });
+
+  it('a DMABUF exported after the revoke, with memory enabled again, is not revoked: its fault is fine (series)', () => {
+    const b = started('series');
+    b.trigger(100, D, TriggerKind.PERMANENT_REVOKE).acquire(102, D).revoke(105, D, true).release(200, D)
+      .triggerEnd(201, D, TriggerKind.PERMANENT_REVOKE, 0);
+    b.fault(250, D, 7, 0, false); // the old mapping's DMABUF is revoked: refused, as it must be
+    // vfio_pci_dmabuf_export(): priv->revoked = !__vfio_pci_memory_enabled(vdev), and memory is enabled (a fact).
+    b.mmap(300, D, 8, { backing: Backing.DMABUF }).fault(400, D, 8);
+    expect(kinds(run(b).findings)).toEqual([]);
+    // twin: the old mapping's DMABUF faulting is the hazard
+    b.fault(500, D, 7);
+    expect(kinds(run(b).findings)).toEqual(['FAULT_WHILE_REVOKED/CRITICAL']);
+  });
+
+  it('a DMABUF mapping in the start snapshot has an unknown state until the DMABUFs move: no finding on its fault', () => {
+    const b = started('series', { state: { memoryEnabled: true, powerState: 0, revoked: true, openCount: 1, noCommandMemory: false } });
+    b.fault(300, D, 7);
+    expect(kinds(run(b).findings)).toEqual([]);
+    // twin: once a revoke moved every DMABUF of the device, the same fault is certain
+    b.trigger(400, D, TriggerKind.D3HOT).acquire(402, D).revoke(405, D, true).release(500, D).triggerEnd(501, D, TriggerKind.D3HOT, 0);
+    b.fault(600, D, 7);
+    expect(kinds(run(b).findings)).toEqual(['FAULT_WHILE_REVOKED/CRITICAL']);
+  });
+
+  it('the first write section seen names no trigger: what facts said of memory no longer stands', () => {
+    // Memory known off at start (DeviceInfo), then a write section whose path is unknown (it may be a COMMAND write
+    // that turned memory on, announced before the collector started): a fault after it cannot be proven a hazard.
+    const b = started('6.12', { state: { memoryEnabled: false, powerState: 0, revoked: false, openCount: 1, noCommandMemory: false } });
+    b.acquire(100, D).release(200, D).fault(300, D, 7);
+    const r = run(b);
+    expect(kinds(r.findings)).toEqual([]);
+    // twin: once a write section with a trigger was seen, a later untriggered one is no first: memory stays off
+    const t = started('6.12', { state: { memoryEnabled: false, powerState: 0, revoked: false, openCount: 1, noCommandMemory: false } });
+    t.trigger(40, D, TriggerKind.MEM_DISABLE).acquire(50, D).zap(52, D).release(60, D).triggerEnd(61, D, TriggerKind.MEM_DISABLE, 0);
+    t.acquire(100, D).release(200, D).fault(300, D, 7);
+    expect(kinds(run(t).findings)).toEqual(['FAULT_WHILE_REVOKED/CRITICAL']);
   });
 
   it('PowerTransition is a kernel fact: D3hot inside a write section turns memory off', () => {
@@ -203,6 +239,26 @@ describe('memory state: unknown until a kernel fact sets it', () => {
     b.acquire(100, D).zap(105, D).power(110, D, 0, 3).release(200, D); // no trigger seen, the marker suffices
     b.fault(300, D, 7);
     expect(kinds(run(b).findings)).toEqual(['FAULT_WHILE_REVOKED/CRITICAL']);
+  });
+});
+
+describe('SKIPPED_ZAP before 6.11 (vfio_pci_zap_and_vma_lock() zaps only vma_list)', () => {
+  it('a snapshot mapping no zap reached is populated only by assumption: inconclusive', () => {
+    const b = started('6.1');
+    b.acquire(100, D).release(200, D); // lock known free from here
+    b.trigger(1000, D, TriggerKind.RESET).zap(1001, D, { start: 1 * 2 ** 40, length: 2 ** 40 }).acquire(1002, D)
+      .release(2000, D).triggerEnd(2001, D, TriggerKind.RESET, 0);
+    const r = run(b);
+    expect(kinds(r.findings)).toEqual(['SKIPPED_ZAP/CRITICAL?']);
+    expect(String(evidence(r.findings[0]!).unknown)).toMatch(/assumed from the start snapshot/);
+  });
+
+  it('twin: after a fault puts it on vma_list, the same skipped zap is certain', () => {
+    const b = started('6.1');
+    b.acquire(100, D).release(200, D).fault(300, D, 7);
+    b.trigger(1000, D, TriggerKind.RESET).zap(1001, D, { start: 1 * 2 ** 40, length: 2 ** 40 }).acquire(1002, D)
+      .release(2000, D).triggerEnd(2001, D, TriggerKind.RESET, 0);
+    expect(kinds(run(b).findings)).toEqual(['SKIPPED_ZAP/CRITICAL']);
   });
 });
 

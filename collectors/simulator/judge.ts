@@ -187,11 +187,12 @@ export class Judge {
     m.seen = true;
     m.obsPopulated = snapshot; // a snapshot counts as populated: a running process mapped it (an assumption)
     m.populatedFact = false;
-    // Its DMABUF (series): in a snapshot, in the device's revoke state when that is known; made now, revoked exactly
+    // Its DMABUF (series): in a snapshot, made at a time not seen, so unknown (a DMABUF exported after the device's
+    // last move need not be in the device's state) until the DMABUFs move or it faults; made now, revoked exactly
     // when memory is disabled (vfio_pci_dmabuf_export(): priv->revoked = !__vfio_pci_memory_enabled(vdev)).
     if (m.backing === Backing.DMABUF) {
       const v = this.memView(d);
-      m.dmabufKnown = snapshot ? d.k.revoked && d.revoked === m.dmabufRevoked : v === ON || v === OFF;
+      m.dmabufKnown = !snapshot && (v === ON || v === OFF);
     }
     d.k.open = true;
   }

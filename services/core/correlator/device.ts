@@ -109,7 +109,11 @@ export class DeviceTracker {
         const m = ev.barMmap!;
         // Before DMABUF export every BAR mmap is a classic vfio-pci mmap of the device fd.
         const backing = !this.ctx.hasDmabufRevoke || !m.backing ? Backing.LEGACY : m.backing;
-        this.mappings.add(m.mappingId ?? 0, { bar: m.bar ?? 0, backing, populated: !!m.snapshot });
+        // vfio_pci_dmabuf_export(): priv->revoked = !__vfio_pci_memory_enabled(vdev). A snapshot's DMABUF was made
+        // at a time not seen: its state is unknown until the device's DMABUFs move or it faults.
+        const mem = backing === Backing.DMABUF && !m.snapshot ? this.k.memoryEnabled() : null;
+        this.mappings.add(m.mappingId ?? 0, { bar: m.bar ?? 0, backing, populated: !!m.snapshot, faulted: false,
+          revoked: mem ? !mem.value : false, revokedKnown: mem ? mem.known : false });
         if (m.snapshot) this.mappings.known = true;
         this.k.setOpen(true); // vfio_pci_core_mmap() needs an open device fd
         return;
@@ -176,26 +180,29 @@ export class DeviceTracker {
     if (!m && !this.series) {
       // A fault proves a mapping the collector did not see being made; without DMABUF-backed BAR mmaps it can
       // only be a device-fd (legacy) mapping.
-      m = { bar: f.bar ?? 0, backing: Backing.LEGACY, populated: false };
+      m = { bar: f.bar ?? 0, backing: Backing.LEGACY, populated: false, faulted: false, revoked: false, revokedKnown: false };
       this.mappings.add(id, m);
     }
     const hazard = this.checkFaultWhileRevoked(ev, ts, m);
-    if (m) m.populated = true;
+    if (m) { m.populated = true; m.faulted = true; }
     this.offZap = null;
     if (this.episode) for (const z of this.episode.deviceZaps) z.faultSince = true;
     if (hazard) return; // the kernel broke its own rule: keep what we knew, the finding says so
     this.k.memoryEnabledFact();
-    if (m?.backing === Backing.DMABUF) this.k.setRevoked(false);
+    // Its own DMABUF is not revoked; the device's other DMABUFs may be (one made after a revoke is not).
+    if (m?.backing === Backing.DMABUF) { m.revoked = false; m.revokedKnown = true; }
   }
 
   /** FAULT_WHILE_REVOKED: an ok fault installed PTEs where MMIO must be unreachable. Mirrors the check in
    * vfio_pci_mmap_huge_fault(). Certain when the mapping's backing is known and memory is known disabled (LEGACY /
    * CUSTOM_VM_OPS: memory bit cleared by a MEM_DISABLE write section, or low power by D3hot / a PowerTransition, or
-   * DeviceInfo) or its DMABUFs known revoked (a DmaBufRevoke{revoked:true} seen, no unrevoke since). */
+   * DeviceInfo) or, for a DMABUF mapping, its own DMABUF known revoked (a DmaBufRevoke{revoked:true} seen since it
+   * was made, or made while memory was known disabled). */
   private checkFaultWhileRevoked(ev: Event, ts: number, m: Mapping | undefined): boolean {
     const k = this.k;
     const memOn = k.memoryEnabledValue();
-    if (m ? (m.backing === Backing.DMABUF ? !k.revoked : memOn) : memOn && !k.revoked) return false; // the common case
+    // An unknown DMABUF state takes the default (not revoked): no finding.
+    if (m ? (m.backing === Backing.DMABUF ? !(m.revokedKnown && m.revoked) : memOn) : memOn && !k.revoked) return false; // the common case
     const mem = k.memoryEnabled();
     const rev = k.revokedJudged();
     let premise: Judged;
@@ -208,7 +215,7 @@ export class DeviceTracker {
         : { value: true, known: false, unknown: [...(mem.value ? rev.unknown : mem.unknown), 'mapping backing: the mapping was not seen being made'] };
       facts = { mappingId: ev.barFault!.mappingId ?? 0, bar: ev.barFault!.bar ?? 0, backing: 'unknown', memoryEnabled: mem.value, revoked: rev.value };
     } else if (m.backing === Backing.DMABUF) {
-      premise = rev;
+      premise = { value: true, known: true, unknown: [] };
       facts = { mappingId: ev.barFault!.mappingId ?? 0, bar: m.bar, backing: 'DMABUF', revoked: true };
     } else {
       premise = { ...mem, value: true };
@@ -302,6 +309,7 @@ export class DeviceTracker {
 
   private onAcquire(ev: Event, ts: number): void {
     if (this.episode) this.release(ts, false); // its release was lost (or began unobserved): close it incomplete
+    const firstSeen = !this.lockKnown;
     const tid = ev.tid ?? 0;
     const counts = this.mappings.count();
     const e = new OpenEpisode(idOfNumber(this.idPrefix, ts), ts, ev.lockAcquire!.waitNs ?? 0, tid, ev.pid ?? 0,
@@ -324,8 +332,10 @@ export class DeviceTracker {
       }
       this.pendingTriggers = keep.length > 0 ? keep : null;
     }
-    // State changes take effect at acquire (the kernel makes them inside the write section).
+    // State changes take effect at acquire (the kernel makes them inside the write section). The first write section
+    // seen with no trigger may have been announced unseen: what it changed is unknown.
     if (e.trigger !== TriggerKind.TRIGGER_UNSPECIFIED) this.stateChange(e.trigger, e.triggerFact);
+    else if (firstSeen) this.k.forgetMemory(ts);
     if (this.pendingZaps) {
       // Pre-6.11 vfio_pci_zap_and_down_write_memory_lock(): zap_vma_ptes per VMA, then down_write.
       const window = this.ctx.opts.triggerAttachNs;
@@ -445,7 +455,7 @@ export class DeviceTracker {
     const ep = e === 'not-held' ? null : e;
     if (r.revoked) {
       this.k.setRevoked(true);
-      this.mappings.revokeDmabufs();
+      this.mappings.moveDmabufs(true);
       if (ep) {
         ep.dmabufRevokeNs += r.durationNs ?? 0;
         ep.dmabufCount += count;
@@ -462,6 +472,7 @@ export class DeviceTracker {
       if (ep) ep.hold(f); else this.emitFinding(f, ts, ts);
     }
     this.k.setRevoked(false);
+    this.mappings.moveDmabufs(false);
     if (count > 0) this.k.setPermanent(false, true);
     this.k.memoryEnabledFact();
     this.offZap = null;
@@ -562,7 +573,6 @@ export class DeviceTracker {
   // a known mapping list (DeviceInfo or snapshot, no loss since) with a live device-fd mapping no zap reached
   // (vfio_pci_zap_and_vma_lock() / the series' vfio_pci_zap_revoke_bars()).
   private checkSkippedZap(e: OpenEpisode, ts: number, out: Finding[]): void {
-    if (e.deviceHasVmas === false) return; // kernel fact: the vdev inode mapping had no VMAs
     const zaps = e.deviceZaps;
     const trig = TriggerKind[e.trigger];
     if (e.deviceHasVmas === true && zaps.length === 0) {
@@ -591,6 +601,7 @@ export class DeviceTracker {
     }
     // Pre-6.11 and the series (and an unknown era, or a revoke whose path no trigger named): the rule rests on the
     // mappings.
+    if (e.deviceHasVmas === false) return; // kernel fact: the vdev inode mapping had no VMAs
     if (!this.ctx.zapsBeforeLock && !this.ctx.zapsUnderLock) unknown.push('kernel release: unknown era');
     else if (this.ctx.zapsUnderLock && !this.series && zaps.length === 0) {
       // A DMABUF revoke without a zap is right for the close cleanup (no mapping of the device file can be left).
@@ -605,6 +616,9 @@ export class DeviceTracker {
         .filter(([, m]) => !zaps.some((z) => zapReachesBar(z.start, z.length, m.bar)))
         .filter(([, m]) => m.populated || !this.ctx.zapsBeforeLock);
       if (uncovered.length > 0) {
+        // Before 6.11 only a faulted VMA is on vdev->vma_list: a mapping populated only by the start snapshot's word
+        // may have had its PTEs zapped before the collector started.
+        if (this.ctx.zapsBeforeLock && !uncovered.some(([, m]) => m.faulted)) unknown.push('populated: assumed from the start snapshot, no fault seen');
         const severity = uncovered.some(([, m]) => m.populated) ? Severity.CRITICAL : Severity.WARNING;
         out.push(this.finding(FindingKind.SKIPPED_ZAP, severity, ts, e.id, rule,
           { trigger: trig, uncovered: uncovered.map(([id, m]) => ({ mappingId: id, bar: m.bar, backing: Backing[m.backing], populated: m.populated })),

@@ -243,7 +243,7 @@ export class HostTracker implements HostContext {
     for (const d of this.locked) {
       d.checkOpen(now);
       const e = d.episode;
-      if (e && !e.openFlagged) next = Math.min(next, e.acquireTs + this.opts.openLockLimitNs);
+      if (e && !e.openFlagged && !e.unobserved) next = Math.min(next, e.acquireTs + this.opts.openLockLimitNs);
     }
     this.openDeadline = next;
   }
@@ -258,7 +258,8 @@ export class HostTracker implements HostContext {
     if (after !== before) {
       if (after) {
         this.locked.add(d);
-        const deadline = after.acquireTs + this.opts.openLockLimitNs;
+        // An episode whose acquire was not seen has no LOCK_HELD_OPEN deadline.
+        const deadline = after.unobserved ? Infinity : after.acquireTs + this.opts.openLockLimitNs;
         if (deadline < this.openDeadline) this.openDeadline = deadline;
       } else this.locked.delete(d);
     }
@@ -283,7 +284,8 @@ export class HostTracker implements HostContext {
   /** Episodes still holding the lock (after finish(): open at the end of the input). */
   openEpisodes(): { device: string; episode: OpenEpisode }[] {
     const out: { device: string; episode: OpenEpisode }[] = [];
-    for (const d of this.locked) if (d.episode) out.push({ device: d.device, episode: d.episode });
+    // An episode that began unobserved (acquire ts 0) has no known hold time: it is not listed.
+    for (const d of this.locked) if (d.episode && !d.episode.unobserved) out.push({ device: d.device, episode: d.episode });
     return out;
   }
 }

@@ -1,10 +1,12 @@
 // What the correlator knows of one device's state (docs/rules.md §2): every piece has a value and whether a kernel
-// fact established it. Values of pieces not known are the old defaults (memory enabled, D0, not a VF, DMABUFs
-// unrevoked, device open): a finding that holds only under them is inconclusive, never certain. Loss on the host
-// makes every piece that can change unknown again. Pure.
+// fact established it. Pieces not known take the old defaults (memory bit set, D0, not a VF, DMABUFs unrevoked, not
+// permanently revoked, device open): a finding that holds only under them is inconclusive, never certain, and a
+// finding the defaults rule out is not made. Loss on the host makes every piece that can change unknown again, with
+// its default value. Pure.
 
-/** Why a piece is unknown: no fact since the collector started, or since the host lost events at `lossTs`. */
-export type UnknownSince = { kind: 'start' } | { kind: 'loss'; ts: number };
+/** Why a piece is unknown: no fact since the collector started, since the host lost events at `ts`, or since the
+ * first write section seen (acquired at `ts`) named no trigger, so its path, and what it changed, is unknown. */
+export type UnknownSince = { kind: 'start' } | { kind: 'loss'; ts: number } | { kind: 'untriggered'; ts: number };
 
 /** Plain data, for correlator checkpoints. */
 export interface KnowledgeState {
@@ -44,17 +46,30 @@ export class DeviceKnowledge {
 
   static fromState(s: KnowledgeState): DeviceKnowledge { return Object.assign(new DeviceKnowledge(), s); }
 
-  /** Loss on the host: every piece that can change is unknown again (values stay, as the best guess). */
+  /** Loss on the host: every piece that can change is unknown again and takes its default (a value from before the
+   * loss is no fact, and using it would make findings the defaults rule out). */
   forget(lossTs: number): void {
-    this.memBitKnown = false; this.lowPowerKnown = false; this.memFact = null;
-    this.revokedKnown = false; this.permanentKnown = false; this.openKnown = false;
+    this.memBit = true; this.memBitKnown = false; this.lowPower = false; this.lowPowerKnown = false; this.memFact = null;
+    this.revoked = false; this.revokedKnown = false; this.permanent = false; this.permanentKnown = false;
+    this.open = true; this.openKnown = false;
     this.since = { kind: 'loss', ts: lossTs };
+  }
+
+  /** The first write section seen since the collector started (or lost events) named no trigger: it may have been
+   * announced unseen, and any memory_lock path may change the power state or the memory bit (D3hot, runtime PM, a
+   * COMMAND write). What facts said of memory before it no longer stands. */
+  forgetMemory(acquireTs: number): void {
+    this.memBit = true; this.memBitKnown = false; this.lowPower = false; this.lowPowerKnown = false; this.memFact = null;
+    this.since = { kind: 'untriggered', ts: acquireTs };
   }
 
   private why(piece: string): string {
     const s = this.since;
-    return s.kind === 'start' ? `${piece}: no kernel fact since the collector started`
-      : `${piece}: no kernel fact since the host lost events at ts ${s.ts}`;
+    switch (s.kind) {
+      case 'start': return `${piece}: no kernel fact since the collector started`;
+      case 'loss': return `${piece}: no kernel fact since the host lost events at ts ${s.ts}`;
+      default: return `${piece}: the first write section seen, acquired at ts ${s.ts}, had no trigger: its path is unknown`;
+    }
   }
 
   // ---- facts about memory ----

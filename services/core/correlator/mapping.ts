@@ -6,6 +6,12 @@ export interface Mapping {
   backing: BackingT;
   /** Has populated PTEs: set by an ok fault (vfio_pci_mmap_huge_fault) or a snapshot, cleared by a zap/revoke. */
   populated: boolean;
+  /** An ok fault was seen on it: before 6.11 it is then on vdev->vma_list (a snapshot's `populated` is an assumption). */
+  faulted: boolean;
+  /** DMABUF-backed: its DMABUF's priv->revoked, and whether a kernel fact established it (export with memory state
+   * known, a revoke or unrevoke of the device's DMABUFs, an ok fault). */
+  revoked: boolean;
+  revokedKnown: boolean;
 }
 
 /** [start, start+length) of a Zap reaches BAR `bar`'s region [bar<<40, (bar+1)<<40). DESIGN §4 says
@@ -71,10 +77,15 @@ export class MappingState {
     }
   }
 
-  /** vfio_pci_dma_buf_move(vdev, true): every DMABUF-backed mapping loses its PTEs. */
-  revokeDmabufs(): void {
+  /** vfio_pci_dma_buf_move(vdev, revoked): every DMABUF of the device ends in that state; a revoke tears down the
+   * PTEs of every DMABUF-backed mapping. */
+  moveDmabufs(revoked: boolean): void {
     if (!this.live) return;
-    for (const m of this.live.values()) if (m.backing === Backing.DMABUF) m.populated = false;
+    for (const m of this.live.values()) {
+      if (m.backing !== Backing.DMABUF) continue;
+      m.revoked = revoked; m.revokedKnown = true;
+      if (revoked) m.populated = false;
+    }
   }
 
   /** Live non-DMABUF mappings (what a DEVICE zap must reach). */
