@@ -7,8 +7,12 @@ import { parseArgs } from 'node:util';
 import { Correlator, type CorrelatorOptions } from '../../core/correlator/index.js';
 import { Severity, type Finding } from '../../core/model.js';
 import { SummaryBuilder, openLockSummaries, renderTable } from '../../report/index.js';
+import { DEFAULT_MAX_EVENTS, TimelineBuilder, TimelineLimitError } from '../../report/timeline.js';
+import { TimelineFeed } from '../../report/timeline-feed.js';
+import { toTraceDocument, traceJsonChunks } from '../../report/trace-events.js';
 import { readTrace, TraceError, episodeToJson, findingToJson } from '../../trace/index.js';
 import { DurationError, parseDuration } from '../duration.js';
+import { writeFileChunks } from '../output-file.js';
 
 export interface CommandIo { stdout: Writable; stderr: Writable; stdin?: Readable }
 const processIo: CommandIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
@@ -31,6 +35,10 @@ options:
   --lateness DURATION          how far out of order events may arrive (default 2s)
   --open-lock-limit DURATION   LOCK_HELD_OPEN after memory_lock is held this long (default 5s)
   --slow-revoke-limit DURATION SLOW_REVOKE above this revoke latency (default 50ms)
+  --export-trace FILE          also write the trace's timeline as Chrome JSON trace events (ui.perfetto.dev,
+                               chrome://tracing): a process per device and per task, findings as instants
+  --export-max-events N        most slices and instants --export-trace holds (default ${DEFAULT_MAX_EVENTS}); past
+                               it the export fails (exit 2) and the analysis is still printed
   -h, --help                   this text
 
 DURATION: 2s, 50ms, 500us, 1000ns, or a plain number of nanoseconds.
@@ -78,6 +86,8 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
         lateness: { type: 'string' },
         'open-lock-limit': { type: 'string' },
         'slow-revoke-limit': { type: 'string' },
+        'export-trace': { type: 'string' },
+        'export-max-events': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -90,6 +100,7 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
   }
   let file: string;
   let failOn: number | undefined;
+  let exportMax = DEFAULT_MAX_EVENTS;
   const opts: Partial<CorrelatorOptions> = {};
   const format = String(values.format);
   try {
@@ -103,6 +114,12 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
     if (values.lateness !== undefined) opts.latenessNs = parseDuration(String(values.lateness), '--lateness');
     if (values['open-lock-limit'] !== undefined) opts.openLockLimitNs = parseDuration(String(values['open-lock-limit']), '--open-lock-limit');
     if (values['slow-revoke-limit'] !== undefined) opts.slowRevokeLimitNs = parseDuration(String(values['slow-revoke-limit']), '--slow-revoke-limit');
+    if (values['export-max-events'] !== undefined) {
+      const text = String(values['export-max-events']);
+      exportMax = Number(text);
+      if (!/^[0-9]+$/.test(text) || exportMax < 1 || !Number.isSafeInteger(exportMax)) throw new UsageError(`--export-max-events must be a positive integer, not ${JSON.stringify(text)}`);
+    }
+    if (values['export-trace'] === '') throw new UsageError('--export-trace needs a FILE');
   } catch (e) {
     if (e instanceof UsageError || e instanceof DurationError) return usageError(io, e.message);
     throw e;
@@ -115,13 +132,17 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
   const out = new Out(io.stdout);
   const json = format === 'json';
   let episodesWritten = 0;
+  const exportFile = values['export-trace'] === undefined ? undefined : String(values['export-trace']);
+  const timeline = exportFile === undefined ? undefined : new TraceExport(exportMax);
   const drain = async () => {
     for (const e of correlator.takeEpisodes()) {
       summary.addEpisode(e);
+      timeline?.use((b) => b.episode(e));
       if (json) await out.write(`${episodesWritten++ ? ',\n' : '\n'}${JSON.stringify(episodeToJson(e))}`);
     }
     for (const f of correlator.takeFindings()) {
       summary.addFinding(f);
+      timeline?.use((b) => b.finding(f));
       findings.push(f);
     }
   };
@@ -130,17 +151,20 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
     if (reader.format === 'pb') {
       // .pb: the wire reader's checked scans, as the embedded pipeline and the Kafka consumer read their messages
       for await (const scan of reader.scans()) {
+        timeline?.feedWith((f) => f.scan(scan));
         correlator.ingestScan(scan);
         await drain();
       }
     } else {
       for await (const batch of reader) {
+        timeline?.feedWith((f) => f.batch(batch));
         correlator.ingest(batch);
         await drain();
       }
     }
     correlator.finish();
     await drain();
+    for (const o of correlator.openLocks()) timeline?.use((b) => b.openLock(o));
   } catch (e) {
     if (e instanceof OutputClosed) return 0;
     if (e instanceof TraceError) {
@@ -164,12 +188,67 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
     if (e instanceof OutputClosed) return 0;
     throw e;
   }
+  if (timeline && exportFile !== undefined) {
+    const problem = await timeline.write(exportFile, file);
+    if (problem) {
+      io.stderr.write(`revokescope analyze: --export-trace ${exportFile}: ${problem}\n`);
+      return 2;
+    }
+  }
   if (reader.stats.skipped > 0) {
     const what = reader.format === 'pb' ? 'records' : 'lines';
     io.stderr.write(`revokescope analyze: --lenient: skipped ${reader.stats.skipped} bad ${what}${reader.stats.truncated ? ' (the rest of the file after a broken length prefix is unreadable)' : ''}; first: ${reader.stats.skipReasons[0]}\n`);
   }
   if (failOn !== undefined && findings.some((f) => (f.severity ?? 0) >= failOn!)) return 1;
   return 0;
+}
+
+/** --export-trace: the timeline built beside the correlator. Past its limit it stops taking events and says why at
+ * the end; the analysis goes on. */
+class TraceExport {
+  private readonly builder: TimelineBuilder;
+  private readonly feed: TimelineFeed;
+  private failed: string | undefined;
+
+  constructor(private readonly maxItems: number) {
+    this.builder = new TimelineBuilder({ maxEvents: maxItems });
+    this.feed = new TimelineFeed(this.builder);
+  }
+
+  use(f: (b: TimelineBuilder) => void): void { this.feedWith(() => f(this.builder)); }
+
+  feedWith(f: (feed: TimelineFeed) => void): void {
+    if (this.failed) return;
+    try {
+      f(this.feed);
+    } catch (e) {
+      if (!(e instanceof TimelineLimitError)) throw e;
+      this.failed = `${e.message} (--export-max-events ${this.maxItems}): not written; export a time range from the store ` +
+        '(revokescope export-trace --from --to --host) or raise the limit';
+    }
+  }
+
+  /** Writes the file; returns why not when it cannot. */
+  async write(path: string, source: string): Promise<string | undefined> {
+    if (this.failed) return this.failed;
+    let timeline;
+    try {
+      timeline = this.builder.build();
+    } catch (e) {
+      if (e instanceof TimelineLimitError) return `${e.message} (--export-max-events ${this.maxItems}): not written`;
+      throw e;
+    }
+    const doc = toTraceDocument(timeline, {
+      clock: 'CLOCK_MONOTONIC of each host (hosts are not aligned): ts (µs) = (ts_ns − originNs) / 1000',
+      meta: { source: source === '-' ? 'stdin' : source, command: 'analyze --export-trace' },
+    });
+    try {
+      await writeFileChunks(path, traceJsonChunks(doc));
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return undefined;
+  }
 }
 
 function usageError(io: CommandIo, message: string): number {
