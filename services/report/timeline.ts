@@ -69,6 +69,9 @@ export interface TimelineOptions {
   maxEvents?: number;
   /** Keep only the events of these devices (keys from deviceKey()); undefined = every device. */
   devices?: ReadonlySet<string>;
+  /** Added to a boot's ts_ns to place it on the timeline's axis (e.g. its wall-clock offset); default 0. Events,
+   * episodes and findings keep their own ts_ns in their args. */
+  clockShift?: (hostname: string, bootId: string) => number;
 }
 
 export const DEFAULT_MAX_EVENTS = 1_000_000;
@@ -104,7 +107,7 @@ function barsLabel(bars: number[]): string {
   return contiguous && bars.length > 1 ? `BAR${bars[0]}-${bars[bars.length - 1]}` : bars.map((b) => `BAR${b}`).join(',');
 }
 
-interface OpenHold { item: TimelineItem; wait?: TimelineItem; tid: number }
+interface OpenHold { item: TimelineItem; wait?: TimelineItem; tid: number; key: string }
 interface PendingTrigger { tsNs: number; kind: number; groupId: number; pid: number; tid: number; comm: string; seq?: number }
 
 /** An event as kept until build(): the reader's fields copied. */
@@ -112,6 +115,8 @@ type KeptEvent = Event & { tsNs: number; seq: number; order: number; tid: number
 
 interface DeviceState {
   owner: TimelineOwner;
+  /** its host's clockShift */
+  shift: number;
   events: KeptEvent[];
   kernelRelease: string;
   open?: OpenHold;
@@ -119,7 +124,8 @@ interface DeviceState {
   pending: Map<number, PendingTrigger[]>;
 }
 
-interface HostState { owner: TimelineOwner; nextSeq?: number; lastNs: number }
+/** lastNs: the host's newest time seen (event or now_ns), as ts_ns; shift: its clockShift. */
+interface HostState { owner: TimelineOwner; nextSeq?: number; lastNs: number; shift: number }
 
 /** Builds a Timeline from events (in any order within a host: slices are placed by their own times), episodes,
  * findings and open locks. */
@@ -154,7 +160,7 @@ export class TimelineBuilder {
     if (dropped > 0 || gap > 0) {
       const at = firstTsNs || nowNs || h.lastNs;
       if (at > 0) {
-        this.push({ track: this.track(h.owner, 'loss', 0), startNs: at, name: `loss: ${dropped + gap} events`, cat: 'loss',
+        this.push({ track: this.track(h.owner, 'loss', 0), startNs: at + h.shift, name: `loss: ${dropped + gap} events`, cat: 'loss',
           args: { dropped, seqGap: gap, firstSeq }, ownerScoped: true });
       }
     }
@@ -184,7 +190,7 @@ export class TimelineBuilder {
 
   private draw(d: DeviceState, ev: KeptEvent): void {
     const { hostname, bootId, device } = d.owner;
-    const ts = ev.tsNs;
+    const ts = ev.tsNs + d.shift;
     const seq = ev.seq >= 0 ? ev.seq : undefined;
     const tid = ev.tid ?? 0;
     const pid = ev.pid ?? 0;
@@ -207,8 +213,9 @@ export class TimelineBuilder {
         const wait = waitNs > 0 ? span('memory_lock wait', ts - waitNs, waitNs, 'lock wait', 'lock', { ...who, waitNs }) : undefined;
         const item = this.push({ track: this.track(d.owner, 'memory_lock held'), startNs: ts, durNs: 0, name: 'memory_lock held', cat: 'lock',
           args: { ...who, waitNs } });
-        d.open = { item, wait, tid };
-        this.holdsByAcquire.set(`${deviceKey(hostname, bootId, device)}\u0000${ts}`, item);
+        const key = `${deviceKey(hostname, bootId, device)}\u0000${ev.tsNs}`;
+        d.open = { item, wait, tid, key };
+        this.holdsByAcquire.set(key, item);
         break;
       }
       case 'lockRelease':
@@ -322,11 +329,16 @@ export class TimelineBuilder {
       d.events = [];
       for (const ev of events) this.draw(d, ev);
     }
-    // holds still open: to the host's last time seen (heartbeats included)
+    // holds still open: to the episode's release when the correlator saw it (a store range that ends inside the
+    // episode), else to the host's last time seen (heartbeats included)
+    const episodeAt = new Map<string, Episode>();
+    for (const ep of this.episodes.values()) episodeAt.set(`${deviceKey(ep.hostname, ep.bootId, ep.device)}\u0000${ep.acquireTsNs}`, ep);
     for (const d of this.devices.values()) {
       if (d.open) {
+        const ep = episodeAt.get(d.open.key);
         const h = this.hosts.get(hostKey(d.owner.hostname, d.owner.bootId))!;
-        this.closeHold(d, Math.max(h.lastNs, d.open.item.startNs), { open: true, note: 'no release seen by the end of the input' });
+        if (ep && ep.releaseTsNs >= ep.acquireTsNs) this.closeHold(d, ep.releaseTsNs + d.shift, { note: 'release not among the events: the episode\'s' });
+        else this.closeHold(d, Math.max(h.lastNs + h.shift, d.open.item.startNs), { open: true, note: 'no release seen by the end of the input' });
       }
       for (const list of d.pending.values()) for (const p of list) this.triggerMark(d, p);
       d.pending.clear();
@@ -352,10 +364,10 @@ export class TimelineBuilder {
       if (this.opts.devices && !this.opts.devices.has(dkey)) continue;
       const d = this.device(ep.hostname, ep.bootId, ep.device, ep.kernelRelease);
       if (ep.lockWaitNs > 0) {
-        this.push({ track: this.track(d.owner, 'memory_lock wait'), startNs: ep.acquireTsNs - ep.lockWaitNs, durNs: ep.lockWaitNs, name: 'lock wait', cat: 'lock',
+        this.push({ track: this.track(d.owner, 'memory_lock wait'), startNs: ep.acquireTsNs - ep.lockWaitNs + d.shift, durNs: ep.lockWaitNs, name: 'lock wait', cat: 'lock',
           args: { device: ep.device, pid: ep.pid, comm: ep.comm, waitNs: ep.lockWaitNs, source: 'episode' } });
       }
-      const hold = this.push({ track: this.track(d.owner, 'memory_lock held'), startNs: ep.acquireTsNs,
+      const hold = this.push({ track: this.track(d.owner, 'memory_lock held'), startNs: ep.acquireTsNs + d.shift,
         durNs: Math.max(0, ep.releaseTsNs - ep.acquireTsNs), name: '', cat: 'lock', args: { device: ep.device, pid: ep.pid, comm: ep.comm, source: 'episode' } });
       this.annotate(hold, ep);
       holds.set(ep.episodeId, hold);
@@ -367,7 +379,7 @@ export class TimelineBuilder {
       const d = this.device(f.hostname, f.bootId, f.device, f.kernelRelease);
       if (!d.owner.driver && f.driver) d.owner.driver = f.driver;
       const kind = enumName(FindingKind, f.kind), severity = enumName(Severity, f.severity);
-      findings.set(f.findingId, this.push({ track: this.track(d.owner, 'findings'), startNs: f.tsNs,
+      findings.set(f.findingId, this.push({ track: this.track(d.owner, 'findings'), startNs: f.tsNs + d.shift,
         name: `${kind} ${severity}${f.inconclusive ? ' (inconclusive)' : ''}`, cat: 'finding', args: { finding: findingToJson(f) } }));
     }
     const owners = [...this.owners.values()];
@@ -438,7 +450,7 @@ export class TimelineBuilder {
     const key = hostKey(hostname, bootId);
     let h = this.hosts.get(key);
     if (!h) {
-      h = { owner: this.owner('host', key, hostname, bootId, '', 0, ''), lastNs: 0 };
+      h = { owner: this.owner('host', key, hostname, bootId, '', 0, ''), lastNs: 0, shift: this.opts.clockShift?.(hostname, bootId) ?? 0 };
       this.hosts.set(key, h);
     }
     return h;
@@ -448,8 +460,8 @@ export class TimelineBuilder {
     const key = deviceKey(hostname, bootId, device);
     let d = this.devices.get(key);
     if (!d) {
-      this.host(hostname, bootId);
-      d = { owner: this.owner('device', `d\u0000${key}`, hostname, bootId, device, 0, ''), kernelRelease, events: [], pending: new Map() };
+      const h = this.host(hostname, bootId);
+      d = { owner: this.owner('device', `d\u0000${key}`, hostname, bootId, device, 0, ''), shift: h.shift, kernelRelease, events: [], pending: new Map() };
       this.devices.set(key, d);
     }
     return d;

@@ -1,0 +1,147 @@
+// `revokescope export-trace --from T --to T [--host H] --out FILE`: a time range of the store (chDB data dir or a
+// ClickHouse server) as a Chrome JSON trace (the same builder as `analyze --export-trace`), on the wall clock.
+import { parseArgs } from 'node:util';
+import { Backing, TriggerKind, ZapTarget, type Event, type HostInfo } from '../../core/model.js';
+import { storeFlags } from '../../pipeline/cli.js';
+import { DEFAULT_MAX_EVENTS, TimelineBuilder, TimelineLimitError } from '../../report/timeline.js';
+import { toTraceDocument, traceJsonChunks } from '../../report/trace-events.js';
+import { connectOptionsFrom, defaultSchemaOptions, openStore } from '../../store/index.js';
+import { readTraceRange } from '../../store/queries.js';
+import { episodeFromJson, findingFromJson } from '../../trace/index.js';
+import { writeFileChunks } from '../output-file.js';
+import { parseWallTime, TimeError } from '../time.js';
+
+const HELP = `usage: revokescope export-trace --from T --to T --out FILE [--host H] [options]
+
+Writes the raw events, episodes and findings the store holds for [--from, --to) as Chrome JSON trace events,
+for ui.perfetto.dev and chrome://tracing: a process per device (lock wait and hold with its episode, zaps,
+DMABUF revoke, move_notify per DMABUF, triggers, mappings, findings with their evidence) and per task.
+Times are wall clock: ts (µs) = ns since otherData.originTime.
+
+  --from T, --to T       RFC 3339 (2026-03-01T12:00:00Z), epoch milliseconds, now, or now-DURATION (now-15m)
+  --host H               one host only
+  --out FILE             where to write the JSON
+  --max-events N         most raw events read (default ${DEFAULT_MAX_EVENTS}); a larger range is refused (exit 2)
+  --data-dir DIR         chDB data directory (default ./data)
+  --clickhouse-url URL   a ClickHouse server instead (env REVOKESCOPE_CLICKHOUSE_URL, _USER, _PASSWORD, _DATABASE)
+  --clickhouse-user U, --clickhouse-password P, --clickhouse-database D
+
+Raw events are kept for the events table's TTL (7 days by default); older ranges have episodes and findings only.
+exit status: 0 written, 2 usage error or a range larger than --max-events.`;
+
+class UsageError extends Error {}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, strict: true, allowPositionals: false,
+      options: { help: { type: 'boolean', short: 'h' }, from: { type: 'string' }, to: { type: 'string' }, host: { type: 'string' },
+        out: { type: 'string' }, 'max-events': { type: 'string' }, ...storeFlags } }));
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  if (values.help) { console.log(HELP); return 0; }
+  let fromMs: number, toMs: number, maxEvents = DEFAULT_MAX_EVENTS;
+  const now = Date.now();
+  try {
+    if (values.from === undefined || values.to === undefined) throw new UsageError('--from and --to are required');
+    if (!values.out) throw new UsageError('--out FILE is required');
+    fromMs = parseWallTime(values.from, '--from', now);
+    toMs = parseWallTime(values.to, '--to', now);
+    if (fromMs >= toMs) throw new UsageError('--from must be before --to');
+    if (values['max-events'] !== undefined) {
+      maxEvents = Number(values['max-events']);
+      if (!/^[0-9]+$/.test(values['max-events']) || maxEvents < 1 || !Number.isSafeInteger(maxEvents)) {
+        throw new UsageError(`--max-events must be a positive integer, not ${JSON.stringify(values['max-events'])}`);
+      }
+    }
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof TimeError) return usage(e.message);
+    throw e;
+  }
+  const database = values['clickhouse-database'] ?? process.env.REVOKESCOPE_CLICKHOUSE_DATABASE ?? defaultSchemaOptions.database;
+  const opened = await openStore(connectOptionsFrom(values), { schema: { database } });
+  let range;
+  try {
+    range = await readTraceRange(opened.reader, { fromMs, toMs, host: values.host, maxEvents });
+  } finally {
+    await opened.store.close();
+  }
+  const over = range.events.length > maxEvents ? 'raw events' : range.episodes.length > maxEvents ? 'episodes'
+    : range.findings.length > maxEvents ? 'findings' : undefined;
+  if (over) {
+    console.error(`revokescope export-trace: the range holds more than ${maxEvents} ${over} (--max-events): narrow --from/--to or --host, or raise the limit`);
+    return 2;
+  }
+  const shifts = new Map(range.clocks.map((c) => [`${c.hostname}\u0000${c.bootId}`, c.shiftNs]));
+  const builder = new TimelineBuilder({ maxEvents, clockShift: (h, b) => shifts.get(`${h}\u0000${b}`) ?? 0 });
+  let timeline;
+  try {
+    for (const row of range.events) {
+      const { host, seq, event } = eventFromRow(row);
+      builder.event(host, event, seq);
+    }
+    for (const row of range.episodes) builder.episode(episodeFromJson(row));
+    for (const row of range.findings) builder.finding(findingFromJson(row));
+    timeline = builder.build();
+  } catch (e) {
+    if (e instanceof TimelineLimitError) {
+      console.error(`revokescope export-trace: ${e.message} (--max-events): narrow the range or raise the limit`);
+      return 2;
+    }
+    throw e;
+  }
+  // times before --from (a lock wait that began earlier) stay ≥ 0: the origin moves back to a whole second before them
+  const originNs = Math.min(0, Math.floor(timeline.minNs / 1e9) * 1e9);
+  const doc = toTraceDocument(timeline, {
+    originNs,
+    clock: 'wall clock: ts (µs) = ns since originTime',
+    meta: {
+      originTime: new Date(fromMs + originNs / 1e6).toISOString(),
+      from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), ...(values.host ? { host: values.host } : {}),
+      source: opened.connection.location, command: 'export-trace',
+      storedEvents: range.events.length, episodes: range.episodes.length, findings: range.findings.length,
+    },
+  });
+  const bytes = await writeFileChunks(values.out!, traceJsonChunks(doc));
+  const hosts = new Set(range.clocks.map((c) => c.hostname)).size;
+  console.log(`wrote ${doc.traceEvents.length} trace events (${range.events.length} raw events, ${range.episodes.length} episodes, ` +
+    `${range.findings.length} findings${hosts ? `, ${hosts} host${hosts === 1 ? '' : 's'}` : ''}) to ${values.out} (${bytes} bytes)`);
+  if (range.events.length === 0) console.error('revokescope export-trace: no raw events in the range (outside the events TTL, another host, or another store?)');
+  if (timeline.undrawn) {
+    console.error(`revokescope export-trace: ${timeline.undrawn} stored events of kinds whose fields the events table does not keep ` +
+      '(trigger ends, power transitions, function resets) are not drawn');
+  }
+  return 0;
+}
+
+function usage(message: string): number {
+  console.error(`revokescope export-trace: ${message} (see --help)`);
+  return 2;
+}
+
+const num = (v: unknown): number => Number(v ?? 0);
+const enumValue = (values: object, name: unknown): number => ((values as Record<string, number | undefined>)[String(name)] ?? 0);
+
+/** A raw-event row of the store (readTraceRange) as the event it was. Kinds the table stores without their fields
+ * (the rules v2 additions) come back without a body. */
+export function eventFromRow(r: Record<string, unknown>): { host: HostInfo; seq: number; event: Event } {
+  const ev: Event = { tsNs: num(r.tsNs), cpu: num(r.cpu), pid: num(r.pid), tid: num(r.tid), comm: String(r.comm ?? ''), device: String(r.device ?? '') };
+  switch (r.kind) {
+    case 'deviceInfo': ev.deviceInfo = { driver: String(r.driver ?? ''), zapBarsOnRevoke: !!r.zapBarsOnRevoke, dmabufBarMmap: !!r.dmabufBarMmap }; break;
+    case 'lockAcquire': ev.lockAcquire = { waitNs: num(r.waitNs) }; break;
+    case 'lockRelease': ev.lockRelease = {}; break;
+    case 'zap': ev.zap = { start: num(r.start), length: num(r.length), durationNs: num(r.durationNs), target: enumValue(ZapTarget, r.zapTarget),
+      ...(typeof r.hadVmas === 'boolean' ? { hadVmas: r.hadVmas } : {}) }; break;
+    case 'dmabufRevoke': ev.dmabufRevoke = { revoked: !!r.revoked, dmabufCount: num(r.dmabufCount), durationNs: num(r.durationNs),
+      ...(typeof r.deviceHasVmas === 'boolean' ? { deviceHasVmas: r.deviceHasVmas } : {}) }; break;
+    case 'moveNotify': ev.moveNotify = { dmabufId: num(r.dmabufId), importerCount: num(r.importerCount), durationNs: num(r.durationNs) }; break;
+    case 'barMmap': ev.barMmap = { bar: num(r.bar), backing: enumValue(Backing, r.backing), mappingId: num(r.mappingId), length: num(r.mapLength),
+      snapshot: !!r.snapshot }; break;
+    case 'barMunmap': ev.barMunmap = { bar: num(r.bar), mappingId: num(r.mappingId) }; break;
+    case 'barFault': ev.barFault = { bar: num(r.bar), mappingId: num(r.mappingId), ok: !!r.ok }; break;
+    case 'trigger': ev.trigger = { kind: enumValue(TriggerKind, r.trigger), groupId: num(r.groupId) }; break;
+    default: break;
+  }
+  return { host: { hostname: String(r.hostname ?? ''), bootId: String(r.bootId ?? '') }, seq: num(r.seq), event: ev };
+}
