@@ -6,7 +6,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as analyzeRun } from '../services/cli/commands/analyze.js';
@@ -14,6 +13,7 @@ import { run } from '../services/cli/commands/report.js';
 import { CATEGORY_COLORS, SEVERITY_COLORS } from '../services/report/svg.js';
 import { countColor, decodePng } from './support/png.js';
 import { writeReportTrace } from './support/report-fixture.js';
+import { Capture } from './support/capture.js';
 
 const CHROMIUM = process.env.REVOKESCOPE_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -28,10 +28,6 @@ const SHOTS = resolve(process.env.REVOKESCOPE_SCREENSHOT_DIR ?? '.cache/report-s
 const dir = mkdtempSync(join(tmpdir(), 'revokescope-browser-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void { this.text += chunk.toString(); cb(); }
-}
 
 describe.skipIf(!haveChromium)('report --html in headless Chromium', () => {
   let page: import('playwright-core').Page;

@@ -5,19 +5,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as analyzeRun } from '../services/cli/commands/analyze.js';
 import { run } from '../services/cli/commands/report.js';
 import { EVIL_COMM, EVIL_HOST, writeReportTrace } from './support/report-fixture.js';
+import { Capture } from './support/capture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revokescope-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void { this.text += chunk.toString(); cb(); }
-}
 
 async function report(...argv: string[]) {
   const stdout = new Capture();

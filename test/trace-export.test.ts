@@ -5,22 +5,18 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulate } from '../collectors/simulator/index.js';
 import { run } from '../services/cli/commands/analyze.js';
 import { type EventBatch } from '../services/core/model.js';
 import { writeTrace } from '../services/trace/index.js';
-import { traceEventProblems, toNs, type RawTraceEvent } from './support/trace-event-rules.js';
+import { traceEventProblems, traceNames, toNs, type RawTraceEvent } from './support/trace-event-rules.js';
 import { Backing, TraceBuilder, TriggerKind } from './support/trace-builder.js';
+import { Capture } from './support/capture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revokescope-export-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void { this.text += chunk.toString(); cb(); }
-}
 
 async function analyze(...argv: string[]) {
   const stdout = new Capture();
@@ -117,16 +113,6 @@ function recut(batches: EventBatch[], size: number): EventBatch[] {
   return out;
 }
 
-const names = (doc: Doc) => {
-  const process = new Map<number, string>();
-  const thread = new Map<string, string>();
-  for (const e of doc.traceEvents) {
-    if (e.ph === 'M' && e.name === 'process_name') process.set(e.pid as number, (e.args as { name: string }).name);
-    if (e.ph === 'M' && e.name === 'thread_name') thread.set(`${String(e.pid)}/${String(e.tid)}`, (e.args as { name: string }).name);
-  }
-  return { process, thread };
-};
-
 describe('the format: documented rules', () => {
   it('the simulated fleet and the hand-written trace pass every rule', () => {
     for (const path of [handOut, fleetOut]) {
@@ -170,7 +156,7 @@ describe('read back', () => {
     for (const [path, analysis] of [[fleetOut, fleetAnalysis], [handOut, handAnalysis]] as const) {
       const doc = readDoc(path);
       const origin = Number(doc.otherData.originNs);
-      const { thread } = names(doc);
+      const { thread } = traceNames(doc);
       const held = doc.traceEvents.filter((e) => e.ph === 'X' && thread.get(`${String(e.pid)}/${String(e.tid)}`)?.startsWith('memory_lock held')
         && e.args?.episode);
       const byId = new Map(held.map((e) => [String((e.args!.episode as Record<string, unknown>).episodeId), e]));
@@ -189,7 +175,7 @@ describe('read back', () => {
     for (const [path, analysis] of [[fleetOut, fleetAnalysis], [handOut, handAnalysis]] as const) {
       const doc = readDoc(path);
       const origin = Number(doc.otherData.originNs);
-      const { process, thread } = names(doc);
+      const { process, thread } = traceNames(doc);
       const marks = doc.traceEvents.filter((e) => e.cat === 'finding');
       expect(marks.length).toBe(analysis.findings.length);
       expect(analysis.findings.length).toBeGreaterThan(0);
@@ -208,7 +194,7 @@ describe('read back', () => {
   it('the hand-written episode: every track the issue names, with the events at their times', () => {
     const doc = readDoc(handOut);
     const origin = Number(doc.otherData.originNs);
-    const { process, thread } = names(doc);
+    const { process, thread } = traceNames(doc);
     const pid = [...process].find(([, n]) => n === `host-a ${D} vfio-pci`)![0];
     const tracks = [...thread].filter(([k]) => k.startsWith(`${pid}/`)).map(([, n]) => n);
     expect(tracks).toEqual(['findings', 'triggers', 'memory_lock wait', 'memory_lock wait #2', 'memory_lock held', 'zap', 'DMABUF revoke',
@@ -269,5 +255,21 @@ describe('bounded', () => {
   it('usage errors', async () => {
     expect((await analyze(handPb, '--export-trace', join(dir, 'x.json'), '--export-max-events', '0')).stderr).toMatch(/--export-max-events must be a positive integer/);
     expect((await analyze(handPb, '--export-trace', join(dir, 'no-such-dir', 'x.json'))).code).toBe(2);
+  });
+});
+
+describe('export-trace --from/--to times', () => {
+  it('RFC 3339, epoch ms, now and now-DURATION; anything else is a clear error', async () => {
+    const { parseWallTime } = await import('../services/cli/time.js');
+    const now = Date.parse('2026-03-01T12:00:00Z');
+    expect(parseWallTime('2026-03-01T11:00:00Z', '--from', now)).toBe(now - 3_600_000);
+    expect(parseWallTime('2026-03-01T13:00:00.5+01:00', '--from', now)).toBe(now + 500);
+    expect(parseWallTime('1700000000000', '--from', now)).toBe(1_700_000_000_000);
+    expect(parseWallTime('now', '--to', now)).toBe(now);
+    expect(parseWallTime('now-15m', '--from', now)).toBe(now - 900_000);
+    expect(() => parseWallTime('yesterday', '--from', now)).toThrow(/bad --from "yesterday": expected an RFC 3339 time/);
+    expect(() => parseWallTime('now-2x', '--from', now)).toThrow(/bad --from "2x"/);
+    expect(() => parseWallTime('99999999999999999', '--to', now)).toThrow(/out of range/);
+    expect(() => parseWallTime('2026-03-01 12:00', '--to', now)).toThrow(/RFC 3339/);
   });
 });

@@ -20,7 +20,7 @@ export function parseWallTime(text: string, flag: string, nowMs: number = Date.n
     try {
       ms = nowMs - parseDuration(t.slice(4), flag) / 1e6;
     } catch (e) {
-      if (e instanceof DurationError) throw new TimeError(`${flag}: ${e.message}`);
+      if (e instanceof DurationError) throw new TimeError(e.message);
       throw e;
     }
   } else if (RFC3339.test(t)) ms = Date.parse(t);

@@ -111,3 +111,14 @@ export function traceEventProblems(doc: unknown, maxProblems = 20): string[] {
   for (const [key, i] of usedThreads) if (!threadNamed.has(key)) problems.push(`thread ${key} (first at traceEvents[${i}]) has no thread_name`);
   return problems.slice(0, maxProblems);
 }
+
+/** process_name and thread_name metadata of a trace: pid → name, "pid/tid" → name. */
+export function traceNames(doc: { traceEvents: RawTraceEvent[] }): { process: Map<number, string>; thread: Map<string, string> } {
+  const process = new Map<number, string>();
+  const thread = new Map<string, string>();
+  for (const e of doc.traceEvents) {
+    if (e.ph === 'M' && e.name === 'process_name') process.set(e.pid as number, (e.args as { name: string }).name);
+    if (e.ph === 'M' && e.name === 'thread_name') thread.set(`${String(e.pid)}/${String(e.tid)}`, (e.args as { name: string }).name);
+  }
+  return { process, thread };
+}

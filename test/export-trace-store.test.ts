@@ -1,0 +1,156 @@
+// `revokescope export-trace`: a time range of a real store (chDB, filled by `revokescope run --input`) as Chrome JSON
+// trace events: the format's rules hold, the store's episodes and findings read back (the fields the store keeps),
+// times are the wall clock with each boot's own offset, the drawing matches `analyze --export-trace` for every kind
+// the events table keeps, and kinds it keeps without their fields are counted, not invented.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simulate } from '../collectors/simulator/index.js';
+import { run as analyzeRun } from '../services/cli/commands/analyze.js';
+import { writeTrace } from '../services/trace/index.js';
+import { tempDir } from './store-fixtures.js';
+import { traceEventProblems, traceNames, toNs, type RawTraceEvent } from './support/trace-event-rules.js';
+import { Backing, TraceBuilder, TriggerKind } from './support/trace-builder.js';
+import { Capture } from './support/capture.js';
+
+const CLI = 'dist/services/cli/main.js';
+const tmp = tempDir('revokescope-export-store-');
+afterAll(() => tmp.remove());
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 180_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+
+interface Doc { traceEvents: (RawTraceEvent & { args?: Record<string, unknown> })[]; otherData: Record<string, unknown> }
+const readDoc = (path: string): Doc => JSON.parse(readFileSync(path, 'utf8')) as Doc;
+
+/** A 6.19 host whose FLR episode has a power transition, a function reset and a trigger return: kinds the events
+ * table stores without their fields. */
+function handHost(): TraceBuilder {
+  const D = '0000:3b:00.0';
+  const b = new TraceBuilder('6.19', 'host-hand', 'boot-hand');
+  b.info(0, D, 'vfio-pci').mmap(1, D, 7, { snapshot: true, backing: Backing.LEGACY });
+  b.trigger(100, D, TriggerKind.FLR).acquire(110, D, 100, 4_000).zap(120, D, { durationNs: 30_000 })
+    .revoke(160, D, true, { count: 1, durationNs: 20_000 }).move(170, D, 5_000, 1, 11).power(400, D, 0, 3, 10_000)
+    .revoke(500, D, false).release(600, D).triggerEnd(605, D, TriggerKind.FLR, 0);
+  return b;
+}
+
+const day = 86_400_000;
+let data: string, storeOut: string, traceOut: string;
+let analysis: { episodes: Record<string, unknown>[]; findings: Record<string, unknown>[]; summary: { events: number } };
+let exported: ReturnType<typeof cli>;
+
+beforeAll(async () => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const trace = join(tmp.dir, 'fleet.pb');
+  await writeTrace(trace, [...simulate({ hosts: 4, durationNs: 20e9, seed: 3 }).batches, ...handHost().batches(8)]);
+  data = join(tmp.dir, 'data');
+  const ingest = cli('run', '--input', trace, '--no-api', '--data-dir', data);
+  expect(ingest.code, ingest.stderr).toBe(0);
+  const json = new Capture();
+  traceOut = join(tmp.dir, 'analyze.trace.json');
+  expect(await analyzeRun([trace, '--format', 'json', '--export-trace', traceOut], { stdout: json, stderr: new Capture() })).toBe(0);
+  analysis = JSON.parse(json.text);
+  storeOut = join(tmp.dir, 'store.trace.json');
+  const now = Date.now();
+  exported = cli('export-trace', '--from', new Date(now - day).toISOString(), '--to', String(now + day), '--data-dir', data, '--out', storeOut);
+}, 300_000);
+
+const stored = ['episodeId', 'hostname', 'bootId', 'device', 'driver', 'kernelRelease', 'trigger', 'groupId', 'acquireTsNs', 'releaseTsNs',
+  'revoke', 'lockWaitNs', 'holdNs', 'revokeNs', 'zapNs', 'dmabufRevokeNs', 'moveNs', 'zapCount', 'dmabufCount', 'importerCount',
+  'legacyMappings', 'dmabufMappings', 'complete'];
+const pick = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.map((k) => [k, o[k]]));
+
+describe('export-trace from the store', () => {
+  it('writes every stored event, episode and finding of the range, and says what it could not draw', () => {
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toMatch(new RegExp(`wrote \\d+ trace events \\(${analysis.summary.events} raw events, ${analysis.episodes.length} episodes, ` +
+      `${analysis.findings.length} findings, 5 hosts\\) to .*store\\.trace\\.json`));
+    // the hand host's power transition and trigger return: stored as kinds without fields
+    expect(exported.stderr).toMatch(/2 stored events of kinds whose fields the events table does not keep .* are not drawn/);
+    const doc = readDoc(storeOut);
+    expect(doc.otherData).toMatchObject({ command: 'export-trace', storedEvents: analysis.summary.events, undrawnEvents: 2 });
+  });
+
+  it('passes the format\'s rules', () => {
+    const doc = readDoc(storeOut);
+    expect(traceEventProblems(doc)).toEqual([]);
+    for (const e of doc.traceEvents) if (e.ph !== 'M') expect(e.ts as number).toBeGreaterThanOrEqual(0);
+  });
+
+  it('reads back the stored episodes at wall-clock times: each boot keeps its own monotonic spacing', () => {
+    const doc = readDoc(storeOut);
+    const { thread } = traceNames(doc);
+    const held = doc.traceEvents.filter((e) => e.ph === 'X' && thread.get(`${String(e.pid)}/${String(e.tid)}`)?.startsWith('memory_lock held') && e.args?.episode);
+    const byId = new Map(held.map((e) => [String((e.args!.episode as Record<string, unknown>).episodeId), e]));
+    expect([...byId.keys()].sort()).toEqual(analysis.episodes.map((e) => String(e.episodeId)).sort());
+    const firstOfBoot = new Map<string, { ts: number; acquire: number }>();
+    for (const ep of analysis.episodes) {
+      const e = byId.get(String(ep.episodeId))!;
+      expect(pick(e.args!.episode as Record<string, unknown>, stored)).toEqual(pick(ep, stored));
+      expect(toNs(e.dur as number)).toBe(Number(ep.releaseTsNs) - Number(ep.acquireTsNs));
+      const boot = `${String(ep.hostname)}/${String(ep.bootId)}`;
+      const ts = toNs(e.ts as number), acquire = Number(ep.acquireTsNs);
+      const first = firstOfBoot.get(boot);
+      if (!first) firstOfBoot.set(boot, { ts, acquire });
+      else expect(ts - first.ts).toBe(acquire - first.acquire);
+    }
+    const origin = Date.parse(String(doc.otherData.originTime));
+    expect(Math.abs(origin - (Date.now() - day))).toBeLessThan(60_000 + 5 * 60_000);
+  });
+
+  it('carries the findings with their evidence objects', () => {
+    const doc = readDoc(storeOut);
+    const marks = doc.traceEvents.filter((e) => e.cat === 'finding');
+    expect(marks.map((m) => (m.args!.finding as { findingId: string }).findingId).sort()).toEqual(analysis.findings.map((f) => String(f.findingId)).sort());
+    for (const f of analysis.findings) {
+      const m = marks.find((x) => (x.args!.finding as { findingId: string }).findingId === f.findingId)!;
+      expect((m.args!.finding as { evidence: unknown }).evidence).toEqual(f.evidence);
+      expect(m.args!.finding).toMatchObject({ kind: f.kind, severity: f.severity, episodeId: f.episodeId, tsNs: f.tsNs });
+    }
+  });
+
+  it('draws what analyze --export-trace draws, for every kind the events table keeps', () => {
+    const shape = (doc: Doc) => {
+      const { process, thread } = traceNames(doc);
+      return doc.traceEvents.filter((e) => (e.ph === 'X' || e.ph === 'i') && ['lock', 'zap', 'dmabuf', 'move', 'mapping'].includes(String(e.cat))
+        && !process.get(e.pid as number)!.includes('(pid '))
+        .map((e) => `${process.get(e.pid as number)} | ${thread.get(`${String(e.pid)}/${String(e.tid)}`)!.replace(/ #\d+$/, '')} | ${String(e.name)} | ` +
+          `${e.dur === undefined ? '' : toNs(e.dur as number)}`)
+        .filter((s) => !s.includes('host-hand')) // its DeviceInfo is stored without the state fields
+        .sort();
+    };
+    const fromStore = shape(readDoc(storeOut));
+    expect(fromStore.length).toBeGreaterThan(1000);
+    expect(fromStore).toEqual(shape(readDoc(traceOut)));
+  });
+
+  it('--host: one host only', () => {
+    const out = join(tmp.dir, 'one.trace.json');
+    const r = cli('export-trace', '--from', 'now-24h', '--to', String(Date.now() + day), '--host', 'host-hand', '--data-dir', data, '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = readDoc(out);
+    const names = [...traceNames(doc).process.values()];
+    expect(names.length).toBeGreaterThan(0);
+    for (const n of names) expect(n.startsWith('host-hand ')).toBe(true);
+    expect(traceEventProblems(doc)).toEqual([]);
+  });
+
+  it('an empty range, a range too large and bad arguments', () => {
+    const empty = cli('export-trace', '--from', '2001-01-01T00:00:00Z', '--to', '2001-01-02T00:00:00Z', '--data-dir', data, '--out', join(tmp.dir, 'empty.json'));
+    expect(empty.code).toBe(0);
+    expect(empty.stderr).toMatch(/no raw events in the range/);
+    expect(readDoc(join(tmp.dir, 'empty.json')).traceEvents).toEqual([]);
+    const big = cli('export-trace', '--from', 'now-24h', '--to', String(Date.now() + day), '--max-events', '10', '--data-dir', data, '--out', join(tmp.dir, 'big.json'));
+    expect(big.code).toBe(2);
+    expect(big.stderr).toMatch(/the range holds more than 10 raw events \(--max-events\)/);
+    expect(existsSync(join(tmp.dir, 'big.json'))).toBe(false);
+    expect(cli('export-trace', '--from', 'now', '--to', 'now-1h', '--out', 'x', '--data-dir', data).stderr).toMatch(/--from must be before --to/);
+    expect(cli('export-trace', '--from', 'yesterday', '--to', 'now', '--out', 'x', '--data-dir', data).stderr).toMatch(/bad --from "yesterday"/);
+    expect(cli('export-trace', '--from', 'now-1h', '--to', 'now', '--data-dir', data).code).toBe(2);
+  });
+});
