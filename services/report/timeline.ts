@@ -65,7 +65,8 @@ export class TimelineLimitError extends Error {
 }
 
 export interface TimelineOptions {
-  /** Most events kept; one more is a TimelineLimitError. Default 1 000 000 (each draws one or two items). */
+  /** Most events kept; one more is a TimelineLimitError. Default 500 000: each draws one or two items, about 2.5 KB
+   * of process memory per event while building, and about 530 bytes of JSON (a file Perfetto's UI still loads). */
   maxEvents?: number;
   /** Keep only the events of these devices (keys from deviceKey()); undefined = every device. */
   devices?: ReadonlySet<string>;
@@ -74,7 +75,7 @@ export interface TimelineOptions {
   clockShift?: (hostname: string, bootId: string) => number;
 }
 
-export const DEFAULT_MAX_EVENTS = 1_000_000;
+export const DEFAULT_MAX_EVENTS = 500_000;
 
 export function deviceKey(hostname: string, bootId: string, device: string): string {
   return `${hostname}\u0000${bootId}\u0000${device}`;
@@ -83,7 +84,6 @@ export function deviceKey(hostname: string, bootId: string, device: string): str
 /** Track order inside a device (top to bottom). */
 const DEVICE_TRACKS = ['findings', 'triggers', 'memory_lock wait', 'memory_lock held', 'zap', 'DMABUF revoke', 'move_notify',
   'power', 'reset', 'mappings'] as const;
-const TASK_TRACKS = ['task'] as const;
 
 /** PCI power states as pci_power_t numbers them. */
 const D_STATES = ['D0', 'D1', 'D2', 'D3hot', 'D3cold'];
@@ -107,7 +107,7 @@ function barsLabel(bars: number[]): string {
   return contiguous && bars.length > 1 ? `BAR${bars[0]}-${bars[bars.length - 1]}` : bars.map((b) => `BAR${b}`).join(',');
 }
 
-interface OpenHold { item: TimelineItem; wait?: TimelineItem; tid: number; key: string }
+interface OpenHold { item: TimelineItem; tid: number; key: string }
 interface PendingTrigger { tsNs: number; kind: number; groupId: number; pid: number; tid: number; comm: string; seq?: number }
 
 /** An event as kept until build(): the reader's fields copied. */
@@ -118,7 +118,6 @@ interface DeviceState {
   /** its host's clockShift */
   shift: number;
   events: KeptEvent[];
-  kernelRelease: string;
   open?: OpenHold;
   /** tid → triggers announced and not yet returned (TriggerEnd). */
   pending: Map<number, PendingTrigger[]>;
@@ -181,7 +180,7 @@ export class TimelineBuilder {
     this.kept++;
     const h = this.host(hostname, bootId);
     if (ts > h.lastNs) h.lastNs = ts;
-    const d = this.device(hostname, bootId, device, host.kernelRelease ?? '');
+    const d = this.device(hostname, bootId, device);
     const kind = bodyOf(ev);
     const body = kind ? (ev[kind] as object | null | undefined) : undefined;
     d.events.push({ tsNs: ts, seq: seq ?? -1, order: this.kept, tid: ev.tid ?? 0, pid: ev.pid ?? 0, comm: ev.comm ?? '', device,
@@ -210,11 +209,11 @@ export class TimelineBuilder {
       case 'lockAcquire': {
         const waitNs = Number(ev.lockAcquire!.waitNs ?? 0);
         if (d.open) this.closeHold(d, ts, { released: false, note: 'another acquire came before a release (events lost?)' });
-        const wait = waitNs > 0 ? span('memory_lock wait', ts - waitNs, waitNs, 'lock wait', 'lock', { ...who, waitNs }) : undefined;
+        if (waitNs > 0) span('memory_lock wait', ts - waitNs, waitNs, 'lock wait', 'lock', { ...who, waitNs });
         const item = this.push({ track: this.track(d.owner, 'memory_lock held'), startNs: ts, durNs: 0, name: 'memory_lock held', cat: 'lock',
           args: { ...who, waitNs } });
         const key = `${deviceKey(hostname, bootId, device)}\u0000${ev.tsNs}`;
-        d.open = { item, wait, tid, key };
+        d.open = { item, tid, key };
         this.holdsByAcquire.set(key, item);
         break;
       }
@@ -362,7 +361,7 @@ export class TimelineBuilder {
       }
       const dkey = deviceKey(ep.hostname, ep.bootId, ep.device);
       if (this.opts.devices && !this.opts.devices.has(dkey)) continue;
-      const d = this.device(ep.hostname, ep.bootId, ep.device, ep.kernelRelease);
+      const d = this.device(ep.hostname, ep.bootId, ep.device);
       if (ep.lockWaitNs > 0) {
         this.push({ track: this.track(d.owner, 'memory_lock wait'), startNs: ep.acquireTsNs - ep.lockWaitNs + d.shift, durNs: ep.lockWaitNs, name: 'lock wait', cat: 'lock',
           args: { device: ep.device, pid: ep.pid, comm: ep.comm, waitNs: ep.lockWaitNs, source: 'episode' } });
@@ -376,7 +375,7 @@ export class TimelineBuilder {
     for (const f of this.findingList) {
       const dkey = deviceKey(f.hostname, f.bootId, f.device);
       if (this.opts.devices && !this.opts.devices.has(dkey)) continue;
-      const d = this.device(f.hostname, f.bootId, f.device, f.kernelRelease);
+      const d = this.device(f.hostname, f.bootId, f.device);
       if (!d.owner.driver && f.driver) d.owner.driver = f.driver;
       const kind = enumName(FindingKind, f.kind), severity = enumName(Severity, f.severity);
       findings.set(f.findingId, this.push({ track: this.track(d.owner, 'findings'), startNs: f.tsNs + d.shift,
@@ -456,12 +455,12 @@ export class TimelineBuilder {
     return h;
   }
 
-  private device(hostname: string, bootId: string, device: string, kernelRelease: string): DeviceState {
+  private device(hostname: string, bootId: string, device: string): DeviceState {
     const key = deviceKey(hostname, bootId, device);
     let d = this.devices.get(key);
     if (!d) {
       const h = this.host(hostname, bootId);
-      d = { owner: this.owner('device', `d\u0000${key}`, hostname, bootId, device, 0, ''), shift: h.shift, kernelRelease, events: [], pending: new Map() };
+      d = { owner: this.owner('device', `d\u0000${key}`, hostname, bootId, device, 0, ''), shift: h.shift, events: [], pending: new Map() };
       this.devices.set(key, d);
     }
     return d;
@@ -495,9 +494,7 @@ export class TimelineBuilder {
 
   /** A task's own track: one per tid of the process. */
   private taskTrack(owner: TimelineOwner, tid: number, comm: string): TimelineTrack {
-    const t = this.track(owner, `${comm || 'task'} ${tid}`, tid);
-    t.order = TASK_TRACKS.length;
-    return t;
+    return this.track(owner, `${comm || 'task'} ${tid}`, tid);
   }
 }
 

@@ -29,8 +29,11 @@ export interface TraceEvent {
   args?: Record<string, unknown>;
 }
 
+/** The export, its events made one at a time as they are written (a large timeline is not held twice). */
 export interface TraceDocument {
-  traceEvents: TraceEvent[];
+  /** How many events traceEvents() yields. */
+  count: number;
+  traceEvents(): Iterable<TraceEvent>;
   otherData: Record<string, unknown>;
 }
 
@@ -87,17 +90,15 @@ export function toTraceDocument(t: Timeline, opts: TraceExportOptions): TraceDoc
   for (const tr of byTrack.keys()) push(tracksOf, tr.owner, tr);
 
   const meta: TraceEvent[] = [];
-  const timed: { e: TraceEvent; startNs: number; durNs?: number; seq: number }[] = [];
+  // per timed event: the item and where it goes (pid, tid; tid 0 = process-scoped)
+  const timed: { item: TimelineItem; startNs: number; durNs?: number; pid: number; tid: number; seq: number }[] = [];
   let nextTid = owners.length + 1;
   let seq = 0;
   owners.forEach((o, i) => {
     const pid = pidOf.get(o)!;
     meta.push({ name: 'process_name', ph: 'M', pid, args: { name: ownerLabel(o, (boots.get(o.hostname)?.size ?? 0) > 1) } });
     meta.push({ name: 'process_sort_index', ph: 'M', pid, args: { sort_index: i } });
-    for (const item of byOwner.get(o) ?? []) {
-      timed.push({ e: { name: item.name, cat: item.cat, ph: 'i', s: 'p', ts: micros(item.startNs, origin), pid, args: item.args },
-        startNs: item.startNs, seq: seq++ });
-    }
+    for (const item of byOwner.get(o) ?? []) timed.push({ item, startNs: item.startNs, pid, tid: 0, seq: seq++ });
     let threadIndex = 0;
     for (const tr of (tracksOf.get(o) ?? []).sort(compareTracks)) {
       const items = byTrack.get(tr)!;
@@ -110,18 +111,22 @@ export function toTraceDocument(t: Timeline, opts: TraceExportOptions): TraceDoc
         meta.push({ name: 'thread_name', ph: 'M', pid, tid, args: { name: lane === 0 ? tr.name : `${tr.name} #${lane + 1}` } });
         meta.push({ name: 'thread_sort_index', ph: 'M', pid, tid, args: { sort_index: threadIndex++ } });
       }
-      items.forEach((item, k) => {
-        const tid = tids[lanes[k]!]!;
-        const e: TraceEvent = item.durNs === undefined
-          ? { name: item.name, cat: item.cat, ph: 'i', s: 't', ts: micros(item.startNs, origin), pid, tid, args: item.args }
-          : { name: item.name, cat: item.cat, ph: 'X', ts: micros(item.startNs, origin), dur: item.durNs / 1000, pid, tid, args: item.args };
-        timed.push({ e, startNs: item.startNs, durNs: item.durNs, seq: seq++ });
-      });
+      items.forEach((item, k) => timed.push({ item, startNs: item.startNs, durNs: item.durNs, pid, tid: tids[lanes[k]!]!, seq: seq++ }));
     }
   });
   timed.sort((a, b) => compareSlices(a, b) || a.seq - b.seq);
+  const event = ({ item, pid, tid }: (typeof timed)[number]): TraceEvent => {
+    const ts = micros(item.startNs, origin);
+    if (tid === 0) return { name: item.name, cat: item.cat, ph: 'i', s: 'p', ts, pid, args: item.args };
+    if (item.durNs === undefined) return { name: item.name, cat: item.cat, ph: 'i', s: 't', ts, pid, tid, args: item.args };
+    return { name: item.name, cat: item.cat, ph: 'X', ts, dur: item.durNs / 1000, pid, tid, args: item.args };
+  };
   return {
-    traceEvents: [...meta, ...timed.map((x) => x.e)],
+    count: meta.length + timed.length,
+    *traceEvents() {
+      yield* meta;
+      for (const x of timed) yield event(x);
+    },
     otherData: {
       generator: 'revokescope',
       clock: opts.clock,
@@ -144,18 +149,13 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
 /** The document as JSON text in chunks of about 64 KiB (one event per line), for a stream. */
 export function* traceJsonChunks(doc: TraceDocument): Generator<string> {
   let buf = '{"traceEvents":[';
-  const events = doc.traceEvents;
-  for (let i = 0; i < events.length; i++) {
-    buf += `${i ? ',' : ''}\n${JSON.stringify(events[i])}`;
+  let i = 0;
+  for (const e of doc.traceEvents()) {
+    buf += `${i++ ? ',' : ''}\n${JSON.stringify(e)}`;
     if (buf.length >= 1 << 16) {
       yield buf;
       buf = '';
     }
   }
   yield `${buf}\n],\n"otherData":${JSON.stringify(doc.otherData)}}\n`;
-}
-
-/** The whole document as one string (small exports, tests). */
-export function traceJsonText(doc: TraceDocument): string {
-  return [...traceJsonChunks(doc)].join('');
 }

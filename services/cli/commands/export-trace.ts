@@ -79,6 +79,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     for (const row of range.events) {
       const { host, seq, event } = eventFromRow(row);
+      builder.batch(host, seq, 1, 0, Number(event.tsNs)); // a gap in seq is loss (rows come in seq order per boot)
       builder.event(host, event, seq);
     }
     for (const row of range.episodes) builder.episode(episodeFromJson(row));
@@ -105,7 +106,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const bytes = await writeFileChunks(values.out!, traceJsonChunks(doc));
   const hosts = new Set(range.clocks.map((c) => c.hostname)).size;
-  console.log(`wrote ${doc.traceEvents.length} trace events (${range.events.length} raw events, ${range.episodes.length} episodes, ` +
+  console.log(`wrote ${doc.count} trace events (${range.events.length} raw events, ${range.episodes.length} episodes, ` +
     `${range.findings.length} findings${hosts ? `, ${hosts} host${hosts === 1 ? '' : 's'}` : ''}) to ${values.out} (${bytes} bytes)`);
   if (range.events.length === 0) console.error('revokescope export-trace: no raw events in the range (outside the events TTL, another host, or another store?)');
   if (timeline.undrawn) {
