@@ -70,12 +70,15 @@ describe.skipIf(!haveChromium)('report --html in headless Chromium', () => {
   });
 
   it('draws every finding\'s timeline with its finding mark, and a histogram per kernel and driver', async () => {
-    const drawn = await page.evaluate(() => [...document.querySelectorAll('section.finding')].map((s) => {
-      const svg = s.querySelector('svg.timeline:not(.zoom)');
-      const box = svg?.getBoundingClientRect();
-      return { id: s.getAttribute('data-finding-id'), width: box?.width ?? 0, height: box?.height ?? 0,
-        marks: svg ? svg.querySelectorAll('g.finding-mark').length : 0, spans: svg ? svg.querySelectorAll('rect.span').length : 0 };
-    }));
+    const sections = page.locator('section.finding');
+    const drawn: { id: string | null; width: number; height: number; marks: number; spans: number }[] = [];
+    for (let i = 0; i < await sections.count(); i++) {
+      const s = sections.nth(i);
+      const svg = s.locator('svg.timeline:not(.zoom)');
+      const box = await svg.boundingBox();
+      drawn.push({ id: await s.getAttribute('data-finding-id'), width: box?.width ?? 0, height: box?.height ?? 0,
+        marks: await svg.locator('g.finding-mark').count(), spans: await svg.locator('rect.span').count() });
+    }
     expect(drawn.length).toBe(findings.length);
     for (const d of drawn) {
       expect(d.marks, d.id!).toBe(1);
@@ -83,14 +86,15 @@ describe.skipIf(!haveChromium)('report --html in headless Chromium', () => {
       expect(d.height).toBeGreaterThan(40);
     }
     expect(drawn.filter((d) => d.spans > 0).length).toBeGreaterThan(findings.length / 2);
-    const hist = await page.evaluate(() => [...document.querySelectorAll('svg.histogram')].filter((s) => s.getBoundingClientRect().width > 100).length);
-    expect(hist).toBeGreaterThan(2);
+    const hist = page.locator('svg.histogram');
+    expect(await hist.count()).toBeGreaterThan(2);
+    for (let i = 0; i < await hist.count(); i++) expect((await hist.nth(i).boundingBox())?.width).toBeGreaterThan(100);
   });
 
   it('pages the episode table 50 rows at a time', async () => {
-    const visible = () => page.evaluate(() => [...document.querySelectorAll('#episodes tbody tr')].filter((r) => !(r as HTMLElement).hidden)
-      .map((r) => r.getAttribute('data-episode-id')));
-    const all = await page.evaluate(() => [...document.querySelectorAll('#episodes tbody tr')].map((r) => r.getAttribute('data-episode-id')));
+    const ids = (selector: string) => page.locator(selector).evaluateAll((rows) => rows.map((r) => r.getAttribute('data-episode-id')));
+    const visible = () => ids('#episodes tbody tr:not([hidden])');
+    const all = await ids('#episodes tbody tr');
     expect(await page.textContent('#page-label')).toBe(`1 / ${Math.ceil(all.length / 50)}`);
     expect(await visible()).toEqual(all.slice(0, 50));
     await page.click('#next');

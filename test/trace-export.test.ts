@@ -30,10 +30,12 @@ const readDoc = (path: string): Doc => JSON.parse(readFileSync(path, 'utf8')) as
 
 const D = '0000:3b:00.0';
 const D2 = '0000:3b:00.1';
+const D3 = '0000:3b:00.2';
 
 /** A 6.19 host: one FLR episode that exercises every device track (trigger span, lock wait and hold, DEVICE zap,
  * DMABUF revoke, move_notify to two DMABUFs' importers, a power transition, a function reset, mappings), two more
- * tasks waiting for the lock meanwhile (overlapping waits), and a zap by a task that does not hold the lock (LOCK_NOT_HELD). */
+ * tasks waiting for the lock meanwhile (overlapping waits), a zap by a task that does not hold the lock (LOCK_NOT_HELD),
+ * and a device whose write section began before the collector started. */
 function handTrace(): TraceBuilder {
   const b = new TraceBuilder('6.19', 'host-a', 'boot-a');
   b.info(0, D, 'vfio-pci').mmap(1, D, 7, { snapshot: true, backing: Backing.LEGACY }).mmap(2, D, 8, { backing: Backing.DMABUF, bar: 2 });
@@ -50,6 +52,8 @@ function handTrace(): TraceBuilder {
   b.acquire(820, D, 400, 250_000).release(850, D, 400); // waited from 570 µs: its wait overlaps the one of task 200
   b.acquire(900, D2, 300).zap(950, D2, { durationNs: 10_000, tid: 301 }).release(1_000, D2, 300); // zap by tid 301: LOCK_NOT_HELD
   b.fault(1_200, D, 7);
+  // the collector started inside a write section of D3: its release comes first (an episode begun before observation)
+  b.info(0, D3, 'vfio-pci').zap(50, D3, { tid: 500, durationNs: 5_000 }).release(60, D3, 500);
   return b;
 }
 
@@ -157,14 +161,21 @@ describe('read back', () => {
       const doc = readDoc(path);
       const origin = Number(doc.otherData.originNs);
       const { thread } = traceNames(doc);
-      const held = doc.traceEvents.filter((e) => e.ph === 'X' && thread.get(`${String(e.pid)}/${String(e.tid)}`)?.startsWith('memory_lock held')
-        && e.args?.episode);
+      const held = doc.traceEvents.filter((e) => thread.get(`${String(e.pid)}/${String(e.tid)}`)?.startsWith('memory_lock held') && e.args?.episode);
       const byId = new Map(held.map((e) => [String((e.args!.episode as Record<string, unknown>).episodeId), e]));
       expect(held.length).toBe(byId.size); // one slice per episode
       expect([...byId.keys()].sort()).toEqual(analysis.episodes.map((e) => String(e.episodeId)).sort());
       for (const ep of analysis.episodes) {
         const e = byId.get(String(ep.episodeId))!;
         expect(e.args!.episode).toEqual(ep);
+        if (Number(ep.acquireTsNs) === 0) {
+          // began before observation: no acquire, the release stands for it (an instant)
+          expect(e).toMatchObject({ ph: 'i', s: 't' });
+          expect(e.name).toMatch(/began before observation$/);
+          expect(toNs(e.ts as number) + origin).toBe(Number(ep.releaseTsNs));
+          continue;
+        }
+        expect(e.ph).toBe('X');
         expect(toNs(e.ts as number) + origin).toBe(Number(ep.acquireTsNs));
         expect(toNs(e.dur as number)).toBe(Number(ep.releaseTsNs) - Number(ep.acquireTsNs));
       }
@@ -218,6 +229,11 @@ describe('read back', () => {
     expect(taskSlices).toEqual(['FLR', 'lock wait', 'FLR', 'zap BAR0-5', 'revoke 2 DMABUFs', 'move_notify 2 importers', 'move_notify 1 importer',
       'D0 → D3hot', 'reset ret=0']);
     expect([...thread].filter(([k]) => k.startsWith(`${task}/`)).map(([, n]) => n)).toEqual(['qemu 100']);
+    // D3: the release of a write section that began before observation
+    const d3 = [...process].find(([, n]) => n === `host-a ${D3} vfio-pci`)![0];
+    const d3held = doc.traceEvents.filter((e) => e.pid === d3 && e.ph !== 'M' && thread.get(`${d3}/${String(e.tid)}`) === 'memory_lock held');
+    expect(d3held.map((e) => [e.ph, e.name])).toEqual([['i', 'release: revoke, began before observation']]);
+    expect(handAnalysis.episodes.some((e) => e.acquireTsNs === '0')).toBe(true);
     // the zap by a task that did not hold the lock: LOCK_NOT_HELD on D2
     const f = doc.traceEvents.find((e) => e.cat === 'finding' && (e.args!.finding as { device: string }).device === D2)!;
     expect(f.name).toBe('LOCK_NOT_HELD CRITICAL');

@@ -138,6 +138,8 @@ export class TimelineBuilder {
   private readonly findingList: Finding[] = [];
   private readonly openEpisodes = new Map<string, string>();
   private readonly holdsByAcquire = new Map<string, TimelineItem>();
+  /** releases with no acquire before them, by device and ts_ns: an episode that began before observation */
+  private readonly releasesAlone = new Map<string, TimelineItem>();
   /** device hold slice → the same hold on its task's track */
   private readonly taskCopies = new Map<TimelineItem, TimelineItem>();
   private readonly maxEvents: number;
@@ -219,7 +221,12 @@ export class TimelineBuilder {
       }
       case 'lockRelease':
         if (d.open) this.closeHold(d, ts, { releaseTid: tid });
-        else mark('memory_lock held', 'release (acquire not seen)', 'lock', who);
+        else {
+          // the write section began before the collector saw it (or its acquire was lost)
+          const item = this.push({ track: this.track(d.owner, 'memory_lock held'), startNs: ts, name: 'release (acquire not seen)', cat: 'lock',
+            args: { ...who } });
+          this.releasesAlone.set(`${deviceKey(hostname, bootId, device)}\u0000${ev.tsNs}`, item);
+        }
         break;
       case 'zap': {
         const z = ev.zap!;
@@ -353,7 +360,9 @@ export class TimelineBuilder {
     // episodes whose LockAcquire is not among the events (a store range that starts inside them): drawn from the episode
     for (const ep of this.episodes.values()) {
       const key = `${deviceKey(ep.hostname, ep.bootId, ep.device)}\u0000${ep.acquireTsNs}`;
-      const item = this.holdsByAcquire.get(key);
+      // an episode that began before observation has no acquire (acquire_ts_ns 0): its release stands for it
+      const item = ep.acquireTsNs === 0 ? this.releasesAlone.get(`${deviceKey(ep.hostname, ep.bootId, ep.device)}\u0000${ep.releaseTsNs}`)
+        : this.holdsByAcquire.get(key);
       if (item) {
         this.annotate(item, ep);
         holds.set(ep.episodeId, item);
@@ -362,6 +371,13 @@ export class TimelineBuilder {
       const dkey = deviceKey(ep.hostname, ep.bootId, ep.device);
       if (this.opts.devices && !this.opts.devices.has(dkey)) continue;
       const d = this.device(ep.hostname, ep.bootId, ep.device);
+      if (ep.acquireTsNs === 0) {
+        const release = this.push({ track: this.track(d.owner, 'memory_lock held'), startNs: ep.releaseTsNs + d.shift, name: '', cat: 'lock',
+          args: { device: ep.device, pid: ep.pid, comm: ep.comm, source: 'episode' } });
+        this.annotate(release, ep);
+        holds.set(ep.episodeId, release);
+        continue;
+      }
       if (ep.lockWaitNs > 0) {
         this.push({ track: this.track(d.owner, 'memory_lock wait'), startNs: ep.acquireTsNs - ep.lockWaitNs + d.shift, durNs: ep.lockWaitNs, name: 'lock wait', cat: 'lock',
           args: { device: ep.device, pid: ep.pid, comm: ep.comm, waitNs: ep.lockWaitNs, source: 'episode' } });
@@ -389,6 +405,7 @@ export class TimelineBuilder {
   private annotate(item: TimelineItem, ep: Episode): void {
     const trigger = enumName(TriggerKind, ep.trigger);
     item.name = ep.trigger ? `${trigger}${ep.revoke ? '' : ' (lock only)'}` : ep.revoke ? 'revoke' : 'lock only';
+    if (ep.acquireTsNs === 0) item.name = `release: ${item.name}, began before observation`;
     item.args.episode = episodeToJson(ep);
     item.args.episodeId = ep.episodeId;
     const copy = this.taskCopies.get(item);

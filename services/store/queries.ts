@@ -326,7 +326,9 @@ export async function readTraceRange(reader: StoreReader, q: TraceRangeQuery): P
         zap_bars_on_revoke AS zapBarsOnRevoke, dmabuf_bar_mmap AS dmabufBarMmap, wait_ns AS waitNs, start, length,
         duration_ns AS durationNs, toString(zap_target) AS zapTarget, had_vmas AS hadVmas, revoked, dmabuf_count AS dmabufCount,
         device_has_vmas AS deviceHasVmas, dmabuf_id AS dmabufId, importer_count AS importerCount, bar, toString(backing) AS backing,
-        mapping_id AS mappingId, map_length AS mapLength, snapshot, ok, toString(trigger) AS trigger, group_id AS groupId
+        mapping_id AS mappingId, map_length AS mapLength, snapshot, ok, toString(trigger) AS trigger, group_id AS groupId,
+        memory_enabled AS memoryEnabled, power_state AS powerState, device_revoked AS deviceRevoked, open_count AS openCount,
+        no_command_memory AS noCommandMemory, custom_vm_ops_bars AS customVmOpsBars, ret, power_from AS powerFrom, power_to AS powerTo
       FROM ${table(TABLES.events)} FINAL ${whereClause(w)}
       ORDER BY hostname, boot_id, seq LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
   const episodes = await rows<Record<string, unknown>>(`
@@ -334,7 +336,8 @@ export async function readTraceRange(reader: StoreReader, q: TraceRangeQuery): P
         toString(trigger) AS trigger, group_id AS groupId, acquire_ts_ns AS acquireTsNs, release_ts_ns AS releaseTsNs,
         revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
         dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
-        importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete
+        importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
+        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps
       FROM ${table(TABLES.episodes)} FINAL
       WHERE time >= fromUnixTimestamp64Milli({from_ms:Int64}) - INTERVAL 1 HOUR AND time < fromUnixTimestamp64Milli({to_ms:Int64})
         AND addNanoseconds(time, hold_ns) >= fromUnixTimestamp64Milli({from_ms:Int64}) ${host.sql.length ? `AND ${host.sql.join(' AND ')}` : ''}

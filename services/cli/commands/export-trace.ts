@@ -1,7 +1,7 @@
 // `revokescope export-trace --from T --to T [--host H] --out FILE`: a time range of the store (chDB data dir or a
 // ClickHouse server) as a Chrome JSON trace (the same builder as `analyze --export-trace`), on the wall clock.
 import { parseArgs } from 'node:util';
-import { Backing, TriggerKind, ZapTarget, type Event, type HostInfo } from '../../core/model.js';
+import { Backing, TriggerKind, ZapTarget, type DeviceInfo, type Event, type HostInfo } from '../../core/model.js';
 import { storeFlags } from '../../pipeline/cli.js';
 import { DEFAULT_MAX_EVENTS, TimelineBuilder, TimelineLimitError } from '../../report/timeline.js';
 import { toTraceDocument, traceJsonChunks } from '../../report/trace-events.js';
@@ -109,10 +109,7 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`wrote ${doc.count} trace events (${range.events.length} raw events, ${range.episodes.length} episodes, ` +
     `${range.findings.length} findings${hosts ? `, ${hosts} host${hosts === 1 ? '' : 's'}` : ''}) to ${values.out} (${bytes} bytes)`);
   if (range.events.length === 0) console.error('revokescope export-trace: no raw events in the range (outside the events TTL, another host, or another store?)');
-  if (timeline.undrawn) {
-    console.error(`revokescope export-trace: ${timeline.undrawn} stored events of kinds whose fields the events table does not keep ` +
-      '(trigger ends, power transitions, function resets) are not drawn');
-  }
+  if (timeline.undrawn) console.error(`revokescope export-trace: ${timeline.undrawn} stored events of a kind this version does not draw`);
   return 0;
 }
 
@@ -124,12 +121,24 @@ function usage(message: string): number {
 const num = (v: unknown): number => Number(v ?? 0);
 const enumValue = (values: object, name: unknown): number => ((values as Record<string, number | undefined>)[String(name)] ?? 0);
 
-/** A raw-event row of the store (readTraceRange) as the event it was. Kinds the table stores without their fields
- * (the rules v2 additions) come back without a body. */
+/** A raw-event row of the store (readTraceRange) as the event it was. A kind this version does not know comes back
+ * without a body (the timeline counts it as not drawn). */
 export function eventFromRow(r: Record<string, unknown>): { host: HostInfo; seq: number; event: Event } {
   const ev: Event = { tsNs: num(r.tsNs), cpu: num(r.cpu), pid: num(r.pid), tid: num(r.tid), comm: String(r.comm ?? ''), device: String(r.device ?? '') };
   switch (r.kind) {
-    case 'deviceInfo': ev.deviceInfo = { driver: String(r.driver ?? ''), zapBarsOnRevoke: !!r.zapBarsOnRevoke, dmabufBarMmap: !!r.dmabufBarMmap }; break;
+    case 'deviceInfo': {
+      // the optional fields are NULL when the collector did not read them: absent, as in the event
+      const info: DeviceInfo = { driver: String(r.driver ?? ''), dmabufBarMmap: !!r.dmabufBarMmap };
+      if (r.zapBarsOnRevoke != null) info.zapBarsOnRevoke = !!r.zapBarsOnRevoke;
+      if (r.memoryEnabled != null) info.memoryEnabled = !!r.memoryEnabled;
+      if (r.powerState != null) info.powerState = num(r.powerState);
+      if (r.deviceRevoked != null) info.revoked = !!r.deviceRevoked;
+      if (r.openCount != null) info.openCount = num(r.openCount);
+      if (r.noCommandMemory != null) info.noCommandMemory = !!r.noCommandMemory;
+      if (r.customVmOpsBars != null) info.customVmOpsBars = num(r.customVmOpsBars);
+      ev.deviceInfo = info;
+      break;
+    }
     case 'lockAcquire': ev.lockAcquire = { waitNs: num(r.waitNs) }; break;
     case 'lockRelease': ev.lockRelease = {}; break;
     case 'zap': ev.zap = { start: num(r.start), length: num(r.length), durationNs: num(r.durationNs), target: enumValue(ZapTarget, r.zapTarget),
@@ -142,6 +151,9 @@ export function eventFromRow(r: Record<string, unknown>): { host: HostInfo; seq:
     case 'barMunmap': ev.barMunmap = { bar: num(r.bar), mappingId: num(r.mappingId) }; break;
     case 'barFault': ev.barFault = { bar: num(r.bar), mappingId: num(r.mappingId), ok: !!r.ok }; break;
     case 'trigger': ev.trigger = { kind: enumValue(TriggerKind, r.trigger), groupId: num(r.groupId) }; break;
+    case 'triggerEnd': ev.triggerEnd = { kind: enumValue(TriggerKind, r.trigger), ret: num(r.ret) }; break;
+    case 'powerTransition': ev.powerTransition = { from: num(r.powerFrom), to: num(r.powerTo), durationNs: num(r.durationNs) }; break;
+    case 'resetFunction': ev.resetFunction = { ret: num(r.ret), durationNs: num(r.durationNs) }; break;
     default: break;
   }
   return { host: { hostname: String(r.hostname ?? ''), bootId: String(r.bootId ?? '') }, seq: num(r.seq), event: ev };
