@@ -147,6 +147,7 @@ export class TimelineBuilder {
   private minNs = Infinity;
   private maxNs = -Infinity;
   private undrawn = 0;
+  private built = false;
 
   constructor(private readonly opts: TimelineOptions = {}) {
     this.maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
@@ -329,7 +330,10 @@ export class TimelineBuilder {
     this.openEpisodes.set(`${deviceKey(o.hostname, o.bootId, o.device)}\u0000${o.acquireTsNs}`, o.episodeId);
   }
 
+  /** Draws what was given (once: the builder is spent afterwards). */
   build(): Timeline {
+    if (this.built) throw new Error('TimelineBuilder.build(): already built');
+    this.built = true;
     for (const d of this.devices.values()) {
       const events = d.events.sort((a, b) => a.tsNs - b.tsNs || a.seq - b.seq || a.order - b.order);
       d.events = [];

@@ -79,7 +79,8 @@ export function toTraceDocument(t: Timeline, opts: TraceExportOptions): TraceDoc
     if (item.ownerScoped) push(byOwner, item.track.owner, item);
     else push(byTrack, item.track, item);
   }
-  const owners = t.owners.filter((o) => byOwner.has(o) || t.tracks.some((tr) => tr.owner === o && byTrack.has(tr))).sort(compareOwners);
+  const withTracks = new Set([...byTrack.keys()].map((tr) => tr.owner));
+  const owners = t.owners.filter((o) => byOwner.has(o) || withTracks.has(o)).sort(compareOwners);
   const boots = new Map<string, Set<string>>();
   for (const o of owners) {
     if (!boots.has(o.hostname)) boots.set(o.hostname, new Set());
