@@ -8,6 +8,8 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   collect: { summary: 'trace this host\'s kernel (ftrace or bpftrace) into EventBatches', load: () => import('./commands/collect.js') },
   correlate: { summary: 'fleet correlator: consume Kafka, write ClickHouse', load: () => import('./commands/correlate.js') },
   serve: { summary: 'serve the API from an existing store', load: () => import('./commands/serve.js') },
+  'export-trace': { summary: 'a time range of the store as Chrome JSON trace events (ui.perfetto.dev)', load: () => import('./commands/export-trace.js') },
+  report: { summary: 'a trace as one self-contained HTML report (histograms, finding timelines, episodes)', load: () => import('./commands/report.js') },
 };
 
 function usage(): string {

@@ -1,5 +1,5 @@
 // Reports over correlator outputs: the summary object and its terminal table.
-export { summarize, SummaryBuilder, findingKindNames, severityNames, openLockSummaries, type Summary, type SummaryStats, type DeviceFindings,
+export { summarize, SummaryBuilder, type GroupHistograms, findingKindNames, severityNames, openLockSummaries, type Summary, type SummaryStats, type DeviceFindings,
   type OpenLockSummary,
   type HistogramBucket, type LatencyStats } from './summary.js';
 export { latencyStats, nearestRank } from './percentiles.js';

@@ -137,6 +137,19 @@ export class SummaryBuilder {
     }
   }
 
+  /** Revoke latency histograms per kernel and per driver over the overall histogram's buckets. */
+  histograms(): GroupHistograms {
+    if (this.all.length === 0) return { byKernel: {}, byDriver: {} };
+    let lo = Infinity, hi = -Infinity;
+    for (const v of this.all) { const i = bucketIndex(v); if (i < lo) lo = i; if (i > hi) hi = i; }
+    const per = (m: Map<string, number[]>): Record<string, HistogramBucket[]> => {
+      const out: Record<string, HistogramBucket[]> = {};
+      for (const key of [...m.keys()].sort()) out[key] = histogramOf(m.get(key)!, { lo, hi });
+      return out;
+    };
+    return { byKernel: per(this.byKernel), byDriver: per(this.byDriver) };
+  }
+
   build(stats: SummaryStats = {}, openLocks: OpenLockSummary[] = []): Summary {
     const byKind: Record<string, number> = {};
     for (const k of findingKindNames) byKind[k] = this.byKind.get(k) ?? 0;
@@ -172,6 +185,10 @@ export class SummaryBuilder {
   }
 }
 
+/** Revoke latency histograms per kernel and per driver, all on the edges of the overall histogram (the HTML report
+ * draws them side by side). */
+export interface GroupHistograms { byKernel: Record<string, HistogramBucket[]>; byDriver: Record<string, HistogramBucket[]> }
+
 function push(m: Map<string, number[]>, key: string, v: number): void {
   const a = m.get(key);
   if (a) a.push(v);
@@ -184,16 +201,18 @@ function groupStats(m: Map<string, number[]>): Record<string, LatencyStats> {
   return out;
 }
 
-function histogramOf(values: number[]): HistogramBucket[] {
-  if (values.length === 0) return [];
+/** Half-decade buckets of `values` from the first to the last non-empty one, or over [lo, hi] (bucket indexes) when
+ * given, so several histograms share their edges. */
+function histogramOf(values: number[], range?: { lo: number; hi: number }): HistogramBucket[] {
+  if (values.length === 0 && !range) return [];
   const counts = new Map<number, number>();
-  let lo = Infinity;
-  let hi = -Infinity;
+  let lo = range?.lo ?? Infinity;
+  let hi = range?.hi ?? -Infinity;
   for (const v of values) {
     const i = bucketIndex(v);
     counts.set(i, (counts.get(i) ?? 0) + 1);
-    if (i < lo) lo = i;
-    if (i > hi) hi = i;
+    if (!range && i < lo) lo = i;
+    if (!range && i > hi) hi = i;
   }
   const out: HistogramBucket[] = [];
   for (let i = lo; i <= hi; i++) {

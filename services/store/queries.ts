@@ -285,3 +285,70 @@ function page(rows: Record<string, unknown>[], limit: number, idKey: string): Pa
   const items = rows.map(({ _time_ns, ...rest }) => rest);
   return rows.length === limit && last ? { items, nextCursor: { timeNs: String(last._time_ns), id: String(last[idKey]) } } : { items };
 }
+
+/** What a trace-event export of a time range needs (export-trace): the raw events of the range, the episodes that
+ * overlap it, its findings, and each boot's wall-clock offset. */
+export interface TraceRangeQuery {
+  /** Inclusive, wall clock ms. */
+  fromMs: number;
+  /** Exclusive, wall clock ms. */
+  toMs: number;
+  host?: string;
+  /** Most raw events read; one more row is returned when there are more (the caller says so). */
+  maxEvents: number;
+}
+
+export interface TraceRange {
+  /** Raw event rows (columns of `events`, enums by name, 64-bit values as strings), by host, boot and seq. */
+  events: Record<string, unknown>[];
+  /** Episodes acquired before the range's end and released at or after its start: proto3 JSON rows. */
+  episodes: Record<string, unknown>[];
+  findings: Record<string, unknown>[];
+  /** Per boot: its wall-clock offset − fromMs, in ns (ts_ns + shiftNs = ns since fromMs). */
+  clocks: { hostname: string; bootId: string; shiftNs: number }[];
+}
+
+/** Reads a time range for a trace-event export. Every row is deduplicated (FINAL). */
+export async function readTraceRange(reader: StoreReader, q: TraceRangeQuery): Promise<TraceRange> {
+  const table = (name: string): string => `${reader.database}.${name}`;
+  const rows = async <T>(query: string, params: Record<string, unknown>): Promise<T[]> =>
+    (await reader.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: ISO })).json<T>();
+  const w: Where = { sql: [], params: {} };
+  timeWhere(w, q);
+  eq(w, 'hostname', 'host', q.host);
+  const host: Where = { sql: [], params: {} };
+  eq(host, 'hostname', 'host', q.host);
+  // ns since fromMs as an Int64 computed in the engine: wall-clock ns since the epoch are past 2^53
+  const origin = `toInt64({from_ms:Int64}) * 1000000`;
+  // one query at a time: embedded chDB runs one per connection
+  const events = await rows<Record<string, unknown>>(`
+      SELECT hostname, boot_id AS bootId, seq, ts_ns AS tsNs, cpu, pid, tid, comm, device, toString(kind) AS kind, driver,
+        zap_bars_on_revoke AS zapBarsOnRevoke, dmabuf_bar_mmap AS dmabufBarMmap, wait_ns AS waitNs, start, length,
+        duration_ns AS durationNs, toString(zap_target) AS zapTarget, had_vmas AS hadVmas, revoked, dmabuf_count AS dmabufCount,
+        device_has_vmas AS deviceHasVmas, dmabuf_id AS dmabufId, importer_count AS importerCount, bar, toString(backing) AS backing,
+        mapping_id AS mappingId, map_length AS mapLength, snapshot, ok, toString(trigger) AS trigger, group_id AS groupId,
+        memory_enabled AS memoryEnabled, power_state AS powerState, device_revoked AS deviceRevoked, open_count AS openCount,
+        no_command_memory AS noCommandMemory, custom_vm_ops_bars AS customVmOpsBars, ret, power_from AS powerFrom, power_to AS powerTo
+      FROM ${table(TABLES.events)} FINAL ${whereClause(w)}
+      ORDER BY hostname, boot_id, seq LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
+  const episodes = await rows<Record<string, unknown>>(`
+      SELECT episode_id AS episodeId, hostname, boot_id AS bootId, device, driver, kernel_release AS kernelRelease,
+        toString(trigger) AS trigger, group_id AS groupId, acquire_ts_ns AS acquireTsNs, release_ts_ns AS releaseTsNs,
+        revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
+        dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
+        importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
+        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps
+      FROM ${table(TABLES.episodes)} FINAL
+      WHERE time >= fromUnixTimestamp64Milli({from_ms:Int64}) - INTERVAL 1 HOUR AND time < fromUnixTimestamp64Milli({to_ms:Int64})
+        AND addNanoseconds(time, hold_ns) >= fromUnixTimestamp64Milli({from_ms:Int64}) ${host.sql.length ? `AND ${host.sql.join(' AND ')}` : ''}
+      ORDER BY hostname, boot_id, device, acquire_ts_ns LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
+  const findings = await rows<Record<string, unknown>>(`
+      SELECT finding_id AS findingId, toString(kind) AS kind, toString(severity) AS severity, hostname, boot_id AS bootId,
+        device, driver, kernel_release AS kernelRelease, episode_id AS episodeId, ts_ns AS tsNs, inconclusive, evidence
+      FROM ${table(TABLES.findings)} FINAL ${whereClause(w)}
+      ORDER BY hostname, boot_id, device, ts_ns, finding_id LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
+  const clocks = await rows<{ hostname: string; bootId: string; shiftNs: string }>(`
+      SELECT hostname, boot_id AS bootId, toString(offset_ns - ${origin}) AS shiftNs
+      FROM ${table(TABLES.bootClock)} FINAL ${whereClause(host)}`, { ...host.params, from_ms: Math.trunc(q.fromMs) });
+  return { events, episodes, findings, clocks: clocks.map((c) => ({ hostname: c.hostname, bootId: c.bootId, shiftNs: Number(c.shiftNs) })) };
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System tools the test suite drives for real: protoc + kcat (Kafka interop), QEMU + busybox + kmod + cpio
-# (kernel lab), Java + Maven (the Kafka broker from Maven Central), Go (amtool), Python venv (schemathesis).
+# (kernel lab), Java + Maven (the Kafka broker from Maven Central), Go (amtool), Python venv (schemathesis),
+# Chromium (the HTML report's screenshot test).
 # Installs only what is missing; apt-get update runs at most once.
 set -euo pipefail
 need=()
@@ -14,6 +15,7 @@ have modinfo || need+=(kmod)
 have java || need+=(openjdk-17-jre-headless)
 have mvn || need+=(maven)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

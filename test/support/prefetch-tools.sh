@@ -2,20 +2,21 @@
 # Fetch and build the real tools the tests drive before vitest starts, so no test blocks its worker on a
 # download: the Kafka broker (Maven Central), amtool + alertmanager (Go module proxy), schemathesis (a PyPI venv)
 # and the kernel lab's pinned Debian kernels + initramfs. All of it lands in .cache/ and is reused next time.
-# kcat and protoc come from Debian (as root). A missing toolchain is left to the test that needs it (it skips with a
-# printed reason, or fails under CI=true).
+# kcat, protoc and chromium (the HTML report's screenshot test) come from Debian (as root). A missing toolchain is
+# left to the test that needs it (it skips with a printed reason, or fails under CI=true).
 set -u
 cd "$(dirname "$0")/../.."
 # Kafka interop tools (kcat, protoc) from Debian when missing: the tests drive them for real.
 need=""
 command -v kcat >/dev/null 2>&1 || need="$need kcat"
 command -v protoc >/dev/null 2>&1 || need="$need protobuf-compiler"
+[ -x /usr/bin/chromium ] || need="$need chromium"
 if [ -n "$need" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' 2>/dev/null | head -1)" ] || apt-get update -qq || true
   apt-get install -y -qq --no-install-recommends $need >/dev/null 2>&1 \
     || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $need >/dev/null; } \
-    || echo "prefetch: apt-get install$need failed (the Kafka interop test will say why)"
+    || echo "prefetch: apt-get install$need failed (the Kafka interop and report screenshot tests will say why)"
 fi
 AM=v0.28.1
 if command -v go >/dev/null 2>&1; then

@@ -6,8 +6,12 @@ import type { Readable, Writable } from 'node:stream';
 import { Correlator, type CorrelatorOptions } from '../../core/correlator/index.js';
 import { Severity, type Finding } from '../../core/model.js';
 import { SummaryBuilder, openLockSummaries, renderTable } from '../../report/index.js';
+import { DEFAULT_MAX_EVENTS, TimelineBuilder, TimelineLimitError } from '../../report/timeline.js';
+import { TimelineFeed } from '../../report/timeline-feed.js';
+import { toTraceDocument, traceJsonChunks } from '../../report/trace-events.js';
 import { readTrace, TraceError, episodeToJson, findingToJson } from '../../trace/index.js';
-import { helpText, oneOf, parseCommand, UsageError, type OptionTable } from '../options.js';
+import { helpText, integer, oneOf, parseCommand, text, UsageError, type OptionTable } from '../options.js';
+import { writeFileChunks } from '../output-file.js';
 import { correlatorOptions, correlatorSettings } from '../settings.js';
 
 export interface CommandIo { stdout: Writable; stderr: Writable; stdin?: Readable }
@@ -19,6 +23,10 @@ const analyzeOptions = {
   failOn: { flag: 'fail-on', arg: 'SEVERITY', parse: (t: string, n: string) => oneOf('info', 'warning', 'critical')(t.toLowerCase(), n),
     help: 'exit 1 if any certain finding has this severity or a higher one' },
   lenient: { flag: 'lenient', boolean: true, help: 'skip and count bad lines/records instead of stopping at the first' },
+  exportTrace: { flag: 'export-trace', arg: 'FILE', parse: text,
+    help: 'also write the trace\'s timeline as Chrome JSON trace events (ui.perfetto.dev, chrome://tracing): a process per device and per task, findings as instants' },
+  exportMaxEvents: { flag: 'export-max-events', arg: 'N', default: DEFAULT_MAX_EVENTS, parse: integer(1),
+    help: 'most slices and instants --export-trace holds; past it the export fails (exit 2) and the analysis is still printed' },
 } satisfies OptionTable;
 
 const HELP = helpText('revokescope analyze FILE [options]', `
@@ -60,6 +68,8 @@ export async function run(argv: string[], io: CommandIo = processIo, env: NodeJS
   let opts: Partial<CorrelatorOptions>;
   let format: 'table' | 'json';
   let lenient: boolean;
+  let exportFile: string | undefined;
+  let exportMax: number;
   try {
     const o = parseCommand(argv, { ...analyzeOptions, ...correlatorOptions }, env, { positionals: true });
     if (o.help) { io.stdout.write(`${HELP}\n`); return 0; }
@@ -69,6 +79,8 @@ export async function run(argv: string[], io: CommandIo = processIo, env: NodeJS
     lenient = o.values.lenient;
     failOn = o.values.failOn === undefined ? undefined : FAIL_ON[o.values.failOn];
     opts = correlatorSettings(o.values);
+    exportFile = o.values.exportTrace;
+    exportMax = o.values.exportMaxEvents;
   } catch (e) {
     if (e instanceof UsageError) return usageError(io, e.message);
     throw e;
@@ -81,13 +93,16 @@ export async function run(argv: string[], io: CommandIo = processIo, env: NodeJS
   const out = new Out(io.stdout);
   const json = format === 'json';
   let episodesWritten = 0;
+  const timeline = exportFile === undefined ? undefined : new TraceExport(exportMax);
   const drain = async () => {
     for (const e of correlator.takeEpisodes()) {
       summary.addEpisode(e);
+      timeline?.use((b) => b.episode(e));
       if (json) await out.write(`${episodesWritten++ ? ',\n' : '\n'}${JSON.stringify(episodeToJson(e))}`);
     }
     for (const f of correlator.takeFindings()) {
       summary.addFinding(f);
+      timeline?.use((b) => b.finding(f));
       findings.push(f);
     }
   };
@@ -96,17 +111,20 @@ export async function run(argv: string[], io: CommandIo = processIo, env: NodeJS
     if (reader.format === 'pb') {
       // .pb: the wire reader's checked scans, as the embedded pipeline and the Kafka consumer read their messages
       for await (const scan of reader.scans()) {
+        timeline?.feedWith((f) => f.scan(scan));
         correlator.ingestScan(scan);
         await drain();
       }
     } else {
       for await (const batch of reader) {
+        timeline?.feedWith((f) => f.batch(batch));
         correlator.ingest(batch);
         await drain();
       }
     }
     correlator.finish();
     await drain();
+    for (const o of correlator.openLocks()) timeline?.use((b) => b.openLock(o));
   } catch (e) {
     if (e instanceof OutputClosed) return 0;
     if (e instanceof TraceError) {
@@ -130,6 +148,13 @@ export async function run(argv: string[], io: CommandIo = processIo, env: NodeJS
     if (e instanceof OutputClosed) return 0;
     throw e;
   }
+  if (timeline && exportFile !== undefined) {
+    const problem = await timeline.write(exportFile, file);
+    if (problem) {
+      io.stderr.write(`revokescope analyze: --export-trace ${exportFile}: ${problem}\n`);
+      return 2;
+    }
+  }
   if (reader.stats.skipped > 0) {
     const what = reader.format === 'pb' ? 'records' : 'lines';
     io.stderr.write(`revokescope analyze: --lenient: skipped ${reader.stats.skipped} bad ${what}${reader.stats.truncated ? ' (the rest of the file after a broken length prefix is unreadable)' : ''}; first: ${reader.stats.skipReasons[0]}\n`);
@@ -137,6 +162,54 @@ export async function run(argv: string[], io: CommandIo = processIo, env: NodeJS
   // certain findings only: an inconclusive one never fails a run (nor pages)
   if (failOn !== undefined && findings.some((f) => !f.inconclusive && (f.severity ?? 0) >= failOn!)) return 1;
   return 0;
+}
+
+/** --export-trace: the timeline built beside the correlator. Past its limit it stops taking events and says why at
+ * the end; the analysis goes on. */
+class TraceExport {
+  private readonly builder: TimelineBuilder;
+  private readonly feed: TimelineFeed;
+  private failed: string | undefined;
+
+  constructor(private readonly maxItems: number) {
+    this.builder = new TimelineBuilder({ maxEvents: maxItems });
+    this.feed = new TimelineFeed(this.builder);
+  }
+
+  use(f: (b: TimelineBuilder) => void): void { this.feedWith(() => f(this.builder)); }
+
+  feedWith(f: (feed: TimelineFeed) => void): void {
+    if (this.failed) return;
+    try {
+      f(this.feed);
+    } catch (e) {
+      if (!(e instanceof TimelineLimitError)) throw e;
+      this.failed = `${e.message} (--export-max-events ${this.maxItems}): not written; export a time range from the store ` +
+        '(revokescope export-trace --from --to --host) or raise the limit';
+    }
+  }
+
+  /** Writes the file; returns why not when it cannot. */
+  async write(path: string, source: string): Promise<string | undefined> {
+    if (this.failed) return this.failed;
+    let timeline;
+    try {
+      timeline = this.builder.build();
+    } catch (e) {
+      if (e instanceof TimelineLimitError) return `${e.message} (--export-max-events ${this.maxItems}): not written`;
+      throw e;
+    }
+    const doc = toTraceDocument(timeline, {
+      clock: 'CLOCK_MONOTONIC of each host (hosts are not aligned): ts (µs) = (ts_ns − originNs) / 1000',
+      meta: { source: source === '-' ? 'stdin' : source, command: 'analyze --export-trace' },
+    });
+    try {
+      await writeFileChunks(path, traceJsonChunks(doc));
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return undefined;
+  }
 }
 
 function usageError(io: CommandIo, message: string): number {
