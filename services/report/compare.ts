@@ -423,10 +423,12 @@ export function compareKernels(baseline: KernelInput, candidate: KernelInput, op
   if (certain.verdict === 'regression' || certain.verdict === 'improvement') {
     reasons.push(`${certain.verdict}: certain findings ${certain.baseline.per1k.toPrecision(3)} → ${certain.candidate.per1k.toPrecision(3)} per 1000 episodes, ${fmtP(certain.pAdjusted)} (Holm)`);
   }
+  // not enough data when no latency quantile could be compared at all (finding rates alone do not clear a kernel)
   const verdicts = [...latency.map((l) => l.verdict), certain.verdict];
   const verdict: Verdict = verdicts.includes('regression') ? 'regression'
     : verdicts.includes('improvement') ? 'improvement'
-    : verdicts.every((v) => v === 'insufficient data') ? 'insufficient data' : 'no significant difference';
+    : latency.every((l) => l.verdict === 'insufficient data') ? 'insufficient data' : 'no significant difference';
+  if (verdict === 'insufficient data') reasons.push('no latency quantile had enough values and hosts (two or more) on both sides');
 
   const strata = work.map((w) => w.out).sort((x, y) => y.baselineEpisodes - x.baselineEpisodes || y.candidateEpisodes - x.candidateEpisodes
     || x.trigger.localeCompare(y.trigger) || x.driver.localeCompare(y.driver));
