@@ -216,7 +216,7 @@ function sideVariance(parts: readonly { coef: number; lin: Linearized }[]): { va
   for (const { coef, lin } of parts) {
     for (const [h, e] of lin.perHost) totals.set(h, (totals.get(h) ?? 0) + coef * lin.term.slope * e);
   }
-  return clusterVariance([...totals.values()]);
+  return clusterVariance(inHostOrder(totals));
 }
 
 /** A difference of two sides' estimates with independent variances: interval, df and two-sided p. */
@@ -252,7 +252,7 @@ function rateOf(parts: RateParts, alpha: number): { rate: number; variance: numb
     poisson += wn * wn * s.count;
     for (const [h, c] of s.perHost) totals.set(h, (totals.get(h) ?? 0) + wn * (c.k - r * c.n));
   }
-  const between = clusterVariance([...totals.values()]);
+  const between = clusterVariance(inHostOrder(totals));
   const dispersion = poisson > 0 && between ? Math.max(1, between.variance / poisson) : 1;
   return { ...standardizedRate(parts.strata, alpha, dispersion), dispersion };
 }
@@ -294,10 +294,14 @@ function latencyVerdict(ratio: number | undefined, pAdjusted: number | undefined
 const pct = (q: number): string => `p${Math.round(q * 100)}`;
 const episodesOf = (s: StratumInput | undefined): number => (s ? s.hosts.reduce((n, h) => n + h.episodes, 0) : 0);
 
+/** Hosts numbered in name order, and sums taken in that order: the result does not depend on the order of the input. */
 function hostIndexOf(k: KernelInput): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const s of k.strata) for (const h of s.hosts) if (!m.has(h.host)) m.set(h.host, m.size);
-  return m;
+  const names = [...new Set(k.strata.flatMap((s) => s.hosts.map((h) => h.host)))].sort();
+  return new Map(names.map((n, i) => [n, i]));
+}
+
+function inHostOrder(totals: Map<number, number>): number[] {
+  return [...totals].sort(([x], [y]) => x - y).map(([, v]) => v);
 }
 
 /** The comparison of a candidate kernel selection against a baseline one. */
@@ -308,7 +312,7 @@ export function compareKernels(baseline: KernelInput, candidate: KernelInput, op
   const hostsA = hostIndexOf(baseline), hostsB = hostIndexOf(candidate);
   const A = new Map(baseline.strata.map((s) => [stratumKey(s), s]));
   const B = new Map(candidate.strata.map((s) => [stratumKey(s), s]));
-  const keys = [...new Set([...A.keys(), ...B.keys()])];
+  const keys = [...new Set([...A.keys(), ...B.keys()])].sort();
   const baseEpisodes = baseline.strata.reduce((n, s) => n + episodesOf(s), 0);
 
   interface Work { a?: StratumInput; b?: StratumInput; lin: Map<string, [Linearized, Linearized]>; out: StratumComparison }
