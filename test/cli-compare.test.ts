@@ -10,12 +10,11 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetSimulator } from '../collectors/simulator/index.js';
 import { run } from '../services/cli/commands/compare.js';
-import { analyzeBatches } from '../services/core/analysis.js';
-import type { Episode, Finding } from '../services/core/model.js';
-import { compareKernels, StrataBuilder, type Comparison } from '../services/report/compare.js';
+import { compareKernels, type Comparison } from '../services/report/compare.js';
 import { ClickHouseStore } from '../services/store/clickhouse-store.js';
 import { connect } from '../services/store/connect.js';
 import { writeTrace } from '../services/trace/index.js';
+import { asKernel, correlatedFleet, strataOf, writeFleets, type Correlated } from './support/compare-fleets.js';
 
 class Capture extends Writable {
   text = '';
@@ -33,46 +32,17 @@ const dir = mkdtempSync(join(tmpdir(), 'revokescope-compare-'));
 /** 300 hosts × 2 minutes: 60 hosts of each kernel era, ≈ 45,000 episodes per era. */
 const FLEET = { hosts: 300, durationNs: 120e9 };
 
-interface Correlated { episodes: Episode[]; findings: Finding[] }
-
-function correlate(seed: number): Correlated {
-  const { episodes, findings } = analyzeBatches(new FleetSimulator({ ...FLEET, seed }).batches());
-  return { episodes, findings };
-}
-
-/** The same episodes as another kernel on other hosts (so one store can hold both), revoke latency × scale. */
-function variant(c: Correlated, prefix: string, scale = 1): Correlated {
-  const id = (s: string): string => (s ? `${prefix}${s}` : s);
-  return {
-    episodes: c.episodes.map((e) => ({ ...e, episodeId: id(e.episodeId), hostname: prefix + e.hostname, kernelRelease: prefix + e.kernelRelease,
-      revokeNs: Math.round(Number(e.revokeNs) * scale) })),
-    findings: c.findings.map((f) => ({ ...f, findingId: id(f.findingId), episodeId: id(f.episodeId), hostname: prefix + f.hostname,
-      kernelRelease: prefix + f.kernelRelease })),
-  };
-}
-
-function strata(c: Correlated, kernel: string) {
-  const b = new StrataBuilder(kernel);
-  for (const e of c.episodes) b.addEpisode(e);
-  for (const f of c.findings) b.addFinding(f);
-  return b.build();
-}
-
 let a: Correlated, b: Correlated;
 let store: ClickHouseStore;
 const dataDir = join(dir, 'store');
 
 beforeAll(async () => {
-  a = correlate(41);
-  b = correlate(42);
+  a = correlatedFleet({ ...FLEET, seed: 41 });
+  b = correlatedFleet({ ...FLEET, seed: 42 });
   const conn = await connect({ dataDir });
   store = new ClickHouseStore(conn.client, { now: () => NOW_MS - 10 * 60_000, writer: { maxDelayMs: 50 } });
   await store.migrate();
-  for (const c of [a, variant(b, 'same-'), variant(b, 'slow-', 1.2)]) {
-    await store.writeEpisodes(c.episodes);
-    await store.writeFindings(c.findings);
-  }
-  await store.flush();
+  await writeFleets(store, [a, asKernel(b, 'same-'), asKernel(b, 'slow-', 1.2)]);
   await store.close(); // the command opens the directory itself
 }, 600_000);
 
@@ -110,7 +80,7 @@ describe('from the store', () => {
   it('reads the same comparison from the store as the trace path builds from the episodes', async () => {
     const r = await compare('--data-dir', dataDir, '--baseline', '7.1.*', '--candidate', 'slow-7.1.*', '--format', 'json');
     const fromStore = JSON.parse(r.stdout) as Comparison;
-    const direct = JSON.parse(JSON.stringify(compareKernels(strata(a, '7.1.*'), strata(variant(b, 'slow-', 1.2), 'slow-7.1.*'))));
+    const direct = JSON.parse(JSON.stringify(compareKernels(strataOf(a, '7.1.*'), strataOf(asKernel(b, 'slow-', 1.2), 'slow-7.1.*'))));
     expect(fromStore).toEqual(direct);
     expect(fromStore.baseline.findings.certain + fromStore.candidate.findings.certain).toBeGreaterThan(0);
   });

@@ -330,7 +330,7 @@ describe('StrataBuilder (trace path)', () => {
     const eps = Array.from({ length: 1000 }, (_, i) => episode({ hostname: `h${i % 7}`, revokeNs: 100 + i }));
     const build = (list: Episode[]): KernelInput => { const b = new StrataBuilder('*', 200); for (const e of list) b.addEpisode(e); return b.build(); };
     const forward = build(eps), backward = build([...eps].reverse());
-    const values = (k: KernelInput): number[] => k.strata[0]!.hosts.flatMap((h) => [...h.latency.revoke.values]).sort((x, y) => x - y);
+    const values = (k: KernelInput): number[] => k.strata[0]!.hosts.flatMap((h) => Array.from(h.latency.revoke.values)).sort((x, y) => x - y);
     expect(values(forward)).toHaveLength(200);
     expect(values(forward)).toEqual(values(backward));
     expect(forward.strata[0]!.hosts.reduce((s, h) => s + h.latency.revoke.count, 0)).toBe(1000); // counts stay whole
