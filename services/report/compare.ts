@@ -49,6 +49,10 @@ export interface CompareOptions {
 
 export const defaultCompareOptions: CompareOptions = { alpha: 0.05, minEffect: 0.05 };
 
+/** Latency values per stratum, metric and side `revokescope compare` reads by default (a uniform subsample above;
+ * the kernel-rollout dashboard caps the same way). */
+export const COMPARE_MAX_SAMPLES = 50_000;
+
 export type Verdict = 'regression' | 'improvement' | 'no significant difference' | 'insufficient data';
 
 /** A quantile of one side: the nearest-rank value and its distribution-free interval. */
@@ -531,7 +535,7 @@ export class StrataBuilder {
   private readonly findings: { episodeId: string; inconclusive: boolean }[] = [];
   private readonly kernels = new Set<string>();
 
-  constructor(readonly label: string, private readonly maxSamples = 50_000) {
+  constructor(readonly label: string, private readonly maxSamples = COMPARE_MAX_SAMPLES) {
     this.matches = kernelMatcher(label);
   }
 

@@ -15,14 +15,14 @@ export function correlatedFleet(opts: { hosts: number; durationNs: number; seed:
 }
 
 /** The same episodes and findings as kernel `prefix + release` on hosts `prefix + hostname` (so one store holds
- * both fleets), with every revoke latency × scale. */
-export function asKernel(c: Correlated, prefix: string, scale = 1): Correlated {
+ * both fleets), with every revoke latency × scale; `release` renames the kernel releases first. */
+export function asKernel(c: Correlated, prefix: string, scale = 1, release = (r: string): string => r): Correlated {
   const id = (s: string): string => (s ? `${prefix}${s}` : s);
   return {
-    episodes: c.episodes.map((e) => ({ ...e, episodeId: id(e.episodeId), hostname: prefix + e.hostname, kernelRelease: prefix + e.kernelRelease,
+    episodes: c.episodes.map((e) => ({ ...e, episodeId: id(e.episodeId), hostname: prefix + e.hostname, kernelRelease: prefix + release(e.kernelRelease),
       revokeNs: Math.round(Number(e.revokeNs) * scale) })),
     findings: c.findings.map((f) => ({ ...f, findingId: id(f.findingId), episodeId: id(f.episodeId), hostname: prefix + f.hostname,
-      kernelRelease: prefix + f.kernelRelease })),
+      kernelRelease: prefix + release(f.kernelRelease) })),
   };
 }
 

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { Correlator } from '../../core/correlator/index.js';
 import { storeFlags } from '../../pipeline/cli.js';
-import { compareKernels, defaultCompareOptions, StrataBuilder, type Comparison, type KernelInput } from '../../report/compare.js';
+import { COMPARE_MAX_SAMPLES, compareKernels, defaultCompareOptions, StrataBuilder, type Comparison, type KernelInput } from '../../report/compare.js';
 import { renderComparison } from '../../report/compare-table.js';
 import { connect, connectOptionsFrom, defaultSchemaOptions } from '../../store/index.js';
 import { kernelStrata } from '../../store/queries.js';
@@ -33,7 +33,7 @@ options:
   --alpha A                     significance level and 1 − interval confidence (default ${defaultCompareOptions.alpha})
   --min-effect E                a significant latency ratio is a regression above 1 + E (default ${defaultCompareOptions.minEffect})
   --max-samples N               latency values per stratum and metric and side, a uniform subsample above it
-                                (default 50000; counts and weights always use every episode)
+                                (default ${COMPARE_MAX_SAMPLES}; counts and weights always use every episode)
   --from TIME, --to TIME        store: only episodes in [from, to): RFC 3339 (2026-03-01T00:00:00Z) or a duration
                                 ago (24h, 90m)
   --data-dir DIR                chDB data directory (default ./data)
@@ -122,7 +122,7 @@ export async function run(argv: string[], io: CommandIo = processIo, nowMs = Dat
       fromTraces, fromMs, toMs,
       alpha: number(values.alpha, '--alpha', (n) => n > 0 && n < 0.5, 'a number in (0, 0.5)') ?? defaultCompareOptions.alpha,
       minEffect: number(values['min-effect'], '--min-effect', (n) => n >= 0 && n <= 10, 'a number in [0, 10]') ?? defaultCompareOptions.minEffect,
-      maxSamples: number(values['max-samples'], '--max-samples', (n) => Number.isInteger(n) && n >= 100 && n <= 10_000_000, 'an integer in [100, 10000000]') ?? 50_000,
+      maxSamples: number(values['max-samples'], '--max-samples', (n) => Number.isInteger(n) && n >= 100 && n <= 10_000_000, 'an integer in [100, 10000000]') ?? COMPARE_MAX_SAMPLES,
       database: identifier(values['clickhouse-database'] ?? process.env.REVOKESCOPE_CLICKHOUSE_DATABASE ?? defaultSchemaOptions.database),
     };
   } catch (e) {
