@@ -9,6 +9,7 @@ export default defineConfig({
       'test/wire.test.ts', 'test/native.test.ts', 'test/trace.test.ts', 'test/trace-roundtrip.test.ts', 'test/cli-analyze.test.ts',
       'test/cli-report.test.ts', 'test/simulator.test.ts', 'test/simulator-truth.test.ts', 'test/pipeline-encoder.test.ts',
       'test/pipeline-poison.test.ts', 'test/dashboards-generate.test.ts', 'test/dashboards-interpolate.test.ts',
+      'test/compare-stats.test.ts', 'test/compare.test.ts',
     ],
     testTimeout: 60_000,
     pool: 'forks',

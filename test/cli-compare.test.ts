@@ -3,10 +3,12 @@
 // the other fleet's × 1.2 is a regression whose intervals hold 1.2 (exit 1); an identical fleet is none (exit 0); the
 // store path and the trace path give the same comparison. From two trace files: same era → 0, 6.12 vs 6.19 → 1.
 // Usage and input errors exit 2.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetSimulator } from '../collectors/simulator/index.js';
 import { run } from '../services/cli/commands/compare.js';
@@ -151,5 +153,16 @@ describe('from two traces', () => {
     const missing = await compare('--baseline-trace', join(dir, 'missing.pb'), '--candidate-trace', fileA);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/missing\.pb/);
+  });
+});
+
+describe('the command line', () => {
+  it('revokescope lists compare and prints its help (exit 0)', async () => {
+    const main = ['--import', 'tsx', 'services/cli/main.ts'];
+    const list = await promisify(execFile)(process.execPath, [...main, '--help']);
+    expect(list.stdout).toMatch(/^ {2}compare +kernel A\/B/m);
+    const help = await promisify(execFile)(process.execPath, [...main, 'compare', '--help']);
+    expect(help.stdout).toContain('usage: revokescope compare --baseline KERNEL --candidate KERNEL');
+    expect(help.stdout).toContain('1 a significant');
   });
 });
