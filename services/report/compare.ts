@@ -66,20 +66,23 @@ export interface QuantileSide {
   upper?: number;
 }
 
-export interface QuantileComparison {
-  metric: CompareMetric;
-  q: CompareQuantile;
-  baseline: QuantileSide;
-  candidate: QuantileSide;
-  /** candidate ÷ baseline and its interval (between-host variance, Student t with `df`); undefined when either side
-   * has too few values for this quantile or fewer than two hosts. */
+/** candidate ÷ baseline of a quantile, its interval and test (between-host variance, Student t with `df`); undefined
+ * when either side has too few values for the quantile or fewer than two hosts. */
+export interface RatioEstimate {
   ratio?: number;
   lower?: number;
   upper?: number;
   df?: number;
   p?: number;
-  /** Holm-adjusted over every test of the per-stratum table. */
+  /** Holm-adjusted over the table the estimate is in. */
   pAdjusted?: number;
+}
+
+export interface QuantileComparison extends RatioEstimate {
+  metric: CompareMetric;
+  q: CompareQuantile;
+  baseline: QuantileSide;
+  candidate: QuantileSide;
 }
 
 export interface RateSide {
@@ -114,20 +117,13 @@ export interface StratumComparison {
   rates: RateComparison[];
 }
 
-export interface OverallLatency {
+/** The ratio is exp(Σ wₛ ln ratioₛ) with wₛ the baseline's share of the compared strata. */
+export interface OverallLatency extends RatioEstimate {
   metric: CompareMetric;
   q: CompareQuantile;
   /** Strata compared (both sides had enough values and hosts) and the share of the baseline's measured episodes in them. */
   strata: number;
   coverage: number;
-  /** exp(Σ wₛ ln ratioₛ) with wₛ the baseline's share of the compared strata, and its interval. */
-  ratio?: number;
-  lower?: number;
-  upper?: number;
-  df?: number;
-  p?: number;
-  /** Holm-adjusted over the overall table. */
-  pAdjusted?: number;
   verdict: Verdict;
 }
 
@@ -229,7 +225,7 @@ function contrast(d: number, a: { variance: number; df: number }, b: { variance:
   const df = satterthwaite([a, b]);
   const t = studentQuantile(alpha, Number.isFinite(df) ? Math.max(1, df) : df);
   const p = se === 0 ? (d === 0 ? 1 : 0) : studentTwoSided(d / se, Number.isFinite(df) ? Math.max(1, df) : df);
-  return { ratio: Math.exp(d), lower: Math.exp(d - t * se), upper: Math.exp(d + t * se), df, p };
+  return { ratio: Math.exp(d), lower: Math.exp(d - t * se), upper: Math.exp(d + t * se), ...(Number.isFinite(df) ? { df } : {}), p };
 }
 
 function quantileSide(s: Sample, q: number, alpha: number): QuantileSide {
