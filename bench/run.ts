@@ -20,6 +20,8 @@ const benches: Record<string, { about: string; load: () => Promise<Bench> }> = {
   'kernel-overhead': { about: 'kernel lab: cost of the probes per unrelated unmap_mapping_range (QEMU/TCG guest)',
     load: async () => async () => (await import('./kernel-overhead.js')).runKernelOverhead() },
   api: { about: 'API latency under load with 10 M episodes stored', load: async () => (await import('./api.js')).benchApi },
+  compare: { about: 'revokescope compare on simulated fleets: false positives on identical fleets, ×1.2 revoke latency found',
+    load: async () => (await import('./compare.js')).benchCompare },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,8 +1,10 @@
 // Kernel rollout: a baseline and a candidate kernel release side by side, same panels, so a rollout of the
 // "vfio/pci: Add mmap() for DMABUFs" series (conditional zap) can be judged at a glance: latency should
-// drop where the zap is skipped, and SKIPPED_ZAP must stay at zero.
+// drop where the zap is skipped, and SKIPPED_ZAP must stay at zero. The first row compares them within trigger ×
+// driver strata as `revokescope compare` does (rollout-strata.ts), so a different workload mix alone moves nothing.
 import { dashboardPath, dashboardUrl, eqVar, field, inVar, type DashboardSpec, type PanelSpec, type Row } from './builder.js';
 import { measured, merged, ms, T } from './sql.js';
+import { overallLatency, overallRates, stratumLatency, stratumRates } from './rollout-strata.js';
 import { UID } from './uids.js';
 
 type Side = 'baseline' | 'candidate';
@@ -139,6 +141,7 @@ ORDER BY kernel_release = \${baseline:singlequote} DESC` }],
 };
 
 const rows: Row[] = [
+  { title: 'A/B within trigger × driver strata (as revokescope compare)', panels: [overallLatency, overallRates, stratumLatency, stratumRates] },
   { title: 'Summary', panels: [comparison] },
   { title: 'Revoke latency', panels: pair(revokeLatency) },
   { title: 'BAR zaps', panels: pair(zapShare) },
@@ -154,7 +157,7 @@ const kernels = (order: 'ASC' | 'DESC'): string =>
 export const kernelRollout: DashboardSpec = {
   uid: UID.rollout,
   title: 'revokescope / Kernel rollout',
-  description: 'Two kernel releases side by side: revoke latency, BAR zaps, memory_lock hold, findings.',
+  description: 'Two kernel releases: compared within trigger × driver strata (as revokescope compare), then side by side: revoke latency, BAR zaps, memory_lock hold, findings.',
   tags: ['revokescope', 'vfio'],
   variables: [
     { type: 'datasource', name: 'datasource', label: 'ClickHouse' },
@@ -162,6 +165,8 @@ export const kernelRollout: DashboardSpec = {
     { type: 'query', name: 'candidate', label: 'Candidate kernel', multi: false, includeAll: false, sort: 0, sql: kernels('ASC') },
     { type: 'query', name: 'driver', label: 'Driver', multi: true, includeAll: true,
       sql: `SELECT DISTINCT driver FROM ${T.latency} WHERE $__timeFilter(minute) AND kernel_release IN (\${baseline:singlequote}, \${candidate:singlequote}) ORDER BY driver` },
+    { type: 'custom', name: 'metric', label: 'A/B latency', values: ['revoke', 'hold'], current: 'revoke' },
+    { type: 'custom', name: 'quantile', label: 'A/B quantile', values: ['0.5', '0.9', '0.99'], current: '0.99' },
   ],
   links: [{ title: 'Fleet overview', url: dashboardPath(UID.fleet) }],
   from: 'now-24h',

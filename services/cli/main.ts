@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // revokescope CLI: dispatches `revokescope <command> ...` to services/cli/commands/<command>.ts.
-// Exit codes: 0 ok, 1 a --fail-on threshold was met, 2 usage or input error, 3 internal error.
+// Exit codes: 0 ok, 1 a --fail-on threshold was met (compare: a significant regression), 2 usage or input error, 3 internal error.
 const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   run: { summary: 'embedded pipeline: simulator or trace → correlator → ClickHouse (chDB) → API', load: () => import('./commands/run.js') },
   analyze: { summary: 'correlate a trace file into episodes and findings', load: () => import('./commands/analyze.js') },
@@ -10,6 +10,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   serve: { summary: 'serve the API from an existing store', load: () => import('./commands/serve.js') },
   'export-trace': { summary: 'a time range of the store as Chrome JSON trace events (ui.perfetto.dev)', load: () => import('./commands/export-trace.js') },
   report: { summary: 'a trace as one self-contained HTML report (histograms, finding timelines, episodes)', load: () => import('./commands/report.js') },
+  compare: { summary: 'kernel A/B: latency quantiles and finding rates of a candidate kernel against a baseline', load: () => import('./commands/compare.js') },
 };
 
 function usage(): string {

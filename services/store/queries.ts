@@ -352,3 +352,90 @@ export async function readTraceRange(reader: StoreReader, q: TraceRangeQuery): P
       FROM ${table(TABLES.bootClock)} FINAL ${whereClause(host)}`, { ...host.params, from_ms: Math.trunc(q.fromMs) });
   return { events, episodes, findings, clocks: clocks.map((c) => ({ hostname: c.hostname, bootId: c.bootId, shiftNs: Number(c.shiftNs) })) };
 }
+
+// ---------------------------------------------------------------- kernel A/B (revokescope compare)
+
+/** Episodes whose latency was measured, per metric `revokescope compare` reads: a complete episode whose LockAcquire
+ * was seen (services/report/compare.ts measuredLatency says the same in TypeScript). */
+export const MEASURED_WHEN = {
+  revoke: LATENCY_METRICS.revoke.when,
+  hold: LATENCY_METRICS.hold.when,
+} as const;
+
+/** A kernel release glob (`*` any run, `?` one character) as a LIKE pattern. */
+export function kernelLike(pattern: string): string {
+  return pattern.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%').replace(/\?/g, '_');
+}
+
+export interface KernelSelection extends TimeRange {
+  /** A kernel release or a glob of them. */
+  kernel: string;
+  /** At most this many episodes per trigger × driver stratum give latency values (a uniform subsample by
+   * cityHash64(episode_id)); counts are always complete. */
+  maxSamples: number;
+}
+
+type MetricValues = { count: number; values: number[] };
+
+/** One kernel selection by trigger × driver stratum and host: what services/report/compare.ts compares. */
+export interface KernelStrata {
+  kernels: string[];
+  strata: { trigger: string; driver: string; hosts: { host: string; episodes: number; certain: number; inconclusive: number;
+    latency: { revoke: MetricValues; hold: MetricValues } }[] }[];
+  unattributed: { certain: number; inconclusive: number };
+}
+
+/** Episodes, measured latencies (subsampled per stratum) and findings of the episodes of one kernel selection. */
+export async function kernelStrata(client: ClickHouseClient, database: string, sel: KernelSelection): Promise<KernelStrata> {
+  const table = (name: string): string => `${database}.${name}`;
+  const w: Where = { sql: ['kernel_release LIKE {kernel:String}'], params: { kernel: kernelLike(sel.kernel), cap: Math.max(0, Math.trunc(sel.maxSamples)) } };
+  timeWhere(w, sel);
+  const where = whereClause(w);
+  const rows = async <T>(query: string): Promise<T[]> =>
+    (await client.query({ query, query_params: w.params, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json<T>();
+  const [counts, samples, found] = [
+    await rows<{ trigger: string; driver: string; hostname: string; episodes: number; revoke: number; hold: number; kernels: string[] }>(`
+      SELECT toString(trigger) AS trigger, driver, hostname, count() AS episodes,
+        countIf(${MEASURED_WHEN.revoke}) AS revoke, countIf(${MEASURED_WHEN.hold}) AS hold, groupUniqArray(kernel_release) AS kernels
+      FROM ${table(TABLES.episodes)} FINAL ${where}
+      GROUP BY trigger, driver, hostname`),
+    await rows<{ trigger: string; driver: string; hostname: string; revoke: number[]; hold: number[] }>(`
+      SELECT trigger, driver, hostname, groupArrayIf(revoke_ns, r) AS revoke, groupArrayIf(hold_ns, h) AS hold
+      FROM (
+        SELECT toString(trigger) AS trigger, driver, hostname, revoke_ns, hold_ns, (${MEASURED_WHEN.revoke}) AS r, (${MEASURED_WHEN.hold}) AS h
+        FROM ${table(TABLES.episodes)} FINAL ${where} AND (r OR h)
+        ORDER BY cityHash64(episode_id) LIMIT {cap:UInt32} BY trigger, driver
+      )
+      GROUP BY trigger, driver, hostname`),
+    await rows<{ matched: number; trigger: string; driver: string; hostname: string; certain: number; inconclusive: number }>(`
+      SELECT e.matched AS matched, toString(e.trigger) AS trigger, e.driver AS driver, e.hostname AS hostname,
+        countIf(NOT f.inconclusive) AS certain, countIf(f.inconclusive) AS inconclusive
+      FROM (SELECT episode_id, inconclusive FROM ${table(TABLES.findings)} FINAL ${where}) AS f
+      LEFT JOIN (SELECT episode_id, trigger, driver, hostname, 1 AS matched FROM ${table(TABLES.episodes)} FINAL ${where}) AS e
+        ON f.episode_id = e.episode_id
+      GROUP BY matched, trigger, driver, hostname`),
+  ];
+  const key = (r: { trigger: string; driver: string; hostname: string }): string => `${r.trigger}\u0000${r.driver}\u0000${r.hostname}`;
+  const sampled = new Map(samples.map((r) => [key(r), r]));
+  const findings = new Map(found.filter((r) => Number(r.matched) === 1).map((r) => [key(r), r]));
+  const unattributed = { certain: 0, inconclusive: 0 };
+  for (const r of found) {
+    if (Number(r.matched) === 1) continue;
+    unattributed.certain += Number(r.certain);
+    unattributed.inconclusive += Number(r.inconclusive);
+  }
+  const kernels = new Set<string>();
+  const strata = new Map<string, KernelStrata['strata'][number]>();
+  for (const r of counts) {
+    for (const k of r.kernels) kernels.add(k);
+    const sk = `${r.trigger}\u0000${r.driver}`;
+    let s = strata.get(sk);
+    if (!s) strata.set(sk, s = { trigger: r.trigger, driver: r.driver, hosts: [] });
+    const v = sampled.get(key(r)), f = findings.get(key(r));
+    s.hosts.push({
+      host: r.hostname, episodes: Number(r.episodes), certain: Number(f?.certain ?? 0), inconclusive: Number(f?.inconclusive ?? 0),
+      latency: { revoke: { count: Number(r.revoke), values: (v?.revoke ?? []).map(Number) }, hold: { count: Number(r.hold), values: (v?.hold ?? []).map(Number) } },
+    });
+  }
+  return { kernels: [...kernels].sort(), strata: [...strata.values()], unattributed };
+}

@@ -4,6 +4,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { checkIdentifier, HOST_CLOCK_NS, LATENCY_METRICS, quantileMerge, TABLES } from '../../store/schema.js';
 import { parseDurationMs } from './duration.js';
+import { evaluateLatencyRegression } from './regression.js';
 import { QUANTILES, type GroupLabel, type QueryType, type RuleQuery } from './types.js';
 
 /** The alerting tables (owned by the store's migrations, services/store/schema.ts). */
@@ -22,6 +23,7 @@ export const GROUPABLE: Record<QueryType, readonly GroupLabel[]> = {
   latency_quantile: ['hostname', 'driver', 'kernel_release', 'trigger'],
   event_loss: ['hostname', 'kernel_release'],
   host_silent: ['hostname'],
+  latency_regression: ['driver', 'trigger'],
 };
 
 /** One series of a rule's result: its labels and value. */
@@ -111,6 +113,8 @@ export async function evaluateQuery(ctx: QueryContext, q: RuleQuery): Promise<Sa
       const sel = [selectGroups(cols), 'sum(inc) AS value'].filter(Boolean).join(', ');
       return toSamples(cols, await rows(ctx.client, `SELECT ${sel} FROM (${inner}) ${groupClause(cols)}`, params));
     }
+    case 'latency_regression':
+      return evaluateLatencyRegression(ctx.client, db, q, { fromMs: ctx.now - windowMs, toMs: ctx.now });
     case 'host_silent': {
       // every host seen within the window; value = seconds since its clock last advanced (aliveSince)
       const sel = [selectGroups(cols), `({now_ms:Int64} - toUnixTimestamp64Milli(max(alive_at))) / 1000 AS value`].filter(Boolean).join(', ');

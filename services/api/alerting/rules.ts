@@ -5,7 +5,7 @@
 // never page.
 import { parseDurationMs } from './duration.js';
 import { GROUPABLE } from './queries.js';
-import { QUANTILES, type Rule, type RuleQuery, type ThresholdOp } from './types.js';
+import { QUANTILES, REGRESSION_METRICS, REGRESSION_QUANTILES, type Rule, type RuleQuery, type ThresholdOp } from './types.js';
 
 const base = { enabled: true, builtin: true, updatedAt: 0 };
 
@@ -122,8 +122,13 @@ export function checkRule(r: Rule): void {
     if (r.query.quantile !== undefined && !QUANTILES.includes(r.query.quantile as (typeof QUANTILES)[number])) {
       throw new RuleError(`query.quantile must be one of ${QUANTILES.join(', ')}`);
     }
+  } else if (r.query.type === 'latency_regression') {
+    checkRegressionRule(r);
   } else if (r.query.metric !== undefined || r.query.quantile !== undefined) {
-    throw new RuleError('query.metric and query.quantile only apply to latency_quantile');
+    throw new RuleError('query.metric and query.quantile only apply to latency_quantile and latency_regression');
+  }
+  if (r.query.type !== 'latency_regression' && (r.query.baseline !== undefined || r.query.candidate !== undefined || r.query.alpha !== undefined)) {
+    throw new RuleError('query.baseline, query.candidate and query.alpha only apply to latency_regression');
   }
   if (r.query.type !== 'finding_count' && (r.query.kinds?.length || r.query.severities?.length)) {
     throw new RuleError('query.kinds and query.severities only apply to finding_count');
@@ -166,6 +171,18 @@ export function upgradedBuiltinRules(stored: readonly Rule[], now: number): Rule
 function sameQuery(a: RuleQuery, b: RuleQuery): boolean {
   const norm = (q: RuleQuery): string => JSON.stringify(Object.entries(q).filter(([, v]) => v !== undefined).sort(([x], [y]) => x.localeCompare(y)));
   return norm(a) === norm(b);
+}
+
+/** latency_regression: both kernels named, a metric and quantile `revokescope compare` compares. */
+function checkRegressionRule(r: Rule): void {
+  const q = r.query;
+  if (!q.baseline || !q.candidate) throw new RuleError('latency_regression needs query.baseline and query.candidate (kernel releases or globs)');
+  if (q.metric !== undefined && !(REGRESSION_METRICS as readonly string[]).includes(q.metric)) {
+    throw new RuleError(`latency_regression: query.metric must be one of ${REGRESSION_METRICS.join(', ')}`);
+  }
+  if (q.quantile !== undefined && !(REGRESSION_QUANTILES as readonly number[]).includes(q.quantile)) {
+    throw new RuleError(`latency_regression: query.quantile must be one of ${REGRESSION_QUANTILES.join(', ')}`);
+  }
 }
 
 export function compare(op: ThresholdOp, value: number, threshold: number): boolean {

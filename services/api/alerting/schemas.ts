@@ -3,6 +3,9 @@
 import { DURATION_PATTERN } from './duration.js';
 import { FINDING_KINDS, GROUP_LABELS, LATENCY_METRIC_NAMES, QUANTILES, QUERY_TYPES, SEVERITIES, THRESHOLD_OPS } from './types.js';
 
+/** latency_regression: a kernel release or a glob of them (`*`, `?`). */
+const kernelPattern = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\u0000-\\u001f]+$' } as const;
+
 const str = { type: 'string' } as const;
 const dateTime = { type: 'string', format: 'date-time' } as const;
 export const labelSet = {
@@ -104,6 +107,9 @@ export const ruleQuery = {
     inconclusive: { type: 'boolean' },
     metric: { type: 'string', enum: [...LATENCY_METRIC_NAMES] },
     quantile: { type: 'number', enum: [...QUANTILES] },
+    baseline: { ...kernelPattern, description: 'latency_regression: baseline kernel release or glob' },
+    candidate: { ...kernelPattern, description: 'latency_regression: candidate kernel release or glob' },
+    alpha: { type: 'number', minimum: 0.000001, maximum: 0.5, description: 'latency_regression: 1 − confidence of the interval whose lower end is the value (default 0.05)' },
   },
 } as const;
 
@@ -131,7 +137,8 @@ export const ruleView = {
     id: str, name: str, enabled: { type: 'boolean' }, builtin: { type: 'boolean' },
     query: { type: 'object', required: ['type', 'window', 'groupBy'], properties: {
       type: str, window: str, groupBy: { type: 'array', items: str }, kinds: { type: 'array', items: str },
-      severities: { type: 'array', items: str }, inconclusive: { type: 'boolean' }, metric: str, quantile: { type: 'number' } } },
+      severities: { type: 'array', items: str }, inconclusive: { type: 'boolean' }, metric: str, quantile: { type: 'number' },
+      baseline: str, candidate: str, alpha: { type: 'number' } } },
     threshold: { type: 'object', required: ['op', 'value'], properties: { op: str, value: { type: 'number' } } },
     for: str, labels: labelSetOut, annotations: labelSetOut, updatedAt: dateTime,
     health: { type: 'object', required: ['state', 'lastError', 'series'], properties: {

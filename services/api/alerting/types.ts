@@ -2,13 +2,16 @@
 import { findingKindNames } from '../schemas.js';
 import { DEFAULT_MATCH_BUDGET_MS, type Matcher } from './matchers.js';
 
-export const QUERY_TYPES = ['finding_count', 'redundant_zap_ns', 'latency_quantile', 'event_loss', 'host_silent'] as const;
+export const QUERY_TYPES = ['finding_count', 'redundant_zap_ns', 'latency_quantile', 'event_loss', 'host_silent', 'latency_regression'] as const;
 export type QueryType = (typeof QUERY_TYPES)[number];
 /** Finding kind names, from proto/ (FAULT_WHILE_REVOKED included). */
 export const FINDING_KINDS: readonly string[] = findingKindNames;
 export const SEVERITIES = ['INFO', 'WARNING', 'CRITICAL'] as const;
 export const LATENCY_METRIC_NAMES = ['revoke', 'hold', 'wait', 'zap', 'move'] as const;
 export const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
+/** latency_regression: the metrics and quantiles `revokescope compare` compares (services/report/compare.ts). */
+export const REGRESSION_METRICS = ['revoke', 'hold'] as const;
+export const REGRESSION_QUANTILES = [0.5, 0.9, 0.99] as const;
 export const GROUP_LABELS = ['hostname', 'boot_id', 'device', 'driver', 'kernel_release', 'trigger', 'kind', 'severity'] as const;
 export type GroupLabel = (typeof GROUP_LABELS)[number];
 export const THRESHOLD_OPS = ['>', '>=', '<', '<=', '==', '!='] as const;
@@ -28,9 +31,14 @@ export interface RuleQuery {
   /** finding_count, redundant_zap_ns: true = only inconclusive, false = only certain; absent = both. A critical
    * (paging) rule must set false (checkRule). */
   inconclusive?: boolean;
-  /** latency_quantile */
+  /** latency_quantile, latency_regression */
   metric?: (typeof LATENCY_METRIC_NAMES)[number];
   quantile?: number;
+  /** latency_regression: kernel releases (or globs) compared within trigger × driver strata over the window; the
+   * value is the lower end of the (1 − alpha) interval of candidate ÷ baseline at the quantile (default alpha 0.05). */
+  baseline?: string;
+  candidate?: string;
+  alpha?: number;
 }
 
 export interface Rule {
