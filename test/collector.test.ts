@@ -88,7 +88,7 @@ describe('probe profiles and plans', () => {
     expect(eventFilter(lock)).toMatch(/^caller >= 0xffffffff[0-9a-f]+ && caller < 0xffffffff[0-9a-f]+$/);
     expect(eventFilter(plan.attach.find((p) => p.spec.id === 'zap_ret')!)).toMatch(/^__probe_ret_ip >= /);
     expect(kprobeDefinition(plan.attach.find((p) => p.spec.id === 'trig_config')!))
-      .toBe('p:revokescope/trig_config vfio_basic_config_write dev=+0(+200(+1400(%di))):string vdev=%di:x64 offset=%r8:x32 val=%r9:x32');
+      .toBe('p:revokescope/trig_config vfio_basic_config_write dev=+0(+200(+1400(%di))):string vdev=%di:x64 count=%dx:x32 offset=%r8:x32 val=%r9:x32');
     expect(plan.capabilities).toEqual([Capability.LOCK, Capability.ZAP, Capability.BAR_MMAP, Capability.BAR_FAULT, Capability.TRIGGER, Capability.DEVICE_INFO].sort((a, b) => a - b));
     expect(plan.missing.map((m) => m.spec.id)).toContain('trig_reset');   // vfio_pci_ioctl_reset is inlined
     expect(describePlan(plan, 'ftrace')).toMatch(/missing:[\s\S]*trig_reset[\s\S]*cost:/);

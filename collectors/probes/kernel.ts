@@ -82,6 +82,33 @@ export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: str
   let traceable: Set<string> | undefined;
   try { if (aff) traceable = parseFilterFunctions(readFileSync(aff, 'utf8')); } catch { traceable = undefined; }
   let btf: OffsetSource | undefined;
-  try { btf = loadKernelBtf(['vfio_pci_core'], opts.btfRoot); } catch { btf = undefined; }
+  try { btf = loadKernelBtf(['vfio_pci_core', 'vfio'], opts.btfRoot); } catch { btf = undefined; }
   return { release: opts.release ?? release(), symbols: ks.symbols, traceable, btf, addressesKnown: ks.addressesKnown };
+}
+
+/** address -> "module:symbol" ("vmlinux:symbol" for the kernel image) from /proc/kallsyms, read when first needed
+ * and again (at most every 10 s) for an address it does not know (a module loaded since). */
+export function symbolizer(path = '/proc/kallsyms'): (address: bigint) => string | undefined {
+  let table: Map<bigint, string> | undefined;
+  let readAt = 0;
+  const load = () => {
+    table = new Map();
+    readAt = Date.now();
+    let text = '';
+    try { text = readFileSync(path, 'utf8'); } catch { return; }
+    for (const line of text.split('\n')) {
+      if (line.length < 20 || line[16] !== ' ' || line.startsWith('0000000000000000')) continue;
+      const tab = line.indexOf('\t', 19);
+      const name = tab < 0 ? line.slice(19).trimEnd() : line.slice(19, tab);
+      const module = tab >= 0 && line[tab + 1] === '[' ? line.slice(tab + 2, line.indexOf(']', tab)) : 'vmlinux';
+      const address = BigInt('0x' + line.slice(0, 16));
+      if (!table.has(address)) table.set(address, `${module}:${name}`);
+    }
+  };
+  return (address) => {
+    if (!table) load();
+    let name = table!.get(address);
+    if (name === undefined && Date.now() - readAt > 10_000) { load(); name = table!.get(address); }
+    return name;
+  };
 }

@@ -1,20 +1,31 @@
 #!/bin/sh
 # Kernel lab, guest side (run by init.sh): bind the emulated devices to vfio-pci, start our collector
-# (host node + this repo's build, through the read-only 9p share of the host root), drive the workload,
-# stop the collector. MODE=bench runs the truncate storm with and without the collector instead.
+# (host node + this repo's build, through the read-only 9p share of the host root), drive the workload of
+# the scenario, stop the collector. MODE=bench runs the overhead storms with and without the collector instead.
 # Results land in /out: trace-<backend>.jsonl, raw-<backend>.txt, ledger-<backend>.txt, collect-<backend>.log.
+#   rs.scenario=standard  the revoking operations one after another on edu and nvme (every kernel)
+#   rs.scenario=dmabuf    standard + DMABUF export of BAR0 with the lab importer attached (7.x; fast on edu,
+#                         slow on nvme), hot reset of a two-function device, FLR, a failed and a voided reset
+#   rs.scenario=field     6.12 field conditions: the collector starts while resets hold the lock back to back
+#                         and while memory is off; a reset that fails inside the lock; then standard
 t() { cut -d' ' -f1 /proc/uptime; }
-echo "guest: start uptime=$(t) kernel=$(uname -r) mode=$RS_mode backends=$RS_backends"
-EDU=""; NVME=""
+echo "guest: start uptime=$(t) kernel=$(uname -r) mode=$RS_mode backends=$RS_backends scenario=${RS_scenario:-standard}"
+EDU=""; EDUS=""; NVME=""
 for d in /sys/bus/pci/devices/*; do
   id="$(cat $d/vendor):$(cat $d/device)"
-  case "$id" in 0x1234:0x11e8) EDU=$(basename $d);; 0x1b36:0x0010) NVME=$(basename $d);; *) continue;; esac
+  case "$id" in 0x1234:0x11e8) EDUS="$EDUS $(basename $d)";; 0x1b36:0x0010) NVME=$(basename $d);; *) continue;; esac
   b=$(basename $d)
   [ -e $d/driver ] && echo $b > $d/driver/unbind
   echo vfio-pci > $d/driver_override; echo $b > /sys/bus/pci/drivers_probe
   echo "guest: $b ($id) -> $(basename $(readlink $d/driver)) group $(basename $(readlink $d/iommu_group))"
 done
+PAIR=""                                              # function 0 of the two-function edu (a hot reset set)
+for e in $EDUS; do case "$e" in *.1) PAIR=${e%.1}.0;; esac; done
+for e in $EDUS; do [ "$e" != "$PAIR" ] && [ "${e%.1}" = "$e" ] && { EDU=$e; break; }; done
 group() { basename $(readlink /sys/bus/pci/devices/$1/iommu_group); }
+if [ -f /mods/extra/rs_importer.ko ]; then
+  insmod /mods/extra/rs_importer.ko && echo "guest: rs_importer loaded" || echo "guest: insmod rs_importer failed"
+fi
 
 # chroot into the host root so node and bpftrace find their libraries; /tmp/out is our result share.
 for m in proc sys dev; do mount -o rbind /$m /host/$m; done
@@ -25,8 +36,11 @@ esac
 mount -t tmpfs tmpfs /host/tmp; mkdir -p /host/tmp/out; mount -o bind /out /host/tmp/out
 mount -t tmpfs tmpfs /tmp
 uname -r > /out/kernel_release
-grep -E '\[(vfio_pci_core|vfio_pci|vfio)\]| (unmap_mapping_range|zap_vma_ptes|down_write|up_write|down_write_trylock|dma_buf_move_notify)$' /proc/kallsyms \
+grep -E '\[(vfio_pci_core|vfio_pci|vfio|rs_importer)\]| (unmap_mapping_range|zap_vma_ptes|down_write|up_write|down_write_trylock|dma_buf_move_notify|dma_buf_invalidate_mappings|dma_buf_dynamic_attach|dma_buf_detach|vm_area_free|remove_vma|vma_close|power_state_show|reset_method_show|d3cold_allowed_show|pci_try_reset_function|pci_reset_bus|__pci_reset_function_locked)$' /proc/kallsyms \
   > /out/kallsyms.txt
+for f in vfio_pci_dma_buf_move dma_buf_invalidate_mappings vm_area_free remove_vma power_state_show reset_method_show d3cold_allowed_show vfio_pci_core_close_device pci_try_reset_function pci_reset_bus vfio_pci_set_power_state; do
+  grep -qE "^$f( |$)" /sys/kernel/tracing/available_filter_functions && echo "$f" >> /out/traceable.txt
+done
 
 collector_start() { # backend -> starts in background (pid in CPID_<backend>), waits until attached
   rm -f /out/ready-$1
@@ -44,15 +58,45 @@ collector_stop() {
   p=$(eval echo \$CPID_$1); kill -INT $p 2>/dev/null; wait $p; echo "guest: $1 collector exit $? uptime=$(t)"
   tail -1 /out/collect-$1.log
 }
+W=/bin/workload
+standard() { # ledger file
+  [ -n "$EDU" ] && $W $(group $EDU) $EDU map touch cmd-off cmd-on touch cmd-off cmd-off cmd-on touch reset cmd-on touch close >> $1 2>&1
+  [ -n "$NVME" ] && $W $(group $NVME) $NVME map d3 d0 cmd-on touch close >> $1 2>&1
+}
+dmabuf() {
+  # edu: BAR0 mapped and populated, BAR0 exported as a DMABUF with a fast importer attached; every revoking
+  # operation then revokes the DMABUF (vfio_pci_dma_buf_move -> dma_buf_invalidate_mappings -> importer).
+  [ -n "$EDU" ] && $W $(group $EDU) $EDU map touch dmabuf dmabuf-mmap import cmd-off cmd-on touch cmd-off cmd-off cmd-on touch \
+    reset cmd-on touch hot-reset-bad no-reset-method reset default-reset-method touch unmap map touch notified close importer-close >> $1 2>&1
+  # nvme: a slow importer (80 ms per invalidation): D3hot and FLR revokes are SLOW_REVOKE
+  [ -n "$NVME" ] && $W $(group $NVME) $NVME map touch dmabuf import:80000 d3 d0 cmd-on touch flr touch notified dmabuf-close close importer-close >> $1 2>&1
+  # the two-function edu: a hot reset locks, zaps and revokes both functions (one set)
+  [ -n "$PAIR" ] && $W $(group $PAIR) $PAIR map touch dmabuf import hot-reset touch close importer-close >> $1 2>&1
+}
 
 if [ "$RS_mode" = lab ]; then
   # One backend at a time: two tools with kretprobes on one function see each other's rethook trampoline
   # as the return address ("[unknown/kretprobe'd]"), which defeats ftrace's caller filters.
   for b in $(echo $RS_backends | tr , ' '); do
-    collector_start $b; collector_wait $b || continue
-    : > /out/ledger-$b.txt
-    [ -n "$EDU" ] && /bin/workload $(group $EDU) $EDU map touch cmd-off cmd-on touch cmd-off cmd-off cmd-on touch reset cmd-on touch close >> /out/ledger-$b.txt 2>&1
-    [ -n "$NVME" ] && /bin/workload $(group $NVME) $NVME map d3 d0 cmd-on touch close >> /out/ledger-$b.txt 2>&1
+    L=/out/ledger-$b.txt; : > $L
+    if [ "${RS_scenario:-standard}" = field ]; then
+      # the collector starts while edu's resets hold memory_lock back to back and while nvme's memory is off
+      ready=/tmp/collector-ready-$b
+      $W $(group $EDU) $EDU map touch loop-reset:$ready touch close > /tmp/field-edu.txt 2>&1 &
+      F1=$!
+      $W $(group $NVME) $NVME map touch cmd-off wait:$ready touch cmd-on touch no-reset-method reset default-reset-method \
+        hot-reset-bad touch close > /tmp/field-nvme.txt 2>&1 &
+      F2=$!
+      sleep 1
+      collector_start $b; collector_wait $b || { kill $F1 $F2; continue; }
+      sleep 0.2; touch $ready
+      wait $F1 $F2
+      cat /tmp/field-edu.txt /tmp/field-nvme.txt >> $L
+      standard $L
+    else
+      collector_start $b; collector_wait $b || continue
+      if [ "${RS_scenario:-standard}" = dmabuf ]; then dmabuf $L; else standard $L; fi
+    fi
     sleep 0.3
     collector_stop $b
   done
@@ -69,5 +113,6 @@ if [ "$RS_mode" = bench ]; then
   done
   echo "baseline-after" >> /out/bench.txt; storm
 fi
-dmesg | tail -30 > /out/dmesg.txt
+dmesg | tail -40 > /out/dmesg.txt
+cat /sys/kernel/tracing/error_log > /out/tracing_error_log.txt 2>/dev/null
 echo "guest: end uptime=$(t)"

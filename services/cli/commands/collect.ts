@@ -6,11 +6,11 @@ import { readKernelFacts } from '../../../collectors/probes/kernel.js';
 import { describePlan, makePlan } from '../../../collectors/probes/plan.js';
 import { bpftraceScript } from '../../../collectors/bpftrace/script.js';
 import { fileSink, firstSeqOfRun, runAgent, type BackendName } from '../../../collectors/agent/agent.js';
-import { CollectorOutput } from '../../../collectors/agent/spool-output.js';
-import { DiskSpool, type FsyncPolicy } from '../../../collectors/agent/spool.js';
+import type { CollectorOutput } from '../../../collectors/agent/spool-output.js';
+import type { FsyncPolicy } from '../../../collectors/agent/spool.js';
 import type { HostInfo } from '../../core/model.js';
+import type { KafkaEventSink } from '../../transport/kafka/producer.js';
 import { kafkaSettings } from '../../transport/kafka/config.js';
-import { startKafkaSink, type KafkaEventSink } from '../../transport/kafka/producer.js';
 
 const HELP = `usage: revokescope collect [--backend ftrace|bpftrace] [--dry-run] [--out FILE | --kafka BROKERS] [--duration 30s]
 
@@ -76,8 +76,10 @@ export async function run(argv: string[]): Promise<number> {
     if (!['always', 'interval', 'never'].includes(fsync)) throw new Error('--spool-fsync must be always, interval or never');
   } catch (e) { console.error(`revokescope collect: ${(e as Error).message}`); return 2; }
 
+  const t0 = performance.now();
   const facts = readKernelFacts({ kallsyms: values.kallsyms, filterFunctions: values['filter-functions'], btfRoot: values['btf-dir'], release: values.release });
   const plan = makePlan(facts);
+  if (!values['dry-run']) console.error(`collect: process up ${(process.uptime() * 1000 - (performance.now() - t0)).toFixed(0)} ms, kernel facts + plan ${(performance.now() - t0).toFixed(0)} ms`);
   if (values['dry-run']) {
     console.log(describePlan(plan, backend));
     if (values['print-script'] && backend === 'bpftrace') console.log('\n' + bpftraceScript(plan));
@@ -90,6 +92,9 @@ export async function run(argv: string[]): Promise<number> {
   let output: ((host: HostInfo) => CollectorOutput) | undefined;
   let kafkaSink: KafkaEventSink | undefined;
   if (settings) {
+    // loaded only here: kafkajs and the spool cost seconds of startup in slow guests (the kernel lab's TCG)
+    const [{ startKafkaSink }, { DiskSpool }, { CollectorOutput }] = await Promise.all([import('../../transport/kafka/producer.js'),
+      import('../../../collectors/agent/spool.js'), import('../../../collectors/agent/spool-output.js')]);
     // connects in the background: an agent started while Kafka is unreachable spools (and says so once)
     let warned = false;
     const sink = kafkaSink = startKafkaSink(settings, (err) => {
