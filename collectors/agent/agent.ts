@@ -75,6 +75,8 @@ export interface AgentOptions {
   pollMs?: number;
   collectorVersion?: string;
   bpftracePath?: string;
+  /** How long bpftrace may take to compile and attach its program (default 120 s). */
+  attachTimeoutMs?: number;
   log?: (line: string) => void;
   /** Resolves when the agent should stop (signal, test). */
   stop?: Promise<void>;
@@ -87,8 +89,8 @@ function bootId(): string {
   try { return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { return 'unknown'; }
 }
 
-export function makeBackend(name: BackendName, plan: Plan, bpftracePath?: string, tee?: (line: string) => void): Backend {
-  if (name === 'bpftrace') { const b = new BpftraceSession(plan, bpftracePath); b.tee = tee; return b; }
+export function makeBackend(name: BackendName, plan: Plan, bpftracePath?: string, tee?: (line: string) => void, attachTimeoutMs?: number): Backend {
+  if (name === 'bpftrace') { const b = new BpftraceSession(plan, bpftracePath, attachTimeoutMs); b.tee = tee; return b; }
   const root = tracefsRoot();
   if (!root) throw new Error('tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)');
   const s = new FtraceSession(root, plan);
@@ -183,7 +185,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   const onHit = (h: ProbeHit) => { stats.hits++; decoder.hit(h); };
 
   rawLine(rawHeader(plan, opts.backend, devices));
-  const backend = makeBackend(opts.backend, plan, opts.bpftracePath, raw === undefined ? undefined : (l) => writeSync(raw, l + '\n'));
+  const backend = makeBackend(opts.backend, plan, opts.bpftracePath, raw === undefined ? undefined : (l) => writeSync(raw, l + '\n'), opts.attachTimeoutMs);
   const t0 = monoNs();
   const res = await backend.attach();
   stats.attachMs = (monoNs() - t0) / 1e6;

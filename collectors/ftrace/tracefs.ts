@@ -112,12 +112,13 @@ export class FtraceSession {
     return result;
   }
 
-  /** Read what is buffered now (never blocks). */
-  poll(onHit: (hit: ProbeHit) => void): number {
+  /** Read what is buffered now (never blocks), at most `maxChunks` reads of 64 KiB per instance: under an event
+   * storm the kernel can fill the pipe as fast as we parse it, and the caller must get its turn (flush, stop). */
+  poll(onHit: (hit: ProbeHit) => void, maxChunks = 32): number {
     let n = 0;
     for (const inst of this.instances) {
       if (inst.fd < 0) continue;
-      for (;;) {
+      for (let chunk = 0; chunk < maxChunks; chunk++) {
         let got: number;
         try { got = readSync(inst.fd, this.buf, 0, this.buf.length, null); }
         catch (e) { if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break; throw e; }
@@ -154,7 +155,7 @@ export class FtraceSession {
   /** Stop tracing, hand over what is left, remove the instances and our probes. */
   detach(onHit: (hit: ProbeHit) => void): void {
     for (const inst of this.instances) { try { write(`${inst.dir}/tracing_on`, '0'); } catch { /* ignore */ } }
-    this.poll(onHit);
+    while (this.poll(onHit, 64) > 0) { /* drain what is left */ }
     for (const inst of this.instances) if (inst.fd >= 0) { closeSync(inst.fd); inst.fd = -1; }
     cleanupStale(this.root);
   }

@@ -86,29 +86,33 @@ export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: str
   return { release: opts.release ?? release(), symbols: ks.symbols, traceable, btf, addressesKnown: ks.addressesKnown };
 }
 
-/** address -> "module:symbol" ("vmlinux:symbol" for the kernel image) from /proc/kallsyms, read when first needed
- * and again (at most every 10 s) for an address it does not know (a module loaded since). */
+/** address -> "module:symbol" ("vmlinux:symbol" for the kernel image) from /proc/kallsyms: a search of the text
+ * for the address (no table of every symbol: slow guests and busy hosts pay for each of the ~200k entries), read
+ * when first needed and again (at most every 10 s) for an address it does not find (a module loaded since). */
 export function symbolizer(path = '/proc/kallsyms'): (address: bigint) => string | undefined {
-  let table: Map<bigint, string> | undefined;
+  let text: string | undefined;
   let readAt = 0;
-  const load = () => {
-    table = new Map();
-    readAt = Date.now();
-    let text = '';
-    try { text = readFileSync(path, 'utf8'); } catch { return; }
-    for (const line of text.split('\n')) {
-      if (line.length < 20 || line[16] !== ' ' || line.startsWith('0000000000000000')) continue;
-      const tab = line.indexOf('\t', 19);
-      const name = tab < 0 ? line.slice(19).trimEnd() : line.slice(19, tab);
-      const module = tab >= 0 && line[tab + 1] === '[' ? line.slice(tab + 2, line.indexOf(']', tab)) : 'vmlinux';
-      const address = BigInt('0x' + line.slice(0, 16));
-      if (!table.has(address)) table.set(address, `${module}:${name}`);
-    }
+  const cache = new Map<bigint, string>();
+  const load = () => { readAt = Date.now(); try { text = readFileSync(path, 'utf8'); } catch { text = ''; } };
+  const find = (address: bigint): string | undefined => {
+    const hex = address.toString(16).padStart(16, '0');
+    let i = text!.startsWith(hex + ' ') ? 0 : text!.indexOf('\n' + hex + ' ');
+    if (i < 0) return undefined;
+    if (i > 0) i++;
+    const end = text!.indexOf('\n', i);
+    const line = text!.slice(i, end < 0 ? undefined : end);
+    const tab = line.indexOf('\t', 19);
+    const name = tab < 0 ? line.slice(19).trimEnd() : line.slice(19, tab);
+    const module = tab >= 0 && line[tab + 1] === '[' ? line.slice(tab + 2, line.indexOf(']', tab)) : 'vmlinux';
+    return `${module}:${name}`;
   };
   return (address) => {
-    if (!table) load();
-    let name = table!.get(address);
-    if (name === undefined && Date.now() - readAt > 10_000) { load(); name = table!.get(address); }
+    const known = cache.get(address);
+    if (known !== undefined) return known;
+    if (text === undefined) load();
+    let name = find(address);
+    if (name === undefined && Date.now() - readAt > 10_000) { load(); name = find(address); }
+    if (name !== undefined) cache.set(address, name);
     return name;
   };
 }

@@ -87,11 +87,14 @@ export function checkLab(batches: EventBatch[], ledger: LedgerOp[]): LabVerdict 
       .sort((a, b) => a.acquireTsNs - b.acquireTsNs),
   }));
   const dmabufLive = new Map<string, boolean>();           // a DMABUF of the device is exported (until close)
+  // operations that ended before the collector's first event (it started meanwhile) are not in the trace
+  const traceStart = Math.min(...events.map((e) => Number(e.tsNs)));
   for (const [i, { op, episodes: eps }] of perOp.entries()) {
+    if (op.op === 'dmabuf' && op.result >= 0) dmabufLive.set(op.device, true);
+    if (op.end < traceStart) continue;
     let want = expected(op);
     const prev = ledger[i - 1];
     const where = `${op.device} ${op.op}@${op.begin}`;
-    if (op.op === 'dmabuf' && op.result >= 0) dmabufLive.set(op.device, true);
     if (perVma && typeof want === 'object' && op.op === 'cmd-off' && prev?.op === 'cmd-off' && prev.device === op.device) want = { ...want, zaps: 0 };
     if (want === 'any') continue;
     if (want === 'none') {
@@ -233,4 +236,39 @@ export function unexpectedFindings(v: LabVerdict, slowDevices: Set<string>): { u
     if (d) disagreements.push({ f, why: d.why }); else unexpected.push(f);
   }
   return { unexpected, disagreements };
+}
+
+/** The 6.12 field conditions (guest.sh scenario "field"): the collector started while nvme's resets held memory_lock
+ * back to back and while edu's memory was off; a reset failed inside the lock, a hot reset before it. */
+export function checkField(v: LabVerdict, ledger: LedgerOp[]): string[] {
+  const problems: string[] = [];
+  const loop = ledger.find((o) => o.op.startsWith('loop-reset:'));
+  const off = ledger.find((o) => o.op.startsWith('wait:'));
+  if (!loop || !off) return ['the ledger has no field-condition operations (loop-reset, wait)'];
+  const byTs = (dev: string) => v.events.filter((e) => e.device === dev).sort((a, b) => Number(a.tsNs) - Number(b.tsNs));
+  // started inside a window: nvme's first lock event is a release (its acquire happened before the probes)
+  const nv = byTs(loop.device).filter((e) => e.lockAcquire || e.lockRelease);
+  if (!nv[0]?.lockRelease) problems.push(`${loop.device}: the trace does not start inside a reset's lock window (first lock event: ${nv[0] ? Object.keys(nv[0]).find((k) => k.startsWith('lock')) : 'none'})`);
+  const firstInfo = byTs(loop.device).find((e) => e.deviceInfo);
+  if (!firstInfo || firstInfo.deviceInfo!.openCount !== 1) problems.push(`${loop.device}: start snapshot open_count ${firstInfo?.deviceInfo?.openCount}, want 1`);
+  // the window the collector started in is not an episode and makes no certain finding
+  const early = v.findings.filter((f) => f.device === loop.device && !f.inconclusive && Number(f.tsNs) < (nv.find((e) => e.lockAcquire)?.tsNs ?? Infinity));
+  if (early.length) problems.push(`${loop.device}: certain findings about the window the collector started in: ${early.map((f) => FindingKind[f.kind]).join(',')}`);
+  // started while memory was off: the snapshot says so, and the next touch faults without installing PTEs
+  const ed = byTs(off.device);
+  const info = ed.find((e) => e.deviceInfo);
+  if (info?.deviceInfo?.memoryEnabled !== false) problems.push(`${off.device}: start snapshot memory_enabled ${info?.deviceInfo?.memoryEnabled}, want false`);
+  const touch = ledger.find((o) => o.device === off.device && o.op === 'touch' && o.begin > off.end);
+  const faults = ed.filter((e) => e.barFault && touch && Number(e.tsNs) >= touch.begin && Number(e.tsNs) <= touch.end);
+  if (touch?.result !== 1 || !faults.length || faults.some((e) => e.barFault!.ok)) problems.push(`${off.device}: the touch after start should SIGBUS with a failed BarFault (result ${touch?.result}, faults ${faults.map((e) => e.barFault!.ok).join(',')})`);
+  // a reset that fails inside the lock: the episode revokes, the reset function and the ioctl return -ENOTTY
+  const failed = ledger.find((o) => o.device === off.device && o.op === 'reset' && o.result === ENOTTY);
+  if (!failed) problems.push(`${off.device}: no reset failed with -ENOTTY (no-reset-method did not take effect?)`);
+  else {
+    const rf = ed.filter((e) => e.resetFunction && within(e, failed));
+    if (!rf.some((e) => e.resetFunction!.ret === ENOTTY)) problems.push(`${off.device}: no ResetFunction with ret ${ENOTTY} in the failed reset`);
+  }
+  // a hot reset that fails before the lock: TriggerEnd(-EINVAL), no episode (checked by checkLab)
+  if (!ledger.some((o) => o.device === off.device && o.op === 'hot-reset-bad' && o.result < 0)) problems.push(`${off.device}: hot-reset-bad did not fail`);
+  return problems;
 }

@@ -4,11 +4,17 @@
 # the scenario, stop the collector. MODE=bench runs the overhead storms with and without the collector instead.
 # Results land in /out: trace-<backend>.jsonl, raw-<backend>.txt, ledger-<backend>.txt, collect-<backend>.log.
 #   rs.scenario=standard  the revoking operations one after another on edu and nvme (every kernel)
-#   rs.scenario=dmabuf    standard + DMABUF export of BAR0 with the lab importer attached (7.x; fast on edu,
-#                         slow on nvme), hot reset of a two-function device, FLR, a failed and a voided reset
+#   rs.scenario=dmabuf    standard + DMABUF export of BAR0 with the lab importer attached (7.x; on nvme it takes
+#                         rs.importer_delay_us per invalidation), hot reset of a two-function device, FLR, a failed
+#                         and a voided reset
+#   rs.scenario=auto      dmabuf where the kernel exports DMABUFs (vfio_pci_dma_buf_move), else standard
 #   rs.scenario=field     6.12 field conditions: the collector starts while resets hold the lock back to back
 #                         and while memory is off; a reset that fails inside the lock; then standard
 t() { cut -d' ' -f1 /proc/uptime; }
+# auto: the DMABUF scenario where the kernel exports DMABUFs (6.19+), the standard one before
+if [ "${RS_scenario:-standard}" = auto ]; then
+  if grep -q ' vfio_pci_dma_buf_move' /proc/kallsyms; then RS_scenario=dmabuf; else RS_scenario=standard; fi
+fi
 echo "guest: start uptime=$(t) kernel=$(uname -r) mode=$RS_mode backends=$RS_backends scenario=${RS_scenario:-standard}"
 EDU=""; EDUS=""; NVME=""
 for d in /sys/bus/pci/devices/*; do
@@ -45,12 +51,12 @@ done
 collector_start() { # backend -> starts in background (pid in CPID_<backend>), waits until attached
   rm -f /out/ready-$1
   chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend $1 --out /tmp/out/trace-$1.jsonl \
-    --raw /tmp/out/raw-$1.txt --ready-file /tmp/out/ready-$1 > /out/collect-$1.log 2>&1 &
+    --raw /tmp/out/raw-$1.txt --ready-file /tmp/out/ready-$1 --attach-timeout 600s > /out/collect-$1.log 2>&1 &
   eval CPID_$1=$!
 }
 collector_wait() {
   s=$(t); i=0; p=$(eval echo \$CPID_$1)
-  while [ ! -f /out/ready-$1 ] && kill -0 $p 2>/dev/null && [ $i -lt 1500 ]; do sleep 0.1; i=$((i+1)); done
+  while [ ! -f /out/ready-$1 ] && kill -0 $p 2>/dev/null && [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done
   if [ -f /out/ready-$1 ]; then echo "guest: $1 collector attached (waited $(awk "BEGIN{print $(t)-$s}")s, uptime $(t))"; return 0; fi
   echo "guest: $1 collector failed to attach"; cat /out/collect-$1.log; return 1
 }
@@ -68,8 +74,9 @@ dmabuf() {
   # operation then revokes the DMABUF (vfio_pci_dma_buf_move -> dma_buf_invalidate_mappings -> importer).
   [ -n "$EDU" ] && $W $(group $EDU) $EDU map touch dmabuf dmabuf-mmap import cmd-off cmd-on touch cmd-off cmd-off cmd-on touch \
     reset cmd-on touch hot-reset-bad no-reset-method reset default-reset-method touch unmap map touch notified close importer-close >> $1 2>&1
-  # nvme: a slow importer (80 ms per invalidation): D3hot and FLR revokes are SLOW_REVOKE
-  [ -n "$NVME" ] && $W $(group $NVME) $NVME map touch dmabuf import:80000 d3 d0 cmd-on touch flr touch notified dmabuf-close close importer-close >> $1 2>&1
+  # nvme: an importer taking rs.importer_delay_us per invalidation (the lab test: 80 ms, so its D3hot, FLR and close
+  # revokes are SLOW_REVOKE); the pause after D3hot lets the collector re-read the device while its DMABUF is revoked
+  [ -n "$NVME" ] && $W $(group $NVME) $NVME map touch dmabuf import:${RS_importer_delay_us:-0} d3 sleep:2500 d0 cmd-on touch flr touch notified dmabuf-close close importer-close >> $1 2>&1
   # the two-function edu: a hot reset locks, zaps and revokes both functions (one set)
   [ -n "$PAIR" ] && $W $(group $PAIR) $PAIR map touch dmabuf import hot-reset touch close importer-close >> $1 2>&1
 }
@@ -80,12 +87,13 @@ if [ "$RS_mode" = lab ]; then
   for b in $(echo $RS_backends | tr , ' '); do
     L=/out/ledger-$b.txt; : > $L
     if [ "${RS_scenario:-standard}" = field ]; then
-      # the collector starts while edu's resets hold memory_lock back to back and while nvme's memory is off
+      # the collector starts while nvme's resets (FLR: memory_lock held ~0.1-0.3 s each) follow each other and while
+      # edu's memory is off; then a reset that fails inside the lock and a hot reset that fails before it
       ready=/tmp/collector-ready-$b
-      $W $(group $EDU) $EDU map touch loop-reset:$ready touch close > /tmp/field-edu.txt 2>&1 &
+      $W $(group $NVME) $NVME map touch loop-reset:$ready touch close > /tmp/field-nvme.txt 2>&1 &
       F1=$!
-      $W $(group $NVME) $NVME map touch cmd-off wait:$ready touch cmd-on touch no-reset-method reset default-reset-method \
-        hot-reset-bad touch close > /tmp/field-nvme.txt 2>&1 &
+      $W $(group $EDU) $EDU map touch cmd-off wait:$ready touch cmd-on touch no-reset-method reset default-reset-method \
+        hot-reset-bad touch close > /tmp/field-edu.txt 2>&1 &
       F2=$!
       sleep 1
       collector_start $b; collector_wait $b || { kill $F1 $F2; continue; }

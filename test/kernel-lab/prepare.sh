@@ -9,6 +9,7 @@
 # the machine's apt sources and package cache are never touched. The 7.x kernel is split into linux-binary-*
 # (vmlinuz) and linux-modules-*; both are unpacked, never installed.
 set -euo pipefail
+{ # parsed whole before it runs: editing the checkout while a lab runs must not change the running script
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${CACHE:-$REPO/.cache/kernel-lab}
@@ -181,3 +182,5 @@ if [ ! -f "$B/initrd.img" ] || [ "$HERE/init.sh" -nt "$B/initrd.img" ] || [ "$0"
   (cd "$R" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$B/initrd.img"
 fi
 echo "$B"
+exit
+}

@@ -34,6 +34,7 @@ available_filter_functions, offsets from BTF) and writes EventBatches.
   --kallsyms F, --filter-functions F, --btf-dir D, --release R
                      plan from recorded kernel facts instead of this host's
   --bpftrace PATH    bpftrace binary (default: bpftrace on PATH)
+  --attach-timeout D how long bpftrace may take to compile and attach (default 120s; slow guests need more)
   --raw FILE         also keep the backend's raw text (trace_pipe / bpftrace lines)
 Needs root (tracefs, kprobes). Probes are removed on exit, and at start after a crash.`;
 
@@ -49,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       backend: { type: 'string', default: 'ftrace' }, 'dry-run': { type: 'boolean' }, out: { type: 'string', default: '-' },
       duration: { type: 'string' }, 'ready-file': { type: 'string' }, 'print-script': { type: 'boolean' },
       kallsyms: { type: 'string' }, 'filter-functions': { type: 'string' }, 'btf-dir': { type: 'string' }, release: { type: 'string' },
-      bpftrace: { type: 'string' }, raw: { type: 'string' }, kafka: { type: 'string' }, 'spool-dir': { type: 'string' },
+      bpftrace: { type: 'string' }, raw: { type: 'string' }, 'attach-timeout': { type: 'string' }, kafka: { type: 'string' }, 'spool-dir': { type: 'string' },
       'spool-max-bytes': { type: 'string' }, 'spool-fsync': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     } }));
   } catch (e) {
@@ -59,8 +60,11 @@ export async function run(argv: string[]): Promise<number> {
   if (values.help) { console.log(HELP); return 0; }
   const backend = values.backend as BackendName;
   if (backend !== 'ftrace' && backend !== 'bpftrace') { console.error(`revokescope collect: unknown backend '${backend}' (ftrace|bpftrace)`); return 2; }
-  let durationMs: number | undefined;
-  try { durationMs = values.duration ? parseDuration(values.duration) : undefined; }
+  let durationMs: number | undefined, attachTimeoutMs: number | undefined;
+  try {
+    durationMs = values.duration ? parseDuration(values.duration) : undefined;
+    attachTimeoutMs = values['attach-timeout'] ? parseDuration(values['attach-timeout']) : undefined;
+  }
   catch (e) { console.error(`revokescope collect: ${(e as Error).message}`); return 2; }
 
   let settings: ReturnType<typeof kafkaSettings> | undefined;
@@ -106,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
       onError: (err) => console.error(`collect: kafka send failed (counted as dropped): ${(err as Error).message}`) });
   }
   const stats = await runAgent({
-    backend, plan, facts, durationMs, sink: output ? undefined : fileSink(values.out!), output, stop: stopP, bpftracePath: values.bpftrace, rawOut: values.raw,
+    backend, plan, facts, durationMs, sink: output ? undefined : fileSink(values.out!), output, stop: stopP, bpftracePath: values.bpftrace, rawOut: values.raw, attachTimeoutMs,
     onReady: () => { if (values['ready-file']) writeFileSync(values['ready-file'], `${process.pid}\n`); },
   });
   await kafkaSink?.close(); // the output flushed (or spooled) every batch before this
