@@ -192,7 +192,9 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   for (const f of res.failed) log(`collect: probe ${f.probe.spec.id} (${f.probe.symbol}) failed to attach: ${f.error}`);
   if (res.failed.length) {
     // Degrade: a capability whose required probe failed is not claimed.
-    const ok = new Set(res.attached.map((p) => p.spec.id));
+    // a spec with call sites counts only when every one of its sites attached
+    const failedIds = new Set(res.failed.map((f) => f.probe.spec.id));
+    const ok = new Set(res.attached.map((p) => p.spec.id).filter((id) => !failedIds.has(id)));
     caps = caps.filter((c) => c === Capability.DEVICE_INFO || plan.profile.probes.filter((p) => p.capability === c && !p.optional).every((p) => ok.has(p.id)));
   }
   if (!res.attached.length) throw new Error('no probe could be attached');

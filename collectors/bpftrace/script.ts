@@ -7,11 +7,12 @@ import type { Plan, PlannedProbe, RExpr, RFilter } from '../probes/plan.js';
 
 export const READY = 'RS_READY';
 
-export function bpfExpr(e: RExpr): string {
+/** afterCall: a probe on the instruction after a call, where the callee's return value is in %ax. */
+export function bpfExpr(e: RExpr, afterCall = false): string {
   if ('arg' in e) return `arg${e.arg}`;
-  if ('ret' in e) return 'retval';
+  if ('ret' in e) return afterCall ? 'reg("ax")' : 'retval';
   if ('caller' in e) return '(*(uint64 *)reg("sp"))';
-  const base = bpfExpr(e.load);
+  const base = bpfExpr(e.load, afterCall);
   const addr = e.offset === 0 ? base : `${base} ${e.offset < 0 ? '-' : '+'} ${Math.abs(e.offset)}`;
   const value = `(*(uint${e.width} *)(${addr}))`;
   return e.bit ? `((${value} >> ${e.bit.shift}) & 0x${((1n << BigInt(e.bit.size)) - 1n).toString(16)})` : value;
@@ -26,7 +27,7 @@ function predicate(p: PlannedProbe, entryId: string | undefined, selfPid: number
     if ('self' in f) { parts.push(`pid == ${selfPid}`); continue; }
     const arg = p.args.find((a) => a.name === f.arg);
     if (!arg) throw new Error(`${p.spec.id}: filter on unknown ${f.arg}`);
-    const x = bpfExpr(arg.expr);
+    const x = bpfExpr(arg.expr, p.at === 'next');
     if ('range' in f) parts.push(`${x} >= ${lit(f.range[0])} && ${x} < ${lit(f.range[1])}`);
     else parts.push(`(${f.eq.map((v) => `${x} == ${lit(v)}`).join(' || ')})`);
   }
@@ -43,14 +44,16 @@ export function bpftraceScript(plan: Plan, probes: PlannedProbe[] = plan.attach,
     if (entryId && !ids.has(entryId)) continue;               // cannot pair: skip rather than fire for every caller
     const pred = predicate(p, entryId, selfPid);
     const fmt = ['RS', p.spec.id, '%llu', '%d', '%d', '%d', ...p.args.map((a) => `${a.name}=${a.type === 'string' ? '%s' : '0x%llx'}`), '|%s'].join(' ');
-    const vals = ['nsecs', 'cpu', 'tid', 'pid', ...p.args.map((a) => a.type === 'string' ? `str(${bpfExpr(a.expr)})` : bpfExpr(a.expr)), 'comm'];
+    const after = p.at === 'next';
+    const vals = ['nsecs', 'cpu', 'tid', 'pid', ...p.args.map((a) => a.type === 'string' ? `str(${bpfExpr(a.expr, after)})` : bpfExpr(a.expr, after)), 'comm'];
     const body: string[] = [];
     const pairs = probes.some((q) => q.spec.kind === 'return' && q.spec.id === `${p.spec.id}_ret`);
     if (p.spec.kind === 'entry' && pairs) body.push(`@pending_${p.spec.id}[tid] = 1;`);
     if (entryId) body.push(`delete(@pending_${entryId}[tid]);`);
     body.push(`printf("${fmt}\\n", ${vals.join(', ')});`);
-    lines.push(`${p.spec.kind === 'entry' ? 'kprobe' : 'kretprobe'}:${p.symbol}${pred ? ` /${pred}/` : ''}\n{ ${body.join(' ')} }`);
+    lines.push(`${p.spec.kind === 'entry' || p.at ? 'kprobe' : 'kretprobe'}:${p.symbol}${pred ? ` /${pred}/` : ''}\n{ ${body.join(' ')} }`);
   }
-  lines.push('END { clear(@pending_lock); }'.replace('clear(@pending_lock);', probes.filter((p) => p.spec.kind === 'entry' && ids.has(`${p.spec.id}_ret`)).map((p) => `clear(@pending_${p.spec.id});`).join(' ')));
+  const pending = [...new Set(probes.filter((p) => p.spec.kind === 'entry' && ids.has(`${p.spec.id}_ret`)).map((p) => p.spec.id))];
+  lines.push(`END { ${pending.map((id) => `clear(@pending_${id});`).join(' ')} }`);
   return lines.join('\n') + '\n';
 }

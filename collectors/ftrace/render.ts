@@ -4,11 +4,12 @@ import type { PlannedProbe, RExpr, RFilter, ResolvedArg } from '../probes/plan.j
 export const GROUP = 'revokescope';
 const REGS = ['%di', '%si', '%dx', '%cx', '%r8', '%r9'];   // x86-64 SysV argument registers
 
-export function fetchArg(e: RExpr): string {
+/** afterCall: a probe on the instruction after a call, where the callee's return value is in %ax. */
+export function fetchArg(e: RExpr, afterCall = false): string {
   if ('arg' in e) { const r = REGS[e.arg]; if (!r) throw new Error(`argument ${e.arg} is not in a register`); return r; }
-  if ('ret' in e) return '$retval';
+  if ('ret' in e) return afterCall ? '%ax' : '$retval';
   if ('caller' in e) return '+0($stack)';
-  return `${e.offset < 0 ? '-' : '+'}${Math.abs(e.offset)}(${fetchArg(e.load)})`;
+  return `${e.offset < 0 ? '-' : '+'}${Math.abs(e.offset)}(${fetchArg(e.load, afterCall)})`;
 }
 
 /** The fetch type: x8..x64 for the value's width, b<size>@<shift>/<container> for a bitfield. */
@@ -20,11 +21,12 @@ function fetchType(a: ResolvedArg): string {
 
 /** "p:revokescope/zap unmap_mapping_range mapping=%di:x64 ..." */
 export function kprobeDefinition(p: PlannedProbe): string {
+  const after = p.at === 'next';
   const args = p.args.filter((a) => !a.afterFilter).map((a) => {
-    if (a.type === 'string') return `${a.name}=+0(${fetchArg(a.expr)}):string`;
-    return `${a.name}=${fetchArg(a.expr)}:${fetchType(a)}`;
+    if (a.type === 'string') return `${a.name}=+0(${fetchArg(a.expr, after)}):string`;
+    return `${a.name}=${fetchArg(a.expr, after)}:${fetchType(a)}`;
   });
-  return [`${p.spec.kind === 'entry' ? 'p' : 'r'}:${GROUP}/${p.spec.id}`, p.symbol, ...args].join(' ');
+  return [`${p.spec.kind === 'entry' || p.at ? 'p' : 'r'}:${GROUP}/${p.event}`, p.symbol, ...args].join(' ');
 }
 
 /** Probes that fire only for the agent's own task: they live in a trace instance of their own whose event-pid

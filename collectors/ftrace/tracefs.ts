@@ -65,7 +65,7 @@ export class FtraceSession {
   constructor(readonly root: string, private plan: Plan, private bufferKb = 4096) {
     this.instance = `${root}/instances/${GROUP}`;
     this.selfInstance = `${root}/instances/${GROUP}-self`;
-    this.events = new Set(plan.attach.map((p) => p.spec.id));
+    this.events = new Set(plan.attach.map((p) => p.event));
   }
 
   attach(): AttachResult {
@@ -93,7 +93,7 @@ export class FtraceSession {
     }
     if (self) write(`${self.dir}/set_event_pid`, String(process.pid));
     for (const p of [...result.attached]) {
-      const dir = `${selfOnly(p) ? self!.dir : main.dir}/events/${GROUP}/${p.spec.id}`;
+      const dir = `${selfOnly(p) ? self!.dir : main.dir}/events/${GROUP}/${p.event}`;
       try {
         const f = eventFilter(p);
         if (f) write(`${dir}/filter`, f);
@@ -101,10 +101,10 @@ export class FtraceSession {
       } catch (e) {
         result.attached.splice(result.attached.indexOf(p), 1);
         result.failed.push({ probe: p, error: `filter/enable: ${(e as Error).message}` });
-        try { appendFileSync(`${this.root}/kprobe_events`, `-:${GROUP}/${p.spec.id}\n`); } catch { /* ignore */ }
+        try { appendFileSync(`${this.root}/kprobe_events`, `-:${GROUP}/${p.event}\n`); } catch { /* ignore */ }
       }
     }
-    this.events = new Set(result.attached.map((p) => p.spec.id));
+    this.events = new Set(result.attached.map((p) => p.event));
     for (const inst of this.instances) {
       write(`${inst.dir}/tracing_on`, '1');
       inst.fd = openSync(`${inst.dir}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK);

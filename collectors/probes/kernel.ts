@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { loadKernelBtf, type OffsetSource } from './btf.js';
-import { PROFILES } from './profiles.js';
+import { CALLSITE_MODULE, PROFILES } from './profiles.js';
+import { findCallSites, readKernelMemory, type CallSite } from './callsites.js';
 
 export interface KernelSymbol { address: bigint; type: string; module: string }
 
@@ -18,6 +19,9 @@ export interface KernelFacts {
   btf?: OffsetSource;
   /** Whether addresses are real (root) rather than zeroed by kptr_restrict. */
   addressesKnown: boolean;
+  /** Direct calls from vfio-pci-core to the functions profiles probe at their call sites (from /proc/kcore);
+   * undefined when the kernel image could not be read. */
+  callSites?: CallSite[];
 }
 
 export function parseKallsyms(text: string, keep?: (name: string, module: string) => boolean): { symbols: Map<string, KernelSymbol>; addressesKnown: boolean } {
@@ -71,7 +75,22 @@ export function tracefsRoot(): string | undefined {
   return undefined;
 }
 
-export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: string; btfRoot?: string; release?: string } = {}): KernelFacts {
+/** Calls from `module`'s text to every function a profile probes at call sites, read from the live kernel image. */
+export function moduleCallSites(symbols: Map<string, KernelSymbol>, module: string, kcore = '/proc/kcore'): CallSite[] | undefined {
+  const range = moduleTextRange(symbols, module);
+  if (!range) return undefined;
+  const callees = new Set(PROFILES.flatMap((p) => p.probes.filter((q) => q.callsite).flatMap((q) => q.symbols)));
+  const targets = new Map<bigint, string>();
+  for (const c of callees) { const s = symbols.get(c); if (s && s.address && s.module === '') targets.set(s.address, c); }
+  const functions = new Map<bigint, string>();
+  for (const [name, s] of symbols) if (s.module === module && /^[tT]$/.test(s.type) && s.address) functions.set(s.address, name);
+  try {
+    const text = readKernelMemory(range.lo, range.hi, kcore);
+    return text ? findCallSites(text, range.lo, targets, functions) : undefined;
+  } catch { return undefined; }
+}
+
+export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: string; btfRoot?: string; release?: string; kcore?: string } = {}): KernelFacts {
   // Keep what profiles can ask for: their symbols, anything vfio or dma-buf, and module text (ranges).
   const wanted = new Set(PROFILES.flatMap((p) => [...p.probes.flatMap((q) => q.symbols), ...(p.match.all ?? []),
     ...[...(p.match.any ?? []), ...(p.match.none ?? [])].filter((x): x is string => typeof x === 'string')]));
@@ -83,7 +102,8 @@ export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: str
   try { if (aff) traceable = parseFilterFunctions(readFileSync(aff, 'utf8')); } catch { traceable = undefined; }
   let btf: OffsetSource | undefined;
   try { btf = loadKernelBtf(['vfio_pci_core', 'vfio'], opts.btfRoot); } catch { btf = undefined; }
-  return { release: opts.release ?? release(), symbols: ks.symbols, traceable, btf, addressesKnown: ks.addressesKnown };
+  const callSites = opts.kallsyms || !ks.addressesKnown ? undefined : moduleCallSites(ks.symbols, CALLSITE_MODULE, opts.kcore);
+  return { release: opts.release ?? release(), symbols: ks.symbols, traceable, btf, addressesKnown: ks.addressesKnown, callSites };
 }
 
 /** address -> "module:symbol" ("vmlinux:symbol" for the kernel image) from /proc/kallsyms: a search of the text

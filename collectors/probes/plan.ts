@@ -4,7 +4,7 @@
 import { Capability } from '../../services/core/model.js';
 import type { KernelFacts } from './kernel.js';
 import { moduleTextRange } from './kernel.js';
-import { DECODER_OFFSETS, DECODER_SYMBOLS, PROFILES, type Expr, type ArgType, type ProbeProfile, type ProbeSpec } from './profiles.js';
+import { CALLSITE_MODULE, DECODER_OFFSETS, DECODER_SYMBOLS, PROFILES, type Expr, type ArgType, type ProbeProfile, type ProbeSpec } from './profiles.js';
 
 export type Width = 64 | 32 | 16 | 8;
 /** A resolved fetch: a register, or *(base + offset) of `width` bits, optionally a bitfield of it. */
@@ -15,13 +15,21 @@ export type RFilter = { arg: string; eq: bigint[] } | { arg: string; range: [big
 
 export interface PlannedProbe {
   spec: ProbeSpec;
+  /** Where it attaches: a function, or "function+0xoffset" for a call site. */
   symbol: string;
   module: string;
   args: ResolvedArg[];
   filter: RFilter[];
   /** Arguments dropped because their offsets are unknown (no BTF). */
   dropped: string[];
+  /** The backend's event name: the spec id, or "<id>__<n>" for the n-th call site of a callsite spec. */
+  event: string;
+  /** A call-site probe: on the call instruction, or on the next one (the callee returned; its value in %ax). */
+  at?: 'call' | 'next';
 }
+
+/** The spec id of a backend event name ("lock__3" -> "lock"). */
+export const specIdOf = (event: string): string => { const i = event.indexOf('__'); return i < 0 ? event : event.slice(0, i); };
 export interface MissingProbe { spec: ProbeSpec; reason: string }
 
 export interface Plan {
@@ -143,10 +151,19 @@ export function makePlan(facts: KernelFacts, profile = selectProfile(facts)): Pl
       if (ok) { filter = out; break; }
     }
     if (!filter) { missing.push({ spec, reason: 'no in-kernel filter can be built (needs BTF or kernel addresses)' }); continue; }
+    const sites = spec.callsite ? facts.callSites?.filter((c) => c.callee === symbol) : undefined;
+    if (sites?.length) {
+      // the call sites are vfio-pci-core's by construction: the caller filters (and the caller argument) go
+      const siteFilter = filter.filter((f) => !('retRange' in f) && !('range' in f && f.arg === 'caller'));
+      const siteArgs = args.filter((a) => a.name !== 'caller');
+      sites.forEach((c, i) => attach.push({ spec, symbol: `${c.func}+0x${(spec.kind === 'entry' ? c.callOffset : c.nextOffset).toString(16)}`,
+        module: CALLSITE_MODULE, args: siteArgs, filter: siteFilter, dropped, event: `${spec.id}__${i}`, at: spec.kind === 'entry' ? 'call' : 'next' }));
+      continue;
+    }
     const filterName = (f: { arg: string } | object) => 'arg' in f ? f.arg : 'self' in f ? 'self' : 'ret';
     if (spec.filters.length > 1 && filter !== undefined && spec.filters[0]!.length && JSON.stringify(filter.map(filterName)) !== JSON.stringify(spec.filters[0]!.map(filterName)))
       warnings.push(`${spec.id}: preferred filter unavailable, using ${filter.map(filterName).join('+')}`);
-    attach.push({ spec, symbol, module: facts.symbols.get(symbol)!.module, args, filter, dropped });
+    attach.push({ spec, symbol, module: facts.symbols.get(symbol)!.module, args, filter, dropped, event: spec.id });
   }
   const caps = new Set<Capability>([Capability.DEVICE_INFO]);
   for (const cap of new Set(profile.probes.map((p) => p.capability))) {
@@ -173,7 +190,8 @@ export function describePlan(plan: Plan, backend: string): string {
   for (const p of plan.attach) {
     const f = p.filter.map((x) => 'self' in x ? 'only the agent\'s own task' : 'retRange' in x ? `caller in [${hex(x.retRange[0])},${hex(x.retRange[1])})`
       : 'range' in x ? `${x.arg} in [${hex(x.range[0])},${hex(x.range[1])})` : `${x.arg} == ${x.eq.map(hex).join('|')}`).join(' && ');
-    lines.push(`  ${p.spec.id.padEnd(15)} ${p.spec.kind === 'entry' ? 'kprobe   ' : 'kretprobe'} ${p.symbol}${p.module ? ` [${p.module}]` : ''}` +
+    const how = p.at ? (p.at === 'call' ? 'call site' : 'after call') : p.spec.kind === 'entry' ? 'kprobe   ' : 'kretprobe';
+    lines.push(`  ${p.event.padEnd(15)} ${how} ${p.symbol}${p.module ? ` [${p.module}]` : ''}` +
       `  args(${p.args.map((a) => a.name).join(',')})${f ? `  filter: ${f}` : ''}${p.dropped.length ? `  (no BTF: without ${p.dropped.join(',')})` : ''}`);
   }
   lines.push('', 'missing:');

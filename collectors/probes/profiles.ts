@@ -53,6 +53,10 @@ export interface ProbeSpec {
   cost: string;
   /** mmap probes: what backs the mappings this function makes (the VMA's vm_ops / vm_file on this era). */
   backing?: Backing;
+  /** Probe vfio-pci-core's calls of the (global) function instead of the function itself, where the kernel image
+   * can be read: an entry probe sits on each `call`, a return probe on the instruction after it (return value in
+   * %ax). The host's other callers then pay nothing; the filters on the caller become moot. */
+  callsite?: boolean;
 }
 
 export interface ProbeProfile {
@@ -85,6 +89,8 @@ export const DECODER_SYMBOLS = ['vfio_pci_mmap_ops', 'vfio_pci_core_mmap', 'dma_
 export const DECODER_OFFSETS = ['vfio_pci_core_device.memory_lock', 'vfio_pci_core_device.dmabufs', 'dma_buf.attachments'];
 const PCI_COMMAND = 4n, PCI_PM_CTRL = 4n;
 const CORE = 'vfio_pci_core';
+/** The module whose call sites `callsite` probes use. */
+export const CALLSITE_MODULE = CORE;
 
 const a = (n: number): Expr => ({ arg: n });
 const load = (base: Expr, ...fields: Field[]): Expr => ({ load: base, fields });
@@ -101,19 +107,19 @@ const ret = (id: string, symbols: string[], capability: Capability, cost: string
 
 /** memory_lock for write: down_write/up_write called from vfio-pci-core code, keyed by the semaphore. */
 const lockProbes: ProbeSpec[] = [
-  { id: 'lock', role: 'lock', kind: 'entry', symbols: ['down_write'], capability: Capability.LOCK,
+  { id: 'lock', role: 'lock', kind: 'entry', symbols: ['down_write'], capability: Capability.LOCK, callsite: true,
     args: [{ name: 'sem', expr: a(0), type: 'u64' }, { name: 'caller', expr: { caller: true }, type: 'u64' },
       devNameFiltered(a(0), '-vfio_pci_core_device.memory_lock')],
     filters: fromCore, cost: 'no LockAcquire: no episodes at all (every finding needs the lock window)' },
-  { id: 'lock_ret', role: 'lock_ret', kind: 'return', symbols: ['down_write'], capability: Capability.LOCK, args: [],
+  { id: 'lock_ret', role: 'lock_ret', kind: 'return', symbols: ['down_write'], capability: Capability.LOCK, args: [], callsite: true,
     filters: retToCore, cost: 'acquire time = entry time: lock_wait_ns is 0 and hold_ns includes the wait' },
-  { id: 'lock_try', role: 'lock_try', kind: 'entry', symbols: ['down_write_trylock'], capability: Capability.LOCK,
+  { id: 'lock_try', role: 'lock_try', kind: 'entry', symbols: ['down_write_trylock'], capability: Capability.LOCK, callsite: true,
     args: [{ name: 'sem', expr: a(0), type: 'u64' }, { name: 'caller', expr: { caller: true }, type: 'u64' },
       devNameFiltered(a(0), '-vfio_pci_core_device.memory_lock')],
     filters: fromCore, optional: true, cost: 'hot resets of a device set (down_write_trylock per device) are not seen' },
-  { id: 'lock_try_ret', role: 'lock_try_ret', kind: 'return', symbols: ['down_write_trylock'], capability: Capability.LOCK,
+  { id: 'lock_try_ret', role: 'lock_try_ret', kind: 'return', symbols: ['down_write_trylock'], capability: Capability.LOCK, callsite: true,
     args: [{ name: 'ok', expr: { ret: true }, type: 'u32' }], filters: retToCore, optional: true, cost: 'as lock_try' },
-  { id: 'unlock', role: 'unlock', kind: 'entry', symbols: ['up_write'], capability: Capability.LOCK,
+  { id: 'unlock', role: 'unlock', kind: 'entry', symbols: ['up_write'], capability: Capability.LOCK, callsite: true,
     args: [{ name: 'sem', expr: a(0), type: 'u64' }, { name: 'caller', expr: { caller: true }, type: 'u64' },
       devNameFiltered(a(0), '-vfio_pci_core_device.memory_lock')],
     filters: fromCore, cost: 'no LockRelease: episodes never close (LOCK_HELD_OPEN everywhere)' },
@@ -170,14 +176,14 @@ const markerProbes: ProbeSpec[] = [
     filters: [[]], cost: 'no PowerTransition markers (D-state changes are known only from triggers)' },
   { ...ret('power_ret', ['vfio_pci_set_power_state'], Capability.TRIGGER, 'PowerTransition has no duration'), role: 'power_ret' },
   // pci_try_reset_function(pdev) / pci_reset_bus(pdev) called from vfio-pci-core (reset ioctl, FLR write, hot reset)
-  { id: 'reset_fn', role: 'reset_fn', kind: 'entry', symbols: ['pci_try_reset_function'], capability: Capability.TRIGGER, optional: true,
+  { id: 'reset_fn', role: 'reset_fn', kind: 'entry', symbols: ['pci_try_reset_function'], capability: Capability.TRIGGER, optional: true, callsite: true,
     args: [{ name: 'dev', type: 'string', expr: load(a(0), 'pci_dev.dev.kobj.name') }, { name: 'caller', expr: { caller: true }, type: 'u64' }],
     filters: fromCore, cost: 'no ResetFunction markers for function resets' },
-  { ...ret('reset_fn_ret', ['pci_try_reset_function'], Capability.TRIGGER, 'function resets have no result', retToCore), role: 'reset_fn_ret' },
-  { id: 'reset_bus', role: 'reset_fn', kind: 'entry', symbols: ['pci_reset_bus'], capability: Capability.TRIGGER, optional: true,
+  { ...ret('reset_fn_ret', ['pci_try_reset_function'], Capability.TRIGGER, 'function resets have no result', retToCore), role: 'reset_fn_ret', callsite: true },
+  { id: 'reset_bus', role: 'reset_fn', kind: 'entry', symbols: ['pci_reset_bus'], capability: Capability.TRIGGER, optional: true, callsite: true,
     args: [{ name: 'dev', type: 'string', expr: load(a(0), 'pci_dev.dev.kobj.name') }, { name: 'caller', expr: { caller: true }, type: 'u64' }],
     filters: fromCore, cost: 'no ResetFunction markers for bus (hot) resets' },
-  { ...ret('reset_bus_ret', ['pci_reset_bus'], Capability.TRIGGER, 'bus resets have no result', retToCore), role: 'reset_fn_ret' },
+  { ...ret('reset_bus_ret', ['pci_reset_bus'], Capability.TRIGGER, 'bus resets have no result', retToCore), role: 'reset_fn_ret', callsite: true },
 ];
 
 /** DeviceInfo state read through BTF when the agent itself reads the device's sysfs `d3cold_allowed` (a snapshot: at
@@ -254,7 +260,7 @@ const faultProbes = (symbols: string[]): ProbeSpec[] => [
 
 /** 6.11+: the BAR zap is unmap_mapping_range() on the vdev inode's mapping (vfio_pci_zap_bars). */
 const unmapRangeZap = (magics: bigint[]): ProbeSpec[] => [
-  { id: 'zap', role: 'zap', kind: 'entry', symbols: ['unmap_mapping_range'], capability: Capability.ZAP,
+  { id: 'zap', role: 'zap', kind: 'entry', symbols: ['unmap_mapping_range'], capability: Capability.ZAP, callsite: true,
     args: [{ name: 'mapping', expr: a(0), type: 'u64' }, { name: 'start', expr: a(1), type: 'u64' }, { name: 'len', expr: a(2), type: 'u64' },
       // i_mmap.rb_root.rb_node != NULL: the mapping had VMAs at entry (mapping_mapped())
       { name: 'vmas', expr: load(a(0), 'address_space.i_mmap'), type: 'u64' },
@@ -262,7 +268,7 @@ const unmapRangeZap = (magics: bigint[]): ProbeSpec[] => [
     // In-kernel filter to vfio device mappings: by the inode's fs magic (BTF), else by vfio_pci_zap_bars()'s range.
     filters: [[{ arg: 'magic', eq: magics }], [{ arg: 'start', eq: [0n] }, { arg: 'len', eq: [ALL_BARS] }]],
     cost: 'no Zap events: revoke episodes look like SKIPPED_ZAP, REDUNDANT_ZAP and zap_ns are lost' },
-  { id: 'zap_ret', role: 'zap_ret', kind: 'return', symbols: ['unmap_mapping_range'], capability: Capability.ZAP, args: [],
+  { id: 'zap_ret', role: 'zap_ret', kind: 'return', symbols: ['unmap_mapping_range'], capability: Capability.ZAP, args: [], callsite: true,
     filters: retToCore, cost: 'zaps have no duration: zap_ns = 0 and revoke_ns ends at the zap entry' },
 ];
 
@@ -312,13 +318,13 @@ export const PROFILES: ProbeProfile[] = [
     match: { all: ['zap_vma_ptes'], any: ['vfio_pci_mmap_open', 'vfio_pci_zap_and_vma_lock', 'vfio_pci_mmap_fault'] },
     dmabufBarMmap: false, zapsBeforeLock: true, snapshotBacking: Backing.LEGACY,
     probes: [...lockProbes,
-      { id: 'zap', role: 'zap_vma', kind: 'entry', symbols: ['zap_vma_ptes'], capability: Capability.ZAP,
+      { id: 'zap', role: 'zap_vma', kind: 'entry', symbols: ['zap_vma_ptes'], capability: Capability.ZAP, callsite: true,
         args: [{ name: 'caller', expr: { caller: true }, type: 'u64' }, { name: 'size', expr: a(2), type: 'u64' },
           { name: 'pgoff', expr: load(a(0), 'vm_area_struct.vm_pgoff'), type: 'u64' },
           { name: 'start', expr: load(a(0), 'vm_area_struct.vm_start'), type: 'u64' },
           devNameFiltered(load(a(0), 'vm_area_struct.vm_private_data'))],
         filters: fromCore, cost: 'no Zap events: every revoke episode is a SKIPPED_ZAP' },
-      { id: 'zap_ret', role: 'zap_ret', kind: 'return', symbols: ['zap_vma_ptes'], capability: Capability.ZAP, args: [],
+      { id: 'zap_ret', role: 'zap_ret', kind: 'return', symbols: ['zap_vma_ptes'], capability: Capability.ZAP, args: [], callsite: true,
         filters: retToCore, cost: 'zaps have no duration' },
       ...common(), mmapProbe(['vfio_pci_core_mmap'], Backing.LEGACY), ...munmapProbes(false), ...faultProbes(['vfio_pci_mmap_fault'])],
     notes: ['zaps happen before down_write: the correlator attaches them to the next episode of the same device',
@@ -344,10 +350,10 @@ function dmabufProbes(notify: string[]): ProbeSpec[] {
       filters: [[]], cost: 'DMABUF revokes are not seen: UNPAIRED_REVOKE and DMABUF-backed mapping state are lost' },
     { id: 'dmabuf_move_ret', role: 'dmabuf_move_ret', kind: 'return', symbols: ['vfio_pci_dma_buf_move'], capability: Capability.DMABUF_REVOKE,
       args: [], filters: [[]], cost: 'DMABUF revokes have no duration' },
-    { id: 'move_notify', role: 'move_notify', kind: 'entry', symbols: notify, capability: Capability.MOVE_NOTIFY,
+    { id: 'move_notify', role: 'move_notify', kind: 'entry', symbols: notify, capability: Capability.MOVE_NOTIFY, callsite: true,
       args: [{ name: 'dmabuf', expr: a(0), type: 'u64' }, { name: 'ops', expr: load(a(0), 'dma_buf.ops'), type: 'u64' }, ...walk],
       filters: [[{ arg: 'ops', eq: [{ symbol: 'vfio_pci_dmabuf_ops' }] }]], optional: true, cost: 'importer notification cost (move_ns), count and identity are lost' },
-    { id: 'move_notify_ret', role: 'move_notify_ret', kind: 'return', symbols: notify, capability: Capability.MOVE_NOTIFY,
+    { id: 'move_notify_ret', role: 'move_notify_ret', kind: 'return', symbols: notify, capability: Capability.MOVE_NOTIFY, callsite: true,
       args: [], filters: retToCore, optional: true, cost: 'as move_notify' },
   ];
 }

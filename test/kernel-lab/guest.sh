@@ -111,15 +111,30 @@ if [ "$RS_mode" = lab ]; then
 fi
 
 if [ "$RS_mode" = bench ]; then
+  # Each storm runs twice per phase: without probes (before and after), and with each backend's collector attached.
+  # A separate pass counts how often the storm calls the functions our global probes sit on (ftrace's function
+  # profiler, no probes attached): the cost per call is the slowdown divided by those calls.
   N=${RS_iterations:-20000}
-  storm() { /bin/storm /tmp/storm.dat $N | tee -a /out/bench.txt; }
-  echo "baseline" >> /out/bench.txt; storm; storm
+  storms() { /bin/storm truncate /tmp/storm.dat $N; /bin/storm mmap $N; /bin/storm truncate /tmp/storm.dat $N; /bin/storm mmap $N; }
+  T=/sys/kernel/tracing
+  count_calls() { # storm args... -> CALLS lines
+    echo "down_write up_write down_write_trylock unmap_mapping_range remove_vma vm_area_free" | tr ' ' '\n' > $T/set_ftrace_filter 2>/dev/null
+    echo 0 > $T/function_profile_enabled; echo 1 > $T/function_profile_enabled
+    /bin/storm "$@" > /dev/null
+    echo 0 > $T/function_profile_enabled
+    cat $T/trace_stat/function* | awk -v s="$1" '$1 ~ /^(down_write|up_write|down_write_trylock|unmap_mapping_range|remove_vma|vm_area_free)$/ { c[$1] += $2 } END { for (f in c) print "CALLS", s, f, c[f] }'
+    echo > $T/set_ftrace_filter
+  }
+  echo "phase baseline" >> /out/bench.txt; storms >> /out/bench.txt
+  count_calls truncate /tmp/storm.dat $N >> /out/bench.txt
+  count_calls mmap $N >> /out/bench.txt
   for b in $(echo $RS_backends | tr , ' '); do
     collector_start $b; collector_wait $b || continue
-    echo "with-$b" >> /out/bench.txt; storm; storm
+    echo "phase with-$b" >> /out/bench.txt; storms >> /out/bench.txt
     collector_stop $b
   done
-  echo "baseline-after" >> /out/bench.txt; storm
+  echo "phase baseline-after" >> /out/bench.txt; storms >> /out/bench.txt
+  cat /out/bench.txt
 fi
 dmesg | tail -40 > /out/dmesg.txt
 cat /sys/kernel/tracing/error_log > /out/tracing_error_log.txt 2>/dev/null
