@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Btf } from '../collectors/probes/btf.js';
+import { findCallSites } from '../collectors/probes/callsites.js';
 import { parseKallsyms, type KernelFacts } from '../collectors/probes/kernel.js';
 import { describePlan, makePlan, selectProfile } from '../collectors/probes/plan.js';
 import { ALL_BARS, VFIO_MAGIC } from '../collectors/probes/profiles.js';
@@ -216,5 +217,45 @@ describe.each(captures)('lab capture %s/%s', (kernel, file) => {
   if (scenario === 'field') it('field: started inside a reset window and with memory off; a reset failing inside the lock, one before it', () => {
     const { ledger, v } = load();
     expect(checkField(v, ledger)).toEqual([]);
+  });
+});
+
+describe('call sites (probes on vfio-pci-core\'s calls instead of host-wide functions)', () => {
+  // module text at 0x1000: f1 calls down_write and tail-calls unmap_mapping_range; f2 calls f1 twice; f3 calls
+  // unmap_mapping_range through its __pfx_ padding (call-depth thunks); an e8 byte that targets nothing is ignored
+  const base = 0x1000n, downWrite = 0x9000n, unmap = 0xa000n;
+  const text = Buffer.alloc(0x100, 0x90);
+  const call = (at: number, op: number, target: bigint) => { text[at] = op; text.writeInt32LE(Number(target - (base + BigInt(at) + 5n)), at + 1); };
+  call(0x04, 0xe8, downWrite); call(0x10, 0xe9, unmap);                 // f1 @0x1000
+  call(0x44, 0xe8, base); call(0x50, 0xe8, base);                        // f2 @0x1040
+  call(0x84, 0xe8, unmap - 16n);                                         // f3 @0x1080
+  text[0x90] = 0xe8; text.writeInt32LE(0x12345, 0x91);
+  const functions = new Map([[0x1000n, 'f1'], [0x1040n, 'f2'], [0x1080n, 'f3'], [0x0ff0n, '__pfx_f1']]);
+  const sites = findCallSites(text, base, new Map([[downWrite, 'down_write'], [unmap, 'unmap_mapping_range']]), functions);
+  it('finds calls and tail calls, and where a tail-called function returns to', () => {
+    const dw = sites.filter((s) => s.callee === 'down_write');
+    expect(dw.map((s) => [s.call.func, s.call.offset, s.returns.map((r) => `${r.func}+${r.offset}`)])).toEqual([['f1', 4, ['f1+9']]]);
+    const um = sites.filter((s) => s.callee === 'unmap_mapping_range');
+    expect(um.map((s) => [s.call.func, s.call.offset, s.tail, s.returns.map((r) => `${r.func}+${r.offset}`)])).toEqual([
+      ['f1', 0x10, true, ['f2+9', 'f2+21']], ['f3', 4, false, ['f3+9']]]);
+  });
+  it('plans one probe per call and per return point, without the caller filter', () => {
+    const f = facts('6.12');
+    const plan = makePlan({ ...f, callSites: sites });
+    const locks = plan.attach.filter((p) => p.spec.id === 'lock');
+    expect(locks.map((p) => [p.event, p.symbol, p.at])).toEqual([['lock__0', 'f1+0x4', 'call']]);
+    expect(locks[0]!.filter).toEqual([]);
+    expect(kprobeDefinition(locks[0]!)).toBe('p:revokescope/lock__0 f1+0x4 sem=%di:x64');
+    const zapRet = plan.attach.filter((p) => p.spec.id === 'zap_ret');
+    expect(zapRet.map((p) => p.symbol)).toEqual(['f2+0x9', 'f2+0x15', 'f3+0x9']);
+    const tryRet = makePlan({ ...f, callSites: [{ callee: 'down_write_trylock', tail: false, call: { address: 1n, func: 'g', offset: 1 }, returns: [{ address: 6n, func: 'g', offset: 6 }] }] })
+      .attach.find((p) => p.spec.id === 'lock_try_ret')!;
+    expect(kprobeDefinition(tryRet)).toBe('p:revokescope/lock_try_ret__0 g+0x6 ok=%ax:x32');
+    // unchanged where the kernel image is not readable: the host-wide function, filtered by caller
+    expect(makePlan(f).attach.find((p) => p.spec.id === 'lock')!.symbol).toBe('down_write');
+  });
+  it('names call-site events back to their probe', () => {
+    const r = parseTraceLine('  w-5 (5) [000] ..... 1.000002: lock_ret__3: (f1+0x9/0x40 [vfio_pci_core]) ');
+    expect(r && 'hit' in r && r.hit.probe).toBe('lock_ret');
   });
 });

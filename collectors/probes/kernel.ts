@@ -22,6 +22,8 @@ export interface KernelFacts {
   /** Direct calls from vfio-pci-core to the functions profiles probe at their call sites (from /proc/kcore);
    * undefined when the kernel image could not be read. */
   callSites?: CallSite[];
+  /** Why callSites is undefined. */
+  callSitesError?: string;
 }
 
 export function parseKallsyms(text: string, keep?: (name: string, module: string) => boolean): { symbols: Map<string, KernelSymbol>; addressesKnown: boolean } {
@@ -76,9 +78,9 @@ export function tracefsRoot(): string | undefined {
 }
 
 /** Calls from `module`'s text to every function a profile probes at call sites, read from the live kernel image. */
-export function moduleCallSites(symbols: Map<string, KernelSymbol>, module: string, kcore = '/proc/kcore'): CallSite[] | undefined {
+export function moduleCallSites(symbols: Map<string, KernelSymbol>, module: string, kcore = '/proc/kcore'): { sites?: CallSite[]; error?: string } {
   const range = moduleTextRange(symbols, module);
-  if (!range) return undefined;
+  if (!range) return { error: `${module} is not loaded` };
   const callees = new Set(PROFILES.flatMap((p) => p.probes.filter((q) => q.callsite).flatMap((q) => q.symbols)));
   const targets = new Map<bigint, string>();
   for (const c of callees) { const s = symbols.get(c); if (s && s.address && s.module === '') targets.set(s.address, c); }
@@ -86,8 +88,8 @@ export function moduleCallSites(symbols: Map<string, KernelSymbol>, module: stri
   for (const [name, s] of symbols) if (s.module === module && /^[tT]$/.test(s.type) && s.address) functions.set(s.address, name);
   try {
     const text = readKernelMemory(range.lo, range.hi, kcore);
-    return text ? findCallSites(text, range.lo, targets, functions) : undefined;
-  } catch { return undefined; }
+    return text ? { sites: findCallSites(text, range.lo, targets, functions) } : { error: `${kcore} has no segment for ${module}'s text` };
+  } catch (e) { return { error: `${kcore}: ${(e as Error).message}` }; }
 }
 
 export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: string; btfRoot?: string; release?: string; kcore?: string } = {}): KernelFacts {
@@ -102,8 +104,9 @@ export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: str
   try { if (aff) traceable = parseFilterFunctions(readFileSync(aff, 'utf8')); } catch { traceable = undefined; }
   let btf: OffsetSource | undefined;
   try { btf = loadKernelBtf(['vfio_pci_core', 'vfio'], opts.btfRoot); } catch { btf = undefined; }
-  const callSites = opts.kallsyms || !ks.addressesKnown ? undefined : moduleCallSites(ks.symbols, CALLSITE_MODULE, opts.kcore);
-  return { release: opts.release ?? release(), symbols: ks.symbols, traceable, btf, addressesKnown: ks.addressesKnown, callSites };
+  const cs = opts.kallsyms ? { error: 'planned from recorded facts' } : !ks.addressesKnown ? { error: 'kernel addresses hidden (kptr_restrict)' }
+    : moduleCallSites(ks.symbols, CALLSITE_MODULE, opts.kcore);
+  return { release: opts.release ?? release(), symbols: ks.symbols, traceable, btf, addressesKnown: ks.addressesKnown, callSites: cs.sites, callSitesError: cs.error };
 }
 
 /** address -> "module:symbol" ("vmlinux:symbol" for the kernel image) from /proc/kallsyms: a search of the text

@@ -153,16 +153,17 @@ export function makePlan(facts: KernelFacts, profile = selectProfile(facts)): Pl
     if (!filter) { missing.push({ spec, reason: 'no in-kernel filter can be built (needs BTF or kernel addresses)' }); continue; }
     const sites = spec.callsite ? facts.callSites?.filter((c) => c.callee === symbol) : undefined;
     if (sites?.length) {
-      // the call sites are vfio-pci-core's by construction: the caller filters (and the caller argument) go
+      // the call sites are vfio-pci-core's by construction: the caller filters (and the caller argument) go. An
+      // entry probe sits on each call (or tail-call jmp), a return probe on each place the callee returns to.
       const siteFilter = filter.filter((f) => !('retRange' in f) && !('range' in f && f.arg === 'caller'));
       const siteArgs = args.filter((a) => a.name !== 'caller');
-      sites.forEach((c, i) => attach.push({ spec, symbol: `${c.func}+0x${(spec.kind === 'entry' ? c.callOffset : c.nextOffset).toString(16)}`,
-        module: CALLSITE_MODULE, args: siteArgs, filter: siteFilter, dropped, event: `${spec.id}__${i}`, at: spec.kind === 'entry' ? 'call' : 'next' }));
+      const points = spec.kind === 'entry' ? sites.map((c) => c.call)
+        : [...new Map(sites.flatMap((c) => c.returns).map((r) => [r.address, r])).values()];
+      points.forEach((c, i) => attach.push({ spec, symbol: `${c.func}+0x${c.offset.toString(16)}`, module: CALLSITE_MODULE, args: siteArgs,
+        filter: siteFilter, dropped, event: `${spec.id}__${i}`, at: spec.kind === 'entry' ? 'call' : 'next' }));
+      if (!points.length) missing.push({ spec, reason: `${symbol} is only tail-called from exported vfio-pci-core functions: its returns are outside the module` });
       continue;
     }
-    const filterName = (f: { arg: string } | object) => 'arg' in f ? f.arg : 'self' in f ? 'self' : 'ret';
-    if (spec.filters.length > 1 && filter !== undefined && spec.filters[0]!.length && JSON.stringify(filter.map(filterName)) !== JSON.stringify(spec.filters[0]!.map(filterName)))
-      warnings.push(`${spec.id}: preferred filter unavailable, using ${filter.map(filterName).join('+')}`);
     attach.push({ spec, symbol, module: facts.symbols.get(symbol)!.module, args, filter, dropped, event: spec.id });
   }
   const caps = new Set<Capability>([Capability.DEVICE_INFO]);
@@ -173,6 +174,8 @@ export function makePlan(facts: KernelFacts, profile = selectProfile(facts)): Pl
     if (any && required.every((p) => attachedIds.has(p.id))) caps.add(cap);
   }
   if (!facts.btf) warnings.push('no BTF: device names, had_vmas and the vfio-inode filter are unavailable');
+  if (!facts.callSites && profile.probes.some((p) => p.callsite))
+    warnings.push(`no call sites (${facts.callSitesError ?? 'not read'}): lock, zap and reset probes sit on the host-wide functions and filter by caller`);
   const memoryLockOffset = facts.btf?.offsetOf('vfio_pci_core_device.memory_lock');
   const offsets: Record<string, number> = {};
   for (const path of DECODER_OFFSETS) { const o = facts.btf?.offsetOf(path); if (o !== undefined) offsets[path] = o; }
