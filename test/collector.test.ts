@@ -16,8 +16,10 @@ import { parseBpftraceLine } from '../collectors/bpftrace/parse.js';
 import { Decoder, mappingId } from '../collectors/agent/decoder.js';
 import { parseVfioMaps } from '../collectors/agent/devices.js';
 import { replayRaw } from '../collectors/agent/replay.js';
+import { runAgent } from '../collectors/agent/agent.js';
+import type { ProbeHit } from '../collectors/agent/hit.js';
 import { parseDuration } from '../services/cli/commands/collect.js';
-import { Capability, FindingKind, TriggerKind, ZapTarget, type Event } from '../services/core/model.js';
+import { Capability, FindingKind, TriggerKind, ZapTarget, type Event, type EventBatch } from '../services/core/model.js';
 import { checkField, checkImporters, checkLab, parseLedger, unexpectedFindings } from './kernel-lab/expect.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/kernel');
@@ -257,5 +259,90 @@ describe('call sites (probes on vfio-pci-core\'s calls instead of host-wide func
   it('names call-site events back to their probe', () => {
     const r = parseTraceLine('  w-5 (5) [000] ..... 1.000002: lock_ret__3: (f1+0x9/0x40 [vfio_pci_core]) ');
     expect(r && 'hit' in r && r.hit.probe).toBe('lock_ret');
+  });
+});
+
+describe('agent', () => {
+  it('sends a heartbeat batch with now_ns when idle, and every batch carries now_ns', async () => {
+    const plan = makePlan(facts('6.12'));
+    const hits: ProbeHit[] = [{ probe: 'trig_config', tsNs: 1, cpu: 0, tid: 9, pid: 9, comm: 'w', args: { dev: '0000:01:00.0', offset: 4n, val: 0n } }];
+    const backend = { attach: async () => ({ attached: plan.attach.filter((p) => p.spec.role !== 'snapshot'), failed: [] }),
+      poll: (f: (h: ProbeHit) => void) => { const n = hits.length; hits.splice(0).forEach(f); return n; }, lost: () => 0, detach: async () => {} };
+    const batches: EventBatch[] = [];
+    const stats = await runAgent({ backend: 'ftrace', facts: facts('6.12'), plan, backendInstance: backend, devices: [{ address: '0000:01:00.0', driver: 'vfio-pci' }],
+      sink: { write: async (b) => { batches.push(b); }, close: async () => {} }, durationMs: 2600, heartbeatMs: 1000, flushMs: 100, pollMs: 20, log: () => {} });
+    expect(batches.every((b) => Number(b.nowNs) > 0)).toBe(true);
+    expect(batches.map((b) => Number(b.nowNs))).toEqual([...batches.map((b) => Number(b.nowNs))].sort((a, b) => a - b));
+    const heartbeats = batches.filter((b) => !(b.events ?? []).length);
+    expect(heartbeats.length).toBeGreaterThanOrEqual(2);
+    expect(stats.heartbeats).toBe(heartbeats.length);
+    // no snapshot probe: the device's DeviceInfo has the driver and nothing it did not read (no zap flag guessed)
+    const info = batches.flatMap((b) => b.events ?? []).find((e) => e.deviceInfo)!.deviceInfo!;
+    expect(info).toEqual({ driver: 'vfio-pci', dmabufBarMmap: false });
+  });
+});
+
+describe('decoder: the DESIGN §4.1 vocabulary', () => {
+  const hit = (probe: string, ts: number, args: Record<string, bigint | string> = {}, tid = 7) => ({ probe, tsNs: ts, cpu: 0, tid, pid: tid, comm: 'w', args });
+  const DEV = '0000:01:00.0', SIB = '0000:01:00.1';
+  const decode = (hits: ReturnType<typeof hit>[], extra: Partial<ConstructorParameters<typeof Decoder>[1]> = {}) => {
+    const ev: Event[] = [];
+    const d = new Decoder((e) => ev.push(e), { memoryLockOffset: 0x540, offsets: { 'vfio_pci_core_device.dmabufs': 0x570, 'dma_buf.attachments': 0x10 },
+      symbols: { vfio_pci_core_mmap: 0xc000n }, driverOf: () => 'vfio-pci', symbolize: (a) => (a === 0x7000n ? 'rs_importer:rs_importer_ops' : undefined), ...extra });
+    for (const h of hits) d.hit(h);
+    return ev;
+  };
+  it('DeviceInfo snapshots: memory as __vfio_pci_memory_enabled() computes it, absent what was not read, re-sent only on change', () => {
+    const snap = (ts: number, a: Record<string, bigint>) => hit('snapshot', ts, { dev: DEV, vdev: 0x1000n, mmapfn: 0xc000n, bufs: 0x1570n, ...a });
+    const ev = decode([snap(1, { cmd: 0x0n, power: 0n, ncm: 0n, open: 1n }), snap(2, { cmd: 0x0n, power: 0n, ncm: 0n, open: 1n }),
+      snap(3, { cmd: 0x2n, power: 3n, ncm: 0n, open: 1n, bufs: 0x9990n, revoked: 1n }), snap(4, { cmd: 0x0n, power: 0n, ncm: 1n, open: 2n, mmapfn: 0xd000n }),
+      hit('snapshot', 5, { dev: DEV, vdev: 0x1000n, cmd: 0x6n })]);
+    expect(ev.map((e) => e.deviceInfo)).toEqual([
+      { driver: 'vfio-pci', dmabufBarMmap: false, memoryEnabled: false, powerState: 0, noCommandMemory: false, openCount: 1, customVmOpsBars: 0 },
+      // D3hot: memory off whatever COMMAND says; a DMABUF on the list: its revoked bit
+      { driver: 'vfio-pci', dmabufBarMmap: false, memoryEnabled: false, powerState: 3, noCommandMemory: false, openCount: 1, customVmOpsBars: 0, revoked: true },
+      // a VF (no_command_memory): enabled with the bit clear; a driver's own mmap: custom bars unknown (absent)
+      { driver: 'vfio-pci', dmabufBarMmap: false, memoryEnabled: true, powerState: 0, noCommandMemory: true, openCount: 2 },
+      // no power state read: memory_enabled unknown, not guessed from COMMAND alone
+      { driver: 'vfio-pci', dmabufBarMmap: false }]);
+  });
+  it('TriggerEnd for each trigger with the return value; a hot reset names every device it locks with one group id', () => {
+    const ev = decode([
+      hit('snapshot', 1, { dev: SIB, vdev: 0x2000n }),
+      hit('trig_ioctl', 10, { dev: DEV, vdev: 0x1000n, cmd: 0x3b71n }),
+      hit('lock_try', 11, { sem: 0x1540n }), hit('lock_try_ret', 12, { ok: 1n }),
+      hit('lock_try', 13, { sem: 0x2540n }), hit('lock_try_ret', 14, { ok: 1n }),
+      hit('reset_bus', 15, { dev: DEV }), hit('reset_bus_ret', 25, { ret: 0n }),
+      hit('unlock', 26, { sem: 0x2540n }), hit('unlock', 27, { sem: 0x1540n }),
+      hit('trig_ioctl_ret', 28, { ret: 0n }),
+      hit('trig_ioctl', 30, { dev: DEV, vdev: 0x1000n, cmd: 0x3b6fn }), hit('trig_ioctl_ret', 31, { ret: 0xffffffeen }),   // -EINVAL before the lock
+      hit('trig_config_ret', 32, { ret: 2n }),                                                                         // a write that named no trigger
+    ]);
+    const trig = ev.filter((e) => e.trigger);
+    expect(trig.map((e) => [e.device, TriggerKind[e.trigger!.kind!]])).toEqual([[DEV, 'HOT_RESET'], [SIB, 'HOT_RESET'], [DEV, 'RESET']]);
+    expect(new Set(trig.slice(0, 2).map((e) => e.trigger!.groupId)).size).toBe(1);
+    expect(trig[0]!.trigger!.groupId).not.toBe(0);
+    expect(ev.filter((e) => e.triggerEnd).map((e) => [TriggerKind[e.triggerEnd!.kind!], e.triggerEnd!.ret])).toEqual([['HOT_RESET', 0], ['RESET', -18]]);
+    expect(ev.find((e) => e.resetFunction)!.resetFunction).toEqual({ ret: 0, durationNs: 10 });
+    expect(ev.filter((e) => e.lockAcquire).map((e) => e.device)).toEqual([DEV, SIB]);
+  });
+  it('FLR from a PCIe DevCtl write, OPEN, PowerTransition, munmap, importer count and identity', () => {
+    const ev = decode([
+      hit('trig_open', 1, { dev: DEV, vdev: 0x1000n }), hit('trig_open_ret', 2, { ret: 0n }),
+      hit('trig_flr', 3, { dev: DEV, vdev: 0x1000n, count: 2n, offset: 8n, val: 0x8000n }), hit('trig_flr_ret', 4, { ret: 2n }),
+      hit('trig_flr', 5, { dev: DEV, vdev: 0x1000n, count: 2n, offset: 8n, val: 0x10n }),            // DevCtl without FLR: no trigger
+      hit('power', 6, { dev: DEV, vdev: 0x1000n, from: 0n, to: 3n }), hit('power_ret', 9, { ret: 0n }),
+      hit('mmap', 10, { dev: DEV, vdev: 0x1000n, start: 0x7000n, end: 0x8000n, pgoff: 0n }),
+      hit('munmap', 11, { ops: 1n, vdev: 0x1000n, start: 0x7000n, pgoff: 0n }),
+      hit('dmabuf_move', 20, { dev: DEV, vdev: 0x1000n, revoked: 1n }),
+      hit('move_notify', 21, { dmabuf: 0x5000n, n1: 0x6000n, o1: 0x7000n, n2: 0x5010n }), hit('move_notify_ret', 30, {}),
+      hit('dmabuf_move_ret', 31, {}),
+    ]);
+    expect(ev.filter((e) => e.trigger).map((e) => TriggerKind[e.trigger!.kind!])).toEqual(['OPEN', 'FLR']);
+    expect(ev.filter((e) => e.triggerEnd).map((e) => [TriggerKind[e.triggerEnd!.kind!], e.triggerEnd!.ret])).toEqual([['OPEN', 0], ['FLR', 2]]);
+    expect(ev.find((e) => e.powerTransition)!.powerTransition).toEqual({ from: 0, to: 3, durationNs: 3 });
+    expect(ev.find((e) => e.barMunmap)!.barMunmap).toEqual({ bar: 0, mappingId: mappingId(7, 0x7000n) });
+    expect(ev.find((e) => e.moveNotify)!.moveNotify).toEqual({ dmabufId: 0x5000, durationNs: 9, importerCount: 1, importers: ['rs_importer:rs_importer_ops'] });
+    expect(ev.find((e) => e.dmabufRevoke)!.dmabufRevoke).toMatchObject({ revoked: true, dmabufCount: 1 });
   });
 });

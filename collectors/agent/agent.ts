@@ -83,6 +83,10 @@ export interface AgentOptions {
   onReady?: (plan: Plan) => void;
   /** Also write the backend's raw text lines here (parser fixtures). */
   rawOut?: string;
+  /** A backend made elsewhere (tests); default: makeBackend(backend, plan). */
+  backendInstance?: Backend;
+  /** The vfio devices (tests); default: listVfioDevices() from sysfs. */
+  devices?: VfioDevice[];
 }
 
 function bootId(): string {
@@ -133,7 +137,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   const facts = opts.facts ?? readKernelFacts();
   const plan = opts.plan ?? makePlan(facts);
   log(describePlan(plan, opts.backend));
-  let devices: VfioDevice[] = listVfioDevices();
+  let devices: VfioDevice[] = opts.devices ?? listVfioDevices();
   const known = new Set(devices.map((d) => d.address));
   const stats: AgentStats = { hits: 0, events: 0, batches: 0, heartbeats: 0, dropped: 0, unattributed: 0, unpaired: 0, snapshots: 0,
     attachMs: 0, startNs: monoNs(), stopNs: 0, maxLagMs: 0 };
@@ -160,7 +164,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   };
   const knownDevice = (dev: string): boolean => {
     if (known.has(dev)) return true;
-    devices = listVfioDevices();                       // bound after start?
+    if (!opts.devices) devices = listVfioDevices();    // bound after start?
     if (!devices.some((d) => d.address === dev)) return false;
     known.add(dev); newDevice(dev, monoNs());
     return true;
@@ -185,7 +189,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   const onHit = (h: ProbeHit) => { stats.hits++; decoder.hit(h); };
 
   rawLine(rawHeader(plan, opts.backend, devices));
-  const backend = makeBackend(opts.backend, plan, opts.bpftracePath, raw === undefined ? undefined : (l) => writeSync(raw, l + '\n'), opts.attachTimeoutMs);
+  const backend = opts.backendInstance ?? makeBackend(opts.backend, plan, opts.bpftracePath, raw === undefined ? undefined : (l) => writeSync(raw, l + '\n'), opts.attachTimeoutMs);
   const t0 = monoNs();
   const res = await backend.attach();
   stats.attachMs = (monoNs() - t0) / 1e6;
@@ -218,7 +222,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
       rawLine(`# deviceinfo ${d.address} ${seedTs}`);
     }
   }
-  const snap = snapshotMappings(devices);
+  const snap = opts.devices ? { mappings: [], ambiguous: 0 } : snapshotMappings(devices);
   for (const m of snap.mappings) {
     decoder.noteMapping(m.device, m.mappingId, m.bar);
     queue.push({ tsNs: seedTs, pid: m.pid, device: m.device, comm: 'revokescope',

@@ -195,7 +195,7 @@ export function describePlan(plan: Plan, backend: string): string {
       : 'range' in x ? `${x.arg} in [${hex(x.range[0])},${hex(x.range[1])})` : `${x.arg} == ${x.eq.map(hex).join('|')}`).join(' && ');
     const how = p.at ? (p.at === 'call' ? 'call site' : 'after call') : p.spec.kind === 'entry' ? 'kprobe   ' : 'kretprobe';
     lines.push(`  ${p.event.padEnd(15)} ${how} ${p.symbol}${p.module ? ` [${p.module}]` : ''}` +
-      `  args(${p.args.map((a) => a.name).join(',')})${f ? `  filter: ${f}` : ''}${p.dropped.length ? `  (no BTF: without ${p.dropped.join(',')})` : ''}`);
+      `  args(${p.args.map((a) => a.name).join(',')})${f ? `  filter: ${f}` : ''}${p.dropped.length ? `  (not in this kernel's BTF: ${p.dropped.join(',')})` : ''}`);
   }
   lines.push('', 'missing:');
   if (!plan.missing.length) lines.push('  (none)');
