@@ -4,8 +4,10 @@
 //   truncate  shrinking ftruncate on tmpfs: unmap_mapping_range() twice and the inode rwsem per iteration
 //   mmap      anonymous mmap + touch + munmap: the anon_vma rwsem for write (down_write/up_write) twice, a VMA freed
 // A counting pass (ftrace's function profiler, no probes) says how often each storm calls those functions, so the
-// slowdown becomes a cost per call. Also checks that the collector shipped no event for the storms.
-//   node dist/bench/kernel-overhead.js [--kernels 6.12,7.3] [--backends ftrace,bpftrace] [--iterations 20000]
+// slowdown becomes a cost per call. Each backend runs twice: `<backend>_global` probes down_write, up_write,
+// unmap_mapping_range ... themselves (filtered by caller, how the collector worked before call sites), `<backend>`
+// probes vfio-pci-core's call sites of them. Also checks that the collector shipped no event for the storms.
+//   node dist/bench/kernel-overhead.js [--kernels 6.12,7.3] [--backends ftrace_global,ftrace,bpftrace_global,bpftrace] [--iterations 20000]
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -64,10 +66,10 @@ export function summarize(file: BenchFile, probed: Record<string, string[]>): St
 export function runKernelOverhead(opts: { kernel?: string; backends?: string; iterations?: number } = {}): OverheadResult {
   const here = dirname(fileURLToPath(import.meta.url));
   const repo = join(here, existsSync(join(here, '../test')) ? '..' : '../..');
-  const kernel = opts.kernel ?? '6.12', backends = opts.backends ?? 'ftrace,bpftrace';
+  const kernel = opts.kernel ?? '6.12', backends = opts.backends ?? 'ftrace_global,ftrace,bpftrace_global,bpftrace';
   const t0 = Date.now();
   const out = execFileSync(join(repo, 'test/kernel-lab/run.sh'), {
-    env: { ...process.env, KERNEL: kernel, MODE: 'bench', BACKENDS: backends, RS_ITERATIONS: String(opts.iterations ?? 20000), QEMU_TIMEOUT: '1500',
+    env: { ...process.env, KERNEL: kernel, MODE: 'bench', BACKENDS: backends, RS_ITERATIONS: String(opts.iterations ?? 20000), QEMU_TIMEOUT: '3600',
       OUT: join(repo, '.cache/kernel-lab', `bench-${kernel}`) },
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
   }).trim().split('\n').pop()!;

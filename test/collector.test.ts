@@ -19,6 +19,8 @@ import { replayRaw } from '../collectors/agent/replay.js';
 import { runAgent } from '../collectors/agent/agent.js';
 import type { ProbeHit } from '../collectors/agent/hit.js';
 import { parseDuration } from '../services/cli/commands/collect.js';
+import { run as runLab } from '../services/cli/commands/lab.js';
+import type { CommandIo } from '../services/cli/commands/analyze.js';
 import { Capability, FindingKind, TriggerKind, ZapTarget, type Event, type EventBatch } from '../services/core/model.js';
 import { checkField, checkImporters, checkLab, parseLedger, unexpectedFindings } from './kernel-lab/expect.js';
 
@@ -344,5 +346,28 @@ describe('decoder: the DESIGN §4.1 vocabulary', () => {
     expect(ev.find((e) => e.barMunmap)!.barMunmap).toEqual({ bar: 0, mappingId: mappingId(7, 0x7000n) });
     expect(ev.find((e) => e.moveNotify)!.moveNotify).toEqual({ dmabufId: 0x5000, durationNs: 9, importerCount: 1, importers: ['rs_importer:rs_importer_ops'] });
     expect(ev.find((e) => e.dmabufRevoke)!.dmabufRevoke).toMatchObject({ revoked: true, dmabufCount: 1 });
+  });
+});
+
+describe('revokescope lab: arguments', () => {
+  const io = () => { const o = { out: '', err: '' }; return { o, io: { stdout: { write: (s: string) => { o.out += s; return true; } }, stderr: { write: (s: string) => { o.err += s; return true; } } } as unknown as CommandIo }; };
+  it.each([
+    [[], /either --kernel VERSION or --kernel-image/],
+    [['--kernel', '5.10'], /--kernel must be one of 7.3, 7.2, 6.12, 6.1/],
+    [['--kernel', '7.3', '--kernel-image', 'x'], /either --kernel VERSION or --kernel-image/],
+    [['--kernel-image', '/nonexistent/bzImage', '--modules', '/tmp'], /no such file/],
+    [['--kernel', '7.3', '--format', 'yaml'], /--format must be table or json/],
+    [['--kernel', '7.3', '--backend', 'ebpf'], /--backend must be ftrace or bpftrace/],
+    [['--kernel', '7.3', '--timeout', 'soon'], /bad --timeout/],
+    [['--kernel', '7.3', '--bogus'], /Unknown option/],
+  ])('%j is a usage error (exit 2, nothing booted)', async (args, message) => {
+    const { o, io: cio } = io();
+    expect(await runLab(args as string[], cio)).toBe(2);
+    expect(o.err).toMatch(message);
+  });
+  it('--help says what it does and the exit codes', async () => {
+    const { o, io: cio } = io();
+    expect(await runLab(['--help'], cio)).toBe(0);
+    expect(o.out).toMatch(/--kernel VERSION[\s\S]*--format table\|json[\s\S]*exit status: 0 no certain finding, 1 a certain finding/);
   });
 });

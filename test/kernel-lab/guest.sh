@@ -48,15 +48,16 @@ for f in vfio_pci_dma_buf_move dma_buf_invalidate_mappings vm_area_free remove_v
   grep -qE "^$f( |$)" /sys/kernel/tracing/available_filter_functions && echo "$f" >> /out/traceable.txt
 done
 
-collector_start() { # backend -> starts in background (pid in CPID_<backend>), waits until attached
+collector_start() { # label (backend, or <backend>_global: without call sites) -> starts in background (pid in CPID_<label>)
   rm -f /out/ready-$1
-  chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend $1 --out /tmp/out/trace-$1.jsonl \
-    --raw /tmp/out/raw-$1.txt --ready-file /tmp/out/ready-$1 --attach-timeout 600s > /out/collect-$1.log 2>&1 &
+  case "$1" in *_global) flags="--no-call-sites";; *) flags="";; esac
+  chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend ${1%_global} $flags --out /tmp/out/trace-$1.jsonl \
+    --raw /tmp/out/raw-$1.txt --ready-file /tmp/out/ready-$1 --attach-timeout 900s > /out/collect-$1.log 2>&1 &
   eval CPID_$1=$!
 }
 collector_wait() {
   s=$(t); i=0; p=$(eval echo \$CPID_$1)
-  while [ ! -f /out/ready-$1 ] && kill -0 $p 2>/dev/null && [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done
+  while [ ! -f /out/ready-$1 ] && kill -0 $p 2>/dev/null && [ $i -lt 9000 ]; do sleep 0.1; i=$((i+1)); done
   if [ -f /out/ready-$1 ]; then echo "guest: $1 collector attached (waited $(awk "BEGIN{print $(t)-$s}")s, uptime $(t))"; return 0; fi
   echo "guest: $1 collector failed to attach"; cat /out/collect-$1.log; return 1
 }
@@ -76,7 +77,7 @@ dmabuf() {
     reset cmd-on touch hot-reset-bad no-reset-method reset default-reset-method touch unmap map touch notified close importer-close >> $1 2>&1
   # nvme: an importer taking rs.importer_delay_us per invalidation (the lab test: 80 ms, so its D3hot, FLR and close
   # revokes are SLOW_REVOKE); the pause after D3hot lets the collector re-read the device while its DMABUF is revoked
-  [ -n "$NVME" ] && $W $(group $NVME) $NVME map touch dmabuf import:${RS_importer_delay_us:-0} d3 sleep:2500 d0 cmd-on touch flr touch notified dmabuf-close close importer-close >> $1 2>&1
+  [ -n "$NVME" ] && $W $(group $NVME) $NVME map touch dmabuf import:${RS_importer_delay_us:-0} d3 sleep:4000 d0 cmd-on touch flr touch notified dmabuf-close close importer-close >> $1 2>&1
   # the two-function edu: a hot reset locks, zaps and revokes both functions (one set)
   [ -n "$PAIR" ] && $W $(group $PAIR) $PAIR map touch dmabuf import hot-reset touch close importer-close >> $1 2>&1
 }

@@ -35,6 +35,8 @@ available_filter_functions, offsets from BTF) and writes EventBatches.
                      plan from recorded kernel facts instead of this host's
   --bpftrace PATH    bpftrace binary (default: bpftrace on PATH)
   --attach-timeout D how long bpftrace may take to compile and attach (default 120s; slow guests need more)
+  --no-call-sites    probe down_write, up_write, unmap_mapping_range ... themselves (filtered by caller) instead
+                     of vfio-pci-core's calls of them (what the host pays is in BENCHMARKS.md)
   --raw FILE         also keep the backend's raw text (trace_pipe / bpftrace lines)
 Needs root (tracefs, kprobes). Probes are removed on exit, and at start after a crash.`;
 
@@ -50,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
       backend: { type: 'string', default: 'ftrace' }, 'dry-run': { type: 'boolean' }, out: { type: 'string', default: '-' },
       duration: { type: 'string' }, 'ready-file': { type: 'string' }, 'print-script': { type: 'boolean' },
       kallsyms: { type: 'string' }, 'filter-functions': { type: 'string' }, 'btf-dir': { type: 'string' }, release: { type: 'string' },
-      bpftrace: { type: 'string' }, raw: { type: 'string' }, 'attach-timeout': { type: 'string' }, kafka: { type: 'string' }, 'spool-dir': { type: 'string' },
+      bpftrace: { type: 'string' }, raw: { type: 'string' }, 'attach-timeout': { type: 'string' }, 'no-call-sites': { type: 'boolean' }, kafka: { type: 'string' }, 'spool-dir': { type: 'string' },
       'spool-max-bytes': { type: 'string' }, 'spool-fsync': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     } }));
   } catch (e) {
@@ -82,6 +84,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const t0 = performance.now();
   const facts = readKernelFacts({ kallsyms: values.kallsyms, filterFunctions: values['filter-functions'], btfRoot: values['btf-dir'], release: values.release });
+  if (values['no-call-sites']) { facts.callSites = undefined; facts.callSitesError = 'disabled (--no-call-sites)'; }
   const plan = makePlan(facts);
   if (!values['dry-run']) console.error(`collect: process up ${(process.uptime() * 1000 - (performance.now() - t0)).toFixed(0)} ms, kernel facts + plan ${(performance.now() - t0).toFixed(0)} ms`);
   if (values['dry-run']) {
