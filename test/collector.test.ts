@@ -115,6 +115,20 @@ describe('probe profiles and plans', () => {
     expect(plan.attach.find((p) => p.spec.id === 'zap')!.symbol).toBe('zap_vma_ptes');
   });
 
+  it('picks the 7.1+ profile on Debian 7.3: DMABUF revokes and importer notifications through dma_buf_invalidate_mappings', () => {
+    const btf73 = fakeBtf({ ...OFFSETS_612, 'dma_buf.ops': 8, 'dma_buf.attachments': 16, 'dma_buf_attachment.node': 8, 'dma_buf_attachment.importer_ops': 64,
+      'vfio_pci_core_device.vdev.inode': 32, 'inode.i_mapping': 48 });
+    const plan = makePlan({ ...facts('7.3'), btf: btf73 });
+    expect(plan.profile.id).toBe('7.1+');
+    expect(plan.attach.find((p) => p.spec.id === 'move_notify')!.symbol).toBe('dma_buf_invalidate_mappings');
+    expect(plan.attach.find((p) => p.spec.id === 'dmabuf_move')!.symbol).toBe('vfio_pci_dma_buf_move');
+    expect(plan.capabilities).toContain(Capability.DMABUF_REVOKE);
+    expect(plan.capabilities).toContain(Capability.MOVE_NOTIFY);
+    // the snapshot's zap flag is not in 7.3 (the series is not applied): dropped, so DeviceInfo leaves it absent
+    expect(makePlan({ ...facts('7.3'), btf: fakeBtf({ ...OFFSETS_612, 'device.driver_data': 8, 'device.kobj.name': 0 }) })
+      .attach.find((p) => p.spec.id === 'snapshot')!.dropped).toEqual(expect.arrayContaining(['zap_bars', 'bar_needs_zap']));
+  });
+
   it('refuses a kernel without vfio-pci with a clear message', () => {
     const f: KernelFacts = { release: 'x', symbols: parseKallsyms('ffffffff81000000 T unmap_mapping_range\n').symbols, addressesKnown: true };
     expect(selectProfile(f)).toBeUndefined();

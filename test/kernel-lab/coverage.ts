@@ -22,7 +22,7 @@ export const EMITTED: Record<string, { backends: Backend[]; kernels: string[]; n
   'Trigger.group_id (hot reset, every device of the set)': { backends: ['ftrace', 'bpftrace'], kernels: ['7.3'], note: 'the two-function edu runs in the dmabuf scenario' },
   'PowerTransition': { backends: ['ftrace', 'bpftrace'], kernels: ['6.12', '7.3'] },
   'ResetFunction': { backends: ['ftrace', 'bpftrace'], kernels: ['6.12', '7.3'] },
-  'BarMunmap (munmap, not close)': { backends: ['ftrace', 'bpftrace'], kernels: ['7.3'], note: 'the field scenario unmaps only by closing' },
+  'BarMunmap (munmap, not close)': { backends: ['ftrace', 'bpftrace'], kernels: ['6.12', '7.3'] },
   'MoveNotify.importer_count': { backends: ['ftrace', 'bpftrace'], kernels: ['7.3'] },
   'MoveNotify.importers': { backends: ['ftrace', 'bpftrace'], kernels: ['7.3'] },
 };
