@@ -21,7 +21,10 @@ export class BpftraceSession {
 
   async attach(): Promise<{ attached: PlannedProbe[]; failed: { probe: PlannedProbe; error: string }[] }> {
     // BPFTRACE_STRLEN: PCI addresses are 12 characters; short strings keep the perf records small.
-    const child = spawn(this.binary, ['-e', this.script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BPFTRACE_STRLEN: '16' } });
+    // BPFTRACE_PERF_RB_PAGES: 1 MiB per CPU (bpftrace's default of 64 pages loses events in bursts such as
+    // back-to-back resets); the environment's own value wins.
+    const child = spawn(this.binary, ['-e', this.script], { stdio: ['ignore', 'pipe', 'pipe'],
+      env: { BPFTRACE_PERF_RB_PAGES: '256', ...process.env, BPFTRACE_STRLEN: '16' } });
     this.child = child;
     let ready!: () => void, failed!: (e: Error) => void;
     const readyP = new Promise<void>((res, rej) => { ready = res; failed = rej; });

@@ -51,7 +51,7 @@ done
 collector_start() { # label (backend, or <backend>_global: without call sites) -> starts in background (pid in CPID_<label>)
   rm -f /out/ready-$1
   case "$1" in *_global) flags="--no-call-sites";; *) flags="";; esac
-  chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend ${1%_global} $flags --out /tmp/out/trace-$1.jsonl \
+  BPFTRACE_PERF_RB_PAGES=1024 chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend ${1%_global} $flags --out /tmp/out/trace-$1.jsonl \
     --raw /tmp/out/raw-$1.txt --ready-file /tmp/out/ready-$1 --attach-timeout 900s > /out/collect-$1.log 2>&1 &
   eval CPID_$1=$!
 }

@@ -24,7 +24,7 @@
  *            no method VFIO_DEVICE_RESET still takes memory_lock and revokes, then fails (-ENOTTY)
  *   lp-entry / lp-exit  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY / _EXIT (runtime PM)
  *   sleep:MS pause (lets a collector start in the middle of the sequence)
- *   wait:FILE  block until FILE exists (the guest creates it once the collector is attached)
+ *   wait:FILE  block until FILE exists (the guest creates it once the collector is attached; at most 20 min)
  *   loop-reset:FILE  resets back to back until FILE exists (a collector started meanwhile finds a window open);
  *            result = -(failed resets)
  */
@@ -286,7 +286,7 @@ static long run_op(const char *op, struct vfio_device_info *info)
 	}
 	if (!strncmp(op, "wait:", 5)) {
 		int i;
-		for (i = 0; i < 6000 && access(op + 5, F_OK); i++)
+		for (i = 0; i < 60000 && access(op + 5, F_OK); i++)
 			usleep(20000);
 		return access(op + 5, F_OK) ? -ETIMEDOUT : 0;
 	}
