@@ -13,6 +13,7 @@ import { eventFilter, kprobeDefinition } from '../collectors/ftrace/render.js';
 import { parseTraceLine } from '../collectors/ftrace/parse.js';
 import { bpftraceScript } from '../collectors/bpftrace/script.js';
 import { parseBpftraceLine } from '../collectors/bpftrace/parse.js';
+import { BpftraceSession, REORDER_WINDOW_NS } from '../collectors/bpftrace/session.js';
 import { Decoder, mappingId } from '../collectors/agent/decoder.js';
 import { parseVfioMaps } from '../collectors/agent/devices.js';
 import { replayRaw } from '../collectors/agent/replay.js';
@@ -383,5 +384,21 @@ describe('revokescope lab: arguments', () => {
     const { o, io: cio } = io();
     expect(await runLab(['--help'], cio)).toBe(0);
     expect(o.out).toMatch(/--kernel VERSION[\s\S]*--format table\|json[\s\S]*exit status: 0 no certain finding, 1 a certain finding/);
+  });
+});
+
+describe('bpftrace session', () => {
+  it('hands hits over in time order once they are older than the reorder window (per-CPU buffers interleave)', () => {
+    const s = new BpftraceSession(makePlan(facts('6.12')));
+    const line = (probe: string, ts: number, cpu: number) => `RS ${probe} ${ts} ${cpu} 7 7 |w`;
+    expect(s.ingest(`RS_READY\n${line('lock_ret', 2_000, 1)}\n${line('lock', 1_000, 0)}\n`)).toBe(true);
+    const got: string[] = [];
+    expect(s.poll((h) => got.push(h.probe))).toBe(0);                 // both within the window of the newest
+    s.ingest(`${line('unlock', 1_000 + REORDER_WINDOW_NS + 5_000, 0)}\nLost 3 events\n`);
+    s.poll((h) => got.push(h.probe));
+    expect(got).toEqual(['lock', 'lock_ret']);
+    s.poll((h) => got.push(h.probe), true);
+    expect(got).toEqual(['lock', 'lock_ret', 'unlock']);
+    expect(s.lost()).toBe(3);
   });
 });

@@ -211,7 +211,8 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   if (snapshotSymbol) {
     // wait (briefly) for the snapshots to come through the backend; a device whose snapshot does not arrive
     // gets a DeviceInfo without kernel state
-    const until = monoNs() + 2e9;
+    // (bpftrace may hand them over up to its reorder window late, behind a backlog of other hits)
+    const until = monoNs() + 10e9;
     while (devices.some((d) => lastSnapshot.has(d.address) && !decoder.snapshotted(d.address)) && monoNs() < until) {
       backend.poll(onHit);
       await new Promise((r) => setTimeout(r, 20));

@@ -102,6 +102,15 @@ export class Decoder {
     return t;
   }
 
+  /** The thread's pending entry for a return, cleared; none (unpaired) when missing or later than the return
+   * (a backend that does not order hits across CPUs, or an entry lost in the ring). */
+  private take<K extends 'lock' | 'tryLock' | 'zap' | 'fault' | 'move' | 'notify' | 'power' | 'reset'>(t: ThreadState, key: K, h: ProbeHit): NonNullable<ThreadState[K]> | undefined {
+    const p = t[key];
+    t[key] = undefined;
+    if (!p || p.ts > h.tsNs) { this.stats.unpaired++; return undefined; }
+    return p as NonNullable<ThreadState[K]>;
+  }
+
   private out(h: ProbeHit, ts: number, dev: string, body: Partial<Event>): void {
     this.stats.events++;
     this.emit({ tsNs: ts, cpu: h.cpu, pid: h.pid, tid: h.tid, comm: h.comm, device: dev, ...body });
@@ -185,15 +194,15 @@ export class Decoder {
         if (role === 'lock') t.lock = { ts: h.tsNs, dev, args: h.args }; else t.tryLock = { ts: h.tsNs, dev, args: h.args };
         return;
       case 'lock_ret': {
-        const p = t.lock; t.lock = undefined;
-        if (!p) { this.stats.unpaired++; return; }
+        const p = this.take(t, 'lock', h);
+        if (!p) return;
         this.heldBy.set(h.tid, p.dev);
         this.out(h, h.tsNs, p.dev, { lockAcquire: { waitNs: Math.max(0, h.tsNs - p.ts) } });
         return;
       }
       case 'lock_try_ret': {
-        const p = t.tryLock; t.tryLock = undefined;
-        if (!p) { this.stats.unpaired++; return; }
+        const p = this.take(t, 'tryLock', h);
+        if (!p) return;
         if ((num(h.args.ok) & 0xffn) === 0n) return;             // down_write_trylock() failed
         const hr = t.hotReset;
         if (hr && !hr.devices.has(p.dev)) {
@@ -215,8 +224,8 @@ export class Decoder {
         t.zap = { ts: h.tsNs, dev, args: h.args };
         return;
       case 'zap_ret': {
-        const p = t.zap; t.zap = undefined;
-        if (!p) { this.stats.unpaired++; return; }
+        const p = this.take(t, 'zap', h);
+        if (!p) return;
         this.out(h, p.ts, p.dev, { zap: zapBody(p.args, h.tsNs - p.ts) });
         return;
       }
@@ -245,8 +254,8 @@ export class Decoder {
         t.fault = { ts: h.tsNs, dev, args: h.args };
         return;
       case 'fault_ret': {
-        const p = t.fault; t.fault = undefined;
-        if (!p) { this.stats.unpaired++; return; }
+        const p = this.take(t, 'fault', h);
+        if (!p) return;
         const ret = num(h.args.ret);
         if (ret & VM_FAULT_FALLBACK) return;                       // huge page declined; the order-0 retry follows
         const bar = Number(num(p.args.pgoff) >> BigInt(BAR_PGOFF_SHIFT));
@@ -258,8 +267,8 @@ export class Decoder {
         t.move = { ts: h.tsNs, dev, args: h.args, notifies: 0 };
         return;
       case 'dmabuf_move_ret': {
-        const p = t.move; t.move = undefined;
-        if (!p) { this.stats.unpaired++; return; }
+        const p = this.take(t, 'move', h);
+        if (!p) return;
         // dmabuf_count: the DMABUFs this call changed (vfio_pci_dma_buf_move() notifies only those whose state flips)
         const body: revokescope.v1.IDmaBufRevoke = { revoked: (num(p.args.revoked) & 0xffn) !== 0n, dmabufCount: p.notifies, durationNs: h.tsNs - p.ts };
         if (typeof p.args.vmas === 'bigint') body.deviceHasVmas = p.args.vmas !== 0n;
@@ -272,8 +281,9 @@ export class Decoder {
         t.notify = { ts: h.tsNs, dev: t.move?.dev ?? dev ?? '', args: h.args };
         return;
       case 'move_notify_ret': {
-        const p = t.notify; t.notify = undefined;
-        if (!p || !p.dev) { this.stats.unpaired++; return; }
+        const p = this.take(t, 'notify', h);
+        if (!p) return;
+        if (!p.dev) { this.stats.unpaired++; return; }
         this.out(h, p.ts, p.dev, { moveNotify: { dmabufId: Number(num(p.args.dmabuf) & 0xffffffffffffn), durationNs: h.tsNs - p.ts, ...this.importers(p.args) } });
         return;
       }
@@ -282,8 +292,8 @@ export class Decoder {
         t.power = { ts: h.tsNs, dev, args: h.args };
         return;
       case 'power_ret': {
-        const p = t.power; t.power = undefined;
-        if (!p) { this.stats.unpaired++; return; }
+        const p = this.take(t, 'power', h);
+        if (!p) return;
         this.out(h, p.ts, p.dev, { powerTransition: { from: Number(num(p.args.from) & 0xffffffffn), to: Number(num(p.args.to) & 0xffffffffn), durationNs: h.tsNs - p.ts } });
         return;
       }
@@ -292,8 +302,8 @@ export class Decoder {
         t.reset = { ts: h.tsNs, dev, args: h.args };
         return;
       case 'reset_fn_ret': case 'reset_bus_ret': {
-        const p = t.reset; t.reset = undefined;
-        if (!p) { this.stats.unpaired++; return; }
+        const p = this.take(t, 'reset', h);
+        if (!p) return;
         this.out(h, p.ts, p.dev, { resetFunction: { ret: sint(h.args.ret), durationNs: h.tsNs - p.ts } });
         return;
       }

@@ -5,6 +5,7 @@ import { PROFILES, backingByProbe } from '../probes/profiles.js';
 import { parseTraceLine } from '../ftrace/parse.js';
 import { parseBpftraceLine } from '../bpftrace/parse.js';
 import { Decoder } from './decoder.js';
+import type { ProbeHit } from './hit.js';
 
 export interface RawHeader {
   backend: 'ftrace' | 'bpftrace'; profile: string; kernel: string; memoryLockOffset?: number;
@@ -44,6 +45,7 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
     driverOf: (d) => header.devices.find((x) => x.address === d)?.driver ?? 'vfio-pci', dmabufBarMmap: profile?.dmabufBarMmap ?? false,
   });
   let lost = 0, bareSeeds = false;
+  const hits: ProbeHit[] = [];
   for (const line of lines.slice(1)) {
     const seed = /^# deviceinfo (\S+) (\d+)/.exec(line);
     if (seed) { bareSeeds = true; events.push(decoder.bareDeviceInfo(seed[1]!, Number(seed[2]))); continue; }
@@ -51,8 +53,11 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
     if (!r) continue;
     if ('lost' in r) { lost += r.lost; continue; }
     firstTs.v = Math.min(firstTs.v, r.hit.tsNs);
-    decoder.hit(r.hit);
+    hits.push(r.hit);
   }
+  // bpftrace prints per-CPU buffers as it reads them: in time order, as the live session hands them over
+  if (header.backend === 'bpftrace') hits.sort((a, b) => a.tsNs - b.tsNs);
+  for (const h of hits) decoder.hit(h);
   // Captures from before DeviceInfo snapshots: a DeviceInfo without kernel state per device, before everything.
   const seedTs = Number.isFinite(firstTs.v) ? firstTs.v - 1 : 0;
   const seed: Event[] = bareSeeds ? [] : header.devices.filter((d) => !decoder.snapshotted(d.address)).map((d) => decoder.bareDeviceInfo(d.address, seedTs));

@@ -5,9 +5,15 @@ import type { ProbeHit } from '../agent/hit.js';
 import { READY, bpftraceScript } from './script.js';
 import { parseBpftraceLine } from './parse.js';
 
+/** bpftrace prints each CPU's perf buffer as it reads it: a thread that moved between CPUs can show its return
+ * before its entry. Hits wait this long (by their own timestamps) to be handed over in time order. */
+export const REORDER_WINDOW_NS = 500e6;
+
 export class BpftraceSession {
   private child?: ChildProcess;
   private lines: string[] = [];
+  /** Parsed hits not yet handed over (the newest REORDER_WINDOW_NS of them). */
+  private held: ProbeHit[] = [];
   private partial = '';
   private lostCount = 0;
   private stderr = '';
@@ -29,11 +35,7 @@ export class BpftraceSession {
     let ready!: () => void, failed!: (e: Error) => void;
     const readyP = new Promise<void>((res, rej) => { ready = res; failed = rej; });
     child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-      const parts = (this.partial + chunk).split('\n');
-      this.partial = parts.pop() ?? '';
-      for (const l of parts) { if (l === READY) ready(); else this.lines.push(l); }
-    });
+    child.stdout!.on('data', (chunk: string) => { if (this.ingest(chunk)) ready(); });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (c: string) => {
       this.stderr += c;
@@ -47,16 +49,31 @@ export class BpftraceSession {
     return { attached: this.plan.attach, failed: [] };
   }
 
-  poll(onHit: (h: ProbeHit) => void): number {
+  /** bpftrace's stdout, as it arrives; true once the program said it is attached. */
+  ingest(chunk: string): boolean {
+    const parts = (this.partial + chunk).split('\n');
+    this.partial = parts.pop() ?? '';
+    let isReady = false;
+    for (const l of parts) { if (l === READY) isReady = true; else this.lines.push(l); }
+    return isReady;
+  }
+
+  /** Hand over, in time order, the hits older than the reorder window (all of them with `all`). */
+  poll(onHit: (h: ProbeHit) => void, all = false): number {
     const lines = this.lines; this.lines = [];
-    let n = 0;
     for (const l of lines) {
       this.tee?.(l);
       const r = parseBpftraceLine(l);
       if (!r) continue;
       if ('lost' in r) { this.lostCount += r.lost; continue; }
-      onHit(r.hit); n++;
+      this.held.push(r.hit);
     }
+    if (!this.held.length) return 0;
+    this.held.sort((a, b) => a.tsNs - b.tsNs);
+    const cut = all ? Infinity : this.held[this.held.length - 1]!.tsNs - REORDER_WINDOW_NS;
+    let n = 0;
+    while (n < this.held.length && this.held[n]!.tsNs <= cut) onHit(this.held[n++]!);
+    this.held.splice(0, n);
     return n;
   }
 
@@ -71,6 +88,6 @@ export class BpftraceSession {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
     if (this.partial) { this.lines.push(this.partial); this.partial = ''; }
-    this.poll(onHit);
+    this.poll(onHit, true);
   }
 }
