@@ -401,4 +401,12 @@ describe('bpftrace session', () => {
     expect(got).toEqual(['lock', 'lock_ret', 'unlock']);
     expect(s.lost()).toBe(3);
   });
+  it('drops what fired before the whole program was attached (BEGIN\'s time)', () => {
+    const s = new BpftraceSession(makePlan(facts('6.12')));
+    s.ingest(`RS zap 900 0 7 7 |w\nRS_READY 1000\nRS lock 1100 0 7 7 |w\n`);
+    const got: string[] = [];
+    s.poll((h) => got.push(h.probe), true);
+    expect(got).toEqual(['lock']);
+    expect(s.beforeReady).toBe(1);
+  });
 });

@@ -44,9 +44,12 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
     symbolize: (a) => symbols.get(a), backingOf: profile ? backingByProbe(profile) : {},
     driverOf: (d) => header.devices.find((x) => x.address === d)?.driver ?? 'vfio-pci', dmabufBarMmap: profile?.dmabufBarMmap ?? false,
   });
-  let lost = 0, bareSeeds = false;
+  let lost = 0, bareSeeds = false, readyTs = -Infinity;
   const hits: ProbeHit[] = [];
   for (const line of lines.slice(1)) {
+    // bpftrace's BEGIN (all probes attached): hits before it came from a partly attached program (as live)
+    const ready = /^RS_READY (\d+)/.exec(line);
+    if (ready) { readyTs = Number(ready[1]); continue; }
     const seed = /^# deviceinfo (\S+) (\d+)/.exec(line);
     if (seed) { bareSeeds = true; events.push(decoder.bareDeviceInfo(seed[1]!, Number(seed[2]))); continue; }
     const r = header.backend === 'ftrace' ? parseTraceLine(line) : parseBpftraceLine(line);
@@ -57,7 +60,7 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
   }
   // bpftrace prints per-CPU buffers as it reads them: in time order, as the live session hands them over
   if (header.backend === 'bpftrace') hits.sort((a, b) => a.tsNs - b.tsNs);
-  for (const h of hits) decoder.hit(h);
+  for (const h of hits) if (h.tsNs >= readyTs) decoder.hit(h);
   // Captures from before DeviceInfo snapshots: a DeviceInfo without kernel state per device, before everything.
   const seedTs = Number.isFinite(firstTs.v) ? firstTs.v - 1 : 0;
   const seed: Event[] = bareSeeds ? [] : header.devices.filter((d) => !decoder.snapshotted(d.address)).map((d) => decoder.bareDeviceInfo(d.address, seedTs));

@@ -14,6 +14,10 @@ export class BpftraceSession {
   private lines: string[] = [];
   /** Parsed hits not yet handed over (the newest REORDER_WINDOW_NS of them). */
   private held: ProbeHit[] = [];
+  /** When the program was attached as a whole (its BEGIN): earlier hits come from a partly attached program. */
+  private readyTs = -Infinity;
+  /** Hits dropped because they fired before every probe was attached. */
+  beforeReady = 0;
   private partial = '';
   private lostCount = 0;
   private stderr = '';
@@ -54,7 +58,10 @@ export class BpftraceSession {
     const parts = (this.partial + chunk).split('\n');
     this.partial = parts.pop() ?? '';
     let isReady = false;
-    for (const l of parts) { if (l === READY) isReady = true; else this.lines.push(l); }
+    for (const l of parts) {
+      if (l.startsWith(READY)) { isReady = true; this.readyTs = Number(l.slice(READY.length + 1)) || this.readyTs; }
+      this.lines.push(l);                                      // (the raw capture keeps the READY line: replay drops the same hits)
+    }
     return isReady;
   }
 
@@ -66,6 +73,9 @@ export class BpftraceSession {
       const r = parseBpftraceLine(l);
       if (!r) continue;
       if ('lost' in r) { this.lostCount += r.lost; continue; }
+      // bpftrace attaches one probe after the other (minutes in a slow guest) and those attached fire at once:
+      // a window with zaps but no lock events yet is not an observation, it is dropped
+      if (r.hit.tsNs < this.readyTs) { this.beforeReady++; continue; }
       this.held.push(r.hit);
     }
     if (!this.held.length) return 0;
