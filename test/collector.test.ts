@@ -235,7 +235,7 @@ describe.each(captures)('lab capture %s/%s', (kernel, file) => {
   });
   if (scenario === 'field') it('field: started inside a reset window and with memory off; a reset failing inside the lock, one before it', () => {
     const { ledger, v } = load();
-    expect(checkField(v, ledger)).toEqual([]);
+    expect(checkField(v, ledger, backend as 'ftrace' | 'bpftrace')).toEqual([]);
   });
 });
 

@@ -53,7 +53,7 @@ export const firstSeqOfRun = (): number => Math.floor(monoNs() / 1000);
 
 export interface AgentStats {
   hits: number; events: number; batches: number; heartbeats: number; dropped: number; unattributed: number; unpaired: number;
-  snapshots: number; attachMs: number; startNs: number; stopNs: number; maxLagMs: number;
+  snapshots: number; beforeFirstAcquire: number; attachMs: number; startNs: number; stopNs: number; maxLagMs: number;
 }
 
 export interface AgentOptions {
@@ -139,7 +139,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   log(describePlan(plan, opts.backend));
   let devices: VfioDevice[] = opts.devices ?? listVfioDevices();
   const known = new Set(devices.map((d) => d.address));
-  const stats: AgentStats = { hits: 0, events: 0, batches: 0, heartbeats: 0, dropped: 0, unattributed: 0, unpaired: 0, snapshots: 0,
+  const stats: AgentStats = { hits: 0, events: 0, batches: 0, heartbeats: 0, dropped: 0, unattributed: 0, unpaired: 0, snapshots: 0, beforeFirstAcquire: 0,
     attachMs: 0, startNs: monoNs(), stopNs: 0, maxLagMs: 0 };
 
   let queue: Event[] = [];
@@ -185,6 +185,9 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
     },
     backingOf: backingByProbe(plan.profile), dmabufBarMmap: plan.profile.dmabufBarMmap,
     driverOf: (dev) => devices.find((d) => d.address === dev)?.driver ?? 'vfio-pci',
+    // bpftrace's probes go live one after the other, some after its BEGIN (seen in the lab: unlocks and zaps of a
+    // device for seconds before its first lock event)
+    untilFirstAcquire: opts.backend === 'bpftrace',
   });
   const onHit = (h: ProbeHit) => { stats.hits++; decoder.hit(h); };
 
@@ -291,6 +294,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   if (raw !== undefined) closeSync(raw);
   stats.stopNs = monoNs();
   stats.dropped = droppedReported;
-  Object.assign(stats, { unattributed: decoder.stats.unattributed, unpaired: decoder.stats.unpaired, snapshots: decoder.stats.snapshots });
+  Object.assign(stats, { unattributed: decoder.stats.unattributed, unpaired: decoder.stats.unpaired, snapshots: decoder.stats.snapshots,
+    beforeFirstAcquire: decoder.stats.beforeFirstAcquire });
   return stats;
 }

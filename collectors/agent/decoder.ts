@@ -35,6 +35,10 @@ export interface DecoderOptions {
   driverOf?: (dev: string) => string;
   /** DeviceInfo.dmabuf_bar_mmap of this kernel (the profile's era). */
   dmabufBarMmap?: boolean;
+  /** Drop a device's lock-window events (release, zap, revoke, notify, markers) until its first LockAcquire:
+   * for a backend whose probes go live one by one after it said it was attached (bpftrace), a window whose
+   * acquire fell before the lock probe was live is not an observation. */
+  untilFirstAcquire?: boolean;
 }
 
 interface Pending { ts: number; dev: string; args: Record<string, bigint | string> }
@@ -49,7 +53,7 @@ interface ThreadState {
   hotReset?: HotReset;
 }
 
-export interface DecoderStats { hits: number; events: number; unattributed: number; unpaired: number; snapshots: number }
+export interface DecoderStats { hits: number; events: number; unattributed: number; unpaired: number; snapshots: number; beforeFirstAcquire: number }
 
 export const mappingId = (pid: number, start: bigint): number => {
   // FNV-1a over "pid:start", 48 bits: the same VMA gets the same id from a probe and from /proc/<pid>/maps.
@@ -79,7 +83,8 @@ export class Decoder {
   private heldBy = new Map<number, string>();               // tid -> device whose memory_lock it holds
   private liveMappings = new Map<string, Map<number, number>>(); // dev -> mapping_id -> bar
   private lastInfo = new Map<string, string>();             // dev -> stateKey of the last DeviceInfo
-  readonly stats: DecoderStats = { hits: 0, events: 0, unattributed: 0, unpaired: 0, snapshots: 0 };
+  readonly stats: DecoderStats = { hits: 0, events: 0, unattributed: 0, unpaired: 0, snapshots: 0, beforeFirstAcquire: 0 };
+  private acquired = new Set<string>();                     // devices with a LockAcquire (untilFirstAcquire)
 
   constructor(private emit: (ev: Event) => void, private opts: DecoderOptions = {}) {}
 
@@ -112,6 +117,13 @@ export class Decoder {
   }
 
   private out(h: ProbeHit, ts: number, dev: string, body: Partial<Event>): void {
+    if (this.opts.untilFirstAcquire && !this.acquired.has(dev)) {
+      if (body.lockAcquire) this.acquired.add(dev);
+      else if (body.lockRelease || body.zap || body.dmabufRevoke || body.moveNotify || body.resetFunction || body.powerTransition) {
+        this.stats.beforeFirstAcquire++;
+        return;
+      }
+    }
     this.stats.events++;
     this.emit({ tsNs: ts, cpu: h.cpu, pid: h.pid, tid: h.tid, comm: h.comm, device: dev, ...body });
   }

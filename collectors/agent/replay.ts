@@ -43,6 +43,7 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
     knownDevice: (d) => header.devices.some((x) => x.address === d),
     symbolize: (a) => symbols.get(a), backingOf: profile ? backingByProbe(profile) : {},
     driverOf: (d) => header.devices.find((x) => x.address === d)?.driver ?? 'vfio-pci', dmabufBarMmap: profile?.dmabufBarMmap ?? false,
+    untilFirstAcquire: header.backend === 'bpftrace',
   });
   let lost = 0, bareSeeds = false, readyTs = -Infinity;
   const hits: ProbeHit[] = [];

@@ -198,6 +198,9 @@ export function checkImporters(v: LabVerdict, ledger: LedgerOp[], slowLimitNs = 
       const slowFindings = v.findings.filter((f) => f.device === op.device && f.kind === FindingKind.SLOW_REVOKE);
       if (!revokeEps.length) problems.push(`${op.device}: no revoke episode notified the slow importer`);
       if (slowFindings.length < revokeEps.length) problems.push(`${op.device}: ${slowFindings.length} SLOW_REVOKE for ${revokeEps.length} revokes through a ${delayUs} µs importer`);
+      // the finding should name who was slow: the trace's MoveNotify.importers does (the correlator's evidence is the lead's)
+      const unnamed = slowFindings.filter((f) => !String(f.evidence).includes(LAB_IMPORTER.split(':')[0]!));
+      if (unnamed.length) v.disagreements.push(`${op.device}: ${unnamed.length} SLOW_REVOKE whose evidence does not name the importer (${LAB_IMPORTER} is in the episode's MoveNotify.importers)`);
     }
   }
   return problems;
@@ -242,15 +245,18 @@ export function unexpectedFindings(v: LabVerdict, slowDevices: Set<string>): { u
 
 /** The 6.12 field conditions (guest.sh scenario "field"): the collector started while nvme's resets held memory_lock
  * back to back and while edu's memory was off; a reset failed inside the lock, a hot reset before it. */
-export function checkField(v: LabVerdict, ledger: LedgerOp[]): string[] {
+export function checkField(v: LabVerdict, ledger: LedgerOp[], backend: 'ftrace' | 'bpftrace' = 'ftrace'): string[] {
   const problems: string[] = [];
   const loop = ledger.find((o) => o.op.startsWith('loop-reset:'));
   const off = ledger.find((o) => o.op.startsWith('wait:'));
   if (!loop || !off) return ['the ledger has no field-condition operations (loop-reset, wait)'];
   const byTs = (dev: string) => v.events.filter((e) => e.device === dev).sort((a, b) => Number(a.tsNs) - Number(b.tsNs));
-  // started inside a window: nvme's first lock event is a release (its acquire happened before the probes)
+  // started inside a window: with ftrace (every probe goes live at once) nvme's first lock event is a release (its
+  // acquire happened before); bpftrace's probes go live one by one, so its decoder drops lock-window events until a
+  // device's first acquire (Decoder untilFirstAcquire): there the first is an acquire
   const nv = byTs(loop.device).filter((e) => e.lockAcquire || e.lockRelease);
-  if (!nv[0]?.lockRelease) problems.push(`${loop.device}: the trace does not start inside a reset's lock window (first lock event: ${nv[0] ? Object.keys(nv[0]).find((k) => k.startsWith('lock')) : 'none'})`);
+  const first = nv[0] ? Object.keys(nv[0]).find((k) => k.startsWith('lock')) : 'none';
+  if (first !== (backend === 'ftrace' ? 'lockRelease' : 'lockAcquire')) problems.push(`${loop.device}: ${backend} trace: first lock event ${first}`);
   const firstInfo = byTs(loop.device).find((e) => e.deviceInfo);
   if (!firstInfo || firstInfo.deviceInfo!.openCount !== 1) problems.push(`${loop.device}: start snapshot open_count ${firstInfo?.deviceInfo?.openCount}, want 1`);
   // the window the collector started in is not an episode and makes no certain finding
