@@ -16,7 +16,10 @@ import { parseArgs } from 'node:util';
 
 export interface StormRun { phase: string; storm: string; iterations: number; nsPerIteration: number }
 export interface BenchFile { runs: StormRun[]; calls: Record<string, Record<string, number>> }
-export interface StormResult { storm: string; baselineNs: number; callsPerIteration: Record<string, number>; perBackend: Record<string, { ns: number; slowdownPct: number; nsPerCall: number }> }
+export interface StormResult {
+  storm: string; baselineNs: number; baselineRangeNs: [number, number]; callsPerIteration: Record<string, number>;
+  perBackend: Record<string, { ns: number; rangeNs: [number, number]; slowdownPct: number; nsPerCall: number; probedCallsPerIteration: number }>;
+}
 export interface OverheadResult { kernel: string; storms: StormResult[]; stormEventsShipped: Record<string, number>; labSeconds: number; out: string }
 
 /** bench.txt: "phase <name>" lines, "STORM <kind> n total_ns ns_per_iter" lines, "CALLS <kind> <function> <count>" lines. */
@@ -48,7 +51,10 @@ export function summarize(file: BenchFile, probed: Record<string, string[]>): St
   const out: StormResult[] = [];
   for (const storm of [...new Set(file.runs.map((r) => r.storm))]) {
     const of = (phase: string) => file.runs.filter((r) => r.storm === storm && r.phase === phase);
-    const base = median([...of('baseline'), ...of('baseline-after')].map((r) => r.nsPerIteration));
+    const range = (rs: StormRun[]): [number, number] => [Math.min(...rs.map((r) => r.nsPerIteration)), Math.max(...rs.map((r) => r.nsPerIteration))];
+    const baseRuns = [...of('baseline'), ...of('baseline-after')];
+    const base = median(baseRuns.map((r) => r.nsPerIteration));
+    // the counting pass ran the storm once with as many iterations as its timed runs
     const iterations = of('baseline')[0]?.iterations ?? 1;
     const callsPerIteration = Object.fromEntries(Object.entries(file.calls[storm] ?? {}).map(([f, n]) => [f, n / iterations]));
     const perBackend: StormResult['perBackend'] = {};
@@ -56,9 +62,9 @@ export function summarize(file: BenchFile, probed: Record<string, string[]>): St
       const backend = phase.slice('with-'.length);
       const ns = median(of(phase).map((r) => r.nsPerIteration));
       const calls = (probed[backend] ?? []).reduce((n, f) => n + (callsPerIteration[f] ?? 0), 0);
-      perBackend[backend] = { ns, slowdownPct: (ns / base - 1) * 100, nsPerCall: calls ? (ns - base) / calls : NaN };
+      perBackend[backend] = { ns, rangeNs: range(of(phase)), slowdownPct: (ns / base - 1) * 100, nsPerCall: calls ? (ns - base) / calls : NaN, probedCallsPerIteration: calls };
     }
-    out.push({ storm, baselineNs: base, callsPerIteration, perBackend });
+    out.push({ storm, baselineNs: base, baselineRangeNs: range(baseRuns), callsPerIteration, perBackend });
   }
   return out;
 }
@@ -92,11 +98,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const kernel of (values.kernels ?? '6.12,7.3').split(',')) {
     const r = runKernelOverhead({ kernel, backends: values.backends, iterations: values.iterations ? Number(values.iterations) : undefined });
     console.log(`\nDebian ${kernel} (lab ${r.labSeconds.toFixed(0)} s, ${r.out})`);
-    console.log('storm      calls per iteration                          baseline ns/it  backend   ns/it  slowdown  ns per probed call');
     for (const s of r.storms) {
-      const calls = Object.entries(s.callsPerIteration).map(([f, n]) => `${f} ${n.toFixed(1)}`).join(', ');
+      console.log(`${s.storm}: calls per iteration ${Object.entries(s.callsPerIteration).map(([f, n]) => `${f} ${n.toFixed(2)}`).join(', ')}; ` +
+        `no probes ${s.baselineNs.toFixed(0)} ns/it (runs ${s.baselineRangeNs.map((x) => x.toFixed(0)).join('–')})`);
       for (const [b, x] of Object.entries(s.perBackend))
-        console.log(`${s.storm.padEnd(10)} ${calls.padEnd(52)} ${s.baselineNs.toFixed(0).padStart(8)}  ${b.padEnd(9)} ${x.ns.toFixed(0).padStart(6)}  ${x.slowdownPct.toFixed(1).padStart(6)}%  ${Number.isFinite(x.nsPerCall) ? x.nsPerCall.toFixed(0) : '-'}`);
+        console.log(`  ${b.padEnd(16)} ${x.ns.toFixed(0).padStart(8)} ns/it (runs ${x.rangeNs.map((v) => v.toFixed(0)).join('–')})  ${x.slowdownPct >= 0 ? '+' : ''}${x.slowdownPct.toFixed(1)}%` +
+          `  probed host calls/it ${x.probedCallsPerIteration.toFixed(2)}  ${Number.isFinite(x.nsPerCall) ? `${x.nsPerCall.toFixed(0)} ns per probed call` : ''}`);
     }
     console.log(`events shipped for the storms: ${JSON.stringify(r.stormEventsShipped)}`);
   }
