@@ -16,9 +16,16 @@ import { parseArgs } from 'node:util';
 
 export interface StormRun { phase: string; storm: string; iterations: number; nsPerIteration: number }
 export interface BenchFile { runs: StormRun[]; calls: Record<string, Record<string, number>> }
+export interface PhaseStats { min: number; median: number; runs: number }
 export interface StormResult {
-  storm: string; baselineNs: number; baselineRangeNs: [number, number]; callsPerIteration: Record<string, number>;
-  perBackend: Record<string, { ns: number; rangeNs: [number, number]; slowdownPct: number; nsPerCall: number; probedCallsPerIteration: number }>;
+  storm: string; baseline: PhaseStats; callsPerIteration: Record<string, number>;
+  perBackend: Record<string, {
+    on: PhaseStats;
+    /** ftrace only: the same agent with its events disabled, alternating with `on` (same-run baseline). */
+    off?: PhaseStats;
+    /** Slowdown of the minimum against the baseline (ftrace: against `off`), and that over the probed calls. */
+    slowdownPct: number; nsPerCall: number; probedCallsPerIteration: number;
+  }>;
 }
 export interface OverheadResult { kernel: string; storms: StormResult[]; stormEventsShipped: Record<string, number>; labSeconds: number; out: string }
 
@@ -50,21 +57,23 @@ export function probedHostFunctions(collectLog: string): string[] {
 export function summarize(file: BenchFile, probed: Record<string, string[]>): StormResult[] {
   const out: StormResult[] = [];
   for (const storm of [...new Set(file.runs.map((r) => r.storm))]) {
-    const of = (phase: string) => file.runs.filter((r) => r.storm === storm && r.phase === phase);
-    const range = (rs: StormRun[]): [number, number] => [Math.min(...rs.map((r) => r.nsPerIteration)), Math.max(...rs.map((r) => r.nsPerIteration))];
-    const baseRuns = [...of('baseline'), ...of('baseline-after')];
-    const base = median(baseRuns.map((r) => r.nsPerIteration));
+    const of = (...phases: string[]) => file.runs.filter((r) => r.storm === storm && phases.includes(r.phase));
+    const stats = (rs: StormRun[]): PhaseStats => ({ min: Math.min(...rs.map((r) => r.nsPerIteration)), median: median(rs.map((r) => r.nsPerIteration)), runs: rs.length });
+    const baseline = stats(of('baseline', 'baseline-after'));
     // the counting pass ran the storm once with as many iterations as its timed runs
     const iterations = of('baseline')[0]?.iterations ?? 1;
     const callsPerIteration = Object.fromEntries(Object.entries(file.calls[storm] ?? {}).map(([f, n]) => [f, n / iterations]));
     const perBackend: StormResult['perBackend'] = {};
-    for (const phase of [...new Set(file.runs.map((r) => r.phase))].filter((p) => p.startsWith('with-'))) {
+    for (const phase of [...new Set(file.runs.map((r) => r.phase))].filter((p) => p.startsWith('with-') && !p.endsWith('/off'))) {
       const backend = phase.slice('with-'.length);
-      const ns = median(of(phase).map((r) => r.nsPerIteration));
+      const on = stats(of(phase));
+      const offRuns = of(`${phase}/off`);
+      const off = offRuns.length ? stats(offRuns) : undefined;
+      const ref = off?.min ?? baseline.min;
       const calls = (probed[backend] ?? []).reduce((n, f) => n + (callsPerIteration[f] ?? 0), 0);
-      perBackend[backend] = { ns, rangeNs: range(of(phase)), slowdownPct: (ns / base - 1) * 100, nsPerCall: calls ? (ns - base) / calls : NaN, probedCallsPerIteration: calls };
+      perBackend[backend] = { on, ...(off ? { off } : {}), slowdownPct: (on.min / ref - 1) * 100, nsPerCall: calls >= 0.05 ? (on.min - ref) / calls : NaN, probedCallsPerIteration: calls };
     }
-    out.push({ storm, baselineNs: base, baselineRangeNs: range(baseRuns), callsPerIteration, perBackend });
+    out.push({ storm, baseline, callsPerIteration, perBackend });
   }
   return out;
 }
@@ -75,7 +84,7 @@ export function runKernelOverhead(opts: { kernel?: string; backends?: string; it
   const kernel = opts.kernel ?? '6.12', backends = opts.backends ?? 'ftrace_global,ftrace,bpftrace_global,bpftrace';
   const t0 = Date.now();
   const out = execFileSync(join(repo, 'test/kernel-lab/run.sh'), {
-    env: { ...process.env, KERNEL: kernel, MODE: 'bench', BACKENDS: backends, RS_ITERATIONS: String(opts.iterations ?? 20000), QEMU_TIMEOUT: '3600',
+    env: { ...process.env, KERNEL: kernel, MODE: 'bench', BACKENDS: backends, RS_ITERATIONS: String(opts.iterations ?? 5000), QEMU_TIMEOUT: '3600',
       OUT: join(repo, '.cache/kernel-lab', `bench-${kernel}`) },
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
   }).trim().split('\n').pop()!;
@@ -98,12 +107,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const kernel of (values.kernels ?? '6.12,7.3').split(',')) {
     const r = runKernelOverhead({ kernel, backends: values.backends, iterations: values.iterations ? Number(values.iterations) : undefined });
     console.log(`\nDebian ${kernel} (lab ${r.labSeconds.toFixed(0)} s, ${r.out})`);
+    const f = (p: PhaseStats) => `${(p.min / 1000).toFixed(1)} / ${(p.median / 1000).toFixed(1)}`;
     for (const s of r.storms) {
-      console.log(`${s.storm}: calls per iteration ${Object.entries(s.callsPerIteration).map(([f, n]) => `${f} ${n.toFixed(2)}`).join(', ')}; ` +
-        `no probes ${s.baselineNs.toFixed(0)} ns/it (runs ${s.baselineRangeNs.map((x) => x.toFixed(0)).join('–')})`);
+      console.log(`${s.storm}: calls per iteration ${Object.entries(s.callsPerIteration).map(([fn, n]) => `${fn} ${n.toFixed(2)}`).join(', ')}; ` +
+        `no collector ${f(s.baseline)} µs/it (min / median of ${s.baseline.runs})`);
       for (const [b, x] of Object.entries(s.perBackend))
-        console.log(`  ${b.padEnd(16)} ${x.ns.toFixed(0).padStart(8)} ns/it (runs ${x.rangeNs.map((v) => v.toFixed(0)).join('–')})  ${x.slowdownPct >= 0 ? '+' : ''}${x.slowdownPct.toFixed(1)}%` +
-          `  probed host calls/it ${x.probedCallsPerIteration.toFixed(2)}  ${Number.isFinite(x.nsPerCall) ? `${x.nsPerCall.toFixed(0)} ns per probed call` : ''}`);
+        console.log(`  ${b.padEnd(16)} on ${f(x.on)}${x.off ? `  events off ${f(x.off)}` : ''}  ${x.slowdownPct >= 0 ? '+' : ''}${x.slowdownPct.toFixed(1)}%` +
+          `  probed host calls/it ${x.probedCallsPerIteration.toFixed(2)}${Number.isFinite(x.nsPerCall) ? `  ${x.nsPerCall.toFixed(0)} ns per probed call` : ''}`);
     }
     console.log(`events shipped for the storms: ${JSON.stringify(r.stormEventsShipped)}`);
   }
