@@ -167,10 +167,17 @@ describe('SKIPPED_ZAP', () => {
     expect(kinds(run(b).findings)).toEqual(['SKIPPED_ZAP/CRITICAL']);
   });
 
-  it('pre-6.11: a revoke episode without zap_vma_ptes while a mapping is live', () => {
+  it('pre-6.11: a revoke episode without zap_vma_ptes while a faulted mapping is live', () => {
     const b = started('6.1');
+    b.fault(50, D, 7);
     b.trigger(99, D, TriggerKind.MEM_DISABLE).acquire(100, D).release(200, D);
     expect(kinds(run(b).findings)).toEqual(['SKIPPED_ZAP/CRITICAL']);
+  });
+
+  it('pre-6.11: a mapping known only from the start snapshot may never have faulted (not on vma_list): inconclusive', () => {
+    const b = started('6.1');
+    b.trigger(99, D, TriggerKind.MEM_DISABLE).acquire(100, D).release(200, D);
+    expect(kinds(run(b).findings)).toEqual(['SKIPPED_ZAP/CRITICAL?']);
   });
 
   it('pre-6.11: a never-faulted mapping is not on vma_list and needs no zap', () => {

@@ -163,6 +163,55 @@ describe('memory state: unknown until a kernel fact sets it', () => {
     expect(run(b).findings).toEqual([]);
   });
 
+  // Found by the kernel lab (Debian 6.12, bpftrace): the agent's snapshot after the open's lock section read the
+  // old vconfig while vfio_pci_core_enable() was still running; the workload's fault right after was fine.
+  it('a DeviceInfo read while an open is in progress is no fact: the open sets memory afresh', () => {
+    const off = { memoryEnabled: false, powerState: 0, revoked: false, openCount: 1, noCommandMemory: false };
+    const b = started('6.12', { state: off });
+    b.trigger(100, D, TriggerKind.CLOSE).triggerEnd(110, D, TriggerKind.CLOSE, 0);
+    b.trigger(1_000, D, TriggerKind.OPEN, 200).acquire(1_010, D, 200).release(1_020, D, 200);
+    b.info(1_500, D, 'vfio-pci', undefined, false, off); // the agent's snapshot, mid-open
+    b.triggerEnd(2_000, D, TriggerKind.OPEN, 0, 200).mmap(2_100, D, 9, {}).fault(2_200, D, 9);
+    expect(run(b).findings).toEqual([]);
+  });
+
+  it('twin: the same DeviceInfo read after the open returned is a fact, and the fault is FAULT_WHILE_REVOKED', () => {
+    const off = { memoryEnabled: false, powerState: 0, revoked: false, openCount: 1, noCommandMemory: false };
+    const b = started('6.12', { state: off });
+    b.trigger(100, D, TriggerKind.CLOSE).triggerEnd(110, D, TriggerKind.CLOSE, 0);
+    b.trigger(1_000, D, TriggerKind.OPEN, 200).acquire(1_010, D, 200).release(1_020, D, 200);
+    b.triggerEnd(1_400, D, TriggerKind.OPEN, 0, 200);
+    b.info(1_500, D, 'vfio-pci', undefined, false, off);
+    b.mmap(2_100, D, 9, {}).fault(2_200, D, 9);
+    expect(kinds(run(b).findings)).toEqual(['FAULT_WHILE_REVOKED/CRITICAL']);
+  });
+
+  it('a close, then an open a collector did not announce: memory is unknown, never the value from before the close', () => {
+    const off = { memoryEnabled: false, powerState: 0, revoked: false, openCount: 1, noCommandMemory: false };
+    const b = started('6.12', { state: off });
+    b.trigger(100, D, TriggerKind.CLOSE).triggerEnd(110, D, TriggerKind.CLOSE, 0);
+    b.mmap(5_000, D, 9, {}).fault(5_100, D, 9);
+    const r = run(b);
+    expect(r.findings).toEqual([]);
+  });
+
+  // Found by the kernel lab (Debian 7.3, bpftrace): a snapshot read during an FLR's unrevoke (a slow importer's
+  // move_notify) said revoked; the unrevoke then completed under the lock.
+  it('a DeviceInfo read while another task holds memory_lock is no fact: the holder\'s events say what changed', () => {
+    const b = started('6.19');
+    b.trigger(100, D, TriggerKind.FLR).acquire(102, D).zap(110, D).revoke(150, D, true).revoke(10_000, D, false, { durationNs: 90_000 });
+    b.info(50_000, D, 'vfio-pci', undefined, false, { memoryEnabled: true, powerState: 0, revoked: true, openCount: 1, noCommandMemory: false });
+    b.release(100_000, D).triggerEnd(100_010, D, TriggerKind.FLR, 0);
+    expect(run(b).findings).toEqual([]);
+  });
+
+  it('twin: read after the release, revoked with memory enabled on an open device is a fact (UNPAIRED_REVOKE is made by the episode only)', () => {
+    const b = started('6.19');
+    b.trigger(100, D, TriggerKind.FLR).acquire(102, D).zap(110, D).revoke(150, D, true);
+    b.release(100_000, D).triggerEnd(100_010, D, TriggerKind.FLR, 0);
+    expect(kinds(run(b).findings)).toEqual(['UNPAIRED_REVOKE/WARNING']);
+  });
+
   it('a VF (no_command_memory): clearing the memory bit leaves memory enabled, faults are fine', () => {
     const b = started('6.12', { state: { memoryEnabled: true, powerState: 0, revoked: false, openCount: 1, noCommandMemory: true } });
     b.trigger(100, D, TriggerKind.MEM_DISABLE).acquire(102, D).zap(105, D).release(200, D).triggerEnd(201, D, TriggerKind.MEM_DISABLE, 0);

@@ -1,18 +1,20 @@
 // The collector agent (DESIGN §7): plan probes for this kernel, attach a backend, seed DeviceInfo and
 // mapping snapshots, decode hits into numbered events, batch them into EventBatches and hand them to a sink.
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
 import { hostname } from 'node:os';
 import { Capability, v1, type Event, type EventBatch, type HostInfo } from '../../services/core/model.js';
 import type { EventSink } from '../../services/transport/types.js';
 import { openTraceWriter } from '../../services/trace/index.js';
 import { readKernelFacts, tracefsRoot, type KernelFacts } from '../probes/kernel.js';
-import { describePlan, makePlan, type Plan, type PlannedProbe } from '../probes/plan.js';
+import { describePlan, makePlan, reportsTriggerEnds, type Plan, type PlannedProbe } from '../probes/plan.js';
 import { FtraceSession } from '../ftrace/tracefs.js';
 import { BpftraceSession } from '../bpftrace/session.js';
 import { Decoder } from './decoder.js';
 import { listVfioDevices, snapshotMappings, type VfioDevice } from './devices.js';
 import type { ProbeHit } from './hit.js';
-import { Backing } from '../../services/core/model.js';
+import { symbolizer } from '../probes/kernel.js';
+import { backingByProbe } from '../probes/profiles.js';
 import type { revokescope } from '../../gen/proto.js';
 import type { CollectorOutput } from './spool-output.js';
 
@@ -50,8 +52,8 @@ export const monoNs = (): number => Number(process.hrtime.bigint());   // CLOCK_
 export const firstSeqOfRun = (): number => Math.floor(monoNs() / 1000);
 
 export interface AgentStats {
-  hits: number; events: number; batches: number; dropped: number; unattributed: number; unpaired: number;
-  attachMs: number; startNs: number; stopNs: number; maxLagMs: number;
+  hits: number; events: number; batches: number; heartbeats: number; dropped: number; unattributed: number; unpaired: number;
+  snapshots: number; beforeFirstAcquire: number; attachMs: number; startNs: number; stopNs: number; maxLagMs: number;
 }
 
 export interface AgentOptions {
@@ -68,23 +70,34 @@ export interface AgentOptions {
   durationMs?: number;
   batchMaxEvents?: number;
   flushMs?: number;
+  /** An empty batch (a heartbeat: EventBatch.now_ns advances host time) after this long without one. Default 1000. */
+  heartbeatMs?: number;
   pollMs?: number;
   collectorVersion?: string;
   bpftracePath?: string;
+  /** How long bpftrace may take to compile and attach its program (default 120 s). */
+  attachTimeoutMs?: number;
+  /** The environment bpftrace runs with (the command's; BPFTRACE_* settings pass through). Default: none but ours. */
+  env?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
   /** Resolves when the agent should stop (signal, test). */
   stop?: Promise<void>;
   onReady?: (plan: Plan) => void;
   /** Also write the backend's raw text lines here (parser fixtures). */
   rawOut?: string;
+  /** A backend made elsewhere (tests); default: makeBackend(backend, plan). */
+  backendInstance?: Backend;
+  /** The vfio devices (tests); default: listVfioDevices() from sysfs. */
+  devices?: VfioDevice[];
 }
 
 function bootId(): string {
   try { return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { return 'unknown'; }
 }
 
-export function makeBackend(name: BackendName, plan: Plan, bpftracePath?: string, tee?: (line: string) => void): Backend {
-  if (name === 'bpftrace') { const b = new BpftraceSession(plan, bpftracePath); b.tee = tee; return b; }
+export function makeBackend(name: BackendName, plan: Plan, bpftracePath?: string, tee?: (line: string) => void, attachTimeoutMs?: number,
+  env?: NodeJS.ProcessEnv): Backend {
+  if (name === 'bpftrace') { const b = new BpftraceSession(plan, bpftracePath, attachTimeoutMs, env); b.tee = tee; return b; }
   const root = tracefsRoot();
   if (!root) throw new Error('tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)');
   const s = new FtraceSession(root, plan);
@@ -97,10 +110,30 @@ export function makeBackend(name: BackendName, plan: Plan, bpftracePath?: string
   };
 }
 
-/** First line of a raw capture: what replay needs to decode it like the live agent did. */
+/** First line of a raw capture: what replay needs to decode it like the live agent did. Later comment lines:
+ * "# symbol <address> <module:name>" (an address the agent symbolized), "# deviceinfo <dev> <ts>" (a DeviceInfo
+ * without kernel state the agent emitted because no snapshot could be read). */
 export function rawHeader(plan: Plan, backend: BackendName, devices: VfioDevice[]): string {
   return `# revokescope raw backend=${backend} profile=${plan.profile.id} kernel=${plan.kernelRelease}` +
-    ` memory_lock_offset=${plan.memoryLockOffset ?? ''} devices=${devices.map((d) => `${d.address}@${d.driver}`).join(',')}`;
+    ` capabilities=${plan.capabilities.map((c) => Capability[c]).join(',')}` +
+    ` memory_lock_offset=${plan.memoryLockOffset ?? ''} devices=${devices.map((d) => `${d.address}@${d.driver}`).join(',')}` +
+    ` offsets=${Object.entries(plan.offsets).map(([k, v]) => `${k}@${v}`).join(',')}` +
+    ` symbols=${Object.entries(plan.symbolAddresses).map(([k, v]) => `${k}@0x${v.toString(16)}`).join(',')}`;
+}
+
+/** The sysfs attribute whose show function each snapshot symbol is. */
+const SNAPSHOT_ATTR: Record<string, string> = { d3cold_allowed_show: 'd3cold_allowed', reset_method_show: 'reset_method' };
+
+/** Ask the kernel for a DeviceInfo snapshot of a device: reading its sysfs attribute runs the show function the
+ * snapshot probe (filtered to our own task) sits on, which reads the vdev through BTF. Only for devices still
+ * bound to the vfio driver we listed (the probe dereferences driver_data as a vdev). */
+export function requestSnapshot(d: VfioDevice, symbol: string, sysfs = '/sys'): boolean {
+  const dir = `${sysfs}/bus/pci/devices/${d.address}`;
+  try {
+    if (basename(readlinkSync(`${dir}/driver`)) !== d.driver) return false;
+    readFileSync(`${dir}/${SNAPSHOT_ATTR[symbol] ?? 'd3cold_allowed'}`);
+    return true;
+  } catch { return false; }
 }
 
 export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
@@ -108,9 +141,10 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   const facts = opts.facts ?? readKernelFacts();
   const plan = opts.plan ?? makePlan(facts);
   log(describePlan(plan, opts.backend));
-  let devices: VfioDevice[] = listVfioDevices();
+  let devices: VfioDevice[] = opts.devices ?? listVfioDevices();
   const known = new Set(devices.map((d) => d.address));
-  const stats: AgentStats = { hits: 0, events: 0, batches: 0, dropped: 0, unattributed: 0, unpaired: 0, attachMs: 0, startNs: monoNs(), stopNs: 0, maxLagMs: 0 };
+  const stats: AgentStats = { hits: 0, events: 0, batches: 0, heartbeats: 0, dropped: 0, unattributed: 0, unpaired: 0, snapshots: 0, beforeFirstAcquire: 0,
+    attachMs: 0, startNs: monoNs(), stopNs: 0, maxLagMs: 0 };
 
   const queue: Event[] = [];
   let seq = opts.firstSeq ?? firstSeqOfRun();
@@ -119,45 +153,90 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
     collectorVersion: opts.collectorVersion ?? '0.1.0', capabilities: caps });
   let caps: Capability[] = plan.capabilities;
 
+  const raw = opts.rawOut ? openSync(opts.rawOut, 'w') : undefined;
+  const rawLine = (l: string) => { if (raw !== undefined) writeSync(raw, l + '\n'); };
+  // the snapshot probe's symbol, once it is attached
+  // eslint-disable-next-line prefer-const -- set once the probes are attached (below); the closures here read it
+  let snapshotSymbol: string | undefined;
+  const lastSnapshot = new Map<string, number>();
+  const snapshotWanted = new Set<string>();
+  /** DeviceInfo of a device: a kernel snapshot when the probe is attached, else driver and era only. */
   const newDevice = (address: string, ts: number) => {
     const d = devices.find((x) => x.address === address);
-    queue.push({ tsNs: ts, device: address, comm: 'revokescope', deviceInfo: { driver: d?.driver ?? 'vfio-pci', zapBarsOnRevoke: true, dmabufBarMmap: plan.profile.dmabufBarMmap } });
+    if (snapshotSymbol && d && requestSnapshot(d, snapshotSymbol)) { lastSnapshot.set(address, monoNs()); return; }
+    queue.push(decoder.bareDeviceInfo(address, ts));
+    rawLine(`# deviceinfo ${address} ${ts}`);
   };
   const knownDevice = (dev: string): boolean => {
     if (known.has(dev)) return true;
-    devices = listVfioDevices();                       // bound after start?
+    if (!opts.devices) devices = listVfioDevices();    // bound after start?
     if (!devices.some((d) => d.address === dev)) return false;
     known.add(dev); newDevice(dev, monoNs());
     return true;
   };
-  const decoder = new Decoder((ev) => queue.push(ev), {
-    memoryLockOffset: plan.memoryLockOffset, knownDevice,
+  const symbolize = symbolizer();
+  const symbolized = new Set<bigint>();
+  const decoder = new Decoder((ev) => {
+    queue.push(ev);
+    // state may have changed with the episode or trigger: ask for a fresh snapshot (sent only if it differs)
+    if (snapshotSymbol && ev.device && (ev.lockRelease || ev.triggerEnd)) snapshotWanted.add(ev.device);
+  }, {
+    memoryLockOffset: plan.memoryLockOffset, offsets: plan.offsets, symbols: plan.symbolAddresses, knownDevice,
     soleDevice: () => (plan.btf ? undefined : devices.length === 1 ? devices[0]!.address : undefined),
+    symbolize: (addr) => {
+      const name = symbolize(addr);
+      if (name && !symbolized.has(addr)) { symbolized.add(addr); rawLine(`# symbol 0x${addr.toString(16)} ${name}`); }
+      return name;
+    },
+    backingOf: backingByProbe(plan.profile), dmabufBarMmap: plan.profile.dmabufBarMmap,
+    driverOf: (dev) => devices.find((d) => d.address === dev)?.driver ?? 'vfio-pci',
+    // bpftrace's probes go live one after the other, some after its BEGIN (seen in the lab: unlocks and zaps of a
+    // device for seconds before its first lock event)
+    untilFirstAcquire: opts.backend === 'bpftrace',
   });
   const onHit = (h: ProbeHit) => { stats.hits++; decoder.hit(h); };
 
-  const raw = opts.rawOut ? openSync(opts.rawOut, 'w') : undefined;
-  if (raw !== undefined) writeSync(raw, rawHeader(plan, opts.backend, devices) + '\n');
-  const backend = makeBackend(opts.backend, plan, opts.bpftracePath, raw === undefined ? undefined : (l) => writeSync(raw, l + '\n'));
+  rawLine(rawHeader(plan, opts.backend, devices));
+  const backend = opts.backendInstance ?? makeBackend(opts.backend, plan, opts.bpftracePath, raw === undefined ? undefined : (l) => writeSync(raw, l + '\n'), opts.attachTimeoutMs, opts.env);
   const t0 = monoNs();
   const res = await backend.attach();
   stats.attachMs = (monoNs() - t0) / 1e6;
   for (const f of res.failed) log(`collect: probe ${f.probe.spec.id} (${f.probe.symbol}) failed to attach: ${f.error}`);
   if (res.failed.length) {
     // Degrade: a capability whose required probe failed is not claimed.
-    const ok = new Set(res.attached.map((p) => p.spec.id));
-    caps = caps.filter((c) => c === Capability.DEVICE_INFO || plan.profile.probes.filter((p) => p.capability === c && !p.optional).every((p) => ok.has(p.id)));
+    // a spec with call sites counts only when every one of its sites attached
+    const failedIds = new Set(res.failed.map((f) => f.probe.spec.id));
+    const ok = new Set(res.attached.map((p) => p.spec.id).filter((id) => !failedIds.has(id)));
+    caps = caps.filter((c) => c === Capability.DEVICE_INFO || (c === Capability.TRIGGER_END ? reportsTriggerEnds(plan.profile.probes, ok)
+      : plan.profile.probes.filter((p) => p.capability === c && !p.optional).every((p) => ok.has(p.id))));
   }
   if (!res.attached.length) throw new Error('no probe could be attached');
+  snapshotSymbol = res.attached.find((p) => p.spec.role === 'snapshot')?.symbol;
 
-  // Seed: every vfio device and the BAR mappings that already exist (after attaching, so none falls between).
+  // Seed: every vfio device's DeviceInfo (a kernel snapshot, read now that the probes are attached) and the BAR
+  // mappings that already exist (after attaching, so none falls between).
   const seedTs = monoNs();
   for (const d of devices) newDevice(d.address, seedTs);
-  const snap = snapshotMappings(devices);
+  if (snapshotSymbol) {
+    // wait (briefly) for the snapshots to come through the backend; a device whose snapshot does not arrive
+    // gets a DeviceInfo without kernel state
+    // (bpftrace may hand them over up to its reorder window late, behind a backlog of other hits)
+    const until = monoNs() + 10e9;
+    while (devices.some((d) => lastSnapshot.has(d.address) && !decoder.snapshotted(d.address)) && monoNs() < until) {
+      backend.poll(onHit);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const d of devices) if (lastSnapshot.has(d.address) && !decoder.snapshotted(d.address)) {
+      log(`collect: no DeviceInfo snapshot arrived for ${d.address}: its state is unknown`);
+      queue.push(decoder.bareDeviceInfo(d.address, seedTs));
+      rawLine(`# deviceinfo ${d.address} ${seedTs}`);
+    }
+  }
+  const snap = opts.devices ? { mappings: [], ambiguous: 0 } : snapshotMappings(devices);
   for (const m of snap.mappings) {
     decoder.noteMapping(m.device, m.mappingId, m.bar);
     queue.push({ tsNs: seedTs, pid: m.pid, device: m.device, comm: 'revokescope',
-      barMmap: { bar: m.bar, backing: Backing.LEGACY, mappingId: m.mappingId, length: m.length, snapshot: true } });
+      barMmap: { bar: m.bar, backing: plan.profile.snapshotBacking, mappingId: m.mappingId, length: m.length, snapshot: true } });
   }
   if (snap.ambiguous) log(`collect: ${snap.ambiguous} vfio mappings could not be attributed to one device`);
   log(`collect: ${opts.backend} attached ${res.attached.length}/${plan.attach.length} probes in ${stats.attachMs.toFixed(0)} ms (profile ${plan.profile.id}, ${devices.length} vfio devices, ${snap.mappings.length} live mappings)`);
@@ -166,32 +245,41 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   if (!opts.output && !opts.sink) throw new Error('runAgent needs a sink or an output');
   const output = opts.output?.(host());
   const batchMax = opts.batchMaxEvents ?? 512;
+  const heartbeatNs = (opts.heartbeatMs ?? 1000) * 1e6;
+  let lastSent = monoNs();
+  /** Send what is queued; with nothing queued, an empty batch (heartbeat) once heartbeatMs passed without one. */
   const flush = async (force: boolean) => {
     const lostNow = backend.lost();
     let dropped = lostNow - droppedReported;
-    if (!queue.length && !(force && dropped > 0)) return;
-    if (output) {
-      // never blocks: the output sends, spools or counts into a later batch's `dropped`
-      do {
-        const events = queue.splice(0, batchMax);
-        output.push(events, dropped);
-        dropped = 0; droppedReported = lostNow;
-        stats.batches++; stats.events += events.length;
-        const newest = events.reduce((m, e) => Math.max(m, Number(e.tsNs ?? 0)), 0);
-        if (newest) stats.maxLagMs = Math.max(stats.maxLagMs, (monoNs() - newest) / 1e6);
-      } while (queue.length);
-      return;
-    }
+    const now = monoNs();
+    if (!queue.length && !(force && dropped > 0) && now - lastSent < heartbeatNs) return;
+    lastSent = now;
     do {
       const events = queue.splice(0, batchMax);
-      const batch: EventBatch = { host: host(), firstSeq: seq, dropped, events };
+      const nowNs = monoNs();
+      if (!events.length) stats.heartbeats++;
+      if (output) output.push(events, dropped, nowNs);   // never blocks: sends, spools or counts into a later `dropped`
+      else {
+        const batch: EventBatch = { host: host(), firstSeq: seq, dropped, events, nowNs };
+        seq += events.length;
+        await opts.sink!.write(batch);
+      }
       dropped = 0; droppedReported = lostNow;
-      seq += events.length;
       stats.batches++; stats.events += events.length;
       const newest = events.reduce((m, e) => Math.max(m, Number(e.tsNs ?? 0)), 0);
-      if (newest) stats.maxLagMs = Math.max(stats.maxLagMs, (monoNs() - newest) / 1e6);
-      await opts.sink!.write(batch);
+      if (newest) stats.maxLagMs = Math.max(stats.maxLagMs, (nowNs - newest) / 1e6);
     } while (queue.length);
+  };
+  /** Re-read the snapshot of devices whose state may have changed (at most every 250 ms per device). */
+  const resnapshot = () => {
+    if (!snapshotWanted.size) return;
+    const now = monoNs();
+    for (const dev of snapshotWanted) {
+      if (now - (lastSnapshot.get(dev) ?? 0) < 250e6) continue;
+      snapshotWanted.delete(dev);
+      const d = devices.find((x) => x.address === dev);
+      if (d && requestSnapshot(d, snapshotSymbol!)) lastSnapshot.set(dev, now);
+    }
   };
 
   let stopping = false;
@@ -201,15 +289,18 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   const pollMs = opts.pollMs ?? 50, flushMs = opts.flushMs ?? 250;
   while (!stopping && monoNs() < deadline) {
     backend.poll(onHit);
+    resnapshot();
     if (queue.length >= batchMax || monoNs() - lastFlush >= flushMs * 1e6) { await flush(false); lastFlush = monoNs(); }
     await Promise.race([new Promise((r) => setTimeout(r, pollMs)), stopPromise]);
   }
+  backend.poll(onHit);
   await backend.detach(onHit);
   await flush(true);
   if (output) await output.close(); else await opts.sink!.close();
   if (raw !== undefined) closeSync(raw);
   stats.stopNs = monoNs();
   stats.dropped = droppedReported;
-  Object.assign(stats, { unattributed: decoder.stats.unattributed, unpaired: decoder.stats.unpaired });
+  Object.assign(stats, { unattributed: decoder.stats.unattributed, unpaired: decoder.stats.unpaired, snapshots: decoder.stats.snapshots,
+    beforeFirstAcquire: decoder.stats.beforeFirstAcquire });
   return stats;
 }

@@ -1,12 +1,23 @@
 // Raw captures (trace_pipe text or bpftrace output, as written by `collect --raw`) -> EventBatches,
 // through the same decoder as the live agent. Used for fixtures and to analyze raw ftrace text.
 import { Capability, type Event, type EventBatch } from '../../services/core/model.js';
-import { PROFILES } from '../probes/profiles.js';
+import { PROFILES, backingByProbe } from '../probes/profiles.js';
 import { parseTraceLine } from '../ftrace/parse.js';
 import { parseBpftraceLine } from '../bpftrace/parse.js';
 import { Decoder } from './decoder.js';
+import type { ProbeHit } from './hit.js';
 
-export interface RawHeader { backend: 'ftrace' | 'bpftrace'; profile: string; kernel: string; memoryLockOffset?: number; devices: { address: string; driver: string }[] }
+export interface RawHeader {
+  backend: 'ftrace' | 'bpftrace'; profile: string; kernel: string; memoryLockOffset?: number;
+  devices: { address: string; driver: string }[];
+  /** Struct offsets and symbol addresses the live decoder used (captures before these existed have none). */
+  offsets: Record<string, number>; symbols: Record<string, bigint>;
+  /** The capabilities the agent planned (captures before the header carried them: undefined). */
+  capabilities?: Capability[];
+}
+
+const pairs = (v: string | undefined): [string, string][] =>
+  (v ?? '').split(',').filter(Boolean).map((x) => { const i = x.lastIndexOf('@'); return [x.slice(0, i), x.slice(i + 1)]; });
 
 export function parseRawHeader(line: string): RawHeader | undefined {
   if (!line.startsWith('# revokescope raw ')) return undefined;
@@ -15,6 +26,10 @@ export function parseRawHeader(line: string): RawHeader | undefined {
     backend: kv.backend === 'bpftrace' ? 'bpftrace' : 'ftrace', profile: kv.profile ?? '', kernel: kv.kernel ?? '',
     memoryLockOffset: kv.memory_lock_offset ? Number(kv.memory_lock_offset) : undefined,
     devices: (kv.devices ?? '').split(',').filter(Boolean).map((d) => { const [address, driver] = d.split('@'); return { address: address!, driver: driver ?? 'vfio-pci' }; }),
+    offsets: Object.fromEntries(pairs(kv.offsets).map(([k, v]) => [k, Number(v)])),
+    symbols: Object.fromEntries(pairs(kv.symbols).map(([k, v]) => [k, BigInt(v)])),
+    capabilities: kv.capabilities === undefined ? undefined
+      : kv.capabilities.split(',').filter(Boolean).map((n) => Capability[n as keyof typeof Capability]).filter((c): c is Capability => typeof c === 'number'),
   };
 }
 
@@ -25,22 +40,37 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
   const profile = PROFILES.find((p) => p.id === header.profile);
   const events: Event[] = [];
   const firstTs = { v: Infinity };
+  const symbols = new Map<bigint, string>();
+  for (const l of lines) { const m = /^# symbol 0x([0-9a-f]+) (\S+)/.exec(l); if (m) symbols.set(BigInt('0x' + m[1]), m[2]!); }
   const decoder = new Decoder((e) => events.push(e), {
-    memoryLockOffset: header.memoryLockOffset,
+    memoryLockOffset: header.memoryLockOffset, offsets: header.offsets, symbols: header.symbols,
     knownDevice: (d) => header.devices.some((x) => x.address === d),
+    symbolize: (a) => symbols.get(a), backingOf: profile ? backingByProbe(profile) : {},
+    driverOf: (d) => header.devices.find((x) => x.address === d)?.driver ?? 'vfio-pci', dmabufBarMmap: profile?.dmabufBarMmap ?? false,
+    untilFirstAcquire: header.backend === 'bpftrace',
   });
-  let lost = 0;
+  let lost = 0, bareSeeds = false, readyTs = -Infinity;
+  const hits: ProbeHit[] = [];
   for (const line of lines.slice(1)) {
+    // bpftrace's BEGIN (all probes attached): hits before it came from a partly attached program (as live)
+    const ready = /^RS_READY (\d+)/.exec(line);
+    if (ready) { readyTs = Number(ready[1]); continue; }
+    const seed = /^# deviceinfo (\S+) (\d+)/.exec(line);
+    if (seed) { bareSeeds = true; events.push(decoder.bareDeviceInfo(seed[1]!, Number(seed[2]))); continue; }
     const r = header.backend === 'ftrace' ? parseTraceLine(line) : parseBpftraceLine(line);
     if (!r) continue;
     if ('lost' in r) { lost += r.lost; continue; }
     firstTs.v = Math.min(firstTs.v, r.hit.tsNs);
-    decoder.hit(r.hit);
+    hits.push(r.hit);
   }
+  // bpftrace prints per-CPU buffers as it reads them: in time order, as the live session hands them over
+  if (header.backend === 'bpftrace') hits.sort((a, b) => a.tsNs - b.tsNs);
+  for (const h of hits) if (h.tsNs >= readyTs) decoder.hit(h);
+  // Captures from before DeviceInfo snapshots: a DeviceInfo without kernel state per device, before everything.
   const seedTs = Number.isFinite(firstTs.v) ? firstTs.v - 1 : 0;
-  const seed: Event[] = header.devices.map((d) => ({ tsNs: seedTs, device: d.address, comm: 'revokescope',
-    deviceInfo: { driver: d.driver, zapBarsOnRevoke: true, dmabufBarMmap: profile?.dmabufBarMmap ?? false } }));
-  const caps = [...new Set([Capability.DEVICE_INFO, ...(profile?.probes.map((p) => p.capability) ?? [])])].sort((a, b) => a - b);
+  const seed: Event[] = bareSeeds ? [] : header.devices.filter((d) => !decoder.snapshotted(d.address)).map((d) => decoder.bareDeviceInfo(d.address, seedTs));
+  // what the agent planned (captures from before the header named them: every capability of the profile's probes)
+  const caps = header.capabilities ?? [...new Set([Capability.DEVICE_INFO, ...(profile?.probes.map((p) => p.capability) ?? [])])].sort((a, b) => a - b);
   const all = [...seed, ...events];
   const batch: EventBatch = { host: { ...host, kernelRelease: header.kernel, collectorVersion: 'replay', capabilities: caps }, firstSeq: 1, dropped: lost, events: all };
   return { batches: [batch], header, events: all };

@@ -63,11 +63,12 @@ export class CollectorOutput {
   /** Events lost so far that the next stored batch will report in `dropped`. */
   get owedDropped(): number { return this.pendingDropped; }
 
-  /** Number, batch and route `events`; `ringDropped` = events the probe side lost just before them. */
-  push(events: Event[], ringDropped = 0): void {
+  /** Number, batch and route `events`; `ringDropped` = events the probe side lost just before them; `nowNs` = the
+   * collector's clock when the batch was cut (EventBatch.now_ns; an empty batch is a heartbeat). */
+  push(events: Event[], ringDropped = 0, nowNs?: number): void {
     if (this.closed) throw new Error('collector output is closed');
     this.stats.ringDropped += ringDropped;
-    const batch = { host: this.opts.host, firstSeq: this.nextSeq, dropped: this.pendingDropped + ringDropped, events };
+    const batch = { host: this.opts.host, firstSeq: this.nextSeq, dropped: this.pendingDropped + ringDropped, events, ...(nowNs ? { nowNs } : {}) };
     this.nextSeq += events.length;
     const value = v1.EventBatch.encode(batch).finish();
     const key = this.opts.host.hostname ?? '';

@@ -2,6 +2,7 @@
 //   "<comm>-<tid> (<tgid>) [<cpu>] <flags> <secs>.<usecs>: <event>: (<location>) name=value ..."
 // the tgid column only with options/record-tgid, the flags column only with options/irq-info.
 import type { ProbeHit } from '../agent/hit.js';
+import { specIdOf } from '../probes/plan.js';
 
 const LINE = /^\s*(.*?)-(\d+)\s+(?:\(\s*([-\d]+)\)\s+)?\[(\d+)\]\s+(?:\S{4,5}\s+)?(\d+)\.(\d+):\s+(\w+):\s+\((.*?)\)(?:\s+(.*))?$/;
 const ARG = /(\w+)=("(?:[^"\\]|\\.)*"|\S+)/g;
@@ -32,7 +33,7 @@ export function parseTraceLine(line: string, events?: ReadonlySet<string>): Pars
   const tgid = m[3] && /^\d+$/.test(m[3]) ? Number(m[3]) : tid;
   const frac = m[6]!.padEnd(9, '0').slice(0, 9);
   return {
-    hit: { probe, tsNs: Number(m[5]) * 1e9 + Number(frac), cpu: Number(m[4]), tid, pid: tgid, comm: m[1]!, args: parseArgs(m[9] ?? '') },
+    hit: { probe: specIdOf(probe), tsNs: Number(m[5]) * 1e9 + Number(frac), cpu: Number(m[4]), tid, pid: tgid, comm: m[1]!, args: parseArgs(m[9] ?? '') },
     location: m[8]!,
   };
 }

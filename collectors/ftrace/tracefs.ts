@@ -4,18 +4,29 @@
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, mkdirSync, writeFileSync, constants } from 'node:fs';
 import type { Plan, PlannedProbe } from '../probes/plan.js';
 import type { ProbeHit } from '../agent/hit.js';
-import { GROUP, eventFilter, kprobeDefinition } from './render.js';
+import { GROUP, eventFilter, kprobeDefinition, selfOnly } from './render.js';
 import { parseTraceLine } from './parse.js';
 
 export interface AttachResult { attached: PlannedProbe[]; failed: { probe: PlannedProbe; error: string }[] }
 
 const write = (path: string, text: string) => writeFileSync(path, text);
 
-/** Remove our instance and every kprobe event of our group (left behind by a crash). */
+const INSTANCES = [GROUP, `${GROUP}-self`];
+
+/** The kernel's reason for the last rejected definition (tracefs error_log, 4.20+), for the attach report. */
+function lastError(root: string): string {
+  try {
+    const lines = readFileSync(`${root}/error_log`, 'utf8').trim().split('\n').filter((l) => l.trim());
+    return lines.length ? ` (${lines.slice(-3).map((l) => l.trim()).join(' | ')})` : '';
+  } catch { return ''; }
+}
+
+/** Remove our instances and every kprobe event of our group (left behind by a crash). */
 export function cleanupStale(root: string): number {
   let removed = 0;
-  const inst = `${root}/instances/${GROUP}`;
-  if (existsSync(inst)) {
+  for (const name of INSTANCES) {
+    const inst = `${root}/instances/${name}`;
+    if (!existsSync(inst)) continue;
     try { write(`${inst}/events/${GROUP}/enable`, '0'); } catch { /* group may not exist */ }
     try { rmdirSync(inst); } catch { /* retried below after probes are gone */ }
   }
@@ -26,14 +37,25 @@ export function cleanupStale(root: string): number {
     if (!m) continue;
     try { appendFileSync(`${root}/kprobe_events`, `-:${GROUP}/${m[1]}\n`); removed++; } catch { /* still enabled somewhere */ }
   }
-  if (existsSync(inst)) { try { rmdirSync(inst); } catch { /* ignore */ } }
+  for (const name of INSTANCES) {
+    const inst = `${root}/instances/${name}`;
+    if (existsSync(inst)) { try { rmdirSync(inst); } catch { /* ignore */ } }
+  }
   return removed;
+}
+
+/** One trace instance of ours: its own ring buffer, trace_pipe and event filters. */
+class Instance {
+  fd = -1;
+  partial = '';
+  constructor(readonly dir: string) {}
 }
 
 export class FtraceSession {
   readonly instance: string;
-  private fd = -1;
-  private partial = '';
+  /** Probes that may fire only for the agent's own reads (DeviceInfo snapshots): set_event_pid = our pid. */
+  readonly selfInstance: string;
+  private instances: Instance[] = [];
   private events: Set<string>;
   private buf = Buffer.alloc(1 << 16);
   lost = 0;
@@ -42,7 +64,8 @@ export class FtraceSession {
 
   constructor(readonly root: string, private plan: Plan, private bufferKb = 4096) {
     this.instance = `${root}/instances/${GROUP}`;
-    this.events = new Set(plan.attach.map((p) => p.spec.id));
+    this.selfInstance = `${root}/instances/${GROUP}-self`;
+    this.events = new Set(plan.attach.map((p) => p.event));
   }
 
   attach(): AttachResult {
@@ -55,15 +78,22 @@ export class FtraceSession {
     const order = [...this.plan.attach].sort((x, y) => (x.spec.kind === 'return' ? 0 : 1) - (y.spec.kind === 'return' ? 0 : 1));
     for (const p of order) {
       try { appendFileSync(`${this.root}/kprobe_events`, kprobeDefinition(p) + '\n'); result.attached.push(p); }
-      catch (e) { result.failed.push({ probe: p, error: `kprobe_events: ${(e as Error).message}` }); }
+      catch (e) { result.failed.push({ probe: p, error: `kprobe_events: ${(e as Error).message}${lastError(this.root)}` }); }
     }
-    mkdirSync(this.instance);
-    write(`${this.instance}/tracing_on`, '0');
-    write(`${this.instance}/trace_clock`, 'mono');               // ts == CLOCK_MONOTONIC, like the agent's clock
-    write(`${this.instance}/buffer_size_kb`, String(this.bufferKb));
-    for (const opt of ['record-tgid']) { try { write(`${this.instance}/options/${opt}`, '1'); } catch { /* top-level only on some kernels */ } }
+    const main = new Instance(this.instance);
+    const self = result.attached.some(selfOnly) ? new Instance(this.selfInstance) : undefined;
+    for (const inst of [main, self]) {
+      if (!inst) continue;
+      mkdirSync(inst.dir);
+      write(`${inst.dir}/tracing_on`, '0');
+      write(`${inst.dir}/trace_clock`, 'mono');               // ts == CLOCK_MONOTONIC, like the agent's clock
+      write(`${inst.dir}/buffer_size_kb`, String(inst === main ? this.bufferKb : 256));
+      for (const opt of ['record-tgid']) { try { write(`${inst.dir}/options/${opt}`, '1'); } catch { /* top-level only on some kernels */ } }
+      this.instances.push(inst);
+    }
+    if (self) write(`${self.dir}/set_event_pid`, String(process.pid));
     for (const p of [...result.attached]) {
-      const dir = `${this.instance}/events/${GROUP}/${p.spec.id}`;
+      const dir = `${selfOnly(p) ? self!.dir : main.dir}/events/${GROUP}/${p.event}`;
       try {
         const f = eventFilter(p);
         if (f) write(`${dir}/filter`, f);
@@ -71,53 +101,62 @@ export class FtraceSession {
       } catch (e) {
         result.attached.splice(result.attached.indexOf(p), 1);
         result.failed.push({ probe: p, error: `filter/enable: ${(e as Error).message}` });
-        try { appendFileSync(`${this.root}/kprobe_events`, `-:${GROUP}/${p.spec.id}\n`); } catch { /* ignore */ }
+        try { appendFileSync(`${this.root}/kprobe_events`, `-:${GROUP}/${p.event}\n`); } catch { /* ignore */ }
       }
     }
-    this.events = new Set(result.attached.map((p) => p.spec.id));
-    write(`${this.instance}/tracing_on`, '1');
-    this.fd = openSync(`${this.instance}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK);
+    this.events = new Set(result.attached.map((p) => p.event));
+    for (const inst of this.instances) {
+      write(`${inst.dir}/tracing_on`, '1');
+      inst.fd = openSync(`${inst.dir}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK);
+    }
     return result;
   }
 
-  /** Read what is buffered now (never blocks). */
-  poll(onHit: (hit: ProbeHit) => void): number {
+  /** Read what is buffered now (never blocks), at most `maxChunks` reads of 64 KiB per instance: under an event
+   * storm the kernel can fill the pipe as fast as we parse it, and the caller must get its turn (flush, stop). */
+  poll(onHit: (hit: ProbeHit) => void, maxChunks = 32): number {
     let n = 0;
-    for (;;) {
-      let got: number;
-      try { got = readSync(this.fd, this.buf, 0, this.buf.length, null); }
-      catch (e) { if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break; throw e; }
-      if (got <= 0) break;
-      const text = this.partial + this.buf.toString('utf8', 0, got);
-      const lines = text.split('\n');
-      this.partial = lines.pop() ?? '';
-      for (const line of lines) {
-        this.tee?.(line);
-        const r = parseTraceLine(line, this.events);
-        if (!r) continue;
-        if ('lost' in r) { this.lost += r.lost; continue; }
-        onHit(r.hit); n++;
+    for (const inst of this.instances) {
+      if (inst.fd < 0) continue;
+      for (let chunk = 0; chunk < maxChunks; chunk++) {
+        let got: number;
+        try { got = readSync(inst.fd, this.buf, 0, this.buf.length, null); }
+        catch (e) { if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break; throw e; }
+        if (got <= 0) break;
+        const text = inst.partial + this.buf.toString('utf8', 0, got);
+        const lines = text.split('\n');
+        inst.partial = lines.pop() ?? '';
+        for (const line of lines) {
+          this.tee?.(line);
+          const r = parseTraceLine(line, this.events);
+          if (!r) continue;
+          if ('lost' in r) { this.lost += r.lost; continue; }
+          onHit(r.hit); n++;
+        }
       }
     }
     return n;
   }
 
-  /** Ring-buffer overruns the kernel counted for our instance (events lost before we read them). */
+  /** Ring-buffer overruns the kernel counted for our instances (events lost before we read them). */
   overruns(): number {
     let total = 0;
-    try {
-      for (const cpu of readdirSync(`${this.instance}/per_cpu`)) {
-        const m = /overrun:\s*(\d+)/.exec(readFileSync(`${this.instance}/per_cpu/${cpu}/stats`, 'utf8'));
-        if (m) total += Number(m[1]);
-      }
-    } catch { /* instance gone */ }
+    for (const inst of this.instances) {
+      try {
+        for (const cpu of readdirSync(`${inst.dir}/per_cpu`)) {
+          const m = /overrun:\s*(\d+)/.exec(readFileSync(`${inst.dir}/per_cpu/${cpu}/stats`, 'utf8'));
+          if (m) total += Number(m[1]);
+        }
+      } catch { /* instance gone */ }
+    }
     return total;
   }
 
-  /** Stop tracing, hand over what is left, remove the instance and our probes. */
+  /** Stop tracing, hand over what is left, remove the instances and our probes. */
   detach(onHit: (hit: ProbeHit) => void): void {
-    try { write(`${this.instance}/tracing_on`, '0'); } catch { /* ignore */ }
-    if (this.fd >= 0) { this.poll(onHit); closeSync(this.fd); this.fd = -1; }
+    for (const inst of this.instances) { try { write(`${inst.dir}/tracing_on`, '0'); } catch { /* ignore */ } }
+    while (this.poll(onHit, 64) > 0) { /* drain what is left */ }
+    for (const inst of this.instances) if (inst.fd >= 0) { closeSync(inst.fd); inst.fd = -1; }
     cleanupStale(this.root);
   }
 }

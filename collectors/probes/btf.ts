@@ -9,7 +9,9 @@ const KIND = { INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, T
 
 interface BtfType { kind: number; name: string; vlen: number; kindFlag: boolean; sizeOrType: number; at: number; blob: BtfBlob }
 interface BtfBlob { view: DataView; strings: Uint8Array; strBase: number; parent?: BtfBlob }
-export interface Member { name: string; type: number; bitOffset: number }
+export interface Member { name: string; type: number; bitOffset: number; bitSize: number }
+/** Where a member lives: bit offset from the struct start and, for a bitfield, its width (0 = not a bitfield). */
+export interface MemberBits { bitOffset: number; bitSize: number }
 
 export class Btf {
   private types: BtfType[] = [{ kind: 0, name: '', vlen: 0, kindFlag: false, sizeOrType: 0, at: 0, blob: undefined as never }];
@@ -72,38 +74,45 @@ export class Btf {
     for (let i = 0; i < t.vlen; i++) {
       const at = t.at + i * 12;
       const off = t.blob.view.getUint32(at + 8, true);
-      out.push({ name: this.str(t.blob, t.blob.view.getUint32(at, true)), type: t.blob.view.getUint32(at + 4, true), bitOffset: t.kindFlag ? off & 0xffffff : off });
+      out.push({ name: this.str(t.blob, t.blob.view.getUint32(at, true)), type: t.blob.view.getUint32(at + 4, true),
+        bitOffset: t.kindFlag ? off & 0xffffff : off, bitSize: t.kindFlag ? off >>> 24 : 0 });
     }
     return out;
   }
 
-  /** Find a member by name, descending into anonymous structs/unions; returns its byte offset and type. */
-  private member(structId: number, name: string): { offset: number; type: number } | undefined {
+  /** Find a member by name, descending into anonymous structs/unions; returns its bit offset, width and type. */
+  private member(structId: number, name: string): { bits: number; bitSize: number; type: number } | undefined {
     for (const m of this.members(this.resolve(structId))) {
-      if (m.name === name) return { offset: m.bitOffset >>> 3, type: m.type };
+      if (m.name === name) return { bits: m.bitOffset, bitSize: m.bitSize, type: m.type };
       if (m.name === '') {
         const inner = this.member(m.type, name);
-        if (inner) return { offset: (m.bitOffset >>> 3) + inner.offset, type: inner.type };
+        if (inner) return { bits: m.bitOffset + inner.bits, bitSize: inner.bitSize, type: inner.type };
       }
     }
     return undefined;
   }
 
-  /** Byte offset of `struct.a.b.c` (embedded members only; a pointer on the path ends the walk). */
-  offsetOf(path: string): number | undefined {
+  /** Bit offset (and bitfield width) of `struct.a.b.c` (embedded members only; a pointer on the path ends the walk). */
+  bitsOf(path: string): MemberBits | undefined {
     const [structName, ...fields] = path.split('.');
     const candidates = this.byName.get(structName!) ?? [];
     for (const id of candidates) {
       if (this.types[id]!.vlen === 0) continue;          // declaration-only copy
-      let type = id, offset = 0, ok = true;
+      let type = id, bits = 0, bitSize = 0, ok = true;
       for (const f of fields) {
         const m = this.member(type, f);
         if (!m) { ok = false; break; }
-        offset += m.offset; type = m.type;
+        bits += m.bits; bitSize = m.bitSize; type = m.type;
       }
-      if (ok) return offset;
+      if (ok) return { bitOffset: bits, bitSize };
     }
     return undefined;
+  }
+
+  /** Byte offset of `struct.a.b.c`; undefined for a bitfield that does not start on a byte (use bitsOf). */
+  offsetOf(path: string): number | undefined {
+    const b = this.bitsOf(path);
+    return b && (b.bitSize === 0 || b.bitOffset % 8 === 0) ? b.bitOffset >>> 3 : undefined;
   }
 
   has(structName: string): boolean { return this.byName.has(structName); }
@@ -116,7 +125,12 @@ export class Btf {
   }
 }
 
-export interface OffsetSource { offsetOf(path: string): number | undefined; has(structName: string): boolean }
+export interface OffsetSource {
+  offsetOf(path: string): number | undefined;
+  /** Bit position and bitfield width, for members that are bitfields (pdev->no_command_memory ...). */
+  bitsOf?(path: string): MemberBits | undefined;
+  has(structName: string): boolean;
+}
 
 function extraBytes(kind: number, vlen: number): number {
   switch (kind) {
@@ -136,6 +150,7 @@ export function loadKernelBtf(modules: string[], root = '/sys/kernel/btf'): Offs
   const parts = [base, ...modules.filter((m) => existsSync(`${root}/${m}`)).map((m) => base.fork().add(readFileSync(`${root}/${m}`)))];
   return {
     offsetOf: (path) => { for (let i = parts.length - 1; i >= 0; i--) { const o = parts[i]!.offsetOf(path); if (o !== undefined) return o; } return undefined; },
+    bitsOf: (path) => { for (let i = parts.length - 1; i >= 0; i--) { const o = parts[i]!.bitsOf(path); if (o !== undefined) return o; } return undefined; },
     has: (name) => parts.some((p) => p.has(name)),
   };
 }

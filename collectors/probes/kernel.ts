@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { loadKernelBtf, type OffsetSource } from './btf.js';
-import { PROFILES } from './profiles.js';
+import { CALLSITE_MODULE, PROFILES } from './profiles.js';
+import { findCallSites, readKernelMemory, type CallSite } from './callsites.js';
 
 export interface KernelSymbol { address: bigint; type: string; module: string }
 
@@ -18,6 +19,11 @@ export interface KernelFacts {
   btf?: OffsetSource;
   /** Whether addresses are real (root) rather than zeroed by kptr_restrict. */
   addressesKnown: boolean;
+  /** Direct calls from vfio-pci-core to the functions profiles probe at their call sites (from /proc/kcore);
+   * undefined when the kernel image could not be read. */
+  callSites?: CallSite[];
+  /** Why callSites is undefined. */
+  callSitesError?: string;
 }
 
 export function parseKallsyms(text: string, keep?: (name: string, module: string) => boolean): { symbols: Map<string, KernelSymbol>; addressesKnown: boolean } {
@@ -71,7 +77,22 @@ export function tracefsRoot(): string | undefined {
   return undefined;
 }
 
-export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: string; btfRoot?: string; release?: string } = {}): KernelFacts {
+/** Calls from `module`'s text to every function a profile probes at call sites, read from the live kernel image. */
+export function moduleCallSites(symbols: Map<string, KernelSymbol>, module: string, kcore = '/proc/kcore'): { sites?: CallSite[]; error?: string } {
+  const range = moduleTextRange(symbols, module);
+  if (!range) return { error: `${module} is not loaded` };
+  const callees = new Set(PROFILES.flatMap((p) => p.probes.filter((q) => q.callsite).flatMap((q) => q.symbols)));
+  const targets = new Map<bigint, string>();
+  for (const c of callees) { const s = symbols.get(c); if (s && s.address && s.module === '') targets.set(s.address, c); }
+  const functions = new Map<bigint, string>();
+  for (const [name, s] of symbols) if (s.module === module && /^[tT]$/.test(s.type) && s.address) functions.set(s.address, name);
+  try {
+    const text = readKernelMemory(range.lo, range.hi, kcore);
+    return text ? { sites: findCallSites(text, range.lo, targets, functions) } : { error: `${kcore} has no segment for ${module}'s text` };
+  } catch (e) { return { error: `${kcore}: ${(e as Error).message}` }; }
+}
+
+export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: string; btfRoot?: string; release?: string; kcore?: string } = {}): KernelFacts {
   // Keep what profiles can ask for: their symbols, anything vfio or dma-buf, and module text (ranges).
   const wanted = new Set(PROFILES.flatMap((p) => [...p.probes.flatMap((q) => q.symbols), ...(p.match.all ?? []),
     ...[...(p.match.any ?? []), ...(p.match.none ?? [])].filter((x): x is string => typeof x === 'string')]));
@@ -82,6 +103,39 @@ export function readKernelFacts(opts: { kallsyms?: string; filterFunctions?: str
   let traceable: Set<string> | undefined;
   try { if (aff) traceable = parseFilterFunctions(readFileSync(aff, 'utf8')); } catch { traceable = undefined; }
   let btf: OffsetSource | undefined;
-  try { btf = loadKernelBtf(['vfio_pci_core'], opts.btfRoot); } catch { btf = undefined; }
-  return { release: opts.release ?? release(), symbols: ks.symbols, traceable, btf, addressesKnown: ks.addressesKnown };
+  try { btf = loadKernelBtf(['vfio_pci_core', 'vfio'], opts.btfRoot); } catch { btf = undefined; }
+  const cs = opts.kallsyms ? { error: 'planned from recorded facts' } : !ks.addressesKnown ? { error: 'kernel addresses hidden (kptr_restrict)' }
+    : moduleCallSites(ks.symbols, CALLSITE_MODULE, opts.kcore);
+  return { release: opts.release ?? release(), symbols: ks.symbols, traceable, btf, addressesKnown: ks.addressesKnown, callSites: cs.sites, callSitesError: cs.error };
+}
+
+/** address -> "module:symbol" ("vmlinux:symbol" for the kernel image) from /proc/kallsyms: a search of the text
+ * for the address (no table of every symbol: slow guests and busy hosts pay for each of the ~200k entries), read
+ * when first needed and again (at most every 10 s) for an address it does not find (a module loaded since). */
+export function symbolizer(path = '/proc/kallsyms'): (address: bigint) => string | undefined {
+  let text: string | undefined;
+  let readAt = 0;
+  const cache = new Map<bigint, string>();
+  const load = () => { readAt = Date.now(); try { text = readFileSync(path, 'utf8'); } catch { text = ''; } };
+  const find = (address: bigint): string | undefined => {
+    const hex = address.toString(16).padStart(16, '0');
+    let i = text!.startsWith(hex + ' ') ? 0 : text!.indexOf('\n' + hex + ' ');
+    if (i < 0) return undefined;
+    if (i > 0) i++;
+    const end = text!.indexOf('\n', i);
+    const line = text!.slice(i, end < 0 ? undefined : end);
+    const tab = line.indexOf('\t', 19);
+    const name = tab < 0 ? line.slice(19).trimEnd() : line.slice(19, tab);
+    const module = tab >= 0 && line[tab + 1] === '[' ? line.slice(tab + 2, line.indexOf(']', tab)) : 'vmlinux';
+    return `${module}:${name}`;
+  };
+  return (address) => {
+    const known = cache.get(address);
+    if (known !== undefined) return known;
+    if (text === undefined) load();
+    let name = find(address);
+    if (name === undefined && Date.now() - readAt > 10_000) { load(); name = find(address); }
+    if (name !== undefined) cache.set(address, name);
+    return name;
+  };
 }

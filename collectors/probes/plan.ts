@@ -4,21 +4,32 @@
 import { Capability } from '../../services/core/model.js';
 import type { KernelFacts } from './kernel.js';
 import { moduleTextRange } from './kernel.js';
-import { PROFILES, type Expr, type ArgType, type ProbeProfile, type ProbeSpec } from './profiles.js';
+import { CALLSITE_MODULE, DECODER_OFFSETS, DECODER_SYMBOLS, PROFILES, type Expr, type ArgType, type ProbeProfile, type ProbeSpec } from './profiles.js';
 
-export type RExpr = { arg: number } | { ret: true } | { caller: true } | { load: RExpr; offset: number; width: 64 | 32 };
-export interface ResolvedArg { name: string; expr: RExpr; type: ArgType; afterFilter: boolean }
-export type RFilter = { arg: string; eq: bigint[] } | { arg: string; range: [bigint, bigint] } | { retRange: [bigint, bigint] };
+export type Width = 64 | 32 | 16 | 8;
+/** A resolved fetch: a register, or *(base + offset) of `width` bits, optionally a bitfield of it. */
+export type RExpr = { arg: number } | { ret: true } | { caller: true } | { load: RExpr; offset: number; width: Width; bit?: { shift: number; size: number } };
+/** The resolved argument's type: 'flag' became a u8 (bool member) or a bitfield load. */
+export interface ResolvedArg { name: string; expr: RExpr; type: Exclude<ArgType, 'flag'>; afterFilter: boolean }
+export type RFilter = { arg: string; eq: bigint[] } | { arg: string; range: [bigint, bigint] } | { retRange: [bigint, bigint] } | { self: true };
 
 export interface PlannedProbe {
   spec: ProbeSpec;
+  /** Where it attaches: a function, or "function+0xoffset" for a call site. */
   symbol: string;
   module: string;
   args: ResolvedArg[];
   filter: RFilter[];
   /** Arguments dropped because their offsets are unknown (no BTF). */
   dropped: string[];
+  /** The backend's event name: the spec id, or "<id>__<n>" for the n-th call site of a callsite spec. */
+  event: string;
+  /** A call-site probe: on the call instruction, or on the next one (the callee returned; its value in %ax). */
+  at?: 'call' | 'next';
 }
+
+/** The spec id of a backend event name ("lock__3" -> "lock"). */
+export const specIdOf = (event: string): string => { const i = event.indexOf('__'); return i < 0 ? event : event.slice(0, i); };
 export interface MissingProbe { spec: ProbeSpec; reason: string }
 
 export interface Plan {
@@ -30,6 +41,10 @@ export interface Plan {
   capabilities: Capability[];
   /** offsetof(struct vfio_pci_core_device, memory_lock): turns a semaphore back into its vdev. */
   memoryLockOffset?: number;
+  /** DECODER_OFFSETS resolved through BTF (list heads the decoder compares pointers with). */
+  offsets: Record<string, number>;
+  /** DECODER_SYMBOLS' addresses (what the decoder compares fetched pointers with). */
+  symbolAddresses: Record<string, bigint>;
   warnings: string[];
 }
 
@@ -43,20 +58,44 @@ export function selectProfile(facts: KernelFacts, profiles: ProbeProfile[] = PRO
     !(p.match.none ?? []).some((s) => has(facts, s)));
 }
 
-function resolveExpr(e: Expr, facts: KernelFacts): RExpr | undefined {
-  if ('arg' in e) return { arg: e.arg };
-  if ('ret' in e) return { ret: true };
-  if ('caller' in e) return { caller: true };
-  const base = resolveExpr('load' in e ? e.load : e.load32, facts);
+const WIDTH: Record<Exclude<ArgType, 'flag' | 'string'>, Width> = { u64: 64, u32: 32, u16: 16, u8: 8 };
+
+/** Resolve an expression; `type` gives the width of the outermost load (inner loads are pointers). */
+function resolveExpr(e: Expr, facts: KernelFacts, type: ArgType = 'u64'): { expr: RExpr; type: ResolvedArg['type'] } | undefined {
+  const plain = type === 'flag' ? 'u8' : type;
+  if ('arg' in e) return { expr: { arg: e.arg }, type: plain };
+  if ('ret' in e) return { expr: { ret: true }, type: plain };
+  if ('caller' in e) return { expr: { caller: true }, type: plain };
+  const base = resolveExpr(e.load, facts);
   if (!base || !facts.btf) return undefined;
   let offset = 0;
-  for (const f of e.fields) {
+  let bit: { bitOffset: number; bitSize: number } | undefined;
+  for (const [i, f] of e.fields.entries()) {
+    if (typeof f === 'number') { offset += f; continue; }
     const neg = f.startsWith('-');
-    const o = facts.btf.offsetOf(neg ? f.slice(1) : f);
+    const path = neg ? f.slice(1) : f;
+    const last = i === e.fields.length - 1 && !neg;
+    if (last && type === 'flag' && facts.btf.bitsOf) {
+      const b = facts.btf.bitsOf(path);
+      if (!b) return undefined;
+      if (b.bitSize > 0) { bit = b; continue; }
+      offset += b.bitOffset >>> 3;
+      continue;
+    }
+    const o = facts.btf.offsetOf(path);
     if (o === undefined) return undefined;
     offset += neg ? -o : o;
   }
-  return { load: base, offset, width: 'load' in e ? 64 : 32 };
+  if (bit) {
+    // a bitfield: load the aligned 32-bit (or 64-bit, when it straddles) word that holds it
+    const abs = offset * 8 + bit.bitOffset;
+    const wide = (abs % 32) + bit.bitSize > 32;
+    const unit = wide ? 64 : 32;
+    const word = Math.floor(abs / unit) * (unit / 8);
+    return { expr: { load: base.expr, offset: word, width: unit, bit: { shift: abs - word * 8, size: bit.bitSize } }, type: 'u32' };
+  }
+  if (plain === 'string') return { expr: { load: base.expr, offset, width: 64 }, type: 'string' };
+  return { expr: { load: base.expr, offset, width: WIDTH[plain] }, type: plain };
 }
 
 function traceable(facts: KernelFacts, symbol: string): boolean {
@@ -81,14 +120,15 @@ export function makePlan(facts: KernelFacts, profile = selectProfile(facts)): Pl
     }
     const args: ResolvedArg[] = [], dropped: string[] = [];
     for (const a of spec.args) {
-      const expr = resolveExpr(a.expr, facts);
-      if (expr) args.push({ name: a.name, expr, type: a.type, afterFilter: a.afterFilter ?? false }); else dropped.push(a.name);
+      const r = resolveExpr(a.expr, facts, a.type);
+      if (r) args.push({ name: a.name, expr: r.expr, type: r.type, afterFilter: a.afterFilter ?? false }); else dropped.push(a.name);
     }
     let filter: RFilter[] | undefined;
     for (const set of spec.filters) {
       const out: RFilter[] = [];
       let ok = true;
       for (const f of set) {
+        if ('self' in f) { out.push({ self: true }); continue; }
         if ('retInModule' in f) {
           const r = moduleTextRange(facts.symbols, f.retInModule);
           if (!r || !facts.addressesKnown) { ok = false; break; }
@@ -111,9 +151,20 @@ export function makePlan(facts: KernelFacts, profile = selectProfile(facts)): Pl
       if (ok) { filter = out; break; }
     }
     if (!filter) { missing.push({ spec, reason: 'no in-kernel filter can be built (needs BTF or kernel addresses)' }); continue; }
-    if (spec.filters.length > 1 && filter !== undefined && spec.filters[0]!.length && JSON.stringify(filter.map((f) => 'arg' in f ? f.arg : 'ret')) !== JSON.stringify(spec.filters[0]!.map((f) => 'arg' in f ? f.arg : 'ret')))
-      warnings.push(`${spec.id}: preferred filter unavailable, using ${filter.map((f) => 'arg' in f ? f.arg : 'ret').join('+')}`);
-    attach.push({ spec, symbol, module: facts.symbols.get(symbol)!.module, args, filter, dropped });
+    const sites = spec.callsite ? facts.callSites?.filter((c) => c.callee === symbol) : undefined;
+    if (sites?.length) {
+      // the call sites are vfio-pci-core's by construction: the caller filters (and the caller argument) go. An
+      // entry probe sits on each call (or tail-call jmp), a return probe on each place the callee returns to.
+      const siteFilter = filter.filter((f) => !('retRange' in f) && !('range' in f && f.arg === 'caller'));
+      const siteArgs = args.filter((a) => a.name !== 'caller');
+      const points = spec.kind === 'entry' ? sites.map((c) => c.call)
+        : [...new Map(sites.flatMap((c) => c.returns).map((r) => [r.address, r])).values()];
+      points.forEach((c, i) => attach.push({ spec, symbol: `${c.func}+0x${c.offset.toString(16)}`, module: CALLSITE_MODULE, args: siteArgs,
+        filter: siteFilter, dropped, event: `${spec.id}__${i}`, at: spec.kind === 'entry' ? 'call' : 'next' }));
+      if (!points.length) missing.push({ spec, reason: `${symbol} is only tail-called from exported vfio-pci-core functions: its returns are outside the module` });
+      continue;
+    }
+    attach.push({ spec, symbol, module: facts.symbols.get(symbol)!.module, args, filter, dropped, event: spec.id });
   }
   const caps = new Set<Capability>([Capability.DEVICE_INFO]);
   for (const cap of new Set(profile.probes.map((p) => p.capability))) {
@@ -122,9 +173,24 @@ export function makePlan(facts: KernelFacts, profile = selectProfile(facts)): Pl
     const any = attach.some((p) => p.spec.capability === cap);
     if (any && required.every((p) => attachedIds.has(p.id))) caps.add(cap);
   }
+  if (reportsTriggerEnds(profile.probes, new Set(attach.map((p) => p.spec.id)))) caps.add(Capability.TRIGGER_END);
   if (!facts.btf) warnings.push('no BTF: device names, had_vmas and the vfio-inode filter are unavailable');
+  if (!facts.callSites && profile.probes.some((p) => p.callsite))
+    warnings.push(`no call sites (${facts.callSitesError ?? 'not read'}): lock, zap and reset probes sit on the host-wide functions and filter by caller`);
   const memoryLockOffset = facts.btf?.offsetOf('vfio_pci_core_device.memory_lock');
-  return { profile, kernelRelease: facts.release, btf: !!facts.btf, attach, missing, capabilities: [...caps].sort((a, b) => a - b), memoryLockOffset, warnings };
+  const offsets: Record<string, number> = {};
+  for (const path of DECODER_OFFSETS) { const o = facts.btf?.offsetOf(path); if (o !== undefined) offsets[path] = o; }
+  const symbolAddresses: Record<string, bigint> = {};
+  for (const name of DECODER_SYMBOLS) { const s = facts.symbols.get(name); if (s && s.address !== 0n) symbolAddresses[name] = s.address; }
+  return { profile, kernelRelease: facts.release, btf: !!facts.btf, attach, missing, capabilities: [...caps].sort((a, b) => a - b),
+    memoryLockOffset, offsets, symbolAddresses, warnings };
+}
+
+/** Capability.TRIGGER_END ("a trigger without its TriggerEnd has not returned"): every trigger probe attached has
+ * its return probe attached too (`<id>_ret`). */
+export function reportsTriggerEnds(probes: readonly ProbeSpec[], attached: ReadonlySet<string>): boolean {
+  const triggers = probes.filter((p) => p.role.startsWith('trigger_') && p.role !== 'trigger_ret' && attached.has(p.id));
+  return triggers.length > 0 && triggers.every((p) => attached.has(`${p.id}_ret`));
 }
 
 /** The --dry-run text: what attaches where, what is missing and what that costs. */
@@ -133,10 +199,11 @@ export function describePlan(plan: Plan, backend: string): string {
   const lines = [`kernel ${plan.kernelRelease}: profile ${plan.profile.id} — ${plan.profile.era}`,
     `backend ${backend}; BTF ${plan.btf ? 'yes' : 'no'}; capabilities: ${plan.capabilities.map(capName).join(', ')}`, '', 'attach:'];
   for (const p of plan.attach) {
-    const f = p.filter.map((x) => 'retRange' in x ? `caller in [${hex(x.retRange[0])},${hex(x.retRange[1])})`
+    const f = p.filter.map((x) => 'self' in x ? 'only the agent\'s own task' : 'retRange' in x ? `caller in [${hex(x.retRange[0])},${hex(x.retRange[1])})`
       : 'range' in x ? `${x.arg} in [${hex(x.range[0])},${hex(x.range[1])})` : `${x.arg} == ${x.eq.map(hex).join('|')}`).join(' && ');
-    lines.push(`  ${p.spec.id.padEnd(15)} ${p.spec.kind === 'entry' ? 'kprobe   ' : 'kretprobe'} ${p.symbol}${p.module ? ` [${p.module}]` : ''}` +
-      `  args(${p.args.map((a) => a.name).join(',')})${f ? `  filter: ${f}` : ''}${p.dropped.length ? `  (no BTF: without ${p.dropped.join(',')})` : ''}`);
+    const how = p.at ? (p.at === 'call' ? 'call site' : 'after call') : p.spec.kind === 'entry' ? 'kprobe   ' : 'kretprobe';
+    lines.push(`  ${p.event.padEnd(15)} ${how} ${p.symbol}${p.module ? ` [${p.module}]` : ''}` +
+      `  args(${p.args.map((a) => a.name).join(',')})${f ? `  filter: ${f}` : ''}${p.dropped.length ? `  (not in this kernel's BTF: ${p.dropped.join(',')})` : ''}`);
   }
   lines.push('', 'missing:');
   if (!plan.missing.length) lines.push('  (none)');

@@ -954,6 +954,10 @@ export class HostSim implements JudgeHost {
   /** vfio_pci_core_open_device(): current collectors announce it (OPEN, no episode). */
   open(dev: Device, a: Actor, t: number): number {
     dev.openCount++;
+    // vfio_pci_core_enable(): vfio_pci_set_power_state(D0), pci_enable_device() (memory decoding on), then
+    // vfio_config_init() copies the command register into vdev->vconfig
+    dev.power = 0;
+    dev.memBit = true;
     if (this.collector.stateFields) {
       this.trigger(dev, a, t, TriggerKind.OPEN);
       t += this.rng.gap(40 * US);

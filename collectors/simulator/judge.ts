@@ -69,6 +69,8 @@ export interface Knowledge {
   described: boolean;
   /** Why pieces are unknown: since the collector started, or since the host lost events. */
   since: string;
+  /** Why the memory pieces are unknown when an open or a close made them so (else `since` says). */
+  memSince: string | undefined;
   pending: Pending[];
   preZaps: PreZap[];
   ep: Ep | undefined;
@@ -84,7 +86,7 @@ export interface Knowledge {
 
 export function newKnowledge(): Knowledge {
   return { lock: false, memBit: false, lowPower: false, noCmd: false, memFact: false, revoked: false, permanent: false,
-    open: false, maps: false, described: false, since: 'no kernel fact since the collector started', pending: [],
+    open: false, maps: false, described: false, since: 'no kernel fact since the collector started', memSince: undefined, pending: [],
     preZaps: [], ep: undefined, lastEps: [], spare: undefined, mark: false, unpaired: false };
 }
 
@@ -126,8 +128,9 @@ export class Judge {
 
   private memUnknown(d: Device): string[] {
     const k = d.k, out: string[] = [];
-    if (!k.lowPower) out.push(`power state: ${k.since}`);
-    if (!k.memBit) out.push(`PCI_COMMAND memory bit: ${k.since}`);
+    const since = k.memSince ?? k.since;
+    if (!k.lowPower) out.push(`power state: ${since}`);
+    if (!k.memBit) out.push(`PCI_COMMAND memory bit: ${since}`);
     if (!k.noCmd) out.push('no_command_memory (a VF?): not read by the collector');
     return out;
   }
@@ -152,6 +155,7 @@ export class Judge {
       k.lock = false; k.memBit = false; k.lowPower = false; k.memFact = false; k.revoked = false; k.permanent = false;
       k.open = false; k.maps = false; k.mark = false; k.unpaired = false;
       k.since = `no kernel fact since the host lost events at ts ${ts}`;
+      k.memSince = undefined;
       for (const m of d.mappings.values()) { m.seen = false; m.obsPopulated = false; }
       // Waiting triggers are dropped: their TriggerEnd may be what was lost; so are pre-6.11 zaps waiting for an acquire.
       k.pending.length = 0;
@@ -243,6 +247,14 @@ export class Judge {
 
   trigger(d: Device, tid: number, kind: TriggerKind, groupId: number, ts: number): void {
     const k = d.k;
+    // vfio_pci_core_enable() at the first open sets power D0 and copies the command register into vdev->vconfig
+    // afresh; after a close nothing faults until that open. Either way what was known of memory no longer stands.
+    if (kind === TriggerKind.OPEN || kind === TriggerKind.CLOSE) {
+      k.memBit = false; k.lowPower = false; this.memPieceChanged(d);
+      k.memSince = kind === TriggerKind.OPEN ? `set afresh by the open at ts ${ts} (vfio_pci_core_enable()), no kernel fact since`
+        : `the device was closed at ts ${ts}; its next open sets it afresh, no kernel fact since`;
+      this.settle(d);
+    }
     if (kind === TriggerKind.OPEN) { k.open = true; return; }
     const ep = k.ep;
     if (ep && k.lock && d.lockHolder === tid && ep.tid === tid) {
@@ -349,6 +361,7 @@ export class Judge {
       // runtime PM, a COMMAND write). What the facts said of memory before it no longer stands.
       k.memFact = false; k.memBit = false; k.lowPower = false;
       k.since = `the first write section seen, acquired at ts ${ts}, had no trigger: its path is unknown`;
+      k.memSince = undefined;
     }
     this.stateAtAcquire(d, ep.trigger);
     if (d.scenario !== undefined) {

@@ -6,6 +6,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   analyze: { summary: 'correlate a trace file into episodes and findings', load: () => import('./commands/analyze.js') },
   simulate: { summary: 'generate a simulated fleet trace with its ground truth', load: () => import('./commands/simulate.js') },
   collect: { summary: 'trace this host\'s kernel (ftrace or bpftrace) into EventBatches', load: () => import('./commands/collect.js') },
+  lab: { summary: 'boot a kernel under QEMU with the standard vfio workload, collect and analyze it', load: () => import('./commands/lab.js') },
   correlate: { summary: 'fleet correlator: consume Kafka, write ClickHouse', load: () => import('./commands/correlate.js') },
   serve: { summary: 'serve the API from an existing store', load: () => import('./commands/serve.js') },
   'export-trace': { summary: 'a time range of the store as Chrome JSON trace events (ui.perfetto.dev)', load: () => import('./commands/export-trace.js') },

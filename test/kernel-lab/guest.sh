@@ -1,20 +1,37 @@
 #!/bin/sh
 # Kernel lab, guest side (run by init.sh): bind the emulated devices to vfio-pci, start our collector
-# (host node + this repo's build, through the read-only 9p share of the host root), drive the workload,
-# stop the collector. MODE=bench runs the truncate storm with and without the collector instead.
+# (host node + this repo's build, through the read-only 9p share of the host root), drive the workload of
+# the scenario, stop the collector. MODE=bench runs the overhead storms with and without the collector instead.
 # Results land in /out: trace-<backend>.jsonl, raw-<backend>.txt, ledger-<backend>.txt, collect-<backend>.log.
+#   rs.scenario=standard  the revoking operations one after another on edu and nvme (every kernel)
+#   rs.scenario=dmabuf    standard + DMABUF export of BAR0 with the lab importer attached (7.x; on nvme it takes
+#                         rs.importer_delay_us per invalidation), hot reset of a two-function device, FLR, a failed
+#                         and a voided reset
+#   rs.scenario=auto      dmabuf where the kernel exports DMABUFs (vfio_pci_dma_buf_move), else standard
+#   rs.scenario=field     6.12 field conditions: the collector starts while resets hold the lock back to back
+#                         and while memory is off; a reset that fails inside the lock; then standard
 t() { cut -d' ' -f1 /proc/uptime; }
-echo "guest: start uptime=$(t) kernel=$(uname -r) mode=$RS_mode backends=$RS_backends"
-EDU=""; NVME=""
+# auto: the DMABUF scenario where the kernel exports DMABUFs (6.19+), the standard one before
+if [ "${RS_scenario:-standard}" = auto ]; then
+  if grep -q ' vfio_pci_dma_buf_move' /proc/kallsyms; then RS_scenario=dmabuf; else RS_scenario=standard; fi
+fi
+echo "guest: start uptime=$(t) kernel=$(uname -r) mode=$RS_mode backends=$RS_backends scenario=${RS_scenario:-standard}"
+EDU=""; EDUS=""; NVME=""
 for d in /sys/bus/pci/devices/*; do
   id="$(cat $d/vendor):$(cat $d/device)"
-  case "$id" in 0x1234:0x11e8) EDU=$(basename $d);; 0x1b36:0x0010) NVME=$(basename $d);; *) continue;; esac
+  case "$id" in 0x1234:0x11e8) EDUS="$EDUS $(basename $d)";; 0x1b36:0x0010) NVME=$(basename $d);; *) continue;; esac
   b=$(basename $d)
   [ -e $d/driver ] && echo $b > $d/driver/unbind
   echo vfio-pci > $d/driver_override; echo $b > /sys/bus/pci/drivers_probe
   echo "guest: $b ($id) -> $(basename $(readlink $d/driver)) group $(basename $(readlink $d/iommu_group))"
 done
+PAIR=""                                              # function 0 of the two-function edu (a hot reset set)
+for e in $EDUS; do case "$e" in *.1) PAIR=${e%.1}.0;; esac; done
+for e in $EDUS; do [ "$e" != "$PAIR" ] && [ "${e%.1}" = "$e" ] && { EDU=$e; break; }; done
 group() { basename $(readlink /sys/bus/pci/devices/$1/iommu_group); }
+if [ -f /mods/extra/rs_importer.ko ]; then
+  insmod /mods/extra/rs_importer.ko && echo "guest: rs_importer loaded" || echo "guest: insmod rs_importer failed"
+fi
 
 # chroot into the host root so node and bpftrace find their libraries; /tmp/out is our result share.
 for m in proc sys dev; do mount -o rbind /$m /host/$m; done
@@ -25,18 +42,22 @@ esac
 mount -t tmpfs tmpfs /host/tmp; mkdir -p /host/tmp/out; mount -o bind /out /host/tmp/out
 mount -t tmpfs tmpfs /tmp
 uname -r > /out/kernel_release
-grep -E '\[(vfio_pci_core|vfio_pci|vfio)\]| (unmap_mapping_range|zap_vma_ptes|down_write|up_write|down_write_trylock|dma_buf_move_notify)$' /proc/kallsyms \
+grep -E '\[(vfio_pci_core|vfio_pci|vfio|rs_importer)\]| (unmap_mapping_range|zap_vma_ptes|down_write|up_write|down_write_trylock|dma_buf_move_notify|dma_buf_invalidate_mappings|dma_buf_dynamic_attach|dma_buf_detach|vm_area_free|remove_vma|vma_close|power_state_show|reset_method_show|d3cold_allowed_show|pci_try_reset_function|pci_reset_bus|__pci_reset_function_locked)$' /proc/kallsyms \
   > /out/kallsyms.txt
+for f in vfio_pci_dma_buf_move dma_buf_invalidate_mappings vm_area_free remove_vma power_state_show reset_method_show d3cold_allowed_show vfio_pci_core_close_device pci_try_reset_function pci_reset_bus vfio_pci_set_power_state; do
+  grep -qE "^$f( |$)" /sys/kernel/tracing/available_filter_functions && echo "$f" >> /out/traceable.txt
+done
 
-collector_start() { # backend -> starts in background (pid in CPID_<backend>), waits until attached
+collector_start() { # label (backend, or <backend>_global: without call sites) -> starts in background (pid in CPID_<label>)
   rm -f /out/ready-$1
-  chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend $1 --out /tmp/out/trace-$1.jsonl \
-    --raw /tmp/out/raw-$1.txt --ready-file /tmp/out/ready-$1 > /out/collect-$1.log 2>&1 &
+  case "$1" in *_global) flags="--no-call-sites";; *) flags="";; esac
+  BPFTRACE_PERF_RB_PAGES=1024 chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend ${1%_global} $flags --out /tmp/out/trace-$1.jsonl \
+    --raw /tmp/out/raw-$1.txt --ready-file /tmp/out/ready-$1 --attach-timeout 900s > /out/collect-$1.log 2>&1 &
   eval CPID_$1=$!
 }
 collector_wait() {
   s=$(t); i=0; p=$(eval echo \$CPID_$1)
-  while [ ! -f /out/ready-$1 ] && kill -0 $p 2>/dev/null && [ $i -lt 1500 ]; do sleep 0.1; i=$((i+1)); done
+  while [ ! -f /out/ready-$1 ] && kill -0 $p 2>/dev/null && [ $i -lt 9000 ]; do sleep 0.1; i=$((i+1)); done
   if [ -f /out/ready-$1 ]; then echo "guest: $1 collector attached (waited $(awk "BEGIN{print $(t)-$s}")s, uptime $(t))"; return 0; fi
   echo "guest: $1 collector failed to attach"; cat /out/collect-$1.log; return 1
 }
@@ -44,30 +65,94 @@ collector_stop() {
   p=$(eval echo \$CPID_$1); kill -INT $p 2>/dev/null; wait $p; echo "guest: $1 collector exit $? uptime=$(t)"
   tail -1 /out/collect-$1.log
 }
+W=/bin/workload
+standard() { # ledger file
+  [ -n "$EDU" ] && $W $(group $EDU) $EDU map touch cmd-off cmd-on touch cmd-off cmd-off cmd-on touch reset cmd-on touch close >> $1 2>&1
+  [ -n "$NVME" ] && $W $(group $NVME) $NVME map d3 d0 cmd-on touch close >> $1 2>&1
+}
+dmabuf() {
+  # edu: BAR0 mapped and populated, BAR0 exported as a DMABUF with a fast importer attached; every revoking
+  # operation then revokes the DMABUF (vfio_pci_dma_buf_move -> dma_buf_invalidate_mappings -> importer).
+  [ -n "$EDU" ] && $W $(group $EDU) $EDU map touch dmabuf dmabuf-mmap import cmd-off cmd-on touch cmd-off cmd-off cmd-on touch \
+    reset cmd-on touch hot-reset-bad no-reset-method reset default-reset-method touch unmap map touch notified close importer-close >> $1 2>&1
+  # nvme: an importer taking rs.importer_delay_us per invalidation (the lab test: 80 ms, so its D3hot, FLR and close
+  # revokes are SLOW_REVOKE); the pause after D3hot lets the collector re-read the device while its DMABUF is revoked
+  [ -n "$NVME" ] && $W $(group $NVME) $NVME map touch dmabuf import:${RS_importer_delay_us:-0} d3 sleep:4000 d0 cmd-on touch flr touch notified dmabuf-close close importer-close >> $1 2>&1
+  # the two-function edu: a hot reset locks, zaps and revokes both functions (one set)
+  [ -n "$PAIR" ] && $W $(group $PAIR) $PAIR map touch dmabuf import hot-reset touch close importer-close >> $1 2>&1
+}
 
 if [ "$RS_mode" = lab ]; then
   # One backend at a time: two tools with kretprobes on one function see each other's rethook trampoline
   # as the return address ("[unknown/kretprobe'd]"), which defeats ftrace's caller filters.
   for b in $(echo $RS_backends | tr , ' '); do
-    collector_start $b; collector_wait $b || continue
-    : > /out/ledger-$b.txt
-    [ -n "$EDU" ] && /bin/workload $(group $EDU) $EDU map touch cmd-off cmd-on touch cmd-off cmd-off cmd-on touch reset cmd-on touch close >> /out/ledger-$b.txt 2>&1
-    [ -n "$NVME" ] && /bin/workload $(group $NVME) $NVME map d3 d0 cmd-on touch close >> /out/ledger-$b.txt 2>&1
+    L=/out/ledger-$b.txt; : > $L
+    if [ "${RS_scenario:-standard}" = field ]; then
+      # the collector starts while nvme's resets (FLR: memory_lock held ~0.1-0.3 s each) follow each other and while
+      # edu's memory is off; then a reset that fails inside the lock and a hot reset that fails before it
+      ready=/tmp/collector-ready-$b
+      $W $(group $NVME) $NVME map touch loop-reset:$ready touch close > /tmp/field-nvme.txt 2>&1 &
+      F1=$!
+      $W $(group $EDU) $EDU map touch cmd-off wait:$ready touch cmd-on touch no-reset-method reset default-reset-method \
+        hot-reset-bad touch close > /tmp/field-edu.txt 2>&1 &
+      F2=$!
+      sleep 1
+      collector_start $b; collector_wait $b || { kill $F1 $F2; continue; }
+      sleep 0.2; touch $ready
+      wait $F1 $F2
+      cat /tmp/field-edu.txt /tmp/field-nvme.txt >> $L
+      standard $L
+    else
+      collector_start $b; collector_wait $b || continue
+      if [ "${RS_scenario:-standard}" = dmabuf ]; then dmabuf $L; else standard $L; fi
+    fi
     sleep 0.3
     collector_stop $b
   done
 fi
 
 if [ "$RS_mode" = bench ]; then
-  N=${RS_iterations:-20000}
-  storm() { /bin/storm /tmp/storm.dat $N | tee -a /out/bench.txt; }
-  echo "baseline" >> /out/bench.txt; storm; storm
+  # Storms of host work through the functions our global probes sit on (storm.c), in short runs (a busy host
+  # stretches some of them: the minimum and the median of many tell more than one long run). Phases: no collector
+  # (before and after); per collector label (<backend> or <backend>_global, see collector_start) the storms with
+  # the collector attached; for ftrace also alternately with its events disabled and enabled while the agent keeps
+  # running (a same-run, same-agent baseline: the difference is what the probes cost). A separate pass counts how
+  # often each storm calls the probed functions, so the slowdown becomes a cost per call.
+  N=${RS_iterations:-5000}; M=$((N / 5))            # an mmap iteration costs several truncate iterations under TCG
+  storms() { for r in 1 2 3 4 5 6; do /bin/storm truncate /tmp/storm.dat $N; /bin/storm mmap $M; done; }
+  T=/sys/kernel/tracing
+  FNS="down_write up_write down_write_trylock unmap_mapping_range remove_vma vm_area_free"
+  count_calls() { # storm args... -> "CALLS <storm> <function> <count>" lines. Debian has no function profiler: one
+    # kprobe event per function in a trace instance of its own, counted from its buffer (nothing else probes meanwhile)
+    I=$T/instances/rscount; mkdir $I; echo 32768 > $I/buffer_size_kb
+    for f in $FNS; do grep -qE "^$f( |$)" $T/available_filter_functions && echo "p:rscount/$f $f" >> $T/kprobe_events; done
+    echo 1 > $I/events/rscount/enable
+    /bin/storm "$@" > /dev/null
+    echo 0 > $I/events/rscount/enable
+    awk -v s="$1" '{ for (i = 1; i <= NF; i++) if ($i ~ /^[a-z_]+:$/ && $(i+1) ~ /^\(/) { c[substr($i, 1, length($i) - 1)]++; break } }
+      END { for (f in c) print "CALLS", s, f, c[f] }' $I/trace
+    grep -h "overrun: [1-9]" $I/per_cpu/*/stats 2>/dev/null | sed "s/^/COUNT-LOSS $1 /"
+    rmdir $I
+    for f in $FNS; do echo "-:rscount/$f" >> $T/kprobe_events 2>/dev/null; done
+  }
+  echo "phase baseline" >> /out/bench.txt; storms >> /out/bench.txt
+  count_calls truncate /tmp/storm.dat $N >> /out/bench.txt
+  count_calls mmap $M >> /out/bench.txt
   for b in $(echo $RS_backends | tr , ' '); do
     collector_start $b; collector_wait $b || continue
-    echo "with-$b" >> /out/bench.txt; storm; storm
+    case "$b" in
+      ftrace*) E=$T/instances/revokescope/events/revokescope/enable
+        for r in 1 2 3; do
+          echo 0 > $E; echo "phase with-$b/off" >> /out/bench.txt; storms >> /out/bench.txt
+          echo 1 > $E; echo "phase with-$b" >> /out/bench.txt; storms >> /out/bench.txt
+        done ;;
+      *) echo "phase with-$b" >> /out/bench.txt; storms >> /out/bench.txt ;;
+    esac
     collector_stop $b
   done
-  echo "baseline-after" >> /out/bench.txt; storm
+  echo "phase baseline-after" >> /out/bench.txt; storms >> /out/bench.txt
+  cat /out/bench.txt
 fi
-dmesg | tail -30 > /out/dmesg.txt
+dmesg | tail -40 > /out/dmesg.txt
+cat /sys/kernel/tracing/error_log > /out/tracing_error_log.txt 2>/dev/null
 echo "guest: end uptime=$(t)"

@@ -16,7 +16,9 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /out || echo "init
 for kv in $(cat /proc/cmdline); do case "$kv" in rs.*=*) k=${kv%%=*}; k=${k#rs.}; eval "RS_$k=\${kv#*=}"; export RS_$k;; esac; done
 echo "init: ready at uptime $(cut -d' ' -f1 /proc/uptime)s, kernel $(uname -r)"
 if [ "${RS_mode:-shell}" != shell ] && [ -f "/host$RS_repo/test/kernel-lab/guest.sh" ]; then
-  sh "/host$RS_repo/test/kernel-lab/guest.sh" > /out/guest.log 2>&1
+  # a copy: sh reads its script as it goes, and the checkout may change while the guest runs
+  cp "/host$RS_repo/test/kernel-lab/guest.sh" /guest.sh
+  sh /guest.sh > /out/guest.log 2>&1
   echo "init: guest.sh rc=$?"
 else
   sh

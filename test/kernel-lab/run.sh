@@ -1,8 +1,9 @@
 #!/bin/bash
 # Kernel lab, host side: prepare (prepare.sh), build the collector, boot the pinned Debian kernel under
 # QEMU/TCG with vfio-pci on emulated edu + nvme devices, run guest.sh inside, collect results in OUT.
-#   KERNEL=6.12|6.1  MODE=lab|bench  BACKENDS=ftrace,bpftrace  OUT=<dir>  (default .cache/kernel-lab/out-<kernel>-<mode>)
+#   KERNEL=6.12|6.1|7.2|7.3|local  MODE=lab|bench  BACKENDS=ftrace,bpftrace  SCENARIO=standard|dmabuf|field|auto  IMPORTER_DELAY_US=<µs>  OUT=<dir>  (default .cache/kernel-lab/out-<kernel>-<mode>)
 set -euo pipefail
+{ # parsed whole before it runs: editing the checkout while a lab runs must not change the running script
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 KERNEL=${KERNEL:-6.12}; MODE=${MODE:-lab}; BACKENDS=${BACKENDS:-ftrace,bpftrace}
@@ -25,17 +26,23 @@ fi
 [ -f "$DIST/collectors/agent/agent.js" ] || { echo "run: collector build failed" >&2; exit 1; }
 echo "run: collector built in $(el)s" >&2
 
-rm -rf "$OUT"; mkdir -p "$OUT"
-timeout ${QEMU_TIMEOUT:-170} qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
+# only the files a run writes are removed (OUT may be a directory the user named)
+mkdir -p "$OUT"
+rm -f "$OUT"/trace-* "$OUT"/raw-* "$OUT"/ledger-* "$OUT"/collect-* "$OUT"/ready-* "$OUT"/bench.txt "$OUT"/console.txt "$OUT"/guest.log \
+  "$OUT"/dmesg.txt "$OUT"/kallsyms.txt "$OUT"/kernel_release "$OUT"/traceable.txt "$OUT"/duration_s "$OUT"/tracing_error_log.txt
+timeout ${QEMU_TIMEOUT:-300} qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
   -machine q35,kernel-irqchip=split -device intel-iommu,intremap=on \
-  -kernel "$B/kroot/boot/vmlinuz-$KV" -initrd "$B/initrd.img" \
-  -append "console=ttyS0 intel_iommu=on panic=-1 quiet loglevel=4 rs.mode=$MODE rs.repo=$REPO rs.dist=$DIST rs.backends=$BACKENDS rs.bin=$B rs.iterations=${RS_ITERATIONS:-20000}" \
+  -kernel "$B/vmlinuz" -initrd "$B/initrd.img" \
+  -append "console=ttyS0 intel_iommu=on panic=-1 no_timer_check ${KERNEL_LOG:-quiet loglevel=4} rs.mode=$MODE rs.repo=$REPO rs.dist=$DIST rs.backends=$BACKENDS rs.bin=$B rs.iterations=${RS_ITERATIONS:-20000} rs.scenario=${SCENARIO:-standard} rs.importer_delay_us=${IMPORTER_DELAY_US:-0}" \
   -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x4 -device edu,bus=rp1 \
   -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=0x5 \
   -drive driver=null-co,if=none,id=nvm0 -device nvme,serial=rs0,drive=nvm0,bus=rp2 \
+  -device pcie-root-port,id=rp3,bus=pcie.0,chassis=3,addr=0x6 -device edu,bus=rp3,addr=0.0,multifunction=on -device edu,bus=rp3,addr=0.1 \
   -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
   -fsdev local,id=out,path="$OUT",security_model=none -device virtio-9p-pci,fsdev=out,mount_tag=out \
   -nographic -no-reboot -nic none > "$OUT/console.txt" 2>&1 || echo "run: qemu exit $? (see $OUT/console.txt)" >&2
 echo "run: guest done in $(el)s" >&2
 echo "$(el)" > "$OUT/duration_s"
 echo "$OUT"
+exit
+}

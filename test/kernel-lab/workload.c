@@ -10,6 +10,23 @@
  *   reset    VFIO_DEVICE_RESET (vfio_pci_core_ioctl: zap + reset under memory_lock)
  *   d3 / d0  PMCSR power state write (vfio_pm_config_write -> vfio_pci_set_power_state)
  *   close    munmap + close the device fd (vfio_pci_core_close_device)
+ *   dmabuf   export BAR0 as a DMABUF (VFIO_DEVICE_FEATURE_DMA_BUF, 6.19+): result = the fd or -errno
+ *   dmabuf-mmap  mmap the DMABUF and touch it (the DMABUF has no .mmap before the DMABUF-mmap series: -EINVAL)
+ *   import[:US]  attach the lab importer (test/kernel-lab/importer, /dev/rs_importer) to the DMABUF with an
+ *            invalidate_mappings callback that sleeps US microseconds: result = attachments or -errno
+ *   notified ask the importer how many invalidations it has seen so far
+ *   dmabuf-close  close our DMABUF fd (an importer keeps the DMABUF alive until it detaches)
+ *   unmap    munmap BAR0 (the device stays open)
+ *   flr      PCIe DevCtl "Initiate FLR" config write (vfio_exp_config_write -> pci_try_reset_function)
+ *   hot-reset  VFIO_DEVICE_PCI_HOT_RESET with this device's group (every device of the bus is reset)
+ *   hot-reset-bad  VFIO_DEVICE_PCI_HOT_RESET with no group fd: fails before any lock (-EINVAL)
+ *   no-reset-method / default-reset-method  write "" / "default" to the device's sysfs reset_method: with
+ *            no method VFIO_DEVICE_RESET still takes memory_lock and revokes, then fails (-ENOTTY)
+ *   lp-entry / lp-exit  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY / _EXIT (runtime PM)
+ *   sleep:MS pause (lets a collector start in the middle of the sequence)
+ *   wait:FILE  block until FILE exists (the guest creates it once the collector is attached; at most 20 min)
+ *   loop-reset:FILE  resets back to back until FILE exists (a collector started meanwhile finds a window open);
+ *            result = -(failed resets)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,7 +45,35 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
-static int device = -1;
+#ifndef VFIO_DEVICE_FEATURE_DMA_BUF
+#define VFIO_DEVICE_FEATURE_DMA_BUF 11
+struct vfio_region_dma_range {
+	__u64 offset;
+	__u64 length;
+};
+struct vfio_device_feature_dma_buf {
+	__u32 region_index;
+	__u32 open_flags;
+	__u32 flags;
+	__u32 nr_ranges;
+	struct vfio_region_dma_range dma_ranges[];
+};
+#endif
+#ifndef VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY
+#define VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY 3
+#define VFIO_DEVICE_FEATURE_LOW_POWER_EXIT 5
+#endif
+/* test/kernel-lab/importer/rs_importer.c */
+struct rs_attach_req {
+	__s32 fd;
+	__u32 delay_us;
+};
+#define RS_IMPORTER_ATTACH _IOW('R', 1, struct rs_attach_req)
+#define RS_IMPORTER_NOTIFIED _IOR('R', 2, __u64)
+
+static int device = -1, group = -1, dmabuf = -1, importer = -1;
+static const char *bdf;
+static volatile uint32_t *dmabuf_map;
 static uint64_t config_offset;
 static volatile uint32_t *bar0;
 static size_t bar0_size;
@@ -97,8 +142,160 @@ static void set_memory(int on)
 	config_write(PCI_COMMAND, 2, on ? (cmd | PCI_COMMAND_MEMORY) : (cmd & ~PCI_COMMAND_MEMORY));
 }
 
+static int pcie_cap(void)
+{
+	int pos, hops = 48;
+	if (!(config_read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST))
+		return 0;
+	for (pos = config_read(PCI_CAPABILITY_LIST, 1) & ~3; pos && hops--; pos = config_read(pos + 1, 1) & ~3)
+		if ((config_read(pos, 1) & 0xff) == PCI_CAP_ID_EXP)
+			return pos;
+	return 0;
+}
+
+static long feature(uint32_t flags, void *data, size_t size)
+{
+	char buf[sizeof(struct vfio_device_feature) + 256];
+	struct vfio_device_feature *f = (void *)buf;
+	long ret;
+
+	memset(buf, 0, sizeof(buf));
+	f->argsz = sizeof(*f) + size;
+	f->flags = flags;
+	if (size)
+		memcpy(f->data, data, size);
+	ret = ioctl(device, VFIO_DEVICE_FEATURE, f);
+	return ret < 0 ? -errno : ret;
+}
+
+static long hot_reset(int with_group)
+{
+	char buf[sizeof(struct vfio_pci_hot_reset) + sizeof(__s32)];
+	struct vfio_pci_hot_reset *r = (void *)buf;
+
+	memset(buf, 0, sizeof(buf));
+	r->argsz = sizeof(buf);
+	r->count = with_group ? 1 : 0;
+	r->group_fds[0] = group;
+	return ioctl(device, VFIO_DEVICE_PCI_HOT_RESET, r) ? -errno : 0;
+}
+
+static long sysfs_write(const char *attr, const char *value)
+{
+	char path[128];
+	int fd;
+	long ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
+	if ((fd = open(path, O_WRONLY)) < 0)
+		return -errno;
+	if (write(fd, value, strlen(value)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static long touch_dmabuf(void)
+{
+	if (!dmabuf_map)
+		return -1;
+	if (sigsetjmp(on_bus_error, 1))
+		return 1;
+	(void)dmabuf_map[0];
+	return 0;
+}
+
 static long run_op(const char *op, struct vfio_device_info *info)
 {
+	if (!strcmp(op, "dmabuf")) {
+		struct {
+			struct vfio_device_feature_dma_buf get;
+			struct vfio_region_dma_range range;
+		} req = { .get = { .region_index = VFIO_PCI_BAR0_REGION_INDEX, .open_flags = O_RDWR | O_CLOEXEC, .nr_ranges = 1 },
+			  .range = { .offset = 0, .length = bar0_size } };
+		long fd = feature(VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF, &req, sizeof(req));
+		if (fd >= 0)
+			dmabuf = fd;
+		return fd;
+	}
+	if (!strcmp(op, "dmabuf-mmap")) {
+		void *p;
+		if (dmabuf < 0)
+			return -EBADF;
+		p = mmap(NULL, bar0_size, PROT_READ | PROT_WRITE, MAP_SHARED, dmabuf, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		dmabuf_map = p;
+		return touch_dmabuf();
+	}
+	if (!strcmp(op, "dmabuf-touch"))
+		return touch_dmabuf();
+	if (!strcmp(op, "import") || !strncmp(op, "import:", 7)) {
+		struct rs_attach_req req = { .fd = dmabuf, .delay_us = op[6] == ':' ? (unsigned)atol(op + 7) : 0 };
+		if (dmabuf < 0)
+			return -EBADF;
+		if (importer < 0 && (importer = open("/dev/rs_importer", O_RDWR)) < 0)
+			return -errno;
+		long n = ioctl(importer, RS_IMPORTER_ATTACH, &req);
+		return n < 0 ? -errno : n;
+	}
+	if (!strcmp(op, "notified")) {
+		__u64 n = 0;
+		if (importer < 0)
+			return -EBADF;
+		return ioctl(importer, RS_IMPORTER_NOTIFIED, &n) ? -errno : (long)n;
+	}
+	if (!strcmp(op, "dmabuf-close")) {
+		if (dmabuf_map)
+			munmap((void *)dmabuf_map, bar0_size);
+		dmabuf_map = NULL;
+		if (dmabuf >= 0)
+			close(dmabuf);
+		dmabuf = -1;
+		return 0;
+	}
+	if (!strcmp(op, "unmap")) {
+		if (!bar0)
+			return -EBADF;
+		munmap((void *)bar0, bar0_size);
+		bar0 = NULL;
+		return 0;
+	}
+	if (!strcmp(op, "flr")) {
+		int exp = pcie_cap();
+		if (!exp || !(config_read(exp + PCI_EXP_DEVCAP, 4) & PCI_EXP_DEVCAP_FLR))
+			return -ENOTSUP;
+		config_write(exp + PCI_EXP_DEVCTL, 2, config_read(exp + PCI_EXP_DEVCTL, 2) | PCI_EXP_DEVCTL_BCR_FLR);
+		return 0;
+	}
+	if (!strcmp(op, "hot-reset"))
+		return hot_reset(1);
+	if (!strcmp(op, "hot-reset-bad"))
+		return hot_reset(0);
+	if (!strcmp(op, "no-reset-method"))
+		return sysfs_write("reset_method", "\n");
+	if (!strcmp(op, "default-reset-method"))
+		return sysfs_write("reset_method", "default");
+	if (!strcmp(op, "lp-entry"))
+		return feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, NULL, 0);
+	if (!strcmp(op, "lp-exit"))
+		return feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_EXIT, NULL, 0);
+	if (!strncmp(op, "sleep:", 6)) {
+		usleep(atol(op + 6) * 1000);
+		return 0;
+	}
+	if (!strncmp(op, "wait:", 5)) {
+		int i;
+		for (i = 0; i < 60000 && access(op + 5, F_OK); i++)
+			usleep(20000);
+		return access(op + 5, F_OK) ? -ETIMEDOUT : 0;
+	}
+	if (!strncmp(op, "loop-reset:", 11)) {
+		long i, fails = 0;
+		for (i = 0; i < 100000 && access(op + 11, F_OK); i++)
+			fails += ioctl(device, VFIO_DEVICE_RESET) != 0;
+		return -fails;
+	}
 	if (!strcmp(op, "map")) {
 		bar0 = mmap(NULL, bar0_size, PROT_READ | PROT_WRITE, MAP_SHARED, device, bar0_offset);
 		if (bar0 == MAP_FAILED)
@@ -133,6 +330,12 @@ static long run_op(const char *op, struct vfio_device_info *info)
 		device = -1;
 		return 0;
 	}
+	if (!strcmp(op, "importer-close")) {
+		if (importer >= 0)
+			close(importer);
+		importer = -1;
+		return 0;
+	}
 	fprintf(stderr, "workload: unknown op %s\n", op);
 	exit(2);
 }
@@ -143,13 +346,14 @@ int main(int argc, char **argv)
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 	struct vfio_region_info region = { .argsz = sizeof(region) };
 	char path[64];
-	int container, group, i;
+	int container, i;
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: %s <iommu-group> <bdf> <op>...\n", argv[0]);
 		return 2;
 	}
 	signal(SIGBUS, bus_error);
+	bdf = argv[2];
 	if ((container = open("/dev/vfio/vfio", O_RDWR)) < 0)
 		fail("/dev/vfio/vfio");
 	snprintf(path, sizeof(path), "/dev/vfio/%s", argv[1]);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fetch and build the real tools the tests drive before vitest starts, so no test blocks its worker on a
 # download: the Kafka broker (Maven Central), amtool + alertmanager (Go module proxy), schemathesis (a PyPI venv)
-# and the kernel lab's pinned Debian kernels + initramfs. All of it lands in .cache/ and is reused next time.
-# kcat, protoc and chromium (the HTML report's screenshot test) come from Debian (as root). A missing toolchain is
-# left to the test that needs it (it skips with a printed reason, or fails under CI=true).
+# and the kernel lab's pinned Debian kernels + initramfs (7.3 also its importer module, built in a sid build root). All of it
+# lands in .cache/ and is reused next time. kcat, protoc and chromium (the HTML report's screenshot test) come from
+# Debian (as root). A missing toolchain is left to the test that needs it (it skips with a printed reason, or fails
+# under CI=true).
 set -u
 cd "$(dirname "$0")/../.."
 # Kafka interop tools (kcat, protoc) from Debian when missing: the tests drive them for real.
@@ -35,7 +36,7 @@ fi
 if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
   bash test/support/kafka/broker.sh fetch >/dev/null || echo "prefetch: kafka broker fetch failed"
 fi
-for k in 6.12 6.1; do
+for k in 7.3 6.12 6.1; do
   KERNEL=$k test/kernel-lab/prepare.sh >/dev/null 2>&1 || echo "prefetch: kernel lab $k not prepared (the lab test will say why)"
 done
 exit 0

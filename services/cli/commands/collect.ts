@@ -1,17 +1,15 @@
-// revokescope collect: trace this host's kernel into EventBatches (DESIGN §7).
+// revokescope collect: trace this host's kernel into EventBatches (docs/design.md §7).
 import { writeFileSync } from 'node:fs';
-import { duration, parseCommand, UsageError } from '../options.js';
-import { kafkaOptions, kafkaSettingsOf } from '../settings.js';
-import { parseArgs } from 'node:util';
 import { readKernelFacts } from '../../../collectors/probes/kernel.js';
 import { describePlan, makePlan } from '../../../collectors/probes/plan.js';
 import { bpftraceScript } from '../../../collectors/bpftrace/script.js';
 import { fileSink, firstSeqOfRun, runAgent, type BackendName } from '../../../collectors/agent/agent.js';
-import { CollectorOutput, type OutputFailure } from '../../../collectors/agent/spool-output.js';
-import { DiskSpool, type FsyncPolicy } from '../../../collectors/agent/spool.js';
+import type { CollectorOutput, OutputFailure } from '../../../collectors/agent/spool-output.js';
+import type { FsyncPolicy } from '../../../collectors/agent/spool.js';
 import type { HostInfo } from '../../core/model.js';
-import type { KafkaSettings } from '../../transport/kafka/config.js';
-import { startKafkaSink, type KafkaEventSink } from '../../transport/kafka/producer.js';
+import type { KafkaEventSink } from '../../transport/kafka/producer.js';
+import { duration, helpText, integer, oneOf, parseCommand, text, UsageError, type OptionTable } from '../options.js';
+import { kafkaOptions, kafkaSettingsOf } from '../settings.js';
 
 const FAILURE_TEXT: Record<OutputFailure, string> = {
   send: 'kafka send failed (counted as dropped)',
@@ -21,30 +19,39 @@ const FAILURE_TEXT: Record<OutputFailure, string> = {
   'spool-commit': 'spool position not saved (a restart resends what was sent)',
 };
 
-const HELP = `usage: revokescope collect [--backend ftrace|bpftrace] [--dry-run] [--out FILE | --kafka BROKERS] [--duration 30s]
+const collectOptions = {
+  backend: { flag: 'backend', arg: 'ftrace|bpftrace', default: 'ftrace' as BackendName, parse: oneOf<BackendName>('ftrace', 'bpftrace'),
+    help: 'tracefs kprobe events or a bpftrace program' },
+  dryRun: { flag: 'dry-run', boolean: true, help: 'print the plan: which probe attaches where, what is missing and what that costs in findings; attaches nothing' },
+  printScript: { flag: 'print-script', boolean: true, help: 'with --dry-run and --backend bpftrace: print the generated program' },
+  out: { flag: 'out', arg: 'FILE', default: '-', parse: text, help: '.jsonl or .pb trace file (- = JSON lines on stdout)' },
+  duration: { flag: 'duration', arg: 'DURATION', parse: duration({ min: 1e6 }), help: 'stop after this long (default: at SIGINT/SIGTERM)' },
+  readyFile: { flag: 'ready-file', arg: 'FILE', parse: text, help: 'written once the probes are attached (for scripts)' },
+  kallsyms: { flag: 'kallsyms', arg: 'FILE', parse: text, help: 'plan from a recorded /proc/kallsyms instead of this host\'s' },
+  filterFunctions: { flag: 'filter-functions', arg: 'FILE', parse: text, help: 'a recorded available_filter_functions' },
+  btfDir: { flag: 'btf-dir', arg: 'DIR', parse: text, help: 'recorded BTF (/sys/kernel/btf) for field offsets' },
+  release: { flag: 'release', arg: 'R', parse: text, help: 'the kernel release the recorded facts belong to' },
+  bpftrace: { flag: 'bpftrace', arg: 'PATH', default: 'bpftrace', parse: text, help: 'the bpftrace binary' },
+  attachTimeout: { flag: 'attach-timeout', arg: 'DURATION', default: 120e9, parse: duration({ min: 1e9 }),
+    help: 'how long bpftrace may take to compile and attach (slow guests need more)' },
+  noCallSites: { flag: 'no-call-sites', boolean: true,
+    help: 'probe down_write, up_write, unmap_mapping_range ... themselves (filtered by caller) instead of vfio-pci-core\'s calls of them (the cost: BENCHMARKS.md)' },
+  raw: { flag: 'raw', arg: 'FILE', parse: text, help: 'also keep the backend\'s raw text (trace_pipe / bpftrace lines)' },
+  spoolDir: { flag: 'spool-dir', arg: 'DIR', parse: text,
+    help: 'with --kafka: disk spool for batches the broker does not acknowledge in time (also while it is unreachable at start), replayed in order (default /var/lib/revokescope/spool)' },
+  spoolMaxBytes: { flag: 'spool-max-bytes', arg: 'N', parse: integer(1), help: 'spool size bound; what fits nowhere is reported as dropped (default 268435456)' },
+  spoolFsync: { flag: 'spool-fsync', arg: 'POLICY', parse: oneOf<FsyncPolicy>('always', 'interval', 'never'), help: 'always | interval (every second, default) | never' },
+} satisfies OptionTable;
 
-Attaches the probe profile of this kernel's era (chosen from /proc/kallsyms and
-available_filter_functions, offsets from BTF) and writes EventBatches.
+/** What collect uses of Kafka: the producer's settings (brokers, topic, compression). */
+const { brokers, eventsTopic, compression, clientId, debug } = kafkaOptions;
+const producerOptions = { brokers, eventsTopic, compression, clientId, debug } satisfies OptionTable;
 
-  --backend B        ftrace (tracefs kprobe events, default) or bpftrace
-  --dry-run          print the plan: which probe attaches where, what is missing and
-                     what that costs in findings; attaches nothing
-  --out FILE         .jsonl or .pb trace file ('-' = JSON lines on stdout, default)
-  --kafka BROKERS    produce batches to Kafka (topic revokescope.events, key = hostname, idempotent, zstd;
-                     env REVOKESCOPE_KAFKA_BROKERS, REVOKESCOPE_KAFKA_EVENTS_TOPIC, _COMPRESSION) instead of --out
-  --spool-dir DIR    with --kafka: disk spool for batches the broker does not acknowledge in time (also
-                     while it is not reachable at start); replayed in order when it is back
-                     (default /var/lib/revokescope/spool)
-  --spool-max-bytes N  spool size bound (default 268435456); what fits nowhere is reported as dropped
-  --spool-fsync P    always | interval (every second, default) | never
-  --duration D       stop after D (e.g. 30s, 500ms, 2m); default: until SIGINT/SIGTERM
-  --ready-file F     write F once the probes are attached (for scripts)
-  --print-script     with --dry-run and --backend bpftrace: print the generated program
-  --kallsyms F, --filter-functions F, --btf-dir D, --release R
-                     plan from recorded kernel facts instead of this host's
-  --bpftrace PATH    bpftrace binary (default: bpftrace on PATH)
-  --raw FILE         also keep the backend's raw text (trace_pipe / bpftrace lines)
-Needs root (tracefs, kprobes). Probes are removed on exit, and at start after a crash.`;
+const HELP = helpText('revokescope collect [--backend ftrace|bpftrace] [--dry-run] [--out FILE | --kafka BROKERS] [--duration 30s]', `
+Attaches the probe profile of this kernel's era (chosen from /proc/kallsyms and available_filter_functions,
+offsets from BTF) and writes EventBatches: to a trace file, or to Kafka (topic revokescope.events, key = hostname,
+idempotent) with a disk spool for what the broker does not take.`, [['options', collectOptions], ['kafka', producerOptions]],
+'Needs root (tracefs, kprobes). Probes are removed on exit, and at start after a crash.');
 
 /** --duration in ms: 30s, 500ms, 2m; a bare number is seconds (the options table's duration parser). */
 export function parseDuration(s: string): number {
@@ -52,50 +59,29 @@ export function parseDuration(s: string): number {
 }
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values;
+  let values, settings;
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, options: {
-      backend: { type: 'string', default: 'ftrace' }, 'dry-run': { type: 'boolean' }, out: { type: 'string', default: '-' },
-      duration: { type: 'string' }, 'ready-file': { type: 'string' }, 'print-script': { type: 'boolean' },
-      kallsyms: { type: 'string' }, 'filter-functions': { type: 'string' }, 'btf-dir': { type: 'string' }, release: { type: 'string' },
-      bpftrace: { type: 'string' }, raw: { type: 'string' }, kafka: { type: 'string' }, 'spool-dir': { type: 'string' },
-      'spool-max-bytes': { type: 'string' }, 'spool-fsync': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    } }));
+    const o = parseCommand(argv, { ...collectOptions, ...kafkaOptions }, env);
+    if (o.help) { console.log(HELP); return 0; }
+    values = o.values;
+    settings = kafkaSettingsOf(values, false);
+    if ((values.spoolDir || values.spoolMaxBytes || values.spoolFsync) && !settings) throw new UsageError('--spool-* options need --kafka');
   } catch (e) {
-    console.error(`revokescope collect: ${(e as Error).message}`);
-    return 2;
-  }
-  if (values.help) { console.log(HELP); return 0; }
-  const backend = values.backend as BackendName;
-  if (backend !== 'ftrace' && backend !== 'bpftrace') { console.error(`revokescope collect: unknown backend '${backend}' (ftrace|bpftrace)`); return 2; }
-  let durationMs: number | undefined;
-  try { durationMs = values.duration ? parseDuration(values.duration) : undefined; }
-  catch (e) { console.error(`revokescope collect: ${(e as Error).message}`); return 2; }
-
-  let settings: KafkaSettings | undefined;
-  let spoolMax: number | undefined;
-  const fsync = (values['spool-fsync'] ?? 'interval') as FsyncPolicy;
-  try {
-    const { brokers: _b, ...kafkaNames } = kafkaOptions;
-    const k = parseCommand([], { ...kafkaNames, brokers: kafkaOptions.brokers }, env).values;
-    if (values.kafka !== undefined) settings = kafkaSettingsOf({ ...k, brokers: kafkaOptions.brokers.parse(values.kafka, '--kafka') }, true);
-    else if (k.brokers) settings = kafkaSettingsOf(k, true);
-    if ((values['spool-dir'] || values['spool-max-bytes'] || values['spool-fsync']) && !settings) throw new Error('--spool-* options need --kafka');
-    if (values['spool-max-bytes'] !== undefined) {
-      spoolMax = Number(values['spool-max-bytes']);
-      if (!Number.isInteger(spoolMax) || spoolMax < 1) throw new Error('--spool-max-bytes must be a positive integer');
-    }
-    if (!['always', 'interval', 'never'].includes(fsync)) throw new Error('--spool-fsync must be always, interval or never');
-  } catch (e) {
-    if (e instanceof UsageError || e instanceof Error) { console.error(`revokescope collect: ${e.message}`); return 2; }
+    if (e instanceof UsageError) { console.error(`revokescope collect: ${e.message} (see --help)`); return 2; }
     throw e;
   }
+  const backend = values.backend;
+  const durationMs = values.duration === undefined ? undefined : values.duration / 1e6;
+  const attachTimeoutMs = values.attachTimeout / 1e6;
 
-  const facts = readKernelFacts({ kallsyms: values.kallsyms, filterFunctions: values['filter-functions'], btfRoot: values['btf-dir'], release: values.release });
+  const t0 = performance.now();
+  const facts = readKernelFacts({ kallsyms: values.kallsyms, filterFunctions: values.filterFunctions, btfRoot: values.btfDir, release: values.release });
+  if (values.noCallSites) { facts.callSites = undefined; facts.callSitesError = 'disabled (--no-call-sites)'; }
   const plan = makePlan(facts);
-  if (values['dry-run']) {
+  if (!values.dryRun) console.error(`collect: process up ${(process.uptime() * 1000 - (performance.now() - t0)).toFixed(0)} ms, kernel facts + plan ${(performance.now() - t0).toFixed(0)} ms`);
+  if (values.dryRun) {
     console.log(describePlan(plan, backend));
-    if (values['print-script'] && backend === 'bpftrace') console.log('\n' + bpftraceScript(plan));
+    if (values.printScript && backend === 'bpftrace') console.log('\n' + bpftraceScript(plan));
     return 0;
   }
   if (values.out === '-' && process.stdout.isTTY) console.error('revokescope collect: writing JSON lines to the terminal (use --out FILE)');
@@ -105,19 +91,22 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
   let output: ((host: HostInfo) => CollectorOutput) | undefined;
   let kafkaSink: KafkaEventSink | undefined;
   if (settings) {
+    // loaded only here: kafkajs and the spool cost seconds of startup in slow guests (the kernel lab's TCG)
+    const [{ startKafkaSink }, { DiskSpool }, { CollectorOutput }] = await Promise.all([import('../../transport/kafka/producer.js'),
+      import('../../../collectors/agent/spool.js'), import('../../../collectors/agent/spool-output.js')]);
     // connects in the background: an agent started while Kafka is unreachable spools (and says so once)
     let warned = false;
     const sink = kafkaSink = startKafkaSink(settings, (err) => {
       if (!warned) console.error(`collect: kafka not reachable yet (${(err as Error).message}); batches spool until it is`);
       warned = true;
     });
-    const spool = await DiskSpool.open({ dir: values['spool-dir'] ?? '/var/lib/revokescope/spool', maxBytes: spoolMax, fsync });
+    const spool = await DiskSpool.open({ dir: values.spoolDir ?? '/var/lib/revokescope/spool', maxBytes: values.spoolMaxBytes, fsync: values.spoolFsync ?? 'interval' });
     output = (host) => new CollectorOutput({ host, sink, spool, firstSeq: firstSeqOfRun(),
       onError: (err, where) => console.error(`collect: ${FAILURE_TEXT[where]}: ${(err as Error).message}`) });
   }
   const stats = await runAgent({
-    backend, plan, facts, durationMs, sink: output ? undefined : fileSink(values.out!), output, stop: stopP, bpftracePath: values.bpftrace, rawOut: values.raw,
-    onReady: () => { if (values['ready-file']) writeFileSync(values['ready-file'], `${process.pid}\n`); },
+    backend, plan, facts, durationMs, sink: output ? undefined : fileSink(values.out), output, stop: stopP, bpftracePath: values.bpftrace, rawOut: values.raw, attachTimeoutMs, env,
+    onReady: () => { if (values.readyFile) writeFileSync(values.readyFile, `${process.pid}\n`); },
   });
   await kafkaSink?.close(); // the output flushed (or spooled) every batch before this
   process.stderr.write(`collect: ${JSON.stringify(stats)}\n`);

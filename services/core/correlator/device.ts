@@ -116,6 +116,7 @@ export class DeviceTracker {
           revoked: mem ? !mem.value : false, revokedKnown: mem ? mem.known : false });
         if (m.snapshot) this.mappings.known = true;
         this.k.setOpen(true); // vfio_pci_core_mmap() needs an open device fd
+        if (!m.snapshot) this.k.deviceInUse();
         return;
       }
       case 'barMunmap':
@@ -142,11 +143,16 @@ export class DeviceTracker {
     if (info.customVmOpsBars != null) this.customVmOpsBars = info.customVmOpsBars;
     const k = this.k;
     if (info.noCommandMemory != null) k.setNoCmd(info.noCommandMemory);
-    if (info.powerState != null && info.powerState <= 4) k.setLowPower(info.powerState >= 3, true); // 5: PCI_UNKNOWN
-    if (info.memoryEnabled === true) k.memoryEnabledFact();
-    else if (info.memoryEnabled === false) k.memoryDisabledFact();
-    if (info.revoked != null) k.setRevoked(info.revoked);
-    if (info.revoked === false) k.setPermanent(false, true); // permanently revoked implies revoked
+    // The collector reads the state without memory_lock: while a write section is open (its holder is changing
+    // vconfig, the power state and the DMABUFs' revoked flags; its own events say how) or an open is rewriting
+    // vconfig and the power state (vfio_pci_core_enable()), what it read is no fact.
+    if (k.opening.length === 0 && !this.episode) {
+      if (info.powerState != null && info.powerState <= 4) k.setLowPower(info.powerState >= 3, true); // 5: PCI_UNKNOWN
+      if (info.memoryEnabled === true) k.memoryEnabledFact();
+      else if (info.memoryEnabled === false) k.memoryDisabledFact();
+      if (info.revoked != null) k.setRevoked(info.revoked);
+      if (info.revoked === false) k.setPermanent(false, true); // permanently revoked implies revoked
+    }
     if (info.openCount != null) k.setOpen(info.openCount > 0);
     this.mappings.known = true;
     if (k.memoryEnabledValue() && !k.revoked) this.offZap = null;
@@ -170,6 +176,7 @@ export class DeviceTracker {
   private onFault(ev: Event, ts: number): void {
     const f = ev.barFault!;
     const id = f.mappingId ?? 0;
+    this.k.deviceInUse();
     let m = this.mappings.get(id);
     if (!f.ok) {
       // A fault refused on a live device-fd mapping: memory was disabled. On a DMABUF mapping it could be either.
@@ -237,10 +244,12 @@ export class DeviceTracker {
     const t = ev.trigger!;
     const kind = t.kind ?? TriggerKind.TRIGGER_UNSPECIFIED;
     const tid = ev.tid ?? 0;
-    if (kind === TriggerKind.OPEN) { this.k.setOpen(true); return; } // vfio_pci_core_open_device(): names no episode
+    // vfio_pci_core_open_device(): names no episode; vfio_pci_core_enable() sets the memory state afresh
+    if (kind === TriggerKind.OPEN) { this.k.opened(ts, tid); return; }
+    this.k.deviceInUse();
     if (kind === TriggerKind.CLOSE) {
       // vfio_pci_core_close_device(): the last reference to the device file is gone, and with it every mapping of it.
-      this.k.setOpen(false);
+      this.k.closed(ts);
       this.mappings.closeDeviceFd();
     }
     const e = this.episode;
@@ -265,6 +274,7 @@ export class DeviceTracker {
   private onTriggerEnd(ev: Event): void {
     const end = ev.triggerEnd!;
     const tid = ev.tid ?? 0, kind = end.kind ?? TriggerKind.TRIGGER_UNSPECIFIED, ret = end.ret ?? 0;
+    if (kind === TriggerKind.OPEN) { this.k.openReturned(tid); return; }
     const pending = this.pendingTriggers;
     if (pending) {
       const i = pending.findIndex((p) => p.tid === tid && p.kind === kind);

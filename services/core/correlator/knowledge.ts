@@ -6,13 +6,19 @@
 
 /** Why a piece is unknown: no fact since the collector started, since the host lost events at `ts`, or since the
  * first write section seen (acquired at `ts`) named no trigger, so its path, and what it changed, is unknown. */
-export type UnknownSince = { kind: 'start' } | { kind: 'loss'; ts: number } | { kind: 'untriggered'; ts: number };
+export type UnknownSince = { kind: 'start' } | { kind: 'loss'; ts: number } | { kind: 'untriggered'; ts: number }
+  | { kind: 'opened'; ts: number } | { kind: 'closed'; ts: number };
 
 /** Plain data, for correlator checkpoints. */
 export interface KnowledgeState {
   memBit: boolean; memBitKnown: boolean; lowPower: boolean; lowPowerKnown: boolean; noCmd: boolean; noCmdKnown: boolean;
   memFact: boolean | null; revoked: boolean; revokedKnown: boolean; permanent: boolean; permanentKnown: boolean;
   open: boolean; openKnown: boolean; since: UnknownSince;
+  /** Why memory is unknown when an open, not loss or start, made it so (null: `since` says). */
+  memSince: UnknownSince | null;
+  /** Tasks whose open of the device has not returned (TriggerEnd OPEN): DeviceInfo memory fields read meanwhile are
+   * no facts (vfio_pci_core_enable() is rewriting them). */
+  opening: number[];
 }
 
 /** A value with whether kernel facts prove it, and, when they do not, which pieces were unknown. */
@@ -41,8 +47,12 @@ export class DeviceKnowledge {
   open = true;
   openKnown = false;
   since: UnknownSince = { kind: 'start' };
+  memSince: UnknownSince | null = null;
+  opening: number[] = [];
 
-  toState(): KnowledgeState { return { ...this, since: { ...this.since } }; }
+  toState(): KnowledgeState {
+    return { ...this, since: { ...this.since }, memSince: this.memSince && { ...this.memSince }, opening: [...this.opening] };
+  }
 
   static fromState(s: KnowledgeState): DeviceKnowledge { return Object.assign(new DeviceKnowledge(), s); }
 
@@ -53,6 +63,8 @@ export class DeviceKnowledge {
     this.revoked = false; this.revokedKnown = false; this.permanent = false; this.permanentKnown = false;
     this.open = true; this.openKnown = false;
     this.since = { kind: 'loss', ts: lossTs };
+    this.memSince = null;
+    this.opening = []; // their TriggerEnd may be what was lost
   }
 
   /** The first write section seen since the collector started (or lost events) named no trigger: it may have been
@@ -61,13 +73,46 @@ export class DeviceKnowledge {
   forgetMemory(acquireTs: number): void {
     this.memBit = true; this.memBitKnown = false; this.lowPower = false; this.lowPowerKnown = false; this.memFact = null;
     this.since = { kind: 'untriggered', ts: acquireTs };
+    this.memSince = null;
   }
 
-  private why(piece: string): string {
-    const s = this.since;
+  /** vfio_pci_core_open_device() → vfio_pci_core_enable() (the first open only): vfio_pci_set_power_state(D0),
+   * pci_enable_device(), a reset, then vfio_config_init() copies the command register into vdev->vconfig afresh.
+   * What the memory bit and the power state were before no longer stands, and a DeviceInfo read before the open
+   * returns may read the old vconfig: `tid`'s open is in progress until it returns (openReturned, deviceInUse). */
+  opened(ts: number, tid: number): void {
+    this.memBit = true; this.memBitKnown = false; this.lowPower = false; this.lowPowerKnown = false; this.memFact = null;
+    this.memSince = { kind: 'opened', ts };
+    if (!this.opening.includes(tid)) this.opening.push(tid);
+    this.open = true; this.openKnown = true;
+  }
+
+  /** The open by `tid` returned (its TriggerEnd). */
+  openReturned(tid: number): void {
+    const i = this.opening.indexOf(tid);
+    if (i >= 0) this.opening.splice(i, 1);
+  }
+
+  /** Something only a holder of the device fd can do (mmap, fault, ioctl, config write): the open returned, also
+   * where the collector reports no trigger returns. */
+  deviceInUse(): void {
+    if (this.opening.length > 0) this.opening = [];
+  }
+
+  /** vfio_pci_core_close_device(): nothing can fault until the next open, which sets the memory state afresh (a
+   * collector that does not announce opens leaves this the last word on it). */
+  closed(ts: number): void {
+    this.memBit = true; this.memBitKnown = false; this.lowPower = false; this.lowPowerKnown = false; this.memFact = null;
+    this.memSince = { kind: 'closed', ts };
+    this.open = false; this.openKnown = true;
+  }
+
+  private why(piece: string, s: UnknownSince = this.since): string {
     switch (s.kind) {
       case 'start': return `${piece}: no kernel fact since the collector started`;
       case 'loss': return `${piece}: no kernel fact since the host lost events at ts ${s.ts}`;
+      case 'opened': return `${piece}: set afresh by the open at ts ${s.ts} (vfio_pci_core_enable()), no kernel fact since`;
+      case 'closed': return `${piece}: the device was closed at ts ${s.ts}; its next open sets it afresh, no kernel fact since`;
       default: return `${piece}: the first write section seen, acquired at ts ${s.ts}, had no trigger: its path is unknown`;
     }
   }
@@ -122,9 +167,10 @@ export class DeviceKnowledge {
       || (this.memBitKnown && this.noCmdKnown);
     if (cmdKnown && !cmd) return { value: false, known: true, unknown: [] };
     const unknown: string[] = [];
-    if (!this.lowPowerKnown) unknown.push(this.why('power state'));
+    const since = this.memSince ?? this.since;
+    if (!this.lowPowerKnown) unknown.push(this.why('power state', since));
     if (!cmdKnown) {
-      if (!this.memBitKnown) unknown.push(this.why('PCI_COMMAND memory bit'));
+      if (!this.memBitKnown) unknown.push(this.why('PCI_COMMAND memory bit', since));
       if (!this.noCmdKnown) unknown.push('no_command_memory (a VF?): not read by the collector');
     }
     return { value: !this.lowPower && cmd, known: unknown.length === 0, unknown };
