@@ -4,7 +4,7 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DiskSpool, encodeRecord } from '../collectors/agent/spool.js';
+import { crc32, DiskSpool, encodeRecord } from '../collectors/agent/spool.js';
 
 const dirs: string[] = [];
 const tmp = () => { const d = mkdtempSync(join(tmpdir(), 'rs-spool-')); dirs.push(d); return d; };
@@ -24,6 +24,14 @@ async function drain(s: DiskSpool, batch = 7): Promise<string[]> {
 }
 
 describe('DiskSpool', () => {
+  it('checks records with CRC-32 (IEEE): the check value of "123456789" and a flipped bit', () => {
+    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+    const r = encodeRecord('host-a', Buffer.from([1, 2, 3]));
+    expect(r.readUInt32LE(4)).toBe(crc32(r.subarray(8)));
+    r[r.length - 1]! ^= 1;
+    expect(r.readUInt32LE(4)).not.toBe(crc32(r.subarray(8)));
+  });
+
   it('replays records in append order across segment files and deletes consumed segments', async () => {
     const dir = tmp();
     const s = await DiskSpool.open({ dir, segmentBytes: 1000, fsync: 'never' });

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { retry } from '../lib/retry.js';
 
 export interface TableWriterOptions {
   maxRows: number;
@@ -221,15 +222,8 @@ export class TableWriter<B extends RowBuffer = TextRows> {
   }
 
   private async insert(body: string | Uint8Array): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.path.insert(this.table, this.columns, body, this.format);
-        return;
-      } catch (err) {
-        if (attempt >= this.opts.attempts || !retriable(err)) throw err;
-        await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
-      }
-    }
+    await retry(() => this.path.insert(this.table, this.columns, body, this.format),
+      { tries: this.opts.attempts, retriable, backoff: 'exponential', baseMs: 200, maxMs: 5_000 });
   }
 }
 

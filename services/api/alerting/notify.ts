@@ -7,6 +7,7 @@ import type { ApiMetrics } from '../observability/metrics.js';
 import { matchesAll, parseMatchers, type Matcher } from './matchers.js';
 import type { AlertingStore } from './store.js';
 import type { AlertingConfig, AlertRecord, ReceiverConfig } from './types.js';
+import { retry } from '../../lib/retry.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 export const DEFAULT_RECEIVER = 'revokescope';
@@ -147,36 +148,38 @@ export class Notifier {
   private async deliver(r: Receiver, body: unknown): Promise<{ ok: boolean; attempts: number; error: string; status: number }> {
     const url = r.type === 'alertmanager' ? `${r.url.replace(/\/$/, '')}/api/v2/alerts` : r.url;
     const text = JSON.stringify(body);
-    let error = '';
-    let status = 0;
     let attempts = 0;
-    for (let attempt = 1; attempt <= this.config.notifyAttempts; attempt++) {
-      attempts = attempt;
-      try {
-        const res = await fetch(url, {
-          method: 'POST', body: text, signal: AbortSignal.timeout(this.config.notifyTimeoutMs),
-          headers: { 'content-type': 'application/json', 'user-agent': 'revokescope-alerting', ...r.headers },
-        });
-        status = res.status;
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.ok) {
-          this.metrics?.notifications.inc({ receiver: r.name, outcome: 'ok' });
-          return { ok: true, attempts: attempt, error: '', status };
+    try {
+      const status = await retry<number>(async (attempt) => {
+        attempts = attempt;
+        let res: Response;
+        try {
+          res = await fetch(url, {
+            method: 'POST', body: text, signal: AbortSignal.timeout(this.config.notifyTimeoutMs),
+            headers: { 'content-type': 'application/json', 'user-agent': 'revokescope-alerting', ...r.headers },
+          });
+        } catch (e) {
+          throw new DeliveryError((e as Error).message, 0);
         }
-        error = `HTTP ${res.status}`;
-        if (res.status < 500 && res.status !== 429) break; // the receiver rejects this payload: retrying won't help
-      } catch (e) {
-        error = (e as Error).message;
-        status = 0;
-      }
-      if (attempt < this.config.notifyAttempts) {
-        this.metrics?.notifications.inc({ receiver: r.name, outcome: 'retried' });
-        await this.sleep(Math.min(30_000, this.config.notifyBackoffMs * 2 ** (attempt - 1)));
-      } else {
-        break;
-      }
+        await res.arrayBuffer().catch(() => undefined);
+        if (!res.ok) throw new DeliveryError(`HTTP ${res.status}`, res.status);
+        return res.status;
+      }, {
+        tries: this.config.notifyAttempts, backoff: 'exponential', baseMs: this.config.notifyBackoffMs, maxMs: 30_000, sleep: async (ms) => { await this.sleep(ms); },
+        // a 4xx other than 429: the receiver rejects this payload, retrying won't help
+        retriable: (e) => !(e instanceof DeliveryError) || e.status === 0 || e.status >= 500 || e.status === 429,
+        onRetry: () => this.metrics?.notifications.inc({ receiver: r.name, outcome: 'retried' }),
+      });
+      this.metrics?.notifications.inc({ receiver: r.name, outcome: 'ok' });
+      return { ok: true, attempts, error: '', status };
+    } catch (e) {
+      this.metrics?.notifications.inc({ receiver: r.name, outcome: 'failed' });
+      return { ok: false, attempts, error: (e as Error).message, status: e instanceof DeliveryError ? e.status : 0 };
     }
-    this.metrics?.notifications.inc({ receiver: r.name, outcome: 'failed' });
-    return { ok: false, attempts, error, status };
   }
+}
+
+/** A webhook delivery that failed: its HTTP status (0: no response). */
+class DeliveryError extends Error {
+  constructor(message: string, readonly status: number) { super(message); }
 }

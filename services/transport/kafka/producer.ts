@@ -6,6 +6,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import type { EventSink, TransportMessage } from '../types.js';
 import { compressionType, ensureTopics, kafkaClient } from './client.js';
 import { withDefaults, type KafkaSettings } from './config.js';
+import { retry } from '../../lib/retry.js';
 
 export interface KafkaSinkOptions extends Partial<KafkaSettings> {
   brokers: string[];
@@ -107,17 +108,10 @@ export class KafkaEventSink implements EventSink {
   }
 
   private async connectUntilDone(onRetry: (err: unknown) => void): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    await retry(async () => {
       if (this.closed) throw new Error('Kafka sink closed before the broker was reachable');
-      try {
-        await this.connectOnce();
-        return;
-      } catch (err) {
-        if (this.closed) throw err;
-        onRetry(err);
-        await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * attempt)));
-      }
-    }
+      await this.connectOnce();
+    }, { tries: Infinity, stop: () => this.closed, onRetry, baseMs: 250, maxMs: 5_000 });
   }
 
   /** Bytes accepted by `send` and not yet acknowledged by the broker. */
@@ -203,16 +197,8 @@ export class KafkaEventSink implements EventSink {
    * refusal, so the same request goes again, first in line: per-host order holds, and the idempotent
    * producer's unchanged sequence numbers let the broker drop a copy it already has. */
   private async sendUntilDone(messages: { key: string; value: Buffer }[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.producer.send({ topic: this.topic, acks: -1, compression: compressionType(this.settings.compression), messages });
-        return;
-      } catch (err) {
-        if (this.closed || isPermanent(err)) throw err;
-        this.stats.retries++;
-        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * attempt)));
-      }
-    }
+    await retry(() => this.producer.send({ topic: this.topic, acks: -1, compression: compressionType(this.settings.compression), messages }),
+      { tries: Infinity, stop: () => this.closed, retriable: (err) => !isPermanent(err), onRetry: () => { this.stats.retries++; } });
   }
 
   /** Resolves when everything sent so far is acknowledged (or failed). */
