@@ -18,7 +18,7 @@ import { Decoder, mappingId } from '../collectors/agent/decoder.js';
 import { parseVfioMaps } from '../collectors/agent/devices.js';
 import { replayRaw } from '../collectors/agent/replay.js';
 import { runAgent } from '../collectors/agent/agent.js';
-import type { ProbeHit } from '../collectors/agent/hit.js';
+import type { ProbeHit } from '../collectors/probes/hit.js';
 import { parseDuration } from '../services/cli/commands/collect.js';
 import { run as runLab } from '../services/cli/commands/lab.js';
 import type { CommandIo } from '../services/cli/commands/analyze.js';

@@ -12,7 +12,7 @@ import { FtraceSession } from '../ftrace/tracefs.js';
 import { BpftraceSession } from '../bpftrace/session.js';
 import { Decoder } from './decoder.js';
 import { listVfioDevices, snapshotMappings, type VfioDevice } from './devices.js';
-import type { ProbeHit } from './hit.js';
+import type { ProbeHit } from '../probes/hit.js';
 import { symbolizer } from '../probes/kernel.js';
 import { backingByProbe } from '../probes/profiles.js';
 import type { revokescope } from '../../gen/proto.js';

@@ -2,7 +2,7 @@
 // wait, trigger results) and attributes device-less hits (a zap only knows its address_space) to the device whose
 // memory_lock the same thread holds, or that it just triggered. Pure apart from the callbacks in the options.
 import { TriggerKind, ZapTarget, Backing, VFIO_PCI_OFFSET_SHIFT, type DeviceInfo, type Event } from '../../services/core/model.js';
-import type { ProbeHit } from './hit.js';
+import type { ProbeHit } from '../probes/hit.js';
 import type { revokescope } from '../../gen/proto.js';
 import { VFIO_DEVICE_RESET, VFIO_DEVICE_PCI_HOT_RESET, DMA_BUF_MAGIC, IMPORTER_WALK } from '../probes/profiles.js';
 

@@ -5,7 +5,7 @@ import { PROFILES, backingByProbe } from '../probes/profiles.js';
 import { parseTraceLine } from '../ftrace/parse.js';
 import { parseBpftraceLine } from '../bpftrace/parse.js';
 import { Decoder } from './decoder.js';
-import type { ProbeHit } from './hit.js';
+import type { ProbeHit } from '../probes/hit.js';
 
 export interface RawHeader {
   backend: 'ftrace' | 'bpftrace'; profile: string; kernel: string; memoryLockOffset?: number;

@@ -1,5 +1,5 @@
 // bpftrace output -> ProbeHit (format written by script.ts).
-import type { ProbeHit } from '../agent/hit.js';
+import type { ProbeHit } from '../probes/hit.js';
 import { parseArgs } from '../ftrace/parse.js';
 
 const LINE = /^RS (\w+) (\d+) (\d+) (\d+) (\d+)((?: \w+=\S*)*) \|(.*)$/;

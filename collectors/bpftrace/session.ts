@@ -1,7 +1,7 @@
 // bpftrace backend: runs the generated program as a child process and reads its stdout.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Plan, PlannedProbe } from '../probes/plan.js';
-import type { ProbeHit } from '../agent/hit.js';
+import type { ProbeHit } from '../probes/hit.js';
 import { READY, bpftraceScript } from './script.js';
 import { parseBpftraceLine } from './parse.js';
 

@@ -1,7 +1,7 @@
 // trace_pipe text -> ProbeHit. Line layout (kernel/trace/trace_output.c, trace_print_context):
 //   "<comm>-<tid> (<tgid>) [<cpu>] <flags> <secs>.<usecs>: <event>: (<location>) name=value ..."
 // the tgid column only with options/record-tgid, the flags column only with options/irq-info.
-import type { ProbeHit } from '../agent/hit.js';
+import type { ProbeHit } from '../probes/hit.js';
 import { specIdOf } from '../probes/plan.js';
 
 const LINE = /^\s*(.*?)-(\d+)\s+(?:\(\s*([-\d]+)\)\s+)?\[(\d+)\]\s+(?:\S{4,5}\s+)?(\d+)\.(\d+):\s+(\w+):\s+\((.*?)\)(?:\s+(.*))?$/;

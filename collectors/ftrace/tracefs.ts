@@ -3,7 +3,7 @@
 // and one instance, so a crashed earlier run is cleaned up at start and everything is removed on stop.
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, mkdirSync, writeFileSync, constants } from 'node:fs';
 import type { Plan, PlannedProbe } from '../probes/plan.js';
-import type { ProbeHit } from '../agent/hit.js';
+import type { ProbeHit } from '../probes/hit.js';
 import { GROUP, eventFilter, kprobeDefinition, selfOnly } from './render.js';
 import { parseTraceLine } from './parse.js';
 
