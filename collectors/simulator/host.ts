@@ -1,7 +1,6 @@
 // One simulated host: its devices and their kernel state, the kernel paths per era (kernel.ts), the workloads that
-// drive them, the collector (what it reports, batching with per-CPU interleaving and now_ns, heartbeats, ring-buffer
-// loss) and the judge that turns the kernel's truth into the findings a correct correlator reports. Pure and
-// deterministic.
+// drive them, what the collector reports (its batching and loss: collector.ts) and the judge that turns the
+// kernel's truth into the findings a correct correlator reports. Pure and deterministic.
 import {
   Backing, Capability, TriggerKind, VFIO_PCI_OFFSET_SHIFT, ZapTarget,
   type BodyKind, type Event, type EventBatch, type HostInfo, type Zap,
@@ -12,14 +11,11 @@ import {
 } from './eras.js';
 import { Judge, SilentJudge, newKnowledge, type JudgeHost, type Knowledge } from './judge.js';
 import { PATHS, memoryEnabled, type PathName } from './kernel.js';
+import { SimCollector } from './collector.js';
 import { Rng, weightTable, type WeightTable } from './rng.js';
 import type { FaultName, FleetStats, LossWindow, TruthDevice, TruthEpisode, TruthFinding, TruthHost } from './truth.js';
 
 const US = 1_000, MS = 1_000_000, S = 1_000_000_000;
-/** Collector read window: within it, events are delivered grouped by CPU (per-CPU ring buffers). */
-const PERCPU_WINDOW_NS = 2 * MS;
-/** An idle collector sends an empty batch (a heartbeat) so that no two batches are more than 1 s apart. */
-const HEARTBEAT_NS = 900 * MS;
 /** unmap_mapping_range(vdev inode, 0, VFIO_PCI_OFFSET_TO_INDEX(ROM) << 40): BAR0..BAR5. */
 const ALL_BARS = 6 * 2 ** VFIO_PCI_OFFSET_SHIFT;
 /** Generation step: every host advances by this much simulated time per round (index.ts), and the collector reads
@@ -160,10 +156,6 @@ export interface EpisodeRecord {
   zaps: Event[]; unrevoke?: Event;
 }
 
-/** flush() scratch (one flush at a time): per ready event its per-CPU read-window sort key w, r, its
- * tsNs, and the sorted order as indexes into the ready list. */
-let keyW = new Float64Array(256), keyR = new Float64Array(256), keyT = new Float64Array(256), order = new Int32Array(256);
-const ready: (Event | undefined)[] = [];
 /** dmabufMove() scratch. */
 const moveChanged: (Importer | undefined)[] = [], moveDurs: number[] = [];
 
@@ -199,7 +191,6 @@ export class HostSim implements JudgeHost {
   readonly devices: Device[] = [];
   readonly findings: TruthFinding[] = [];
   readonly episodes: TruthEpisode[] = [];
-  readonly lossWindows: LossWindow[] = [];
   /** Host time ranges taken by injected scenarios (kept apart so loss never touches another fault). */
   readonly reserved: { from: number; to: number }[] = [];
   done = false;
@@ -210,14 +201,6 @@ export class HostSim implements JudgeHost {
   private readonly slots: Slot[] = [];
   private readonly agent: Actor;
   readonly kworker: Actor;
-  /** The first pendingN are the events not yet read by the collector, in emission order, with their tsNs
-   * and cpu (read here rather than from events of many shapes); pendingMin: the smallest of those tsNs.
-   * A count rather than the arrays' length, which would drop their storage when set to 0. */
-  private pending: (Event | undefined)[] = [];
-  private pendingTs: number[] = [];
-  private pendingCpu: number[] = [];
-  private pendingN = 0;
-  private pendingMin = Infinity;
   private nextPid: number;
   private nextMappingId: number;
   private nextDmabufId = 1;
@@ -229,9 +212,6 @@ export class HostSim implements JudgeHost {
    * left after the last advance() (see there). */
   private slotNext = new Float64Array(0);
   private nextDue = -Infinity;
-  private dropSet = new Set<Event>();
-  private dropMode: LossWindow['mode'] = 'dropped';
-  private dropScenario = '';
   /** Set by emit(): the collector does not deliver the event just emitted (before its start, or lost). */
   private unseen = false;
   private losing: { dev: Device | undefined; kinds: ReadonlySet<BodyKind> | undefined; reported: boolean } | undefined;
@@ -239,17 +219,8 @@ export class HostSim implements JudgeHost {
   private readonly quiet: { from: number; to: number }[] = [];
   private quietFrom = Infinity;
 
-  // Batching (the collector's side).
-  private nextSeq = 0;
-  private cur: Event[] = [];
-  private curOpenedTs = 0;
-  private curMin = Infinity;
-  private curMax = -Infinity;
-  private lastCutNs: number;
-  private pendingDropped = 0;
-  private lostRun = 0;
-  private maxTsEmitted = -Infinity;
-  private lossOpen: { maxBefore: number; mode: LossWindow['mode']; lost: number; scenario: string } | undefined;
+  /** What the collector reads and how it batches it (collector.ts). */
+  private readonly out: SimCollector;
 
   constructor(readonly cfg: HostConfig, private readonly stats: FleetStats) {
     this.rng = new Rng(cfg.seed, 0x5157, cfg.index);
@@ -272,7 +243,7 @@ export class HostSim implements JudgeHost {
     };
     this.t0 = this.rng.int(3_600, 40 * 86_400) * S + this.rng.int(0, S - 1);
     this.end = this.t0 + cfg.durationNs;
-    this.lastCutNs = this.t0;
+    this.out = new SimCollector(this.info, this.t0, cfg.batchSize, cfg.flushIntervalNs, stats);
     this.ncpu = cfg.flavor === 'grace' ? 72 : cfg.flavor === 'kunpeng' ? this.rng.pick([96, 128]) : this.rng.pick([32, 64, 96, 128]);
     this.nextPid = this.rng.int(2_000, 40_000);
     this.nextMappingId = this.rng.int(1, 0xffff) * 0x10000;
@@ -470,28 +441,24 @@ export class HostSim implements JudgeHost {
     }
     this.unseen = false;
     if (ts < this.t0) { this.unseen = true; return ev; } // before the collector started: never read
-    if (this.losing !== undefined) this.maybeLose(ev, ts, dev, kind);
-    const i = this.pendingN++;
-    this.pending[i] = ev; this.pendingTs[i] = ts; this.pendingCpu[i] = cpu;
-    if (ts < this.pendingMin) this.pendingMin = ts;
+    this.out.enqueue(ev, ts, cpu, this.losing !== undefined && this.maybeLose(ts, dev, kind));
     return ev;
   }
 
   /** Out of line: only while a loss scenario runs. */
-  private maybeLose(ev: Event, ts: number, dev: Device, kind: BodyKind): void {
+  private maybeLose(ts: number, dev: Device, kind: BodyKind): boolean {
     const l = this.losing!;
-    if ((l.dev !== undefined && l.dev !== dev) || (l.kinds !== undefined && !l.kinds.has(kind))) return;
-    this.dropSet.add(ev);
+    if ((l.dev !== undefined && l.dev !== dev) || (l.kinds !== undefined && !l.kinds.has(kind))) return false;
     this.unseen = true;
     if (!l.reported) { l.reported = true; this.judge.lost(ts); }
+    return true;
   }
 
   /** From now until stopLosing(), the ring buffer loses the events of `dev` (all devices if undefined) of these kinds
    * (all if undefined): reported as `dropped` or as a seq gap. */
   loseFrom(dev: Device | undefined, kinds: readonly BodyKind[] | undefined, mode: LossWindow['mode'], scenario: string): void {
     this.losing = { dev, kinds: kinds ? new Set(kinds) : undefined, reported: false };
-    this.dropMode = mode;
-    this.dropScenario = scenario;
+    this.out.lossMode(mode, scenario);
   }
 
   stopLosing(): void { this.losing = undefined; }
@@ -1014,118 +981,16 @@ export class HostSim implements JudgeHost {
     if (final) {
       // The collector keeps reading after the run's end until the activities that started before it are delivered,
       // cutting batches as it does in between.
-      for (let e = this.t0 + relEnd; this.pendingN > 0; e += EPOCH_NS) this.cut(e, out);
-      if (this.cur.length > 0) this.closeBatch(out, Math.max(this.curMax, this.end, this.lastCutNs));
-      else if (this.lastCutNs < this.end) this.closeBatch(out, this.end); // a last heartbeat: host time reaches the end
-      this.judge.finish(Math.max(this.lastCutNs, this.maxTsEmitted));
-    } else this.cut(absEnd, out);
+      this.judge.finish(this.out.finish(this.t0 + relEnd, this.end, EPOCH_NS, out));
+    } else this.out.cut(absEnd, out);
     this.done = final;
   }
 
-  /** The collector reads its buffers at `absEnd` (host clock): flush what is ready, cut the batch when due. */
-  private cut(absEnd: number, out: EventBatch[]): void {
-    this.flush(absEnd, out);
-    if (absEnd >= this.closeAt || absEnd - this.lastCutNs >= HEARTBEAT_NS) this.closeBatch(out, absEnd);
-  }
-
   /** advance() has a slot to run, events to flush or a heartbeat to send only for an end (host clock) past this time... */
-  get dueAt(): number { return Math.min(this.nextDue, this.pendingMin, this.lastCutNs + HEARTBEAT_NS); }
-  /** ...and closes the open batch once the end reaches this time (its flush interval, or a second since the last
-   * batch: the collector sends one at least every second). */
-  get closeAt(): number {
-    return this.cur.length > 0 ? Math.min(this.curOpenedTs + this.cfg.flushIntervalNs, this.lastCutNs + HEARTBEAT_NS) : Infinity;
-  }
-
-  private flush(absEnd: number, out: EventBatch[]): void {
-    if (this.pendingMin >= absEnd) return;
-    // Take the ready events out, keeping the rest in emission order.
-    const pending = this.pending, pts = this.pendingTs, pcpu = this.pendingCpu, count = this.pendingN;
-    if (count > order.length) {
-      const cap = Math.max(count, 2 * order.length);
-      keyW = new Float64Array(cap); keyR = new Float64Array(cap); keyT = new Float64Array(cap); order = new Int32Array(cap);
-    }
-    // Per-CPU interleaving: within each read window the collector drains CPU after CPU, so events are in
-    // ts order per CPU but not across CPUs (displacement < PERCPU_WINDOW_NS, far below the 2 s lateness).
-    const t0 = this.t0;
-    let n = 0, kept = 0, min = Infinity;
-    for (let i = 0; i < count; i++) {
-      const ev = pending[i]!, ts = pts[i]!;
-      if (ts < absEnd) {
-        const w = Math.floor((ts - t0) / PERCPU_WINDOW_NS);
-        keyW[n] = w;
-        keyR[n] = (Math.imul(pcpu[i]! + 1, 0x9e3779b1) ^ Math.imul(w, 0x85ebca6b)) >>> 0;
-        keyT[n] = ts;
-        ready[n++] = ev;
-      } else {
-        pending[kept] = ev; pts[kept] = ts; pcpu[kept] = pcpu[i]!; kept++;
-        if (ts < min) min = ts;
-      }
-    }
-    for (let i = kept; i < count; i++) pending[i] = undefined;
-    this.pendingN = kept;
-    this.pendingMin = min;
-    // Order by (w, r, tsNs, emission order): a total order, so any sort gives the same result. Insertion
-    // sort: ready events come nearly in order and few at a time.
-    for (let i = 0; i < n; i++) {
-      const w = keyW[i]!, r = keyR[i]!, t = keyT[i]!;
-      let j = i;
-      for (; j > 0; j--) {
-        const o = order[j - 1]!;
-        const dw = keyW[o]! - w;
-        if (dw < 0 || (dw === 0 && (keyR[o]! < r || (keyR[o] === r && keyT[o]! <= t)))) break;
-        order[j] = o;
-      }
-      order[j] = i;
-    }
-    // The collector cuts a full batch while reading at absEnd (the end of the last event read if it runs later).
-    const cut = absEnd === Infinity ? -Infinity : absEnd;
-    for (let i = 0; i < n; i++) { const k = order[i]!; this.push(ready[k]!, keyT[k]!, out, cut); }
-    for (let i = 0; i < n; i++) ready[i] = undefined;
-  }
-
-  private push(ev: Event, ts: number, out: EventBatch[], cut: number): void {
-    if (this.dropSet.size > 0 && this.dropSet.has(ev)) {
-      this.dropSet.delete(ev);
-      if (this.cur.length > 0) this.closeBatch(out, Math.max(cut, this.curMax));
-      if (!this.lossOpen) this.lossOpen = { maxBefore: Math.max(this.maxTsEmitted, this.lastCutNs), mode: this.dropMode, lost: 0, scenario: this.dropScenario };
-      this.lossOpen.lost++;
-      this.stats.lostEvents++;
-      // Ring-buffer overflow: the agent counts what it lost (dropped); a lost spool segment shows as a seq gap.
-      if (this.lossOpen.mode === 'dropped') this.pendingDropped++; else this.nextSeq++;
-      this.lostRun++;
-      return;
-    }
-    if (this.cur.length === 0) this.curOpenedTs = ts;
-    this.cur.push(ev);
-    if (ts < this.curMin) this.curMin = ts;
-    if (ts > this.curMax) this.curMax = ts;
-    if (this.cur.length >= this.cfg.batchSize) this.closeBatch(out, Math.max(cut, this.curMax));
-  }
-
-  /** Out of line: rare (ring-buffer loss scenarios only). The lost events lie between the host time before the loss
-   * and the oldest event of the batch that reports it (its clock, if it has none), each widened by the lateness. */
-  private closeLossWindow(min: number): void {
-    const lo = this.lossOpen!;
-    this.lossWindows.push({ hostname: this.hostname, bootId: this.bootId, fromTsNs: lo.maxBefore - 2 * S, toTsNs: min + 2 * S, lost: lo.lost, mode: lo.mode, scenario: lo.scenario });
-    this.lossOpen = undefined;
-  }
-
-  /** Cuts the open batch (or, with no events, a heartbeat) at the collector's clock `nowNs`. */
-  private closeBatch(out: EventBatch[], nowNs: number): void {
-    const events = this.cur, min = this.curMin, max = this.curMax;
-    if (nowNs < this.lastCutNs) nowNs = this.lastCutNs; // CLOCK_MONOTONIC
-    this.cur = [];
-    this.curMin = Infinity; this.curMax = -Infinity;
-    out.push({ host: this.info, firstSeq: this.nextSeq, dropped: this.pendingDropped, events, nowNs });
-    if (this.lossOpen) this.closeLossWindow(events.length > 0 ? min : Math.max(this.maxTsEmitted, this.lastCutNs, nowNs));
-    this.lastCutNs = nowNs;
-    if (events.length === 0) this.stats.heartbeats++;
-    this.nextSeq += events.length;
-    this.pendingDropped = 0;
-    if (max > this.maxTsEmitted) this.maxTsEmitted = max;
-    this.stats.batches++;
-    this.stats.events += events.length;
-  }
+  get dueAt(): number { return Math.min(this.nextDue, this.out.dueAt); }
+  /** ...and the collector closes its open batch once the end reaches this time. */
+  get closeAt(): number { return this.out.closeAt; }
+  get lossWindows(): LossWindow[] { return this.out.lossWindows; }
 }
 
 function shuffled<T>(rng: Rng, xs: T[]): T[] {
