@@ -1,4 +1,4 @@
-// The episode computation of DESIGN §4 written as ClickHouse SQL (window functions) over raw events in chDB,
+// The episode computation of docs/rules.md written as ClickHouse SQL (window functions) over raw events in chDB,
 // checked against the correlator on the same trace, and timed beside it (issue 2).
 // SQL covers the metrics only (no mapping state, findings, trigger attachment or reordering) and kernels
 // ≥ 6.11, where every zap runs under memory_lock (pre-6.11 zaps precede down_write).

@@ -1,4 +1,4 @@
-// The API and the built-in alert rules over rules-v2 outputs (DESIGN §4.1, §6), on real HTTP (fastify on
+// The API and the built-in alert rules over rules-v2 outputs (docs/rules.md, docs/design.md §6), on real HTTP (fastify on
 // 127.0.0.1) and a real chDB store: FAULT_WHILE_REVOKED pages at once; critical rules count certain findings
 // only, inconclusive findings stay visible (API, an info-level rule) and never page; new filters and fields;
 // evidence as an object; hosts alive by their heartbeat clock. Findings and episodes are built by hand (the
@@ -119,7 +119,7 @@ afterAll(async () => {
   await client?.close();
 });
 
-describe('built-in rules (DESIGN §4.1: certain means proven)', () => {
+describe('built-in rules (docs/rules.md: certain means proven)', () => {
   it('FAULT_WHILE_REVOKED is a critical rule without `for`, on certain findings', async () => {
     const { body } = await get('/api/v1/rules/fault-while-revoked');
     expect(body).toMatchObject({ name: 'RevokeFaultWhileRevoked', builtin: true, enabled: true, for: '0s', labels: { severity: 'critical' },

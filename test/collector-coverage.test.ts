@@ -1,4 +1,4 @@
-// Which event-model field of DESIGN §4.1 (and of issue 14's vocabulary) each collector backend emits on a real
+// Which event-model field of docs/rules.md (and of issue 14's vocabulary) each collector backend emits on a real
 // kernel: the traces the collector wrote in the kernel lab (test/fixtures/kernel/<release>/trace-<backend>-<scenario>.jsonl,
 // Debian 7.3 with DMABUFs and the lab importer, Debian 6.12 under the field conditions), read back field by field.
 // The table below is the claim; the test fails when a trace shows more or less than it says.

@@ -296,7 +296,7 @@ describe('agent', () => {
   });
 });
 
-describe('decoder: the DESIGN §4.1 vocabulary', () => {
+describe('decoder: the docs/rules.md vocabulary', () => {
   const hit = (probe: string, ts: number, args: Record<string, bigint | string> = {}, tid = 7) => ({ probe, tsNs: ts, cpu: 0, tid, pid: tid, comm: 'w', args });
   const DEV = '0000:01:00.0', SIB = '0000:01:00.1';
   const decode = (hits: ReturnType<typeof hit>[], extra: Partial<ConstructorParameters<typeof Decoder>[1]> = {}) => {

@@ -1,4 +1,4 @@
-// Property: any arrival order within the lateness window gives the same episodes and findings (DESIGN §4).
+// Property: any arrival order within the lateness window gives the same episodes and findings (docs/rules.md).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { analyzeBatches } from '../services/core/analysis.js';

@@ -24,7 +24,7 @@ function started(era: Era, opts: { driver?: string; zapBarsOnRevoke?: boolean; b
   return b;
 }
 
-/** A correct VFIO_DEVICE_RESET for each era (DESIGN §1 protocol). */
+/** A correct VFIO_DEVICE_RESET for each era (docs/design.md §1 protocol). */
 function correctReset(b: TraceBuilder, t: number, era: Era, opts: { deviceZap?: boolean } = {}): TraceBuilder {
   b.trigger(t, D, TriggerKind.RESET);
   if (era === '6.1') {

@@ -115,7 +115,7 @@ function healthSamples(p: HostPlan, batches: EventBatch[]): HostHealth[] {
 }
 
 /**
- * Rules-v2 outputs (DESIGN §4.1) the hand-written traces above do not produce, built as the correlator emits them:
+ * Rules-v2 outputs (docs/rules.md) the hand-written traces above do not produce, built as the correlator emits them:
  * on gpu-a01 an episode that began before observation and one touched by loss (device 0000:3b:00.0), a certain
  * FAULT_WHILE_REVOKED (0000:af:00.0); on nic-e05 an inconclusive one.
  */

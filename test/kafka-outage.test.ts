@@ -1,4 +1,4 @@
-// Kafka unreachable for 10 s while two collectors keep producing (DESIGN §7, §8): host A has room in its disk
+// Kafka unreachable for 10 s while two collectors keep producing (docs/design.md §7, §8): host A has room in its disk
 // spool and loses nothing (every seq arrives exactly once, in order); host B's spool is tiny, so batches are
 // dropped, and every seq that did not arrive is accounted for in a later batch's `dropped`.
 // Uses a broker of its own: stopping the shared one would disturb other files.

@@ -1,4 +1,4 @@
-// Rules v2 (docs/rules.md, DESIGN §4.1): every rule change as a hand-written trace and its negative twin. Each trace
+// Rules v2 (docs/rules.md): every rule change as a hand-written trace and its negative twin. Each trace
 // runs through decoded batches and their protobuf bytes, which must agree.
 import { describe, expect, it } from 'vitest';
 import { analyzeBatches, analyzeFrames } from '../services/core/analysis.js';

@@ -1,4 +1,4 @@
-// The episode metrics of DESIGN §4 computed a second way, as ClickHouse SQL with window functions over the raw
+// The episode metrics of docs/rules.md computed a second way, as ClickHouse SQL with window functions over the raw
 // events in chDB, must agree with the correlator on a simulated fleet (issue 2; timed in bench/sql-episodes.ts).
 import { describe, expect, it } from 'vitest';
 import { benchSqlEpisodes } from '../bench/sql-episodes.js';

@@ -1,5 +1,5 @@
 // A store an older release made (migrations 1–3, rows in the shapes of that time) migrates forward to rules v2
-// (migration 4, DESIGN §4.1) on a real chDB engine: old rows read as before, new columns are unknown (NULL) or
+// (migration 4, docs/rules.md) on a real chDB engine: old rows read as before, new columns are unknown (NULL) or
 // zero, re-ingesting an old episode does not duplicate it, the widened enums take the new values, and the
 // migration texts older stores ran are unchanged (frozen). Also the cluster rendering of migration 4.
 import type { ClickHouseClient } from '@clickhouse/client';

@@ -93,7 +93,7 @@ describe('round trip of every table', () => {
         { tsNs: 80, device: 'd0', barMunmap: { bar: 2, mappingId: 5 } },
         { tsNs: 90, device: 'd0', trigger: { kind: TriggerKind.HOT_RESET, groupId: 42 } },
         { tsNs: 100, device: 'd0', lockRelease: {} },
-        // rules v2 (DESIGN §4.1): new bodies, DeviceInfo state with every field set, and with none
+        // rules v2 (docs/rules.md): new bodies, DeviceInfo state with every field set, and with none
         { tsNs: 110, device: 'd0', triggerEnd: { kind: TriggerKind.OPEN, ret: -16 } },
         { tsNs: 120, device: 'd0', powerTransition: { from: 3, to: 0, durationNs: 10_000_000 } },
         { tsNs: 130, device: 'd0', resetFunction: { ret: -25, durationNs: 1_500_000 } },
@@ -286,7 +286,7 @@ describe('hourly and daily rollups', () => {
   });
 });
 
-describe('rules v2 outputs (DESIGN §4.1)', () => {
+describe('rules v2 outputs (docs/rules.md)', () => {
   const host = 'v2-host';
   const S = 1e9;
   // three measured episodes, one touched by loss, and two that began before observation (the collector restarted

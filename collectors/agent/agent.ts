@@ -1,4 +1,4 @@
-// The collector agent (DESIGN §7): plan probes for this kernel, attach a backend, seed DeviceInfo and
+// The collector agent (docs/design.md §7): plan probes for this kernel, attach a backend, seed DeviceInfo and
 // mapping snapshots, decode hits into numbered events, batch them into EventBatches and hand them to a sink.
 import { closeSync, openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';

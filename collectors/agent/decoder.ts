@@ -1,4 +1,4 @@
-// ProbeHits -> semantic Events (DESIGN §3, §4.1). Per-thread state pairs entries with returns (durations, lock
+// ProbeHits -> semantic Events (docs/design.md §3, docs/rules.md). Per-thread state pairs entries with returns (durations, lock
 // wait, trigger results) and attributes device-less hits (a zap only knows its address_space) to the device whose
 // memory_lock the same thread holds, or that it just triggered. Pure apart from the callbacks in the options.
 import { TriggerKind, ZapTarget, Backing, VFIO_PCI_OFFSET_SHIFT, type DeviceInfo, type Event } from '../../services/core/model.js';
@@ -11,7 +11,7 @@ const BAR_PGOFF_SHIFT = VFIO_PCI_OFFSET_SHIFT - PAGE_SHIFT;
 const PCI_COMMAND_MEMORY = 0x2n;
 const VM_FAULT_ERROR = 0x0873n;       // OOM | SIGBUS | SIGSEGV | HWPOISON | HWPOISON_LARGE | FALLBACK
 const VM_FAULT_FALLBACK = 0x0800n;
-const TRIGGER_CONTEXT_NS = 1e9;       // a trigger names the device of this thread's next lock (DESIGN §4: 1 s)
+const TRIGGER_CONTEXT_NS = 1e9;       // a trigger names the device of this thread's next lock (docs/rules.md: 1 s)
 const PCI_D3HOT = 3;
 const PCI_EXP_DEVCTL = 8n, PCI_EXP_DEVCTL_BCR_FLR = 0x8000n;   // vfio_exp_config_write(): "Initiate FLR"
 const PCI_AF_CTRL = 5n, PCI_AF_CTRL_FLR = 0x01n;               // vfio_af_config_write()

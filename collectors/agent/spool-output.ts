@@ -1,4 +1,4 @@
-// The agent's output stage (DESIGN §3, §7): numbers events, cuts EventBatches, and hands them to the transport
+// The agent's output stage (docs/design.md §3, §7): numbers events, cuts EventBatches, and hands them to the transport
 // without ever blocking the agent. While the transport keeps up, batches go straight to it; when it stops
 // acknowledging (Kafka unreachable) and `memoryBytes` are outstanding, batches go to the disk spool, which is
 // replayed in order before anything is sent directly again. A batch that fits nowhere, or whose spool write

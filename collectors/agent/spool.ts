@@ -1,4 +1,4 @@
-// The agent's bounded disk queue for while Kafka is unreachable (DESIGN §7): append-only segment files,
+// The agent's bounded disk queue for while Kafka is unreachable (docs/design.md §7): append-only segment files,
 // replayed from the head in order, deleted once every record in them is acknowledged.
 //
 // Record: u32 payload length | u32 crc32(payload) | payload = u16 key length | key (utf-8) | value.

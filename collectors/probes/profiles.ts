@@ -1,5 +1,5 @@
-// Probe profiles as data (DESIGN §7): one per kernel era, each mapping kernel functions and their
-// arguments to the semantic events of §3 and §4.1. Backends (ftrace, bpftrace) render the same specs.
+// Probe profiles as data (docs/design.md §7): one per kernel era, each mapping kernel functions and their
+// arguments to the semantic events of docs/design.md §3 and docs/rules.md. Backends (ftrace, bpftrace) render the same specs.
 // Arguments are x86-64 SysV integer registers (arg0 = %di ... arg5 = %r9); struct member offsets come
 // from BTF at plan time, so a spec needing BTF degrades (the argument or filter is dropped) without it.
 import { Backing, Capability } from '../../services/core/model.js';

@@ -1,4 +1,4 @@
-// Kernel eras, drivers and collector versions the simulated fleet mixes (DESIGN §1, §7). The simulator's own
+// Kernel eras, drivers and collector versions the simulated fleet mixes (docs/design.md §1, §7). The simulator's own
 // tables: nothing here comes from the correlator.
 import { Backing, Capability } from '../../services/core/model.js';
 

@@ -1,4 +1,4 @@
-// Fleet simulator (DESIGN §1, §7; issues 2 and 13): a pure, deterministic generator of EventBatches for a fleet
+// Fleet simulator (docs/design.md §1, §7; issues 2 and 13): a pure, deterministic generator of EventBatches for a fleet
 // mixing kernel eras, drivers, collector versions and workloads, with injected faults and field conditions. It
 // models the kernel from its own tables (kernel.ts) and judges its own ground truth (judge.ts, docs/rules.md): it
 // imports nothing from the correlator. No I/O: `revokescope simulate` writes what this yields.

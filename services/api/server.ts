@@ -1,4 +1,4 @@
-// The API (DESIGN §6) as `run` and `serve` expose it: one fastify app with, in this order,
+// The API (docs/design.md §6) as `run` and `serve` expose it: one fastify app with, in this order,
 //   1. the operations plugins (services/api/alerting/wire.ts): security (bearer tokens, rate limits, body
 //      limits, the JSON 4xx error and not-found handlers), observability (/healthz, /readyz, /metrics,
 //      /openapi.json, /docs), collector hosts (/api/v1/hosts) and alerting (/api/v1/rules, /api/v1/alerts,

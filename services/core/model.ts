@@ -1,4 +1,4 @@
-// The event model (DESIGN §3): types generated from proto/ plus small domain helpers. Pure, no I/O.
+// The event model (docs/design.md §3): types generated from proto/ plus small domain helpers. Pure, no I/O.
 import { revokescope } from '../../gen/proto.js';
 
 export const v1 = revokescope.v1;
@@ -76,7 +76,7 @@ export function triggerRequiresRevoke(kind: TriggerKind): boolean {
   }
 }
 
-/** Kernel "era" by release string: the probe set and some rules differ (DESIGN §7). */
+/** Kernel "era" by release string: the probe set and some rules differ (docs/design.md §7). */
 export function kernelVersion(release: string): { major: number; minor: number } | undefined {
   const m = /^(\d+)\.(\d+)/.exec(release);
   return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;

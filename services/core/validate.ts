@@ -1,4 +1,4 @@
-// Boundary checks on an EventBatch: the facts the correlator relies on (DESIGN §3, §8). One set of rules for every
+// Boundary checks on an EventBatch: the facts the correlator relies on (docs/design.md §3, §8). One set of rules for every
 // reader: `validateBatch` checks decoded objects (proto3 JSON input), and the wire reader (wire.ts) runs the same
 // `checkEventHead` / `checkBody` on each event it scans, so the JSON path, `analyze` of .pb files, the embedded
 // pipeline and the Kafka consumer accept and reject the same batches with the same reason. Pure.

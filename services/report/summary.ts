@@ -2,7 +2,7 @@
 // kind and severity, the worst devices per finding kind and a log-scale latency histogram. Pure.
 // SummaryBuilder takes episodes and findings one at a time (analyze streams them); summarize() is
 // the same over arrays. Revoke latency counts revoke episodes that revoked something (revoke_ns > 0,
-// DESIGN §4: "only defined for revoke episodes that revoked something") and where it was measured, as the store's
+// docs/rules.md: "only defined for revoke episodes that revoked something") and where it was measured, as the store's
 // rollups do (LATENCY_METRICS.revoke): a complete episode whose acquire was seen (one that began before
 // observation has no acquire to measure from; loss inside one can hide its last revoking step).
 import type { OpenLock } from '../core/correlator/index.js';
@@ -33,7 +33,7 @@ export interface DeviceFindings {
 
 export interface HistogramBucket { loNs: number; hiNs: number; count: number }
 
-/** An episode still holding memory_lock at the end of the input (DESIGN §4.1: listed as open). */
+/** An episode still holding memory_lock at the end of the input (docs/rules.md: listed as open). */
 export interface OpenLockSummary {
   hostname: string; device: string; episodeId: string; acquireTsNs: number; tid: number; comm: string; trigger: string;
   /** Host's last time seen (event or heartbeat) − acquire. */

@@ -68,7 +68,7 @@ const HEALTH_COLUMNS = [
 ] as const;
 
 
-/** A finding's evidence as stored: always the text of a JSON object (DESIGN §4.1). The correlator's text is kept as
+/** A finding's evidence as stored: always the text of a JSON object (docs/rules.md). The correlator's text is kept as
  * it is; anything else (a finding written by hand or by an older version) is wrapped as {"text": ...}. */
 function evidenceText(evidence: string | null | undefined): string {
   const text = evidence ?? '';

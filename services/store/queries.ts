@@ -130,7 +130,7 @@ export class StoreReader {
         time, toString(toUnixTimestamp64Nano(time)) AS _time_ns
       FROM ${this.table(TABLES.findings)} FINAL ${whereClause(w)}
       ORDER BY time DESC, finding_id DESC LIMIT {limit:UInt32}`, w.params);
-    // evidence is stored as the text of a JSON object and returned as the object (DESIGN §4.1)
+    // evidence is stored as the text of a JSON object and returned as the object (docs/rules.md)
     for (const r of rows) r.evidence = evidenceObject(r.evidence);
     return page(rows, f.limit, 'findingId');
   }

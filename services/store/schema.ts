@@ -1,4 +1,4 @@
-// ClickHouse schema (DESIGN §5) as versioned migrations. The same statements run in chDB and on a server;
+// ClickHouse schema (docs/design.md §5) as versioned migrations. The same statements run in chDB and on a server;
 // with a cluster name they render as ReplicatedMergeTree local tables + Distributed tables, ON CLUSTER.
 //
 // Time. ts_ns is the host's CLOCK_MONOTONIC; ClickHouse needs a wall-clock column for TTL, partitions and
@@ -58,7 +58,7 @@ export function enum8(values: Record<string, unknown>, through = 127): string {
   return `Enum8(${items.join(', ')})`;
 }
 
-/** The enum values each migration knows (migration 1: DESIGN §3; migration 4: rules v2, §4.1). */
+/** The enum values each migration knows (migration 1: docs/design.md §3; migration 4: rules v2, docs/rules.md). */
 const V1 = { trigger: TriggerKind.PERMANENT_REVOKE, finding: FindingKind.SLOW_REVOKE, capability: Capability.DEVICE_INFO };
 const V4 = { trigger: TriggerKind.OPEN, finding: FindingKind.FAULT_WHILE_REVOKED, capability: Capability.TRIGGER_END };
 
@@ -459,7 +459,7 @@ const migrations: Migration[] = [
   },
   {
     version: 4,
-    name: 'rules v2 (DESIGN §4.1): episode task, trigger return, stale triggers, intended empty zaps; episodes that began before observation; latency only where measured; FAULT_WHILE_REVOKED; new raw-event bodies and DeviceInfo state; collector clock in host health',
+    name: 'rules v2 (docs/rules.md): episode task, trigger return, stale triggers, intended empty zaps; episodes that began before observation; latency only where measured; FAULT_WHILE_REVOKED; new raw-event bodies and DeviceInfo state; collector clock in host health',
     // Enum columns widen in place (metadata only). zap_bars_on_revoke becomes Nullable like the other DeviceInfo
     // state fields (absent = not read, never a default): a rewrite of that one-byte column, old rows keep their
     // value (the field was always sent then). Raw-event columns of the new bodies are sparse like the others.

@@ -1,9 +1,9 @@
-// What the pipeline needs from a store (DESIGN §5). One implementation over @clickhouse/client serves both
+// What the pipeline needs from a store (docs/design.md §5). One implementation over @clickhouse/client serves both
 // the embedded chDB default and a ClickHouse server URL.
 import type { Episode, EventBatch, Finding } from '../core/model.js';
 import type { BatchScan } from '../core/wire.js';
 
-/** Collector health sample for one host (DESIGN §5 host_health; §7 the agent reports its own rates). */
+/** Collector health sample for one host (docs/design.md §5 host_health; §7 the agent reports its own rates). */
 export interface HostHealth {
   hostname: string;
   bootId: string;

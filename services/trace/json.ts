@@ -93,7 +93,7 @@ function enumValue(field: FieldSpec, v: unknown, path: string): number {
     return n;
   }
   if (typeof v === 'number' && Number.isInteger(v)) {
-    // proto3 enums are open, but an unknown value in our own event stream is bad input (DESIGN §8).
+    // proto3 enums are open, but an unknown value in our own event stream is bad input (docs/design.md §8).
     if (!e.byNumber.has(v)) throw new FieldError(path, `unknown enum number ${v} for ${e.fullName}`);
     return v;
   }
@@ -187,7 +187,7 @@ export function episodeToJson(ep: Episode | revokescope.v1.IEpisode): Record<str
 }
 
 /** Finding → proto3 JSON object with every field (kind: "SKIPPED_ZAP", severity: "CRITICAL", ...). The evidence,
- * a JSON text in the message, is written as the object it is (DESIGN §4.1: structured wherever JSON is written). */
+ * a JSON text in the message, is written as the object it is (docs/rules.md: structured wherever JSON is written). */
 export function findingToJson(f: Finding | revokescope.v1.IFinding): Record<string, unknown> {
   const out = v1.Finding.toObject(v1.Finding.fromObject(f as Record<string, unknown>), JSON_OPTIONS_ALL);
   out.evidence = evidenceObject(out.evidence);

@@ -1,4 +1,4 @@
-// Which event-model field of DESIGN §4.1 (and of issue 14's vocabulary) each collector backend emits on a real
+// Which event-model field of docs/rules.md (and of issue 14's vocabulary) each collector backend emits on a real
 // kernel: the claim (EMITTED) and how a trace shows a field (emittedFields). test/collector-coverage.test.ts holds
 // the claim against the kernel lab's traces.
 import { TriggerKind, type EventBatch } from '../../services/core/model.js';

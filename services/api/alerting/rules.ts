@@ -1,5 +1,5 @@
 // Built-in rules (editable), rule validation beyond JSON Schema, label sets, fingerprints and annotation
-// templates. Paging policy (DESIGN §4.1): a critical rule pages someone at night, so every critical rule over
+// templates. Paging policy (docs/rules.md): a critical rule pages someone at night, so every critical rule over
 // findings counts certain findings only (query.inconclusive: false); inconclusive findings rest on device state
 // the collector could not know, stay visible (API, dashboards, the info-level RevokeInconclusiveFindings) and
 // never page.

@@ -1,4 +1,4 @@
-// Rules, alerts, silences and alerting configuration (DESIGN §6).
+// Rules, alerts, silences and alerting configuration (docs/design.md §6).
 import { findingKindNames } from '../schemas.js';
 import { DEFAULT_MATCH_BUDGET_MS, type Matcher } from './matchers.js';
 

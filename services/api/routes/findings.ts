@@ -1,4 +1,4 @@
-// GET /api/v1/findings: skipped and redundant zaps and the other findings of DESIGN §4 and §4.1 (FAULT_WHILE_REVOKED),
+// GET /api/v1/findings: skipped and redundant zaps and the other findings of docs/rules.md (FAULT_WHILE_REVOKED among them),
 // newest first, with their evidence as an object.
 import type { FastifyPluginAsync } from 'fastify';
 import type { StoreReader } from '../../store/queries.js';

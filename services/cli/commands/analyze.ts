@@ -1,5 +1,5 @@
 // `revokescope analyze FILE`: correlate a trace (.jsonl, .pb, or - for proto3 JSON lines on stdin) into
-// revoke episodes and findings (DESIGN §4), print them as JSON or a table for a person.
+// revoke episodes and findings (docs/rules.md), print them as JSON or a table for a person.
 // Exit codes: 0 done (findings or not); 1 a finding at or above --fail-on; 2 usage or input error.
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';

@@ -7,7 +7,7 @@ export interface HostContext {
   readonly hostname: string;
   readonly bootId: string;
   kernelRelease: string;
-  /** The DMABUF_REVOKE probe is attached: without it the kernel predates DMABUF export (DESIGN §4). */
+  /** The DMABUF_REVOKE probe is attached: without it the kernel predates DMABUF export (docs/rules.md). */
   hasDmabufRevoke: boolean;
   /** The collector reports trigger returns (Capability.TRIGGER_END): a trigger without one has not returned. */
   hasTriggerEnd: boolean;

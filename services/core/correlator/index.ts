@@ -1,4 +1,4 @@
-// The correlator (DESIGN §4): EventBatches in, Episodes and Findings out. Pure and I/O-free; sources, the
+// The correlator (docs/rules.md): EventBatches in, Episodes and Findings out. Pure and I/O-free; sources, the
 // transport and the store are adapters around it.
 import type { Episode, EventBatch, Finding } from '../model.js';
 import { BatchScan } from '../wire.js';

@@ -1,4 +1,4 @@
-// Mapping state of one device (DESIGN §4): live BAR mappings, their backing, whether PTEs are populated.
+// Mapping state of one device (docs/rules.md): live BAR mappings, their backing, whether PTEs are populated.
 import { Backing, BAR_REGION_BYTES, type Backing as BackingT } from '../model.js';
 
 export interface Mapping {
@@ -14,7 +14,7 @@ export interface Mapping {
   revokedKnown: boolean;
 }
 
-/** [start, start+length) of a Zap reaches BAR `bar`'s region [bar<<40, (bar+1)<<40). DESIGN §4 says
+/** [start, start+length) of a Zap reaches BAR `bar`'s region [bar<<40, (bar+1)<<40). docs/rules.md says
  * "contains bar<<40"; for whole-range zaps (0, 6<<40) this is the same, and per-VMA zap_vma_ptes ranges
  * (pre-6.11) that start inside a BAR still count for that BAR. */
 export function zapReachesBar(start: number, length: number, bar: number): boolean {

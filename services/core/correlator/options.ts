@@ -1,4 +1,4 @@
-// Correlator limits (DESIGN §4). All times in nanoseconds.
+// Correlator limits (docs/rules.md). All times in nanoseconds.
 export interface CorrelatorOptions {
   /** How far out of ts order events of one host may arrive (per-CPU buffers interleave). Default 2 s. */
   latenessNs: number;

@@ -1,4 +1,4 @@
-// A host's reorder buffer (DESIGN §4: out-of-order input within the lateness window): events wait here until
+// A host's reorder buffer (docs/rules.md: out-of-order input within the lateness window): events wait here until
 // the watermark passes them, then leave in (ts, protocol rank, tid, cpu, arrival) order. Columns, not
 // objects: an event from bytes is kept as (frame, offset) and decoded only when released, so a window of
 // buffered events costs a few numbers each instead of a tree of decoded messages. Pure.

@@ -1,4 +1,4 @@
-// Collector side of the fleet transport (DESIGN §2, §7): EventBatch bytes → Kafka topic "revokescope.events",
+// Collector side of the fleet transport (docs/design.md §2, §7): EventBatch bytes → Kafka topic "revokescope.events",
 // key = hostname so one host's batches stay in one partition, in order. Idempotent producer, acks=all, one
 // request in flight (order), zstd. kafkajs has no linger or byte batching of its own: `send` calls are
 // coalesced here into requests of up to `batchBytes`, waiting at most `lingerMs` for more.
