@@ -18,9 +18,9 @@ echo "run: prepared $KV in $(el)s" >&2
 
 # The collector the guest runs: this checkout compiled into a private dist (others may rebuild dist/ meanwhile).
 DIST=$CACHE/dist
-if [ ! -f "$DIST/services/cli/main.js" ] || [ -n "$(find "$REPO/collectors" "$REPO/services" -name '*.ts' -newer "$DIST/services/cli/main.js" -print -quit)" ]; then
+if [ ! -f "$DIST/services/cli/main.js" ] || [ -n "$(find "$REPO/collectors" "$REPO/services" "$REPO/gen" \( -name '*.ts' -o -name '*.js' \) -newer "$DIST/services/cli/main.js" -print -quit)" ]; then
   (cd "$REPO" && npx tsc -p tsconfig.json --outDir "$DIST" --incremental --tsBuildInfoFile "$CACHE/tsbuildinfo" >/dev/null 2>&1 || true)
-  mkdir -p "$DIST/gen" && cp "$REPO/gen/proto.js" "$DIST/gen/" && cp "$REPO/package.json" "$DIST/"
+  mkdir -p "$DIST/gen" && cp "$REPO"/gen/*.js "$DIST/gen/" && cp "$REPO/package.json" "$DIST/"
   touch "$DIST/services/cli/main.js"
 fi
 [ -f "$DIST/collectors/agent/agent.js" ] || { echo "run: collector build failed" >&2; exit 1; }
