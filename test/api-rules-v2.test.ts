@@ -226,9 +226,9 @@ describe('read API: new filters, fields and evidence as an object', () => {
     ['/api/v1/findings?inconclusive=maybe', /querystring\/inconclusive must be equal to one of the allowed values/],
     ['/api/v1/findings?kind=FAULT_WHILE_REVOKE', /querystring\/kind must be equal to one of the allowed values/],
     ['/api/v1/findings?rule=a%20b', /querystring\/rule must match pattern/],
-    ['/api/v1/episodes?pid=-1', /querystring\/pid must be >= 0/],
-    ['/api/v1/episodes?pid=4294967296', /querystring\/pid must be <= 4294967295/],
-    ['/api/v1/episodes?pid=qemu', /querystring\/pid must be integer/],
+    ['/api/v1/episodes?pid=-1', /querystring\/pid must be a decimal integer from 0 to 4294967295, got -1/],
+    ['/api/v1/episodes?pid=4294967296', /querystring\/pid must be a decimal integer from 0 to 4294967295, got 4294967296/],
+    ['/api/v1/episodes?pid=qemu', /querystring\/pid must be a decimal integer from 0 to 4294967295, got "qemu"/],
     ['/api/v1/episodes?comm=', /querystring\/comm must NOT have fewer than 1 characters/],
   ];
   for (const [path, reason] of bad) {

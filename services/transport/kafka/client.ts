@@ -1,6 +1,7 @@
 // kafkajs plumbing shared by the producer and the consumer: the client, the zstd codec and topic creation.
 import { createRequire } from 'node:module';
 import kafkajs, { type Admin, type ITopicConfig, type Kafka as KafkaClient } from 'kafkajs';
+import { retry } from '../../lib/retry.js';
 import type { CompressionName, KafkaSettings } from './config.js';
 
 const require = createRequire(import.meta.url);
@@ -48,9 +49,22 @@ export async function ensureTopics(admin: Admin, s: KafkaSettings): Promise<void
     .map((topic) => ({ topic, numPartitions: s.partitions, replicationFactor: s.replicationFactor }));
   if (want.length === 0) return;
   try {
-    await admin.createTopics({ topics: want, waitForLeaders: true });
+    await admin.createTopics({ topics: want, waitForLeaders: false });
   } catch (err) {
     // another process may have created it between listTopics and createTopics
     if (!/already exists/i.test(String((err as Error).message))) throw err;
   }
+  // Until every partition has a leader. A KRaft broker under load answers UNKNOWN_TOPIC_OR_PARTITION for a moment
+  // after creating a topic, which kafkajs' own wait (LEADER_NOT_AVAILABLE only) does not retry.
+  await retry(async () => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: want.map((t) => t.topic) });
+    const waiting = topics.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name);
+    if (waiting.length > 0) throw new TopicsNotReady(waiting);
+  }, { tries: 120, baseMs: 250, maxMs: 1_000, retriable: (err) => err instanceof TopicsNotReady || NOT_READY.has((err as { type?: string }).type ?? '') });
+}
+
+const NOT_READY = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+class TopicsNotReady extends Error {
+  constructor(topics: string[]) { super(`topics without a leader yet: ${topics.join(', ')}`); }
 }
