@@ -26,8 +26,11 @@ export class Notifier {
     this.receivers = config.receivers.map((r) => ({ ...r, parsed: (r.matchers ?? []).flatMap((m) => parseMatchers(m)) }));
   }
 
+  /** What was sent last per group, from the notification log (at start, and when this replica takes over). */
   async init(): Promise<void> {
-    for (const r of await this.store.lastNotifications()) {
+    const last = await this.store.lastNotifications();
+    this.sent.clear();
+    for (const r of last) {
       this.sent.set(`${r.receiver}\u0000${r.groupKey}`, { fingerprints: r.fingerprints, atMs: r.atMs, status: r.status });
     }
   }
