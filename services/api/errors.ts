@@ -44,7 +44,7 @@ const DEFECTS = [TypeError, ReferenceError, RangeError, SyntaxError, EvalError, 
 
 /** The response status of an error: its own 4xx (catalogue errors, fastify's validation and body errors), 500 for a
  * defect, else 503 (the store). */
-export function statusOf(err: FastifyError): number {
+export function statusOf(err: Error & Partial<Pick<FastifyError, 'statusCode' | 'validation'>>): number {
   if (err.validation) return 400;
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 600) return err.statusCode;
   return DEFECTS.some((c) => err instanceof c) ? 500 : 503;
