@@ -31,7 +31,9 @@ export class Notifier {
     const last = await this.store.lastNotifications();
     this.sent.clear();
     for (const r of last) {
-      this.sent.set(`${r.receiver}\u0000${r.groupKey}`, { fingerprints: r.fingerprints, atMs: r.atMs, status: r.status });
+      // logged in payload order, compared sorted (dispatch)
+      const fingerprints = r.fingerprints.split(',').filter(Boolean).sort().join(',');
+      this.sent.set(`${r.receiver}\u0000${r.groupKey}`, { fingerprints, atMs: r.atMs, status: r.status });
     }
   }
 
