@@ -3,15 +3,11 @@
 // sense, or blanks) and real calendar times (no 2026-02-30, no 24:00) pass; anything else is an error that
 // names the parameter and says what was expected.
 //
-//   app.register(strictParamsPlugin)   // after the security plugin, before the routes: checks every route's
+//   app.register(strictParamsPlugin)   // (services/api/app.ts) after the security plugin, before the routes: checks every route's
 //                                      // integer/number query parameters before the schema coerces them
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-
-/** A client's malformed parameter (400). */
-export class ParamError extends Error {
-  readonly statusCode = 400;
-  override readonly name = 'ParamError';
-}
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { BadParameter } from './errors.js';
 
 const INTEGER = /^-?(?:0|[1-9][0-9]*)$/;
 const DECIMAL = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$/;
@@ -37,10 +33,10 @@ export function numberProblem(text: string, rule: NumberRule = {}): string | und
   return undefined;
 }
 
-/** Parse a client's number (`name` as the client wrote it, e.g. querystring/limit) or throw a ParamError. */
+/** Parse a client's number (`name` as the client wrote it, e.g. querystring/limit) or throw BadParameter (400). */
 export function parseNumber(name: string, text: string, rule: NumberRule = {}): number {
   const problem = numberProblem(text, rule);
-  if (problem) throw new ParamError(`${name} ${problem}`);
+  if (problem) throw new BadParameter(`${name} ${problem}`);
   return Number(text);
 }
 
@@ -75,10 +71,10 @@ export function parseTime(name: string, v: string | undefined): number | undefin
   if (v === undefined) return undefined;
   const ms = INTEGER.test(v) && !v.startsWith('-') ? Number(v) : rfc3339Ms(v);
   if (ms === undefined || !Number.isFinite(ms)) {
-    throw new ParamError(`${name} is not a valid time: ${JSON.stringify(v.slice(0, 60))} (RFC 3339, e.g. 2026-03-01T12:00:00Z, or milliseconds since the epoch)`);
+    throw new BadParameter(`${name} is not a valid time: ${JSON.stringify(v.slice(0, 60))} (RFC 3339, e.g. 2026-03-01T12:00:00Z, or milliseconds since the epoch)`);
   }
   if (ms < 0 || ms > MAX_TIME_MS) {
-    throw new ParamError(`${name} is out of range: ${v} (times from 1970-01-01T00:00:00Z to ${new Date(MAX_TIME_MS).toISOString()})`);
+    throw new BadParameter(`${name} is out of range: ${v} (times from 1970-01-01T00:00:00Z to ${new Date(MAX_TIME_MS).toISOString()})`);
   }
   return ms;
 }
@@ -97,7 +93,7 @@ function numberRuleOf(p: SchemaNode | undefined): NumberRule | undefined {
 
 /** Every route's integer and number query parameters must be plain decimals in range before the schema's
  * coercion sees them (it would turn "Infinity", "0x10", "1e3" or " 7" into numbers). */
-export async function strictParamsPlugin(app: FastifyInstance): Promise<void> {
+async function strictParams(app: FastifyInstance): Promise<void> {
   app.addHook('onRoute', (route: RouteOptions) => {
     const props = ((route.schema as { querystring?: { properties?: Record<string, SchemaNode> } } | undefined)?.querystring?.properties) ?? {};
     const rules = Object.entries(props).flatMap(([name, p]) => {
@@ -105,7 +101,7 @@ export async function strictParamsPlugin(app: FastifyInstance): Promise<void> {
       return rule ? [[name, rule] as const] : [];
     });
     if (rules.length === 0) return;
-    const check = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const check = async (req: FastifyRequest): Promise<void> => {
       const q = req.query as Record<string, unknown>;
       for (const [name, rule] of rules) {
         const v = q[name];
@@ -113,9 +109,7 @@ export async function strictParamsPlugin(app: FastifyInstance): Promise<void> {
         for (const text of Array.isArray(v) ? v : [v]) {
           if (typeof text !== 'string') continue;
           const problem = numberProblem(text, rule);
-          if (problem) {
-            return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `querystring/${name} ${problem}` });
-          }
+          if (problem) throw new BadParameter(`querystring/${name} ${problem}`);
         }
       }
     };
@@ -123,4 +117,4 @@ export async function strictParamsPlugin(app: FastifyInstance): Promise<void> {
     route.preValidation = existing === undefined ? [check] : [check, ...(Array.isArray(existing) ? existing : [existing])];
   });
 }
-(strictParamsPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+export const strictParamsPlugin = fp(strictParams, { name: 'revokescope-params', fastify: '5.x', dependencies: ['revokescope-errors'] });

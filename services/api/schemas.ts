@@ -2,6 +2,7 @@
 // summary/tags on route schemas: the OpenAPI fields @fastify/swagger declares on FastifySchema
 import type {} from '@fastify/swagger';
 import { FindingKind, Severity, TriggerKind } from '../core/model.js';
+import { BadParameter } from './errors.js';
 import { parseTime } from './params.js';
 
 const names = (e: object, skipZero = true): string[] =>
@@ -23,23 +24,14 @@ export const limitParam = { type: 'integer', minimum: 1, maximum: 10_000, defaul
 export const cursorParam = { type: 'string', maxLength: 600, pattern: '^[A-Za-z0-9_-]+$', description: 'nextCursor of the previous page' } as const;
 export const u64 = { type: 'string', pattern: '^[0-9]+$', description: '64-bit unsigned integer (proto3 JSON: a string)' } as const;
 
-export const errorSchema = {
-  type: 'object',
-  properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } },
-  required: ['statusCode', 'error', 'message'],
-} as const;
-
-/** A client error with a reason (400). */
-export class BadRequest extends Error {
-  readonly statusCode = 400;
-}
+export { errorSchema } from './errors.js';
 
 export { MAX_TIME_MS, parseTime } from './params.js';
 
 export function parseRange(q: { from?: string; to?: string }): { fromMs?: number; toMs?: number } {
   const fromMs = parseTime('querystring/from', q.from);
   const toMs = parseTime('querystring/to', q.to);
-  if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new BadRequest('querystring/from must be before querystring/to');
+  if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new BadParameter('querystring/from must be before querystring/to');
   return { fromMs, toMs };
 }
 
@@ -51,7 +43,7 @@ export function decodeCursor(s: string | undefined): { timeNs: string; id: strin
   if (s === undefined) return undefined;
   const text = Buffer.from(s, 'base64url').toString('utf8');
   const m = /^([0-9]{1,20}):(.{1,256})$/s.exec(text);
-  if (!m || BigInt(m[1]!) > 9223372036854775807n) throw new BadRequest('querystring/cursor is not a cursor this API issued');
+  if (!m || BigInt(m[1]!) > 9223372036854775807n) throw new BadParameter('querystring/cursor is not a cursor this API issued');
   return { timeNs: m[1]!, id: m[2]! };
 }
 

@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
-export function createLogger(command: string, level: string): Logger {
-  return pino({ name: `revokescope ${command}`, level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ fd: 2, sync: false }));
+/** The command's logger; `destination` (default: stderr, asynchronous) is where the JSON lines go. */
+export function createLogger(command: string, level: string, destination: pino.DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
+  return pino({ name: `revokescope ${command}`, level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
 }

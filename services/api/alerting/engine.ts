@@ -1,9 +1,14 @@
 // The alerting engine: rules → alerts (pending → firing → resolved, Prometheus semantics), silences, and
 // notification dispatch. State lives in memory for fast reads and is written through to the store, from
 // which a new process reloads it (alert state survives a restart; a pending alert keeps its activeAt).
+// One engine per store evaluates and notifies: the one holding the lease (lease.ts); the others follow the
+// store (they reload rules, alerts and silences at each tick) so every replica serves the same state.
 import { randomUUID } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { FastifyBaseLogger } from 'fastify';
+import { Conflict, RuleRejected, UnknownId } from '../errors.js';
 import type { ApiMetrics } from '../observability/metrics.js';
+import { Lease } from './lease.js';
 import { parseDurationMs } from './duration.js';
 import { MatchBudget, MatchBudgetError, matchesAll, parseMatchers, validateMatcher, MatcherError, type Matcher } from './matchers.js';
 import { Notifier } from './notify.js';
@@ -21,8 +26,15 @@ export interface RuleHealth {
 
 export type SilenceState = 'pending' | 'active' | 'expired';
 
-export class NotFoundError extends Error { override readonly name = 'NotFoundError'; }
-export class BadRequestError extends Error { override readonly name = 'BadRequestError'; }
+export interface EngineOptions {
+  metrics?: ApiMetrics;
+  /** Clock (tests pin it). */
+  now?: () => number;
+  /** Lease changes and failed evaluations go here. */
+  log?: FastifyBaseLogger;
+  /** This process's id in the lease (default: hostname/pid/random). */
+  holder?: string;
+}
 
 export class AlertingEngine {
   readonly store: AlertingStore;
@@ -38,12 +50,21 @@ export class AlertingEngine {
   readonly startedAt = Date.now();
   lastEvaluation = 0;
   ready = false;
+  readonly now: () => number;
+  /** Which engine of the store evaluates (lease.ts). */
+  readonly lease: Lease;
+  private readonly metrics?: ApiMetrics;
+  private readonly log?: FastifyBaseLogger;
 
-  constructor(client: ClickHouseClient, readonly config: AlertingConfig, private readonly metrics?: ApiMetrics,
-    readonly now: () => number = Date.now) {
+  constructor(client: ClickHouseClient, readonly config: AlertingConfig, o: EngineOptions = {}) {
+    this.now = o.now ?? Date.now;
+    this.metrics = o.metrics;
+    this.log = o.log;
     this.store = new AlertingStore(client, config.database, config.cluster);
-    this.notifier = new Notifier(config, this.store, metrics, now);
-    if (metrics) metrics.alertCounts = () => this.counts();
+    this.notifier = new Notifier(config, this.store, o.metrics, this.now);
+    this.lease = new Lease({ client, database: config.database, now: this.now, holder: o.holder,
+      ttlMs: config.leaseTtlMs > 0 ? config.leaseTtlMs : Math.max(3 * config.evaluationIntervalMs, 30_000) });
+    if (o.metrics) o.metrics.alertCounts = () => this.counts();
   }
 
   /** Create tables, seed built-in rules once (and upgrade unedited ones), load rules/alerts/silences/notification state. */
@@ -81,20 +102,25 @@ export class AlertingEngine {
 
   start(): void {
     if (this.config.evaluationIntervalMs <= 0 || this.timer || this.stopped) return;
+    const tick = (): void => {
+      this.running = this.evaluate().then(() => undefined, (err) => { this.log?.error({ err }, 'rule evaluation failed'); })
+        .finally(() => { this.running = undefined; if (!this.stopped) loop(); });
+    };
     const loop = (): void => {
-      this.timer = setTimeout(() => {
-        this.running = this.evaluate().catch(() => undefined).finally(() => { this.running = undefined; if (!this.stopped) loop(); });
-      }, this.config.evaluationIntervalMs);
+      this.timer = setTimeout(tick, this.config.evaluationIntervalMs);
       this.timer.unref();
     };
-    this.running = this.evaluate().catch(() => undefined).finally(() => { this.running = undefined; if (!this.stopped) loop(); });
+    tick();
   }
 
+  /** Stop the loop, finish (and log) the deliveries under way, then withdraw the lease: the next replica in line
+   * evaluates from its next tick, knowing what was sent. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
     await this.notifier.idle();
+    await this.lease.release().catch((err) => this.log?.warn({ err }, 'could not withdraw the rule evaluator lease; it lapses by itself'));
   }
 
   // ---------------------------------------------------------------- rules
@@ -103,10 +129,10 @@ export class AlertingEngine {
 
   async putRule(input: Omit<Rule, 'builtin' | 'updatedAt'> & { builtin?: boolean }, create: boolean): Promise<Rule> {
     const existing = this.rules.get(input.id);
-    if (create && existing) throw new BadRequestError(`rule ${input.id} exists`);
-    if (!create && !existing) throw new NotFoundError(`rule ${input.id} not found`);
+    if (create && existing) throw new Conflict(`rule ${input.id} exists`);
+    if (!create && !existing) throw new UnknownId(`rule ${input.id} not found`);
     const rule: Rule = { ...input, builtin: existing?.builtin ?? false, updatedAt: this.now() };
-    try { checkRule(rule); } catch (e) { throw new BadRequestError((e as Error).message); }
+    try { checkRule(rule); } catch (e) { throw new RuleRejected((e as Error).message); }
     await this.store.saveRules([rule]);
     this.rules.set(rule.id, rule);
     this.knownRuleIds.add(rule.id);
@@ -114,14 +140,44 @@ export class AlertingEngine {
   }
 
   async deleteRule(id: string): Promise<void> {
-    if (!this.rules.has(id)) throw new NotFoundError(`rule ${id} not found`);
+    if (!this.rules.has(id)) throw new UnknownId(`rule ${id} not found`);
     await this.store.deleteRule(id);
     this.rules.delete(id);
   }
 
   // ---------------------------------------------------------------- evaluation
-  /** One evaluation of every rule at now(); runs again only after the previous one finished. */
-  async evaluate(): Promise<void> {
+  /** One tick: renew the lease; the holder evaluates every rule at now() and notifies, the others reload what
+   * the holder wrote. Resolves with whether this engine evaluated. The loop runs it again only after the
+   * previous one finished. */
+  async evaluate(): Promise<boolean> {
+    const wasHolder = this.lease.held;
+    const holds = await this.lease.renew();
+    if (holds !== wasHolder) {
+      this.log?.info({ holder: this.lease.holder }, holds ? 'this replica holds the rule evaluator lease: evaluating rules and notifying'
+        : 'another replica holds the rule evaluator lease: following its alerts');
+    }
+    if (holds && !wasHolder) await this.follow(true); // take over from the store what the previous holder did and sent
+    else if (holds) await this.reloadRules();          // rules edited through another replica
+    if (!holds) {
+      await this.follow(false);
+      this.lastEvaluation = this.now();
+      return false;
+    }
+    await this.evaluateRules();
+    return true;
+  }
+
+  /** Reload rules, alerts and silences from the store (and, taking over, what was notified). */
+  private async follow(takeOver: boolean): Promise<void> {
+    await this.reloadRules();
+    await this.reloadSilences();
+    const alerts = await this.store.loadAlerts();
+    this.alerts.clear();
+    for (const a of alerts) this.alerts.set(a.fingerprint, a);
+    if (takeOver) await this.notifier.init();
+  }
+
+  private async evaluateRules(): Promise<void> {
     const now = this.now();
     await this.reloadSilences().catch(() => undefined);
     const changed: AlertRecord[] = [];
@@ -251,24 +307,24 @@ export class AlertingEngine {
       const budget = this.matchBudget();
       matchers = input.matchers.map((m) => validateMatcher({ name: m.name, value: m.value, isRegex: m.isRegex, isEqual: m.isEqual ?? true }, budget));
     } catch (e) {
-      throw new BadRequestError(`invalid silence: ${(e as Error).message}`);
+      throw new RuleRejected(`invalid silence: ${(e as Error).message}`);
     }
-    if (matchers.length === 0) throw new BadRequestError('invalid silence: at least one matcher required');
-    if (matchers.every((m) => matchesAll([m], {}))) throw new BadRequestError('invalid silence: at least one matcher must not match the empty string');
+    if (matchers.length === 0) throw new RuleRejected('invalid silence: at least one matcher required');
+    if (matchers.every((m) => matchesAll([m], {}))) throw new RuleRejected('invalid silence: at least one matcher must not match the empty string');
     try { // what every read will do with it: match it against the alerts (their answers are remembered)
       const budget = this.matchBudget();
       for (const a of this.alerts.values()) matchesAll(matchers, a.labels, budget);
     } catch (e) {
-      if (e instanceof MatchBudgetError) throw new BadRequestError(`invalid silence: ${e.message}`);
+      if (e instanceof MatchBudgetError) throw new RuleRejected(`invalid silence: ${e.message}`);
       throw e;
     }
-    if (!Number.isFinite(input.startsAt) || !Number.isFinite(input.endsAt)) throw new BadRequestError('invalid silence: bad time');
-    if (input.endsAt < input.startsAt) throw new BadRequestError('invalid silence: endsAt before startsAt');
-    if (input.endsAt <= now) throw new BadRequestError('invalid silence: endsAt is in the past');
+    if (!Number.isFinite(input.startsAt) || !Number.isFinite(input.endsAt)) throw new RuleRejected('invalid silence: bad time');
+    if (input.endsAt < input.startsAt) throw new RuleRejected('invalid silence: endsAt before startsAt');
+    if (input.endsAt <= now) throw new RuleRejected('invalid silence: endsAt is in the past');
     let id = input.id || undefined;
     if (id !== undefined) {
       const old = this.silences.get(id);
-      if (!old) throw new NotFoundError(`silence ${id} not found`);
+      if (!old) throw new UnknownId(`silence ${id} not found`);
       const sameMatchers = JSON.stringify(old.matchers) === JSON.stringify(matchers);
       if (this.silenceState(old, now) === 'expired' || (this.silenceState(old, now) === 'active' && !sameMatchers)) {
         await this.expireSilence(id);
@@ -284,7 +340,7 @@ export class AlertingEngine {
 
   async expireSilence(id: string): Promise<void> {
     const s = this.silences.get(id);
-    if (!s) throw new NotFoundError(`silence ${id} not found`);
+    if (!s) throw new UnknownId(`silence ${id} not found`);
     const now = this.now();
     const state = this.silenceState(s, now);
     if (state === 'expired') return;
@@ -293,14 +349,9 @@ export class AlertingEngine {
     this.silences.set(id, next);
   }
 
-  /** Parse `filter` query values (Alertmanager matcher strings); MatcherError → 400. */
+  /** Parse `filter` query values (Alertmanager matcher strings); a bad one is a MatcherError (400). */
   static parseFilter(filter: string[] | string | undefined, budget?: MatchBudget): Matcher[] {
     const list = filter === undefined ? [] : Array.isArray(filter) ? filter : [filter];
-    try {
-      return list.flatMap((f) => parseMatchers(f, budget));
-    } catch (e) {
-      if (e instanceof MatcherError) throw new BadRequestError(e.message);
-      throw e;
-    }
+    return list.flatMap((f) => parseMatchers(f, budget));
   }
 }

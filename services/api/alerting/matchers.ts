@@ -6,6 +6,7 @@
 // program size is capped, each compiled regex remembers its answers per value, and every evaluation that runs
 // regexes for a request carries a time budget (MatchBudget).
 import { RE2JS, RE2JSException } from 're2js';
+import { BadParameter } from '../errors.js';
 
 export interface Matcher {
   name: string;
@@ -14,13 +15,14 @@ export interface Matcher {
   isEqual: boolean;
 }
 
-export class MatcherError extends Error {
-  override readonly name: string = 'MatcherError';
+/** A matcher a client wrote that does not parse, compile or run within its budget (a 400: BadParameter). */
+export class MatcherError extends BadParameter {
+  override name = 'MatcherError';
 }
 
 /** The regex work of one evaluation ran past its time budget. */
 export class MatchBudgetError extends MatcherError {
-  override readonly name = 'MatchBudgetError';
+  override name = 'MatchBudgetError';
 }
 
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

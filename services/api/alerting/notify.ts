@@ -27,9 +27,14 @@ export class Notifier {
     this.receivers = config.receivers.map((r) => ({ ...r, parsed: (r.matchers ?? []).flatMap((m) => parseMatchers(m)) }));
   }
 
+  /** What was sent last per group, from the notification log (at start, and when this replica takes over). */
   async init(): Promise<void> {
-    for (const r of await this.store.lastNotifications()) {
-      this.sent.set(`${r.receiver}\u0000${r.groupKey}`, { fingerprints: r.fingerprints, atMs: r.atMs, status: r.status });
+    const last = await this.store.lastNotifications();
+    this.sent.clear();
+    for (const r of last) {
+      // logged in payload order, compared sorted (dispatch)
+      const fingerprints = r.fingerprints.split(',').filter(Boolean).sort().join(',');
+      this.sent.set(`${r.receiver}\u0000${r.groupKey}`, { fingerprints, atMs: r.atMs, status: r.status });
     }
   }
 

@@ -156,7 +156,8 @@ export const alertView = {
   },
 } as const;
 
-export const idParam = (name: string, pattern?: string) => ({
-  type: 'object', required: [name], additionalProperties: false,
-  properties: { [name]: { type: 'string', maxLength: 64, ...(pattern ? { pattern } : {}) } },
-});
+/** A path with one id parameter: `name`, at most 64 characters (matching `pattern`). */
+export const idParam = <N extends string>(name: N, pattern?: string) => ({
+  type: 'object', required: [name] as [N], additionalProperties: false,
+  properties: { [name]: { type: 'string', maxLength: 64, ...(pattern ? { pattern } : {}) } } as { [K in N]: { type: 'string'; maxLength: 64; pattern?: string } },
+}) as const;

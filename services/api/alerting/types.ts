@@ -122,6 +122,9 @@ export interface AlertingConfig {
   seedDefaultRules: boolean;
   /** Time one request may spend running matcher regexes (filters, silences, receiver) before it is a 400. */
   matchBudgetMs: number;
+  /** The rule evaluator lease (lease.ts): a claim not renewed for this long lapses (ms; 0 = three evaluation
+   * intervals, at least 30 s). */
+  leaseTtlMs: number;
 }
 
 export const defaultAlertingConfig: AlertingConfig = {
@@ -137,4 +140,5 @@ export const defaultAlertingConfig: AlertingConfig = {
   externalUrl: 'http://127.0.0.1:8080',
   seedDefaultRules: true,
   matchBudgetMs: DEFAULT_MATCH_BUDGET_MS,
+  leaseTtlMs: 0,
 };

@@ -1,22 +1,20 @@
-// Health, readiness, Prometheus metrics and the OpenAPI document + docs UI.
+// Health, readiness, Prometheus metrics and the OpenAPI document + docs UI: two plugins.
 //
-//   const metrics = new ApiMetrics();
-//   await app.register(observabilityPlugin, { metrics, client });   // before the routes it should document
+//   await app.register(metricsPlugin, { metrics });      // app.apiMetrics, request durations
+//   await app.register(observabilityPlugin, { docsUi });  // before the routes it should document
 //
-// Registered with skip-override: its swagger onRoute hook sees every route registered after it, and its
-// decorator `registerReadinessCheck(name, fn)` is visible to sibling plugins (alerting uses it).
+// Both are fastify-plugin plugins (not encapsulated): the swagger onRoute hook sees every route registered after
+// it, and the decorations `apiMetrics` and `registerReadinessCheck(name, fn)` are visible to the resources
+// (alerting uses both).
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { ApiMetrics } from './metrics.js';
 
 export { ApiMetrics } from './metrics.js';
 
 export interface ObservabilityOptions {
-  metrics: ApiMetrics;
-  /** /readyz asks the store with SELECT 1. */
-  client?: ClickHouseClient;
   /** Serve the Swagger UI at /docs (default true). */
   docsUi?: boolean;
   version?: string;
@@ -25,14 +23,27 @@ export interface ObservabilityOptions {
 declare module 'fastify' {
   interface FastifyInstance {
     registerReadinessCheck: (name: string, fn: () => Promise<void> | void) => void;
+    apiMetrics: ApiMetrics;
   }
 }
 
-export async function observabilityPlugin(app: FastifyInstance, opts: ObservabilityOptions): Promise<void> {
-  const { metrics } = opts;
+/** `app.apiMetrics` (the given registry or a new one) and the request duration histogram. */
+async function apiMetrics(app: FastifyInstance, opts: { metrics?: ApiMetrics }): Promise<void> {
+  const metrics = opts.metrics ?? new ApiMetrics();
+  app.decorate('apiMetrics', metrics);
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    if (route.startsWith('/docs')) return;
+    metrics.requestDuration.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+}
+
+/** /healthz, /readyz (the store answers SELECT 1, and every registered check passes), /metrics, /openapi.json, /docs. */
+async function observability(app: FastifyInstance, opts: ObservabilityOptions): Promise<void> {
+  const metrics = app.apiMetrics;
   const checks = new Map<string, () => Promise<void> | void>();
-  if (opts.client) {
-    const client = opts.client;
+  {
+    const client = app.store.client;
     checks.set('store', async () => {
       const rs = await client.query({ query: 'SELECT 1 AS ok', format: 'JSONEachRow' });
       await rs.json();
@@ -53,12 +64,6 @@ export async function observabilityPlugin(app: FastifyInstance, opts: Observabil
     },
   });
   if (opts.docsUi ?? true) await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
-
-  app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    if (route.startsWith('/docs')) return;
-    metrics.requestDuration.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
-  });
 
   const status = { type: 'object', required: ['status'], properties: { status: { type: 'string' },
     checks: { type: 'object', additionalProperties: { type: 'string' } } } } as const;
@@ -94,4 +99,6 @@ export async function observabilityPlugin(app: FastifyInstance, opts: Observabil
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
-(observabilityPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+export const metricsPlugin = fp(apiMetrics, { name: 'revokescope-metrics', fastify: '5.x' });
+export const observabilityPlugin = fp(observability, { name: 'revokescope-observability', fastify: '5.x',
+  dependencies: ['revokescope-security', 'revokescope-store', 'revokescope-metrics'] });

@@ -1,10 +1,11 @@
 // GET /api/v1/hosts: collector health per host (last seen, rates, drops, loss, lag, capabilities, kernel).
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { parseDurationMs } from '../alerting/duration.js';
 import { hostsQuery } from '../alerting/queries.js';
-
-export interface HostsPluginOptions { client: ClickHouseClient; database?: string; now?: () => number }
+import { BadParameter } from '../errors.js';
+import { RESOURCE_DEPENDENCIES } from '../plugins.js';
+import { typed } from '../types.js';
 
 const hostSchema = {
   type: 'object',
@@ -21,22 +22,26 @@ const hostSchema = {
   },
 } as const;
 
-export async function hostsPlugin(app: FastifyInstance, opts: HostsPluginOptions): Promise<void> {
-  const now = opts.now ?? Date.now;
-  app.get<{ Querystring: { window: string; host?: string; limit: number } }>('/api/v1/hosts', {
+const hostsQuerystring = {
+  type: 'object', additionalProperties: false, properties: {
+    window: { type: 'string', pattern: '^((\\d+)(ms|s|m|h|d|w))+$', maxLength: 32, default: '1h', description: 'Hosts seen within this window' },
+    host: { type: 'string', minLength: 1, maxLength: 256 },
+    limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 } },
+} as const;
+
+async function hosts(app: FastifyInstance): Promise<void> {
+  const { client, database, now } = app.store;
+  typed(app).get('/api/v1/hosts', {
     schema: {
       tags: ['hosts'], summary: 'Collector health per host (newest sample; rates over the current boot in the window)',
-      querystring: { type: 'object', additionalProperties: false, properties: {
-        window: { type: 'string', pattern: '^((\\d+)(ms|s|m|h|d|w))+$', maxLength: 32, default: '1h', description: 'Hosts seen within this window' },
-        host: { type: 'string', minLength: 1, maxLength: 256 },
-        limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 } } },
+      querystring: hostsQuerystring,
       response: { 200: { type: 'object', required: ['hosts'], properties: { hosts: { type: 'array', items: hostSchema } } } },
     },
-  }, async (req, reply) => {
+  }, async (req) => {
     let windowMs: number;
-    try { windowMs = parseDurationMs(req.query.window); } catch (e) {
-      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `querystring/window: ${(e as Error).message}` });
-    }
-    return { hosts: await hostsQuery(opts.client, opts.database ?? 'revokescope', { nowMs: now(), windowMs, host: req.query.host, limit: req.query.limit }) };
+    try { windowMs = parseDurationMs(req.query.window); } catch (e) { throw new BadParameter(`querystring/window: ${(e as Error).message}`); }
+    return { hosts: await hostsQuery(client, database, { nowMs: now(), windowMs, host: req.query.host, limit: req.query.limit }) };
   });
 }
+
+export const hostsPlugin = fp(hosts, { name: 'revokescope-hosts', fastify: '5.x', encapsulate: true, dependencies: RESOURCE_DEPENDENCIES });

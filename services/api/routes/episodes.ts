@@ -1,14 +1,12 @@
 // GET /api/v1/episodes: revoke and lock episodes, newest first, with filters and cursor pagination.
-import type { FastifyPluginAsync } from 'fastify';
-import type { StoreReader } from '../../store/queries.js';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { RESOURCE_DEPENDENCIES } from '../plugins.js';
+import { typed } from '../types.js';
 import {
   cursorParam, decodeCursor, encodeCursor, errorSchema, label, limitParam, parseBool, parseRange, timeParam, triggerNames, u64,
 } from '../schemas.js';
 
-interface Query {
-  from?: string; to?: string; host?: string; device?: string; driver?: string; kernel?: string; trigger?: string;
-  revoke?: 'true' | 'false'; complete?: 'true' | 'false'; comm?: string; pid?: number; limit: number; cursor?: string;
-}
 
 const bool = { type: 'string', enum: ['true', 'false'] } as const;
 
@@ -32,8 +30,9 @@ export const episodeSchema = {
     'intendedEmptyZaps', 'time'],
 } as const;
 
-export const episodesRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async (app, { reader }) => {
-  app.get<{ Querystring: Query }>('/api/v1/episodes', {
+async function episodes(app: FastifyInstance): Promise<void> {
+  const { reader } = app.store;
+  typed(app).get('/api/v1/episodes', {
     schema: {
       summary: 'Revoke episodes (memory_lock write sections), newest first',
       tags: ['episodes'],
@@ -46,7 +45,7 @@ export const episodesRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
           pid: { type: 'integer', minimum: 0, maximum: 4294967295, description: 'acquiring task id' },
           limit: limitParam, cursor: cursorParam,
         },
-      },
+      } as const,
       response: {
         200: {
           type: 'object', required: ['episodes'],
@@ -63,4 +62,6 @@ export const episodesRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
     });
     return { episodes: res.items, ...(res.nextCursor ? { nextCursor: encodeCursor(res.nextCursor) } : {}) };
   });
-};
+}
+
+export const episodesRoutes = fp(episodes, { name: 'revokescope-episodes', fastify: '5.x', encapsulate: true, dependencies: RESOURCE_DEPENDENCIES });

@@ -1,16 +1,14 @@
 // GET /api/v1/findings: skipped and redundant zaps and the other findings of docs/rules.md (FAULT_WHILE_REVOKED among them),
 // newest first, with their evidence as an object.
-import type { FastifyPluginAsync } from 'fastify';
-import type { StoreReader } from '../../store/queries.js';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { RESOURCE_DEPENDENCIES } from '../plugins.js';
+import { typed } from '../types.js';
 import {
   cursorParam, decodeCursor, encodeCursor, errorSchema, findingKindNames, label, limitParam, parseBool, parseRange,
   severityNames, timeParam, u64,
 } from '../schemas.js';
 
-interface Query {
-  from?: string; to?: string; host?: string; device?: string; driver?: string; kernel?: string; kind?: string;
-  severity?: string; inconclusive?: 'true' | 'false'; episode?: string; rule?: string; limit: number; cursor?: string;
-}
 
 export const findingSchema = {
   type: 'object',
@@ -30,8 +28,9 @@ export const findingSchema = {
   required: ['findingId', 'kind', 'severity', 'hostname', 'device', 'tsNs', 'inconclusive', 'evidence', 'time'],
 } as const;
 
-export const findingsRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async (app, { reader }) => {
-  app.get<{ Querystring: Query }>('/api/v1/findings', {
+async function findings(app: FastifyInstance): Promise<void> {
+  const { reader } = app.store;
+  typed(app).get('/api/v1/findings', {
     schema: {
       summary: 'Findings (skipped zaps, redundant zaps, lock and pairing errors, slow revokes), newest first',
       tags: ['findings'],
@@ -45,7 +44,7 @@ export const findingsRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
           rule: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$', description: 'evidence.rule, e.g. skipped_zap.unconditional_zap_era' },
           limit: limitParam, cursor: cursorParam,
         },
-      },
+      } as const,
       response: {
         200: {
           type: 'object', required: ['findings'],
@@ -63,4 +62,6 @@ export const findingsRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
     });
     return { findings: res.items, ...(res.nextCursor ? { nextCursor: encodeCursor(res.nextCursor) } : {}) };
   });
-};
+}
+
+export const findingsRoutes = fp(findings, { name: 'revokescope-findings', fastify: '5.x', encapsulate: true, dependencies: RESOURCE_DEPENDENCIES });

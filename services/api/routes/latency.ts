@@ -1,20 +1,19 @@
 // GET /api/v1/latency: p50/p90/p99/p99.9/max of revoke, hold, wait, zap or move time grouped by any of
 // host, driver, kernel and trigger over a time range, merged from the rollup states (minute, hour, day tiers:
 // StoreReader.latency). Results are shared between identical requests for about a second (LatencyCache).
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { LATENCY_DIMENSIONS, type LatencyDimension, type LatencyQuery, type LatencyRow, type StoreReader } from '../../store/queries.js';
 import { LATENCY_METRICS, type LatencyMetric } from '../../store/schema.js';
-import { BadRequest, errorSchema, label, parseRange, timeParam, triggerNames } from '../schemas.js';
+import { BadParameter } from '../errors.js';
+import { RESOURCE_DEPENDENCIES } from '../plugins.js';
+import { errorSchema, label, parseRange, timeParam, triggerNames } from '../schemas.js';
+import { typed } from '../types.js';
 
-interface Query {
-  from?: string; to?: string; metric: LatencyMetric; group_by?: string;
-  host?: string; driver?: string; kernel?: string; trigger?: string;
-}
 
 const dims = Object.keys(LATENCY_DIMENSIONS).join('|');
 
 export interface LatencyRoutesOptions {
-  reader: StoreReader;
   /** A result is served from memory for this long (ms; default 1000; 0 = every request asks the store). */
   freshMs?: number;
   /** After that, for this much longer it is still served while one request refreshes it (stale-while-revalidate;
@@ -61,9 +60,9 @@ class LatencyCache {
   }
 }
 
-export const latencyRoutes: FastifyPluginAsync<LatencyRoutesOptions> = async (app, { reader, freshMs = 1000, staleMs = 10_000 }) => {
-  const cache = new LatencyCache(reader, freshMs, staleMs);
-  app.get<{ Querystring: Query }>('/api/v1/latency', {
+async function latency(app: FastifyInstance, { freshMs = 1000, staleMs = 10_000 }: LatencyRoutesOptions): Promise<void> {
+  const cache = new LatencyCache(app.store.reader, freshMs, staleMs);
+  typed(app).get('/api/v1/latency', {
     schema: {
       summary: 'Latency percentiles by host, driver, kernel and/or trigger (minute resolution, from the minute/hour/day rollups)',
       tags: ['latency'],
@@ -71,11 +70,11 @@ export const latencyRoutes: FastifyPluginAsync<LatencyRoutesOptions> = async (ap
         type: 'object', additionalProperties: false,
         properties: {
           from: timeParam, to: timeParam,
-          metric: { type: 'string', enum: Object.keys(LATENCY_METRICS), default: 'revoke' },
+          metric: { type: 'string', enum: Object.keys(LATENCY_METRICS) as LatencyMetric[], default: 'revoke' },
           group_by: { type: 'string', maxLength: 64, pattern: `^((${dims})(,(${dims}))*)?$`, description: 'comma-separated: host, driver, kernel, trigger' },
           host: label, driver: label, kernel: label, trigger: { type: 'string', enum: triggerNames },
         },
-      },
+      } as const,
       response: {
         200: {
           type: 'object', required: ['metric', 'groupBy', 'quantiles', 'rows', 'asOf'],
@@ -105,7 +104,7 @@ export const latencyRoutes: FastifyPluginAsync<LatencyRoutesOptions> = async (ap
   }, async (req) => {
     const q = req.query;
     const groupBy = (q.group_by ? q.group_by.split(',') : []) as LatencyDimension[];
-    if (new Set(groupBy).size !== groupBy.length) throw new BadRequest('querystring/group_by names a dimension twice');
+    if (new Set(groupBy).size !== groupBy.length) throw new BadParameter('querystring/group_by names a dimension twice');
     const { rows, at } = await cache.get({
       ...parseRange(q), metric: q.metric, groupBy, host: q.host, driver: q.driver, kernel: q.kernel, trigger: q.trigger,
     });
@@ -115,4 +114,6 @@ export const latencyRoutes: FastifyPluginAsync<LatencyRoutesOptions> = async (ap
         p99Ns: r.p99, p999Ns: r.p999, maxNs: r.max })),
     };
   });
-};
+}
+
+export const latencyRoutes = fp(latency, { name: 'revokescope-latency', fastify: '5.x', encapsulate: true, dependencies: RESOURCE_DEPENDENCIES });

@@ -1,7 +1,7 @@
-// API security: bearer tokens with `read` and `admin` scopes, rate limits (429), body limits (413), JSON
-// errors for every 4xx, and an error handler so that no client input yields a 5xx with internals.
+// API security: bearer tokens with `read` and `admin` scopes, rate limits (429), body limits (413), and the
+// error responses every route documents (the errors themselves: services/api/errors.ts).
 //
-//   await app.register(securityPlugin, securityConfig({ tokens }));   // before any route
+//   await app.register(securityPlugin, securityConfig({ tokens }));   // (services/api/app.ts) before any route
 //
 // Scopes: GET/HEAD need `read`, everything else `admin` (admin implies read); a route may set
 // `config: { scope: 'public' | 'read' | 'admin' }`. /healthz, /readyz, /metrics, /openapi.json and /docs are
@@ -11,7 +11,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { errorSchema, Forbidden, REASONS, Unauthorized } from '../errors.js';
 
 export type Scope = 'public' | 'read' | 'admin';
 
@@ -112,17 +114,6 @@ export function tokenLookup(tokens: readonly ApiToken[]): (presented: string) =>
   };
 }
 
-export const errorSchema = {
-  type: 'object', required: ['statusCode', 'error', 'message'],
-  properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' }, code: { type: 'string' } },
-} as const;
-
-const REASONS: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 406: 'Not Acceptable',
-  409: 'Conflict', 413: 'Payload Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
-};
-
 function routeScope(route: { url?: string; method?: string | string[]; config?: unknown }): Scope {
   const explicit = (route.config as { scope?: Scope } | undefined)?.scope;
   if (explicit) return explicit;
@@ -139,7 +130,7 @@ function bearer(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-export async function securityPlugin(app: FastifyInstance, config: SecurityConfig): Promise<void> {
+async function security(app: FastifyInstance, config: SecurityConfig): Promise<void> {
   const tokens = config.tokens;
   const authEnabled = tokens.length > 0;
   if (!authEnabled) app.log.warn('no API tokens configured: the API is open to anyone who can reach it (set REVOKESCOPE_API_TOKENS)');
@@ -173,11 +164,11 @@ export async function securityPlugin(app: FastifyInstance, config: SecurityConfi
     if (scope === 'public' || req.routeOptions.url === undefined) return;
     const t = tokenOf(req);
     if (!t) {
-      return reply.code(401).header('www-authenticate', 'Bearer realm="revokescope"')
-        .send({ statusCode: 401, error: 'Unauthorized', message: bearer(req) === undefined ? 'bearer token required' : 'unknown token' });
+      reply.header('www-authenticate', 'Bearer realm="revokescope"');
+      throw new Unauthorized(bearer(req) === undefined ? 'bearer token required' : 'unknown token');
     }
     if (!t.scopes.includes(scope as 'read' | 'admin') && !(scope === 'read' && t.scopes.includes('admin'))) {
-      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this token lacks the ${scope} scope` });
+      throw new Forbidden(`this token lacks the ${scope} scope`);
     }
   };
 
@@ -206,21 +197,6 @@ export async function securityPlugin(app: FastifyInstance, config: SecurityConfi
       }
     }
   });
-
-  app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
-  });
-
-  app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-    // an error a client caused keeps its 4xx status; validation errors say which field
-    const status = err.validation ? 400 : (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
-    if (status >= 500) {
-      req.log.error({ err }, 'request failed');
-      // a store that is down is not the client's fault, but says so without internals
-      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'the store did not answer; retry later' });
-    }
-    return reply.code(status).send({ statusCode: status, error: REASONS[status] ?? 'Client Error', message: err.message,
-      ...(err.code ? { code: err.code } : {}) });
-  });
 }
-(securityPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+
+export const securityPlugin = fp(security, { name: 'revokescope-security', fastify: '5.x', dependencies: ['revokescope-errors'] });
