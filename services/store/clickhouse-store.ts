@@ -2,7 +2,8 @@
 // (native.ts), the other tables as TabSeparated text, both built straight from the decoded messages (no
 // per-row objects); values in queries are query parameters.
 import type { ClickHouseClient } from '@clickhouse/client';
-import { type Episode, type EventBatch, type Finding } from '../core/model.js';
+import { EXPLAIN_LIMITS, findingSpan, type EpisodeTimes } from '../core/finding-window.js';
+import { FindingKind, type Episode, type EventBatch, type Finding } from '../core/model.js';
 import type { BatchScan } from '../core/wire.js';
 import type { BootSeen, EventStore, HostHealth } from './types.js';
 import {
@@ -81,6 +82,13 @@ function evidenceText(evidence: string | null | undefined): string {
   return JSON.stringify(evidenceObject(text));
 }
 
+/** A written finding whose window of raw events is copied into finding_events at the next flush. */
+type PendingWindow = Pick<Finding, 'findingId' | 'hostname' | 'bootId' | 'device' | 'tsNs' | 'kind' | 'evidence' | 'episodeId'>;
+
+/** Episodes remembered between flushes for their findings' windows (a finding comes with its episode; past this many,
+ * the oldest are forgotten and their findings keep a window around the finding alone). */
+const EPISODE_TIMES_MAX = 200_000;
+
 export class ClickHouseStore implements EventStore {
   readonly schema: SchemaOptions;
   private readonly writerOpts: TableWriterOptions;
@@ -97,6 +105,10 @@ export class ClickHouseStore implements EventStore {
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly eventsClient: ClickHouseClient;
+  private pendingWindows: PendingWindow[] = [];
+  private readonly episodeTimes = new Map<string, EpisodeTimes>();
+  /** Findings whose window was copied into finding_events, and the rows copied. */
+  windowsKept = 0;
 
   constructor(readonly client: ClickHouseClient, opts: ClickHouseStoreOptions = {}) {
     this.schema = { ...defaultSchemaOptions, ...opts.schema };
@@ -252,6 +264,12 @@ export class ClickHouseStore implements EventStore {
 
   async writeEpisodes(episodes: Episode[]): Promise<void> {
     if (episodes.length === 0) return;
+    // before any await: the findings written beside these episodes find them at the next flush
+    const times = this.episodeTimes;
+    for (const e of episodes) times.set(e.episodeId, { acquireTsNs: e.acquireTsNs, lockWaitNs: e.lockWaitNs, releaseTsNs: e.releaseTsNs });
+    if (times.size > EPISODE_TIMES_MAX) {
+      for (const k of times.keys()) { times.delete(k); if (times.size <= EPISODE_TIMES_MAX / 2) break; }
+    }
     const t = this.episodes.buffer;
     for (const e of episodes) {
       // an episode that began before observation (collector started inside its lock window) has no acquire
@@ -277,6 +295,10 @@ export class ClickHouseStore implements EventStore {
 
   async writeFindings(findings: Finding[]): Promise<void> {
     if (findings.length === 0) return;
+    for (const f of findings) {
+      this.pendingWindows.push({ findingId: f.findingId, hostname: f.hostname, bootId: f.bootId, device: f.device, tsNs: f.tsNs,
+        kind: f.kind, evidence: f.evidence, episodeId: f.episodeId });
+    }
     let out = '';
     for (const f of findings) {
       const offset = this.bootOffsets.get(`${f.hostname ?? ''}\u0000${f.bootId ?? ''}`) ??
@@ -304,6 +326,41 @@ export class ClickHouseStore implements EventStore {
     await this.bootClock.flush();
     await this.events.flush();
     await Promise.all([this.episodes.flush(), this.findings.flush(), this.health.flush()]);
+    await this.keepFindingWindows();
+  }
+
+  /** Copies each finding written since the last flush its window of raw events (core/finding-window.ts) from `events`
+   * into finding_events, inside the engine, now that both are durable: the newest EXPLAIN_LIMITS.maxEvents of the
+   * device's events in [keepFromNs, toNs]. */
+  private async keepFindingWindows(): Promise<void> {
+    const pending = this.pendingWindows;
+    if (pending.length === 0) return;
+    this.pendingWindows = [];
+    const times = this.episodeTimes;
+    const db = this.schema.database;
+    const cols = EVENT_COLUMNS.join(', ');
+    for (let i = 0; i < pending.length; i += 500) {
+      const chunk = pending.slice(i, i + 500);
+      const windows = chunk.map((f) => {
+        const span = findingSpan(f, f.kind === FindingKind.LOCK_HELD_OPEN ? null : times.get(f.episodeId));
+        return [f.findingId, f.hostname, f.bootId, f.device, String(span.keepFromNs), String(span.toNs)];
+      });
+      const hosts = [...new Set(chunk.map((f) => f.hostname))];
+      await this.client.command({
+        query: `INSERT INTO ${db}.${TABLES.findingEvents} (finding_id, ${cols})
+          SELECT w.fid, ${EVENT_COLUMNS.map((c) => `e.${c}`).join(', ')}
+          FROM ${db}.${TABLES.events} AS e FINAL
+          INNER JOIN (SELECT t.1 AS fid, t.2 AS h, t.3 AS b, t.4 AS d, t.5 AS lo, t.6 AS hi
+            FROM (SELECT arrayJoin({windows:Array(Tuple(String, String, String, String, UInt64, UInt64))}) AS t)) AS w
+            ON toString(e.hostname) = w.h AND toString(e.boot_id) = w.b AND toString(e.device) = w.d
+          WHERE e.hostname IN {hosts:Array(String)} AND e.ts_ns >= w.lo AND e.ts_ns <= w.hi
+          ORDER BY w.fid, e.ts_ns DESC, e.seq DESC
+          LIMIT {max:UInt32} BY w.fid`,
+        query_params: { windows, hosts, max: EXPLAIN_LIMITS.maxEvents },
+      });
+      this.windowsKept += chunk.length;
+    }
+    for (const f of pending) if (f.episodeId) times.delete(f.episodeId);
   }
 
   async close(): Promise<void> {

@@ -76,7 +76,7 @@ function whereClause(w: Where): string {
   return w.sql.length ? `WHERE ${w.sql.join(' AND ')}` : '';
 }
 
-const ISO = { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 1 } as const;
+export const ISO = { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 1 } as const;
 
 export class StoreReader {
   constructor(readonly client: ClickHouseClient, readonly database: string) {}
@@ -286,6 +286,15 @@ function page(rows: Record<string, unknown>[], limit: number, idKey: string): Pa
   return rows.length === limit && last ? { items, nextCursor: { timeNs: String(last._time_ns), id: String(last[idKey]) } } : { items };
 }
 
+/** The columns of a raw-event row (events, finding_events) as services/store/event-rows.ts reads them. */
+export const EVENT_ROW_SELECT = `hostname, boot_id AS bootId, seq, ts_ns AS tsNs, cpu, pid, tid, comm, device, toString(kind) AS kind, driver,
+        zap_bars_on_revoke AS zapBarsOnRevoke, dmabuf_bar_mmap AS dmabufBarMmap, wait_ns AS waitNs, start, length,
+        duration_ns AS durationNs, toString(zap_target) AS zapTarget, had_vmas AS hadVmas, revoked, dmabuf_count AS dmabufCount,
+        device_has_vmas AS deviceHasVmas, dmabuf_id AS dmabufId, importer_count AS importerCount, bar, toString(backing) AS backing,
+        mapping_id AS mappingId, map_length AS mapLength, snapshot, ok, toString(trigger) AS trigger, group_id AS groupId,
+        memory_enabled AS memoryEnabled, power_state AS powerState, device_revoked AS deviceRevoked, open_count AS openCount,
+        no_command_memory AS noCommandMemory, custom_vm_ops_bars AS customVmOpsBars, ret, power_from AS powerFrom, power_to AS powerTo`;
+
 /** What a trace-event export of a time range needs (export-trace): the raw events of the range, the episodes that
  * overlap it, its findings, and each boot's wall-clock offset. */
 export interface TraceRangeQuery {
@@ -322,13 +331,7 @@ export async function readTraceRange(reader: StoreReader, q: TraceRangeQuery): P
   const origin = `toInt64({from_ms:Int64}) * 1000000`;
   // one query at a time: embedded chDB runs one per connection
   const events = await rows<Record<string, unknown>>(`
-      SELECT hostname, boot_id AS bootId, seq, ts_ns AS tsNs, cpu, pid, tid, comm, device, toString(kind) AS kind, driver,
-        zap_bars_on_revoke AS zapBarsOnRevoke, dmabuf_bar_mmap AS dmabufBarMmap, wait_ns AS waitNs, start, length,
-        duration_ns AS durationNs, toString(zap_target) AS zapTarget, had_vmas AS hadVmas, revoked, dmabuf_count AS dmabufCount,
-        device_has_vmas AS deviceHasVmas, dmabuf_id AS dmabufId, importer_count AS importerCount, bar, toString(backing) AS backing,
-        mapping_id AS mappingId, map_length AS mapLength, snapshot, ok, toString(trigger) AS trigger, group_id AS groupId,
-        memory_enabled AS memoryEnabled, power_state AS powerState, device_revoked AS deviceRevoked, open_count AS openCount,
-        no_command_memory AS noCommandMemory, custom_vm_ops_bars AS customVmOpsBars, ret, power_from AS powerFrom, power_to AS powerTo
+      SELECT ${EVENT_ROW_SELECT}
       FROM ${table(TABLES.events)} FINAL ${whereClause(w)}
       ORDER BY hostname, boot_id, seq LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
   const episodes = await rows<Record<string, unknown>>(`
