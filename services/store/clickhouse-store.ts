@@ -341,23 +341,28 @@ export class ClickHouseStore implements EventStore {
     const cols = EVENT_COLUMNS.join(', ');
     for (let i = 0; i < pending.length; i += 500) {
       const chunk = pending.slice(i, i + 500);
-      const windows = chunk.map((f) => {
-        const span = findingSpan(f, f.kind === FindingKind.LOCK_HELD_OPEN ? null : times.get(f.episodeId));
-        return [f.findingId, f.hostname, f.bootId, f.device, String(span.keepFromNs), String(span.toNs)];
-      });
-      const hosts = [...new Set(chunk.map((f) => f.hostname))];
-      await this.client.command({
-        query: `INSERT INTO ${db}.${TABLES.findingEvents} (finding_id, ${cols})
-          SELECT w.fid, ${EVENT_COLUMNS.map((c) => `e.${c}`).join(', ')}
-          FROM ${db}.${TABLES.events} AS e FINAL
-          INNER JOIN (SELECT t.1 AS fid, t.2 AS h, t.3 AS b, t.4 AS d, t.5 AS lo, t.6 AS hi
-            FROM (SELECT arrayJoin({windows:Array(Tuple(String, String, String, String, UInt64, UInt64))}) AS t)) AS w
-            ON toString(e.hostname) = w.h AND toString(e.boot_id) = w.b AND toString(e.device) = w.d
-          WHERE e.hostname IN {hosts:Array(String)} AND e.ts_ns >= w.lo AND e.ts_ns <= w.hi
-          ORDER BY w.fid, e.ts_ns DESC, e.seq DESC
-          LIMIT {max:UInt32} BY w.fid`,
-        query_params: { windows, hosts, max: EXPLAIN_LIMITS.maxEvents },
-      });
+      const spans = chunk.map((f) => findingSpan(f, f.kind === FindingKind.LOCK_HELD_OPEN ? null : times.get(f.episodeId)));
+      try {
+        await this.client.command({
+          query: `INSERT INTO ${db}.${TABLES.findingEvents} (finding_id, ${cols})
+            SELECT w.1, ${EVENT_COLUMNS.map((c) => `e.${c}`).join(', ')}
+            FROM ${db}.${TABLES.events} AS e FINAL
+            INNER JOIN (SELECT arrayJoin(arrayZip({ids:Array(String)}, {hosts:Array(String)}, {boots:Array(String)}, {devices:Array(String)},
+                {los:Array(UInt64)}, {his:Array(UInt64)})) AS w) AS w
+              ON toString(e.hostname) = w.2 AND toString(e.boot_id) = w.3 AND toString(e.device) = w.4
+            WHERE e.hostname IN {hosts:Array(String)} AND e.ts_ns >= w.5 AND e.ts_ns <= w.6
+            ORDER BY w.1, e.ts_ns DESC, e.seq DESC
+            LIMIT {max:UInt32} BY w.1`,
+          query_params: {
+            ids: chunk.map((f) => f.findingId), hosts: chunk.map((f) => f.hostname), boots: chunk.map((f) => f.bootId),
+            devices: chunk.map((f) => f.device), los: spans.map((s) => s.keepFromNs), his: spans.map((s) => s.toNs),
+            max: EXPLAIN_LIMITS.maxEvents,
+          },
+        });
+      } catch (err) {
+        this.pendingWindows.unshift(...pending.slice(i)); // copied at the next flush
+        throw err;
+      }
       this.windowsKept += chunk.length;
     }
     for (const f of pending) if (f.episodeId) times.delete(f.episodeId);
