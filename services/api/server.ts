@@ -14,6 +14,7 @@ import { registerOperationsApi, type OperationsApiOptions } from './alerting/wir
 import type { ApiMetrics } from './observability/index.js';
 import { isLoopback, type SecurityConfig } from './security/index.js';
 import { episodesRoutes } from './routes/episodes.js';
+import { explainRoutes } from './routes/explain.js';
 import { findingsRoutes } from './routes/findings.js';
 import { latencyRoutes } from './routes/latency.js';
 
@@ -55,6 +56,7 @@ export async function createApi(o: ApiOptions): Promise<Api> {
     const reader = givenReader ?? new StoreReader(client, database);
     await app.register(episodesRoutes, { reader });
     await app.register(findingsRoutes, { reader });
+    await app.register(explainRoutes, { reader });
     await app.register(latencyRoutes, { reader, freshMs });
     await app.ready();
     return { app, engine, metrics };

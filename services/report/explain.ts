@@ -87,7 +87,9 @@ export interface Explanation {
     /** Events replayed (kept), shown (in [fromNs, toNs]), and whether the cap left older ones out. */
     replayed: number; shown: number; capped: boolean; maxEvents: number; source: string;
   };
-  /** The replay of the kept events made this same finding (same id): the state shown is the one the rule saw. */
+  /** The replay of the kept events made this same finding (same id, severity and certainty): the state shown is the
+   * one the rule saw. False when the facts it rests on are older than the kept events (the cap, the lead-in), or lie on
+   * another device (a hot reset's other devices) or in lost events. */
   reproduced: boolean;
   timeline: ExplainStep[];
   /** The device state the rule judged: before the finding's event, or at the finding's moment when no event is at it
@@ -95,6 +97,9 @@ export interface Explanation {
   stateAtFinding: { at: string; state: DeviceStateView } | null;
   next: string[];
 }
+
+/** Why a finding is inconclusive when loss made it so (correlator/device.ts markInconclusive). */
+const LOSS_REASONS = new Set(['episode: touched by lost events', 'moment: touched by lost events']);
 
 const kindName = (k: number): string => FindingKind[k] ?? String(k);
 
@@ -137,7 +142,13 @@ export function explain(input: ExplainInput): Explanation {
     firstSeq: 0, dropped: 0, nowNs: span.toNs, events: kept.map((k) => k.event),
   });
   correlator.finish();
-  const reproduced = correlator.takeFindings().some((g) => g.findingId === f.findingId);
+  // the same finding: same id (kind, device, episode, ts), severity and certainty. The kept events carry no loss (the
+  // host's sequence gaps are not kept with a device's events): a finding that loss alone made inconclusive replays
+  // certain, and counts as the same.
+  const unknownOf = (g: Finding): unknown[] => { const u = evidenceObject(g.evidence).unknown; return Array.isArray(u) ? u : []; };
+  const byLossOnly = f.inconclusive && unknownOf(f).length > 0 && unknownOf(f).every((u) => LOSS_REASONS.has(String(u)));
+  const reproduced = correlator.takeFindings().some((g) => g.findingId === f.findingId && g.severity === f.severity
+    && (g.inconclusive === f.inconclusive || (byLossOnly && !g.inconclusive)));
 
   const stateOf = new Map(states.map((s) => [s.i, s.state]));
   const inEpisode = (ts: number): boolean => !!ep && f.episodeId !== '' && ts <= ep.releaseTsNs
