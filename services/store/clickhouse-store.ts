@@ -337,35 +337,54 @@ export class ClickHouseStore implements EventStore {
     if (pending.length === 0) return;
     this.pendingWindows = [];
     const times = this.episodeTimes;
-    const db = this.schema.database;
-    const cols = EVENT_COLUMNS.join(', ');
-    for (let i = 0; i < pending.length; i += 500) {
-      const chunk = pending.slice(i, i + 500);
-      const spans = chunk.map((f) => findingSpan(f, f.kind === FindingKind.LOCK_HELD_OPEN ? null : times.get(f.episodeId)));
+    // One statement per boot (ts_ns is that boot's clock), at most 500 windows each: the boot's events are found by
+    // the primary key (hostname, boot_id) and narrowed to the windows' devices and whole time range on those columns
+    // before the join reads the rest.
+    const groups = new Map<string, PendingWindow[]>();
+    for (const f of pending) {
+      const k = `${f.hostname}\u0000${f.bootId}`;
+      const g = groups.get(k);
+      if (g) g.push(f); else groups.set(k, [f]);
+    }
+    const chunks: PendingWindow[][] = [];
+    for (const g of groups.values()) {
+      g.sort((a, b) => a.tsNs - b.tsNs);
+      for (let i = 0; i < g.length; i += 500) chunks.push(g.slice(i, i + 500));
+    }
+    for (let c = 0; c < chunks.length; c++) {
       try {
-        await this.client.command({
-          query: `INSERT INTO ${db}.${TABLES.findingEvents} (finding_id, ${cols})
-            SELECT w.1, ${EVENT_COLUMNS.map((c) => `e.${c}`).join(', ')}
-            FROM ${db}.${TABLES.events} AS e FINAL
-            INNER JOIN (SELECT arrayJoin(arrayZip({ids:Array(String)}, {hosts:Array(String)}, {boots:Array(String)}, {devices:Array(String)},
-                {los:Array(UInt64)}, {his:Array(UInt64)})) AS w) AS w
-              ON toString(e.hostname) = w.2 AND toString(e.boot_id) = w.3 AND toString(e.device) = w.4
-            WHERE e.hostname IN {hosts:Array(String)} AND e.ts_ns >= w.5 AND e.ts_ns <= w.6
-            ORDER BY w.1, e.ts_ns DESC, e.seq DESC
-            LIMIT {max:UInt32} BY w.1`,
-          query_params: {
-            ids: chunk.map((f) => f.findingId), hosts: chunk.map((f) => f.hostname), boots: chunk.map((f) => f.bootId),
-            devices: chunk.map((f) => f.device), los: spans.map((s) => s.keepFromNs), his: spans.map((s) => s.toNs),
-            max: EXPLAIN_LIMITS.maxEvents,
-          },
-        });
+        await this.copyWindows(chunks[c]!, times);
       } catch (err) {
-        this.pendingWindows.unshift(...pending.slice(i)); // copied at the next flush
+        this.pendingWindows.unshift(...chunks.slice(c).flat()); // copied at the next flush
         throw err;
       }
-      this.windowsKept += chunk.length;
+      this.windowsKept += chunks[c]!.length;
     }
     for (const f of pending) if (f.episodeId) times.delete(f.episodeId);
+  }
+
+  /** The windows of findings of one boot: the newest EXPLAIN_LIMITS.maxEvents of each finding's device events. */
+  private async copyWindows(chunk: PendingWindow[], times: ReadonlyMap<string, EpisodeTimes>): Promise<void> {
+    const db = this.schema.database;
+    const spans = chunk.map((f) => findingSpan(f, f.kind === FindingKind.LOCK_HELD_OPEN ? null : times.get(f.episodeId)));
+    await this.client.command({
+      query: `INSERT INTO ${db}.${TABLES.findingEvents} (finding_id, ${EVENT_COLUMNS.join(', ')})
+        SELECT w.1, ${EVENT_COLUMNS.map((c) => `e.${c}`).join(', ')}
+        FROM ${db}.${TABLES.events} AS e FINAL
+        INNER JOIN (SELECT arrayJoin(arrayZip({ids:Array(String)}, {devices:Array(String)}, {los:Array(UInt64)}, {his:Array(UInt64)})) AS w) AS w
+          ON toString(e.device) = w.2
+        WHERE e.hostname = {host:String} AND e.boot_id = {boot:String} AND e.device IN {devices:Array(String)}
+          AND e.ts_ns >= {lo:UInt64} AND e.ts_ns <= {hi:UInt64} AND e.ts_ns >= w.3 AND e.ts_ns <= w.4
+        ORDER BY w.1, e.ts_ns DESC, e.seq DESC
+        LIMIT {max:UInt32} BY w.1`,
+      query_params: {
+        host: chunk[0]!.hostname, boot: chunk[0]!.bootId,
+        ids: chunk.map((f) => f.findingId), devices: chunk.map((f) => f.device),
+        los: spans.map((x) => x.keepFromNs), his: spans.map((x) => x.toNs),
+        lo: Math.min(...spans.map((x) => x.keepFromNs)), hi: Math.max(...spans.map((x) => x.toNs)),
+        max: EXPLAIN_LIMITS.maxEvents,
+      },
+    });
   }
 
   async close(): Promise<void> {
