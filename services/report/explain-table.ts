@@ -3,7 +3,7 @@
 // and what to check next.
 import type { Explanation, StatePiece, StatePieceName } from './explain.js';
 import { STATE_PIECES } from './explain.js';
-import { formatNs } from './table.js';
+import { formatNs, grid } from './table.js';
 
 /** +1.23 ms, −850 ns, 0 */
 export function formatRelNs(ns: number): string {
@@ -19,14 +19,6 @@ const PIECE_LABEL: Record<StatePieceName, string> = {
 function valueText(p: StatePiece): string {
   const v = typeof p.value === 'boolean' ? (p.value ? 'yes' : 'no') : String(p.value);
   return p.known ? v : `unknown (assumed ${v})`;
-}
-
-/** Columns padded to their widest cell; `right`: the right-aligned ones. */
-function grid(header: string[], rows: string[][], right: ReadonlySet<number> = new Set(), indent = '  '): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    indent + cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)];
 }
 
 export function renderExplanation(x: Explanation): string {
@@ -55,7 +47,7 @@ export function renderExplanation(x: Explanation): string {
     `${s.comm || '?'}/${s.tid}`, s.what,
     s.changed.map((n) => `${PIECE_LABEL[n]}: ${valueText(s.state[n])}`).join('; '),
   ]);
-  out.push(...grid(['  #', 't', 'dur', 'task/tid', 'event', 'state it changed'], rows, new Set([1, 2])));
+  out.push(...grid(['  #', 't', 'dur', 'task/tid', 'event', 'state it changed'], rows, [0, 3, 4, 5]));
   out.push('  (▶ the finding\'s step, │ inside its episode)');
   if (x.stateAtFinding) {
     out.push('', `state the rule judged (${x.stateAtFinding.at})`);
@@ -64,7 +56,7 @@ export function renderExplanation(x: Explanation): string {
       const by = p.since ? `step ${p.since.step} at ${formatRelNs(p.since.relNs)}: ${p.since.event}` : '';
       return [PIECE_LABEL[n], valueText(p), p.known ? by : (p.unknown ?? []).join('; ') || by];
     });
-    out.push(...grid(['piece', 'value', 'established by (or why unknown)'], srows));
+    out.push(...grid(['piece', 'value', 'established by (or why unknown)'], srows, [0, 1, 2]));
   }
   out.push('', x.reproduced ? 'replay   the kept events make this same finding again'
     : 'replay   the kept events alone do not make this finding again (facts older than the window, another device\'s hot reset, or loss): the state shown is what they establish');

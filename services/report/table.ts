@@ -36,7 +36,7 @@ function int(n: number): string {
 }
 
 /** Left-aligned first column (and any listed in `left`), right-aligned others. */
-function grid(header: string[], rows: string[][], left: number[] = [0], indent = '  '): string[] {
+export function grid(header: string[], rows: string[][], left: number[] = [0], indent = '  '): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => indent + cells.map((c, i) => (left.includes(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)];

@@ -4,7 +4,7 @@ import { EXPLAIN_LIMITS, type SeqEvent } from '../core/finding-window.js';
 import { Capability, type Capability as CapabilityT, type Episode, type Finding } from '../core/model.js';
 import { episodeFromJson, findingFromJson } from '../trace/json.js';
 import { eventFromRow } from './event-rows.js';
-import { EVENT_ROW_SELECT, ISO, type StoreReader } from './queries.js';
+import { EPISODE_ROW_SELECT, EVENT_ROW_SELECT, FINDING_ROW_SELECT, ISO, type StoreReader } from './queries.js';
 import { TABLES } from './schema.js';
 
 export interface StoredFindingWindow {
@@ -26,20 +26,14 @@ export async function readFindingWindow(reader: StoreReader, findingId: string):
     (await reader.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: ISO })).json<T>();
   // one query at a time: embedded chDB runs one per connection
   const [f] = await rows<Record<string, unknown>>(`
-      SELECT finding_id AS findingId, toString(kind) AS kind, toString(severity) AS severity, hostname, boot_id AS bootId,
-        device, driver, kernel_release AS kernelRelease, episode_id AS episodeId, ts_ns AS tsNs, inconclusive, evidence
+      SELECT ${FINDING_ROW_SELECT}
       FROM ${table(TABLES.findings)} FINAL WHERE finding_id = {id:String} LIMIT 1`, { id: findingId });
   if (!f) return undefined;
   const finding = findingFromJson(f);
   let episode: Episode | null = null;
   if (finding.episodeId) {
     const [e] = await rows<Record<string, unknown>>(`
-      SELECT episode_id AS episodeId, hostname, boot_id AS bootId, device, driver, kernel_release AS kernelRelease,
-        toString(trigger) AS trigger, group_id AS groupId, acquire_ts_ns AS acquireTsNs, release_ts_ns AS releaseTsNs,
-        revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
-        dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
-        importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
-        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps
+      SELECT ${EPISODE_ROW_SELECT}
       FROM ${table(TABLES.episodes)} FINAL
       WHERE episode_id = {episode:String} AND hostname = {host:String} AND boot_id = {boot:String} AND device = {device:String}
       LIMIT 1`, { episode: finding.episodeId, host: finding.hostname, boot: finding.bootId, device: finding.device });

@@ -295,6 +295,18 @@ export const EVENT_ROW_SELECT = `hostname, boot_id AS bootId, seq, ts_ns AS tsNs
         memory_enabled AS memoryEnabled, power_state AS powerState, device_revoked AS deviceRevoked, open_count AS openCount,
         no_command_memory AS noCommandMemory, custom_vm_ops_bars AS customVmOpsBars, ret, power_from AS powerFrom, power_to AS powerTo`;
 
+/** An episode row in proto3 JSON shape (episodeFromJson reads it). */
+export const EPISODE_ROW_SELECT = `episode_id AS episodeId, hostname, boot_id AS bootId, device, driver, kernel_release AS kernelRelease,
+        toString(trigger) AS trigger, group_id AS groupId, acquire_ts_ns AS acquireTsNs, release_ts_ns AS releaseTsNs,
+        revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
+        dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
+        importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
+        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps`;
+
+/** A finding row in proto3 JSON shape (findingFromJson reads it; evidence is the JSON text). */
+export const FINDING_ROW_SELECT = `finding_id AS findingId, toString(kind) AS kind, toString(severity) AS severity, hostname, boot_id AS bootId,
+        device, driver, kernel_release AS kernelRelease, episode_id AS episodeId, ts_ns AS tsNs, inconclusive, evidence`;
+
 /** What a trace-event export of a time range needs (export-trace): the raw events of the range, the episodes that
  * overlap it, its findings, and each boot's wall-clock offset. */
 export interface TraceRangeQuery {
@@ -335,19 +347,13 @@ export async function readTraceRange(reader: StoreReader, q: TraceRangeQuery): P
       FROM ${table(TABLES.events)} FINAL ${whereClause(w)}
       ORDER BY hostname, boot_id, seq LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
   const episodes = await rows<Record<string, unknown>>(`
-      SELECT episode_id AS episodeId, hostname, boot_id AS bootId, device, driver, kernel_release AS kernelRelease,
-        toString(trigger) AS trigger, group_id AS groupId, acquire_ts_ns AS acquireTsNs, release_ts_ns AS releaseTsNs,
-        revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
-        dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
-        importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
-        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps
+      SELECT ${EPISODE_ROW_SELECT}
       FROM ${table(TABLES.episodes)} FINAL
       WHERE time >= fromUnixTimestamp64Milli({from_ms:Int64}) - INTERVAL 1 HOUR AND time < fromUnixTimestamp64Milli({to_ms:Int64})
         AND addNanoseconds(time, hold_ns) >= fromUnixTimestamp64Milli({from_ms:Int64}) ${host.sql.length ? `AND ${host.sql.join(' AND ')}` : ''}
       ORDER BY hostname, boot_id, device, acquire_ts_ns LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
   const findings = await rows<Record<string, unknown>>(`
-      SELECT finding_id AS findingId, toString(kind) AS kind, toString(severity) AS severity, hostname, boot_id AS bootId,
-        device, driver, kernel_release AS kernelRelease, episode_id AS episodeId, ts_ns AS tsNs, inconclusive, evidence
+      SELECT ${FINDING_ROW_SELECT}
       FROM ${table(TABLES.findings)} FINAL ${whereClause(w)}
       ORDER BY hostname, boot_id, device, ts_ns, finding_id LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
   const clocks = await rows<{ hostname: string; bootId: string; shiftNs: string }>(`
