@@ -66,7 +66,9 @@ export type Variable =
       /** 0 = keep the query's order (the first option is the default), 1 = alphabetical. */
       sort?: 0 | 1;
     }
-  | { type: 'custom'; name: string; label: string; values: string[]; current: string };
+  | { type: 'custom'; name: string; label: string; values: string[]; current: string }
+  /** Free text with a default (e.g. the API's base URL that data links open). */
+  | { type: 'textbox'; name: string; label: string; current: string; description?: string };
 
 export interface DashboardSpec {
   uid: string;
@@ -158,6 +160,12 @@ function variableJson(v: Variable): Record<string, unknown> {
         options: v.values.map((x) => ({ selected: x === v.current, text: x, value: x })),
         query: v.values.join(','), skipUrlSync: false, type: 'custom',
       };
+    case 'textbox':
+      return {
+        current: { text: v.current, value: v.current }, ...(v.description ? { description: v.description } : {}),
+        hide: 0, label: v.label, name: v.name, options: [{ selected: true, text: v.current, value: v.current }],
+        query: v.current, skipUrlSync: false, type: 'textbox',
+      };
   }
 }
 
@@ -235,3 +243,14 @@ export function dashboardUrl(uid: string, vars: Record<string, string> = {}): st
 
 /** Table cell links use the row's fields: `${__data.fields.NAME}`. */
 export const field = (name: string): string => `\${__data.fields.${name}}`;
+
+/** The dashboard variable holding the revokescope API's base URL (a textbox: the URL the viewer's browser reaches). */
+export const API_VAR = 'api';
+
+export const apiVariable: Variable = {
+  type: 'textbox', name: API_VAR, label: 'revokescope API', current: 'http://127.0.0.1:8080',
+  description: 'Base URL of the revokescope API as your browser reaches it (revokescope serve / run --serve): finding links open its explanation',
+};
+
+/** Data link from a table row with a finding_id column to the finding's explanation (GET /api/v1/findings/{id}/explain). */
+export const explainLink = { title: 'Explain this finding', url: `\${${API_VAR}}/api/v1/findings/${field('finding_id')}/explain` };

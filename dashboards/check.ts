@@ -25,6 +25,7 @@ export async function resolveVariables(spec: DashboardSpec, run: RunSql, range: 
   for (const v of spec.variables) {
     if (v.type === 'datasource') continue;
     if (v.type === 'custom') { out[v.name] = { multi: false, values: [v.current], options: v.values }; continue; }
+    if (v.type === 'textbox') { out[v.name] = { multi: false, values: [v.current], options: [v.current] }; continue; }
     const res = await run(interpolate(v.sql, out, range));
     const options = res.rows.map((r) => String(r[0]));
     if (options.length === 0) throw new Error(`${spec.uid}: variable ${v.name} has no options`);

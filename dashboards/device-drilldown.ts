@@ -1,7 +1,7 @@
 // Device drill-down: one vfio device of one host. Its lock episodes, the lock → revoke → zap → unrevoke →
 // unlock sequence in time, what is mapped from its BARs (and how: DMABUF, legacy, custom vm_ops), and the
 // findings with the evidence the correlator recorded.
-import { dashboardPath, eqVar, type DashboardSpec, type PanelSpec } from './builder.js';
+import { apiVariable, dashboardPath, eqVar, explainLink, type DashboardSpec, type PanelSpec } from './builder.js';
 import { measured, T } from './sql.js';
 import { UID } from './uids.js';
 
@@ -135,9 +135,10 @@ ORDER BY backing, bar` }],
   },
   {
     type: 'table', title: 'Findings with evidence', w: 12, h: 8,
-    description: 'evidence: the rule (evidence.rule), the kernel function it mirrors, the facts; an inconclusive finding says which state was unknown.',
-    queries: [{ format: 'table', columns: ['time', 'kind', 'severity', 'rule', 'evidence'], sql: `SELECT time, toString(kind) AS kind, toString(severity) AS severity, inconclusive,
-  JSONExtractString(evidence, 'rule') AS rule, evidence, episode_id
+    description: 'evidence: the rule (evidence.rule), the kernel function it mirrors, the facts; an inconclusive finding says which state was unknown. ' +
+      'Explain this finding (a row\'s link): its timeline, the state the rule judged and what to check next, from the API ($api).',
+    queries: [{ format: 'table', columns: ['time', 'kind', 'severity', 'rule', 'evidence', 'finding_id'], sql: `SELECT time, toString(kind) AS kind, toString(severity) AS severity, inconclusive,
+  JSONExtractString(evidence, 'rule') AS rule, evidence, episode_id, finding_id
 FROM ${T.findings} FINAL
 WHERE $__timeFilter(time)
   AND ${device}
@@ -148,6 +149,7 @@ LIMIT 500` }],
         CRITICAL: { color: 'red', index: 0 }, WARNING: { color: 'orange', index: 1 }, INFO: { color: 'blue', index: 2 } } }] } },
       { name: 'evidence', properties: { 'custom.cellOptions': { type: 'json-view' }, 'custom.width': 420 } },
     ],
+    links: [explainLink],
     options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], countRows: false, fields: '' } },
   },
   {
@@ -179,6 +181,7 @@ export const deviceDrilldown: DashboardSpec = {
     // worst first (the default is the first option): critical findings, then any findings
     { type: 'query', name: 'host', label: 'Host', multi: false, includeAll: false, sort: 0, sql: worstFirst('hostname', '1') },
     { type: 'query', name: 'device', label: 'Device', multi: false, includeAll: false, sort: 0, sql: worstFirst('device', eqVar('hostname', 'host')) },
+    apiVariable,
   ],
   links: [
     { title: 'Fleet overview', url: dashboardPath(UID.fleet, { host: '${host}' }) },

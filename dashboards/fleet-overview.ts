@@ -1,6 +1,8 @@
 // Fleet overview: how fast the fleet revokes BAR access, where zaps are skipped (security) or redundant
 // (cost under the write lock), and how much of it is uncertain.
-import { dashboardPath, dashboardUrl, field, inVar, redIfPositive, type DashboardSpec, type PanelSpec } from './builder.js';
+import {
+  apiVariable, dashboardPath, dashboardUrl, explainLink, field, inVar, redIfPositive, type DashboardSpec, type PanelSpec,
+} from './builder.js';
 import { latencyBuckets, measured, merged, ms, T } from './sql.js';
 import { UID } from './uids.js';
 
@@ -274,6 +276,26 @@ LIMIT 15` }],
   },
 ];
 
+/** The certain CRITICAL and WARNING findings, newest first, each linked to its explanation (what `analyze` lists). */
+const toActOn: PanelSpec = {
+  type: 'table', title: 'Findings to act on', w: 24, h: 8,
+  description: 'Certain CRITICAL and WARNING findings, newest first. A row\'s links: Explain this finding (its timeline, the device state the ' +
+    'rule judged with the fact behind each piece, what to check next, from the API at $api) and the device drill-down.',
+  queries: [{ format: 'table', columns: ['time', 'severity', 'kind', 'hostname', 'device', 'rule', 'finding_id'], sql: `SELECT time,
+  toString(severity) AS severity, toString(kind) AS kind, hostname, device, driver, kernel_release,
+  JSONExtractString(evidence, 'rule') AS rule, finding_id
+FROM ${T.findings} FINAL
+WHERE $__timeFilter(time)
+  AND NOT inconclusive AND toString(severity) IN ('CRITICAL', 'WARNING')
+  AND ${filters}
+ORDER BY time DESC, finding_id
+LIMIT 200` }],
+  links: [explainLink, deviceLink],
+  overrides: [{ name: 'severity', properties: { 'custom.cellOptions': { type: 'color-text' }, mappings: [{ type: 'value', options: {
+    CRITICAL: { color: 'red', index: 0 }, WARNING: { color: 'orange', index: 1 } } }] } }],
+  options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], countRows: false, fields: '' } },
+};
+
 export const fleetOverview: DashboardSpec = {
   uid: UID.fleet,
   title: 'revokescope / Fleet overview',
@@ -287,6 +309,7 @@ export const fleetOverview: DashboardSpec = {
       sql: `SELECT DISTINCT driver FROM ${T.latency} WHERE $__timeFilter(minute) AND ${inVar('kernel_release', 'kernel')} ORDER BY driver` },
     { type: 'query', name: 'host', label: 'Host', multi: true, includeAll: true,
       sql: `SELECT DISTINCT hostname FROM ${T.latency} WHERE $__timeFilter(minute) AND ${inVar('kernel_release', 'kernel')} AND ${inVar('driver', 'driver')} ORDER BY hostname` },
+    apiVariable,
   ],
   links: [
     { title: 'Kernel rollout', url: dashboardPath(UID.rollout) },
@@ -295,7 +318,7 @@ export const fleetOverview: DashboardSpec = {
   rows: [
     { title: 'Summary', panels: stats },
     { title: 'Revoke latency and memory_lock', panels: latency },
-    { title: 'Findings', panels: findings },
+    { title: 'Findings', panels: [toActOn, ...findings] },
   ],
 };
 

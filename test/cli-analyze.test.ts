@@ -139,6 +139,21 @@ describe('analyze --format table', () => {
     expect(t).toContain('Revoke latency histogram (n=4)');
     expect(t).toMatch(/│█+ 2/);
   });
+
+  it('lists the certain CRITICAL and WARNING findings, one line each with what it means and how to explain it', async () => {
+    const json = JSON.parse((await analyze(trace, '--format', 'json')).stdout) as { findings: { findingId: string; kind: string; severity: string }[] };
+    const t = (await analyze(trace, '--format', 'table')).stdout;
+    const lines = t.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('To act on:'));
+    expect(lines[at]).toBe('To act on: 2 certain CRITICAL and WARNING findings');
+    const critical = json.findings.filter((f) => f.severity === 'CRITICAL');
+    expect(lines.slice(at + 1, at + 3)).toEqual(critical.map((f) =>
+      `  CRITICAL SKIPPED_ZAP host-a ${D}: a revoke left a BAR mapping of the device file reachable: userspace could touch MMIO ` +
+      `during the reset or power-down  → revokescope explain ${f.findingId} --input ${trace}`));
+    expect(lines[at + 3]).toBe(''); // the INFO REDUNDANT_ZAP is not listed
+    const clean = (await analyze(join(dir, 'clean.jsonl'), '--format', 'table')).stdout;
+    expect(clean).toContain('To act on: no certain CRITICAL or WARNING finding');
+  });
 });
 
 describe('analyze input and usage errors', () => {

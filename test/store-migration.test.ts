@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FindingKind, Severity, TriggerKind, type Episode } from '../services/core/model.js';
 import { ClickHouseStore } from '../services/store/clickhouse-store.js';
 import { connect } from '../services/store/connect.js';
+import { readFindingWindow } from '../services/store/finding-window.js';
 import { StoreReader } from '../services/store/queries.js';
 import { COLUMN_ENUM_VALUES, defaultSchemaOptions, listMigrations, migrationChecksum, renderSchema } from '../services/store/schema.js';
 import { Capability } from '../services/core/model.js';
@@ -62,14 +63,14 @@ beforeAll(async () => {
 afterAll(async () => { await store?.close(); tmp.remove(); });
 
 describe('an old store migrates forward', () => {
-  it('records migrations 4 and 5 and leaves the texts of 1–3 as older stores ran them', async () => {
-    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
+  it('records migrations 4 to 6 and leaves the texts of 1–3 as older stores ran them', async () => {
+    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
     // checksums of migrations 1–3 as the release before rules v2 rendered them (its proto had no OPEN and no
     // FAULT_WHILE_REVOKED): the migrations name their enum values, so a proto addition does not rewrite them
     const [m1, m2, m3] = listMigrations().map((m) => migrationChecksum(m, defaultSchemaOptions));
     expect([m1, m2, m3]).toEqual(['5c5ba2d4d6f88e4a', 'ba787c58388c2e10', 'f6e7caef13619e03']);
     await store.migrate();
-    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
+    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('old raw events keep their values; the new DeviceInfo state columns are NULL (unknown), not a default', async () => {
@@ -140,6 +141,24 @@ describe('an old store migrates forward', () => {
     await store.flush();
     expect(await q(`SELECT capabilities, now_ns FROM revokescope.host_health WHERE hostname = 'old-host' ORDER BY observed_at`)).toEqual([
       { capabilities: ['LOCK'], now_ns: '0' }, { capabilities: ['LOCK', 'TRIGGER_END'], now_ns: '999500000000' }]);
+  });
+});
+
+describe('migration 6: finding_events', () => {
+  it('has the raw events\' columns with their types (INSERT … SELECT copies them as they are) and no TTL', async () => {
+    const columns = async (table: string) => q<{ name: string; type: string }>(
+      `SELECT name, type FROM system.columns WHERE database = 'revokescope' AND table = {t:String} AND default_kind != 'ALIAS' ORDER BY position`, { t: table });
+    const events = await columns('events');
+    expect(await columns('finding_events')).toEqual([{ name: 'finding_id', type: 'String' }, ...events]);
+    const [{ ddl }] = await q<{ ddl: string }>(`SELECT create_table_query AS ddl FROM system.tables WHERE database = 'revokescope' AND name = 'finding_events'`);
+    expect(ddl).not.toContain('TTL');
+  });
+
+  it('an old finding keeps no window (it was written before): read, it has no events', async () => {
+    const w = await readFindingWindow(reader, 'old-f');
+    expect(w).toMatchObject({ events: [], capped: false, episode: { episodeId: 'old-1' } });
+    expect(w?.finding.findingId).toBe('old-f');
+    expect(await readFindingWindow(reader, 'no-such-finding')).toBeUndefined();
   });
 });
 

@@ -6,7 +6,7 @@
 //   store          app.store: client, database, read queries, clock (store.ts)
 //   metrics        app.apiMetrics and request durations; observability: /healthz, /readyz, /metrics, OpenAPI (observability/)
 //   alerting       app.alerting: the engine and its evaluator loop, one evaluator per store (alerting/plugin.ts)
-//   resources      hosts, episodes, findings, latency, rules, alerts, silences, receivers/status: each encapsulated,
+//   resources      hosts, episodes, findings (and their explanation), latency, rules, alerts, silences, receivers/status: each encapsulated,
 //                  after the plugins whose onRoute hooks must see its routes (security, params, OpenAPI)
 // fastify logs through the command's pino logger (requests, and a 5xx with its cause).
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -23,6 +23,7 @@ import { metricsPlugin, observabilityPlugin, type ApiMetrics } from './observabi
 import { strictParamsPlugin } from './params.js';
 import { hostsPlugin } from './resources/hosts.js';
 import { episodesRoutes } from './routes/episodes.js';
+import { explainRoutes } from './routes/explain.js';
 import { findingsRoutes } from './routes/findings.js';
 import { latencyRoutes } from './routes/latency.js';
 import { securityConfig, securityPlugin, type SecurityConfig } from './security/index.js';
@@ -74,6 +75,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     await app.register(hostsPlugin);
     await app.register(episodesRoutes);
     await app.register(findingsRoutes);
+    await app.register(explainRoutes);
     await app.register(latencyRoutes, { freshMs: o.latencyCacheMs ?? 1000 });
     await app.register(rulesPlugin);
     await app.register(alertsPlugin);

@@ -10,6 +10,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   correlate: { summary: 'fleet correlator: consume Kafka, write ClickHouse', load: () => import('./commands/correlate.js') },
   serve: { summary: 'serve the API from an existing store', load: () => import('./commands/serve.js') },
   'export-trace': { summary: 'a time range of the store as Chrome JSON trace events (ui.perfetto.dev)', load: () => import('./commands/export-trace.js') },
+  explain: { summary: 'one finding explained: its timeline, the state the rule judged, what to check next', load: () => import('./commands/explain.js') },
   report: { summary: 'a trace as one self-contained HTML report (histograms, finding timelines, episodes)', load: () => import('./commands/report.js') },
   compare: { summary: 'kernel A/B: latency quantiles and finding rates of a candidate kernel against a baseline', load: () => import('./commands/compare.js') },
 };

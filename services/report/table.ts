@@ -1,5 +1,7 @@
 // The summary for a person, in a terminal: input and counts, revoke latency p50/p90/p99/max by kernel and
 // by driver, findings by kind with the worst devices, and a log-scale histogram of revoke latency.
+import { FindingKind, Severity, type Finding } from '../core/model.js';
+import { adviceFor } from './advice.js';
 import type { LatencyStats, Summary } from './summary.js';
 
 export interface TableOptions {
@@ -11,7 +13,12 @@ export interface TableOptions {
   percentiles?: string;
   /** Width of the longest histogram bar in characters. Default 40. */
   barWidth?: number;
+  /** List the certain CRITICAL and WARNING findings, one line each with what it means and the command that explains
+   * it (`explain(f)`), at most `max` (default 50). */
+  act?: { findings: readonly Finding[]; explain: (f: Finding) => string; max?: number };
 }
+
+const FINDING_KIND_NAMES = FindingKind as unknown as Record<number, string | undefined>;
 
 /** 850 ns, 12.3 µs, 4.56 ms, 1.23 s (three significant digits). */
 export function formatNs(ns: number): string {
@@ -29,7 +36,7 @@ function int(n: number): string {
 }
 
 /** Left-aligned first column (and any listed in `left`), right-aligned others. */
-function grid(header: string[], rows: string[][], left: number[] = [0], indent = '  '): string[] {
+export function grid(header: string[], rows: string[][], left: number[] = [0], indent = '  '): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => indent + cells.map((c, i) => (left.includes(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)];
@@ -80,6 +87,8 @@ export function renderTable(summary: Summary, opts: TableOptions = {}): string {
   });
   out.push(...grid(['kind', 'count', 'worst devices'], rows, [0, 2]), '');
 
+  if (opts.act) out.push(...actLines(opts.act));
+
   if (s.openLocks.length > 0) {
     out.push(`Open at the end of the input (memory_lock held, no release seen): ${int(s.openLocks.length)}`);
     out.push(...grid(['host', 'device', 'held', 'task', 'trigger'], s.openLocks.slice(0, 10).map((o) =>
@@ -99,4 +108,23 @@ export function renderTable(summary: Summary, opts: TableOptions = {}): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+/** The certain CRITICAL and WARNING findings, worst first (then by time): what they mean and how to explain them. */
+function actLines(act: NonNullable<TableOptions['act']>): string[] {
+  const certain = act.findings.filter((f) => !f.inconclusive && (f.severity === Severity.CRITICAL || f.severity === Severity.WARNING))
+    .sort((a, b) => b.severity - a.severity || a.tsNs - b.tsNs);
+  if (certain.length === 0) return ['To act on: no certain CRITICAL or WARNING finding', ''];
+  const max = act.max ?? 50;
+  const out = [`To act on: ${int(certain.length)} certain CRITICAL and WARNING finding${certain.length === 1 ? '' : 's'}`];
+  for (const f of certain.slice(0, max)) {
+    out.push(`  ${Severity[f.severity]} ${kindName(f)} ${f.hostname} ${f.device}: ${adviceFor(f.kind).reason}  → ${act.explain(f)}`);
+  }
+  if (certain.length > max) out.push(`  … ${int(certain.length - max)} more (--format json lists every finding)`);
+  out.push('');
+  return out;
+}
+
+function kindName(f: Finding): string {
+  return FINDING_KIND_NAMES[f.kind] ?? String(f.kind);
 }

@@ -101,7 +101,8 @@ export function zapBars(start: number, length: number): number[] {
   return out;
 }
 
-function barsLabel(bars: number[]): string {
+/** BAR0-5, BAR2,BAR4, no BAR. */
+export function barsLabel(bars: number[]): string {
   if (bars.length === 0) return 'no BAR';
   const contiguous = bars.every((b, i) => i === 0 || b === bars[i - 1]! + 1);
   return contiguous && bars.length > 1 ? `BAR${bars[0]}-${bars[bars.length - 1]}` : bars.map((b) => `BAR${b}`).join(',');

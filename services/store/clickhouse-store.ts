@@ -2,7 +2,8 @@
 // (native.ts), the other tables as TabSeparated text, both built straight from the decoded messages (no
 // per-row objects); values in queries are query parameters.
 import type { ClickHouseClient } from '@clickhouse/client';
-import { type Episode, type EventBatch, type Finding } from '../core/model.js';
+import { EXPLAIN_LIMITS, findingSpan, type EpisodeTimes } from '../core/finding-window.js';
+import { FindingKind, type Episode, type EventBatch, type Finding } from '../core/model.js';
 import type { BatchScan } from '../core/wire.js';
 import type { BootSeen, EventStore, HostHealth } from './types.js';
 import {
@@ -81,6 +82,13 @@ function evidenceText(evidence: string | null | undefined): string {
   return JSON.stringify(evidenceObject(text));
 }
 
+/** A written finding whose window of raw events is copied into finding_events at the next flush. */
+type PendingWindow = Pick<Finding, 'findingId' | 'hostname' | 'bootId' | 'device' | 'tsNs' | 'kind' | 'evidence' | 'episodeId'>;
+
+/** Episodes remembered between flushes for their findings' windows (a finding comes with its episode; past this many,
+ * the oldest are forgotten and their findings keep a window around the finding alone). */
+const EPISODE_TIMES_MAX = 200_000;
+
 export class ClickHouseStore implements EventStore {
   readonly schema: SchemaOptions;
   private readonly writerOpts: TableWriterOptions;
@@ -97,6 +105,10 @@ export class ClickHouseStore implements EventStore {
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly eventsClient: ClickHouseClient;
+  private pendingWindows: PendingWindow[] = [];
+  private readonly episodeTimes = new Map<string, EpisodeTimes>();
+  /** Findings whose window was copied into finding_events, and the rows copied. */
+  windowsKept = 0;
 
   constructor(readonly client: ClickHouseClient, opts: ClickHouseStoreOptions = {}) {
     this.schema = { ...defaultSchemaOptions, ...opts.schema };
@@ -252,6 +264,12 @@ export class ClickHouseStore implements EventStore {
 
   async writeEpisodes(episodes: Episode[]): Promise<void> {
     if (episodes.length === 0) return;
+    // before any await: the findings written beside these episodes find them at the next flush
+    const times = this.episodeTimes;
+    for (const e of episodes) times.set(e.episodeId, { acquireTsNs: e.acquireTsNs, lockWaitNs: e.lockWaitNs, releaseTsNs: e.releaseTsNs });
+    if (times.size > EPISODE_TIMES_MAX) {
+      for (const k of times.keys()) { times.delete(k); if (times.size <= EPISODE_TIMES_MAX / 2) break; }
+    }
     const t = this.episodes.buffer;
     for (const e of episodes) {
       // an episode that began before observation (collector started inside its lock window) has no acquire
@@ -277,6 +295,10 @@ export class ClickHouseStore implements EventStore {
 
   async writeFindings(findings: Finding[]): Promise<void> {
     if (findings.length === 0) return;
+    for (const f of findings) {
+      this.pendingWindows.push({ findingId: f.findingId, hostname: f.hostname, bootId: f.bootId, device: f.device, tsNs: f.tsNs,
+        kind: f.kind, evidence: f.evidence, episodeId: f.episodeId });
+    }
     let out = '';
     for (const f of findings) {
       const offset = this.bootOffsets.get(`${f.hostname ?? ''}\u0000${f.bootId ?? ''}`) ??
@@ -304,6 +326,65 @@ export class ClickHouseStore implements EventStore {
     await this.bootClock.flush();
     await this.events.flush();
     await Promise.all([this.episodes.flush(), this.findings.flush(), this.health.flush()]);
+    await this.keepFindingWindows();
+  }
+
+  /** Copies each finding written since the last flush its window of raw events (core/finding-window.ts) from `events`
+   * into finding_events, inside the engine, now that both are durable: the newest EXPLAIN_LIMITS.maxEvents of the
+   * device's events in [keepFromNs, toNs]. */
+  private async keepFindingWindows(): Promise<void> {
+    const pending = this.pendingWindows;
+    if (pending.length === 0) return;
+    this.pendingWindows = [];
+    const times = this.episodeTimes;
+    // One statement per boot (ts_ns is that boot's clock), at most 500 windows each: the boot's events are found by
+    // the primary key (hostname, boot_id) and narrowed to the windows' devices and whole time range on those columns
+    // before the join reads the rest.
+    const groups = new Map<string, PendingWindow[]>();
+    for (const f of pending) {
+      const k = `${f.hostname}\u0000${f.bootId}`;
+      const g = groups.get(k);
+      if (g) g.push(f); else groups.set(k, [f]);
+    }
+    const chunks: PendingWindow[][] = [];
+    for (const g of groups.values()) {
+      g.sort((a, b) => a.tsNs - b.tsNs);
+      for (let i = 0; i < g.length; i += 500) chunks.push(g.slice(i, i + 500));
+    }
+    for (let c = 0; c < chunks.length; c++) {
+      try {
+        await this.copyWindows(chunks[c]!, times);
+      } catch (err) {
+        this.pendingWindows.unshift(...chunks.slice(c).flat()); // copied at the next flush
+        throw err;
+      }
+      this.windowsKept += chunks[c]!.length;
+    }
+    for (const f of pending) if (f.episodeId) times.delete(f.episodeId);
+  }
+
+  /** The windows of findings of one boot: the newest EXPLAIN_LIMITS.maxEvents of each finding's device events. */
+  private async copyWindows(chunk: PendingWindow[], times: ReadonlyMap<string, EpisodeTimes>): Promise<void> {
+    const db = this.schema.database;
+    const spans = chunk.map((f) => findingSpan(f, f.kind === FindingKind.LOCK_HELD_OPEN ? null : times.get(f.episodeId)));
+    await this.client.command({
+      query: `INSERT INTO ${db}.${TABLES.findingEvents} (finding_id, ${EVENT_COLUMNS.join(', ')})
+        SELECT w.1, ${EVENT_COLUMNS.map((c) => `e.${c}`).join(', ')}
+        FROM ${db}.${TABLES.events} AS e FINAL
+        INNER JOIN (SELECT arrayJoin(arrayZip({ids:Array(String)}, {devices:Array(String)}, {los:Array(UInt64)}, {his:Array(UInt64)})) AS w) AS w
+          ON toString(e.device) = w.2
+        WHERE e.hostname = {host:String} AND e.boot_id = {boot:String} AND e.device IN {devices:Array(String)}
+          AND e.ts_ns >= {lo:UInt64} AND e.ts_ns <= {hi:UInt64} AND e.ts_ns >= w.3 AND e.ts_ns <= w.4
+        ORDER BY w.1, e.ts_ns DESC, e.seq DESC
+        LIMIT {max:UInt32} BY w.1`,
+      query_params: {
+        host: chunk[0]!.hostname, boot: chunk[0]!.bootId,
+        ids: chunk.map((f) => f.findingId), devices: chunk.map((f) => f.device),
+        los: spans.map((x) => x.keepFromNs), his: spans.map((x) => x.toNs),
+        lo: Math.min(...spans.map((x) => x.keepFromNs)), hi: Math.max(...spans.map((x) => x.toNs)),
+        max: EXPLAIN_LIMITS.maxEvents,
+      },
+    });
   }
 
   async close(): Promise<void> {

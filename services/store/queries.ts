@@ -76,7 +76,7 @@ function whereClause(w: Where): string {
   return w.sql.length ? `WHERE ${w.sql.join(' AND ')}` : '';
 }
 
-const ISO = { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 1 } as const;
+export const ISO = { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 1 } as const;
 
 export class StoreReader {
   constructor(readonly client: ClickHouseClient, readonly database: string) {}
@@ -286,6 +286,27 @@ function page(rows: Record<string, unknown>[], limit: number, idKey: string): Pa
   return rows.length === limit && last ? { items, nextCursor: { timeNs: String(last._time_ns), id: String(last[idKey]) } } : { items };
 }
 
+/** The columns of a raw-event row (events, finding_events) as services/store/event-rows.ts reads them. */
+export const EVENT_ROW_SELECT = `hostname, boot_id AS bootId, seq, ts_ns AS tsNs, cpu, pid, tid, comm, device, toString(kind) AS kind, driver,
+        zap_bars_on_revoke AS zapBarsOnRevoke, dmabuf_bar_mmap AS dmabufBarMmap, wait_ns AS waitNs, start, length,
+        duration_ns AS durationNs, toString(zap_target) AS zapTarget, had_vmas AS hadVmas, revoked, dmabuf_count AS dmabufCount,
+        device_has_vmas AS deviceHasVmas, dmabuf_id AS dmabufId, importer_count AS importerCount, bar, toString(backing) AS backing,
+        mapping_id AS mappingId, map_length AS mapLength, snapshot, ok, toString(trigger) AS trigger, group_id AS groupId,
+        memory_enabled AS memoryEnabled, power_state AS powerState, device_revoked AS deviceRevoked, open_count AS openCount,
+        no_command_memory AS noCommandMemory, custom_vm_ops_bars AS customVmOpsBars, ret, power_from AS powerFrom, power_to AS powerTo`;
+
+/** An episode row in proto3 JSON shape (episodeFromJson reads it). */
+export const EPISODE_ROW_SELECT = `episode_id AS episodeId, hostname, boot_id AS bootId, device, driver, kernel_release AS kernelRelease,
+        toString(trigger) AS trigger, group_id AS groupId, acquire_ts_ns AS acquireTsNs, release_ts_ns AS releaseTsNs,
+        revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
+        dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
+        importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
+        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps`;
+
+/** A finding row in proto3 JSON shape (findingFromJson reads it; evidence is the JSON text). */
+export const FINDING_ROW_SELECT = `finding_id AS findingId, toString(kind) AS kind, toString(severity) AS severity, hostname, boot_id AS bootId,
+        device, driver, kernel_release AS kernelRelease, episode_id AS episodeId, ts_ns AS tsNs, inconclusive, evidence`;
+
 /** What a trace-event export of a time range needs (export-trace): the raw events of the range, the episodes that
  * overlap it, its findings, and each boot's wall-clock offset. */
 export interface TraceRangeQuery {
@@ -322,29 +343,17 @@ export async function readTraceRange(reader: StoreReader, q: TraceRangeQuery): P
   const origin = `toInt64({from_ms:Int64}) * 1000000`;
   // one query at a time: embedded chDB runs one per connection
   const events = await rows<Record<string, unknown>>(`
-      SELECT hostname, boot_id AS bootId, seq, ts_ns AS tsNs, cpu, pid, tid, comm, device, toString(kind) AS kind, driver,
-        zap_bars_on_revoke AS zapBarsOnRevoke, dmabuf_bar_mmap AS dmabufBarMmap, wait_ns AS waitNs, start, length,
-        duration_ns AS durationNs, toString(zap_target) AS zapTarget, had_vmas AS hadVmas, revoked, dmabuf_count AS dmabufCount,
-        device_has_vmas AS deviceHasVmas, dmabuf_id AS dmabufId, importer_count AS importerCount, bar, toString(backing) AS backing,
-        mapping_id AS mappingId, map_length AS mapLength, snapshot, ok, toString(trigger) AS trigger, group_id AS groupId,
-        memory_enabled AS memoryEnabled, power_state AS powerState, device_revoked AS deviceRevoked, open_count AS openCount,
-        no_command_memory AS noCommandMemory, custom_vm_ops_bars AS customVmOpsBars, ret, power_from AS powerFrom, power_to AS powerTo
+      SELECT ${EVENT_ROW_SELECT}
       FROM ${table(TABLES.events)} FINAL ${whereClause(w)}
       ORDER BY hostname, boot_id, seq LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
   const episodes = await rows<Record<string, unknown>>(`
-      SELECT episode_id AS episodeId, hostname, boot_id AS bootId, device, driver, kernel_release AS kernelRelease,
-        toString(trigger) AS trigger, group_id AS groupId, acquire_ts_ns AS acquireTsNs, release_ts_ns AS releaseTsNs,
-        revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
-        dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
-        importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
-        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps
+      SELECT ${EPISODE_ROW_SELECT}
       FROM ${table(TABLES.episodes)} FINAL
       WHERE time >= fromUnixTimestamp64Milli({from_ms:Int64}) - INTERVAL 1 HOUR AND time < fromUnixTimestamp64Milli({to_ms:Int64})
         AND addNanoseconds(time, hold_ns) >= fromUnixTimestamp64Milli({from_ms:Int64}) ${host.sql.length ? `AND ${host.sql.join(' AND ')}` : ''}
       ORDER BY hostname, boot_id, device, acquire_ts_ns LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
   const findings = await rows<Record<string, unknown>>(`
-      SELECT finding_id AS findingId, toString(kind) AS kind, toString(severity) AS severity, hostname, boot_id AS bootId,
-        device, driver, kernel_release AS kernelRelease, episode_id AS episodeId, ts_ns AS tsNs, inconclusive, evidence
+      SELECT ${FINDING_ROW_SELECT}
       FROM ${table(TABLES.findings)} FINAL ${whereClause(w)}
       ORDER BY hostname, boot_id, device, ts_ns, finding_id LIMIT {limit:UInt32}`, { ...w.params, limit: q.maxEvents + 1 });
   const clocks = await rows<{ hostname: string; bootId: string; shiftNs: string }>(`

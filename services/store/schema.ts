@@ -116,6 +116,8 @@ export const TABLES = {
   latencyHourly: 'episode_latency_1h',
   latencyDaily: 'episode_latency_1d',
   findings: 'findings',
+  /** Each finding's window of raw events (explain), kept with the finding beyond the events TTL (migration 6). */
+  findingEvents: 'finding_events',
   hostHealth: 'host_health',
   // alerting (services/api/alerting): mutable rows, ReplacingMergeTree by version, read with FINAL
   alertingRules: 'alerting_rules',
@@ -541,6 +543,40 @@ const migrations: Migration[] = [
         columns: ["time DateTime('UTC')", `topic ${lc}`, 'partition UInt32', `reason ${lc}`, 'count UInt64'],
         orderBy: '(time, topic, partition, reason)', ttl: 'time + INTERVAL 90 DAY' }),
     ],
+  },
+  {
+    version: 6,
+    name: 'finding_events (issue 17): each finding\'s window of raw events, kept with the finding after the events TTL, for explain',
+    // Written by the store when it flushes findings (clickhouse-store.ts): an INSERT … SELECT from `events` of the
+    // device's events in the finding's window (services/report/explain.ts explainSpan: from a minute before the
+    // episode's lock wait to a second after its release), the newest 2,000 per finding (EXPLAIN_LIMITS.maxEvents).
+    // The columns are the raw events' as of migration 4 (a later migration that widens an enum of `events` widens it
+    // here too); no TTL: the rows live as long as the finding. Keyed by (finding_id, seq): a re-copy replaces. Findings
+    // are looked up by id (explain, GET /api/v1/findings/{id}/explain): a bloom filter index on finding_id.
+    statements: (o) => [...createTable(o, {
+      name: TABLES.findingEvents,
+      columns: [
+        'finding_id String CODEC(ZSTD(3))',
+        `hostname ${lc}`, `boot_id ${lc}`,
+        'seq UInt64 CODEC(Delta, ZSTD(3))', 'ts_ns UInt64 CODEC(Delta, ZSTD(3))', 'boot_offset_ns Int64 CODEC(Delta, ZSTD(3))',
+        'cpu UInt32 CODEC(ZSTD(3))', 'pid UInt32 CODEC(ZSTD(3))', 'tid UInt32 CODEC(ZSTD(3))', `comm ${lc}`, `device ${lc}`,
+        `kind ${eventKindEnum(EVENT_KINDS)}`,
+        `driver ${lc}`, 'zap_bars_on_revoke Nullable(Bool)', 'dmabuf_bar_mmap Bool', 'wait_ns UInt64 CODEC(ZSTD(3))',
+        'start UInt64 CODEC(ZSTD(3))', 'length UInt64 CODEC(ZSTD(3))', 'duration_ns UInt64 CODEC(ZSTD(3))',
+        `zap_target ${enum8(ZapTarget)}`, 'had_vmas Nullable(Bool)', 'revoked Bool', 'dmabuf_count UInt32 CODEC(ZSTD(3))',
+        'device_has_vmas Nullable(Bool)', 'dmabuf_id UInt64 CODEC(ZSTD(3))', 'importer_count UInt32 CODEC(ZSTD(3))',
+        'bar UInt8', `backing ${enum8(Backing)}`, 'mapping_id UInt64 CODEC(ZSTD(3))', 'map_length UInt64 CODEC(ZSTD(3))',
+        'snapshot Bool', 'ok Bool', `trigger ${enum8(TriggerKind, V4.trigger)}`, 'group_id UInt64 CODEC(ZSTD(3))',
+        'memory_enabled Nullable(Bool)', 'power_state Nullable(UInt8)', 'device_revoked Nullable(Bool)', 'open_count Nullable(UInt32)',
+        'no_command_memory Nullable(Bool)', 'custom_vm_ops_bars Nullable(UInt8)', 'ret Int32 CODEC(ZSTD(3))',
+        'power_from UInt8', 'power_to UInt8',
+      ],
+      engine: { kind: 'ReplacingMergeTree' },
+      orderBy: '(finding_id, seq)',
+      settings: 'min_bytes_for_wide_part = 134217728',
+    }),
+    `ALTER TABLE ${storage(o, TABLES.findings)}${onCluster(o)} ADD INDEX IF NOT EXISTS finding_idx finding_id TYPE bloom_filter GRANULARITY 4`,
+    `ALTER TABLE ${storage(o, TABLES.findings)}${onCluster(o)} MATERIALIZE INDEX finding_idx`],
   },
 ];
 

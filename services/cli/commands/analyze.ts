@@ -141,7 +141,9 @@ export async function run(argv: string[], io: CommandIo = processIo, env: NodeJS
       for (let i = 0; i < findings.length; i++) await out.write(`${i ? ',\n' : '\n'}${JSON.stringify(findingToJson(findings[i]!))}`);
       await out.write(`${findings.length ? '\n' : ''}],\n"summary":${JSON.stringify(result, null, 2)}}\n`);
     } else {
-      await out.write(`${renderTable(result, { title: file === '-' ? 'stdin' : file })}\n`);
+      const input = file === '-' ? 'TRACE' : shellWord(file);
+      await out.write(`${renderTable(result, { title: file === '-' ? 'stdin' : file,
+        act: { findings, explain: (f) => `revokescope explain ${f.findingId} --input ${input}` } })}\n`);
     }
     await out.flush();
   } catch (e) {
@@ -215,4 +217,9 @@ class TraceExport {
 function usageError(io: CommandIo, message: string): number {
   io.stderr.write(`revokescope analyze: ${message} (see --help)\n`);
   return 2;
+}
+
+/** A file name as one shell word (quoted when it holds anything but the usual path characters). */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -436,7 +436,9 @@ export class DeviceTracker {
     else if (this.ctx.zapsUnderLock && this.offZap && this.offZap.start === z.start && this.offZap.length === z.length
       && !(this.series && this.customBars !== 0 && !this.mappings.hasDeviceMapping())) {
       reasons.push('same range zapped while memory stayed disabled (or the DMABUFs revoked), with no ok fault since');
-      facts.memoryEnabled = false;
+      // which of the two held (a reset puts the device in D0 while its DMABUFs stay revoked)
+      facts.memoryEnabled = this.k.memoryEnabledValue();
+      facts.revoked = this.k.revoked;
     }
     if (reasons.length > 0) {
       const rule = repeat ? RULES.redundantRepeat : reasons[0]!.startsWith('same range zapped while') ? RULES.redundantMemoryOff : RULES.redundantNoMapping;

@@ -26,6 +26,8 @@ export interface HostState {
 export interface HostOutputs {
   episode(e: Episode): void;
   finding(f: Finding): void;
+  /** Called after each event is applied to its device (explain replays a finding's events and reads the state). */
+  applied?(device: DeviceTracker, ev: Event, ts: number): void;
 }
 
 export class HostTracker implements HostContext {
@@ -254,6 +256,7 @@ export class HostTracker implements HostContext {
     if (!d) { d = new DeviceTracker(name, this); this.devices.set(name, d); }
     const before = d.episode;
     d.apply(ev, ts);
+    this.out.applied?.(d, ev, ts);
     const after = d.episode;
     if (after !== before) {
       if (after) {

@@ -1,13 +1,15 @@
 // The correlator (docs/rules.md): EventBatches in, Episodes and Findings out. Pure and I/O-free; sources, the
 // transport and the store are adapters around it.
-import type { Episode, EventBatch, Finding } from '../model.js';
+import type { Episode, Event, EventBatch, Finding } from '../model.js';
 import { BatchScan } from '../wire.js';
-import { HostTracker, type HostState } from './host.js';
+import type { DeviceTracker } from './device.js';
+import { HostTracker, type HostOutputs, type HostState } from './host.js';
 import { defaultCorrelatorOptions, type CorrelatorOptions } from './options.js';
 import { emptyStats, type CorrelatorStats } from './stats.js';
 
 export type { CorrelatorOptions } from './options.js';
 export type { CorrelatorStats } from './stats.js';
+export type { DeviceTracker } from './device.js';
 export { defaultCorrelatorOptions } from './options.js';
 
 interface CorrelatorCheckpoint { version: number; opts: CorrelatorOptions; stats: CorrelatorStats; hosts: HostState[] }
@@ -28,13 +30,19 @@ export class Correlator {
   private readonly hosts = new Map<string, Map<string, HostTracker>>();
   private episodes: Episode[] = [];
   private findings: Finding[] = [];
-  private readonly outputs = {
+  private readonly outputs: HostOutputs = {
     episode: (e: Episode) => { this.episodes.push(e); },
     finding: (f: Finding) => { this.findings.push(f); },
   };
 
   constructor(opts: Partial<CorrelatorOptions> = {}) {
     this.opts = { ...defaultCorrelatorOptions, ...opts };
+  }
+
+  /** Watch every event as its device applied it (the device's state is read in the callback, not kept): explain's
+   * replay of a finding's events. Not part of checkpoints. */
+  observe(applied: (device: DeviceTracker, ev: Event, ts: number) => void): void {
+    this.outputs.applied = applied;
   }
 
   /** One collector batch. Batches of a host must come in the order the collector sent them. */
