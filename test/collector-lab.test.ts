@@ -110,7 +110,7 @@ describe.skipIf(!!reason && !CI).each(KERNELS)('kernel lab (Debian %s under QEMU
       expect(infos.filter((e) => e.deviceInfo!.memoryEnabled != null).length).toBeGreaterThan(0);
       expect(infos.every((e) => e.deviceInfo!.zapBarsOnRevoke == null)).toBe(true);
       const slow = new Set(lab.scenario === 'dmabuf' ? ledger.filter((o) => /^import:\d+$/.test(o.op) && Number(o.op.slice(7)) > 50_000).map((o) => o.device) : []);
-      expect(unexpectedFindings(v, slow).map((f) => `${FindingKind[f.kind]} ${f.device} ${f.evidence}`)).toEqual([]);
+      expect(unexpectedFindings(v, slow, ledger).map((f) => `${FindingKind[f.kind]} ${f.device} ${f.evidence}`)).toEqual([]);
     });
   }
 

@@ -223,7 +223,7 @@ describe.each(captures)('lab capture %s/%s', (kernel, file) => {
   if (scenario) it(`${scenario}: no certain finding on a correct kernel (but the slow importer's SLOW_REVOKE)`, () => {
     const { ledger, v } = load();
     const slow = new Set(ledger.filter((o) => /^import:\d+$/.test(o.op) && Number(o.op.slice(7)) > 50_000).map((o) => o.device));
-    expect(unexpectedFindings(v, slow).map((f) => `${FindingKind[f.kind]} ${f.device} ${f.evidence}`)).toEqual([]);
+    expect(unexpectedFindings(v, slow, ledger).map((f) => `${FindingKind[f.kind]} ${f.device} ${f.evidence}`)).toEqual([]);
   });
   if (scenario === 'dmabuf') it('dmabuf: real revokes notify the lab importer, named by its ops\' module; the slow one is SLOW_REVOKE', () => {
     const { ledger, v } = load();
