@@ -31,6 +31,7 @@ const oldEpisode = (i: number): Episode => ({
   trigger: TriggerKind.RESET, groupId: 0, acquireTsNs: 1_000_000_000_000 + i * 1e9, releaseTsNs: 1_000_000_000_000 + i * 1e9 + 50_000,
   revoke: true, lockWaitNs: 10, holdNs: 50_000, revokeNs: 20_000 + i, zapNs: 9_000, dmabufRevokeNs: 0, moveNs: 0, zapCount: 1, dmabufCount: 0,
   importerCount: 0, legacyMappings: 1, dmabufMappings: 0, complete: true, pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0,
+    cgroupId: 0, vm: '', podUid: '', podName: '', containerId: '', acquireStackId: 0,
 });
 
 beforeAll(async () => {

@@ -10,13 +10,13 @@
 // 32 bits, a repeated singular field keeps its last value. Field numbers come from gen/fields.js (generated from
 // proto/ by the build). Pure.
 import {
-  BarFaultFields as BF, BarMmapFields as BM, BarMunmapFields as BU, DeviceInfoFields as DI, DmaBufRevokeFields as DR,
+  BarFaultFields as BF, CgroupFields as CG, KernelStackFields as KS, BarMmapFields as BM, BarMunmapFields as BU, DeviceInfoFields as DI, DmaBufRevokeFields as DR,
   EventBatchFields as EB, EventFields as EV, HostInfoFields as HI, LockAcquireFields as LA, MoveNotifyFields as MN,
   PowerTransitionFields as PT, ResetFunctionFields as RF, TriggerEndFields as TE, TriggerFields as TR, ZapFields as ZP,
 } from '../../gen/fields.js';
 import {
   type BarFault, type BarMmap, type BarMunmap, type BodyKind, type Capability, type DeviceInfo, type DmaBufRevoke, type Event,
-  type HostInfo, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
+  type Cgroup, type HostInfo, type KernelStack, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
 } from './model.js';
 import { BODIES, FieldError, checkBatchHead, checkBody, checkEventHead, pciAddressBytes } from './validate.js';
 
@@ -131,6 +131,9 @@ export class BatchScan {
   dropped = 0;
   /** EventBatch.now_ns: the collector's clock when it cut the batch (0: not sent). */
   nowNs = 0;
+  /** EventBatch.cgroups and .stacks: the per-boot tables' new entries (rare: decoded as they come; empty: none). */
+  cgroups: Cgroup[] = [];
+  stacks: KernelStack[] = [];
   count = 0;
   /** Per event: [start, end) of its bytes in the frame. */
   start = new Int32Array(64);
@@ -178,6 +181,8 @@ export class BatchScan {
     this.dropped = 0;
     this.nowNs = 0;
     this.count = 0;
+    if (this.cgroups.length) this.cgroups = [];
+    if (this.stacks.length) this.stacks = [];
     const b = frame;
     const end = frame.length;
     pos = 0;
@@ -198,7 +203,14 @@ export class BatchScan {
       } else if (field === EB.firstSeq) this.firstSeq = scalar(b, end, wt, -1, 'firstSeq');
       else if (field === EB.dropped) this.dropped = scalar(b, end, wt, -1, 'dropped');
       else if (field === EB.nowNs) this.nowNs = scalar(b, end, wt, -1, 'nowNs');
-      else skip(b, wt, end);
+      else if (field === EB.cgroups || field === EB.stacks) {
+        const name = field === EB.cgroups ? 'cgroups' : 'stacks';
+        if (wt !== 2) wrongWireType(-1, name, wt, 2);
+        const stop = lengthDelimited(b, end);
+        if (field === EB.cgroups) this.cgroups.push(decodeCgroup(b, pos, stop, this.cgroups.length));
+        else this.stacks.push(decodeStack(b, pos, stop, this.stacks.length));
+        pos = stop;
+      } else skip(b, wt, end);
     }
     return this;
   }
@@ -241,6 +253,45 @@ export class BatchScan {
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
   }
+}
+
+/** EventBatch.cgroups[at]: Cgroup { id, path, pod_name }. */
+function decodeCgroup(b: Uint8Array, from: number, end: number, at: number): Cgroup {
+  const c = { id: 0, path: '', podName: '' };
+  const saved = pos;
+  pos = from;
+  while (pos < end) {
+    const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+    if (f === CG.id) c.id = scalar(b, end, wt, -1, `cgroups[${at}].id`);
+    else if (f === CG.path || f === CG.podName) {
+      const name = f === CG.path ? 'path' : 'podName';
+      if (wt !== 2) wrongWireType(-1, `cgroups[${at}].${name}`, wt, 2);
+      const stop = lengthDelimited(b, end);
+      c[name] = decodeString(b, pos, stop);
+      pos = stop;
+    } else skip(b, wt, end);
+  }
+  pos = saved;
+  return c;
+}
+
+/** EventBatch.stacks[at]: KernelStack { id, repeated frames }. */
+function decodeStack(b: Uint8Array, from: number, end: number, at: number): KernelStack {
+  const k = { id: 0, frames: [] as string[] };
+  const saved = pos;
+  pos = from;
+  while (pos < end) {
+    const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+    if (f === KS.id) k.id = scalar(b, end, wt, -1, `stacks[${at}].id`);
+    else if (f === KS.frames) {
+      if (wt !== 2) wrongWireType(-1, `stacks[${at}].frames`, wt, 2);
+      const stop = lengthDelimited(b, end);
+      k.frames.push(decodeString(b, pos, stop));
+      pos = stop;
+    } else skip(b, wt, end);
+  }
+  pos = saved;
+  return k;
 }
 
 /** A varint field that the proto declares as a scalar: its wire type must be 0. */
@@ -575,15 +626,18 @@ export class WireEvent implements Event {
   /** pid and comm: read on demand (episodes' acquiring task and evidence use them). */
   get pid(): number { return this.topLevel(EV.pid, 0) as number; }
   get comm(): string { return this.topLevel(EV.comm, 2) as string; }
+  /** cgroup and stack ids (64-bit): read on demand (an episode's workload and its acquire's stack). */
+  get cgroupId(): number { return this.topLevel(EV.cgroupId, 0, true) as number; }
+  get stackId(): number { return this.topLevel(EV.stackId, 0, true) as number; }
 
-  private topLevel(field: number, wireType: number): number | string {
+  private topLevel(field: number, wireType: number, wide = false): number | string {
     const b = this.frame, end = this.end;
     let out: number | string = wireType === 0 ? 0 : '';
     pos = this.start;
     while (pos < end) {
       const tag = varint(b, end);
       if (tag >>> 3 === field && (tag & 7) === wireType) {
-        if (wireType === 0) out = varint32(b, end);
+        if (wireType === 0) out = wide ? varint(b, end) : varint32(b, end);
         else { const stop = lengthDelimited(b, end); out = this.comms.get(b, pos, stop); pos = stop; }
       } else skip(b, tag & 7, end);
     }
