@@ -152,6 +152,9 @@ export class BatchScan {
   /** [commStart, commEnd) of the comm's UTF-8 bytes. */
   commStart = new Int32Array(64);
   commEnd = new Int32Array(64);
+  /** Event.cgroup_id and Event.stack_id (0: not sent). */
+  cgroupId = new Float64Array(64);
+  stackId = new Float64Array(64);
 
   private grow(): void {
     const n = this.start.length * 2;
@@ -160,6 +163,7 @@ export class BatchScan {
     this.body = g(this.body, Uint8Array); this.bodyAt = g(this.bodyAt, Int32Array); this.tid = g(this.tid, Float64Array); this.cpu = g(this.cpu, Float64Array);
     this.devStart = g(this.devStart, Int32Array); this.devEnd = g(this.devEnd, Int32Array);
     this.pid = g(this.pid, Float64Array); this.commStart = g(this.commStart, Int32Array); this.commEnd = g(this.commEnd, Int32Array);
+    this.cgroupId = g(this.cgroupId, Float64Array); this.stackId = g(this.stackId, Float64Array);
   }
 
   /** Read and check a length-delimited EventBatch. Throws WireError on bytes that are not protobuf, FieldError (with the
@@ -219,7 +223,7 @@ export class BatchScan {
     if (this.count === this.start.length) this.grow();
     const i = this.count++;
     this.start[i] = from; this.end[i] = end;
-    let ts = 0, tid = 0, cpu = 0, pid = 0, body = 0, bodyAt = 0, bodies = 0, devStart = 0, devEnd = 0, commStart = 0, commEnd = 0;
+    let ts = 0, tid = 0, cpu = 0, pid = 0, cgroup = 0, stack = 0, body = 0, bodyAt = 0, bodies = 0, devStart = 0, devEnd = 0, commStart = 0, commEnd = 0;
     let msg: object | undefined;
     pos = from;
     while (pos < end) {
@@ -230,6 +234,8 @@ export class BatchScan {
       else if (field === EV.tid) tid = scalar32(b, end, wt, i, 'tid');
       else if (field === EV.cpu) cpu = scalar32(b, end, wt, i, 'cpu');
       else if (field === EV.pid) pid = scalar32(b, end, wt, i, 'pid');
+      else if (field === EV.cgroupId) cgroup = scalar(b, end, wt, i, 'cgroupId');
+      else if (field === EV.stackId) stack = scalar(b, end, wt, i, 'stackId');
       else if (field === EV.device || field === EV.comm || (field >= EV.deviceInfo && BODY_BY_FIELD[field])) {
         if (wt !== 2) wrongWireType(i, BODY_BY_FIELD[field] ?? (field === EV.device ? 'device' : 'comm'), wt, 2);
         const stop = lengthDelimited(b, end);
@@ -252,6 +258,7 @@ export class BatchScan {
     checkBody(kind!, msg!, i);
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
+    this.cgroupId[i] = cgroup; this.stackId[i] = stack;
   }
 }
 

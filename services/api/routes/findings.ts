@@ -3,13 +3,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { StoreReader } from '../../store/queries.js';
 import {
-  cursorParam, decodeCursor, encodeCursor, errorSchema, findingKindNames, label, limitParam, parseBool, parseRange,
-  severityNames, timeParam, u64,
+  commParam, cursorParam, decodeCursor, encodeCursor, errorSchema, findingKindNames, label, limitParam, parseBool, parseRange,
+  severityNames, timeParam, u64, workloadParam,
 } from '../schemas.js';
 
 interface Query {
   from?: string; to?: string; host?: string; device?: string; driver?: string; kernel?: string; kind?: string;
-  severity?: string; inconclusive?: 'true' | 'false'; episode?: string; rule?: string; limit: number; cursor?: string;
+  severity?: string; inconclusive?: 'true' | 'false'; episode?: string; rule?: string; comm?: string; vm?: string; pod?: string;
+  limit: number; cursor?: string;
 }
 
 export const findingSchema = {
@@ -43,6 +44,8 @@ export const findingsRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
           inconclusive: { type: 'string', enum: ['true', 'false'], description: 'true: only inconclusive findings; false: only certain ones' },
           episode: label,
           rule: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$', description: 'evidence.rule, e.g. skipped_zap.unconditional_zap_era' },
+          comm: commParam, vm: workloadParam('libvirt VM name of the episode\'s acquiring task'),
+          pod: workloadParam('Kubernetes pod of the episode\'s acquiring task: UID or namespace/name'),
           limit: limitParam, cursor: cursorParam,
         },
       },
@@ -58,7 +61,7 @@ export const findingsRoutes: FastifyPluginAsync<{ reader: StoreReader }> = async
     const q = req.query;
     const res = await reader.findings({
       ...parseRange(q), host: q.host, device: q.device, driver: q.driver, kernel: q.kernel, kind: q.kind,
-      severity: q.severity, inconclusive: parseBool(q.inconclusive), episodeId: q.episode, rule: q.rule, limit: q.limit,
+      severity: q.severity, inconclusive: parseBool(q.inconclusive), episodeId: q.episode, rule: q.rule, comm: q.comm, vm: q.vm, pod: q.pod, limit: q.limit,
       after: decodeCursor(q.cursor),
     });
     return { findings: res.items, ...(res.nextCursor ? { nextCursor: encodeCursor(res.nextCursor) } : {}) };
