@@ -33,6 +33,9 @@ const CASES: [string, Workload][] = [
   // Kubernetes, cgroupfs driver
   [`/kubepods/burstable/pod${UID}/${CID}`, { podUid: UID, containerId: CID }],
   [`/kubepods/pod${UID}/${CID}`, { podUid: UID, containerId: CID }],
+  // a VM that libvirt runs inside a pod's container (nested cgroups name both)
+  [`/kubepods.slice/kubepods-pod${UID.replace(/-/g, '_')}.slice/cri-containerd-${CID}.scope/machine.slice/machine-qemu\\x2d1\\x2dkv1.scope/libvirt/emulator`,
+    { podUid: UID, containerId: CID, vm: 'kv1' }],
   // docker
   [`/system.slice/docker-${CID}.scope`, { containerId: CID }],
   [`/docker/${CID}`, { containerId: CID }],
