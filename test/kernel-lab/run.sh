@@ -21,9 +21,10 @@ echo "run: prepared $KV in $(el)s" >&2
 DIST=$CACHE/dist
 if [ ! -f "$DIST/services/cli/main.js" ] || [ -n "$(find "$REPO/collectors" "$REPO/services" -name '*.ts' -newer "$DIST/services/cli/main.js" -print -quit)" ]; then
   (cd "$REPO" && npx tsc -p tsconfig.json --outDir "$DIST" --incremental --tsBuildInfoFile "$CACHE/tsbuildinfo" >/dev/null 2>&1 || true)
-  mkdir -p "$DIST/gen" && cp "$REPO/gen/proto.js" "$DIST/gen/" && cp "$REPO/package.json" "$DIST/"
   touch "$DIST/services/cli/main.js"
 fi
+# the generated JavaScript (tsc emits only the .ts sources): the messages and the wire reader's field numbers
+mkdir -p "$DIST/gen" && cp "$REPO/gen/proto.js" "$REPO/gen/fields.js" "$DIST/gen/" && cp "$REPO/package.json" "$DIST/"
 [ -f "$DIST/collectors/agent/agent.js" ] || { echo "run: collector build failed" >&2; exit 1; }
 echo "run: collector built in $(el)s" >&2
 
