@@ -11,6 +11,11 @@ const LOST = /^CPU:(\d+) \[LOST (\d+) EVENTS\]/;
 // " => <symbol>" line per frame, innermost first
 const STACK = /^\s*.*?-\d+\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(?:\S{4,5}\s+)?\d+\.\d+:\s+<stack trace>\s*$/;
 const FRAME = /^ => (.+?)\s*$/;
+/** The frames a stack entry starts with that are the tracing machinery, not the probed path: the kprobe event handler
+ * and its dispatch (int3 on x86: kprobe_int3_handler / exc_int3; ftrace-based kprobes: kprobe_ftrace_handler). Seen
+ * on Debian 6.12: kprobe_trace_func, kprobe_dispatcher, kprobe_int3_handler (or aggr_pre_handler), exc_int3,
+ * asm_exc_int3, then the function that holds the probed call. */
+const MACHINERY = /^(?:k(?:ret)?probe_\w+|aggr_(?:pre|post)_handler|exc_int3|asm_exc_int3|optimized_callback|optprobe_template_\w+|ftrace_\w+|arch_ftrace_\w+)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+)?$/;
 
 export type ParsedLine = { hit: ProbeHit; location: string } | { lost: number; cpu: number } | undefined;
 
@@ -85,7 +90,9 @@ export class TraceReader {
     const h = this.held.get(s.cpu);
     if (!h) return;
     this.held.delete(s.cpu);
-    if (s.frames.length) h.stack = s.frames;
+    let skip = 0;
+    while (skip < s.frames.length - 1 && MACHINERY.test(s.frames[skip]!)) skip++;
+    if (s.frames.length) h.stack = s.frames.slice(skip);
     out(h);
   }
 }
