@@ -2,7 +2,7 @@
 // lines attached to their hits, stack ids deduplicated per boot, the cgroup ids of tasks read from a cgroup2 tree
 // (a real directory tree here: ids are its directories' inode numbers) and /proc, and a raw capture replayed with
 // its stacks and cgroup table as the live agent sent them.
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -139,6 +139,14 @@ describe('cgroups: ids from a cgroup2 tree and /proc', () => {
     expect(t.take()).toEqual([{ id: ino(vmPath), path: vmPath }, { id: ino(podPath), path: podPath, podName: 'net/dpdk-0' }]);
     expect(t.take()).toEqual([]);
     expect(entries).toHaveLength(2);
+  });
+
+  it('reads every task of a process at once (the agent\'s start)', () => {
+    const t = new CgroupTable({ root: cg, proc, podLogs: pods });
+    t.ofProcess(10);
+    rmSync(join(proc, '10'), { recursive: true });   // the process exits before its hits are read
+    expect(t.ofTask(10, 11)).toBe(ino(vmPath));
+    task(10, 11, vmPath);
   });
 
   it('finds the path of an id the kernel gave (bpftrace) by walking the tree', () => {

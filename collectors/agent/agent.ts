@@ -249,6 +249,8 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
     }
   }
   const snap = opts.devices ? { mappings: [], ambiguous: 0 } : snapshotMappings(devices);
+  // ftrace: the cgroups of the tasks that map vfio BARs now are read now (their hits may be read after they exit)
+  if (opts.backend === 'ftrace') for (const pid of new Set(snap.mappings.map((m) => m.pid))) cgroups.ofProcess(pid);
   for (const m of snap.mappings) {
     decoder.noteMapping(m.device, m.mappingId, m.bar);
     queue.push({ tsNs: seedTs, pid: m.pid, device: m.device, comm: 'revokescope',

@@ -93,6 +93,15 @@ export class CgroupTable {
     return id || known?.id || 0;
   }
 
+  /** Every task of a process, read now (the agent's start: processes that already use vfio devices, whose hits may be
+   * read only after they exited). */
+  ofProcess(pid: number): void {
+    if (this.root === undefined) return;
+    let tids: string[] = [];
+    try { tids = readdirSync(`${this.proc}/${pid}/task`); } catch { return; }
+    for (const t of tids) if (/^\d+$/.test(t)) this.ofTask(pid, Number(t));
+  }
+
   /** An event names cgroup `id` (of task pid/tid): its table entry is queued once, with the pod's name if readable. */
   note(id: number, pid?: number, tid?: number): void {
     if (!id || this.sent.has(id)) return;
