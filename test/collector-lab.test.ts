@@ -110,24 +110,24 @@ describe.skipIf(!!reason && !CI).each(KERNELS)('kernel lab (Debian %s under QEMU
       const infos = batches.flatMap((b) => b.events ?? []).filter((e) => e.deviceInfo);
       expect(infos.filter((e) => e.deviceInfo!.memoryEnabled != null).length).toBeGreaterThan(0);
       expect(infos.every((e) => e.deviceInfo!.zapBarsOnRevoke == null)).toBe(true);
-      // who and which code path (issue 17): the workload runs in a libvirt-style machine scope (guest.sh); every
-      // episode the workload took names that VM through its cgroup; revoke steps carry kernel stacks through vfio-pci-core
-      // (episodes whose acquire was seen: one that began before the collector started has no acquiring task's cgroup)
+      // who and which code path (issue 17): the workload runs in a libvirt-style machine scope (guest.sh). Episodes the
+      // workload took name that VM through its cgroup, never another: bpftrace reads the cgroup in the kernel (every one
+      // is named), ftrace in user space (tasks that exited before the agent read their hits stay unnamed); the revoke
+      // steps carry kernel stacks that start in vfio-pci-core (docs/identity-and-stacks.md)
       const workloadEpisodes = v.perOp.flatMap((p) => p.episodes).filter((e) => e.comm === 'workload' && e.acquireTsNs > 0);
       expect(workloadEpisodes.length).toBeGreaterThan(10);
-      expect(workloadEpisodes.filter((e) => e.cgroupId === 0 || e.vm !== 'lab-vm').map((e) => e.episodeId)).toEqual([]);
+      const named = workloadEpisodes.filter((e) => e.cgroupId !== 0);
+      expect(named.every((e) => e.vm === 'lab-vm')).toBe(true);
+      if (backend === 'bpftrace') expect(named).toHaveLength(workloadEpisodes.length);
+      else expect(named.length).toBeGreaterThan(0);
       const cgroups = batches.flatMap((b) => b.cgroups ?? []);
       expect(cgroups.filter((c) => c.path === '/machine.slice/machine-qemu\\x2d1\\x2dlab\\x2dvm.scope')).toHaveLength(1);
       const stacks = new Map(batches.flatMap((b) => b.stacks ?? []).map((k) => [Number(k.id), k.frames ?? []]));
       expect(new Set(batches.flatMap((b) => b.stacks ?? []).map((k) => Number(k.id))).size).toBe(stacks.size);   // each sent once
       const zaps = v.events.filter((e) => e.zap && e.comm === 'workload');
       expect(zaps.length).toBeGreaterThan(0);
-      for (const z of zaps) {
-        const frames = stacks.get(Number(z.stackId ?? 0));
-        expect(frames, `zap at ${z.tsNs} has a stack`).toBeDefined();
-        expect(frames!.some((f) => /vfio_pci|vfio_basic_config_write|vfio_config/.test(f))).toBe(true);
-      }
-      expect(workloadEpisodes.filter((e) => e.revoke).every((e) => stacks.has(Number(e.acquireStackId)))).toBe(true);
+      for (const z of zaps) expect(stacks.get(Number(z.stackId ?? 0))?.[0], `the stack of the zap at ${z.tsNs}`).toMatch(/^vfio_/);
+      expect(workloadEpisodes.filter((e) => e.revoke).every((e) => stacks.get(Number(e.acquireStackId))?.[0]?.match(/^vfio_/))).toBe(true);
       const slow = new Set(lab.scenario === 'dmabuf' ? ledger.filter((o) => /^import:\d+$/.test(o.op) && Number(o.op.slice(7)) > 50_000).map((o) => o.device) : []);
       expect(unexpectedFindings(v, slow).map((f) => `${FindingKind[f.kind]} ${f.device} ${f.evidence}`)).toEqual([]);
     });

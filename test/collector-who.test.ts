@@ -17,6 +17,7 @@ import { stackTrigger } from '../collectors/ftrace/render.js';
 import { makePlan, takesStack } from '../collectors/probes/plan.js';
 import { readKernelFacts } from '../collectors/probes/kernel.js';
 import type { Event } from '../services/core/model.js';
+import { checkLab, parseLedger } from './kernel-lab/expect.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/kernel/6.12');
 
@@ -192,5 +193,59 @@ describe('replay of a raw capture with stacks and cgroups', () => {
     // the replay without the stack entries decodes the same events, without stack ids
     const plain = replayRaw(text.join('\n'), { hostname: 'lab', bootId: 'b' }).events;
     expect(plain.map((e) => [e.tsNs, e.device])).toEqual(events.map((e) => [e.tsNs, e.device]));
+  });
+});
+
+describe('Debian 6.12 in the kernel lab: collect --stacks, the workload in a libvirt-style machine scope (ftrace)', () => {
+  // test/fixtures/kernel/6.12/raw-ftrace-field-who.txt: the field scenario's raw capture of `STACKS=1 KERNEL=6.12 run.sh`
+  // (guest.sh puts the workload in /machine.slice/machine-qemu\x2d1\x2dlab\x2dvm.scope), replayed as the agent decoded it
+  const load = () => {
+    const { batches, events } = replayRaw(readFileSync(join(FIX, 'raw-ftrace-field-who.txt'), 'utf8'), { hostname: 'lab', bootId: 'who' });
+    const ledger = parseLedger(readFileSync(join(FIX, 'ledger-ftrace-field-who.txt'), 'utf8'));
+    return { batches, events, v: checkLab(batches, ledger) };
+  };
+
+  it('decodes as without stacks: one episode per workload operation', () => {
+    expect(load().v.problems).toEqual([]);
+  });
+
+  it('episodes name the VM where the agent read the task\'s cgroup, and never another', () => {
+    const { batches, v } = load();
+    expect(batches[0]!.cgroups).toEqual(expect.arrayContaining([{ id: 1, path: '/' }, { id: 46, path: '/machine.slice/machine-qemu\\x2d1\\x2dlab\\x2dvm.scope' }]));
+    const observed = v.perOp.flatMap((p) => p.episodes).filter((e) => e.comm === 'workload' && e.acquireTsNs > 0);
+    const named = observed.filter((e) => e.cgroupId !== 0);
+    // the nvme loop-reset process was read while it ran; the short-lived processes that exited before the agent (8.8 s
+    // behind in this guest) read their hits have no cgroup: ftrace reads it in user space (docs/identity-and-stacks.md)
+    expect(named.length).toBeGreaterThanOrEqual(10);
+    expect(named.every((e) => e.cgroupId === 46 && e.vm === 'lab-vm')).toBe(true);
+    expect(observed.filter((e) => e.cgroupId === 0).every((e) => e.vm === '')).toBe(true);
+    // kernel workers (runtime PM) are in the root cgroup: no workload
+    const workers = v.perOp.flatMap((p) => p.episodes).filter((e) => e.comm.startsWith('kworker'));
+    expect(workers.every((e) => e.vm === '' && e.podUid === '')).toBe(true);
+  });
+
+  it('zaps and revoke acquires carry kernel stacks through vfio-pci-core, each stack sent once', () => {
+    const { batches, events, v } = load();
+    const stacks = new Map((batches[0]!.stacks ?? []).map((k) => [Number(k.id), k.frames ?? []]));
+    expect(new Set((batches[0]!.stacks ?? []).map((k) => Number(k.id))).size).toBe(stacks.size);
+    const zaps = events.filter((e) => e.zap && e.comm === 'workload');
+    expect(zaps.length).toBeGreaterThan(10);
+    for (const z of zaps) {
+      const frames = stacks.get(Number(z.stackId))!;
+      // the kprobe's own dispatch frames are dropped: the stack starts in the function that holds the probed call
+      expect(frames[0], `zap at ${z.tsNs}`).toMatch(/^vfio_/);
+    }
+    // the code paths: VFIO_DEVICE_RESET (the ioctl), PCI_COMMAND and PMCSR writes (pwrite on the config region)
+    const paths = new Set(zaps.map((z) => stacks.get(Number(z.stackId))!.join(' < ')));
+    expect([...paths].sort()).toEqual([
+      'vfio_pci_core_ioctl < vfio_device_fops_unl_ioctl < __x64_sys_ioctl < do_syscall_64 < entry_SYSCALL_64_after_hwframe',
+      'vfio_pci_zap_and_down_write_memory_lock < vfio_basic_config_write < vfio_pci_config_rw < vfio_pci_rw < vfs_write < __x64_sys_pwrite64 < do_syscall_64 < entry_SYSCALL_64_after_hwframe',
+      'vfio_pci_zap_and_down_write_memory_lock < vfio_pm_config_write < vfio_pci_config_rw < vfio_pci_rw < vfs_write < __x64_sys_pwrite64 < do_syscall_64 < entry_SYSCALL_64_after_hwframe',
+    ]);
+    const faults = events.filter((e) => e.barFault && e.stackId);
+    expect(faults.length).toBeGreaterThan(0);
+    expect(faults.every((e) => stacks.get(Number(e.stackId))![0] === 'vfio_pci_mmap_huge_fault')).toBe(true);
+    const revokes = v.perOp.flatMap((p) => p.episodes).filter((e) => e.revoke && e.acquireTsNs > 0);
+    expect(revokes.every((e) => stacks.get(e.acquireStackId)?.[0]?.startsWith('vfio_'))).toBe(true);
   });
 });

@@ -14,8 +14,9 @@ const FRAME = /^ => (.+?)\s*$/;
 /** The frames a stack entry starts with that are the tracing machinery, not the probed path: the kprobe event handler
  * and its dispatch (int3 on x86: kprobe_int3_handler / exc_int3; ftrace-based kprobes: kprobe_ftrace_handler). Seen
  * on Debian 6.12: kprobe_trace_func, kprobe_dispatcher, kprobe_int3_handler (or aggr_pre_handler), exc_int3,
- * asm_exc_int3, then the function that holds the probed call. */
-const MACHINERY = /^(?:k(?:ret)?probe_\w+|aggr_(?:pre|post)_handler|exc_int3|asm_exc_int3|optimized_callback|optprobe_template_\w+|ftrace_\w+|arch_ftrace_\w+)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+)?$/;
+ * asm_exc_int3, then the function that holds the probed call; for a probe on a function's entry (ftrace-based) an
+ * unsymbolized address first (the ftrace trampoline), then the probed function. */
+const MACHINERY = /^(?:0x[0-9a-f]+|k(?:ret)?probe_\w+|aggr_(?:pre|post)_handler|exc_int3|asm_exc_int3|optimized_callback|optprobe_template_\w+|ftrace_\w+|arch_ftrace_\w+)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+)?$/;
 
 export type ParsedLine = { hit: ProbeHit; location: string } | { lost: number; cpu: number } | undefined;
 
