@@ -58,3 +58,17 @@ describe('episodes carry the acquiring task\'s workload', () => {
     expect(b.takeEpisodes()[0]).toMatchObject({ vm: 'vm1', cgroupId: VM_CG });
   });
 });
+
+describe('findings name the kernel stack of the event they rest on', () => {
+  it('a zap by a task that does not hold memory_lock: LOCK_NOT_HELD with that zap\'s stack id', () => {
+    const b = new TraceBuilder('6.12').info(0, DEV);
+    b.acquire(10, DEV).release(20, DEV).acquire(30, DEV).zap(31, DEV, { tid: 200 }).release(40, DEV);
+    for (const e of b.events) if (e.zap) e.stackId = 99;
+    const { findings } = analyzeBatches(b.batches());
+    const f = findings.find((x) => x.kind === v1.FindingKind.LOCK_NOT_HELD)!;
+    expect(JSON.parse(f.evidence)).toMatchObject({ stackId: 99 });
+    // without stacks the evidence is as before
+    for (const e of b.events) delete e.stackId;
+    expect(JSON.parse(analyzeBatches(b.batches()).findings.find((x) => x.kind === v1.FindingKind.LOCK_NOT_HELD)!.evidence).stackId).toBeUndefined();
+  });
+});

@@ -93,7 +93,15 @@ export class DeviceTracker {
 
   private get customBars(): number { return this.customVmOpsBars ?? CUSTOM_VM_OPS_BARS[this.driver] ?? 0; }
 
+  /** The event being applied (findings made meanwhile rest on it); undefined between events. */
+  private current: Event | undefined;
+
   apply(ev: Event, ts: number): void {
+    this.current = ev;
+    try { this.applyEvent(ev, ts); } finally { this.current = undefined; }
+  }
+
+  private applyEvent(ev: Event, ts: number): void {
     switch (bodyOf(ev)) {
       case 'barFault': return this.onFault(ev, ts);
       case 'lockAcquire': return this.onAcquire(ev, ts);
@@ -676,7 +684,9 @@ export class DeviceTracker {
 
   private finding(kind: FindingKindT, severity: SeverityT, ts: number, episodeId: string, rule: Rule,
     facts: Record<string, unknown>, unknown: readonly string[]): Finding {
-    return makeFinding(this.ctx, this.device, this.driver, kind, severity, ts, episodeId, rule, facts, unknown);
+    // a finding made while applying an event rests on it (the zap, fault or revoke): its kernel stack, when it has one
+    const stackId = Number(this.current?.stackId ?? 0);
+    return makeFinding(this.ctx, this.device, this.driver, kind, severity, ts, episodeId, rule, stackId ? { ...facts, stackId } : facts, unknown);
   }
 
   /** A finding outside a released episode: inconclusive when loss touched its time span. */
