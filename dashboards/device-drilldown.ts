@@ -19,11 +19,15 @@ const device = `${eqVar('hostname', 'host')}\n  AND ${eqVar('device', 'device')}
 const POD = "if(pod_name != '', pod_name, pod_uid)";
 /** Episodes of the selected VMs, pods and task names (each variable's All: no condition, episodes of no VM too). */
 const workload = [inVar('vm', 'vm'), inVar(POD, 'pod'), inVar('comm', 'comm')].join('\n  AND ');
-/** Findings through their episode, one variable at a time (All: no condition, findings without an episode too). */
-const findingWorkload = ([['vm', 'vm'], [POD, 'pod'], ['comm', 'comm']] as const).map(([column, v]) =>
-  `$__conditionalAll(episode_id IN (SELECT episode_id FROM ${T.episodes} WHERE ${device} AND ${column} IN (\${${v}:singlequote})), $${v})`).join('\n  AND ');
+/** Findings through their episode, one variable at a time (All: no condition, findings without an episode too); a
+ * finding outside an episode (LOCK_NOT_HELD, FAULT_WHILE_REVOKED) names its task in its evidence (comm). */
+const findingWorkload = ([['vm', 'vm'], [POD, 'pod'], ['comm', 'comm']] as const).map(([column, v]) => {
+  const byEpisode = `episode_id IN (SELECT episode_id FROM ${T.episodes} WHERE ${device} AND ${column} IN (\${${v}:singlequote}))`;
+  return `$__conditionalAll(${v === 'comm' ? `(${byEpisode} OR JSONExtractString(evidence, 'comm') IN (\${comm:singlequote}))` : byEpisode}, $${v})`;
+}).join('\n  AND ');
 /** A workload variable: the values seen on this device's episodes in the range. */
 const workloadVariable = (name: string, label: string, column: string) => ({ type: 'query' as const, name, label, multi: true, includeAll: true, sort: 1 as const,
+  optional: true,
   sql: `SELECT DISTINCT ${column} FROM ${T.episodes} WHERE $__timeFilter(time) AND ${device} AND ${column} != '' ORDER BY 1` });
 const msCols = ['lock_wait_ms', 'hold_ms', 'revoke_ms', 'zap_ms', 'dmabuf_revoke_ms', 'move_ms'];
 /** ns → ms where the episode measured it (NULL otherwise: an episode that began before observation has no wait,
@@ -198,7 +202,13 @@ export const deviceDrilldown: DashboardSpec = {
     { type: 'query', name: 'host', label: 'Host', multi: false, includeAll: false, sort: 0, sql: worstFirst('hostname', '1') },
     { type: 'query', name: 'device', label: 'Device', multi: false, includeAll: false, sort: 0, sql: worstFirst('device', eqVar('hostname', 'host')) },
     // who took the lock (issue 17): episodes and findings of some VMs, pods or task names only
-    workloadVariable('vm', 'VM', 'vm'), workloadVariable('pod', 'Pod', POD), workloadVariable('comm', 'Task', 'comm'),
+    workloadVariable('vm', 'VM', 'vm'), workloadVariable('pod', 'Pod', POD),
+    // tasks: those that took the lock, and those a finding outside an episode names
+    { ...workloadVariable('comm', 'Task', 'comm'), sql: `SELECT DISTINCT c FROM (
+  SELECT comm AS c FROM ${T.episodes} WHERE $__timeFilter(time) AND ${device}
+  UNION ALL
+  SELECT JSONExtractString(evidence, 'comm') AS c FROM ${T.findings} WHERE $__timeFilter(time) AND ${device} AND episode_id = ''
+) WHERE c != '' ORDER BY 1` },
   ],
   links: [
     { title: 'Fleet overview', url: dashboardPath(UID.fleet, { host: '${host}' }) },

@@ -31,8 +31,11 @@ function trace(host: string): EventBatch[] {
     .triggerEnd(41, '0000:3b:00.0', TriggerKind.RESET);
   b.trigger(100, '0000:3c:00.0', TriggerKind.RESET, 200).acquire(101, '0000:3c:00.0', 200).zap(102, '0000:3c:00.0', { tid: 200 })
     .release(140, '0000:3c:00.0', 200).triggerEnd(141, '0000:3c:00.0', TriggerKind.RESET, 0, 200);
+  // a task that holds no lock zaps 3b: LOCK_NOT_HELD outside any episode, its task named in the evidence
+  b.zap(200, '0000:3b:00.0', { tid: 300 });
   for (const e of b.events) {
     if (e.tid === 200) e.comm = 'dpdk-testpmd';
+    if (e.tid === 300) e.comm = 'rogue';
     e.cgroupId = e.tid === 100 ? VM_CG : e.tid === 200 ? POD_CG : 0;
     if (e.lockAcquire) e.stackId = 11;
     if (e.zap) e.stackId = 12;
@@ -82,7 +85,7 @@ describe('store: workload and stacks round trip (chDB)', () => {
       WHERE kind IN ('lockAcquire', 'zap') ORDER BY hostname, ts_ns`, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } });
     const rows = await rs.json<{ hostname: string; kind: string; cgroup_id: number; stack_id: number }>();
     const per = (h: string) => rows.filter((r) => r.hostname === h).map((r) => [r.kind, r.cgroup_id, r.stack_id]);
-    expect(per('host-a')).toEqual([['lockAcquire', VM_CG, 11], ['lockAcquire', POD_CG, 11], ['zap', POD_CG, 12]]);
+    expect(per('host-a')).toEqual([['lockAcquire', VM_CG, 11], ['lockAcquire', POD_CG, 11], ['zap', POD_CG, 12], ['zap', 0, 12]]);
     expect(per('host-b')).toEqual(per('host-a'));
   });
 
@@ -132,6 +135,10 @@ describe('API: episodes and findings by VM, pod and comm (real HTTP)', () => {
     expect(((await get('/api/v1/findings?comm=qemu&kind=SKIPPED_ZAP')).body.findings as unknown[])).toHaveLength(2);
     expect(((await get(`/api/v1/findings?pod=${UID}`)).body.findings as unknown[])).toEqual([]);
     expect(((await get('/api/v1/findings?pod=net%2Fdpdk-0&kind=SKIPPED_ZAP')).body.findings as unknown[])).toEqual([]);
+    // a finding outside an episode: its task from its evidence (comm alone); no VM or pod is known for it
+    const rogue = (await get('/api/v1/findings?comm=rogue')).body.findings as Record<string, unknown>[];
+    expect(rogue.map((f) => [f.hostname, f.kind, f.episodeId]).sort()).toEqual([['host-a', 'LOCK_NOT_HELD', ''], ['host-b', 'LOCK_NOT_HELD', '']]);
+    expect(((await get('/api/v1/findings?comm=rogue&vm=guest-a')).body.findings as unknown[])).toEqual([]);
   });
 
   it('rejects control characters and empty names (400, never 5xx)', async () => {

@@ -132,11 +132,14 @@ export class StoreReader {
     eq(w, 'inconclusive', 'inconclusive', f.inconclusive, 'Bool'); eq(w, 'episode_id', 'episode_id', f.episodeId);
     eq(w, `JSONExtractString(evidence, 'rule')`, 'rule', f.rule);
     if (f.comm !== undefined || f.vm !== undefined || f.pod !== undefined) {
-      // a finding's task and workload are its episode's (the acquiring task's); findings without an episode match none
+      // a finding's task and workload are its episode's (the acquiring task's); a finding outside an episode
+      // (LOCK_NOT_HELD, FAULT_WHILE_REVOKED) names only its task, in its evidence (comm): it matches a comm filter alone
       const e: Where = { sql: [], params: w.params };
       eq(e, 'hostname', 'host', f.host);
       workloadWhere(e, f);
-      w.sql.push(`episode_id IN (SELECT episode_id FROM ${this.table(TABLES.episodes)} FINAL ${whereClause(e)})`);
+      const byEpisode = `episode_id IN (SELECT episode_id FROM ${this.table(TABLES.episodes)} FINAL ${whereClause(e)})`;
+      w.sql.push(f.comm !== undefined && f.vm === undefined && f.pod === undefined
+        ? `(${byEpisode} OR (episode_id = '' AND JSONExtractString(evidence, 'comm') = {comm:String}))` : byEpisode);
     }
     if (f.after) {
       w.sql.push('(time, finding_id) < (fromUnixTimestamp64Nano({after_ns:Int64}), {after_id:String})');
