@@ -16,7 +16,8 @@ import { TraceReader } from '../collectors/ftrace/parse.js';
 import { stackTrigger } from '../collectors/ftrace/render.js';
 import { makePlan, takesStack } from '../collectors/probes/plan.js';
 import { readKernelFacts } from '../collectors/probes/kernel.js';
-import type { Event } from '../services/core/model.js';
+import type { Event, EventBatch } from '../services/core/model.js';
+import { runAgent } from '../collectors/agent/agent.js';
 import { checkLab, parseLedger } from './kernel-lab/expect.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/kernel/6.12');
@@ -154,6 +155,38 @@ describe('cgroups: ids from a cgroup2 tree and /proc', () => {
     const t = new CgroupTable({ root: cg, proc, podLogs: pods });
     t.note(ino('/system.slice/other.service'));
     expect(t.take()).toEqual([{ id: ino('/system.slice/other.service'), path: '/system.slice/other.service' }]);
+  });
+
+  it('the agent sends each cgroup and stack once, in the batch of the first event that names it', async () => {
+    const facts = readKernelFacts({ kallsyms: join(FIX, 'kallsyms.txt'), release: '6.12.117+deb12-amd64', btfRoot: '/nonexistent' });
+    const plan = makePlan(facts);
+    const dev = '0000:01:00.0';
+    const lockStack = ['vfio_pci_core_ioctl', '__x64_sys_ioctl'], zapStack = ['vfio_pci_zap_bars', 'vfio_pci_core_ioctl', '__x64_sys_ioctl'];
+    // bpftrace-style hits (the kernel gave the cgroup id): two resets by a VM's vCPU thread, 300 ms apart
+    const reset = (t: number): ProbeHit[] => [
+      { probe: 'lock', tsNs: t, cpu: 0, tid: 11, pid: 10, comm: 'qemu', args: { sem: 0x100n, dev }, cgroupId: ino(vmPath), stack: [...lockStack] },
+      { probe: 'lock_ret', tsNs: t + 10, cpu: 0, tid: 11, pid: 10, comm: 'qemu', args: {}, cgroupId: ino(vmPath) },
+      { probe: 'zap', tsNs: t + 20, cpu: 0, tid: 11, pid: 10, comm: 'qemu', args: { mapping: 0x200n, start: 0n, len: 6n << 40n }, cgroupId: ino(vmPath), stack: [...zapStack] },
+      { probe: 'zap_ret', tsNs: t + 30, cpu: 0, tid: 11, pid: 10, comm: 'qemu', args: {}, cgroupId: ino(vmPath) },
+      { probe: 'unlock', tsNs: t + 40, cpu: 0, tid: 11, pid: 10, comm: 'qemu', args: { sem: 0x100n, dev }, cgroupId: ino(vmPath) },
+    ];
+    const queue = [reset(1000)];
+    const backend = { attach: async () => ({ attached: plan.attach.filter((p) => p.spec.role !== 'snapshot'), failed: [] }),
+      poll: (f: (h: ProbeHit) => void) => { const hs = queue.shift() ?? []; hs.forEach(f); return hs.length; }, lost: () => 0, detach: async () => {} };
+    setTimeout(() => queue.push(reset(2000)), 300);
+    const batches: EventBatch[] = [];
+    await runAgent({ backend: 'bpftrace', facts, plan, backendInstance: backend, devices: [{ address: dev, driver: 'vfio-pci' }],
+      cgroups: new CgroupTable({ root: cg, proc, podLogs: pods }), stacks: true,
+      sink: { write: async (b) => { batches.push(b); }, close: async () => {} }, durationMs: 800, flushMs: 50, pollMs: 20, log: () => {} });
+    const withEvents = batches.filter((b) => b.events?.some((e) => e.lockAcquire));
+    expect(withEvents.length).toBeGreaterThanOrEqual(2);
+    expect(withEvents[0]!.cgroups).toEqual([{ id: ino(vmPath), path: vmPath }]);
+    expect(withEvents[0]!.stacks).toEqual([{ id: stackIdOf(lockStack), frames: lockStack }, { id: stackIdOf(zapStack), frames: zapStack }]);
+    expect(batches.flatMap((b) => b.cgroups ?? [])).toHaveLength(1);
+    expect(batches.flatMap((b) => b.stacks ?? [])).toHaveLength(2);
+    const events = batches.flatMap((b) => b.events ?? []);
+    expect(events.filter((e) => e.lockAcquire).map((e) => [e.cgroupId, e.stackId])).toEqual([[ino(vmPath), stackIdOf(lockStack)], [ino(vmPath), stackIdOf(lockStack)]]);
+    expect(events.filter((e) => e.zap).map((e) => e.stackId)).toEqual([stackIdOf(zapStack), stackIdOf(zapStack)]);
   });
 
   it('no cgroup2 mount: no ids', () => {
