@@ -203,6 +203,8 @@ describe('cgroups: ids from a cgroup2 tree and /proc', () => {
     expect(procCgroupPath('12:memory:/user.slice\n0::/user.slice/user-0.slice/session-1.scope\n')).toBe('/user.slice/user-0.slice/session-1.scope');
     expect(procCgroupPath('0::/\n')).toBe('/');
     expect(procCgroupPath('1:name=systemd:/\n')).toBeUndefined();
+    // outside the agent's cgroup namespace: not followed (it would name another directory)
+    expect(procCgroupPath('0::/../../kubepods.slice/kubepods-pod1.slice\n')).toBeUndefined();
   });
 });
 

@@ -21,9 +21,15 @@ export function cgroup2Mount(mountinfo: string): string | undefined {
   return undefined;
 }
 
-/** The cgroup v2 path in a /proc/<pid>/cgroup text: its "0::<path>" line (cgroup v1 hierarchies are other lines). */
+/** The cgroup v2 path in a /proc/<pid>/cgroup text: its "0::<path>" line (cgroup v1 hierarchies are other lines).
+ * A path outside the reader's cgroup namespace ("/../../kubepods.slice/…": the agent in a namespace of its own) is
+ * not followed: it would resolve to some other directory. */
 export function procCgroupPath(text: string): string | undefined {
-  for (const line of text.split('\n')) if (line.startsWith('0::')) return line.slice(3) || '/';
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('0::')) continue;
+    const path = line.slice(3) || '/';
+    return path.split('/').includes('..') ? undefined : path;
+  }
   return undefined;
 }
 
