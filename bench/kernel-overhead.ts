@@ -3,11 +3,15 @@
 // the bpftrace collector attached, all in one boot:
 //   truncate  shrinking ftruncate on tmpfs: unmap_mapping_range() twice and the inode rwsem per iteration
 //   mmap      anonymous mmap + touch + munmap: the anon_vma rwsem for write (down_write/up_write) twice, a VMA freed
+//   revoke    PCI_COMMAND memory off/on on the lab's edu device (vfio's own write sections and zaps: the hits the collector
+//             records; what `collect --stacks` adds a stack walk to)
 // A counting pass (ftrace's function profiler, no probes) says how often each storm calls those functions, so the
 // slowdown becomes a cost per call. Each backend runs twice: `<backend>_global` probes down_write, up_write,
 // unmap_mapping_range ... themselves (filtered by caller, how the collector worked before call sites), `<backend>`
-// probes vfio-pci-core's call sites of them. Also checks that the collector shipped no event for the storms.
+// probes vfio-pci-core's call sites of them; `<backend>_stacks` takes kernel stacks (collect --stacks). Also checks that the
+// collector shipped no event for the host storms (the revoke storm's are vfio's own: they are the point).
 //   node dist/bench/kernel-overhead.js [--kernels 6.12,7.3] [--backends ftrace_global,ftrace,bpftrace_global,bpftrace] [--iterations 20000]
+//   node dist/bench/kernel-overhead.js --kernels 6.12 --backends ftrace,ftrace_stacks,bpftrace,bpftrace_stacks   (the cost of stacks)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

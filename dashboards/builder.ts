@@ -65,6 +65,8 @@ export type Variable =
       refresh?: 1 | 2;
       /** 0 = keep the query's order (the first option is the default), 1 = alphabetical. */
       sort?: 0 | 1;
+      /** May have no options (e.g. VM names on a fleet without VMs): then it stands for All (multi, includeAll only). */
+      optional?: boolean;
     }
   | { type: 'custom'; name: string; label: string; values: string[]; current: string }
   /** Free text with a default (e.g. the API's base URL that data links open). */

@@ -28,6 +28,7 @@ export async function resolveVariables(spec: DashboardSpec, run: RunSql, range: 
     if (v.type === 'textbox') { out[v.name] = { multi: false, values: [v.current], options: [v.current] }; continue; }
     const res = await run(interpolate(v.sql, out, range));
     const options = res.rows.map((r) => String(r[0]));
+    if (options.length === 0 && v.optional && v.multi && v.includeAll) { out[v.name] = { multi: true, all: true, values: ['$__all'], options }; continue; }
     if (options.length === 0) throw new Error(`${spec.uid}: variable ${v.name} has no options`);
     if (v.multi && v.includeAll && selection === 'all') out[v.name] = { multi: true, all: true, values: ['$__all'], options };
     else if (v.multi && selection === 'list') out[v.name] = { multi: true, values: options, options };

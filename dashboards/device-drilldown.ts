@@ -1,7 +1,7 @@
 // Device drill-down: one vfio device of one host. Its lock episodes, the lock → revoke → zap → unrevoke →
 // unlock sequence in time, what is mapped from its BARs (and how: DMABUF, legacy, custom vm_ops), and the
 // findings with the evidence the correlator recorded.
-import { apiVariable, dashboardPath, eqVar, explainLink, type DashboardSpec, type PanelSpec } from './builder.js';
+import { apiVariable, dashboardPath, eqVar, explainLink, inVar, type DashboardSpec, type PanelSpec } from './builder.js';
 import { measured, T } from './sql.js';
 import { UID } from './uids.js';
 
@@ -15,6 +15,20 @@ function worstFirst(column: string, where: string): string {
 }
 
 const device = `${eqVar('hostname', 'host')}\n  AND ${eqVar('device', 'device')}`;
+/** The workload an episode's acquiring task ran in (issue 17): the pod by its name where the collector read it. */
+const POD = "if(pod_name != '', pod_name, pod_uid)";
+/** Episodes of the selected VMs, pods and task names (each variable's All: no condition, episodes of no VM too). */
+const workload = [inVar('vm', 'vm'), inVar(POD, 'pod'), inVar('comm', 'comm')].join('\n  AND ');
+/** Findings through their episode, one variable at a time (All: no condition, findings without an episode too); a
+ * finding outside an episode (LOCK_NOT_HELD, FAULT_WHILE_REVOKED) names its task in its evidence (comm). */
+const findingWorkload = ([['vm', 'vm'], [POD, 'pod'], ['comm', 'comm']] as const).map(([column, v]) => {
+  const byEpisode = `episode_id IN (SELECT episode_id FROM ${T.episodes} WHERE ${device} AND ${column} IN (\${${v}:singlequote}))`;
+  return `$__conditionalAll(${v === 'comm' ? `(${byEpisode} OR JSONExtractString(evidence, 'comm') IN (\${comm:singlequote}))` : byEpisode}, $${v})`;
+}).join('\n  AND ');
+/** A workload variable: the values seen on this device's episodes in the range. */
+const workloadVariable = (name: string, label: string, column: string) => ({ type: 'query' as const, name, label, multi: true, includeAll: true, sort: 1 as const,
+  optional: true,
+  sql: `SELECT DISTINCT ${column} FROM ${T.episodes} WHERE $__timeFilter(time) AND ${device} AND ${column} != '' ORDER BY 1` });
 const msCols = ['lock_wait_ms', 'hold_ms', 'revoke_ms', 'zap_ms', 'dmabuf_revoke_ms', 'move_ms'];
 /** ns → ms where the episode measured it (NULL otherwise: an episode that began before observation has no wait,
  * hold or revoke time; loss inside an episode makes its sums lower bounds). */
@@ -27,7 +41,8 @@ const stats: PanelSpec[] = [
     queries: [{ format: 'table', sql: `SELECT count() AS episodes, countIf(revoke) AS revoke_episodes
 FROM ${T.episodes}
 WHERE $__timeFilter(time)
-  AND ${device}` }],
+  AND ${device}
+  AND ${workload}` }],
     options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'none', graphMode: 'none', textMode: 'value_and_name' },
   },
   {
@@ -37,7 +52,8 @@ WHERE $__timeFilter(time)
 FROM ${T.episodes}
 WHERE $__timeFilter(time)
   AND ${measured('revoke')}
-  AND ${device}` }],
+  AND ${device}
+  AND ${workload}` }],
     options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none' },
     defaults: { thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 10 }, { color: 'red', value: 50 }] } },
   },
@@ -47,7 +63,8 @@ WHERE $__timeFilter(time)
   countIf(toString(severity) = 'INFO') AS info, countIf(inconclusive) AS inconclusive
 FROM ${T.findings} FINAL
 WHERE $__timeFilter(time)
-  AND ${device}` }],
+  AND ${device}
+  AND ${findingWorkload}` }],
     options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value_and_name' },
     overrides: [{ name: 'critical', properties: { color: { mode: 'fixed', fixedColor: 'red' } } },
       { name: 'warning', properties: { color: { mode: 'fixed', fixedColor: 'orange' } } }],
@@ -89,6 +106,7 @@ LIMIT 5000` }],
 FROM ${T.episodes}
 WHERE $__timeFilter(time)
   AND ${device}
+  AND ${workload}
 ORDER BY time
 LIMIT 10000` }],
     custom: { drawStyle: 'points', pointSize: 4, showPoints: 'always', scaleDistribution: { type: 'log', log: 10 } },
@@ -101,6 +119,7 @@ LIMIT 10000` }],
 FROM ${T.episodes}
 WHERE $__timeFilter(time)
   AND ${device}
+  AND ${workload}
 ORDER BY time
 LIMIT 10000` }],
     custom: { drawStyle: 'line', lineInterpolation: 'stepAfter', fillOpacity: 10, showPoints: 'never' },
@@ -142,6 +161,7 @@ ORDER BY backing, bar` }],
 FROM ${T.findings} FINAL
 WHERE $__timeFilter(time)
   AND ${device}
+  AND ${findingWorkload}
 ORDER BY time DESC
 LIMIT 500` }],
     overrides: [
@@ -154,16 +174,18 @@ LIMIT 500` }],
   },
   {
     type: 'table', title: 'Episodes', w: 24, h: 10,
-    description: 'comm/pid: the task that took memory_lock; trigger_ret < 0: its ioctl or config write failed; began_before_observation: ' +
-      'the collector started inside the lock window (no wait, hold or revoke time). Times are empty where not measured.',
-    queries: [{ format: 'table', columns: ['time', 'trigger', 'comm', 'pid', ...msCols, 'episode_id'], sql: `SELECT time, toString(trigger) AS trigger,
-  trigger_ret, comm, pid, revoke, complete, toBool(acquire_ts_ns = 0) AS began_before_observation,
+    description: 'comm/pid: the task that took memory_lock; vm/pod: the VM or pod it ran in (from its cgroup); trigger_ret < 0: its ioctl or ' +
+      'config write failed; began_before_observation: the collector started inside the lock window (no wait, hold or revoke time). ' +
+      'Times are empty where not measured.',
+    queries: [{ format: 'table', columns: ['time', 'trigger', 'comm', 'pid', 'vm', 'pod', ...msCols, 'episode_id'], sql: `SELECT time, toString(trigger) AS trigger,
+  trigger_ret, comm, pid, vm, ${POD} AS pod, revoke, complete, toBool(acquire_ts_ns = 0) AS began_before_observation,
   ${msIf('lock_wait_ns', 'wait', 'lock_wait_ms')}, ${msIf('hold_ns', 'hold', 'hold_ms')}, ${msIf('revoke_ns', 'revoke', 'revoke_ms')},
   ${msIf('zap_ns', 'zap', 'zap_ms')}, if(complete, dmabuf_revoke_ns / 1e6, NULL) AS dmabuf_revoke_ms, ${msIf('move_ns', 'move', 'move_ms')},
   zap_count, intended_empty_zaps, stale_triggers, dmabuf_count, importer_count, legacy_mappings, dmabuf_mappings, group_id, episode_id
 FROM ${T.episodes}
 WHERE $__timeFilter(time)
   AND ${device}
+  AND ${workload}
 ORDER BY time DESC
 LIMIT 1000` }],
     overrides: msCols.map((name) => ({ name, properties: { unit: 'ms', decimals: 3 } })),
@@ -174,7 +196,7 @@ LIMIT 1000` }],
 export const deviceDrilldown: DashboardSpec = {
   uid: UID.device,
   title: 'revokescope / Device drill-down',
-  description: 'One vfio device: episodes, revoke sequence, BAR mapping inventory, findings with evidence.',
+  description: 'One vfio device: episodes, revoke sequence, BAR mapping inventory, findings with evidence; filtered by the VM, pod or task that took the lock.',
   tags: ['revokescope', 'vfio'],
   variables: [
     { type: 'datasource', name: 'datasource', label: 'ClickHouse' },
@@ -182,6 +204,14 @@ export const deviceDrilldown: DashboardSpec = {
     { type: 'query', name: 'host', label: 'Host', multi: false, includeAll: false, sort: 0, sql: worstFirst('hostname', '1') },
     { type: 'query', name: 'device', label: 'Device', multi: false, includeAll: false, sort: 0, sql: worstFirst('device', eqVar('hostname', 'host')) },
     apiVariable,
+    // who took the lock (issue 17): episodes and findings of some VMs, pods or task names only
+    workloadVariable('vm', 'VM', 'vm'), workloadVariable('pod', 'Pod', POD),
+    // tasks: those that took the lock, and those a finding outside an episode names
+    { ...workloadVariable('comm', 'Task', 'comm'), sql: `SELECT DISTINCT c FROM (
+  SELECT comm AS c FROM ${T.episodes} WHERE $__timeFilter(time) AND ${device}
+  UNION ALL
+  SELECT JSONExtractString(evidence, 'comm') AS c FROM ${T.findings} WHERE $__timeFilter(time) AND ${device} AND episode_id = ''
+) WHERE c != '' ORDER BY 1` },
   ],
   links: [
     { title: 'Fleet overview', url: dashboardPath(UID.fleet, { host: '${host}' }) },

@@ -34,7 +34,8 @@ const episode = (id: string, host: string, over: Partial<Episode>): Episode => (
   episodeId: id, hostname: host, bootId: `boot-${host}`, device: '0000:3b:00.0', driver: 'vfio-pci', kernelRelease: '6.19.0-1-amd64',
   trigger: TriggerKind.RESET, groupId: 0, acquireTsNs: BOOT_TS + S, releaseTsNs: BOOT_TS + S + 80_000, revoke: true, lockWaitNs: 100,
   holdNs: 80_000, revokeNs: 30_000, zapNs: 10_000, dmabufRevokeNs: 0, moveNs: 0, zapCount: 1, dmabufCount: 0, importerCount: 0,
-  legacyMappings: 1, dmabufMappings: 0, complete: true, pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0, ...over,
+  legacyMappings: 1, dmabufMappings: 0, complete: true, pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0,
+    cgroupId: 0, vm: '', podUid: '', podName: '', containerId: '', acquireStackId: 0, ...over,
 });
 
 const FINDINGS: Finding[] = [

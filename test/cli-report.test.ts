@@ -8,7 +8,8 @@ function episode(p: Partial<Episode>): Episode {
     episodeId: 'e', hostname: 'h', bootId: 'b', device: '0000:3b:00.0', driver: 'vfio-pci', kernelRelease: '6.12.1',
     trigger: TriggerKind.RESET, groupId: 0, acquireTsNs: 1, releaseTsNs: 2, revoke: true, lockWaitNs: 0, holdNs: 1,
     revokeNs: 0, zapNs: 0, dmabufRevokeNs: 0, moveNs: 0, zapCount: 1, dmabufCount: 0, importerCount: 0,
-    legacyMappings: 1, dmabufMappings: 0, complete: true, pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0, ...p,
+    legacyMappings: 1, dmabufMappings: 0, complete: true, pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0,
+    cgroupId: 0, vm: '', podUid: '', podName: '', containerId: '', acquireStackId: 0, ...p,
   };
 }
 

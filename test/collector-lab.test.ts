@@ -66,7 +66,7 @@ describe.skipIf(!!reason && !CI).each(KERNELS)('kernel lab (Debian %s under QEMU
       let stdout = '', stderr = '';
       const io = { stdout: { write: (s: string) => { stdout += s; return true; } }, stderr: { write: (s: string) => { stderr += s; return true; } } } as unknown as CommandIo;
       const rc = await runLabCommand(['--kernel', kernel, '--format', 'json', '--out', out, '--backend', BACKENDS, '--importer-delay', '80ms',
-        '--timeout', `${QEMU_TIMEOUT_S}s`], io);
+        '--timeout', `${QEMU_TIMEOUT_S}s`, '--stacks'], io);
       process.stderr.write(stderr);
       expect(rc, stderr).toBe(1);                                   // the 80 ms importer's SLOW_REVOKE is certain
       const json = JSON.parse(stdout) as { episodes: { trigger: string }[]; findings: { kind: string; inconclusive?: boolean }[]; summary: object };
@@ -77,7 +77,8 @@ describe.skipIf(!!reason && !CI).each(KERNELS)('kernel lab (Debian %s under QEMU
     } else {
       // async: a synchronous minute-long child would block this worker's RPC with vitest
       const run = await runLab(join(repo, 'test/kernel-lab/run.sh'), {
-        env: { ...process.env, KERNEL: kernel, MODE: 'lab', BACKENDS, SCENARIO: lab.scenario, QEMU_TIMEOUT: String(QEMU_TIMEOUT_S), IMPORTER_DELAY_US: '80000' },
+        env: { ...process.env, KERNEL: kernel, MODE: 'lab', BACKENDS, SCENARIO: lab.scenario, QEMU_TIMEOUT: String(QEMU_TIMEOUT_S), IMPORTER_DELAY_US: '80000',
+          STACKS: '1' },
         encoding: 'utf8', timeout: (QEMU_TIMEOUT_S + 120) * 1000, maxBuffer: 64 << 20,
       }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
         throw new Error(`kernel lab failed: ${err.message}\n${err.stderr ?? ''}`);
@@ -109,6 +110,24 @@ describe.skipIf(!!reason && !CI).each(KERNELS)('kernel lab (Debian %s under QEMU
       const infos = batches.flatMap((b) => b.events ?? []).filter((e) => e.deviceInfo);
       expect(infos.filter((e) => e.deviceInfo!.memoryEnabled != null).length).toBeGreaterThan(0);
       expect(infos.every((e) => e.deviceInfo!.zapBarsOnRevoke == null)).toBe(true);
+      // who and which code path (issue 17): the workload runs in a libvirt-style machine scope (guest.sh). Episodes the
+      // workload took name that VM through its cgroup, never another: bpftrace reads the cgroup in the kernel (every one
+      // is named), ftrace in user space (tasks that exited before the agent read their hits stay unnamed); the revoke
+      // steps carry kernel stacks that start in vfio-pci-core (docs/identity-and-stacks.md)
+      const workloadEpisodes = v.perOp.flatMap((p) => p.episodes).filter((e) => e.comm === 'workload' && e.acquireTsNs > 0);
+      expect(workloadEpisodes.length).toBeGreaterThan(10);
+      const named = workloadEpisodes.filter((e) => e.cgroupId !== 0);
+      expect(named.every((e) => e.vm === 'lab-vm')).toBe(true);
+      if (backend === 'bpftrace') expect(named).toHaveLength(workloadEpisodes.length);
+      else expect(named.length).toBeGreaterThan(0);
+      const cgroups = batches.flatMap((b) => b.cgroups ?? []);
+      expect(cgroups.filter((c) => c.path === '/machine.slice/machine-qemu\\x2d1\\x2dlab\\x2dvm.scope')).toHaveLength(1);
+      const stacks = new Map(batches.flatMap((b) => b.stacks ?? []).map((k) => [Number(k.id), k.frames ?? []]));
+      expect(new Set(batches.flatMap((b) => b.stacks ?? []).map((k) => Number(k.id))).size).toBe(stacks.size);   // each sent once
+      const zaps = v.events.filter((e) => e.zap && e.comm === 'workload');
+      expect(zaps.length).toBeGreaterThan(0);
+      for (const z of zaps) expect(stacks.get(Number(z.stackId ?? 0))?.[0], `the stack of the zap at ${z.tsNs}`).toMatch(/^vfio_/);
+      expect(workloadEpisodes.filter((e) => e.revoke).every((e) => stacks.get(Number(e.acquireStackId))?.[0]?.match(/^vfio_/))).toBe(true);
       const slow = new Set(lab.scenario === 'dmabuf' ? ledger.filter((o) => /^import:\d+$/.test(o.op) && Number(o.op.slice(7)) > 50_000).map((o) => o.device) : []);
       expect(unexpectedFindings(v, slow, ledger).map((f) => `${FindingKind[f.kind]} ${f.device} ${f.evidence}`)).toEqual([]);
     });

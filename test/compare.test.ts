@@ -280,7 +280,8 @@ function episode(o: Partial<Episode>): Episode {
     episodeId: `e${n}`, hostname: 'h1', bootId: 'b', device: '0000:01:00.0', driver: 'vfio-pci', kernelRelease: '6.12.57+deb13-amd64',
     trigger: TriggerKind.RESET, groupId: 0, acquireTsNs: 1000 * n, releaseTsNs: 1000 * n + 500, revoke: true, lockWaitNs: 0, holdNs: 500,
     revokeNs: 300, zapNs: 0, dmabufRevokeNs: 0, moveNs: 0, zapCount: 1, dmabufCount: 0, importerCount: 0, legacyMappings: 0, dmabufMappings: 0,
-    complete: true, pid: 1, comm: 'qemu', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0, ...o,
+    complete: true, pid: 1, comm: 'qemu', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0,
+    cgroupId: 0, vm: '', podUid: '', podName: '', containerId: '', acquireStackId: 0, ...o,
   };
 }
 function finding(o: Partial<Finding>): Finding {

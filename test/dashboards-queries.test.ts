@@ -90,7 +90,15 @@ function hostTrace(p: HostPlan): EventBatch[] {
       t.release(at + slow + 1_000 + Math.round(jitter(i, d + 11) * 2_000), dev, tid);
     }
   });
-  return t.batches(256);
+  const batches = t.batches(256);
+  if (p.hostname === 'gpu-a01') {
+    // the first device's resets come from the QEMU of a VM run by libvirt inside a pod's container (its cgroup names
+    // both); the agent read the pod's name
+    for (const e of t.events) if (e.tid === 1000) e.cgroupId = 7001;
+    batches[0]!.cgroups = [{ id: 7001, podName: 'ml/trainer-0', path: '/kubepods.slice/kubepods-pod1a2b3c4d_5e6f_4a7b_8c9d_0e1f2a3b4c5d.slice/' +
+      `cri-containerd-${'ef'.repeat(32)}.scope/machine.slice/machine-qemu\\x2d2\\x2dgpu\\x2dvm\\x2d1.scope/libvirt/emulator` }];
+  }
+  return batches;
 }
 
 function healthSamples(p: HostPlan, batches: EventBatch[]): HostHealth[] {
@@ -318,6 +326,8 @@ describe('dashboard panels show the fleet the trace describes', () => {
   it('device drill-down: episodes show the task and trigger return, and leave unmeasured times empty', async () => {
     const rows = Object.fromEntries((await panel('device-drilldown.json', 'Episodes')).map((r) => [r.episode_id, r]));
     expect(rows['v2-early']).toMatchObject({ began_before_observation: true, complete: false, lock_wait_ms: null, hold_ms: null, revoke_ms: null });
+    expect(Object.values(rows).filter((r: any) => r.vm === 'gpu-vm-1').length).toBeGreaterThan(50);
+    expect(rows['v2-lossy']).toMatchObject({ vm: 'gpu-vm-1', pod: 'ml/trainer-0' });
     expect(rows['v2-lossy']).toMatchObject({ comm: 'qemu-kvm', pid: 4242, trigger_ret: -16, stale_triggers: 1, began_before_observation: false,
       lock_wait_ms: expect.any(Number), hold_ms: null, revoke_ms: null });
     const measured = Object.values(rows).find((r: any) => r.complete === true) as any;

@@ -39,7 +39,12 @@ describe('BatchEncoder', () => {
           { trigger: { kind: TriggerKind.PERMANENT_REVOKE, groupId: 2 ** 52 } },
           { deviceInfo: { driver: 'nvgrace-gpu-vfio-pci', zapBarsOnRevoke: true, dmabufBarMmap: false } },
           { device: 'd', deviceInfo: { driver: long + long }, trigger: { kind: TriggerKind.D0 } },
-        ] },
+          { tsNs: 9, device: '0000:3b:00.0', cgroupId: 2 ** 40 + 3, stackId: 2 ** 47 + 1, zap: { durationNs: 1 } },
+          { cgroupId: 0, stackId: 0, lockRelease: {} },
+        ],
+        // the boot's lookup tables (issue 17)
+        cgroups: [{ id: 46, path: '/machine.slice/machine-qemu\\x2d1\\x2dvm.scope' }, { id: 2 ** 33, path: long, podName: 'ns/pöd' }, {}],
+        stacks: [{ id: 1, frames: ['vfio_pci_core_ioctl', long] }, { id: 2 ** 47, frames: [] }] },
     ];
     const enc = new BatchEncoder(64);
     for (const b of cases) {

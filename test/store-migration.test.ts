@@ -32,6 +32,7 @@ const oldEpisode = (i: number): Episode => ({
   trigger: TriggerKind.RESET, groupId: 0, acquireTsNs: 1_000_000_000_000 + i * 1e9, releaseTsNs: 1_000_000_000_000 + i * 1e9 + 50_000,
   revoke: true, lockWaitNs: 10, holdNs: 50_000, revokeNs: 20_000 + i, zapNs: 9_000, dmabufRevokeNs: 0, moveNs: 0, zapCount: 1, dmabufCount: 0,
   importerCount: 0, legacyMappings: 1, dmabufMappings: 0, complete: true, pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0,
+    cgroupId: 0, vm: '', podUid: '', podName: '', containerId: '', acquireStackId: 0,
 });
 
 beforeAll(async () => {
@@ -63,14 +64,16 @@ beforeAll(async () => {
 afterAll(async () => { await store?.close(); tmp.remove(); });
 
 describe('an old store migrates forward', () => {
-  it('records migrations 4 to 6 and leaves the texts of 1–3 as older stores ran them', async () => {
-    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+  it('records migrations 4 to 7 and leaves the texts of 1–3 as older stores ran them', async () => {
+    const all = listMigrations().map((m) => m.version);
+    expect(all).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual(all);
     // checksums of migrations 1–3 as the release before rules v2 rendered them (its proto had no OPEN and no
     // FAULT_WHILE_REVOKED): the migrations name their enum values, so a proto addition does not rewrite them
     const [m1, m2, m3] = listMigrations().map((m) => migrationChecksum(m, defaultSchemaOptions));
     expect([m1, m2, m3]).toEqual(['5c5ba2d4d6f88e4a', 'ba787c58388c2e10', 'f6e7caef13619e03']);
     await store.migrate();
-    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await store.appliedMigrations()).map((m) => m.version)).toEqual(all);
   });
 
   it('old raw events keep their values; the new DeviceInfo state columns are NULL (unknown), not a default', async () => {
@@ -110,7 +113,10 @@ describe('an old store migrates forward', () => {
   it('old episodes read with the new fields at zero; re-ingesting them adds nothing to the table or the rollups', async () => {
     const before = await reader.episodes({ host: 'old-host', limit: 10 });
     expect(before.items.map((e) => e.episodeId)).toEqual(['old-2', 'old-1', 'old-0']);
-    expect(before.items[0]).toMatchObject({ pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0, trigger: 'RESET' });
+    expect(before.items[0]).toMatchObject({ pid: 0, comm: '', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0, trigger: 'RESET',
+      cgroupId: '0', vm: '', podUid: '', podName: '', containerId: '', acquireStackId: '0' });
+    expect(await q(`SELECT DISTINCT cgroup_id, stack_id FROM revokescope.events WHERE hostname = 'old-host' AND seq < 2`))
+      .toEqual([{ cgroup_id: '0', stack_id: '0' }]);
     const snapshot = async () => ({
       rows: await q(`SELECT count() AS n FROM revokescope.episodes WHERE hostname = 'old-host'`),
       rolled: await q(`SELECT sum(episodes) AS e, sum(revoke_samples) AS r FROM revokescope.episode_latency_1m WHERE hostname = 'old-host'`),

@@ -22,7 +22,8 @@ function episode(i: number, over: Partial<Episode> = {}): Episode {
     trigger: TriggerKind.RESET, groupId: 0, acquireTsNs: 5_000_000_000 + i * 1_000_000, releaseTsNs: 5_000_000_000 + i * 1_000_000 + 90_000,
     revoke: true, lockWaitNs: 100 + i, holdNs: 90_000, revokeNs: 40_000 + i, zapNs: 10_000, dmabufRevokeNs: 20_000, moveNs: 7_000,
     zapCount: 1, dmabufCount: 1, importerCount: 2, legacyMappings: 1, dmabufMappings: 0, complete: true,
-    pid: 4242, comm: 'qemu-kvm', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0, ...over,
+    pid: 4242, comm: 'qemu-kvm', triggerRet: 0, staleTriggers: 0, intendedEmptyZaps: 0,
+    cgroupId: 0, vm: '', podUid: '', podName: '', containerId: '', acquireStackId: 0, ...over,
   };
 }
 

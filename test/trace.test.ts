@@ -263,7 +263,7 @@ describe('episode and finding JSON', () => {
   it('every field, proto3 JSON names, 64-bit as strings, enums by name', () => {
     const ep = episodeToJson({ episodeId: 'e1', acquireTsNs: 2 ** 40, trigger: TriggerKind.HOT_RESET, revoke: true } as never);
     expect(ep).toMatchObject({ episodeId: 'e1', acquireTsNs: '1099511627776', trigger: 'HOT_RESET', revokeNs: '0', complete: false, zapCount: 0 });
-    expect(Object.keys(ep)).toHaveLength(28);
+    expect(Object.keys(ep)).toHaveLength(34);
     const f = findingToJson({ findingId: 'f', kind: v1.FindingKind.SKIPPED_ZAP, severity: v1.Severity.CRITICAL, tsNs: 5 } as never);
     expect(f).toMatchObject({ findingId: 'f', kind: 'SKIPPED_ZAP', severity: 'CRITICAL', tsNs: '5', inconclusive: false, evidence: {} });
     expect(Object.keys(f)).toHaveLength(12);

@@ -96,8 +96,8 @@ describe('wire reader agrees with protobufjs', () => {
   it('skips unknown fields of every wire type, like protobufjs', () => {
     const ev = v1.Event.encode({ tsNs: 5, device: '0000:3b:00.0', zap: { start: 7, durationNs: 3 } }).finish();
     const unknown = new Uint8Array([
-      (7 << 3) | 0, 0x96, 0x01, // field 7, varint
-      (8 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8, // field 8, fixed64
+      0xc0, 0x02, 0x96, 0x01, // field 40, varint (a two-byte tag)
+      0xc9, 0x02, 1, 2, 3, 4, 5, 6, 7, 8, // field 41, fixed64
       (9 << 3) | 2, 2, 0xaa, 0xbb, // field 9, bytes
       0xf5, 0x01, 1, 2, 3, 4, // field 30, fixed32 (a two-byte tag)
     ]);

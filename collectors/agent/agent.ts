@@ -3,7 +3,7 @@
 import { closeSync, openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { hostname } from 'node:os';
-import { Capability, v1, type Event, type EventBatch, type HostInfo } from '../../services/core/model.js';
+import { Capability, v1, type Cgroup, type Event, type EventBatch, type HostInfo, type KernelStack } from '../../services/core/model.js';
 import type { EventSink } from '../../services/transport/types.js';
 import { openTraceWriter } from '../../services/trace/index.js';
 import { readKernelFacts, tracefsRoot, type KernelFacts } from '../probes/kernel.js';
@@ -17,6 +17,8 @@ import { symbolizer } from '../probes/kernel.js';
 import { backingByProbe } from '../probes/profiles.js';
 import type { revokescope } from '../../gen/proto.js';
 import type { CollectorOutput } from './spool-output.js';
+import { CgroupTable } from './cgroups.js';
+import { takesStack } from '../probes/plan.js';
 
 export type BackendName = 'ftrace' | 'bpftrace';
 
@@ -89,6 +91,10 @@ export interface AgentOptions {
   backendInstance?: Backend;
   /** The vfio devices (tests); default: listVfioDevices() from sysfs. */
   devices?: VfioDevice[];
+  /** Kernel stacks on the revoke steps' hits (plan.ts STACK_ROLES; `collect --stacks`). Default false. */
+  stacks?: boolean;
+  /** The boot's cgroup table (tests); default: one over this host's cgroup2 mount and /proc. */
+  cgroups?: CgroupTable;
 }
 
 function bootId(): string {
@@ -96,11 +102,11 @@ function bootId(): string {
 }
 
 export function makeBackend(name: BackendName, plan: Plan, bpftracePath?: string, tee?: (line: string) => void, attachTimeoutMs?: number,
-  env?: NodeJS.ProcessEnv): Backend {
-  if (name === 'bpftrace') { const b = new BpftraceSession(plan, bpftracePath, attachTimeoutMs, env); b.tee = tee; return b; }
+  env?: NodeJS.ProcessEnv, stacks = false): Backend {
+  if (name === 'bpftrace') { const b = new BpftraceSession(plan, bpftracePath, attachTimeoutMs, env, stacks); b.tee = tee; return b; }
   const root = tracefsRoot();
   if (!root) throw new Error('tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)');
-  const s = new FtraceSession(root, plan);
+  const s = new FtraceSession(root, plan, undefined, stacks);
   s.tee = tee;
   return {
     attach: async () => s.attach(),
@@ -112,13 +118,15 @@ export function makeBackend(name: BackendName, plan: Plan, bpftracePath?: string
 
 /** First line of a raw capture: what replay needs to decode it like the live agent did. Later comment lines:
  * "# symbol <address> <module:name>" (an address the agent symbolized), "# deviceinfo <dev> <ts>" (a DeviceInfo
- * without kernel state the agent emitted because no snapshot could be read). */
-export function rawHeader(plan: Plan, backend: BackendName, devices: VfioDevice[]): string {
+ * without kernel state the agent emitted because no snapshot could be read), "# cgroup <id> <path> [<pod name>]" (an
+ * entry of the boot's cgroup table), "# cgroup-of <tid> <id>" (the cgroup the agent read for an ftrace task). */
+export function rawHeader(plan: Plan, backend: BackendName, devices: VfioDevice[], stacks = false): string {
   return `# revokescope raw backend=${backend} profile=${plan.profile.id} kernel=${plan.kernelRelease}` +
     ` capabilities=${plan.capabilities.map((c) => Capability[c]).join(',')}` +
     ` memory_lock_offset=${plan.memoryLockOffset ?? ''} devices=${devices.map((d) => `${d.address}@${d.driver}`).join(',')}` +
     ` offsets=${Object.entries(plan.offsets).map(([k, v]) => `${k}@${v}`).join(',')}` +
-    ` symbols=${Object.entries(plan.symbolAddresses).map(([k, v]) => `${k}@0x${v.toString(16)}`).join(',')}`;
+    ` symbols=${Object.entries(plan.symbolAddresses).map(([k, v]) => `${k}@0x${v.toString(16)}`).join(',')}` +
+    ` stacks=${stacks ? [...new Set(plan.attach.filter(takesStack).map((p) => p.spec.id))].join(',') : ''}`;
 }
 
 /** The sysfs attribute whose show function each snapshot symbol is. */
@@ -176,7 +184,14 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   };
   const symbolize = symbolizer();
   const symbolized = new Set<bigint>();
+  // the boot's cgroup table: ftrace hits carry no cgroup, the agent reads the task's; bpftrace's come from the kernel
+  const cgroups = opts.cgroups ?? new CgroupTable({
+    onEntry: (c) => rawLine(`# cgroup ${c.id} ${c.path}${c.podName ? ` ${c.podName}` : ''}`),
+    onTask: (tid, id) => rawLine(`# cgroup-of ${tid} ${id}`),
+  });
   const decoder = new Decoder((ev) => {
+    if (!ev.cgroupId && ev.tid && opts.backend === 'ftrace') { const id = cgroups.ofTask(ev.pid ?? ev.tid, ev.tid); if (id) ev.cgroupId = id; }
+    if (ev.cgroupId) cgroups.note(Number(ev.cgroupId), ev.pid ?? undefined, ev.tid ?? undefined);
     queue.push(ev);
     // state may have changed with the episode or trigger: ask for a fresh snapshot (sent only if it differs)
     if (snapshotSymbol && ev.device && (ev.lockRelease || ev.triggerEnd)) snapshotWanted.add(ev.device);
@@ -196,8 +211,9 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   });
   const onHit = (h: ProbeHit) => { stats.hits++; decoder.hit(h); };
 
-  rawLine(rawHeader(plan, opts.backend, devices));
-  const backend = opts.backendInstance ?? makeBackend(opts.backend, plan, opts.bpftracePath, raw === undefined ? undefined : (l) => writeSync(raw, l + '\n'), opts.attachTimeoutMs, opts.env);
+  rawLine(rawHeader(plan, opts.backend, devices, opts.stacks));
+  const backend = opts.backendInstance ?? makeBackend(opts.backend, plan, opts.bpftracePath, raw === undefined ? undefined : (l) => writeSync(raw, l + '\n'),
+    opts.attachTimeoutMs, opts.env, opts.stacks);
   const t0 = monoNs();
   const res = await backend.attach();
   stats.attachMs = (monoNs() - t0) / 1e6;
@@ -233,6 +249,8 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
     }
   }
   const snap = opts.devices ? { mappings: [], ambiguous: 0 } : snapshotMappings(devices);
+  // ftrace: the cgroups of the tasks that map vfio BARs now are read now (their hits may be read after they exit)
+  if (opts.backend === 'ftrace') for (const pid of new Set(snap.mappings.map((m) => m.pid))) cgroups.ofProcess(pid);
   for (const m of snap.mappings) {
     decoder.noteMapping(m.device, m.mappingId, m.bar);
     queue.push({ tsNs: seedTs, pid: m.pid, device: m.device, comm: 'revokescope',
@@ -254,13 +272,20 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
     const now = monoNs();
     if (!queue.length && !(force && dropped > 0) && now - lastSent < heartbeatNs) return;
     lastSent = now;
+    // the boot's new cgroup and stack table entries go with the first batch: every event queued names only entries
+    // taken now or before
+    let lookups: { cgroups?: Cgroup[]; stacks?: KernelStack[] } | undefined = { cgroups: cgroups.take(), stacks: decoder.takeStacks() };
+    if (!lookups.cgroups!.length) delete lookups.cgroups;
+    if (!lookups.stacks!.length) delete lookups.stacks;
     do {
       const events = queue.splice(0, batchMax);
       const nowNs = monoNs();
       if (!events.length) stats.heartbeats++;
-      if (output) output.push(events, dropped, nowNs);   // never blocks: sends, spools or counts into a later `dropped`
+      const extra = lookups ?? {};
+      lookups = undefined;
+      if (output) output.push(events, dropped, nowNs, extra);   // never blocks: sends, spools or counts into a later `dropped`
       else {
-        const batch: EventBatch = { host: host(), firstSeq: seq, dropped, events, nowNs };
+        const batch: EventBatch = { host: host(), firstSeq: seq, dropped, events, nowNs, ...extra };
         seq += events.length;
         await opts.sink!.write(batch);
       }

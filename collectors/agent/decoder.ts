@@ -41,7 +41,7 @@ export interface DecoderOptions {
   untilFirstAcquire?: boolean;
 }
 
-interface Pending { ts: number; dev: string; args: Record<string, bigint | string> }
+interface Pending { ts: number; dev: string; args: Record<string, bigint | string>; stack?: number }
 interface PendingTrigger { dev: string; kind: TriggerKind }
 interface HotReset { groupId: number; origin: string; devices: Set<string> }
 interface ThreadState {
@@ -60,6 +60,14 @@ export const mappingId = (pid: number, start: bigint): number => {
   let h = 0xcbf29ce484222325n;
   for (const c of Buffer.from(`${pid}:${start.toString(16)}`)) { h ^= BigInt(c); h = (h * 0x100000001b3n) & 0xffffffffffffffffn; }
   return Number(h & 0xffffffffffffn);
+};
+
+/** A kernel stack's id: FNV-1a over its frames, 48 bits, never 0. The same stack gets the same id whenever it is
+ * seen (deduplicated per boot without a table shared between agent runs; frames name functions, not addresses). */
+export const stackIdOf = (frames: readonly string[]): number => {
+  let h = 0xcbf29ce484222325n;
+  for (const c of Buffer.from(frames.join('\n'))) { h ^= BigInt(c); h = (h * 0x100000001b3n) & 0xffffffffffffffffn; }
+  return Number(h & 0xffffffffffffn) || 1;
 };
 
 /** A hot reset's group id: the same for every device of the set, non-zero, from the ioctl's task and time. */
@@ -85,8 +93,27 @@ export class Decoder {
   private lastInfo = new Map<string, string>();             // dev -> stateKey of the last DeviceInfo
   readonly stats: DecoderStats = { hits: 0, events: 0, unattributed: 0, unpaired: 0, snapshots: 0, beforeFirstAcquire: 0 };
   private acquired = new Set<string>();                     // devices with a LockAcquire (untilFirstAcquire)
+  /** Kernel stacks by id; `fresh`: ids not yet handed out by takeStacks(). */
+  private readonly stacks = new Map<number, string[]>();
+  private fresh: number[] = [];
 
   constructor(private emit: (ev: Event) => void, private opts: DecoderOptions = {}) {}
+
+  /** Stacks seen for the first time since the last call: the boot's stack table entries to send (EventBatch.stacks). */
+  takeStacks(): { id: number; frames: string[] }[] {
+    if (!this.fresh.length) return [];
+    const out = this.fresh.map((id) => ({ id, frames: this.stacks.get(id)! }));
+    this.fresh = [];
+    return out;
+  }
+
+  /** The id of the hit's stack (0: none), remembered for takeStacks(). */
+  private stackOf(h: ProbeHit): number | undefined {
+    if (!h.stack?.length) return undefined;
+    const id = stackIdOf(h.stack);
+    if (!this.stacks.has(id)) { this.stacks.set(id, h.stack); this.fresh.push(id); }
+    return id;
+  }
 
   /** Mappings found at start (snapshot) also retire at munmap and close. */
   noteMapping(dev: string, id: number, bar: number): void {
@@ -116,7 +143,7 @@ export class Decoder {
     return p as NonNullable<ThreadState[K]>;
   }
 
-  private out(h: ProbeHit, ts: number, dev: string, body: Partial<Event>): void {
+  private out(h: ProbeHit, ts: number, dev: string, body: Partial<Event>, stackId?: number): void {
     if (this.opts.untilFirstAcquire && !this.acquired.has(dev)) {
       if (body.lockAcquire) this.acquired.add(dev);
       else if (body.lockRelease || body.zap || body.dmabufRevoke || body.moveNotify || body.resetFunction || body.powerTransition) {
@@ -125,7 +152,10 @@ export class Decoder {
       }
     }
     this.stats.events++;
-    this.emit({ tsNs: ts, cpu: h.cpu, pid: h.pid, tid: h.tid, comm: h.comm, device: dev, ...body });
+    const ev: Event = { tsNs: ts, cpu: h.cpu, pid: h.pid, tid: h.tid, comm: h.comm, device: dev, ...body };
+    if (h.cgroupId) ev.cgroupId = h.cgroupId;
+    if (stackId) ev.stackId = stackId;
+    this.emit(ev);
   }
 
   private devFromSem(sem: bigint): string | undefined {
@@ -204,13 +234,14 @@ export class Decoder {
       }
       case 'lock': case 'lock_try':
         if (!dev) { this.stats.unattributed++; return; }
-        if (role === 'lock') t.lock = { ts: h.tsNs, dev, args: h.args }; else t.tryLock = { ts: h.tsNs, dev, args: h.args };
+        if (role === 'lock') t.lock = { ts: h.tsNs, dev, args: h.args, stack: this.stackOf(h) };
+        else t.tryLock = { ts: h.tsNs, dev, args: h.args, stack: this.stackOf(h) };
         return;
       case 'lock_ret': {
         const p = this.take(t, 'lock', h);
         if (!p) return;
         this.heldBy.set(h.tid, p.dev);
-        this.out(h, h.tsNs, p.dev, { lockAcquire: { waitNs: Math.max(0, h.tsNs - p.ts) } });
+        this.out(h, h.tsNs, p.dev, { lockAcquire: { waitNs: Math.max(0, h.tsNs - p.ts) } }, p.stack);
         return;
       }
       case 'lock_try_ret': {
@@ -223,7 +254,7 @@ export class Decoder {
           this.out(h, p.ts, p.dev, { trigger: { kind: TriggerKind.HOT_RESET, groupId: hr.groupId } });
         }
         this.heldBy.set(h.tid, p.dev);
-        this.out(h, h.tsNs, p.dev, { lockAcquire: { waitNs: 0 } });
+        this.out(h, h.tsNs, p.dev, { lockAcquire: { waitNs: 0 } }, p.stack);
         return;
       }
       case 'unlock':
@@ -234,12 +265,12 @@ export class Decoder {
       case 'zap':
         if (!dev) { this.stats.unattributed++; return; }
         if (typeof h.args.mapping === 'bigint' && num(h.args.magic) !== DMA_BUF_MAGIC) this.devByMapping.set(h.args.mapping, dev);
-        t.zap = { ts: h.tsNs, dev, args: h.args };
+        t.zap = { ts: h.tsNs, dev, args: h.args, stack: this.stackOf(h) };
         return;
       case 'zap_ret': {
         const p = this.take(t, 'zap', h);
         if (!p) return;
-        this.out(h, p.ts, p.dev, { zap: zapBody(p.args, h.tsNs - p.ts) });
+        this.out(h, p.ts, p.dev, { zap: zapBody(p.args, h.tsNs - p.ts) }, p.stack);
         return;
       }
       case 'mmap': case 'mmap_custom': {
@@ -264,7 +295,7 @@ export class Decoder {
       }
       case 'fault':
         if (!dev) { this.stats.unattributed++; return; }
-        t.fault = { ts: h.tsNs, dev, args: h.args };
+        t.fault = { ts: h.tsNs, dev, args: h.args, stack: this.stackOf(h) };
         return;
       case 'fault_ret': {
         const p = this.take(t, 'fault', h);
@@ -272,12 +303,12 @@ export class Decoder {
         const ret = num(h.args.ret);
         if (ret & VM_FAULT_FALLBACK) return;                       // huge page declined; the order-0 retry follows
         const bar = Number(num(p.args.pgoff) >> BigInt(BAR_PGOFF_SHIFT));
-        this.out(h, p.ts, p.dev, { barFault: { bar, mappingId: mappingId(h.pid, num(p.args.start)), ok: (ret & VM_FAULT_ERROR) === 0n } });
+        this.out(h, p.ts, p.dev, { barFault: { bar, mappingId: mappingId(h.pid, num(p.args.start)), ok: (ret & VM_FAULT_ERROR) === 0n } }, p.stack);
         return;
       }
       case 'dmabuf_move':
         if (!dev) { this.stats.unattributed++; return; }
-        t.move = { ts: h.tsNs, dev, args: h.args, notifies: 0 };
+        t.move = { ts: h.tsNs, dev, args: h.args, notifies: 0, stack: this.stackOf(h) };
         return;
       case 'dmabuf_move_ret': {
         const p = this.take(t, 'move', h);
@@ -285,7 +316,7 @@ export class Decoder {
         // dmabuf_count: the DMABUFs this call changed (vfio_pci_dma_buf_move() notifies only those whose state flips)
         const body: revokescope.v1.IDmaBufRevoke = { revoked: (num(p.args.revoked) & 0xffn) !== 0n, dmabufCount: p.notifies, durationNs: h.tsNs - p.ts };
         if (typeof p.args.vmas === 'bigint') body.deviceHasVmas = p.args.vmas !== 0n;
-        this.out(h, p.ts, p.dev, { dmabufRevoke: body });
+        this.out(h, p.ts, p.dev, { dmabufRevoke: body }, p.stack);
         return;
       }
       case 'move_notify':

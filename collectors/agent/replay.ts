@@ -1,9 +1,9 @@
 // Raw captures (trace_pipe text or bpftrace output, as written by `collect --raw`) -> EventBatches,
 // through the same decoder as the live agent. Used for fixtures and to analyze raw ftrace text.
-import { Capability, type Event, type EventBatch } from '../../services/core/model.js';
+import { Capability, type Cgroup, type Event, type EventBatch } from '../../services/core/model.js';
 import { PROFILES, backingByProbe } from '../probes/profiles.js';
-import { parseTraceLine } from '../ftrace/parse.js';
-import { parseBpftraceLine } from '../bpftrace/parse.js';
+import { TraceReader } from '../ftrace/parse.js';
+import { BpftraceReader } from '../bpftrace/parse.js';
 import { Decoder } from './decoder.js';
 import type { ProbeHit } from '../probes/hit.js';
 
@@ -14,6 +14,8 @@ export interface RawHeader {
   offsets: Record<string, number>; symbols: Record<string, bigint>;
   /** The capabilities the agent planned (captures before the header carried them: undefined). */
   capabilities?: Capability[];
+  /** Probes (spec ids) whose hits carried kernel stacks (collect --stacks; none in older captures). */
+  stacks: string[];
 }
 
 const pairs = (v: string | undefined): [string, string][] =>
@@ -28,6 +30,7 @@ export function parseRawHeader(line: string): RawHeader | undefined {
     devices: (kv.devices ?? '').split(',').filter(Boolean).map((d) => { const [address, driver] = d.split('@'); return { address: address!, driver: driver ?? 'vfio-pci' }; }),
     offsets: Object.fromEntries(pairs(kv.offsets).map(([k, v]) => [k, Number(v)])),
     symbols: Object.fromEntries(pairs(kv.symbols).map(([k, v]) => [k, BigInt(v)])),
+    stacks: (kv.stacks ?? '').split(',').filter(Boolean),
     capabilities: kv.capabilities === undefined ? undefined
       : kv.capabilities.split(',').filter(Boolean).map((n) => Capability[n as keyof typeof Capability]).filter((c): c is Capability => typeof c === 'number'),
   };
@@ -41,8 +44,22 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
   const events: Event[] = [];
   const firstTs = { v: Infinity };
   const symbols = new Map<bigint, string>();
-  for (const l of lines) { const m = /^# symbol 0x([0-9a-f]+) (\S+)/.exec(l); if (m) symbols.set(BigInt('0x' + m[1]), m[2]!); }
-  const decoder = new Decoder((e) => events.push(e), {
+  // the agent's side notes: symbols it resolved, the boot's cgroup table, the cgroup it read for each ftrace task
+  const cgroups: Cgroup[] = [];
+  const taskCgroup = new Map<number, number>();
+  for (const l of lines) {
+    const m = /^# symbol 0x([0-9a-f]+) (\S+)/.exec(l);
+    if (m) { symbols.set(BigInt('0x' + m[1]), m[2]!); continue; }
+    const c = /^# cgroup (\d+) (\S+)(?: (\S+))?$/.exec(l);
+    if (c) { cgroups.push({ id: Number(c[1]), path: c[2]!, ...(c[3] ? { podName: c[3] } : {}) }); continue; }
+    const t = /^# cgroup-of (\d+) (\d+)$/.exec(l);
+    if (t && !taskCgroup.has(Number(t[1]))) taskCgroup.set(Number(t[1]), Number(t[2]));
+  }
+  const decoder = new Decoder((e) => {
+    // ftrace hits carry no cgroup: the one the agent read for the task (as live)
+    if (!e.cgroupId && e.tid && taskCgroup.has(e.tid)) e.cgroupId = taskCgroup.get(e.tid);
+    events.push(e);
+  }, {
     memoryLockOffset: header.memoryLockOffset, offsets: header.offsets, symbols: header.symbols,
     knownDevice: (d) => header.devices.some((x) => x.address === d),
     symbolize: (a) => symbols.get(a), backingOf: profile ? backingByProbe(profile) : {},
@@ -51,18 +68,21 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
   });
   let lost = 0, bareSeeds = false, readyTs = -Infinity;
   const hits: ProbeHit[] = [];
+  const ftrace = new TraceReader(new Set(header.stacks));
+  const bpf = new BpftraceReader();
+  const take = (h: ProbeHit) => { firstTs.v = Math.min(firstTs.v, h.tsNs); hits.push(h); };
   for (const line of lines.slice(1)) {
     // bpftrace's BEGIN (all probes attached): hits before it came from a partly attached program (as live)
     const ready = /^RS_READY (\d+)/.exec(line);
     if (ready) { readyTs = Number(ready[1]); continue; }
     const seed = /^# deviceinfo (\S+) (\d+)/.exec(line);
     if (seed) { bareSeeds = true; events.push(decoder.bareDeviceInfo(seed[1]!, Number(seed[2]))); continue; }
-    const r = header.backend === 'ftrace' ? parseTraceLine(line) : parseBpftraceLine(line);
-    if (!r) continue;
-    if ('lost' in r) { lost += r.lost; continue; }
-    firstTs.v = Math.min(firstTs.v, r.hit.tsNs);
-    hits.push(r.hit);
+    if (line.startsWith('# ')) continue;
+    if (header.backend === 'ftrace') ftrace.line(line, take);
+    else { const h = bpf.line(line); if (h) take(h); }
   }
+  ftrace.flush(take);
+  lost += ftrace.lost + bpf.lost;
   // bpftrace prints per-CPU buffers as it reads them: in time order, as the live session hands them over
   if (header.backend === 'bpftrace') hits.sort((a, b) => a.tsNs - b.tsNs);
   for (const h of hits) if (h.tsNs >= readyTs) decoder.hit(h);
@@ -72,6 +92,8 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
   // what the agent planned (captures from before the header named them: every capability of the profile's probes)
   const caps = header.capabilities ?? [...new Set([Capability.DEVICE_INFO, ...(profile?.probes.map((p) => p.capability) ?? [])])].sort((a, b) => a - b);
   const all = [...seed, ...events];
-  const batch: EventBatch = { host: { ...host, kernelRelease: header.kernel, collectorVersion: 'replay', capabilities: caps }, firstSeq: 1, dropped: lost, events: all };
+  const stacks = decoder.takeStacks();
+  const batch: EventBatch = { host: { ...host, kernelRelease: header.kernel, collectorVersion: 'replay', capabilities: caps }, firstSeq: 1, dropped: lost, events: all,
+    ...(cgroups.length ? { cgroups } : {}), ...(stacks.length ? { stacks } : {}) };
   return { batches: [batch], header, events: all };
 }

@@ -4,7 +4,7 @@
 // replayed in order before anything is sent directly again. A batch that fits nowhere, or whose spool write
 // fails (disk full), is counted into the next stored batch's `dropped` (its seq numbers stay used, so the
 // correlator also sees the gap) and reported; the output keeps going.
-import { v1, type Event, type HostInfo } from '../../services/core/model.js';
+import { v1, type Cgroup, type Event, type HostInfo, type KernelStack } from '../../services/core/model.js';
 import type { EventSink } from '../../services/transport/types.js';
 import { DiskSpool } from './spool.js';
 
@@ -64,11 +64,13 @@ export class CollectorOutput {
   get owedDropped(): number { return this.pendingDropped; }
 
   /** Number, batch and route `events`; `ringDropped` = events the probe side lost just before them; `nowNs` = the
-   * collector's clock when the batch was cut (EventBatch.now_ns; an empty batch is a heartbeat). */
-  push(events: Event[], ringDropped = 0, nowNs?: number): void {
+   * collector's clock when the batch was cut (EventBatch.now_ns; an empty batch is a heartbeat); `lookups`: new entries
+   * of the boot's cgroup and stack tables (lost with the batch if it fits nowhere: those ids then stay unnamed). */
+  push(events: Event[], ringDropped = 0, nowNs?: number, lookups: { cgroups?: Cgroup[]; stacks?: KernelStack[] } = {}): void {
     if (this.closed) throw new Error('collector output is closed');
     this.stats.ringDropped += ringDropped;
-    const batch = { host: this.opts.host, firstSeq: this.nextSeq, dropped: this.pendingDropped + ringDropped, events, ...(nowNs ? { nowNs } : {}) };
+    const batch = { host: this.opts.host, firstSeq: this.nextSeq, dropped: this.pendingDropped + ringDropped, events, ...(nowNs ? { nowNs } : {}),
+      ...lookups };
     this.nextSeq += events.length;
     const value = v1.EventBatch.encode(batch).finish();
     const key = this.opts.host.hostname ?? '';

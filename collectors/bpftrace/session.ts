@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Plan, PlannedProbe } from '../probes/plan.js';
 import type { ProbeHit } from '../probes/hit.js';
 import { READY, bpftraceScript } from './script.js';
-import { parseBpftraceLine } from './parse.js';
+import { BpftraceReader } from './parse.js';
 
 /** bpftrace prints each CPU's perf buffer as it reads it: a thread that moved between CPUs can show its return
  * before its entry. Hits wait this long (by their own timestamps) to be handed over in time order. */
@@ -20,13 +20,15 @@ export class BpftraceSession {
   beforeReady = 0;
   private partial = '';
   private lostCount = 0;
+  private readonly reader = new BpftraceReader();
   private stderr = '';
   readonly script: string;
   /** Receives every raw output line (fixture capture). */
   tee?: (line: string) => void;
 
-  constructor(private plan: Plan, private binary = 'bpftrace', private attachTimeoutMs = 120_000, private env: NodeJS.ProcessEnv = {}) {
-    this.script = bpftraceScript(plan);
+  constructor(private plan: Plan, private binary = 'bpftrace', private attachTimeoutMs = 120_000, private env: NodeJS.ProcessEnv = {},
+    stacks = false) {
+    this.script = bpftraceScript(plan, plan.attach, process.pid, stacks);
   }
 
   async attach(): Promise<{ attached: PlannedProbe[]; failed: { probe: PlannedProbe; error: string }[] }> {
@@ -70,13 +72,13 @@ export class BpftraceSession {
     const lines = this.lines; this.lines = [];
     for (const l of lines) {
       this.tee?.(l);
-      const r = parseBpftraceLine(l);
-      if (!r) continue;
-      if ('lost' in r) { this.lostCount += r.lost; continue; }
+      // a stack's frames follow their hit's line: they are added to that hit (held here for the reorder window)
+      const hit = this.reader.line(l);
+      if (!hit) continue;
       // bpftrace attaches one probe after the other (minutes in a slow guest) and those attached fire at once:
       // a window with zaps but no lock events yet is not an observation, it is dropped
-      if (r.hit.tsNs < this.readyTs) { this.beforeReady++; continue; }
-      this.held.push(r.hit);
+      if (hit.tsNs < this.readyTs) { this.beforeReady++; continue; }
+      this.held.push(hit);
     }
     if (!this.held.length) return 0;
     this.held.sort((a, b) => a.tsNs - b.tsNs);
@@ -87,7 +89,7 @@ export class BpftraceSession {
     return n;
   }
 
-  lost(): number { return this.lostCount; }
+  lost(): number { return this.lostCount + this.reader.lost; }
 
   async detach(onHit: (h: ProbeHit) => void): Promise<void> {
     const child = this.child;

@@ -45,3 +45,11 @@ export function eventFilter(p: PlannedProbe): string {
   });
   return clauses.join(' && ');
 }
+
+/** The event trigger that records the kernel stack of a hit (Documentation/trace/events.rst §6, "stacktrace"), with
+ * the event's own filter as its condition: an unconditional trigger runs before the event filter, for every hit of
+ * the function (trace_trigger_soft_disabled()); a conditional one runs on the filled record, only where it matches. */
+export function stackTrigger(p: PlannedProbe): string {
+  const f = eventFilter(p);
+  return f ? `stacktrace if ${f}` : 'stacktrace';
+}

@@ -4,8 +4,9 @@
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, mkdirSync, writeFileSync, constants } from 'node:fs';
 import type { Plan, PlannedProbe } from '../probes/plan.js';
 import type { ProbeHit } from '../probes/hit.js';
-import { GROUP, eventFilter, kprobeDefinition, selfOnly } from './render.js';
-import { parseTraceLine } from './parse.js';
+import { GROUP, eventFilter, kprobeDefinition, selfOnly, stackTrigger } from './render.js';
+import { TraceReader } from './parse.js';
+import { takesStack } from '../probes/plan.js';
 
 export interface AttachResult { attached: PlannedProbe[]; failed: { probe: PlannedProbe; error: string }[] }
 
@@ -56,16 +57,18 @@ export class FtraceSession {
   /** Probes that may fire only for the agent's own reads (DeviceInfo snapshots): set_event_pid = our pid. */
   readonly selfInstance: string;
   private instances: Instance[] = [];
-  private events: Set<string>;
   private buf = Buffer.alloc(1 << 16);
-  lost = 0;
+  private reader = new TraceReader();
+  /** Spec ids whose stack trigger was installed (collect --stacks). */
+  readonly stackProbes = new Set<string>();
+  get lost(): number { return this.reader.lost; }
   /** Receives every raw trace_pipe line (fixture capture). */
   tee?: (line: string) => void;
 
-  constructor(readonly root: string, private plan: Plan, private bufferKb = 4096) {
+  /** stacks: record the kernel stack of the revoke steps' hits (plan.ts STACK_ROLES) with the stacktrace trigger. */
+  constructor(readonly root: string, private plan: Plan, private bufferKb = 4096, private stacks = false) {
     this.instance = `${root}/instances/${GROUP}`;
     this.selfInstance = `${root}/instances/${GROUP}-self`;
-    this.events = new Set(plan.attach.map((p) => p.event));
   }
 
   attach(): AttachResult {
@@ -97,6 +100,10 @@ export class FtraceSession {
       try {
         const f = eventFilter(p);
         if (f) write(`${dir}/filter`, f);
+        if (this.stacks && takesStack(p)) {
+          // a probe whose trigger the kernel refuses still traces, without stacks
+          try { write(`${dir}/trigger`, stackTrigger(p)); this.stackProbes.add(p.spec.id); } catch { /* no stack for this probe */ }
+        }
         write(`${dir}/enable`, '1');
       } catch (e) {
         result.attached.splice(result.attached.indexOf(p), 1);
@@ -104,7 +111,7 @@ export class FtraceSession {
         try { appendFileSync(`${this.root}/kprobe_events`, `-:${GROUP}/${p.event}\n`); } catch { /* ignore */ }
       }
     }
-    this.events = new Set(result.attached.map((p) => p.event));
+    this.reader = new TraceReader(this.stackProbes, new Set(result.attached.map((p) => p.event)));
     for (const inst of this.instances) {
       write(`${inst.dir}/tracing_on`, '1');
       inst.fd = openSync(`${inst.dir}/trace_pipe`, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -128,10 +135,7 @@ export class FtraceSession {
         inst.partial = lines.pop() ?? '';
         for (const line of lines) {
           this.tee?.(line);
-          const r = parseTraceLine(line, this.events);
-          if (!r) continue;
-          if ('lost' in r) { this.lost += r.lost; continue; }
-          onHit(r.hit); n++;
+          this.reader.line(line, (h) => { onHit(h); n++; });
         }
       }
     }
@@ -156,6 +160,7 @@ export class FtraceSession {
   detach(onHit: (hit: ProbeHit) => void): void {
     for (const inst of this.instances) { try { write(`${inst.dir}/tracing_on`, '0'); } catch { /* ignore */ } }
     while (this.poll(onHit, 64) > 0) { /* drain what is left */ }
+    this.reader.flush(onHit);
     for (const inst of this.instances) if (inst.fd >= 0) { closeSync(inst.fd); inst.fd = -1; }
     cleanupStale(this.root);
   }

@@ -11,4 +11,8 @@ export interface ProbeHit {
   comm: string;
   /** Fetched arguments: numbers as bigint, strings as string ('(fault)' when the fetch faulted). */
   args: Record<string, bigint | string>;
+  /** The task's cgroup v2 id when the backend read it in the kernel (bpftrace `cgroup`). */
+  cgroupId?: number;
+  /** The kernel stack of the hit, innermost frame first, as the backend symbolized it (collect --stacks). */
+  stack?: string[];
 }

@@ -28,6 +28,12 @@ export interface PlannedProbe {
   at?: 'call' | 'next';
 }
 
+/** Probes whose hits carry a kernel stack with `collect --stacks`: the revoke steps (the lock taken for write, a zap,
+ * a DMABUF revoke) and the faults a FAULT_WHILE_REVOKED rests on. The stack is taken at entry: the code path that
+ * called down_write / unmap_mapping_range / vfio_pci_dma_buf_move (the ioctl, config write or PM path). */
+export const STACK_ROLES: ReadonlySet<string> = new Set(['lock', 'lock_try', 'zap', 'zap_vma', 'dmabuf_move', 'fault']);
+export const takesStack = (p: PlannedProbe): boolean => STACK_ROLES.has(p.spec.role);
+
 /** The spec id of a backend event name ("lock__3" -> "lock"). */
 export const specIdOf = (event: string): string => { const i = event.indexOf('__'); return i < 0 ? event : event.slice(0, i); };
 export interface MissingProbe { spec: ProbeSpec; reason: string }

@@ -21,6 +21,9 @@ export const timeParam = {
 
 export const label = { type: 'string', minLength: 1, maxLength: 256 } as const;
 export const limitParam = { type: 'integer', minimum: 1, maximum: 10_000, default: 100 } as const;
+/** A VM or pod name: what libvirt and Kubernetes allow (printable, no control characters), bounded. */
+export const workloadParam = (description: string) => ({ type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\u0000-\\u001f]+$', description }) as const;
+export const commParam = { type: 'string', minLength: 1, maxLength: 64, description: 'acquiring task name (TASK_COMM_LEN is 16; longer matches nothing)' } as const;
 export const cursorParam = { type: 'string', maxLength: 600, pattern: '^[A-Za-z0-9_-]+$', description: 'nextCursor of the previous page' } as const;
 export const u64 = { type: 'string', pattern: '^[0-9]+$', description: '64-bit unsigned integer (proto3 JSON: a string)' } as const;
 

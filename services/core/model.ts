@@ -19,6 +19,8 @@ export type Severity = revokescope.v1.Severity;
  * objects both fit. */
 export type Event = revokescope.v1.IEvent & { body?: revokescope.v1.Event['body'] };
 export type HostInfo = revokescope.v1.IHostInfo;
+export type Cgroup = revokescope.v1.ICgroup;
+export type KernelStack = revokescope.v1.IKernelStack;
 export type EventBatch = Omit<revokescope.v1.IEventBatch, 'events'> & { events?: Event[] | null };
 export type DeviceInfo = revokescope.v1.IDeviceInfo;
 export type Zap = revokescope.v1.IZap;

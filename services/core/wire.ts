@@ -10,13 +10,13 @@
 // 32 bits, a repeated singular field keeps its last value. Field numbers come from gen/fields.js (generated from
 // proto/ by the build). Pure.
 import {
-  BarFaultFields as BF, BarMmapFields as BM, BarMunmapFields as BU, DeviceInfoFields as DI, DmaBufRevokeFields as DR,
+  BarFaultFields as BF, CgroupFields as CG, KernelStackFields as KS, BarMmapFields as BM, BarMunmapFields as BU, DeviceInfoFields as DI, DmaBufRevokeFields as DR,
   EventBatchFields as EB, EventFields as EV, HostInfoFields as HI, LockAcquireFields as LA, MoveNotifyFields as MN,
   PowerTransitionFields as PT, ResetFunctionFields as RF, TriggerEndFields as TE, TriggerFields as TR, ZapFields as ZP,
 } from '../../gen/fields.js';
 import {
   type BarFault, type BarMmap, type BarMunmap, type BodyKind, type Capability, type DeviceInfo, type DmaBufRevoke, type Event,
-  type HostInfo, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
+  type Cgroup, type HostInfo, type KernelStack, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
 } from './model.js';
 import { BODIES, FieldError, checkBatchHead, checkBody, checkEventHead, pciAddressBytes } from './validate.js';
 
@@ -131,6 +131,9 @@ export class BatchScan {
   dropped = 0;
   /** EventBatch.now_ns: the collector's clock when it cut the batch (0: not sent). */
   nowNs = 0;
+  /** EventBatch.cgroups and .stacks: the per-boot tables' new entries (rare: decoded as they come; empty: none). */
+  cgroups: Cgroup[] = [];
+  stacks: KernelStack[] = [];
   count = 0;
   /** Per event: [start, end) of its bytes in the frame. */
   start = new Int32Array(64);
@@ -149,6 +152,9 @@ export class BatchScan {
   /** [commStart, commEnd) of the comm's UTF-8 bytes. */
   commStart = new Int32Array(64);
   commEnd = new Int32Array(64);
+  /** Event.cgroup_id and Event.stack_id (0: not sent). */
+  cgroupId = new Float64Array(64);
+  stackId = new Float64Array(64);
 
   private grow(): void {
     const n = this.start.length * 2;
@@ -157,6 +163,7 @@ export class BatchScan {
     this.body = g(this.body, Uint8Array); this.bodyAt = g(this.bodyAt, Int32Array); this.tid = g(this.tid, Float64Array); this.cpu = g(this.cpu, Float64Array);
     this.devStart = g(this.devStart, Int32Array); this.devEnd = g(this.devEnd, Int32Array);
     this.pid = g(this.pid, Float64Array); this.commStart = g(this.commStart, Int32Array); this.commEnd = g(this.commEnd, Int32Array);
+    this.cgroupId = g(this.cgroupId, Float64Array); this.stackId = g(this.stackId, Float64Array);
   }
 
   /** Read and check a length-delimited EventBatch. Throws WireError on bytes that are not protobuf, FieldError (with the
@@ -178,6 +185,8 @@ export class BatchScan {
     this.dropped = 0;
     this.nowNs = 0;
     this.count = 0;
+    if (this.cgroups.length) this.cgroups = [];
+    if (this.stacks.length) this.stacks = [];
     const b = frame;
     const end = frame.length;
     pos = 0;
@@ -198,7 +207,14 @@ export class BatchScan {
       } else if (field === EB.firstSeq) this.firstSeq = scalar(b, end, wt, -1, 'firstSeq');
       else if (field === EB.dropped) this.dropped = scalar(b, end, wt, -1, 'dropped');
       else if (field === EB.nowNs) this.nowNs = scalar(b, end, wt, -1, 'nowNs');
-      else skip(b, wt, end);
+      else if (field === EB.cgroups || field === EB.stacks) {
+        const name = field === EB.cgroups ? 'cgroups' : 'stacks';
+        if (wt !== 2) wrongWireType(-1, name, wt, 2);
+        const stop = lengthDelimited(b, end);
+        if (field === EB.cgroups) this.cgroups.push(decodeCgroup(b, pos, stop, this.cgroups.length));
+        else this.stacks.push(decodeStack(b, pos, stop, this.stacks.length));
+        pos = stop;
+      } else skip(b, wt, end);
     }
     return this;
   }
@@ -207,7 +223,7 @@ export class BatchScan {
     if (this.count === this.start.length) this.grow();
     const i = this.count++;
     this.start[i] = from; this.end[i] = end;
-    let ts = 0, tid = 0, cpu = 0, pid = 0, body = 0, bodyAt = 0, bodies = 0, devStart = 0, devEnd = 0, commStart = 0, commEnd = 0;
+    let ts = 0, tid = 0, cpu = 0, pid = 0, cgroup = 0, stack = 0, body = 0, bodyAt = 0, bodies = 0, devStart = 0, devEnd = 0, commStart = 0, commEnd = 0;
     let msg: object | undefined;
     pos = from;
     while (pos < end) {
@@ -218,6 +234,8 @@ export class BatchScan {
       else if (field === EV.tid) tid = scalar32(b, end, wt, i, 'tid');
       else if (field === EV.cpu) cpu = scalar32(b, end, wt, i, 'cpu');
       else if (field === EV.pid) pid = scalar32(b, end, wt, i, 'pid');
+      else if (field === EV.cgroupId) cgroup = scalar(b, end, wt, i, 'cgroupId');
+      else if (field === EV.stackId) stack = scalar(b, end, wt, i, 'stackId');
       else if (field === EV.device || field === EV.comm || (field >= EV.deviceInfo && BODY_BY_FIELD[field])) {
         if (wt !== 2) wrongWireType(i, BODY_BY_FIELD[field] ?? (field === EV.device ? 'device' : 'comm'), wt, 2);
         const stop = lengthDelimited(b, end);
@@ -240,7 +258,47 @@ export class BatchScan {
     checkBody(kind!, msg!, i);
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
+    this.cgroupId[i] = cgroup; this.stackId[i] = stack;
   }
+}
+
+/** EventBatch.cgroups[at]: Cgroup { id, path, pod_name }. */
+function decodeCgroup(b: Uint8Array, from: number, end: number, at: number): Cgroup {
+  const c = { id: 0, path: '', podName: '' };
+  const saved = pos;
+  pos = from;
+  while (pos < end) {
+    const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+    if (f === CG.id) c.id = scalar(b, end, wt, -1, `cgroups[${at}].id`);
+    else if (f === CG.path || f === CG.podName) {
+      const name = f === CG.path ? 'path' : 'podName';
+      if (wt !== 2) wrongWireType(-1, `cgroups[${at}].${name}`, wt, 2);
+      const stop = lengthDelimited(b, end);
+      c[name] = decodeString(b, pos, stop);
+      pos = stop;
+    } else skip(b, wt, end);
+  }
+  pos = saved;
+  return c;
+}
+
+/** EventBatch.stacks[at]: KernelStack { id, repeated frames }. */
+function decodeStack(b: Uint8Array, from: number, end: number, at: number): KernelStack {
+  const k = { id: 0, frames: [] as string[] };
+  const saved = pos;
+  pos = from;
+  while (pos < end) {
+    const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+    if (f === KS.id) k.id = scalar(b, end, wt, -1, `stacks[${at}].id`);
+    else if (f === KS.frames) {
+      if (wt !== 2) wrongWireType(-1, `stacks[${at}].frames`, wt, 2);
+      const stop = lengthDelimited(b, end);
+      k.frames.push(decodeString(b, pos, stop));
+      pos = stop;
+    } else skip(b, wt, end);
+  }
+  pos = saved;
+  return k;
 }
 
 /** A varint field that the proto declares as a scalar: its wire type must be 0. */
@@ -575,15 +633,18 @@ export class WireEvent implements Event {
   /** pid and comm: read on demand (episodes' acquiring task and evidence use them). */
   get pid(): number { return this.topLevel(EV.pid, 0) as number; }
   get comm(): string { return this.topLevel(EV.comm, 2) as string; }
+  /** cgroup and stack ids (64-bit): read on demand (an episode's workload and its acquire's stack). */
+  get cgroupId(): number { return this.topLevel(EV.cgroupId, 0, true) as number; }
+  get stackId(): number { return this.topLevel(EV.stackId, 0, true) as number; }
 
-  private topLevel(field: number, wireType: number): number | string {
+  private topLevel(field: number, wireType: number, wide = false): number | string {
     const b = this.frame, end = this.end;
     let out: number | string = wireType === 0 ? 0 : '';
     pos = this.start;
     while (pos < end) {
       const tag = varint(b, end);
       if (tag >>> 3 === field && (tag & 7) === wireType) {
-        if (wireType === 0) out = varint32(b, end);
+        if (wireType === 0) out = wide ? varint(b, end) : varint32(b, end);
         else { const stop = lengthDelimited(b, end); out = this.comms.get(b, pos, stop); pos = stop; }
       } else skip(b, tag & 7, end);
     }

@@ -134,6 +134,22 @@ export class BatchEncoder {
     if (m.dropped != null && (pm || has(m, 'dropped'))) { this.buf[this.pos++] = 24; this.varint64(m.dropped); }
     if (m.events != null && m.events.length) for (const ev of m.events) this.event(ev);
     if (m.nowNs != null && (pm || has(m, 'nowNs'))) { this.ensure(11); this.buf[this.pos++] = 40; this.varint64(m.nowNs); }
+    // the boot's lookup tables (issue 17): cgroups (field 6), stacks (7)
+    if (m.cgroups != null) for (const c of m.cgroups) {
+      const at = this.open(50);
+      this.ensure(12);
+      if (c.id != null) { this.buf[this.pos++] = 8; this.varint64(c.id); }
+      if (c.path != null) { this.ensure(1); this.buf[this.pos++] = 18; this.string(c.path); }
+      if (c.podName != null) { this.ensure(1); this.buf[this.pos++] = 26; this.string(c.podName); }
+      this.close(at);
+    }
+    if (m.stacks != null) for (const k of m.stacks) {
+      const at = this.open(58);
+      this.ensure(12);
+      if (k.id != null) { this.buf[this.pos++] = 8; this.varint64(k.id); }
+      for (const f of k.frames ?? []) { this.ensure(1); this.buf[this.pos++] = 18; this.string(f); }
+      this.close(at);
+    }
   }
 
   private event(e: Event): void {
@@ -153,6 +169,9 @@ export class BatchEncoder {
     if (comm != null && (pe || has(e, 'comm'))) { b[this.pos++] = 42; this.string(comm); }
     const device = e.device;
     if (device != null && (pe || has(e, 'device'))) { this.ensure(1); this.buf[this.pos++] = 50; this.string(device); }
+    this.ensure(22);
+    if (e.cgroupId != null && (pe || has(e, 'cgroupId'))) { this.buf[this.pos++] = 56; this.varint64(e.cgroupId); }
+    if (e.stackId != null && (pe || has(e, 'stackId'))) { this.buf[this.pos++] = 64; this.varint64(e.stackId); }
     const d = e.deviceInfo;
     if (d != null && (pe || has(e, 'deviceInfo'))) {
       const pd = plain(d);

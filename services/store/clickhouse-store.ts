@@ -3,7 +3,8 @@
 // per-row objects); values in queries are query parameters.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { EXPLAIN_LIMITS, findingSpan, type EpisodeTimes } from '../core/finding-window.js';
-import { FindingKind, type Episode, type EventBatch, type Finding } from '../core/model.js';
+import { FindingKind, type Cgroup, type Episode, type EventBatch, type Finding, type KernelStack } from '../core/model.js';
+import { workloadOf } from '../core/workload.js';
 import type { BatchScan } from '../core/wire.js';
 import type { BootSeen, EventStore, HostHealth } from './types.js';
 import {
@@ -39,6 +40,7 @@ const EVENT_COLUMNS = [
   'had_vmas', 'revoked', 'dmabuf_count', 'device_has_vmas', 'dmabuf_id', 'importer_count', 'bar', 'backing',
   'mapping_id', 'map_length', 'snapshot', 'ok', 'trigger', 'group_id',
   'memory_enabled', 'power_state', 'device_revoked', 'open_count', 'no_command_memory', 'custom_vm_ops_bars', 'ret', 'power_from', 'power_to',
+  'cgroup_id', 'stack_id',
 ] as const;
 
 // name and Native type (the ingest table's DDL: schema.ts episodeColumns)
@@ -52,6 +54,8 @@ const EPISODE_NATIVE = [
   ['boot_offset_ns', 'Int64'],
   ['pid', 'UInt32'], ['comm', 'LowCardinality(String)'], ['trigger_ret', 'Int32'], ['stale_triggers', 'UInt32'],
   ['intended_empty_zaps', 'UInt32'], ['before_observation_release_ns', 'UInt64'],
+  ['cgroup_id', 'UInt64'], ['vm', 'LowCardinality(String)'], ['pod_uid', 'LowCardinality(String)'], ['pod_name', 'LowCardinality(String)'],
+  ['container_id', 'String'], ['acquire_stack_id', 'UInt64'],
 ] as const;
 const EPISODE_COLUMNS = EPISODE_NATIVE.map(([name]) => name);
 const TRIGGER_KNOWN = new Set(Object.values(COLUMN_ENUM_VALUES.trigger));
@@ -89,6 +93,10 @@ type PendingWindow = Pick<Finding, 'findingId' | 'hostname' | 'bootId' | 'device
  * the oldest are forgotten and their findings keep a window around the finding alone). */
 const EPISODE_TIMES_MAX = 200_000;
 
+/** A string inside an Array(String) value of a TabSeparated row: single-quoted, with ClickHouse's escapes (the array
+ * text is read as it is, not TSV-unescaped first). */
+const sqlQuoted = (s: string): string => `'${s.replace(/[\\'\t\n\r]/g, (c) => (c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\${c}`))}'`;
+
 export class ClickHouseStore implements EventStore {
   readonly schema: SchemaOptions;
   private readonly writerOpts: TableWriterOptions;
@@ -102,6 +110,8 @@ export class ClickHouseStore implements EventStore {
   private readonly findings: TableWriter;
   private readonly health: TableWriter;
   private readonly bootClock: TableWriter;
+  private readonly cgroups: TableWriter;
+  private readonly stacks: TableWriter;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly eventsClient: ClickHouseClient;
@@ -130,6 +140,9 @@ export class ClickHouseStore implements EventStore {
       { ...this.writerOpts, maxDelayMs: Math.min(1_000, this.writerOpts.maxDelayMs) });
     this.health = new TableWriter(path, `${db}.${TABLES.hostHealth}`, HEALTH_COLUMNS, this.writerOpts);
     this.bootClock = new TableWriter(path, `${db}.${TABLES.bootClock}`, ['hostname', 'boot_id', 'offset_ns', 'first_seen'], this.writerOpts);
+    this.cgroups = new TableWriter(path, `${db}.${TABLES.cgroups}`, ['hostname', 'boot_id', 'cgroup_id', 'path', 'vm', 'pod_uid', 'pod_name', 'container_id'],
+      this.writerOpts);
+    this.stacks = new TableWriter(path, `${db}.${TABLES.kernelStacks}`, ['hostname', 'boot_id', 'stack_id', 'frames'], this.writerOpts);
     const tickMs = Math.max(20, Math.min(250, this.writerOpts.maxDelayMs / 4));
     this.timer = setInterval(() => {
       const t = Date.now();
@@ -138,7 +151,9 @@ export class ClickHouseStore implements EventStore {
     this.timer.unref();
   }
 
-  private writers(): TableWriter<RowBuffer>[] { return [this.bootClock, this.events, this.episodes, this.findings, this.health]; }
+  private writers(): TableWriter<RowBuffer>[] {
+    return [this.bootClock, this.events, this.episodes, this.findings, this.health, this.cgroups, this.stacks];
+  }
 
   /** Rows written so far per table, and rows waiting in buffers. */
   get counters(): { events: number; episodes: number; findings: number; pendingRows: number; inserts: number } {
@@ -231,11 +246,31 @@ export class ClickHouseStore implements EventStore {
     for (const m of missing.values()) await this.captureOffset(m.hostname, m.bootId, m.tsNs);
   }
 
+  /** A batch's new entries of its boot's cgroup and kernel stack tables (EventBatch.cgroups, .stacks). */
+  private async writeLookups(hostname: string, bootId: string, cgroups: readonly Cgroup[] | null | undefined,
+    stacks: readonly KernelStack[] | null | undefined): Promise<void> {
+    const key = `${tsv(hostname)}\t${tsv(bootId)}\t`;
+    if (cgroups?.length) {
+      let out = '';
+      for (const c of cgroups) {
+        const w = workloadOf(c.path ?? '');
+        out += `${key}${c.id ?? 0}\t${tsv(c.path)}\t${tsv(w.vm)}\t${tsv(w.podUid)}\t${tsv(c.podName)}\t${tsv(w.containerId)}\n`;
+      }
+      await this.cgroups.append(out, cgroups.length);
+    }
+    if (stacks?.length) {
+      let out = '';
+      for (const k of stacks) out += `${key}${k.id ?? 0}\t[${(k.frames ?? []).map(sqlQuoted).join(',')}]\n`;
+      await this.stacks.append(out, stacks.length);
+    }
+  }
+
   async writeBatch(batch: EventBatch): Promise<void> {
     const events = batch.events ?? [];
-    if (events.length === 0) return;
     const hostname = batch.host?.hostname ?? '';
     const bootId = batch.host?.bootId ?? '';
+    await this.writeLookups(hostname, bootId, batch.cgroups, batch.stacks);
+    if (events.length === 0) return;
     const offset = this.bootOffsets.get(`${hostname}\u0000${bootId}`) ?? await this.bootOffset(hostname, bootId, events[0]!.tsNs ?? 0);
     this.events.buffer.add(hostname, bootId, batch.firstSeq ?? 0, this.words(offset), events);
     await this.events.added();
@@ -244,8 +279,9 @@ export class ClickHouseStore implements EventStore {
   /** writeBatch for a batch read by the wire scan (core/wire.ts): the same rows, without decoding the batch.
    * The scan must stay as it is until the returned promise settles. */
   async writeScan(scan: BatchScan): Promise<void> {
-    if (scan.count === 0) return;
     const hostname = scan.host?.hostname ?? '', bootId = scan.host?.bootId ?? '';
+    if (scan.cgroups.length || scan.stacks.length) await this.writeLookups(hostname, bootId, scan.cgroups, scan.stacks);
+    if (scan.count === 0) return;
     const offset = this.bootOffsets.get(`${hostname}\u0000${bootId}`) ?? await this.bootOffset(hostname, bootId, scan.ts[0]!);
     this.events.buffer.addScan(scan, this.words(offset));
     await this.events.added();
@@ -289,6 +325,8 @@ export class ClickHouseStore implements EventStore {
       t.words(23, r, w[0], w[1]);
       t.num(24, r, e.pid); t.str(25, r, e.comm); t.num(26, r, e.triggerRet); t.num(27, r, e.staleTriggers);
       t.num(28, r, e.intendedEmptyZaps); t.num(29, r, observed ? 0 : e.releaseTsNs);
+      t.num(30, r, e.cgroupId); t.str(31, r, e.vm); t.str(32, r, e.podUid); t.str(33, r, e.podName); t.str(34, r, e.containerId);
+      t.num(35, r, e.acquireStackId);
     }
     await this.episodes.added();
   }
@@ -325,7 +363,7 @@ export class ClickHouseStore implements EventStore {
     // boot clocks, then events: a reader that sees an episode can also see its raw events
     await this.bootClock.flush();
     await this.events.flush();
-    await Promise.all([this.episodes.flush(), this.findings.flush(), this.health.flush()]);
+    await Promise.all([this.episodes.flush(), this.findings.flush(), this.health.flush(), this.cgroups.flush(), this.stacks.flush()]);
     await this.keepFindingWindows();
   }
 

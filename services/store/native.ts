@@ -58,6 +58,7 @@ export class EventBlock {
   private seq!: Uint32Array; private ts!: Uint32Array; private offset!: Uint32Array; private waitNs!: Uint32Array;
   private start!: Uint32Array; private length!: Uint32Array; private duration!: Uint32Array; private dmabufId!: Uint32Array;
   private mappingId!: Uint32Array; private mapLength!: Uint32Array; private groupId!: Uint32Array;
+  private cgroup!: Uint32Array; private stack!: Uint32Array;
   private cpu!: Uint32Array; private pid!: Uint32Array; private tid!: Uint32Array; private dmabufCount!: Uint32Array; private importerCount!: Uint32Array;
   private ret!: Uint32Array; // Int32 as its 32 bits
   // one byte per row (Bool, Enum8, UInt8); Nullable(Bool): null map + value
@@ -104,6 +105,7 @@ export class EventBlock {
     this.seq = p(this.seq); this.ts = p(this.ts); this.offset = p(this.offset); this.waitNs = p(this.waitNs);
     this.start = p(this.start); this.length = p(this.length); this.duration = p(this.duration); this.dmabufId = p(this.dmabufId);
     this.mappingId = p(this.mappingId); this.mapLength = p(this.mapLength); this.groupId = p(this.groupId);
+    this.cgroup = p(this.cgroup); this.stack = p(this.stack);
     this.cpu = q(this.cpu); this.pid = q(this.pid); this.tid = q(this.tid); this.dmabufCount = q(this.dmabufCount); this.importerCount = q(this.importerCount);
     this.ret = q(this.ret); this.openCount = q(this.openCount);
     this.kind = b(this.kind); this.dmabufBarMmap = b(this.dmabufBarMmap); this.zapTarget = b(this.zapTarget);
@@ -131,7 +133,7 @@ export class EventBlock {
     for (let i = 0; i < n; i++, r++, seq++) {
       const ev = events[i]!;
       this.fixed(r, h, bt, seq, ev.tsNs ?? 0, offLo, offHi, ev.cpu ?? 0, ev.pid ?? 0, ev.tid ?? 0,
-        this.comm.id(ev.comm), this.device.id(ev.device));
+        this.comm.id(ev.comm), this.device.id(ev.device), Number(ev.cgroupId ?? 0), Number(ev.stackId ?? 0));
       const kind = bodyOf(ev);
       this.kind[r] = kind ? KIND_INDEX.get(kind)! : 0;
       if (kind) this.body(r, kind, ev);
@@ -156,7 +158,7 @@ export class EventBlock {
       const cs = scan.commStart[i]!, ce = scan.commEnd[i]!, ds = scan.devStart[i]!, de = scan.devEnd[i]!;
       if (!sameBytes(frame, cs, ce, cFrom, cTo)) { cId = this.comm.id(comm.get(frame, cs, ce)); cFrom = cs; cTo = ce; }
       if (!sameBytes(frame, ds, de, dFrom, dTo)) { dId = this.device.id(device.get(frame, ds, de)); dFrom = ds; dTo = de; }
-      this.fixed(r, h, bt, seq, scan.ts[i]!, offLo, offHi, scan.cpu[i]!, scan.pid[i]!, scan.tid[i]!, cId, dId);
+      this.fixed(r, h, bt, seq, scan.ts[i]!, offLo, offHi, scan.cpu[i]!, scan.pid[i]!, scan.tid[i]!, cId, dId, scan.cgroupId[i]!, scan.stackId[i]!);
       const kind = bodyOfField(scan.body[i]!);
       this.kind[r] = kind ? KIND_INDEX.get(kind)! : 0;
       if (kind) this.body(r, kind, wire.load(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, 0, 0, 0, ''));
@@ -179,13 +181,14 @@ export class EventBlock {
 
   /** The columns every event has (the Nullable(Bool) columns start out NULL). */
   private fixed(r: number, host: number, boot: number, seq: number, ts: number, offLo: number, offHi: number,
-    cpu: number, pid: number, tid: number, comm: number, device: number): void {
+    cpu: number, pid: number, tid: number, comm: number, device: number, cgroup: number, stack: number): void {
     this.hostname.rows[r] = host; this.bootId.rows[r] = boot;
     u64(this.seq, r, seq);
     if (ts) u64(this.ts, r, ts);
     this.offset[2 * r] = offLo; this.offset[2 * r + 1] = offHi;
     this.cpu[r] = cpu >>> 0; this.pid[r] = pid >>> 0; this.tid[r] = tid >>> 0;
     this.comm.rows[r] = comm; this.device.rows[r] = device;
+    u64(this.cgroup, r, cgroup); u64(this.stack, r, stack);
     this.hadVmasNull[r] = 1; this.hasVmasNull[r] = 1;
   }
 
@@ -332,6 +335,8 @@ export class EventBlock {
       nullable('device_revoked', this.devRevokedNull, this.devRevoked), nullable('open_count', this.openNull, this.openCount, 'UInt32'),
       nullable('no_command_memory', this.noCmdNull, this.noCmd), nullable('custom_vm_ops_bars', this.customNull, this.custom, 'UInt8'),
       fixed('ret', 'Int32', this.ret, 4), fixed('power_from', 'UInt8', this.powerFrom, 1), fixed('power_to', 'UInt8', this.powerTo, 1),
+      // migration 7: the task's cgroup, the hit's kernel stack
+      fixed('cgroup_id', 'UInt64', this.cgroup, 8), fixed('stack_id', 'UInt64', this.stack, 8),
     ];
   }
 }

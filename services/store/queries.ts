@@ -17,6 +17,8 @@ export interface EpisodeFilter extends TimeRange {
   revoke?: boolean; complete?: boolean;
   /** The acquiring task (LockAcquire's comm and pid). */
   comm?: string; pid?: number;
+  /** The acquiring task's workload: libvirt VM name; Kubernetes pod UID or "namespace/name". */
+  vm?: string; pod?: string;
   limit: number;
   /** Continue after this (time ns, id) position, from a previous page's nextCursor. */
   after?: { timeNs: string; id: string };
@@ -27,6 +29,8 @@ export interface FindingFilter extends TimeRange {
   inconclusive?: boolean; episodeId?: string;
   /** The rule that made the finding (evidence.rule, e.g. "skipped_zap.unconditional_zap_era"). */
   rule?: string;
+  /** Findings of episodes whose acquiring task had this comm, or ran in this VM or pod (as EpisodeFilter). */
+  comm?: string; vm?: string; pod?: string;
   limit: number;
   after?: { timeNs: string; id: string };
 }
@@ -72,6 +76,12 @@ function enumEq(w: Where, column: string, name: string, value: string | undefine
   w.params[name] = value;
 }
 
+/** The workload filters of an episode (EpisodeFilter.vm, .pod, .comm); pod matches the UID or "namespace/name". */
+function workloadWhere(w: Where, f: { comm?: string; vm?: string; pod?: string }): void {
+  eq(w, 'comm', 'comm', f.comm); eq(w, 'vm', 'vm', f.vm);
+  if (f.pod !== undefined) { w.sql.push('(pod_uid = {pod:String} OR pod_name = {pod:String})'); w.params.pod = f.pod; }
+}
+
 function whereClause(w: Where): string {
   return w.sql.length ? `WHERE ${w.sql.join(' AND ')}` : '';
 }
@@ -95,7 +105,7 @@ export class StoreReader {
     eq(w, 'hostname', 'host', f.host); eq(w, 'device', 'device', f.device); eq(w, 'driver', 'driver', f.driver);
     eq(w, 'kernel_release', 'kernel', f.kernel); enumEq(w, 'trigger', 'trigger', f.trigger);
     eq(w, 'revoke', 'revoke', f.revoke, 'Bool'); eq(w, 'complete', 'complete', f.complete, 'Bool');
-    eq(w, 'comm', 'comm', f.comm); eq(w, 'pid', 'pid', f.pid, 'UInt32');
+    workloadWhere(w, f); eq(w, 'pid', 'pid', f.pid, 'UInt32');
     if (f.after) {
       w.sql.push('(time, episode_id) < (fromUnixTimestamp64Nano({after_ns:Int64}), {after_id:String})');
       w.params.after_ns = f.after.timeNs; w.params.after_id = f.after.id;
@@ -107,6 +117,7 @@ export class StoreReader {
         dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
         importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
         pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps,
+        cgroup_id AS cgroupId, vm, pod_uid AS podUid, pod_name AS podName, container_id AS containerId, acquire_stack_id AS acquireStackId,
         time, toString(toUnixTimestamp64Nano(time)) AS _time_ns
       FROM ${this.table(TABLES.episodes)} FINAL ${whereClause(w)}
       ORDER BY time DESC, episode_id DESC LIMIT {limit:UInt32}`, w.params);
@@ -120,6 +131,16 @@ export class StoreReader {
     eq(w, 'kernel_release', 'kernel', f.kernel); enumEq(w, 'kind', 'kind', f.kind); enumEq(w, 'severity', 'severity', f.severity);
     eq(w, 'inconclusive', 'inconclusive', f.inconclusive, 'Bool'); eq(w, 'episode_id', 'episode_id', f.episodeId);
     eq(w, `JSONExtractString(evidence, 'rule')`, 'rule', f.rule);
+    if (f.comm !== undefined || f.vm !== undefined || f.pod !== undefined) {
+      // a finding's task and workload are its episode's (the acquiring task's); a finding outside an episode
+      // (LOCK_NOT_HELD, FAULT_WHILE_REVOKED) names only its task, in its evidence (comm): it matches a comm filter alone
+      const e: Where = { sql: [], params: w.params };
+      eq(e, 'hostname', 'host', f.host);
+      workloadWhere(e, f);
+      const byEpisode = `episode_id IN (SELECT episode_id FROM ${this.table(TABLES.episodes)} FINAL ${whereClause(e)})`;
+      w.sql.push(f.comm !== undefined && f.vm === undefined && f.pod === undefined
+        ? `(${byEpisode} OR (episode_id = '' AND JSONExtractString(evidence, 'comm') = {comm:String}))` : byEpisode);
+    }
     if (f.after) {
       w.sql.push('(time, finding_id) < (fromUnixTimestamp64Nano({after_ns:Int64}), {after_id:String})');
       w.params.after_ns = f.after.timeNs; w.params.after_id = f.after.id;
@@ -133,6 +154,16 @@ export class StoreReader {
     // evidence is stored as the text of a JSON object and returned as the object (docs/rules.md)
     for (const r of rows) r.evidence = evidenceObject(r.evidence);
     return page(rows, f.limit, 'findingId');
+  }
+
+  /** Kernel stacks of a boot by id (EventBatch.stacks as stored): frames innermost first. */
+  async kernelStacks(hostname: string, bootId: string, ids: readonly number[]): Promise<Map<number, string[]>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.rows<{ id: string; frames: string[] }>(`
+      SELECT toString(stack_id) AS id, frames FROM ${this.table(TABLES.kernelStacks)} FINAL
+      WHERE hostname = {host:String} AND boot_id = {boot:String} AND stack_id IN {ids:Array(UInt64)}`,
+    { host: hostname, boot: bootId, ids: [...ids] });
+    return new Map(rows.map((r) => [Number(r.id), r.frames]));
   }
 
   /** Percentiles merged from the rollup states, at minute resolution (the range snaps to whole minutes:

@@ -129,6 +129,10 @@ export const TABLES = {
   // the fleet pipeline's bookkeeping (services/pipeline): correlator checkpoints, dead-letter counts
   checkpoints: 'correlator_checkpoints',
   deadLetters: 'dlq_events',
+  // per-boot lookup tables the collectors send (EventBatch.cgroups, EventBatch.stacks): events and episodes name
+  // their rows by id
+  cgroups: 'cgroups',
+  kernelStacks: 'kernel_stacks',
 } as const;
 
 function onCluster(o: SchemaOptions): string {
@@ -577,6 +581,45 @@ const migrations: Migration[] = [
     }),
     `ALTER TABLE ${storage(o, TABLES.findings)}${onCluster(o)} ADD INDEX IF NOT EXISTS finding_idx finding_id TYPE bloom_filter GRANULARITY 4`,
     `ALTER TABLE ${storage(o, TABLES.findings)}${onCluster(o)} MATERIALIZE INDEX finding_idx`],
+  },
+  {
+    version: 7,
+    name: 'who and which code path (issue 17): cgroup and stack ids on raw events; the acquiring task\'s workload (cgroup id, VM, pod, container) and the acquire\'s stack on episodes; the per-boot cgroup and kernel stack tables',
+    // The dedup view is SELECT * of the ingest table, expanded when it was created: re-created after the ingest table
+    // gains columns (as in migration 4). The lookup tables are small (one row per cgroup or distinct stack and boot)
+    // and referenced by findings that outlive the raw events: no TTL. vm / pod_uid / pod_name are what the cgroup path
+    // names (core/workload.ts), stored with the table so that readers need no parser.
+    statements: (o) => {
+      const episodeAdds = [
+        'ADD COLUMN IF NOT EXISTS cgroup_id UInt64 CODEC(ZSTD(1))', `ADD COLUMN IF NOT EXISTS vm ${lc} CODEC(ZSTD(1))`,
+        `ADD COLUMN IF NOT EXISTS pod_uid ${lc} CODEC(ZSTD(1))`, `ADD COLUMN IF NOT EXISTS pod_name ${lc} CODEC(ZSTD(1))`,
+        'ADD COLUMN IF NOT EXISTS container_id String CODEC(ZSTD(3))', 'ADD COLUMN IF NOT EXISTS acquire_stack_id UInt64 CODEC(ZSTD(1))',
+      ];
+      return [
+        ...alterColumns(o, TABLES.events, ['ADD COLUMN IF NOT EXISTS cgroup_id UInt64 CODEC(ZSTD(3))',
+          'ADD COLUMN IF NOT EXISTS stack_id UInt64 CODEC(ZSTD(3))']),
+        // finding_events keeps raw events (migration 6) with the raw events' columns
+        ...alterColumns(o, TABLES.findingEvents, ['ADD COLUMN IF NOT EXISTS cgroup_id UInt64 CODEC(ZSTD(3))',
+          'ADD COLUMN IF NOT EXISTS stack_id UInt64 CODEC(ZSTD(3))']),
+        ...alterColumns(o, TABLES.episodes, episodeAdds),
+        ...alterColumns(o, TABLES.episodesIngest, episodeAdds),
+        dropView(o, 'episodes_dedup'),
+        episodesDedupView(o, EPISODE_KEY_V4),
+        ...createTable(o, {
+          name: TABLES.cgroups,
+          columns: [`hostname ${lc}`, `boot_id ${lc}`, 'cgroup_id UInt64', 'path String CODEC(ZSTD(3))', `vm ${lc}`, `pod_uid ${lc}`,
+            `pod_name ${lc}`, 'container_id String CODEC(ZSTD(3))'],
+          engine: { kind: 'ReplacingMergeTree' },
+          orderBy: '(hostname, boot_id, cgroup_id)',
+        }),
+        ...createTable(o, {
+          name: TABLES.kernelStacks,
+          columns: [`hostname ${lc}`, `boot_id ${lc}`, 'stack_id UInt64', 'frames Array(String) CODEC(ZSTD(3))'],
+          engine: { kind: 'ReplacingMergeTree' },
+          orderBy: '(hostname, boot_id, stack_id)',
+        }),
+      ];
+    },
   },
 ];
 

@@ -29,6 +29,13 @@ PAIR=""                                              # function 0 of the two-fun
 for e in $EDUS; do case "$e" in *.1) PAIR=${e%.1}.0;; esac; done
 for e in $EDUS; do [ "$e" != "$PAIR" ] && [ "${e%.1}" = "$e" ] && { EDU=$e; break; }; done
 group() { basename $(readlink /sys/bus/pci/devices/$1/iommu_group); }
+# Workload identity: cgroup2, and the workload in a libvirt-style machine scope (as libvirt with systemd names a VM's
+# scope: machine-qemu\x2d<id>\x2d<name>.scope), which the collector's cgroup table names as the VM "lab-vm".
+# Mounted before /sys is bound into the host root: the collector (chrooted there) sees it at /sys/fs/cgroup.
+mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || echo "guest: no cgroup2"
+VMCG='/sys/fs/cgroup/machine.slice/machine-qemu\x2d1\x2dlab\x2dvm.scope'
+mkdir -p "$VMCG" 2>/dev/null
+inscope() { sh -c 'echo $$ > "$0/cgroup.procs" 2>/dev/null; exec /bin/workload "$@"' "$VMCG" "$@"; }
 if [ -f /mods/extra/rs_importer.ko ]; then
   insmod /mods/extra/rs_importer.ko && echo "guest: rs_importer loaded" || echo "guest: insmod rs_importer failed"
 fi
@@ -48,10 +55,14 @@ for f in vfio_pci_dma_buf_move dma_buf_invalidate_mappings vm_area_free remove_v
   grep -qE "^$f( |$)" /sys/kernel/tracing/available_filter_functions && echo "$f" >> /out/traceable.txt
 done
 
-collector_start() { # label (backend, or <backend>_global: without call sites) -> starts in background (pid in CPID_<label>)
+collector_start() { # label (backend[_global][_stacks]: _global without call sites, _stacks with kernel stacks) -> starts in
+  # background (pid in CPID_<label>); rs.stacks=1 gives every label stacks
   rm -f /out/ready-$1
-  case "$1" in *_global) flags="--no-call-sites";; *) flags="";; esac
-  BPFTRACE_PERF_RB_PAGES=1024 chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend ${1%_global} $flags --out /tmp/out/trace-$1.jsonl \
+  b=$1; flags=""
+  case "$b" in *_stacks) flags="$flags --stacks"; b=${b%_stacks};; esac
+  case "$b" in *_global) flags="$flags --no-call-sites"; b=${b%_global};; esac
+  [ "${RS_stacks:-0}" = 1 ] && case "$flags" in *--stacks*) ;; *) flags="$flags --stacks";; esac
+  BPFTRACE_PERF_RB_PAGES=1024 chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend $b $flags --out /tmp/out/trace-$1.jsonl \
     --raw /tmp/out/raw-$1.txt --ready-file /tmp/out/ready-$1 --attach-timeout 900s > /out/collect-$1.log 2>&1 &
   eval CPID_$1=$!
 }
@@ -65,7 +76,7 @@ collector_stop() {
   p=$(eval echo \$CPID_$1); kill -INT $p 2>/dev/null; wait $p; echo "guest: $1 collector exit $? uptime=$(t)"
   tail -1 /out/collect-$1.log
 }
-W=/bin/workload
+W=inscope
 standard() { # ledger file
   [ -n "$EDU" ] && $W $(group $EDU) $EDU map touch cmd-off cmd-on touch cmd-off cmd-off cmd-on touch reset cmd-on touch close >> $1 2>&1
   [ -n "$NVME" ] && $W $(group $NVME) $NVME map d3 d0 cmd-on touch close >> $1 2>&1
@@ -119,7 +130,11 @@ if [ "$RS_mode" = bench ]; then
   # running (a same-run, same-agent baseline: the difference is what the probes cost). A separate pass counts how
   # often each storm calls the probed functions, so the slowdown becomes a cost per call.
   N=${RS_iterations:-5000}; M=$((N / 5))            # an mmap iteration costs several truncate iterations under TCG
-  storms() { for r in 1 2 3 4 5 6; do /bin/storm truncate /tmp/storm.dat $N; /bin/storm mmap $M; done; }
+  # revoke: PCI_COMMAND memory off/on on edu (vfio's own write sections and zaps: what the collector traces, and where
+  # stacks cost)
+  R=$((N / 25))
+  storms() { for r in 1 2 3 4 5 6; do /bin/storm truncate /tmp/storm.dat $N; /bin/storm mmap $M
+    [ -n "$EDU" ] && $W $(group $EDU) $EDU map revoke-storm:$R | grep '^STORM'; done; }
   T=/sys/kernel/tracing
   FNS="down_write up_write down_write_trylock unmap_mapping_range remove_vma vm_area_free"
   count_calls() { # storm args... -> "CALLS <storm> <function> <count>" lines. Debian has no function profiler: one

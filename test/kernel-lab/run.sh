@@ -2,6 +2,7 @@
 # Kernel lab, host side: prepare (prepare.sh), build the collector, boot the pinned Debian kernel under
 # QEMU/TCG with vfio-pci on emulated edu + nvme devices, run guest.sh inside, collect results in OUT.
 #   KERNEL=6.12|6.1|7.2|7.3|local  MODE=lab|bench  BACKENDS=ftrace,bpftrace  SCENARIO=standard|dmabuf|field|auto  IMPORTER_DELAY_US=<µs>  OUT=<dir>  (default .cache/kernel-lab/out-<kernel>-<mode>)
+#   STACKS=1: the collector takes kernel stacks (collect --stacks) in every run
 set -euo pipefail
 { # parsed whole before it runs: editing the checkout while a lab runs must not change the running script
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,9 +21,10 @@ echo "run: prepared $KV in $(el)s" >&2
 DIST=$CACHE/dist
 if [ ! -f "$DIST/services/cli/main.js" ] || [ -n "$(find "$REPO/collectors" "$REPO/services" "$REPO/gen" \( -name '*.ts' -o -name '*.js' \) -newer "$DIST/services/cli/main.js" -print -quit)" ]; then
   (cd "$REPO" && npx tsc -p tsconfig.json --outDir "$DIST" --incremental --tsBuildInfoFile "$CACHE/tsbuildinfo" >/dev/null 2>&1 || true)
-  mkdir -p "$DIST/gen" && cp "$REPO"/gen/*.js "$DIST/gen/" && cp "$REPO/package.json" "$DIST/"
   touch "$DIST/services/cli/main.js"
 fi
+# the generated JavaScript (tsc emits only the .ts sources): the messages and the wire reader's field numbers
+mkdir -p "$DIST/gen" && cp "$REPO"/gen/*.js "$DIST/gen/" && cp "$REPO/package.json" "$DIST/"
 [ -f "$DIST/collectors/agent/agent.js" ] || { echo "run: collector build failed" >&2; exit 1; }
 echo "run: collector built in $(el)s" >&2
 
@@ -33,7 +35,7 @@ rm -f "$OUT"/trace-* "$OUT"/raw-* "$OUT"/ledger-* "$OUT"/collect-* "$OUT"/ready-
 timeout ${QEMU_TIMEOUT:-300} qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
   -machine q35,kernel-irqchip=split -device intel-iommu,intremap=on \
   -kernel "$B/vmlinuz" -initrd "$B/initrd.img" \
-  -append "console=ttyS0 intel_iommu=on panic=-1 no_timer_check ${KERNEL_LOG:-quiet loglevel=4} rs.mode=$MODE rs.repo=$REPO rs.dist=$DIST rs.backends=$BACKENDS rs.bin=$B rs.iterations=${RS_ITERATIONS:-20000} rs.scenario=${SCENARIO:-standard} rs.importer_delay_us=${IMPORTER_DELAY_US:-0}" \
+  -append "console=ttyS0 intel_iommu=on panic=-1 no_timer_check ${KERNEL_LOG:-quiet loglevel=4} rs.mode=$MODE rs.repo=$REPO rs.dist=$DIST rs.backends=$BACKENDS rs.bin=$B rs.iterations=${RS_ITERATIONS:-20000} rs.scenario=${SCENARIO:-standard} rs.importer_delay_us=${IMPORTER_DELAY_US:-0} rs.stacks=${STACKS:-0}" \
   -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x4 -device edu,bus=rp1 \
   -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=0x5 \
   -drive driver=null-co,if=none,id=nvm0 -device nvme,serial=rs0,drive=nvm0,bus=rp2 \

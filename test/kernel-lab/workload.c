@@ -296,6 +296,19 @@ static long run_op(const char *op, struct vfio_device_info *info)
 			fails += ioctl(device, VFIO_DEVICE_RESET) != 0;
 		return -fails;
 	}
+	if (!strncmp(op, "revoke-storm:", 13)) {
+		/* the collector's cost per revoke (kernel-overhead bench): PCI_COMMAND memory off and on, n times; each off
+		 * is a write section with a zap, each on one without */
+		long i, n = atol(op + 13);
+		uint64_t t0 = mono_ns();
+		for (i = 0; i < n; i++) {
+			set_memory(0);
+			set_memory(1);
+		}
+		t0 = mono_ns() - t0;
+		printf("STORM revoke %ld %llu %.1f\n", n, (unsigned long long)t0, n ? (double)t0 / n : 0.0);
+		return 0;
+	}
 	if (!strcmp(op, "map")) {
 		bar0 = mmap(NULL, bar0_size, PROT_READ | PROT_WRITE, MAP_SHARED, device, bar0_offset);
 		if (bar0 == MAP_FAILED)

@@ -4,11 +4,12 @@ import fp from 'fastify-plugin';
 import { RESOURCE_DEPENDENCIES } from '../plugins.js';
 import { typed } from '../types.js';
 import {
-  cursorParam, decodeCursor, encodeCursor, errorSchema, label, limitParam, parseBool, parseRange, timeParam, triggerNames, u64,
+  commParam, cursorParam, decodeCursor, encodeCursor, errorSchema, label, limitParam, parseBool, parseRange, timeParam, triggerNames, u64, workloadParam,
 } from '../schemas.js';
 
 
 const bool = { type: 'string', enum: ['true', 'false'] } as const;
+
 
 export const episodeSchema = {
   type: 'object',
@@ -24,6 +25,12 @@ export const episodeSchema = {
     triggerRet: { type: 'integer', description: 'return value of the trigger\'s function (TriggerEnd.ret; 0 when none was seen)' },
     staleTriggers: { type: 'integer', description: 'older triggers of the same task replaced before any acquire' },
     intendedEmptyZaps: { type: 'integer', description: 'zaps a driver with custom vm_ops BARs makes by design while nothing is mapped' },
+    cgroupId: { ...u64, description: 'the acquiring task\'s cgroup v2 id (0: not read)' },
+    vm: { type: 'string', description: 'the libvirt VM the acquiring task ran in (from its cgroup path; empty: none or unknown)' },
+    podUid: { type: 'string', description: 'the Kubernetes pod the acquiring task ran in (from its cgroup path)' },
+    podName: { type: 'string', description: 'that pod\'s "namespace/name", where the collector could read it' },
+    containerId: { type: 'string' },
+    acquireStackId: { ...u64, description: 'the LockAcquire\'s kernel stack (collect --stacks; 0: none)' },
     time: { type: 'string', description: 'wall clock of the lock acquire (of the release for an episode that began before observation)' },
   },
   required: ['episodeId', 'hostname', 'bootId', 'device', 'acquireTsNs', 'revoke', 'complete', 'pid', 'comm', 'triggerRet', 'staleTriggers',
@@ -41,8 +48,9 @@ async function episodes(app: FastifyInstance): Promise<void> {
         properties: {
           from: timeParam, to: timeParam, host: label, device: label, driver: label, kernel: label,
           trigger: { type: 'string', enum: triggerNames }, revoke: bool, complete: bool,
-          comm: { type: 'string', minLength: 1, maxLength: 64, description: 'acquiring task name (TASK_COMM_LEN is 16; longer matches nothing)' },
+          comm: commParam,
           pid: { type: 'integer', minimum: 0, maximum: 4294967295, description: 'acquiring task id' },
+          vm: workloadParam('libvirt VM name of the acquiring task'), pod: workloadParam('Kubernetes pod of the acquiring task: UID or namespace/name'),
           limit: limitParam, cursor: cursorParam,
         },
       } as const,
@@ -58,7 +66,7 @@ async function episodes(app: FastifyInstance): Promise<void> {
     const q = req.query;
     const res = await reader.episodes({
       ...parseRange(q), host: q.host, device: q.device, driver: q.driver, kernel: q.kernel, trigger: q.trigger,
-      revoke: parseBool(q.revoke), complete: parseBool(q.complete), comm: q.comm, pid: q.pid, limit: q.limit, after: decodeCursor(q.cursor),
+      revoke: parseBool(q.revoke), complete: parseBool(q.complete), comm: q.comm, pid: q.pid, vm: q.vm, pod: q.pod, limit: q.limit, after: decodeCursor(q.cursor),
     });
     return { episodes: res.items, ...(res.nextCursor ? { nextCursor: encodeCursor(res.nextCursor) } : {}) };
   });

@@ -5,8 +5,8 @@ import fp from 'fastify-plugin';
 import { RESOURCE_DEPENDENCIES } from '../plugins.js';
 import { typed } from '../types.js';
 import {
-  cursorParam, decodeCursor, encodeCursor, errorSchema, findingKindNames, label, limitParam, parseBool, parseRange,
-  severityNames, timeParam, u64,
+  commParam, cursorParam, decodeCursor, encodeCursor, errorSchema, findingKindNames, label, limitParam, parseBool, parseRange,
+  severityNames, timeParam, u64, workloadParam,
 } from '../schemas.js';
 
 
@@ -42,6 +42,8 @@ async function findings(app: FastifyInstance): Promise<void> {
           inconclusive: { type: 'string', enum: ['true', 'false'], description: 'true: only inconclusive findings; false: only certain ones' },
           episode: label,
           rule: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$', description: 'evidence.rule, e.g. skipped_zap.unconditional_zap_era' },
+          comm: commParam, vm: workloadParam('libvirt VM name of the episode\'s acquiring task'),
+          pod: workloadParam('Kubernetes pod of the episode\'s acquiring task: UID or namespace/name'),
           limit: limitParam, cursor: cursorParam,
         },
       } as const,
@@ -57,7 +59,7 @@ async function findings(app: FastifyInstance): Promise<void> {
     const q = req.query;
     const res = await reader.findings({
       ...parseRange(q), host: q.host, device: q.device, driver: q.driver, kernel: q.kernel, kind: q.kind,
-      severity: q.severity, inconclusive: parseBool(q.inconclusive), episodeId: q.episode, rule: q.rule, limit: q.limit,
+      severity: q.severity, inconclusive: parseBool(q.inconclusive), episodeId: q.episode, rule: q.rule, comm: q.comm, vm: q.vm, pod: q.pod, limit: q.limit,
       after: decodeCursor(q.cursor),
     });
     return { findings: res.items, ...(res.nextCursor ? { nextCursor: encodeCursor(res.nextCursor) } : {}) };

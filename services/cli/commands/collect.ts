@@ -37,6 +37,8 @@ const collectOptions = {
   noCallSites: { flag: 'no-call-sites', boolean: true,
     help: 'probe down_write, up_write, unmap_mapping_range ... themselves (filtered by caller) instead of vfio-pci-core\'s calls of them (the cost: BENCHMARKS.md)' },
   raw: { flag: 'raw', arg: 'FILE', parse: text, help: 'also keep the backend\'s raw text (trace_pipe / bpftrace lines)' },
+  stacks: { flag: 'stacks', boolean: true,
+    help: 'kernel stacks on the revoke steps (memory_lock taken for write, zaps, DMABUF revokes, BAR faults): each distinct stack sent once per boot, events name it by id (the cost: BENCHMARKS.md)' },
   spoolDir: { flag: 'spool-dir', arg: 'DIR', parse: text,
     help: 'with --kafka: disk spool for batches the broker does not acknowledge in time (also while it is unreachable at start), replayed in order (default /var/lib/revokescope/spool)' },
   spoolMaxBytes: { flag: 'spool-max-bytes', arg: 'N', parse: integer(1), help: 'spool size bound; what fits nowhere is reported as dropped (default 268435456)' },
@@ -81,7 +83,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
   if (!values.dryRun) console.error(`collect: process up ${(process.uptime() * 1000 - (performance.now() - t0)).toFixed(0)} ms, kernel facts + plan ${(performance.now() - t0).toFixed(0)} ms`);
   if (values.dryRun) {
     console.log(describePlan(plan, backend));
-    if (values.printScript && backend === 'bpftrace') console.log('\n' + bpftraceScript(plan));
+    if (values.printScript && backend === 'bpftrace') console.log('\n' + bpftraceScript(plan, plan.attach, process.pid, values.stacks));
     return 0;
   }
   if (values.out === '-' && process.stdout.isTTY) console.error('revokescope collect: writing JSON lines to the terminal (use --out FILE)');
@@ -106,6 +108,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
   }
   const stats = await runAgent({
     backend, plan, facts, durationMs, sink: output ? undefined : fileSink(values.out), output, stop: stopP, bpftracePath: values.bpftrace, rawOut: values.raw, attachTimeoutMs, env,
+    stacks: values.stacks,
     onReady: () => { if (values.readyFile) writeFileSync(values.readyFile, `${process.pid}\n`); },
   });
   await kafkaSink?.close(); // the output flushed (or spooled) every batch before this

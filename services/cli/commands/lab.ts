@@ -22,6 +22,7 @@ const labOptions = {
     help: 'its modules directory (lib/modules/<release>: vfio, vfio_iommu_type1, vfio-pci-core, vfio-pci, 9p, 9pnet_virtio, netfs, or built in; BTF recommended)' },
   backend: { flag: 'backend', arg: 'ftrace|bpftrace', default: 'ftrace', parse: oneOf('ftrace', 'bpftrace'),
     help: 'the collector\'s backend in the guest (bpftrace needs minutes to compile under TCG)' },
+  stacks: { flag: 'stacks', boolean: true, help: 'the collector in the guest takes kernel stacks (collect --stacks)' },
   format: { flag: 'format', arg: 'table|json', default: 'table', parse: oneOf('table', 'json'), help: 'table or analyze\'s JSON { "episodes", "findings", "summary" }' },
   out: { flag: 'out', arg: 'DIR', parse: text, help: 'where the guest\'s results go: trace, raw capture, ledger, logs (default .cache/kernel-lab/lab-<kernel>)' },
   timeout: { flag: 'timeout', arg: 'DURATION', default: 900e9, parse: duration({ min: 1e9 }), help: 'limit for the guest' },
@@ -73,7 +74,7 @@ export async function run(argv: string[], io: CommandIo = processIo, env: NodeJS
   const id = kernel ?? `local-${(modules ?? '').replace(/\/+$/, '').split('/').pop()}`;
   const out = resolve(String(values.out ?? join(repo, '.cache/kernel-lab', `lab-${id}`)));
   const labEnv: NodeJS.ProcessEnv = {
-    ...env, MODE: 'lab', BACKENDS: backend, SCENARIO: 'auto', OUT: out, QEMU_TIMEOUT: String(timeoutS), IMPORTER_DELAY_US: String(delayUs),
+    ...env, MODE: 'lab', BACKENDS: backend, SCENARIO: 'auto', STACKS: values.stacks ? '1' : env.STACKS ?? '0', OUT: out, QEMU_TIMEOUT: String(timeoutS), IMPORTER_DELAY_US: String(delayUs),
     ...(kernel ? { KERNEL: kernel } : { KERNEL: 'local', KERNEL_IMAGE: resolve(image!), KERNEL_MODULES: resolve(modules!), LAB_ID: id }),
   };
   const t0 = Date.now();

@@ -3,6 +3,9 @@ import type { Episode, Finding } from '../model.js';
 import type { OpenEpisode } from './episode.js';
 import type { CorrelatorOptions } from './options.js';
 
+/** What a task's cgroup path names (core/workload.ts), and the pod name the collector read; '' = none. */
+export interface WorkloadIdentity { vm: string; podUid: string; podName: string; containerId: string }
+
 export interface HostContext {
   readonly hostname: string;
   readonly bootId: string;
@@ -21,6 +24,8 @@ export interface HostContext {
   /** The HOT_RESET episode task `tid` holds on another device of this host, if any (vfio_pci_dev_set_hot_reset()
    * takes every device's memory_lock in one task). */
   hotResetHeldBy(tid: number, except: string): OpenEpisode | undefined;
+  /** The workload of a cgroup of this boot (EventBatch.cgroups); undefined when its path was not sent (or id 0). */
+  workload(cgroupId: number): WorkloadIdentity | undefined;
   emitEpisode(e: Episode): void;
   emitFinding(f: Finding): void;
 }

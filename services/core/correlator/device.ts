@@ -19,6 +19,8 @@ interface PendingZap { ts: number; tid: number; start: number; length: number; d
  * its device memory (usemem BAR2, resmem BAR4) with nvgrace_gpu_vm_ops. */
 const CUSTOM_VM_OPS_BARS: Record<string, number> = { 'nvgrace-gpu': (1 << 2) | (1 << 4) };
 
+/** An episode whose task's cgroup path is unknown (or names nothing): no workload. */
+const NO_WORKLOAD = { vm: '', podUid: '', podName: '', containerId: '' } as const;
 const TRIGGER_GUESS = 'trigger: named across the lock boundary by a collector that does not report trigger returns (TRIGGER_END); a failed ioctl cannot be told apart';
 
 /** A device tracker as plain data (correlator checkpoints). */
@@ -91,7 +93,15 @@ export class DeviceTracker {
 
   private get customBars(): number { return this.customVmOpsBars ?? CUSTOM_VM_OPS_BARS[this.driver] ?? 0; }
 
+  /** The event being applied (findings made meanwhile rest on it); undefined between events. */
+  private current: Event | undefined;
+
   apply(ev: Event, ts: number): void {
+    this.current = ev;
+    try { this.applyEvent(ev, ts); } finally { this.current = undefined; }
+  }
+
+  private applyEvent(ev: Event, ts: number): void {
     switch (bodyOf(ev)) {
       case 'barFault': return this.onFault(ev, ts);
       case 'lockAcquire': return this.onAcquire(ev, ts);
@@ -324,6 +334,8 @@ export class DeviceTracker {
     const counts = this.mappings.count();
     const e = new OpenEpisode(idOfNumber(this.idPrefix, ts), ts, ev.lockAcquire!.waitNs ?? 0, tid, ev.pid ?? 0,
       ev.comm ?? '', counts.device, counts.dmabuf);
+    e.cgroupId = Number(ev.cgroupId ?? 0);
+    e.acquireStackId = Number(ev.stackId ?? 0);
     this.episode = e;
     this.lockKnown = true;
     // vfio_pci_dev_set_hot_reset(): the same task holds another device's lock in a hot reset.
@@ -569,7 +581,8 @@ export class DeviceTracker {
       revokeNs: e.revokeNs, zapNs: e.zapNs, dmabufRevokeNs: e.dmabufRevokeNs, moveNs: e.moveNs, zapCount: e.zapCount,
       dmabufCount: e.dmabufCount, importerCount: e.importerCount, legacyMappings: e.legacyMappings, dmabufMappings: e.dmabufMappings,
       complete: e.complete, pid: e.pid, comm: e.comm, triggerRet: e.triggerRet, staleTriggers: e.staleTriggers,
-      intendedEmptyZaps: e.intendedEmptyZaps,
+      intendedEmptyZaps: e.intendedEmptyZaps, cgroupId: e.cgroupId, ...(this.ctx.workload(e.cgroupId) ?? NO_WORKLOAD),
+      acquireStackId: e.acquireStackId,
     });
     for (const f of e.held ?? []) {
       if (!e.complete) markInconclusive(f, e.unobserved ? 'episode: its start was not observed' : 'episode: touched by lost events');
@@ -673,7 +686,9 @@ export class DeviceTracker {
 
   private finding(kind: FindingKindT, severity: SeverityT, ts: number, episodeId: string, rule: Rule,
     facts: Record<string, unknown>, unknown: readonly string[]): Finding {
-    return makeFinding(this.ctx, this.device, this.driver, kind, severity, ts, episodeId, rule, facts, unknown);
+    // a finding made while applying an event rests on it (the zap, fault or revoke): its kernel stack, when it has one
+    const stackId = Number(this.current?.stackId ?? 0);
+    return makeFinding(this.ctx, this.device, this.driver, kind, severity, ts, episodeId, rule, stackId ? { ...facts, stackId } : facts, unknown);
   }
 
   /** A finding outside a released episode: inconclusive when loss touched its time span. */

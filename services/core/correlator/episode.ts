@@ -53,6 +53,9 @@ export class OpenEpisode {
   /** Set at release; the episode then waits for its TriggerEnd (hosts with TRIGGER_END) before it is emitted. */
   releaseTs = -1;
   complete = true;
+  /** The acquiring task's cgroup (LockAcquire.cgroup_id) and the acquire's kernel stack; 0 = not read. */
+  cgroupId = 0;
+  acquireStackId = 0;
 
   constructor(
     readonly id: string,

@@ -2,7 +2,7 @@
 // `dropped` counts, and the reorder buffer that turns per-CPU-interleaved arrival into ts order within the
 // lateness window. Pure.
 import {
-  Capability, TriggerKind, bodyOf, zapsBeforeLock, zapsUnderLock, type Episode, type Event, type EventBatch, type Finding, type HostInfo,
+  Capability, TriggerKind, bodyOf, zapsBeforeLock, zapsUnderLock, type Cgroup, type Episode, type Event, type EventBatch, type Finding, type HostInfo,
 } from '../model.js';
 import { v1 } from '../model.js';
 import { bodyOfField, NameTable, type BatchScan } from '../wire.js';
@@ -13,6 +13,8 @@ import { markInconclusive } from './findings.js';
 import type { CorrelatorOptions } from './options.js';
 import { ReorderBuffer, tieKey } from './reorder.js';
 import type { CorrelatorStats } from './stats.js';
+import { workloadOf } from '../workload.js';
+import type { WorkloadIdentity } from './context.js';
 
 interface LossWindow { from: number; to: number }
 
@@ -21,6 +23,8 @@ export interface HostState {
   hostname: string; bootId: string; kernelRelease: string; hasDmabufRevoke: boolean; hasTriggerEnd: boolean;
   nextSeq: number; maxTs: number; nowNs: number; releasedTo: number; losses: LossWindow[]; forgetAt: number[];
   pending: Record<string, unknown>[]; devices: DeviceState[];
+  /** The boot's cgroup table (EventBatch.cgroups): id, path, pod name. Absent in checkpoints of older versions. */
+  cgroups?: [number, string, string][];
 }
 
 export interface HostOutputs {
@@ -55,6 +59,8 @@ export class HostTracker implements HostContext {
   private losses: LossWindow[] = [];
   /** No open lock can be over the limit before this ts (LOCK_HELD_OPEN needs no check until then). */
   private openDeadline = Infinity;
+  /** The boot's cgroups by id (EventBatch.cgroups), with what their paths name. */
+  private readonly cgroups = new Map<number, { path: string; podName: string; identity: WorkloadIdentity }>();
 
   constructor(readonly hostname: string, readonly bootId: string, readonly opts: CorrelatorOptions,
     private readonly out: HostOutputs, private readonly stats: CorrelatorStats) {}
@@ -67,6 +73,7 @@ export class HostTracker implements HostContext {
       pending: this.buf.pending((frame, off, end) => v1.Event.decode(frame.subarray(off, end)))
         .map((ev) => v1.Event.toObject(ev as InstanceType<typeof v1.Event>)),
       devices: [...this.devices.values()].map((d) => d.toState()),
+      cgroups: [...this.cgroups].map(([id, c]) => [id, c.path, c.podName]),
     };
   }
 
@@ -76,6 +83,7 @@ export class HostTracker implements HostContext {
     h.hasDmabufRevoke = s.hasDmabufRevoke; h.hasTriggerEnd = s.hasTriggerEnd;
     h.nextSeq = s.nextSeq; h.maxTs = s.maxTs; h.nowNs = s.nowNs; h.releasedTo = s.releasedTo; h.losses = s.losses;
     h.forgetAt = s.forgetAt;
+    h.noteCgroups((s.cgroups ?? []).map(([id, path, podName]) => ({ id, path, podName })));
     for (const o of s.pending) h.push(v1.Event.fromObject(o), false);
     for (const ds of s.devices) {
       const d = DeviceTracker.fromState(ds, h);
@@ -88,6 +96,20 @@ export class HostTracker implements HostContext {
   }
 
   emitEpisode(e: Episode): void { this.out.episode(e); }
+
+  /** EventBatch.cgroups: the boot's cgroup table grows (an entry sent again replaces the old one). */
+  noteCgroups(entries: readonly Cgroup[] | null | undefined): void {
+    if (!entries) return;
+    for (const c of entries) {
+      const id = Number(c.id ?? 0), path = c.path ?? '';
+      if (!id || !path) continue;
+      const w = workloadOf(path);
+      const podName = c.podName ?? '';
+      this.cgroups.set(id, { path, podName, identity: { vm: w.vm ?? '', podUid: w.podUid ?? '', podName, containerId: w.containerId ?? '' } });
+    }
+  }
+
+  workload(cgroupId: number): WorkloadIdentity | undefined { return cgroupId ? this.cgroups.get(cgroupId)?.identity : undefined; }
   emitFinding(f: Finding): void { this.out.finding(f); }
 
   private setRelease(release: string): void {
@@ -111,6 +133,7 @@ export class HostTracker implements HostContext {
   }
 
   ingest(batch: EventBatch): void {
+    this.noteCgroups(batch.cgroups);
     const events = batch.events ?? [];
     const skip = this.header(batch.host, batch.firstSeq ?? 0, batch.dropped ?? 0, batch.nowNs ?? 0, events.length, (i) => events[i]!.tsNs ?? 0);
     if (skip < 0) return;
@@ -124,6 +147,7 @@ export class HostTracker implements HostContext {
 
   /** The same batch as `ingest`, read from its bytes (see wire.ts): events stay bytes until released. */
   ingestScan(scan: BatchScan): void {
+    if (scan.cgroups.length) this.noteCgroups(scan.cgroups);
     const skip = this.header(scan.host, scan.firstSeq, scan.dropped, scan.nowNs, scan.count, (i) => scan.ts[i]!);
     if (skip < 0) return;
     const frame = scan.frame;
