@@ -63,3 +63,16 @@ export function keepEvents(events: Iterable<SeqEvent>, span: FindingSpan, maxEve
   const all = [...bySeq.values()].sort(bySeqTime);
   return { events: all.length > maxEvents ? all.slice(all.length - maxEvents) : all, capped: all.length >= maxEvents };
 }
+
+/** The kernel stack ids an explanation of these events names (Event.stack_id; docs/identity-and-stacks.md): the
+ * events', the episode's acquire stack and the finding's evidence `stackId`. 0 (no stack) is not an id. */
+export function stackIdsOf(events: Iterable<SeqEvent>, episode: Pick<Episode, 'acquireStackId'> | null, f: Pick<Finding, 'evidence'>): number[] {
+  const ids = new Set<number>();
+  const add = (v: unknown): void => { const n = Number(v ?? 0); if (Number.isFinite(n) && n > 0) ids.add(n); };
+  for (const e of events) add(e.event.stackId);
+  add(episode?.acquireStackId);
+  let ev: unknown = f.evidence;
+  if (typeof ev === 'string') { try { ev = JSON.parse(ev); } catch { ev = undefined; } }
+  if (ev && typeof ev === 'object') add((ev as Record<string, unknown>).stackId);
+  return [...ids].sort((a, b) => a - b);
+}

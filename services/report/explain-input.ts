@@ -1,7 +1,7 @@
 // The input of an explanation from a trace's batches: the finding's host facts and the device's events in the window
 // the store would keep (explain.ts keepEvents). Batches are taken one at a time (a trace is streamed). Pure.
 import type { Capability, Episode, EventBatch, Finding } from '../core/model.js';
-import { findingSpan, keepEvents, type FindingSpan, type SeqEvent } from '../core/finding-window.js';
+import { findingSpan, keepEvents, stackIdsOf, type FindingSpan, type SeqEvent } from '../core/finding-window.js';
 import type { ExplainInput } from './explain.js';
 
 export class ExplainWindow {
@@ -9,6 +9,8 @@ export class ExplainWindow {
   private kernelRelease: string;
   private capabilities: Capability[] = [];
   private readonly events: SeqEvent[] = [];
+  /** The boot's kernel stack table as its batches sent it (EventBatch.stacks: each id once per agent run). */
+  private readonly stacks = new Map<number, string[]>();
 
   constructor(readonly finding: Finding, readonly episode: Episode | null) {
     this.span = findingSpan(finding, episode);
@@ -21,6 +23,10 @@ export class ExplainWindow {
     if ((h?.hostname ?? '') !== f.hostname || (h?.bootId ?? '') !== f.bootId) return;
     if (h?.kernelRelease) this.kernelRelease = h.kernelRelease;
     if (h?.capabilities && h.capabilities.length > 0) this.capabilities = [...h.capabilities];
+    for (const k of b.stacks ?? []) {
+      const id = Number(k.id ?? 0);
+      if (id > 0 && k.frames && k.frames.length > 0) this.stacks.set(id, [...k.frames]);
+    }
     const first = Number(b.firstSeq ?? 0);
     const list = b.events ?? [];
     for (let i = 0; i < list.length; i++) {
@@ -34,9 +40,11 @@ export class ExplainWindow {
   input(source: string): ExplainInput {
     const f = this.finding;
     const kept = keepEvents(this.events, this.span);
+    const stacks = new Map<number, string[]>();
+    for (const id of stackIdsOf(kept.events, this.episode, f)) { const frames = this.stacks.get(id); if (frames) stacks.set(id, frames); }
     return { finding: f, episode: this.episode,
       host: { hostname: f.hostname, bootId: f.bootId, kernelRelease: this.kernelRelease, capabilities: this.capabilities },
-      events: kept.events, capped: kept.capped, source };
+      events: kept.events, capped: kept.capped, source, stacks };
   }
 }
 
@@ -50,10 +58,12 @@ export function explainInputFromBatches(batches: Iterable<EventBatch>, finding: 
 /** What a store keeps of a finding (services/store/finding-window.ts), as explain()'s input. */
 export interface KeptWindow {
   finding: Finding; episode: Episode | null; events: SeqEvent[]; capped: boolean; kernelRelease: string; capabilities: Capability[];
+  /** The kernel stacks the window names that the store has (kernel_stacks). */
+  stacks: ReadonlyMap<number, readonly string[]>;
 }
 
 export function explainInputFromStore(w: KeptWindow, source: string): ExplainInput {
   const f = w.finding;
-  return { finding: f, episode: w.episode, events: w.events, capped: w.capped, source,
+  return { finding: f, episode: w.episode, events: w.events, capped: w.capped, source, stacks: w.stacks,
     host: { hostname: f.hostname, bootId: f.bootId, kernelRelease: w.kernelRelease, capabilities: w.capabilities } };
 }

@@ -21,6 +21,20 @@ function valueText(p: StatePiece): string {
   return p.known ? v : `unknown (assumed ${v})`;
 }
 
+/** Frames shown per stack, innermost first. */
+export const STACK_FRAMES_SHOWN = 6;
+
+/** A stack's lines the first time it is named, nothing after. */
+function stackLines(x: Explanation, id: number, shown: Set<number>): string[] {
+  if (shown.has(id)) return [];
+  shown.add(id);
+  const frames = x.stacks[String(id)];
+  if (!frames) return [`        stack ${id}: unknown (its frames never arrived)`];
+  const more = frames.length - STACK_FRAMES_SHOWN;
+  return [`        stack ${id}:`, ...frames.slice(0, STACK_FRAMES_SHOWN).map((f) => `          ${f}`),
+    ...(more > 0 ? [`          … ${more} more (--format json has all)`] : [])];
+}
+
 export function renderExplanation(x: Explanation): string {
   const f = x.finding;
   const out: string[] = [];
@@ -47,8 +61,22 @@ export function renderExplanation(x: Explanation): string {
     `${s.comm || '?'}/${s.tid}`, s.what,
     s.changed.map((n) => `${PIECE_LABEL[n]}: ${valueText(s.state[n])}`).join('; '),
   ]);
-  out.push(...grid(['  #', 't', 'dur', 'task/tid', 'event', 'state it changed'], rows, [0, 3, 4, 5]));
+  const lines = grid(['  #', 't', 'dur', 'task/tid', 'event', 'state it changed'], rows, [0, 3, 4, 5]);
+  // each distinct stack once, under the step that first names it (grid: a header line, then one line per row)
+  const header = lines.length - rows.length;
+  const shown = new Set<number>();
+  out.push(...lines.slice(0, header));
+  x.timeline.forEach((s, i) => {
+    out.push(lines[header + i]!);
+    if (s.stackId !== null) out.push(...stackLines(x, s.stackId, shown));
+  });
+  out.push(...lines.slice(header + rows.length));
   out.push('  (▶ the finding\'s step, │ inside its episode)');
+  const rest = Object.keys(x.stacks).map(Number).filter((id) => !shown.has(id));
+  if (rest.length > 0) {
+    out.push('', 'kernel stacks not on a shown step (the acquire\'s, the evidence\'s)');
+    for (const id of rest) out.push(...stackLines(x, id, shown));
+  }
   if (x.stateAtFinding) {
     out.push('', `state the rule judged (${x.stateAtFinding.at})`);
     const srows = STATE_PIECES.map((n) => {

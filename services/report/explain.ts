@@ -30,6 +30,9 @@ export interface ExplainInput {
   /** Where the events came from, e.g. "trace.jsonl" or "store". */
   source: string;
   opts?: Partial<CorrelatorOptions>;
+  /** Kernel stacks of the host's boot by id (frames innermost first): EventBatch.stacks of a trace, the store's
+   * kernel_stacks. An id the events name that is not here is shown as unknown. */
+  stacks?: ReadonlyMap<number, readonly string[]>;
 }
 
 /** A piece of the device's state: its value, whether a kernel fact established it, which step did (null: none of the
@@ -62,6 +65,8 @@ export interface ExplainStep {
   inEpisode: boolean;
   /** The step the finding was made at. */
   finding: boolean;
+  /** The kernel stack taken at the event's hit (Event.stack_id; frames in Explanation.stacks); null: none. */
+  stackId: number | null;
   /** Pieces of state this event changed (value or knowledge). */
   changed: StatePieceName[];
   state: DeviceStateView;
@@ -81,6 +86,8 @@ export interface Explanation {
   episode: {
     episodeId: string; trigger: string; task: { pid: number; comm: string }; acquireRelNs: number | null; releaseRelNs: number;
     lockWaitNs: number; holdNs: number; revokeNs: number; complete: boolean; triggerRet: number;
+    /** The LockAcquire's kernel stack (frames in stacks); null: none. */
+    acquireStackId: number | null;
   } | null;
   window: {
     fromNs: number; toNs: number; anchorNs: number; keepFromNs: number;
@@ -92,6 +99,9 @@ export interface Explanation {
    * another device (a hot reset's other devices) or in lost events. */
   reproduced: boolean;
   timeline: ExplainStep[];
+  /** The kernel stacks the timeline's steps, the episode's acquire and the evidence name, by id (decimal): frames
+   * innermost first, or null when the frames never came (the batch carrying them was lost, or the store has none). */
+  stacks: Record<string, string[] | null>;
   /** The device state the rule judged: before the finding's event, or at the finding's moment when no event is at it
    * (LOCK_HELD_OPEN, SLOW_REVOKE). */
   stateAtFinding: { at: string; state: DeviceStateView } | null;
@@ -168,7 +178,7 @@ export function explain(input: ExplainInput): Explanation {
       timeline.push({
         step: i, seq, tsNs: ts, relNs: ts - span.anchorNs, durationNs: durationOf(e, ts, acquireTs), pid: e.pid ?? 0, tid: e.tid ?? 0,
         comm: e.comm ?? '', event: bodyOf(e) ?? 'unknown', what: labels.get(i) ?? describe(e), inEpisode: inEpisode(ts), finding: i === findingStep,
-        changed, state,
+        stackId: stackIdOrNull(e.stackId), changed, state,
       });
     }
     if (e.lockRelease) acquireTs = null;
@@ -195,6 +205,7 @@ export function explain(input: ExplainInput): Explanation {
       episodeId: ep.episodeId, trigger: TriggerKind[ep.trigger] ?? String(ep.trigger), task: { pid: ep.pid, comm: ep.comm },
       acquireRelNs: ep.acquireTsNs > 0 ? ep.acquireTsNs - span.anchorNs : null, releaseRelNs: ep.releaseTsNs - span.anchorNs,
       lockWaitNs: ep.lockWaitNs, holdNs: ep.holdNs, revokeNs: ep.revokeNs, complete: ep.complete, triggerRet: ep.triggerRet,
+      acquireStackId: stackIdOrNull(ep.acquireStackId),
     } : null,
     window: {
       fromNs: span.fromNs, toNs: span.toNs, anchorNs: span.anchorNs, keepFromNs: span.keepFromNs, replayed: kept.length,
@@ -202,9 +213,30 @@ export function explain(input: ExplainInput): Explanation {
     },
     reproduced,
     timeline,
+    stacks: stacksNamed(timeline, ep, ev, input.stacks),
     stateAtFinding,
     next: advice.next,
   };
+}
+
+// ---------------------------------------------------------------- kernel stacks
+
+function stackIdOrNull(v: unknown): number | null {
+  const n = Number(v ?? 0);
+  return Number.isFinite(n) && n > 0 ? n : null;
+}
+
+/** The stacks the explanation names, in the order first named: the timeline's, then the acquire's and the evidence's. */
+function stacksNamed(timeline: readonly ExplainStep[], ep: Episode | null, ev: Record<string, unknown>,
+  known: ReadonlyMap<number, readonly string[]> | undefined): Record<string, string[] | null> {
+  const out: Record<string, string[] | null> = {};
+  const ids = [...timeline.map((s) => s.stackId), stackIdOrNull(ep?.acquireStackId), stackIdOrNull(ev.stackId)];
+  for (const id of ids) {
+    if (id === null || String(id) in out) continue;
+    const frames = known?.get(id);
+    out[String(id)] = frames && frames.length > 0 ? [...frames] : null;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- the device state as the correlator knows it

@@ -9,6 +9,9 @@ const enumValue = (values: object, name: unknown): number => ((values as Record<
  * without a body (the timeline counts it as not drawn). */
 export function eventFromRow(r: Record<string, unknown>): { host: HostInfo; seq: number; event: Event } {
   const ev: Event = { tsNs: num(r.tsNs), cpu: num(r.cpu), pid: num(r.pid), tid: num(r.tid), comm: String(r.comm ?? ''), device: String(r.device ?? '') };
+  // the who and which code path ids (migration 7): 0 is none, left absent as in the event
+  if (num(r.cgroupId) > 0) ev.cgroupId = num(r.cgroupId);
+  if (num(r.stackId) > 0) ev.stackId = num(r.stackId);
   switch (r.kind) {
     case 'deviceInfo': {
       // the optional fields are NULL when the collector did not read them: absent, as in the event

@@ -1,6 +1,6 @@
 // Read side of finding_events (schema migration 6): a finding, its episode and the window of raw events kept with it,
 // with the host facts a replay needs (kernel release, probe capabilities from host_health). Values are query parameters.
-import { EXPLAIN_LIMITS, type SeqEvent } from '../core/finding-window.js';
+import { EXPLAIN_LIMITS, stackIdsOf, type SeqEvent } from '../core/finding-window.js';
 import { Capability, type Capability as CapabilityT, type Episode, type Finding } from '../core/model.js';
 import { episodeFromJson, findingFromJson } from '../trace/json.js';
 import { eventFromRow } from './event-rows.js';
@@ -17,6 +17,8 @@ export interface StoredFindingWindow {
   kernelRelease: string;
   /** The host's newest capabilities (host_health); empty when the store has no health row for the boot. */
   capabilities: CapabilityT[];
+  /** The kernel stacks the window names (its events', the episode's acquire, the evidence's) that kernel_stacks has. */
+  stacks: Map<number, string[]>;
 }
 
 /** The stored window of finding `findingId`, or undefined when no such finding is stored. */
@@ -50,5 +52,6 @@ export async function readFindingWindow(reader: StoreReader, findingId: string):
       ORDER BY observed_at DESC LIMIT 1`, { host: finding.hostname, boot: finding.bootId });
   const names = Capability as unknown as Record<string, number | undefined>;
   const capabilities = (h?.capabilities ?? []).map((c) => names[c]).filter((c): c is CapabilityT => c !== undefined);
-  return { finding, episode, events, capped: events.length >= EXPLAIN_LIMITS.maxEvents, kernelRelease: finding.kernelRelease, capabilities };
+  const stacks = await reader.kernelStacks(finding.hostname, finding.bootId, stackIdsOf(events, episode, finding));
+  return { finding, episode, events, capped: events.length >= EXPLAIN_LIMITS.maxEvents, kernelRelease: finding.kernelRelease, capabilities, stacks };
 }

@@ -324,7 +324,8 @@ export const EVENT_ROW_SELECT = `hostname, boot_id AS bootId, seq, ts_ns AS tsNs
         device_has_vmas AS deviceHasVmas, dmabuf_id AS dmabufId, importer_count AS importerCount, bar, toString(backing) AS backing,
         mapping_id AS mappingId, map_length AS mapLength, snapshot, ok, toString(trigger) AS trigger, group_id AS groupId,
         memory_enabled AS memoryEnabled, power_state AS powerState, device_revoked AS deviceRevoked, open_count AS openCount,
-        no_command_memory AS noCommandMemory, custom_vm_ops_bars AS customVmOpsBars, ret, power_from AS powerFrom, power_to AS powerTo`;
+        no_command_memory AS noCommandMemory, custom_vm_ops_bars AS customVmOpsBars, ret, power_from AS powerFrom, power_to AS powerTo,
+        cgroup_id AS cgroupId, stack_id AS stackId`;
 
 /** An episode row in proto3 JSON shape (episodeFromJson reads it). */
 export const EPISODE_ROW_SELECT = `episode_id AS episodeId, hostname, boot_id AS bootId, device, driver, kernel_release AS kernelRelease,

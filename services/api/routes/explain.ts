@@ -14,6 +14,7 @@ import { typed } from '../types.js';
 const ns = { type: 'number', description: 'nanoseconds (host CLOCK_MONOTONIC for absolute times)' } as const;
 const str = { type: 'string' } as const;
 const bool = { type: 'boolean' } as const;
+const stackId = { type: ['integer', 'null'], description: 'a kernel stack id (frames in stacks; null: none)' } as const;
 
 const piece = {
   type: 'object', required: ['value', 'known', 'since'],
@@ -35,7 +36,7 @@ const deviceState = {
 
 export const explanationSchema = {
   type: 'object',
-  required: ['finding', 'reason', 'rule', 'evidence', 'unknown', 'episode', 'window', 'reproduced', 'timeline', 'stateAtFinding', 'next'],
+  required: ['finding', 'reason', 'rule', 'evidence', 'unknown', 'episode', 'window', 'reproduced', 'timeline', 'stacks', 'stateAtFinding', 'next'],
   properties: {
     finding: {
       type: 'object',
@@ -53,7 +54,7 @@ export const explanationSchema = {
       properties: {
         episodeId: str, trigger: str, task: { type: 'object', properties: { pid: { type: 'integer' }, comm: str } },
         acquireRelNs: { type: ['number', 'null'] }, releaseRelNs: ns, lockWaitNs: ns, holdNs: ns, revokeNs: ns, complete: bool,
-        triggerRet: { type: 'integer' },
+        triggerRet: { type: 'integer' }, acquireStackId: stackId,
       },
     },
     window: {
@@ -71,9 +72,13 @@ export const explanationSchema = {
         properties: {
           step: { type: 'integer' }, seq: { type: 'integer' }, tsNs: ns, relNs: ns, durationNs: { type: ['number', 'null'] },
           pid: { type: 'integer' }, tid: { type: 'integer' }, comm: str, event: str, what: str, inEpisode: bool, finding: bool,
-          changed: { type: 'array', items: str }, state: deviceState,
+          stackId, changed: { type: 'array', items: str }, state: deviceState,
         },
       },
+    },
+    stacks: {
+      type: 'object', description: 'kernel stacks by id (decimal): frames innermost first, null when the frames never arrived',
+      additionalProperties: { type: ['array', 'null'], items: str },
     },
     stateAtFinding: { type: ['object', 'null'], properties: { at: str, state: deviceState } },
     next: { type: 'array', items: str, description: 'what to check next' },
