@@ -333,7 +333,8 @@ export const EPISODE_ROW_SELECT = `episode_id AS episodeId, hostname, boot_id AS
         revoke, lock_wait_ns AS lockWaitNs, hold_ns AS holdNs, revoke_ns AS revokeNs, zap_ns AS zapNs,
         dmabuf_revoke_ns AS dmabufRevokeNs, move_ns AS moveNs, zap_count AS zapCount, dmabuf_count AS dmabufCount,
         importer_count AS importerCount, legacy_mappings AS legacyMappings, dmabuf_mappings AS dmabufMappings, complete,
-        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps`;
+        pid, comm, trigger_ret AS triggerRet, stale_triggers AS staleTriggers, intended_empty_zaps AS intendedEmptyZaps,
+        cgroup_id AS cgroupId, vm, pod_uid AS podUid, pod_name AS podName, container_id AS containerId, acquire_stack_id AS acquireStackId`;
 
 /** A finding row in proto3 JSON shape (findingFromJson reads it; evidence is the JSON text). */
 export const FINDING_ROW_SELECT = `finding_id AS findingId, toString(kind) AS kind, toString(severity) AS severity, hostname, boot_id AS bootId,
