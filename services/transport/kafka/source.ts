@@ -63,6 +63,8 @@ export class KafkaEventSource implements EventSource {
     return n;
   }
 
+  endOf(partition: number): number { return this.parts.get(partition)?.high ?? 0; }
+
   get assignedPartitions(): number { return this.parts.size; }
 
   async run(handler: SourceHandler): Promise<void> {
