@@ -18,7 +18,7 @@ import { createKafkaSink } from '../services/transport/kafka/producer.js';
 import { fleetBatches } from './support/kafka/fleet.js';
 import { openStore } from '../services/store/index.js';
 import { simulate } from '../collectors/simulator/index.js';
-import { adminFor, exitCode, killChildren, readStore, releaseBroker, spawnCli, topicsFor, useBroker, type StoredResult, type TestBroker } from './support/kafka/env.js';
+import { adminFor, exitCode, killChildren, normalise, readStore, releaseBroker, spawnCli, topicsFor, useBroker, type StoredResult, type TestBroker } from './support/kafka/env.js';
 
 let broker: TestBroker;
 const dirs: string[] = [];
@@ -48,28 +48,6 @@ function expectedRows(): Pick<StoredResult, 'episodes' | 'findings'> {
   return { episodes: episodes.sort(byId('episode_id')), findings: findings.sort(byId('finding_id')) };
 }
 
-/** Stored rows with enum columns as numbers and 64-bit columns as strings, like expectedRows(). */
-function normalise(r: StoredResult): Pick<StoredResult, 'episodes' | 'findings'> {
-  const enums: Record<string, Record<string, number>> = {
-    trigger: v1.TriggerKind as unknown as Record<string, number>, kind: v1.FindingKind as unknown as Record<string, number>,
-    severity: v1.Severity as unknown as Record<string, number>,
-  };
-  const fix = (rows: Record<string, unknown>[], numeric: string[], bools: string[]) => rows.map((row) => {
-    const o: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(row)) {
-      if (k in enums) o[k] = typeof v === 'string' && !/^\d+$/.test(v) ? enums[k][v] : Number(v);
-      else if (numeric.includes(k)) o[k] = Number(v);
-      else if (bools.includes(k)) o[k] = v === true || v === 1 || v === '1' ? 1 : 0;
-      else o[k] = String(v);
-    }
-    return o;
-  });
-  return {
-    episodes: fix(r.episodes, ['zap_count', 'dmabuf_count'], ['revoke', 'complete']),
-    findings: fix(r.findings, [], ['inconclusive']),
-  };
-}
-
 async function produce(batches: EventBatch[], topics: ReturnType<typeof topicsFor>, partitions = 4): Promise<void> {
   const sink = await createKafkaSink({ brokers: [broker.bootstrap], ...topics, partitions });
   try {
@@ -89,7 +67,7 @@ describe('fleet → Kafka → correlate → store', () => {
     const topics = topicsFor('equal');
     await produce(fleet, topics);
     const dataDir = tmp('equal');
-    const cli = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '200']));
+    const cli = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '200ms']));
     expect(await exitCode(cli, 90_000), cli.output()).toBe(0);
     const stored = await readStore(dataDir);
     const want = expectedRows();
@@ -132,7 +110,7 @@ describe('crash and sharing', () => {
     await produce(big.slice(0, half), topics);
     const dataDir = tmp('kill');
     // checkpoints every 200 ms: the restart restores them and replays only from there to the commit
-    const first = spawnCli(correlateArgs(topics, dataDir, ['--commit-interval', '100', '--checkpoint-interval', '200', '--quiet']));
+    const first = spawnCli(correlateArgs(topics, dataDir, ['--commit-interval', '100ms', '--checkpoint-interval', '200ms', '--quiet']));
     // keep producing while it runs; kill it once it has committed part of the stream
     const sink = await createKafkaSink({ brokers: [broker.bootstrap], ...topics, partitions: 4 });
     let sent = half;
@@ -153,7 +131,7 @@ describe('crash and sharing', () => {
     }
     expect(await first.exited).toBe(null); // killed by a signal
     const before = await committed(topics);
-    const second = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '100']));
+    const second = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '100ms']));
     expect(await exitCode(second, 120_000), second.output()).toBe(0);
     console.log(`kill: restart summary ${second.output().trim().split('\n').filter((l) => l.startsWith('{')).pop()}`);
     const stored = await readStore(dataDir);
@@ -175,8 +153,8 @@ describe('crash and sharing', () => {
     const want = analyzeBatches(big);
     await produce(big.slice(0, 1), topics); // creates the topics
     const dirA = tmp('pairA'); const dirB = tmp('pairB'); const dirC = tmp('pairC');
-    const a = spawnCli(correlateArgs(topics, dirA, ['--commit-interval', '100', '--quiet']));
-    const b = spawnCli(correlateArgs(topics, dirB, ['--commit-interval', '100', '--quiet']));
+    const a = spawnCli(correlateArgs(topics, dirA, ['--commit-interval', '100ms', '--quiet']));
+    const b = spawnCli(correlateArgs(topics, dirB, ['--commit-interval', '100ms', '--quiet']));
     const admin = adminFor(broker.bootstrap).admin(); await admin.connect();
     try {
       for (let i = 0; ; i++) { // both members joined and each holds partitions
@@ -220,7 +198,7 @@ describe('crash and sharing', () => {
     const cut = Math.floor(big.length * 2 / 3);
     await produce(big.slice(0, cut), topics);
     const dataDir = tmp('ckpt');
-    const first = spawnCli(correlateArgs(topics, dataDir, ['--commit-interval', '100', '--checkpoint-interval', '0', '--quiet']));
+    const first = spawnCli(correlateArgs(topics, dataDir, ['--commit-interval', '100ms', '--checkpoint-interval', '0', '--quiet']));
     for (let i = 0; (await committed(topics)) < cut; i++) {
       if (i > 600) throw new Error(`not all committed:\n${first.output()}`);
       await sleep(100);
@@ -238,7 +216,7 @@ describe('crash and sharing', () => {
     expect(cps.length).toBe(4);
     expect(cps.reduce((n, c) => n + Number(c.offset), 0)).toBe(cut);
     await produce(big.slice(cut), topics);
-    const second = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '100']));
+    const second = spawnCli(correlateArgs(topics, dataDir, ['--drain', '--commit-interval', '100ms']));
     expect(await exitCode(second, 120_000), second.output()).toBe(0);
     const summary = JSON.parse(second.output().trim().split('\n').filter((l) => l.startsWith('{')).pop()!) as
       { messages: number; replayedMessages: number; restored: number };
