@@ -49,7 +49,7 @@ const same = (a: Outputs, b: Outputs): boolean =>
   a.episodes.every((x, i) => x === b.episodes[i]) && a.findings.every((x, i) => x === b.findings[i]);
 const stdin = (bytes: Uint8Array) => Readable.from([Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
 /** A rejection's reason without its numbers and quoted values: a class to count. */
-const reasonClass = (m: string): string => m.replace(/"[^"]*"|'[^']*'/g, '…').replace(/\d+/g, 'N').replace(/\[N\]/g, '').slice(0, 90);
+export const reasonClass = (m: string): string => m.replace(/"[^"]*"|'[^'\s]*'/g, '…').replace(/\d+/g, 'N').replace(/\[N\]/g, '').slice(0, 140);
 const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}\n${e.stack?.split('\n').slice(1, 6).join('\n') ?? ''}` : String(e));
 
 /** analyze's path over a .pb file: the reader's checked scans into the correlator. */

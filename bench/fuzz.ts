@@ -9,7 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { checkInput } from './fuzz-check.js';
+import { checkInput, reasonClass } from './fuzz-check.js';
 import { FuzzCorpus, KINDS, type FuzzKind } from './fuzz-inputs.js';
 
 interface Job { seed: number; from: number; to: number; root: string; progress: SharedArrayBuffer }
@@ -144,10 +144,15 @@ async function main(argv: string[]): Promise<number> {
     byKind: Object.fromEntries(Object.entries(totals).map(([name, k]) => [name, { inputs: k.inputs, meanMs: Number((k.totalMs / k.inputs).toFixed(3)),
       slowestMs: Number(k.slowestMs.toFixed(1)), slowestIndex: k.slowestIndex,
       classes: Object.fromEntries(Object.entries(k.classes).sort((a, b) => b[1] - a[1])) }])),
+    findingClasses: Object.fromEntries(Object.entries(findings.reduce<Record<string, number>>((acc, f) => {
+      const c = `${f.type} ${f.kind}: ${reasonClass(f.text.split('\n')[0]!)}`;
+      acc[c] = (acc[c] ?? 0) + 1;
+      return acc;
+    }, {})).sort((a, b) => b[1] - a[1])),
     findings: findings.slice(0, 50), hangList: hangs,
   };
   writeFileSync(join(out, `summary-${seed}.json`), JSON.stringify(summary, null, 2));
-  console.log(JSON.stringify({ ...summary, byKind: Object.fromEntries(Object.entries(summary.byKind).map(([k, v]) => [k, { ...v, classes: undefined }])) }, null, 2));
+  console.log(JSON.stringify({ ...summary, findings: undefined, byKind: Object.fromEntries(Object.entries(summary.byKind).map(([k, v]) => [k, { ...v, classes: undefined }])) }, null, 2));
   console.log(`classes per format: ${join(out, `summary-${seed}.json`)}`);
   return crashes.length + disagreements.length + hangs.length > 0 ? 1 : 0;
 }
