@@ -407,3 +407,17 @@ describe('bpftrace session', () => {
     expect(s.beforeReady).toBe(1);
   });
 });
+
+describe('replayRaw on a damaged header (found by npm run fuzz)', () => {
+  it('a header number that does not parse is a bad header, not a SyntaxError or a NaN deep in the decoder', () => {
+    const [header, ...body] = readFileSync(join(FIX, '7.3', 'raw-ftrace-dmabuf.txt'), 'utf8').split('\n');
+    const host = { hostname: 'lab', bootId: 'fixture' };
+    expect(replayRaw([header, ...body].join('\n'), host).batches[0]!.events!.length).toBeGreaterThan(0);
+    for (const [from, to] of [[/memory_lock_offset=\d+/, 'memory_lock_offset=x1360'], [/@0xffffffffc02ca320/, '@vfio_pci_dxffffffffc02ca620'],
+      [/memory_lock@1360/, 'memory_lock@13x60']] as const) {
+      const bad = header!.replace(from, to);
+      expect(bad).not.toBe(header);
+      expect(() => replayRaw([bad, ...body].join('\n'), host)).toThrow(/^bad revokescope raw header: /);
+    }
+  });
+});

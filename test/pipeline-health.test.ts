@@ -28,4 +28,27 @@ describe('HostHealthTracker', () => {
     t.observeScan(read({ host: host('idle'), firstSeq: 0, events: [] }));
     expect(t.rows().map((r) => r.nowNs)).toEqual([8e9]);
   });
+
+  it('samples lag as given (its partition\'s), and once more when the partition has caught up', () => {
+    let now = 1_000;
+    const t = new HostHealthTracker(() => now);
+    t.observeScan(read({ host: host('a'), firstSeq: 0, events: [{ tsNs: 4e9, device: '0000:3b:00.0', lockRelease: {} }] }));
+    t.observeScan(read({ host: host('b'), firstSeq: 0, events: [] }));
+    expect(t.rows(102).map((r) => [r.hostname, r.lag])).toEqual([['a', 102], ['b', 102]]);
+    // no batch since, the partition still behind: silent
+    now = 2_000;
+    expect(t.rows(40)).toEqual([]);
+    // b sends again while the partition is behind; a stays silent
+    t.observeScan(read({ host: host('b'), firstSeq: 0, events: [] }));
+    expect(t.rows(7).map((r) => [r.hostname, r.lag])).toEqual([['b', 7]]);
+    // caught up: one last sample for each boot whose last one reported lag, with the same counters
+    now = 3_000;
+    expect(t.rows(0).map((r) => [r.hostname, r.lag, r.events, r.observedAtMs])).toEqual([['a', 0, 1, 3_000], ['b', 0, 0, 3_000]]);
+    now = 4_000;
+    expect(t.rows(0)).toEqual([]); // and then silent again
+    expect(t.rows(5)).toEqual([]);
+    // restored from a checkpoint written before samples kept their lag: nothing owed
+    const old = HostHealthTracker.fromState(t.toState().map(({ reportedLag: _, ...b }) => b as never), () => now);
+    expect(old.rows(0)).toEqual([]);
+  });
 });

@@ -21,15 +21,27 @@ export interface RawHeader {
 const pairs = (v: string | undefined): [string, string][] =>
   (v ?? '').split(',').filter(Boolean).map((x) => { const i = x.lastIndexOf('@'); return [x.slice(0, i), x.slice(i + 1)]; });
 
+/** A header value that must be a non-negative integer (decimal, or hex with 0x): else the header is bad. */
+function headerInteger(key: string, v: string): number {
+  if (!/^(\d{1,15}|0x[0-9a-f]{1,12})$/i.test(v)) throw new Error(`bad revokescope raw header: ${key} value ${JSON.stringify(v.slice(0, 40))} is not an integer`);
+  return Number(v);
+}
+function headerAddress(key: string, v: string): bigint {
+  if (!/^(\d{1,20}|0x[0-9a-f]{1,16})$/i.test(v)) throw new Error(`bad revokescope raw header: ${key} value ${JSON.stringify(v.slice(0, 40))} is not an address`);
+  return BigInt(v);
+}
+
+/** The capture's header line; undefined when it is not one; throws (bad revokescope raw header: ...) on a header whose
+ * numbers do not parse. */
 export function parseRawHeader(line: string): RawHeader | undefined {
   if (!line.startsWith('# revokescope raw ')) return undefined;
   const kv = Object.fromEntries([...line.matchAll(/(\w+)=(\S*)/g)].map((m) => [m[1]!, m[2]!]));
   return {
     backend: kv.backend === 'bpftrace' ? 'bpftrace' : 'ftrace', profile: kv.profile ?? '', kernel: kv.kernel ?? '',
-    memoryLockOffset: kv.memory_lock_offset ? Number(kv.memory_lock_offset) : undefined,
+    memoryLockOffset: kv.memory_lock_offset ? headerInteger('memory_lock_offset', kv.memory_lock_offset) : undefined,
     devices: (kv.devices ?? '').split(',').filter(Boolean).map((d) => { const [address, driver] = d.split('@'); return { address: address!, driver: driver ?? 'vfio-pci' }; }),
-    offsets: Object.fromEntries(pairs(kv.offsets).map(([k, v]) => [k, Number(v)])),
-    symbols: Object.fromEntries(pairs(kv.symbols).map(([k, v]) => [k, BigInt(v)])),
+    offsets: Object.fromEntries(pairs(kv.offsets).map(([k, v]) => [k, headerInteger(`offsets ${k}`, v)])),
+    symbols: Object.fromEntries(pairs(kv.symbols).map(([k, v]) => [k, headerAddress(`symbols ${k}`, v)])),
     stacks: (kv.stacks ?? '').split(',').filter(Boolean),
     capabilities: kv.capabilities === undefined ? undefined
       : kv.capabilities.split(',').filter(Boolean).map((n) => Capability[n as keyof typeof Capability]).filter((c): c is Capability => typeof c === 'number'),

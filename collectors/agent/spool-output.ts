@@ -144,7 +144,8 @@ export class CollectorOutput {
         await pause();
         continue;
       }
-      if (recs.length === 0) break;
+      // (not empty, yet nothing to read: never a loop without I/O, which would starve the agent's event loop)
+      if (recs.length === 0) { await new Promise((r) => setTimeout(r, 100)); break; }
       try {
         await this.opts.sink.send(recs.map((r) => ({ key: r.key, value: r.value })));
       } catch (err) {

@@ -250,16 +250,20 @@ export class DiskSpool {
       await rm(join(this.opts.dir, segName(head.id)), { force: true });
     }
     if (this.count === 0) {
-      // empty: start over in a fresh segment so the file does not grow forever
-      await this.writing;
-      if (this.count === 0 && this.segments.length > 0) {
-        if (this.writer) { await this.writer.close(); this.writer = undefined; }
+      // empty: start over in a fresh segment so the file does not grow forever. In the write queue, so that no
+      // write runs while the files go (an append made meanwhile counts at once: then the spool is not empty and
+      // nothing is removed; its write waits for this)
+      const reset = this.writing.then(async () => {
+        if (this.count !== 0 || this.segments.length === 0) return;
+        if (this.writer) { const w = this.writer; this.writer = undefined; await w.close(); }
         const id = this.segments[this.segments.length - 1].id + 1;
         for (const seg of this.segments) await rm(join(this.opts.dir, segName(seg.id)), { force: true });
         this.segments = [];
         this.cursor = { segment: id, offset: 0 };
         this.unacked = 0;
-      }
+      });
+      this.writing = reset.catch(() => undefined);
+      await reset;
     }
     const tmp = join(this.opts.dir, 'cursor.tmp');
     try {

@@ -1,7 +1,13 @@
 // Collector health as the pipeline sees it, per host boot: events, drops the collector reported, losses
 // (reported drops + sequence gaps: events[i] has seq first_seq + i), the newest ts and the collector's clock
 // (EventBatch.now_ns, heartbeats included). A sample is written only for a boot that sent a batch since the last
-// one (as the fleet consumer does): a host whose batches and heartbeats stop is silent. Bounded by hosts.
+// one (as the fleet consumer does): a host whose batches and heartbeats stop is silent, but for one last sample when its
+// partition has caught up (its lag falls to 0 after a sample that reported lag). Bounded by hosts.
+//
+// `lag` is per host: the messages of the host's partition not yet read when the sample was taken (every batch of a
+// host is in one partition, key = hostname). It is not the host's own backlog (the consumer cannot know that without
+// reading the messages) but the wait its next batch faces; a host that stopped keeps the lag of its last sample until
+// its partition catches up.
 import { Capability, type HostInfo } from '../core/model.js';
 import type { BatchScan } from '../core/wire.js';
 import type { HostHealth } from '../store/types.js';
@@ -13,6 +19,8 @@ interface Boot {
   events: number; dropped: number; lost: number; lastTsNs: number; nowNs: number; nextSeq: number | undefined;
   /** A batch arrived since the last sample. */
   dirty: boolean;
+  /** The lag of the last sample (absent in checkpoints written before it existed). */
+  reportedLag?: number;
 }
 
 export class HostHealthTracker {
@@ -44,14 +52,16 @@ export class HostHealthTracker {
     b.dirty = true;
   }
 
-  /** A sample of every boot that sent a batch (events or a heartbeat) since the previous call; `lag`: messages of
-   * its partition not yet read (0 when the transport does not know). */
+  /** A sample of every boot that sent a batch (events or a heartbeat) since the previous call, and of every boot whose
+   * last sample reported lag when `lag` is now 0 (caught up); `lag`: messages of this tracker's partition not yet
+   * read (0 when the transport does not know). */
   rows(lag = 0): HostHealth[] {
     const at = this.now();
     const out: HostHealth[] = [];
     for (const b of this.boots.values()) {
-      if (!b.dirty) continue;
+      if (!b.dirty && !(lag === 0 && (b.reportedLag ?? 0) > 0)) continue;
       b.dirty = false;
+      b.reportedLag = lag;
       out.push({
         hostname: b.hostname, bootId: b.bootId, kernelRelease: b.kernelRelease, collectorVersion: b.collectorVersion,
         capabilities: b.capabilities, observedAtMs: at, events: b.events, dropped: b.dropped, lost: b.lost, lag,

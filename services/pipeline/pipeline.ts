@@ -248,7 +248,9 @@ export class Pipeline {
   }
 
   private async writeHealth(): Promise<void> {
-    const rows = [...this.stages.values()].flatMap((st) => st.health.rows(Math.max(0, this.o.source.lag)));
+    // each host's lag is its own partition's (a host's batches are all in one partition: key = hostname): the messages
+    // after the last one its stage handled (a delivery in progress counts as read up to there)
+    const rows = [...this.stages.entries()].flatMap(([p, st]) => st.health.rows(Math.max(0, this.o.source.endOf(p) - st.next)));
     if (rows.length > 0) await this.o.store.writeHostHealth(rows);
   }
 

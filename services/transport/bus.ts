@@ -34,6 +34,8 @@ export class InProcessBus implements EventSink, EventSource {
   /** Messages waiting for the consumer. */
   get depth(): number { return this.queue.length - this.head; }
   get lag(): number { return this.depth; }
+  /** One partition (0): the offset the next message sent will have. */
+  endOf(partition: number): number { return partition === 0 ? this.nextOffset : 0; }
 
   async send(messages: TransportMessage[]): Promise<void> {
     for (const m of messages) {

@@ -48,4 +48,8 @@ export interface EventSource {
   close(): Promise<void>;
   /** Messages not yet delivered, over the assigned partitions (as far as the source knows). */
   readonly lag: number;
+  /** The offset after the newest message of an assigned partition the source knows of (Kafka: the high watermark of
+   * its latest fetch; 0 for a partition it does not hold). With the offset a stage has handled up to, the lag of every
+   * host keyed to that partition (host health). */
+  endOf(partition: number): number;
 }

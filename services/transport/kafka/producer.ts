@@ -44,7 +44,8 @@ const PERMANENT = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALI
   'TOPIC_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'INVALID_REQUIRED_ACKS', 'UNSUPPORTED_VERSION',
   'UNSUPPORTED_COMPRESSION_TYPE', 'INVALID_TOPIC_EXCEPTION']);
 
-function isPermanent(err: unknown): boolean {
+/** A broker answer no retry can change (a message too large, no authorization, ...). */
+export function isPermanent(err: unknown): boolean {
   for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.cause ?? e.originalError) as typeof e) {
     if (e.type && PERMANENT.has(e.type)) return true;
   }

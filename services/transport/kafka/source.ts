@@ -63,6 +63,8 @@ export class KafkaEventSource implements EventSource {
     return n;
   }
 
+  endOf(partition: number): number { return this.parts.get(partition)?.high ?? 0; }
+
   get assignedPartitions(): number { return this.parts.size; }
 
   async run(handler: SourceHandler): Promise<void> {
@@ -100,13 +102,15 @@ export class KafkaEventSource implements EventSource {
     const s = this.settings;
     this.lastMessageAt = Date.now(); // drain idleness counts from the assignment
     const admin = this.kafka.admin();
-    await admin.connect();
+    // a rebalance while the broker is away (it restarts) waits for it: an outage is backpressure, not a failure
+    const patiently = { tries: Infinity, baseMs: 250, maxMs: 5_000, retriable: () => !this.stopping };
+    await retry(() => admin.connect(), patiently);
     try {
       // the group coordinator may still be loading or moving: retry (kafkajs' admin does not for these)
       const [committed, offsets] = await retry(() => Promise.all([
         admin.fetchOffsets({ groupId: s.groupId, topics: [s.eventsTopic] }),
         admin.fetchTopicOffsets(s.eventsTopic),
-      ]), { tries: 20 });
+      ]), patiently);
       const committedBy = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
       const wm = new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
       const gone = [...this.parts.keys()].filter((p) => !assigned.includes(p));

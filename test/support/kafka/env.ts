@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel } = kafkajs;
+import { v1 } from '../../../services/core/model.js';
 import { openStore } from '../../../services/store/index.js';
 import { BrokerUnavailable, start, stop, type BrokerHandle } from './broker.js';
 
@@ -103,4 +104,89 @@ export async function readStore(dataDir: string): Promise<StoredResult> {
   } finally {
     await store.close();
   }
+}
+
+type Row = Record<string, unknown>;
+const ENUMS: Record<string, Record<string, number>> = {
+  trigger: v1.TriggerKind as unknown as Record<string, number>, kind: v1.FindingKind as unknown as Record<string, number>,
+  severity: v1.Severity as unknown as Record<string, number>,
+};
+
+function fixRows(rows: Row[], numeric: string[], bools: string[]): Row[] {
+  return rows.map((row) => {
+    const o: Row = {};
+    for (const [k, v] of Object.entries(row)) {
+      if (k in ENUMS) o[k] = typeof v === 'string' && !/^\d+$/.test(v) ? ENUMS[k]![v] : Number(v);
+      else if (numeric.includes(k)) o[k] = Number(v);
+      else if (bools.includes(k)) o[k] = v === true || v === 1 || v === '1' ? 1 : 0;
+      else o[k] = String(v);
+    }
+    return o;
+  });
+}
+
+/** Stored rows with enum columns as numbers, 64-bit columns as strings and booleans as 0/1 (comparable). */
+export function normalise(r: Pick<StoredResult, 'episodes' | 'findings'>): Pick<StoredResult, 'episodes' | 'findings'> {
+  return {
+    episodes: fixRows(r.episodes, ['zap_count', 'dmabuf_count'], ['revoke', 'complete']),
+    findings: fixRows(r.findings, [], ['inconclusive']),
+  };
+}
+
+const EPISODE_COLUMNS: [string, string][] = [['episode_id', 'episodeId'], ['hostname', 'hostname'], ['boot_id', 'bootId'],
+  ['device', 'device'], ['trigger', 'trigger'], ['acquire_ts_ns', 'acquireTsNs'], ['release_ts_ns', 'releaseTsNs'], ['revoke', 'revoke'],
+  ['hold_ns', 'holdNs'], ['revoke_ns', 'revokeNs'], ['zap_ns', 'zapNs'], ['zap_count', 'zapCount'], ['dmabuf_count', 'dmabufCount'],
+  ['complete', 'complete']];
+const FINDING_COLUMNS: [string, string][] = [['finding_id', 'findingId'], ['kind', 'kind'], ['severity', 'severity'],
+  ['hostname', 'hostname'], ['device', 'device'], ['episode_id', 'episodeId'], ['ts_ns', 'tsNs'], ['inconclusive', 'inconclusive']];
+
+/** `revokescope analyze --format json` output as the store's rows (normalised, in readStore's order). */
+export function analyzeJsonRows(json: { episodes: Row[]; findings: Row[] }): Pick<StoredResult, 'episodes' | 'findings'> {
+  const pick = (rows: Row[], cols: [string, string][], id: string) => rows.map((r) => Object.fromEntries(cols.map(([c, k]) => [c, r[k]])))
+    .sort((a, b) => String(a[id]).localeCompare(String(b[id])));
+  return normalise({ episodes: pick(json.episodes, EPISODE_COLUMNS, 'episode_id'), findings: pick(json.findings, FINDING_COLUMNS, 'finding_id') });
+}
+
+/** Offsets a consumer group has committed on a topic, summed over its partitions (0 while the coordinator cannot say). */
+export async function committedOffsets(bootstrap: string, groupId: string, topic: string): Promise<number> {
+  const admin = adminFor(bootstrap).admin();
+  try {
+    await admin.connect();
+    const r = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return r[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+  } catch {
+    return 0; // broker down, coordinator loading or moving: ask again later
+  } finally { await admin.disconnect().catch(() => {}); }
+}
+
+export interface RawMessage { partition: number; offset: number; key: string; value: Buffer; headers: Record<string, string> }
+
+/** Every message of a topic up to its current end, by partition and offset. */
+export async function readTopicMessages(bootstrap: string, topic: string): Promise<RawMessage[]> {
+  const kafka = adminFor(bootstrap);
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const want = ends.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+  const out: RawMessage[] = [];
+  if (want === 0) return out;
+  const consumer = kafka.consumer({ groupId: `${topic}.reader.${process.pid}.${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((res, rej) => {
+      timer = setTimeout(() => rej(new Error(`read ${out.length} of ${want} messages of ${topic} in 60 s`)), 60_000);
+      void consumer.run({ eachMessage: async ({ partition, message }) => {
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        out.push({ partition, offset: Number(message.offset), key: message.key?.toString('utf8') ?? '', value: message.value ?? Buffer.alloc(0), headers });
+        if (out.length >= want) res();
+      } });
+    });
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect();
+  }
+  return out.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
 }
