@@ -81,6 +81,22 @@ describe('replayRaw: a damaged line is not sent, it is counted in dropped', () =
   }
 });
 
+describe('a number no uint64 can hold (found by npm run fuzz after the above)', () => {
+  it('validateEvent refuses 2^64 (the encoder would write it as 0) and accepts the largest safe integer', () => {
+    const ev = (tsNs: number, length: number) => ({ tsNs, device: '0000:01:00.0', barMmap: { bar: 0, mappingId: 1, length } });
+    expect(() => validateEvent(ev(2 ** 64, 1), 'event')).toThrow(/^event\.tsNs: 18446744073709552000 does not fit in 64 bits/);
+    expect(() => validateEvent(ev(1, 2 ** 64), 'event')).toThrow(/^event\.barMmap\.length: 18446744073709552000 does not fit in 64 bits/);
+    expect(() => validateEvent(ev(Number.MAX_SAFE_INTEGER, 2 ** 63), 'event')).not.toThrow();
+  });
+  it('bpftrace: a ts of 18446744073709551616 is not sent (it would arrive as ts 0 and fail the batch)', () => {
+    const text = readFileSync(join(FIX, '7.3', 'raw-bpftrace-dmabuf.txt'), 'utf8');
+    const r = replayRaw(damage(text, 'RS mmap 288220892020', 'RS mmap 18446744073709551616'), host);
+    expect(() => readersAccept(r.batches[0]!)).not.toThrow();
+    expect(r.rejected).toBeGreaterThanOrEqual(1);
+    expect(r.firstReason).toMatch(/tsNs: 18446744073709552000 does not fit in 64 bits/);
+  });
+});
+
 describe('the live agent: its output stage never carries an event the readers refuse', () => {
   it('a hit decoded into an invalid event is counted in dropped and in the stats with its reason; the rest is sent', async () => {
     const dir = '6.12';
