@@ -11,6 +11,7 @@ import { describePlan, makePlan, reportsTriggerEnds, type Plan, type PlannedProb
 import { FtraceSession } from '../ftrace/tracefs.js';
 import { BpftraceSession } from '../bpftrace/session.js';
 import { Decoder } from './decoder.js';
+import { EventScreen } from './screen.js';
 import { listVfioDevices, snapshotMappings, type VfioDevice } from './devices.js';
 import type { ProbeHit } from '../probes/hit.js';
 import { symbolizer } from '../probes/kernel.js';
@@ -54,7 +55,14 @@ export const monoNs = (): number => Number(process.hrtime.bigint());   // CLOCK_
 export const firstSeqOfRun = (): number => Math.floor(monoNs() / 1000);
 
 export interface AgentStats {
-  hits: number; events: number; batches: number; heartbeats: number; dropped: number; unattributed: number; unpaired: number;
+  hits: number; events: number; batches: number; heartbeats: number;
+  /** Events reported lost in the batches' `dropped`: the backend's overruns plus `invalid`. */
+  dropped: number;
+  /** Decoded events the readers' per-event rules refuse (EventScreen): not sent, counted in `dropped`. */
+  invalid: number;
+  /** Why the first of them was refused (later ones are only counted). */
+  invalidFirstReason?: string;
+  unattributed: number; unpaired: number;
   snapshots: number; beforeFirstAcquire: number; attachMs: number; startNs: number; stopNs: number; maxLagMs: number;
 }
 
@@ -151,7 +159,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   log(describePlan(plan, opts.backend));
   let devices: VfioDevice[] = opts.devices ?? listVfioDevices();
   const known = new Set(devices.map((d) => d.address));
-  const stats: AgentStats = { hits: 0, events: 0, batches: 0, heartbeats: 0, dropped: 0, unattributed: 0, unpaired: 0, snapshots: 0, beforeFirstAcquire: 0,
+  const stats: AgentStats = { hits: 0, events: 0, batches: 0, heartbeats: 0, dropped: 0, invalid: 0, unattributed: 0, unpaired: 0, snapshots: 0, beforeFirstAcquire: 0,
     attachMs: 0, startNs: monoNs(), stopNs: 0, maxLagMs: 0 };
 
   const queue: Event[] = [];
@@ -265,6 +273,8 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   const batchMax = opts.batchMaxEvents ?? 512;
   const heartbeatNs = (opts.heartbeatMs ?? 1000) * 1e6;
   let lastSent = monoNs();
+  // every event passes here before batching: decoded hits, DeviceInfo seeds, mapping snapshots
+  const screen = new EventScreen();
   /** Send what is queued; with nothing queued, an empty batch (heartbeat) once heartbeatMs passed without one. */
   const flush = async (force: boolean) => {
     const lostNow = backend.lost();
@@ -278,7 +288,12 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
     if (!lookups.cgroups!.length) delete lookups.cgroups;
     if (!lookups.stacks!.length) delete lookups.stacks;
     do {
-      const events = queue.splice(0, batchMax);
+      const screened = screen.keep(queue.splice(0, batchMax));
+      const events = screened.events;
+      if (screened.rejected) {
+        if (screen.rejected === screened.rejected) log(`collect: a decoded event the readers would refuse is not sent, counted as dropped: ${screen.firstReason!}`);
+        dropped += screened.rejected;
+      }
       const nowNs = monoNs();
       if (!events.length) stats.heartbeats++;
       const extra = lookups ?? {};
@@ -324,7 +339,9 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   if (output) await output.close(); else await opts.sink!.close();
   if (raw !== undefined) closeSync(raw);
   stats.stopNs = monoNs();
-  stats.dropped = droppedReported;
+  stats.dropped = droppedReported + screen.rejected;
+  stats.invalid = screen.rejected;
+  if (screen.firstReason !== undefined) stats.invalidFirstReason = screen.firstReason;
   Object.assign(stats, { unattributed: decoder.stats.unattributed, unpaired: decoder.stats.unpaired, snapshots: decoder.stats.snapshots,
     beforeFirstAcquire: decoder.stats.beforeFirstAcquire });
   return stats;

@@ -5,6 +5,7 @@ import { PROFILES, backingByProbe } from '../probes/profiles.js';
 import { TraceReader } from '../ftrace/parse.js';
 import { BpftraceReader } from '../bpftrace/parse.js';
 import { Decoder } from './decoder.js';
+import { EventScreen } from './screen.js';
 import type { ProbeHit } from '../probes/hit.js';
 
 export interface RawHeader {
@@ -48,7 +49,10 @@ export function parseRawHeader(line: string): RawHeader | undefined {
   };
 }
 
-export function replayRaw(text: string, host: { hostname: string; bootId: string }): { batches: EventBatch[]; header: RawHeader; events: Event[] } {
+/** The capture as one batch. `rejected`: decoded events the readers' per-event rules refuse (a damaged line), left
+ * out of the batch and counted in its `dropped` as the live agent does (EventScreen); `firstReason`: the first one's. */
+export function replayRaw(text: string, host: { hostname: string; bootId: string }):
+  { batches: EventBatch[]; header: RawHeader; events: Event[]; rejected: number; firstReason: string | undefined } {
   const lines = text.split('\n');
   const header = parseRawHeader(lines[0] ?? '');
   if (!header) throw new Error('not a revokescope raw capture (missing "# revokescope raw" header)');
@@ -103,9 +107,10 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
   const seed: Event[] = bareSeeds ? [] : header.devices.filter((d) => !decoder.snapshotted(d.address)).map((d) => decoder.bareDeviceInfo(d.address, seedTs));
   // what the agent planned (captures from before the header named them: every capability of the profile's probes)
   const caps = header.capabilities ?? [...new Set([Capability.DEVICE_INFO, ...(profile?.probes.map((p) => p.capability) ?? [])])].sort((a, b) => a - b);
-  const all = [...seed, ...events];
+  const screen = new EventScreen();
+  const { events: all, rejected } = screen.keep([...seed, ...events]);
   const stacks = decoder.takeStacks();
-  const batch: EventBatch = { host: { ...host, kernelRelease: header.kernel, collectorVersion: 'replay', capabilities: caps }, firstSeq: 1, dropped: lost, events: all,
-    ...(cgroups.length ? { cgroups } : {}), ...(stacks.length ? { stacks } : {}) };
-  return { batches: [batch], header, events: all };
+  const batch: EventBatch = { host: { ...host, kernelRelease: header.kernel, collectorVersion: 'replay', capabilities: caps }, firstSeq: 1,
+    dropped: lost + rejected, events: all, ...(cgroups.length ? { cgroups } : {}), ...(stacks.length ? { stacks } : {}) };
+  return { batches: [batch], header, events: all, rejected, firstReason: screen.firstReason };
 }

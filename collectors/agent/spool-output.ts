@@ -63,9 +63,10 @@ export class CollectorOutput {
   /** Events lost so far that the next stored batch will report in `dropped`. */
   get owedDropped(): number { return this.pendingDropped; }
 
-  /** Number, batch and route `events`; `ringDropped` = events the probe side lost just before them; `nowNs` = the
-   * collector's clock when the batch was cut (EventBatch.now_ns; an empty batch is a heartbeat); `lookups`: new entries
-   * of the boot's cgroup and stack tables (lost with the batch if it fits nowhere: those ids then stay unnamed). */
+  /** Number, batch and route `events`; `ringDropped` = events the probe side lost just before them (ring overruns,
+   * and decoded events the agent refused: EventScreen); `nowNs` = the collector's clock when the batch was cut
+   * (EventBatch.now_ns; an empty batch is a heartbeat); `lookups`: new entries of the boot's cgroup and stack tables
+   * (lost with the batch if it fits nowhere: those ids then stay unnamed). */
   push(events: Event[], ringDropped = 0, nowNs?: number, lookups: { cgroups?: Cgroup[]; stacks?: KernelStack[] } = {}): void {
     if (this.closed) throw new Error('collector output is closed');
     this.stats.ringDropped += ringDropped;

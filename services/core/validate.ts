@@ -3,7 +3,8 @@
 // `checkEventHead` / `checkBody` on each event it scans, so the JSON path, `analyze` of .pb files, the embedded
 // pipeline and the Kafka consumer accept and reject the same batches with the same reason. Pure.
 //  - host is set with a non-empty hostname and boot_id: state is keyed by (hostname, boot_id, device);
-//  - 64-bit counters (first_seq, dropped, now_ns) and every time/duration are non-negative integers;
+//  - 64-bit counters (first_seq, dropped, now_ns) and every time/duration are non-negative integers below 2^64 (a
+//    JS number that large is no uint64: the encoder wraps it, 2^64 becomes 0);
 //  - every event carries exactly one body (the oneof) and a device that looks like a PCI address
 //    (domain:bus:slot.function, hex; the domain may be 4–8 digits, e.g. VMD's 10000:);
 //  - ts_ns > 0 (CLOCK_MONOTONIC is never 0 when a probe fires; 0 means the field was never set);
@@ -22,6 +23,8 @@ export class FieldError extends Error {
 }
 
 export const MAX_DURATION_NS = 86_400 * 1e9;
+/** 2^64: every uint64 is below it (the double nearest to 2^64 − 1 is 2^64 itself, which an encoder writes as 0). */
+const U64_LIMIT = 2 ** 64;
 const PCI_ADDRESS = /^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/;
 export const BODIES = ['deviceInfo', 'lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify', 'barMmap',
   'barMunmap', 'barFault', 'trigger', 'triggerEnd', 'powerTransition', 'resetFunction'] as const satisfies readonly BodyKind[];
@@ -44,6 +47,7 @@ function nonNegativeInteger(v: unknown, at: At, field: string): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
     throw new FieldError(where(at, field), `expected a non-negative integer, got ${String(v)}`);
   }
+  if (v >= U64_LIMIT) throw new FieldError(where(at, field), `${String(v)} does not fit in 64 bits (≥ 2^64)`);
 }
 
 function duration(v: unknown, at: At, field: string): void {
@@ -110,6 +114,7 @@ export function checkEventHead(bodies: number, body: BodyKind | undefined, tsNs:
   if (!tsNs || typeof tsNs !== 'number' || !Number.isInteger(tsNs) || tsNs <= 0) {
     throw new FieldError(where(at, 'tsNs'), `must be a positive integer (CLOCK_MONOTONIC ns), got ${String(tsNs ?? 0)}`);
   }
+  if (tsNs >= U64_LIMIT) throw new FieldError(where(at, 'tsNs'), `${String(tsNs)} does not fit in 64 bits (≥ 2^64)`);
   if (deviceChecked) return;
   if (!device) throw new FieldError(where(at, 'device'), `missing on a ${body!} event`);
   if (!goodDevices.has(device)) {
