@@ -110,6 +110,43 @@ describe('wire reader agrees with protobufjs', () => {
   });
 });
 
+describe('wire reader against protobufjs on mutated frames (npm run fuzz classes)', () => {
+  const host = v1.HostInfo.encode({ hostname: 'h', bootId: 'b' }).finish();
+  const good = encode({ host: { hostname: 'h', bootId: 'b' }, firstSeq: 3, events: [{ tsNs: 5, device: '0000:3b:00.0', zap: { start: 7, durationNs: 3 } }] });
+  /** 'ok' or the reason, per reader. */
+  const wireOf = (f: Uint8Array): string => { try { new BatchScan().read(f); return 'ok'; } catch (e) { return (e as Error).message; } };
+  const pjOf = (f: Uint8Array): string => { try { validateBatch(v1.EventBatch.decode(f)); return 'ok'; } catch (e) { return (e as Error).message; } };
+
+  it('a tag above 32 bits is not protobuf (fuzz input #1450 of seed 1: a 10-byte tag read as field 0, wire type 0)', () => {
+    // 2^64 - 1 as a tag: protobufjs' uint32 sees 0xffffffff (wire type 7); a double would round it to 2^64 (field 0)
+    const frame = new Uint8Array([...good, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00]);
+    expect(pjOf(frame)).toMatch(/invalid wire type 7/);
+    expect(() => new BatchScan().read(frame)).toThrow(new WireError(`tag at byte ${good.length} is not a 32-bit varint`));
+    // a 6-byte tag, and field number 0 (one byte, and a non-minimal two-byte 0)
+    expect(wireOf(new Uint8Array([...good, 0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00]))).toMatch(/not a 32-bit varint/);
+    expect(wireOf(new Uint8Array([...good, 0x00, 0x00]))).toMatch(/field number 0/);
+    expect(wireOf(new Uint8Array([...good, 0x80, 0x00, 0x00]))).toMatch(/field number 0/);
+    // a non-minimal 5-byte tag of a valid field is protobuf (first_seq = 9)
+    const long = new Uint8Array([...good, 0x90, 0x80, 0x80, 0x80, 0x00, 0x09]);
+    expect(wireOf(long)).toBe('ok');
+    expect(new BatchScan().read(long).firstSeq).toBe(9);
+    expect(Number(v1.EventBatch.decode(long).firstSeq)).toBe(9);
+  });
+
+  it('a uint64 of 8 to 10 bytes reads as protobufjs reads it (bits past 64 dropped, one rounding)', () => {
+    const varints = [
+      [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], // 10th byte carries bits past 64
+      [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], // 2^64 - 1
+      [0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10], // 2^53 + 1: rounds once
+      [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], // 2^56 - 1
+    ];
+    for (const v of varints) {
+      const frame = new Uint8Array([0x0a, host.length, ...host, 0x10, ...v]); // first_seq
+      expect(new BatchScan().read(frame).firstSeq).toBe(Number(v1.EventBatch.decode(frame).firstSeq));
+    }
+  });
+});
+
 describe('correlator from bytes', () => {
   it('gives the same episodes, findings and stats as from decoded batches (3 simulated fleets)', () => {
     for (const seed of [1, 2, 7]) {

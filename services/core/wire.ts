@@ -32,14 +32,37 @@ function varint(b: Uint8Array, end: number): number {
   if (x < 0x80) return x;
   x &= 0x7f;
   let mul = 0x80;
-  for (let i = 1; i < 10; i++) {
+  for (let i = 1; i < 7; i++) { // up to 49 bits: exact in a double
     if (pos >= end) throw new WireError(`truncated varint at byte ${pos}`);
     const byte = b[pos++]!;
     x += (byte & 0x7f) * mul;
     if (byte < 0x80) return x;
     mul *= 0x80;
   }
+  // bytes 8 to 10: the value's two 32-bit halves, bits past 64 dropped, then one rounding to a double (protobufjs'
+  // LongBits.toNumber(true)), so both readers give the same number for a uint64 above 2^53
+  const lo = x >>> 0;
+  let hi = Math.floor(x / 2 ** 32);
+  for (let i = 7; i < 10; i++) {
+    if (pos >= end) throw new WireError(`truncated varint at byte ${pos}`);
+    const byte = b[pos++]!;
+    hi |= (byte & 0x7f) << (7 * i - 32);
+    if (byte < 0x80) return lo + (hi >>> 0) * 2 ** 32;
+  }
   throw new WireError(`varint longer than 10 bytes at byte ${pos}`);
+}
+
+/** A field's tag, (field number << 3) | wire type. The encoding spec makes it a uint32 varint with a field number of
+ * 1 or more: a tag of more than 5 bytes, above 32 bits or with field number 0 is not protobuf. (varint() would return
+ * a double that loses low bits past 2^53, e.g. 2^64 - 1 read as field 0, wire type 0, where protobufjs' uint32 sees
+ * wire type 7.) */
+function readTag(b: Uint8Array, end: number): number {
+  const from = pos;
+  if (from < end && b[from]! >= 8 && b[from]! < 0x80) return b[pos++]!;
+  const t = varint(b, end);
+  if (pos - from > 5 || t > 0xffff_ffff) throw new WireError(`tag at byte ${from} is not a 32-bit varint`);
+  if (t < 8) throw new WireError(`field number 0 at byte ${from}`);
+  return t;
 }
 
 /** A varint read for a 32-bit field: its low 32 bits, exactly (a 64-bit double cannot hold a 10-byte varint, e.g. a
@@ -77,7 +100,7 @@ function skip(b: Uint8Array, wireType: number, end: number): void {
     case 5: pos += 4; break;
     case 3: { // group: skip to its end tag
       for (;;) {
-        const tag = varint(b, end);
+        const tag = readTag(b, end);
         const wt = tag & 7;
         if (wt === 4) return;
         skip(b, wt, end);
@@ -182,7 +205,7 @@ export class BatchScan {
     const end = frame.length;
     pos = 0;
     while (pos < end) {
-      const tag = varint(b, end);
+      const tag = readTag(b, end);
       const field = tag >>> 3, wt = tag & 7;
       if (field === EB.events) {
         if (wt !== 2) wrongWireType(-1, 'events', wt, 2);
@@ -212,7 +235,7 @@ export class BatchScan {
     pos = from;
     while (pos < end) {
       const at = pos;
-      const tag = varint(b, end);
+      const tag = readTag(b, end);
       const field = tag >>> 3, wt = tag & 7;
       if (field === EV.tsNs) ts = scalar(b, end, wt, i, 'tsNs');
       else if (field === EV.tid) tid = scalar32(b, end, wt, i, 'tid');
@@ -260,7 +283,7 @@ function bodiesIn(b: Uint8Array, from: number, end: number): string[] {
   const out: string[] = [];
   pos = from;
   while (pos < end) {
-    const tag = varint(b, end);
+    const tag = readTag(b, end);
     const kind = BODY_BY_FIELD[tag >>> 3];
     if (kind && (tag & 7) === 2 && !out.includes(kind)) out.push(kind);
     skip(b, tag & 7, end);
@@ -273,7 +296,7 @@ function eventTs(b: Uint8Array, from: number, end: number): number {
   let ts = 0;
   pos = from;
   while (pos < end) {
-    const tag = varint(b, end);
+    const tag = readTag(b, end);
     if (tag === (EV.tsNs << 3)) ts = varint(b, end);
     else skip(b, tag & 7, end);
   }
@@ -356,7 +379,7 @@ function decodeHostInfo(b: Uint8Array, from: number, end: number): HostInfo {
   const saved = pos;
   pos = from;
   while (pos < end) {
-    const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+    const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
     if (f === HI.capabilities) {
       if (wt === 0) info.capabilities.push(i32(varint32(b, end)) as Capability);
       else if (wt === 2) { const stop = lengthDelimited(b, end); while (pos < stop) info.capabilities.push(i32(varint32(b, stop)) as Capability); }
@@ -421,7 +444,7 @@ class BodyDecoder {
       case 'barFault': {
         const m = o.barFault; m.bar = 0; m.mappingId = 0; m.ok = false;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === BF.bar) m.bar = v32(wt, 'bar'); else if (f === BF.mappingId) m.mappingId = v(wt, 'mappingId');
           else if (f === BF.ok) m.ok = v(wt, 'ok') !== 0; else skip(b, wt, end);
         }
@@ -430,18 +453,18 @@ class BodyDecoder {
       case 'lockAcquire': {
         const m = o.lockAcquire; m.waitNs = 0;
         while (pos < end) {
-          const tag = varint(b, end), wt = tag & 7;
+          const tag = readTag(b, end), wt = tag & 7;
           if (tag >>> 3 === LA.waitNs) m.waitNs = v(wt, 'waitNs'); else skip(b, wt, end);
         }
         return m;
       }
       case 'lockRelease':
-        while (pos < end) { const tag = varint(b, end); skip(b, tag & 7, end); }
+        while (pos < end) { const tag = readTag(b, end); skip(b, tag & 7, end); }
         return o.lockRelease;
       case 'moveNotify': {
         const m = o.moveNotify; m.dmabufId = 0; m.importerCount = 0; m.durationNs = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === MN.dmabufId) m.dmabufId = v(wt, 'dmabufId'); else if (f === MN.importerCount) m.importerCount = v32(wt, 'importerCount');
           else if (f === MN.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
         }
@@ -450,7 +473,7 @@ class BodyDecoder {
       case 'trigger': {
         const m = o.trigger; m.kind = 0; m.groupId = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === TR.kind) m.kind = i32(v32(wt, 'kind')); else if (f === TR.groupId) m.groupId = v(wt, 'groupId'); else skip(b, wt, end);
         }
         return m;
@@ -458,7 +481,7 @@ class BodyDecoder {
       case 'dmabufRevoke': {
         const m = o.dmabufRevoke; m.revoked = false; m.dmabufCount = 0; m.durationNs = 0; m.deviceHasVmas = null;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === DR.revoked) m.revoked = v(wt, 'revoked') !== 0; else if (f === DR.dmabufCount) m.dmabufCount = v32(wt, 'dmabufCount');
           else if (f === DR.durationNs) m.durationNs = v(wt, 'durationNs'); else if (f === DR.deviceHasVmas) m.deviceHasVmas = v(wt, 'deviceHasVmas') !== 0;
           else skip(b, wt, end);
@@ -468,7 +491,7 @@ class BodyDecoder {
       case 'zap': {
         const m = o.zap; m.start = 0; m.length = 0; m.durationNs = 0; m.target = 0; m.hadVmas = null;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === ZP.start) m.start = v(wt, 'start'); else if (f === ZP.length) m.length = v(wt, 'length');
           else if (f === ZP.durationNs) m.durationNs = v(wt, 'durationNs'); else if (f === ZP.target) m.target = i32(v32(wt, 'target'));
           else if (f === ZP.hadVmas) m.hadVmas = v(wt, 'hadVmas') !== 0; else skip(b, wt, end);
@@ -478,7 +501,7 @@ class BodyDecoder {
       case 'barMmap': {
         const m = o.barMmap; m.bar = 0; m.backing = 0; m.mappingId = 0; m.length = 0; m.snapshot = false;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === BM.bar) m.bar = v32(wt, 'bar'); else if (f === BM.backing) m.backing = i32(v32(wt, 'backing'));
           else if (f === BM.mappingId) m.mappingId = v(wt, 'mappingId'); else if (f === BM.length) m.length = v(wt, 'length');
           else if (f === BM.snapshot) m.snapshot = v(wt, 'snapshot') !== 0; else skip(b, wt, end);
@@ -488,7 +511,7 @@ class BodyDecoder {
       case 'barMunmap': {
         const m = o.barMunmap; m.bar = 0; m.mappingId = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === BU.bar) m.bar = v32(wt, 'bar'); else if (f === BU.mappingId) m.mappingId = v(wt, 'mappingId'); else skip(b, wt, end);
         }
         return m;
@@ -497,7 +520,7 @@ class BodyDecoder {
         const m = o.deviceInfo; m.driver = ''; m.zapBarsOnRevoke = null; m.dmabufBarMmap = false; m.memoryEnabled = null;
         m.powerState = null; m.revoked = null; m.openCount = null; m.noCommandMemory = null; m.customVmOpsBars = null;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === DI.driver) {
             if (wt !== 2) wrongWireType(at, 'deviceInfo.driver', wt, 2);
             const stop = lengthDelimited(b, end); m.driver = decodeString(b, pos, stop); pos = stop;
@@ -516,7 +539,7 @@ class BodyDecoder {
       case 'triggerEnd': {
         const m = o.triggerEnd; m.kind = 0; m.ret = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === TE.kind) m.kind = i32(v32(wt, 'kind')); else if (f === TE.ret) m.ret = s32(v32(wt, 'ret')); else skip(b, wt, end);
         }
         return m;
@@ -524,7 +547,7 @@ class BodyDecoder {
       case 'powerTransition': {
         const m = o.powerTransition; m.from = 0; m.to = 0; m.durationNs = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === PT.from) m.from = v32(wt, 'from'); else if (f === PT.to) m.to = v32(wt, 'to');
           else if (f === PT.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
         }
@@ -533,7 +556,7 @@ class BodyDecoder {
       case 'resetFunction': {
         const m = o.resetFunction; m.ret = 0; m.durationNs = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === RF.ret) m.ret = s32(v32(wt, 'ret')); else if (f === RF.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
         }
         return m;
@@ -581,7 +604,7 @@ export class WireEvent implements Event {
     let out: number | string = wireType === 0 ? 0 : '';
     pos = this.start;
     while (pos < end) {
-      const tag = varint(b, end);
+      const tag = readTag(b, end);
       if (tag >>> 3 === field && (tag & 7) === wireType) {
         if (wireType === 0) out = varint32(b, end);
         else { const stop = lengthDelimited(b, end); out = this.comms.get(b, pos, stop); pos = stop; }
@@ -599,7 +622,7 @@ export class WireEvent implements Event {
     this.tsNs = ts; this.tid = tid; this.cpu = cpu; this.device = device;
     if (bodyAt === 0) return this; // no body (offset 0 is the batch's own first tag)
     pos = bodyAt;
-    const tag = varint(frame, end);
+    const tag = readTag(frame, end);
     const kind = BODY_BY_FIELD[tag >>> 3];
     if (!kind || (tag & 7) !== 2) return this;
     const stop = lengthDelimited(frame, end);
