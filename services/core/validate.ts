@@ -10,7 +10,9 @@
 //  - durations and lock waits below one day: anything longer is a unit error or garbage, not a revoke;
 //  - BAR indexes 0..5 (vfio_pci_core_mmap() refuses the ROM and config regions), PCI power states 0..5;
 //  - enum values are names the schema knows (a decoder lets unknown numbers through);
-//  - DmaBufRevoke.dmabuf_count, MoveNotify.importer_count are plain uint32 (checked by the codecs).
+//  - DmaBufRevoke.dmabuf_count, MoveNotify.importer_count are plain uint32 (checked by the codecs);
+//  - string fields are UTF-8 (proto3 says so): the wire reader checks their bytes, these checks a decoded string for a
+//    lone surrogate (the one thing without a UTF-8 form).
 import { v1, type BodyKind, type Event, type EventBatch } from './model.js';
 
 /** A problem inside one message, with the field path (e.g. `events[3].zap.target`). */
@@ -22,6 +24,17 @@ export class FieldError extends Error {
 }
 
 export const MAX_DURATION_NS = 86_400 * 1e9;
+/** The reason for a string field that is not UTF-8, on every path. */
+export const INVALID_UTF8 = 'invalid UTF-8 (a proto3 string must be UTF-8)';
+/** A lone surrogate: the one thing a JS string can hold that has no UTF-8 form (protobufjs would encode it as the
+ * invalid bytes of a surrogate, which the wire reader rejects). */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** A string field of a decoded message: no lone surrogate (its UTF-8 is what the wire reader checks). */
+function utf8(v: unknown, at: At, field: string): void {
+  if (typeof v === 'string' && v.length > 0 && LONE_SURROGATE.test(v)) throw new FieldError(where(at, field), `${INVALID_UTF8}: a lone surrogate`);
+}
+
 const PCI_ADDRESS = /^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/;
 export const BODIES = ['deviceInfo', 'lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify', 'barMmap',
   'barMunmap', 'barFault', 'trigger', 'triggerEnd', 'powerTransition', 'resetFunction'] as const satisfies readonly BodyKind[];
@@ -138,6 +151,7 @@ export function checkBody(body: BodyKind, msg: object, at: At): void {
       const m = msg as NonNullable<Event['moveNotify']>;
       nonNegativeInteger(m.dmabufId, at, 'moveNotify.dmabufId');
       duration(m.durationNs, at, 'moveNotify.durationNs');
+      (m.importers ?? []).forEach((x) => utf8(x, at, 'moveNotify.importers'));
       break;
     }
     case 'barMmap': {
@@ -177,6 +191,7 @@ export function checkBody(body: BodyKind, msg: object, at: At): void {
     case 'resetFunction': duration((msg as NonNullable<Event['resetFunction']>).durationNs, at, 'resetFunction.durationNs'); break;
     case 'deviceInfo': {
       const d = msg as NonNullable<Event['deviceInfo']>;
+      utf8(d.driver, at, 'deviceInfo.driver');
       powerState(d.powerState, at, 'deviceInfo.powerState');
       if (d.customVmOpsBars != null && d.customVmOpsBars >= BAR_MASK_LIMIT) {
         throw new FieldError(where(at, 'deviceInfo.customVmOpsBars'), `BAR bitmask ${d.customVmOpsBars} has bits above BAR ${MAX_BAR}`);
@@ -193,6 +208,8 @@ export function checkBatchHead(batch: Omit<EventBatch, 'events'>): void {
   if (!host) throw new FieldError('host', 'missing (hostname and bootId identify the event stream)');
   if (!host.hostname) throw new FieldError('host.hostname', 'missing or empty');
   if (!host.bootId) throw new FieldError('host.bootId', 'missing or empty');
+  utf8(host.hostname, 'host.hostname', ''); utf8(host.bootId, 'host.bootId', '');
+  utf8(host.kernelRelease, 'host.kernelRelease', ''); utf8(host.collectorVersion, 'host.collectorVersion', '');
   (host.capabilities ?? []).forEach((c, i) => knownEnum(v1.Capability, 'Capability', c, `host.capabilities[${i}]`, ''));
   nonNegativeInteger(batch.firstSeq, 'firstSeq', '');
   nonNegativeInteger(batch.dropped, 'dropped', '');
@@ -222,6 +239,7 @@ function checkEvent(ev: Event, at: At): void {
   if (ev.powerTransition != null) { bodies++; body = 'powerTransition'; }
   if (ev.resetFunction != null) { bodies++; body = 'resetFunction'; }
   checkEventHead(bodies, body, ev.tsNs, ev.device, at, () => BODIES.filter((b) => ev[b] !== undefined && ev[b] !== null));
+  utf8(ev.comm, at, 'comm');
   checkBody(body!, ev[body!] as object, at);
 }
 

@@ -18,7 +18,7 @@ import {
   type BarFault, type BarMmap, type BarMunmap, type BodyKind, type Capability, type DeviceInfo, type DmaBufRevoke, type Event,
   type HostInfo, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
 } from './model.js';
-import { BODIES, FieldError, checkBatchHead, checkBody, checkEventHead, pciAddressBytes } from './validate.js';
+import { BODIES, FieldError, INVALID_UTF8, checkBatchHead, checkBody, checkEventHead, pciAddressBytes } from './validate.js';
 
 /** Bytes that are not a protobuf message at all (truncated, a length past the end, a bad wire type). */
 export class WireError extends Error {}
@@ -129,8 +129,30 @@ function wrongWireType(at: number, field: string, got: number, want: number, kin
   throw new FieldError(path, `wire type ${got} (${WIRE_TYPES[got] ?? 'invalid'}), the schema says ${want} (${WIRE_TYPES[want]})`);
 }
 
-const utf8 = new TextDecoder();
+// proto3 `string` fields must be UTF-8 (the encoding spec; protobufjs does not check, it drops or merges bad bytes).
+// ignoreBOM: a leading U+FEFF is a character of the string, as protobufjs reads it, not a mark to strip.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const strictUtf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
+/** Bytes the scan checked (or, in an error message, any bytes: bad ones become U+FFFD). */
 const decodeString = (b: Uint8Array, from: number, to: number): string => (from === to ? '' : utf8.decode(b.subarray(from, to)));
+
+/** Whether b[from, to) is UTF-8 (ASCII without decoding). */
+export function isUtf8(b: Uint8Array, from: number, to: number): boolean {
+  let i = from;
+  while (i < to && b[i]! < 0x80) i++;
+  if (i === to) return true;
+  try { strictUtf8.decode(b.subarray(i, to)); return true; } catch { return false; }
+}
+
+/** A string field's bytes, checked: invalid UTF-8 is a FieldError naming the field. `at`: the event index (-1: none). */
+function checkUtf8(b: Uint8Array, from: number, to: number, at: number, field: string): void {
+  if (!isUtf8(b, from, to)) throw new FieldError(at >= 0 ? `events[${at}].${field}` : field, INVALID_UTF8);
+}
+/** A checked string field, decoded. */
+function utf8String(b: Uint8Array, from: number, to: number, at: number, field: string): string {
+  checkUtf8(b, from, to, at, field);
+  return decodeString(b, from, to);
+}
 
 // ---- the body oneof ----
 /** Oneof members by field number (Event.body). */
@@ -260,6 +282,7 @@ export class BatchScan {
     this.evFrom = from; this.evEnd = end;
     if (pciAddressBytes(b, devStart, devEnd)) checkEventHead(bodies, kind, ts, null, i, this.present, true);
     else checkEventHead(bodies, kind, ts, decodeString(b, devStart, devEnd), i, this.present); // throws, naming the device
+    checkUtf8(b, commStart, commEnd, i, 'comm');
     checkBody(kind!, msg!, i);
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
@@ -388,7 +411,7 @@ function decodeHostInfo(b: Uint8Array, from: number, end: number): HostInfo {
       const name = f === HI.hostname ? 'hostname' : f === HI.bootId ? 'bootId' : f === HI.kernelRelease ? 'kernelRelease' : 'collectorVersion';
       if (wt !== 2) wrongWireType(-1, `host.${name}`, wt, 2);
       const stop = lengthDelimited(b, end);
-      info[name] = decodeString(b, pos, stop);
+      info[name] = utf8String(b, pos, stop, -1, `host.${name}`);
       pos = stop;
     } else skip(b, wt, end);
   }
@@ -466,7 +489,11 @@ class BodyDecoder {
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === MN.dmabufId) m.dmabufId = v(wt, 'dmabufId'); else if (f === MN.importerCount) m.importerCount = v32(wt, 'importerCount');
-          else if (f === MN.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
+          else if (f === MN.durationNs) m.durationNs = v(wt, 'durationNs');
+          else if (f === MN.importers) { // repeated string: checked, not kept (nothing reads it)
+            if (wt !== 2) wrongWireType(at, 'moveNotify.importers', wt, 2);
+            const stop = lengthDelimited(b, end); checkUtf8(b, pos, stop, at, 'moveNotify.importers'); pos = stop;
+          } else skip(b, wt, end);
         }
         return m;
       }
@@ -523,7 +550,7 @@ class BodyDecoder {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === DI.driver) {
             if (wt !== 2) wrongWireType(at, 'deviceInfo.driver', wt, 2);
-            const stop = lengthDelimited(b, end); m.driver = decodeString(b, pos, stop); pos = stop;
+            const stop = lengthDelimited(b, end); m.driver = utf8String(b, pos, stop, at, 'deviceInfo.driver'); pos = stop;
           } else if (f === DI.zapBarsOnRevoke) m.zapBarsOnRevoke = v(wt, 'zapBarsOnRevoke') !== 0;
           else if (f === DI.dmabufBarMmap) m.dmabufBarMmap = v(wt, 'dmabufBarMmap') !== 0;
           else if (f === DI.memoryEnabled) m.memoryEnabled = v(wt, 'memoryEnabled') !== 0;
