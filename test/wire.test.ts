@@ -142,7 +142,7 @@ describe('wire reader against protobufjs on mutated frames (npm run fuzz classes
     ];
     for (const v of varints) {
       const frame = new Uint8Array([0x0a, host.length, ...host, 0x10, ...v]); // first_seq
-      expect(new BatchScan().read(frame).firstSeq).toBe(Number(v1.EventBatch.decode(frame).firstSeq));
+      expect(new BatchScan().readHeader(frame).firstSeq).toBe(Number(v1.EventBatch.decode(frame).firstSeq)); // unchecked: 2^64 is refused by read()
     }
   });
 

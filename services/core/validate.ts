@@ -3,7 +3,8 @@
 // `checkEventHead` / `checkBody` on each event it scans, so the JSON path, `analyze` of .pb files, the embedded
 // pipeline and the Kafka consumer accept and reject the same batches with the same reason. Pure.
 //  - host is set with a non-empty hostname and boot_id: state is keyed by (hostname, boot_id, device);
-//  - 64-bit counters (first_seq, dropped, now_ns) and every time/duration are non-negative integers;
+//  - 64-bit counters (first_seq, dropped, now_ns) and every time/duration are non-negative integers below 2^64 as
+//    numbers (2^64 - 1 read into a double is 2^64, which encodes as 0);
 //  - every event carries exactly one body (the oneof) and a device that looks like a PCI address
 //    (domain:bus:slot.function, hex; the domain may be 4–8 digits, e.g. VMD's 10000:);
 //  - ts_ns > 0 (CLOCK_MONOTONIC is never 0 when a probe fires; 0 means the field was never set);
@@ -57,7 +58,13 @@ function nonNegativeInteger(v: unknown, at: At, field: string): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
     throw new FieldError(where(at, field), `expected a non-negative integer, got ${String(v)}`);
   }
+  if (v >= U64_LIMIT) throw new FieldError(where(at, field), outOfUint64(v));
 }
+
+/** 2^64: a uint64 from 2^64 - 1024 up is this as a JS number, which has no uint64 encoding (protobufjs writes it as
+ * 0). Every reader rejects it: the .pb path reads such a varint as 2^64, the .jsonl path such a decimal. */
+const U64_LIMIT = 2 ** 64;
+const outOfUint64 = (v: number): string => `${String(v)} is 2^64 as a number, outside uint64 (a value this close to 2^64 - 1 cannot be kept)`;
 
 function duration(v: unknown, at: At, field: string): void {
   nonNegativeInteger(v, at, field);
@@ -123,6 +130,7 @@ export function checkEventHead(bodies: number, body: BodyKind | undefined, tsNs:
   if (!tsNs || typeof tsNs !== 'number' || !Number.isInteger(tsNs) || tsNs <= 0) {
     throw new FieldError(where(at, 'tsNs'), `must be a positive integer (CLOCK_MONOTONIC ns), got ${String(tsNs ?? 0)}`);
   }
+  if (tsNs >= U64_LIMIT) throw new FieldError(where(at, 'tsNs'), outOfUint64(tsNs));
   if (deviceChecked) return;
   if (!device) throw new FieldError(where(at, 'device'), `missing on a ${body!} event`);
   if (!goodDevices.has(device)) {
