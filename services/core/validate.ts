@@ -61,10 +61,10 @@ function nonNegativeInteger(v: unknown, at: At, field: string): void {
   if (v >= U64_LIMIT) throw new FieldError(where(at, field), outOfUint64(v));
 }
 
-/** 2^64: a uint64 from 2^64 - 1024 up is this as a JS number, which has no uint64 encoding (protobufjs writes it as
- * 0). Every reader rejects it: the .pb path reads such a varint as 2^64, the .jsonl path such a decimal. */
+/** 2^64: a uint64 from 2^64 - 1024 up is this as a JS number, which has no uint64 encoding (protobufjs writes it, and
+ * any larger number, modulo 2^64: 2^64 as 0). Every reader rejects it: the .pb path reads such a varint as 2^64, the .jsonl path such a decimal. */
 const U64_LIMIT = 2 ** 64;
-const outOfUint64 = (v: number): string => `${String(v)} is 2^64 as a number, outside uint64 (a value this close to 2^64 - 1 cannot be kept)`;
+const outOfUint64 = (v: number): string => `${String(v)} is not below 2^64, outside uint64 (from 2^64 - 1024 up, a uint64 is 2^64 as a number)`;
 
 function duration(v: unknown, at: At, field: string): void {
   nonNegativeInteger(v, at, field);
