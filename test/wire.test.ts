@@ -133,6 +133,15 @@ describe('wire reader against protobufjs on mutated frames (npm run fuzz classes
     expect(Number(v1.EventBatch.decode(long).firstSeq)).toBe(9);
   });
 
+  it('groups nested deeper than 100 are a WireError, not a stack overflow (protobufjs stops at 100 too)', () => {
+    const nested = (n: number): Uint8Array => new Uint8Array([...good, ...new Array<number>(n).fill(0x3b), ...new Array<number>(n).fill(0x3c)]);
+    expect(wireOf(nested(100))).toBe('ok'); // unknown field 7, groups 100 deep, closed
+    expect(pjOf(nested(100))).toBe('ok');
+    expect(() => new BatchScan().read(nested(102))).toThrow(WireError);
+    expect(pjOf(nested(102))).toMatch(/maximum nesting depth/);
+    expect(() => new BatchScan().read(new Uint8Array(200_000).fill(0x3b))).toThrow(new WireError('groups nested more than 100 deep at byte 102'));
+  });
+
   it('a uint64 of 8 to 10 bytes reads as protobufjs reads it (bits past 64 dropped, one rounding)', () => {
     const varints = [
       [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], // 10th byte carries bits past 64

@@ -92,7 +92,11 @@ const i32 = (x: number): number => x | 0;
 const s32 = (u: number): number => ((u >>> 1) ^ -(u & 1)) | 0;
 
 /** Skip a field's value of `wireType` (the tag is read). */
-function skip(b: Uint8Array, wireType: number, end: number): void {
+/** Groups nested deeper than this are not read (protobufjs' Reader.recursionLimit is 100): each level is a recursive
+ * call, and a frame of 0x3b bytes would otherwise overflow the stack (a RangeError, not a rejection). */
+const MAX_GROUP_DEPTH = 100;
+
+function skip(b: Uint8Array, wireType: number, end: number, depth = 0): void {
   switch (wireType) {
     case 0: varint(b, end); return;
     case 1: pos += 8; break;
@@ -103,7 +107,8 @@ function skip(b: Uint8Array, wireType: number, end: number): void {
         const tag = readTag(b, end);
         const wt = tag & 7;
         if (wt === 4) return;
-        skip(b, wt, end);
+        if (wt === 3 && depth >= MAX_GROUP_DEPTH) throw new WireError(`groups nested more than ${MAX_GROUP_DEPTH} deep at byte ${pos}`);
+        skip(b, wt, end, depth + 1);
       }
     }
     default: throw new WireError(`invalid wire type ${wireType} at byte ${pos}`);
