@@ -84,8 +84,8 @@ describe('replayRaw: a damaged line is not sent, it is counted in dropped', () =
 describe('a number no uint64 can hold (found by npm run fuzz after the above)', () => {
   it('validateEvent refuses 2^64 (the encoder would write it as 0) and accepts the largest safe integer', () => {
     const ev = (tsNs: number, length: number) => ({ tsNs, device: '0000:01:00.0', barMmap: { bar: 0, mappingId: 1, length } });
-    expect(() => validateEvent(ev(2 ** 64, 1), 'event')).toThrow(/^event\.tsNs: 18446744073709552000 does not fit in 64 bits/);
-    expect(() => validateEvent(ev(1, 2 ** 64), 'event')).toThrow(/^event\.barMmap\.length: 18446744073709552000 does not fit in 64 bits/);
+    expect(() => validateEvent(ev(2 ** 64, 1), 'event')).toThrow(/^event\.tsNs: 18446744073709552000 is not below 2\^64/);
+    expect(() => validateEvent(ev(1, 2 ** 64), 'event')).toThrow(/^event\.barMmap\.length: 18446744073709552000 is not below 2\^64/);
     expect(() => validateEvent(ev(Number.MAX_SAFE_INTEGER, 2 ** 63), 'event')).not.toThrow();
   });
   it('bpftrace: a ts of 18446744073709551616 is not sent (it would arrive as ts 0 and fail the batch)', () => {
@@ -93,7 +93,7 @@ describe('a number no uint64 can hold (found by npm run fuzz after the above)', 
     const r = replayRaw(damage(text, 'RS mmap 288220892020', 'RS mmap 18446744073709551616'), host);
     expect(() => readersAccept(r.batches[0]!)).not.toThrow();
     expect(r.rejected).toBeGreaterThanOrEqual(1);
-    expect(r.firstReason).toMatch(/tsNs: 18446744073709552000 does not fit in 64 bits/);
+    expect(r.firstReason).toMatch(/tsNs: 18446744073709552000 is not below 2\^64/);
   });
 });
 

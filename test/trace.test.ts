@@ -3,8 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { v1, type EventBatch } from '../services/core/model.js';
+import { BatchScan } from '../services/core/wire.js';
 import {
   TraceError, batchToJson, episodeFromJson, episodeToJson, findingFromJson, findingToJson, readTrace, writeTrace, type TraceReadOptions,
 } from '../services/trace/index.js';
@@ -177,6 +179,10 @@ describe('bad input', () => {
     ['ts_ns 0', JSON.stringify({ host, events: [ev({ zap: {} }, { tsNs: '0' })] }), /events\[0\]\.tsNs: must be a positive integer/],
     ['absurd duration', JSON.stringify({ host, events: [ev({ zap: { durationNs: String(90_000e9) } })] }), /events\[0\]\.zap\.durationNs: absurd duration/],
     ['BAR index', JSON.stringify({ host, events: [ev({ barMmap: { bar: 6 } })] }), /events\[0\]\.barMmap\.bar: BAR index 6 outside 0\.\.5/],
+    // fuzz inputs #42392, #71712, #77722, #79362 of seed 1: 2^64 - 1 is 2^64 as a number, which protobufjs encodes as 0
+    ['ts_ns 2^64 - 1', JSON.stringify({ host, events: [ev({ zap: {} }, { tsNs: '18446744073709551615' })] }), /events\[0\]\.tsNs: 18446744073709552000 is not below 2\^64, outside uint64/],
+    ['first_seq 2^64 - 1024', JSON.stringify({ host, firstSeq: '18446744073709550592' }), /firstSeq: 18446744073709552000 is not below 2\^64/],
+    ['lone surrogate', JSON.stringify({ host: { hostname: 'h\uD800', bootId: 'b' } }), /host\.hostname: invalid UTF-8 \(a proto3 string must be UTF-8\): a lone surrogate/],
   ];
   for (const [name, line, message] of cases) {
     it(`${name}: names the file and line`, async () => {
@@ -188,6 +194,29 @@ describe('bad input', () => {
       expect(err.where).toMatchObject({ file, line: 2 });
     });
   }
+
+  it('the .jsonl reader and the wire reader accept the same 64-bit values (ts_ns, first_seq), and read them alike', async () => {
+    const varint = (v: bigint): number[] => { const out = []; while (v > 127n) { out.push(Number(v & 127n) | 128); v >>= 7n; } out.push(Number(v)); return out; };
+    const hostBytes = v1.HostInfo.encode(host).finish();
+    const edge = fc.oneof(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.bigInt({ min: (1n << 64n) - 4096n, max: (1n << 64n) - 1n }),
+      fc.bigInt({ min: (1n << 53n) - 8n, max: (1n << 53n) + 8n }), fc.constantFrom(0n, 1n, (1n << 64n) - 1024n, (1n << 64n) - 1025n));
+    await fc.assert(fc.asyncProperty(edge, edge, async (ts, seq) => {
+      const line = JSON.stringify({ host, firstSeq: String(seq), events: [ev({ lockRelease: {} }, { tsNs: String(ts) })] });
+      const reader = readTrace('-', { format: 'jsonl', lenient: true, stdin: Readable.from([Buffer.from(`${line}\n`)]) });
+      const json: EventBatch[] = [];
+      for await (const b of reader) json.push(b);
+      const evBytes = [0x08, ...varint(ts), 0x32, D.length, ...Buffer.from(D), 0x62, 0];
+      const frame = Uint8Array.from([0x0a, hostBytes.length, ...hostBytes, 0x10, ...varint(seq), 0x22, evBytes.length, ...evBytes]);
+      let scan: BatchScan | undefined;
+      try { scan = new BatchScan().read(frame); } catch { scan = undefined; }
+      expect(json.length === 1).toBe(scan !== undefined);
+      if (scan) {
+        expect([scan.ts[0], scan.firstSeq]).toEqual([Number(json[0]!.events![0]!.tsNs), Number(json[0]!.firstSeq)]);
+        // and the accepted batch, encoded again, is read the same (2^64 would encode as 0)
+        expect(new BatchScan().read(v1.EventBatch.encode(json[0]!).finish()).ts[0]).toBe(scan.ts[0]);
+      }
+    }), { numRuns: 300 });
+  });
 
   it('--lenient skips and counts bad lines, keeps the good ones', async () => {
     const file = path('lenient.jsonl');

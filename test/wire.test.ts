@@ -8,7 +8,7 @@ import { analyzeBatches, analyzeFrames } from '../services/core/analysis.js';
 import { Correlator } from '../services/core/correlator/index.js';
 import { bodyOf, v1, type Event, type EventBatch } from '../services/core/model.js';
 import { FieldError, validateBatch } from '../services/core/validate.js';
-import { BatchScan, NameTable, WireError, WireEvent } from '../services/core/wire.js';
+import { BatchScan, NameTable, WireError, WireEvent, isUtf8 } from '../services/core/wire.js';
 import { anyEvent, event, u64 } from './support/arbitraries.js';
 
 const S = 1e9;
@@ -108,6 +108,125 @@ describe('wire reader agrees with protobufjs', () => {
     expect(decoded.events).toHaveLength(1);
     expect(wireViews(frame)).toEqual(decoded.events.map(view));
   });
+});
+
+describe('wire reader against protobufjs on mutated frames (npm run fuzz classes)', () => {
+  const host = v1.HostInfo.encode({ hostname: 'h', bootId: 'b' }).finish();
+  const good = encode({ host: { hostname: 'h', bootId: 'b' }, firstSeq: 3, events: [{ tsNs: 5, device: '0000:3b:00.0', zap: { start: 7, durationNs: 3 } }] });
+  /** 'ok' or the reason, per reader. */
+  const wireOf = (f: Uint8Array): string => { try { new BatchScan().read(f); return 'ok'; } catch (e) { return (e as Error).message; } };
+  const pjOf = (f: Uint8Array): string => { try { validateBatch(v1.EventBatch.decode(f)); return 'ok'; } catch (e) { return (e as Error).message; } };
+
+  it('a tag above 32 bits is not protobuf (fuzz input #1450 of seed 1: a 10-byte tag read as field 0, wire type 0)', () => {
+    // 2^64 - 1 as a tag: protobufjs' uint32 sees 0xffffffff (wire type 7); a double would round it to 2^64 (field 0)
+    const frame = new Uint8Array([...good, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00]);
+    expect(pjOf(frame)).toMatch(/invalid wire type 7/);
+    expect(() => new BatchScan().read(frame)).toThrow(new WireError(`tag at byte ${good.length} is not a 32-bit varint`));
+    // a 6-byte tag, and field number 0 (one byte, and a non-minimal two-byte 0)
+    expect(wireOf(new Uint8Array([...good, 0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00]))).toMatch(/not a 32-bit varint/);
+    expect(wireOf(new Uint8Array([...good, 0x00, 0x00]))).toMatch(/field number 0/);
+    expect(wireOf(new Uint8Array([...good, 0x80, 0x00, 0x00]))).toMatch(/field number 0/);
+    // a non-minimal 5-byte tag of a valid field is protobuf (first_seq = 9)
+    const long = new Uint8Array([...good, 0x90, 0x80, 0x80, 0x80, 0x00, 0x09]);
+    expect(wireOf(long)).toBe('ok');
+    expect(new BatchScan().read(long).firstSeq).toBe(9);
+    expect(Number(v1.EventBatch.decode(long).firstSeq)).toBe(9);
+  });
+
+  it('groups nested deeper than 100 are a WireError, not a stack overflow (protobufjs stops at 100 too)', () => {
+    // field 15 is unknown to EventBatch: 0x7b starts a group of it, 0x7c ends one
+    const nested = (n: number): Uint8Array => new Uint8Array([...good, ...new Array<number>(n).fill(0x7b), ...new Array<number>(n).fill(0x7c)]);
+    expect(wireOf(nested(100))).toBe('ok'); // unknown field 15, groups 100 deep, closed
+    expect(pjOf(nested(100))).toBe('ok');
+    expect(() => new BatchScan().read(nested(102))).toThrow(WireError);
+    expect(pjOf(nested(102))).toMatch(/maximum nesting depth/);
+    expect(() => new BatchScan().read(new Uint8Array(200_000).fill(0x7b))).toThrow(new WireError('groups nested more than 100 deep at byte 102'));
+  });
+
+  it('a uint64 of 8 to 10 bytes reads as protobufjs reads it (bits past 64 dropped, one rounding)', () => {
+    const varints = [
+      [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], // 10th byte carries bits past 64
+      [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], // 2^64 - 1
+      [0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10], // 2^53 + 1: rounds once
+      [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], // 2^56 - 1
+    ];
+    for (const v of varints) {
+      const frame = new Uint8Array([0x0a, host.length, ...host, 0x10, ...v]); // first_seq
+      expect(new BatchScan().readHeader(frame).firstSeq).toBe(Number(v1.EventBatch.decode(frame).firstSeq)); // unchecked: 2^64 is refused by read()
+    }
+  });
+
+  it('accepts no mutated frame protobufjs + validateBatch reject, and reads what both accept the same way', () => {
+    const { batches } = simulate({ hosts: 1, durationNs: 2 * S, seed: 9 });
+    const frames = batches.slice(0, 8).map((b) => encode({ ...b, events: (b.events ?? []).slice(0, 6) }));
+    const mutation = fc.record({
+      frame: fc.nat({ max: frames.length - 1 }), at: fc.nat(), cut: fc.nat({ max: 12 }),
+      insert: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 12 }),
+        fc.constantFrom([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]).map((a) => Uint8Array.from(a))),
+    });
+    fc.assert(fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), (ms) => {
+      let f = frames[ms[0]!.frame]!;
+      for (const m of ms) {
+        const at = m.at % (f.length + 1);
+        f = new Uint8Array([...f.subarray(0, at), ...m.insert, ...f.subarray(Math.min(f.length, at + m.cut))]);
+      }
+      const wire = wireOf(f), pj = pjOf(f);
+      if (wire === 'ok') {
+        expect(pj).toBe('ok');
+        const scan = new BatchScan().read(f), b = v1.EventBatch.decode(f);
+        expect([scan.count, scan.firstSeq, scan.dropped, scan.host?.hostname, scan.host?.bootId, [...scan.ts.subarray(0, scan.count)]])
+          .toEqual([b.events.length, Number(b.firstSeq), Number(b.dropped), b.host?.hostname, b.host?.bootId, b.events.map((e) => Number(e.tsNs))]);
+      }
+    }), { numRuns: 3000 });
+  });
+
+  it('invalid UTF-8 in any string field rejects the batch, naming the field; validateBatch rejects its lone surrogate alike', () => {
+    const bad = [0x68, 0xc3, 0x28]; // 'h', then a 2-byte lead whose next byte is no continuation
+    const ev = (extra: Partial<Event>): Event => ({ tsNs: 5, device: '0000:3b:00.0', comm: 'qemu', lockRelease: {}, ...extra });
+    const cases: [string, EventBatch][] = [
+      ['host.hostname', { host: { hostname: '\uD800', bootId: 'b' }, events: [ev({})] }],
+      ['host.bootId', { host: { hostname: 'h', bootId: 'b\uDC00' }, events: [ev({})] }],
+      ['host.kernelRelease', { host: { hostname: 'h', bootId: 'b', kernelRelease: '6.1\uD800' }, events: [ev({})] }],
+      ['host.collectorVersion', { host: { hostname: 'h', bootId: 'b', collectorVersion: '\uDBFFx' }, events: [ev({})] }],
+      ['events[0].comm', { host: { hostname: 'h', bootId: 'b' }, events: [ev({ comm: 'q\uD800' })] }],
+      ['events[0].deviceInfo.driver', { host: { hostname: 'h', bootId: 'b' }, events: [ev({ lockRelease: null, deviceInfo: { driver: 'vfio\uDC00' } })] }],
+      ['events[0].moveNotify.importers', { host: { hostname: 'h', bootId: 'b' }, events: [ev({ lockRelease: null, moveNotify: { dmabufId: 1, importers: ['ok', '\uD800'] } })] }],
+    ];
+    for (const [path, batch] of cases) {
+      // protobufjs writes a lone surrogate as the 3 bytes of a surrogate code point: not UTF-8
+      expect(() => new BatchScan().read(encode(batch)), path).toThrow(new FieldError(path, 'invalid UTF-8 (a proto3 string must be UTF-8)'));
+      expect(() => validateBatch(batch), path).toThrow(new FieldError(path, 'invalid UTF-8 (a proto3 string must be UTF-8): a lone surrogate'));
+    }
+    // bytes no JS string encodes to (fuzz inputs #85, #200, #450 of seed 1): a hostname protobufjs reads as 'h(' (merged)
+    const hostBytes = new Uint8Array([0x0a, bad.length, ...bad, 0x12, 1, 0x62]);
+    const frame = new Uint8Array([0x0a, hostBytes.length, ...hostBytes, ...encode({ events: [ev({})] })]);
+    expect(() => new BatchScan().read(frame)).toThrow(new FieldError('host.hostname', 'invalid UTF-8 (a proto3 string must be UTF-8)'));
+    // a byte-order mark is a character, kept by both (TextDecoder would strip it by default)
+    const bom = encode({ host: { hostname: '\uFEFFh', bootId: 'b' }, events: [ev({ comm: '\uFEFFq' })] });
+    expect(new BatchScan().read(bom).host?.hostname).toBe(v1.EventBatch.decode(bom).host?.hostname);
+    expect(wireViews(bom)).toEqual(v1.EventBatch.decode(bom).events.map(view));
+  });
+
+  it('a string field is rejected by the wire reader exactly when validateBatch rejects the string (any UTF-16)', () => {
+    const str = fc.string({ unit: 'binary', maxLength: 8 }); // lone surrogates included
+    fc.assert(fc.property(str, str, str, (hostname, comm, driver) => {
+      const batch: EventBatch = { host: { hostname: `h${hostname}`, bootId: 'b' }, events: [
+        { tsNs: 5, device: '0000:3b:00.0', comm, lockRelease: {} }, { tsNs: 6, device: '0000:3b:00.0', deviceInfo: { driver } }] };
+      const byObjects = (() => { try { validateBatch(batch); return 'ok'; } catch (e) { return (e as FieldError).path; } })();
+      const byWire = (() => { try { new BatchScan().read(encode(batch)); return 'ok'; } catch (e) { return (e as FieldError).path; } })();
+      expect(byWire).toBe(byObjects);
+    }), { numRuns: 2000 });
+  });
+
+  it('isUtf8 agrees with Node\'s UTF-8 decoder on random bytes (valid exactly when decoding and encoding again gives them back)', () => {
+    const bytes = fc.oneof(fc.uint8Array({ maxLength: 12 }),
+      fc.array(fc.constantFrom(0x41, 0x80, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x90), { maxLength: 8 }).map((a) => Uint8Array.from(a)));
+    fc.assert(fc.property(bytes, (b) => {
+      const roundTrip = Buffer.from(Buffer.from(b).toString('utf8'), 'utf8');
+      expect(isUtf8(b, 0, b.length)).toBe(Buffer.compare(roundTrip, Buffer.from(b)) === 0);
+    }), { numRuns: 5000 });
+  });
+
 });
 
 describe('correlator from bytes', () => {

@@ -3,15 +3,17 @@
 // `checkEventHead` / `checkBody` on each event it scans, so the JSON path, `analyze` of .pb files, the embedded
 // pipeline and the Kafka consumer accept and reject the same batches with the same reason. Pure.
 //  - host is set with a non-empty hostname and boot_id: state is keyed by (hostname, boot_id, device);
-//  - 64-bit counters (first_seq, dropped, now_ns) and every time/duration are non-negative integers below 2^64 (a
-//    JS number that large is no uint64: the encoder wraps it, 2^64 becomes 0);
+//  - 64-bit counters (first_seq, dropped, now_ns) and every time/duration are non-negative integers below 2^64 as
+//    numbers (2^64 - 1 read into a double is 2^64, which encodes as 0);
 //  - every event carries exactly one body (the oneof) and a device that looks like a PCI address
 //    (domain:bus:slot.function, hex; the domain may be 4–8 digits, e.g. VMD's 10000:);
 //  - ts_ns > 0 (CLOCK_MONOTONIC is never 0 when a probe fires; 0 means the field was never set);
 //  - durations and lock waits below one day: anything longer is a unit error or garbage, not a revoke;
 //  - BAR indexes 0..5 (vfio_pci_core_mmap() refuses the ROM and config regions), PCI power states 0..5;
 //  - enum values are names the schema knows (a decoder lets unknown numbers through);
-//  - DmaBufRevoke.dmabuf_count, MoveNotify.importer_count are plain uint32 (checked by the codecs).
+//  - DmaBufRevoke.dmabuf_count, MoveNotify.importer_count are plain uint32 (checked by the codecs);
+//  - string fields are UTF-8 (proto3 says so): the wire reader checks their bytes, these checks a decoded string for a
+//    lone surrogate (the one thing without a UTF-8 form).
 import { v1, type BodyKind, type Event, type EventBatch } from './model.js';
 
 /** A problem inside one message, with the field path (e.g. `events[3].zap.target`). */
@@ -23,8 +25,17 @@ export class FieldError extends Error {
 }
 
 export const MAX_DURATION_NS = 86_400 * 1e9;
-/** 2^64: every uint64 is below it (the double nearest to 2^64 − 1 is 2^64 itself, which an encoder writes as 0). */
-const U64_LIMIT = 2 ** 64;
+/** The reason for a string field that is not UTF-8, on every path. */
+export const INVALID_UTF8 = 'invalid UTF-8 (a proto3 string must be UTF-8)';
+/** A lone surrogate: the one thing a JS string can hold that has no UTF-8 form (protobufjs would encode it as the
+ * invalid bytes of a surrogate, which the wire reader rejects). */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** A string field of a decoded message: no lone surrogate (its UTF-8 is what the wire reader checks). */
+function utf8(v: unknown, at: At, field: string): void {
+  if (typeof v === 'string' && v.length > 0 && LONE_SURROGATE.test(v)) throw new FieldError(where(at, field), `${INVALID_UTF8}: a lone surrogate`);
+}
+
 const PCI_ADDRESS = /^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/;
 export const BODIES = ['deviceInfo', 'lockAcquire', 'lockRelease', 'zap', 'dmabufRevoke', 'moveNotify', 'barMmap',
   'barMunmap', 'barFault', 'trigger', 'triggerEnd', 'powerTransition', 'resetFunction'] as const satisfies readonly BodyKind[];
@@ -47,8 +58,13 @@ function nonNegativeInteger(v: unknown, at: At, field: string): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
     throw new FieldError(where(at, field), `expected a non-negative integer, got ${String(v)}`);
   }
-  if (v >= U64_LIMIT) throw new FieldError(where(at, field), `${String(v)} does not fit in 64 bits (≥ 2^64)`);
+  if (v >= U64_LIMIT) throw new FieldError(where(at, field), outOfUint64(v));
 }
+
+/** 2^64: a uint64 from 2^64 - 1024 up is this as a JS number, which has no uint64 encoding (protobufjs writes it, and
+ * any larger number, modulo 2^64: 2^64 as 0). Every reader rejects it: the .pb path reads such a varint as 2^64, the .jsonl path such a decimal. */
+const U64_LIMIT = 2 ** 64;
+const outOfUint64 = (v: number): string => `${String(v)} is not below 2^64, outside uint64 (from 2^64 - 1024 up, a uint64 is 2^64 as a number)`;
 
 function duration(v: unknown, at: At, field: string): void {
   nonNegativeInteger(v, at, field);
@@ -114,7 +130,7 @@ export function checkEventHead(bodies: number, body: BodyKind | undefined, tsNs:
   if (!tsNs || typeof tsNs !== 'number' || !Number.isInteger(tsNs) || tsNs <= 0) {
     throw new FieldError(where(at, 'tsNs'), `must be a positive integer (CLOCK_MONOTONIC ns), got ${String(tsNs ?? 0)}`);
   }
-  if (tsNs >= U64_LIMIT) throw new FieldError(where(at, 'tsNs'), `${String(tsNs)} does not fit in 64 bits (≥ 2^64)`);
+  if (tsNs >= U64_LIMIT) throw new FieldError(where(at, 'tsNs'), outOfUint64(tsNs));
   if (deviceChecked) return;
   if (!device) throw new FieldError(where(at, 'device'), `missing on a ${body!} event`);
   if (!goodDevices.has(device)) {
@@ -143,6 +159,7 @@ export function checkBody(body: BodyKind, msg: object, at: At): void {
       const m = msg as NonNullable<Event['moveNotify']>;
       nonNegativeInteger(m.dmabufId, at, 'moveNotify.dmabufId');
       duration(m.durationNs, at, 'moveNotify.durationNs');
+      (m.importers ?? []).forEach((x) => utf8(x, at, 'moveNotify.importers'));
       break;
     }
     case 'barMmap': {
@@ -182,6 +199,7 @@ export function checkBody(body: BodyKind, msg: object, at: At): void {
     case 'resetFunction': duration((msg as NonNullable<Event['resetFunction']>).durationNs, at, 'resetFunction.durationNs'); break;
     case 'deviceInfo': {
       const d = msg as NonNullable<Event['deviceInfo']>;
+      utf8(d.driver, at, 'deviceInfo.driver');
       powerState(d.powerState, at, 'deviceInfo.powerState');
       if (d.customVmOpsBars != null && d.customVmOpsBars >= BAR_MASK_LIMIT) {
         throw new FieldError(where(at, 'deviceInfo.customVmOpsBars'), `BAR bitmask ${d.customVmOpsBars} has bits above BAR ${MAX_BAR}`);
@@ -198,6 +216,8 @@ export function checkBatchHead(batch: Omit<EventBatch, 'events'>): void {
   if (!host) throw new FieldError('host', 'missing (hostname and bootId identify the event stream)');
   if (!host.hostname) throw new FieldError('host.hostname', 'missing or empty');
   if (!host.bootId) throw new FieldError('host.bootId', 'missing or empty');
+  utf8(host.hostname, 'host.hostname', ''); utf8(host.bootId, 'host.bootId', '');
+  utf8(host.kernelRelease, 'host.kernelRelease', ''); utf8(host.collectorVersion, 'host.collectorVersion', '');
   (host.capabilities ?? []).forEach((c, i) => knownEnum(v1.Capability, 'Capability', c, `host.capabilities[${i}]`, ''));
   nonNegativeInteger(batch.firstSeq, 'firstSeq', '');
   nonNegativeInteger(batch.dropped, 'dropped', '');
@@ -227,6 +247,7 @@ function checkEvent(ev: Event, at: At): void {
   if (ev.powerTransition != null) { bodies++; body = 'powerTransition'; }
   if (ev.resetFunction != null) { bodies++; body = 'resetFunction'; }
   checkEventHead(bodies, body, ev.tsNs, ev.device, at, () => BODIES.filter((b) => ev[b] !== undefined && ev[b] !== null));
+  utf8(ev.comm, at, 'comm');
   checkBody(body!, ev[body!] as object, at);
 }
 

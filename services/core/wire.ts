@@ -18,7 +18,7 @@ import {
   type BarFault, type BarMmap, type BarMunmap, type BodyKind, type Capability, type DeviceInfo, type DmaBufRevoke, type Event,
   type Cgroup, type HostInfo, type KernelStack, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
 } from './model.js';
-import { BODIES, FieldError, checkBatchHead, checkBody, checkEventHead, pciAddressBytes } from './validate.js';
+import { BODIES, FieldError, INVALID_UTF8, checkBatchHead, checkBody, checkEventHead, pciAddressBytes } from './validate.js';
 
 /** Bytes that are not a protobuf message at all (truncated, a length past the end, a bad wire type). */
 export class WireError extends Error {}
@@ -32,14 +32,37 @@ function varint(b: Uint8Array, end: number): number {
   if (x < 0x80) return x;
   x &= 0x7f;
   let mul = 0x80;
-  for (let i = 1; i < 10; i++) {
+  for (let i = 1; i < 7; i++) { // up to 49 bits: exact in a double
     if (pos >= end) throw new WireError(`truncated varint at byte ${pos}`);
     const byte = b[pos++]!;
     x += (byte & 0x7f) * mul;
     if (byte < 0x80) return x;
     mul *= 0x80;
   }
+  // bytes 8 to 10: the value's two 32-bit halves, bits past 64 dropped, then one rounding to a double (protobufjs'
+  // LongBits.toNumber(true)), so both readers give the same number for a uint64 above 2^53
+  const lo = x >>> 0;
+  let hi = Math.floor(x / 2 ** 32);
+  for (let i = 7; i < 10; i++) {
+    if (pos >= end) throw new WireError(`truncated varint at byte ${pos}`);
+    const byte = b[pos++]!;
+    hi |= (byte & 0x7f) << (7 * i - 32);
+    if (byte < 0x80) return lo + (hi >>> 0) * 2 ** 32;
+  }
   throw new WireError(`varint longer than 10 bytes at byte ${pos}`);
+}
+
+/** A field's tag, (field number << 3) | wire type. The encoding spec makes it a uint32 varint with a field number of
+ * 1 or more: a tag of more than 5 bytes, above 32 bits or with field number 0 is not protobuf. (varint() would return
+ * a double that loses low bits past 2^53, e.g. 2^64 - 1 read as field 0, wire type 0, where protobufjs' uint32 sees
+ * wire type 7.) */
+function readTag(b: Uint8Array, end: number): number {
+  const from = pos;
+  if (from < end && b[from]! >= 8 && b[from]! < 0x80) return b[pos++]!;
+  const t = varint(b, end);
+  if (pos - from > 5 || t > 0xffff_ffff) throw new WireError(`tag at byte ${from} is not a 32-bit varint`);
+  if (t < 8) throw new WireError(`field number 0 at byte ${from}`);
+  return t;
 }
 
 /** A varint read for a 32-bit field: its low 32 bits, exactly (a 64-bit double cannot hold a 10-byte varint, e.g. a
@@ -69,7 +92,11 @@ const i32 = (x: number): number => x | 0;
 const s32 = (u: number): number => ((u >>> 1) ^ -(u & 1)) | 0;
 
 /** Skip a field's value of `wireType` (the tag is read). */
-function skip(b: Uint8Array, wireType: number, end: number): void {
+/** Groups nested deeper than this are not read (protobufjs' Reader.recursionLimit is 100): each level is a recursive
+ * call, and a frame of 0x3b bytes would otherwise overflow the stack (a RangeError, not a rejection). */
+const MAX_GROUP_DEPTH = 100;
+
+function skip(b: Uint8Array, wireType: number, end: number, depth = 0): void {
   switch (wireType) {
     case 0: varint(b, end); return;
     case 1: pos += 8; break;
@@ -77,10 +104,11 @@ function skip(b: Uint8Array, wireType: number, end: number): void {
     case 5: pos += 4; break;
     case 3: { // group: skip to its end tag
       for (;;) {
-        const tag = varint(b, end);
+        const tag = readTag(b, end);
         const wt = tag & 7;
         if (wt === 4) return;
-        skip(b, wt, end);
+        if (wt === 3 && depth >= MAX_GROUP_DEPTH) throw new WireError(`groups nested more than ${MAX_GROUP_DEPTH} deep at byte ${pos}`);
+        skip(b, wt, end, depth + 1);
       }
     }
     default: throw new WireError(`invalid wire type ${wireType} at byte ${pos}`);
@@ -106,8 +134,30 @@ function wrongWireType(at: number, field: string, got: number, want: number, kin
   throw new FieldError(path, `wire type ${got} (${WIRE_TYPES[got] ?? 'invalid'}), the schema says ${want} (${WIRE_TYPES[want]})`);
 }
 
-const utf8 = new TextDecoder();
+// proto3 `string` fields must be UTF-8 (the encoding spec; protobufjs does not check, it drops or merges bad bytes).
+// ignoreBOM: a leading U+FEFF is a character of the string, as protobufjs reads it, not a mark to strip.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const strictUtf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
+/** Bytes the scan checked (or, in an error message, any bytes: bad ones become U+FFFD). */
 const decodeString = (b: Uint8Array, from: number, to: number): string => (from === to ? '' : utf8.decode(b.subarray(from, to)));
+
+/** Whether b[from, to) is UTF-8 (ASCII without decoding). */
+export function isUtf8(b: Uint8Array, from: number, to: number): boolean {
+  let i = from;
+  while (i < to && b[i]! < 0x80) i++;
+  if (i === to) return true;
+  try { strictUtf8.decode(b.subarray(i, to)); return true; } catch { return false; }
+}
+
+/** A string field's bytes, checked: invalid UTF-8 is a FieldError naming the field. `at`: the event index (-1: none). */
+function checkUtf8(b: Uint8Array, from: number, to: number, at: number, field: string): void {
+  if (!isUtf8(b, from, to)) throw new FieldError(at >= 0 ? `events[${at}].${field}` : field, INVALID_UTF8);
+}
+/** A checked string field, decoded. */
+function utf8String(b: Uint8Array, from: number, to: number, at: number, field: string): string {
+  checkUtf8(b, from, to, at, field);
+  return decodeString(b, from, to);
+}
 
 // ---- the body oneof ----
 /** Oneof members by field number (Event.body). */
@@ -191,7 +241,7 @@ export class BatchScan {
     const end = frame.length;
     pos = 0;
     while (pos < end) {
-      const tag = varint(b, end);
+      const tag = readTag(b, end);
       const field = tag >>> 3, wt = tag & 7;
       if (field === EB.events) {
         if (wt !== 2) wrongWireType(-1, 'events', wt, 2);
@@ -228,7 +278,7 @@ export class BatchScan {
     pos = from;
     while (pos < end) {
       const at = pos;
-      const tag = varint(b, end);
+      const tag = readTag(b, end);
       const field = tag >>> 3, wt = tag & 7;
       if (field === EV.tsNs) ts = scalar(b, end, wt, i, 'tsNs');
       else if (field === EV.tid) tid = scalar32(b, end, wt, i, 'tid');
@@ -255,6 +305,7 @@ export class BatchScan {
     this.evFrom = from; this.evEnd = end;
     if (pciAddressBytes(b, devStart, devEnd)) checkEventHead(bodies, kind, ts, null, i, this.present, true);
     else checkEventHead(bodies, kind, ts, decodeString(b, devStart, devEnd), i, this.present); // throws, naming the device
+    checkUtf8(b, commStart, commEnd, i, 'comm');
     checkBody(kind!, msg!, i);
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
@@ -318,7 +369,7 @@ function bodiesIn(b: Uint8Array, from: number, end: number): string[] {
   const out: string[] = [];
   pos = from;
   while (pos < end) {
-    const tag = varint(b, end);
+    const tag = readTag(b, end);
     const kind = BODY_BY_FIELD[tag >>> 3];
     if (kind && (tag & 7) === 2 && !out.includes(kind)) out.push(kind);
     skip(b, tag & 7, end);
@@ -331,7 +382,7 @@ function eventTs(b: Uint8Array, from: number, end: number): number {
   let ts = 0;
   pos = from;
   while (pos < end) {
-    const tag = varint(b, end);
+    const tag = readTag(b, end);
     if (tag === (EV.tsNs << 3)) ts = varint(b, end);
     else skip(b, tag & 7, end);
   }
@@ -414,7 +465,7 @@ function decodeHostInfo(b: Uint8Array, from: number, end: number): HostInfo {
   const saved = pos;
   pos = from;
   while (pos < end) {
-    const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+    const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
     if (f === HI.capabilities) {
       if (wt === 0) info.capabilities.push(i32(varint32(b, end)) as Capability);
       else if (wt === 2) { const stop = lengthDelimited(b, end); while (pos < stop) info.capabilities.push(i32(varint32(b, stop)) as Capability); }
@@ -423,7 +474,7 @@ function decodeHostInfo(b: Uint8Array, from: number, end: number): HostInfo {
       const name = f === HI.hostname ? 'hostname' : f === HI.bootId ? 'bootId' : f === HI.kernelRelease ? 'kernelRelease' : 'collectorVersion';
       if (wt !== 2) wrongWireType(-1, `host.${name}`, wt, 2);
       const stop = lengthDelimited(b, end);
-      info[name] = decodeString(b, pos, stop);
+      info[name] = utf8String(b, pos, stop, -1, `host.${name}`);
       pos = stop;
     } else skip(b, wt, end);
   }
@@ -479,7 +530,7 @@ class BodyDecoder {
       case 'barFault': {
         const m = o.barFault; m.bar = 0; m.mappingId = 0; m.ok = false;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === BF.bar) m.bar = v32(wt, 'bar'); else if (f === BF.mappingId) m.mappingId = v(wt, 'mappingId');
           else if (f === BF.ok) m.ok = v(wt, 'ok') !== 0; else skip(b, wt, end);
         }
@@ -488,27 +539,31 @@ class BodyDecoder {
       case 'lockAcquire': {
         const m = o.lockAcquire; m.waitNs = 0;
         while (pos < end) {
-          const tag = varint(b, end), wt = tag & 7;
+          const tag = readTag(b, end), wt = tag & 7;
           if (tag >>> 3 === LA.waitNs) m.waitNs = v(wt, 'waitNs'); else skip(b, wt, end);
         }
         return m;
       }
       case 'lockRelease':
-        while (pos < end) { const tag = varint(b, end); skip(b, tag & 7, end); }
+        while (pos < end) { const tag = readTag(b, end); skip(b, tag & 7, end); }
         return o.lockRelease;
       case 'moveNotify': {
         const m = o.moveNotify; m.dmabufId = 0; m.importerCount = 0; m.durationNs = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === MN.dmabufId) m.dmabufId = v(wt, 'dmabufId'); else if (f === MN.importerCount) m.importerCount = v32(wt, 'importerCount');
-          else if (f === MN.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
+          else if (f === MN.durationNs) m.durationNs = v(wt, 'durationNs');
+          else if (f === MN.importers) { // repeated string: checked, not kept (nothing reads it)
+            if (wt !== 2) wrongWireType(at, 'moveNotify.importers', wt, 2);
+            const stop = lengthDelimited(b, end); checkUtf8(b, pos, stop, at, 'moveNotify.importers'); pos = stop;
+          } else skip(b, wt, end);
         }
         return m;
       }
       case 'trigger': {
         const m = o.trigger; m.kind = 0; m.groupId = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === TR.kind) m.kind = i32(v32(wt, 'kind')); else if (f === TR.groupId) m.groupId = v(wt, 'groupId'); else skip(b, wt, end);
         }
         return m;
@@ -516,7 +571,7 @@ class BodyDecoder {
       case 'dmabufRevoke': {
         const m = o.dmabufRevoke; m.revoked = false; m.dmabufCount = 0; m.durationNs = 0; m.deviceHasVmas = null;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === DR.revoked) m.revoked = v(wt, 'revoked') !== 0; else if (f === DR.dmabufCount) m.dmabufCount = v32(wt, 'dmabufCount');
           else if (f === DR.durationNs) m.durationNs = v(wt, 'durationNs'); else if (f === DR.deviceHasVmas) m.deviceHasVmas = v(wt, 'deviceHasVmas') !== 0;
           else skip(b, wt, end);
@@ -526,7 +581,7 @@ class BodyDecoder {
       case 'zap': {
         const m = o.zap; m.start = 0; m.length = 0; m.durationNs = 0; m.target = 0; m.hadVmas = null;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === ZP.start) m.start = v(wt, 'start'); else if (f === ZP.length) m.length = v(wt, 'length');
           else if (f === ZP.durationNs) m.durationNs = v(wt, 'durationNs'); else if (f === ZP.target) m.target = i32(v32(wt, 'target'));
           else if (f === ZP.hadVmas) m.hadVmas = v(wt, 'hadVmas') !== 0; else skip(b, wt, end);
@@ -536,7 +591,7 @@ class BodyDecoder {
       case 'barMmap': {
         const m = o.barMmap; m.bar = 0; m.backing = 0; m.mappingId = 0; m.length = 0; m.snapshot = false;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === BM.bar) m.bar = v32(wt, 'bar'); else if (f === BM.backing) m.backing = i32(v32(wt, 'backing'));
           else if (f === BM.mappingId) m.mappingId = v(wt, 'mappingId'); else if (f === BM.length) m.length = v(wt, 'length');
           else if (f === BM.snapshot) m.snapshot = v(wt, 'snapshot') !== 0; else skip(b, wt, end);
@@ -546,7 +601,7 @@ class BodyDecoder {
       case 'barMunmap': {
         const m = o.barMunmap; m.bar = 0; m.mappingId = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === BU.bar) m.bar = v32(wt, 'bar'); else if (f === BU.mappingId) m.mappingId = v(wt, 'mappingId'); else skip(b, wt, end);
         }
         return m;
@@ -555,10 +610,10 @@ class BodyDecoder {
         const m = o.deviceInfo; m.driver = ''; m.zapBarsOnRevoke = null; m.dmabufBarMmap = false; m.memoryEnabled = null;
         m.powerState = null; m.revoked = null; m.openCount = null; m.noCommandMemory = null; m.customVmOpsBars = null;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === DI.driver) {
             if (wt !== 2) wrongWireType(at, 'deviceInfo.driver', wt, 2);
-            const stop = lengthDelimited(b, end); m.driver = decodeString(b, pos, stop); pos = stop;
+            const stop = lengthDelimited(b, end); m.driver = utf8String(b, pos, stop, at, 'deviceInfo.driver'); pos = stop;
           } else if (f === DI.zapBarsOnRevoke) m.zapBarsOnRevoke = v(wt, 'zapBarsOnRevoke') !== 0;
           else if (f === DI.dmabufBarMmap) m.dmabufBarMmap = v(wt, 'dmabufBarMmap') !== 0;
           else if (f === DI.memoryEnabled) m.memoryEnabled = v(wt, 'memoryEnabled') !== 0;
@@ -574,7 +629,7 @@ class BodyDecoder {
       case 'triggerEnd': {
         const m = o.triggerEnd; m.kind = 0; m.ret = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === TE.kind) m.kind = i32(v32(wt, 'kind')); else if (f === TE.ret) m.ret = s32(v32(wt, 'ret')); else skip(b, wt, end);
         }
         return m;
@@ -582,7 +637,7 @@ class BodyDecoder {
       case 'powerTransition': {
         const m = o.powerTransition; m.from = 0; m.to = 0; m.durationNs = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === PT.from) m.from = v32(wt, 'from'); else if (f === PT.to) m.to = v32(wt, 'to');
           else if (f === PT.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
         }
@@ -591,7 +646,7 @@ class BodyDecoder {
       case 'resetFunction': {
         const m = o.resetFunction; m.ret = 0; m.durationNs = 0;
         while (pos < end) {
-          const tag = varint(b, end), f = tag >>> 3, wt = tag & 7;
+          const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === RF.ret) m.ret = s32(v32(wt, 'ret')); else if (f === RF.durationNs) m.durationNs = v(wt, 'durationNs'); else skip(b, wt, end);
         }
         return m;
@@ -642,7 +697,7 @@ export class WireEvent implements Event {
     let out: number | string = wireType === 0 ? 0 : '';
     pos = this.start;
     while (pos < end) {
-      const tag = varint(b, end);
+      const tag = readTag(b, end);
       if (tag >>> 3 === field && (tag & 7) === wireType) {
         if (wireType === 0) out = wide ? varint(b, end) : varint32(b, end);
         else { const stop = lengthDelimited(b, end); out = this.comms.get(b, pos, stop); pos = stop; }
@@ -660,7 +715,7 @@ export class WireEvent implements Event {
     this.tsNs = ts; this.tid = tid; this.cpu = cpu; this.device = device;
     if (bodyAt === 0) return this; // no body (offset 0 is the batch's own first tag)
     pos = bodyAt;
-    const tag = varint(frame, end);
+    const tag = readTag(frame, end);
     const kind = BODY_BY_FIELD[tag >>> 3];
     if (!kind || (tag & 7) !== 2) return this;
     const stop = lengthDelimited(frame, end);
