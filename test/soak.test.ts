@@ -210,10 +210,14 @@ describe('soak: the Kafka pipeline through kills, an outage, poison, disorder an
     const poisoned = messages.filter((m) => Buffer.compare(m.value, Buffer.from(poison)) === 0);
     expect(poisoned.length).toBe(1);
     expect(analysis.summary.input.skippedInput).toBe(1);
+    // The dead-letter topic is at-least-once, as the findings topic: a correlator killed after dead-lettering a message
+    // and before committing its offset dead-letters it again on restart (its source-partition/offset headers say it
+    // is the same message). Only the poisoned message is there, every copy with its reason.
     const dlq = await readTopicMessages(broker.bootstrap, topics.dlqTopic);
-    expect(dlq.map((m) => [m.headers['source-partition'], m.headers['source-offset']]))
-      .toEqual([[String(poisoned[0]!.partition), String(poisoned[0]!.offset)]]);
-    expect(dlq[0]!.headers.reason).toMatch(/^invalid batch: events\[0\]\.barFault\.bar: wire type 5/);
+    expect(dlq.length).toBeGreaterThanOrEqual(1);
+    expect([...new Set(dlq.map((m) => `${m.headers['source-partition']}/${m.headers['source-offset']}`))])
+      .toEqual([`${poisoned[0]!.partition}/${poisoned[0]!.offset}`]);
+    for (const m of dlq) expect(m.headers.reason).toMatch(/^invalid batch: events\[0\]\.barFault\.bar: wire type 5/);
 
     // the store equals analyze of the same messages
     const stored = await readStore(dataDir);
