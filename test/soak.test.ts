@@ -29,6 +29,7 @@ import {
 import { hostBatches } from './support/kafka/fleet.js';
 import { poisonBatch } from './support/poison.js';
 import { mountTmpfs, type Tmpfs } from './support/tmpfs.js';
+import { lengthPrefixed } from '../bench/fuzz-inputs.js';
 
 let broker: TestBroker;
 const dirs: string[] = [];
@@ -54,18 +55,6 @@ const TICK_MS = 50;
 const SMALL_DISK = 128 << 10;
 const OUTAGE_MS = 5_000;
 const AFTER_KILL_MS = 5_000;
-
-function lengthPrefixed(frames: Uint8Array[]): Buffer {
-  const parts: Uint8Array[] = [];
-  for (const f of frames) {
-    const prefix: number[] = [];
-    let n = f.length;
-    while (n > 127) { prefix.push((n & 127) | 128); n >>>= 7; }
-    prefix.push(n);
-    parts.push(Uint8Array.from(prefix), f);
-  }
-  return Buffer.concat(parts);
-}
 
 interface Collector { name: string; events: Event[]; next: number; out: CollectorOutput; sink: KafkaEventSink; failures: OutputFailure[] }
 
