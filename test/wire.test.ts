@@ -8,7 +8,7 @@ import { analyzeBatches, analyzeFrames } from '../services/core/analysis.js';
 import { Correlator } from '../services/core/correlator/index.js';
 import { bodyOf, v1, type Event, type EventBatch } from '../services/core/model.js';
 import { FieldError, validateBatch } from '../services/core/validate.js';
-import { BatchScan, NameTable, WireError, WireEvent, isUtf8 } from '../services/core/wire.js';
+import { BatchScan, NameTable, STRIDE, WireError, WireEvent, isUtf8 } from '../services/core/wire.js';
 import { anyEvent, event, u64 } from './support/arbitraries.js';
 
 const S = 1e9;
@@ -29,15 +29,20 @@ function view(ev: Event): Record<string, unknown> {
     body: kind ?? null, fields };
 }
 
-/** Every event of a frame through scan + load, as `view`s. */
+/** Every event of a frame through scan + load, as `view`s. Each event is read both ways the wire reader has: its body
+ * decoded from the frame again (`load`) and taken from the numbers the scan packed (`loadPacked`, what the reorder
+ * buffer releases; the scan's fast path or, outside its limits, decode + checkBody + packBody): they must agree. */
 function wireViews(frame: Uint8Array): Record<string, unknown>[] {
   const scan = new BatchScan().read(frame);
   const names = new NameTable();
   const out: Record<string, unknown>[] = [];
-  const ev = new WireEvent();
+  const ev = new WireEvent(), packed = new WireEvent();
   for (let i = 0; i < scan.count; i++) {
     const device = names.get(frame, scan.devStart[i]!, scan.devEnd[i]!);
-    out.push(view(ev.load(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.ts[i]!, scan.tid[i]!, scan.cpu[i]!, device)));
+    const v = view(ev.load(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.ts[i]!, scan.tid[i]!, scan.cpu[i]!, device));
+    expect(view(packed.loadPacked(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.body[i]!, scan.vals, i * STRIDE,
+      scan.ts[i]!, scan.tid[i]!, scan.cpu[i]!, device))).toEqual(v);
+    out.push(v);
   }
   return out;
 }
@@ -286,5 +291,26 @@ describe('correlator from bytes', () => {
     const expected = analyzeBatches(batches);
     expect(episodes).toEqual(expected.episodes);
     expect(c.stats).toEqual(expected.stats);
+  });
+});
+
+describe('NameTable', () => {
+  const enc = new TextEncoder();
+  it('returns each name exactly, whatever the lengths, near-misses and table size', () => {
+    // near-misses: names that share length and last bytes (the table's key) and differ only in the middle
+    const name = fc.oneof(
+      fc.tuple(fc.constantFrom('0000', '0001', '10000', '0000000a', 'ABCD'), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 31 }), fc.integer({ min: 0, max: 7 }))
+        .map(([d, b, s, f]) => `${d}:${b.toString(16).padStart(2, '0')}:${s.toString(16).padStart(2, '0')}.${f}`),
+      fc.string({ minLength: 1, maxLength: 20 }),
+      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 6 }));
+    fc.assert(fc.property(fc.array(name, { minLength: 1, maxLength: 80 }), fc.array(fc.nat(), { maxLength: 200 }), (names, picks) => {
+      const t = new NameTable();
+      for (const p of [...names.keys(), ...picks]) {
+        const n = names[p % names.length]!;
+        const bytes = enc.encode(`xx${n}yy`); // at an offset, as in a frame
+        const got = t.get(bytes, 2, bytes.length - 2);
+        expect(got).toBe(n);
+      }
+    }), { numRuns: 300 });
   });
 });

@@ -105,10 +105,32 @@ function bar(v: unknown, at: At, field: string): void {
   if (typeof v === 'number' && v > MAX_BAR) throw new FieldError(where(at, field), `BAR index ${v} outside 0..${MAX_BAR}`);
 }
 
+/** The largest number of an enum whose numbers are 0..max (-1: not contiguous). */
+function enumMax(values: object): number {
+  const k = known(values);
+  return typeof k === 'number' ? k : -1;
+}
+
+/** The checks of checkBody as limits on the numbers a body carries on the wire (varints: integers from 0). The wire
+ * reader's fast path accepts a body only within them, and sends everything else through checkBody, so a body the fast
+ * path accepts is one checkBody passes. */
+export const WIRE_LIMITS = {
+  /** nonNegativeInteger: below 2^64 */ u64: U64_LIMIT,
+  /** duration: below one day */ durationNs: MAX_DURATION_NS,
+  bar: MAX_BAR,
+  powerState: MAX_POWER_STATE,
+  zapTarget: enumMax(v1.Zap.ZapTarget),
+  backing: enumMax(v1.BarMmap.Backing),
+  triggerKind: enumMax(v1.TriggerKind),
+} as const;
+
 /** Device strings already checked (bounded: cleared when full). */
 const goodDevices = new Set<string>();
 
-const isHex = (c: number): boolean => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+/** 1 for the bytes of 0-9, A-F, a-f. */
+const HEX = new Uint8Array(256);
+for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
+const isHex = (c: number): boolean => HEX[c] === 1;
 
 /** PCI_ADDRESS on UTF-8 bytes, without decoding them (the wire reader checks every event's device this way). */
 export function pciAddressBytes(b: Uint8Array, from: number, to: number): boolean {
@@ -212,13 +234,24 @@ export function checkBody(body: BodyKind, msg: object, at: At): void {
 
 /** The batch's own fields: host (hostname, boot_id, capabilities), first_seq, dropped, now_ns. */
 export function checkBatchHead(batch: Omit<EventBatch, 'events'>): void {
-  const host = batch.host;
+  checkHost(batch.host);
+  checkBatchCounters(batch);
+}
+
+/** EventBatch.host: present, hostname and boot_id non-empty, strings UTF-8, capabilities known. (The wire reader runs
+ * it once per distinct HostInfo bytes: a host sends the same one in every batch.) */
+export function checkHost(host: EventBatch['host']): void {
   if (!host) throw new FieldError('host', 'missing (hostname and bootId identify the event stream)');
   if (!host.hostname) throw new FieldError('host.hostname', 'missing or empty');
   if (!host.bootId) throw new FieldError('host.bootId', 'missing or empty');
   utf8(host.hostname, 'host.hostname', ''); utf8(host.bootId, 'host.bootId', '');
   utf8(host.kernelRelease, 'host.kernelRelease', ''); utf8(host.collectorVersion, 'host.collectorVersion', '');
-  (host.capabilities ?? []).forEach((c, i) => knownEnum(v1.Capability, 'Capability', c, `host.capabilities[${i}]`, ''));
+  const caps = host.capabilities ?? [];
+  for (let i = 0; i < caps.length; i++) knownEnum(v1.Capability, 'Capability', caps[i], `host.capabilities[${i}]`, '');
+}
+
+/** first_seq, dropped, now_ns. */
+export function checkBatchCounters(batch: Pick<EventBatch, 'firstSeq' | 'dropped' | 'nowNs'>): void {
   nonNegativeInteger(batch.firstSeq, 'firstSeq', '');
   nonNegativeInteger(batch.dropped, 'dropped', '');
   nonNegativeInteger(batch.nowNs, 'nowNs', '');

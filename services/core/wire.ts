@@ -1,8 +1,10 @@
 // The wire reader: every protobuf EventBatch that enters revokescope (analyze of .pb files, the embedded pipeline,
 // the Kafka consumer) is read here, so every path accepts and rejects the same bytes for the same reason.
-// `BatchScan.read` walks a frame once and keeps, per event, only what ordering and routing need (ts, tie-break
-// keys, the body's field number, the device name's bytes); `WireEvent.load` decodes one event's body later, into
-// reused objects, when the correlator's reorder buffer releases it. Nothing per event outlives the young generation.
+// `BatchScan.read` walks a frame once and keeps, per event, what ordering and routing need (ts, tie-break keys, the
+// body's field number, the device name's bytes) and the body's numbers (packBody: at most PACKED per event, a scan's
+// fast path decodes and checks them in one pass); `WireEvent.loadPacked` fills reused objects from those numbers when
+// the correlator's reorder buffer releases the event (`load` decodes the body from the frame again: DeviceInfo, the
+// store). Nothing per event outlives the young generation.
 // Strict, as the proto says: a known field with the wrong wire type is an error (protobufjs would read it by number
 // whatever its wire type), an event must carry exactly one body, and every event passes the same checks as
 // decoded batches (validate.ts: ts, device, BAR and power ranges, enums, durations). Unknown fields are skipped.
@@ -18,7 +20,7 @@ import {
   type BarFault, type BarMmap, type BarMunmap, type BodyKind, type Capability, type DeviceInfo, type DmaBufRevoke, type Event,
   type Cgroup, type HostInfo, type KernelStack, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
 } from './model.js';
-import { BODIES, FieldError, INVALID_UTF8, checkBatchHead, checkBody, checkEventHead, pciAddressBytes } from './validate.js';
+import { BODIES, FieldError, INVALID_UTF8, WIRE_LIMITS, checkBatchCounters, checkBody, checkHost, checkEventHead, pciAddressBytes } from './validate.js';
 
 /** Bytes that are not a protobuf message at all (truncated, a length past the end, a bad wire type). */
 export class WireError extends Error {}
@@ -165,6 +167,12 @@ const BODY_BY_FIELD: (BodyKind | undefined)[] = [];
 for (const [name, no] of Object.entries(EV)) if (no >= EV.deviceInfo) BODY_BY_FIELD[no] = name as BodyKind;
 export const bodyOfField = (field: number): BodyKind | undefined => BODY_BY_FIELD[field];
 
+/** Tags of the event's own fields that the correlator reads after the scan (the scan checked their wire types). */
+const PID_TAG = EV.pid << 3;
+const CGROUP_TAG = EV.cgroupId << 3;
+const STACK_TAG = EV.stackId << 3;
+const COMM_TAG = (EV.comm << 3) | 2;
+
 // ---- the scan ----
 /** One frame's header and per-event columns (reused by the next scan: copy out what you keep). */
 export class BatchScan {
@@ -205,6 +213,10 @@ export class BatchScan {
   /** Event.cgroup_id and Event.stack_id (0: not sent). */
   cgroupId = new Float64Array(64);
   stackId = new Float64Array(64);
+  /** Per event STRIDE numbers: the body's (packBody, PACKED) and then pid, cgroup_id, stack_id and the comm's bytes
+   * [start, end) (HEAD_*). Reused by the next scan: takeVals() copies them out. A JS array of doubles, not a
+   * Float64Array: its copies are plain young-generation objects (a typed array's copy has its own off-heap buffer). */
+  vals: number[] = new Array<number>(64 * STRIDE).fill(0.5);
 
   private grow(): void {
     const n = this.start.length * 2;
@@ -214,13 +226,17 @@ export class BatchScan {
     this.devStart = g(this.devStart, Int32Array); this.devEnd = g(this.devEnd, Int32Array);
     this.pid = g(this.pid, Float64Array); this.commStart = g(this.commStart, Int32Array); this.commEnd = g(this.commEnd, Int32Array);
     this.cgroupId = g(this.cgroupId, Float64Array); this.stackId = g(this.stackId, Float64Array);
+    for (let k = this.vals.length; k < n * STRIDE; k++) this.vals.push(0.5);
   }
 
   /** Read and check a length-delimited EventBatch. Throws WireError on bytes that are not protobuf, FieldError (with the
    * field path) on a batch the schema or the checks of validate.ts reject. */
   read(frame: Uint8Array): this {
     this.walk(frame, true);
-    checkBatchHead(this);
+    // the same checks, in the same order, as checkBatchHead on a decoded batch; the host's once per distinct bytes
+    if (!this.host) checkHost(this.host);
+    else if (this.hosts.error) throw this.hosts.error;
+    checkBatchCounters(this);
     return this;
   }
 
@@ -274,7 +290,7 @@ export class BatchScan {
     const i = this.count++;
     this.start[i] = from; this.end[i] = end;
     let ts = 0, tid = 0, cpu = 0, pid = 0, cgroup = 0, stack = 0, body = 0, bodyAt = 0, bodies = 0, devStart = 0, devEnd = 0, commStart = 0, commEnd = 0;
-    let msg: object | undefined;
+    let msg: object | null = null;
     pos = from;
     while (pos < end) {
       const at = pos;
@@ -296,21 +312,33 @@ export class BatchScan {
           // in the order validate.ts checks a decoded event.
           if (body !== field) bodies++;
           body = field; bodyAt = at;
-          msg = this.bodies.decode(BODY_BY_FIELD[field]!, b, pos, stop, i);
+          const from = pos;
+          if (scanBody(field, b, stop, this.vals, i * STRIDE)) msg = null;
+          else msg = this.bodies.decode(field, b, from, stop, i);
         }
         pos = stop;
       } else skip(b, wt, end);
     }
     const kind = bodies === 1 ? BODY_BY_FIELD[body] : undefined; // several members of the oneof: checkEventHead names them
     this.evFrom = from; this.evEnd = end;
-    if (pciAddressBytes(b, devStart, devEnd)) checkEventHead(bodies, kind, ts, null, i, this.present, true);
-    else checkEventHead(bodies, kind, ts, decodeString(b, devStart, devEnd), i, this.present); // throws, naming the device
+    if (pciAddressBytes(b, devStart, devEnd)) {
+      // one body and a ts in range (a varint is an integer from 0) pass checkEventHead: call it only to throw
+      if (bodies !== 1 || !(ts > 0 && ts < WIRE_LIMITS.u64)) checkEventHead(bodies, kind, ts, null, i, this.present, true);
+    } else checkEventHead(bodies, kind, ts, decodeString(b, devStart, devEnd), i, this.present); // throws, naming the device
     checkUtf8(b, commStart, commEnd, i, 'comm');
-    checkBody(kind!, msg!, i);
+    if (msg) { // the slow path: the body outside the fast path's limits (or a DeviceInfo)
+      checkBody(kind!, msg, i);
+      packBody(body, msg, this.vals, i * STRIDE);
+    }
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
     this.cgroupId[i] = cgroup; this.stackId[i] = stack;
+    const v = this.vals, o = i * STRIDE;
+    v[o + HEAD_PID] = pid; v[o + HEAD_CGROUP] = cgroup; v[o + HEAD_STACK] = stack; v[o + HEAD_COMM] = commStart; v[o + HEAD_COMM + 1] = commEnd;
   }
+
+  /** This frame's `vals`, copied (the reorder buffer keeps them with the frame until its events are released). */
+  takeVals(): number[] { return this.vals.slice(0, this.count * STRIDE); }
 }
 
 /** EventBatch.cgroups[at]: Cgroup { id, path, pod_name }. */
@@ -394,36 +422,47 @@ function eventTs(b: Uint8Array, from: number, end: number): number {
  * a handful of devices: a short list compared from the end (PCI addresses share their "0000:" start), then a
  * hash map past 32 names. */
 export class NameTable {
+  /** Up to 32 ASCII names of 8 to 16 bytes (every PCI address), each as a key (length and three end bytes) and its
+   * first and last 8 bytes as int32 words: together they are all of its bytes, so equal numbers are equal names. */
   private readonly few: string[] = [];
+  /** Per name: key, head word 0, head word 1, tail word, side by side (one or two cache lines for a host's names). */
+  private readonly words = new Int32Array(32 * 4);
+  /** Every other name, by FNV-1a (created when the first such name comes). */
   private byHash: Map<number, string> | null = null;
 
   get(b: Uint8Array, from: number, to: number): string {
     const len = to - from;
     if (len === 0) return '';
-    const few = this.few;
-    for (let k = 0; k < few.length; k++) {
-      const s = few[k]!;
-      if (s.length !== len) continue;
-      let i = len - 1;
-      while (i >= 0 && s.charCodeAt(i) === b[from + i]) i--;
-      if (i < 0) return s;
+    const fits = len >= 8 && len <= 16;
+    let key = 0, h0 = 0, h1 = 0, t = 0;
+    if (fits) {
+      key = len | (b[to - 1]! << 8) | (b[to - 3]! << 16) | (b[to - 4]! << 24);
+      h0 = word(b, from); h1 = word(b, from + 4); t = word(b, to - 8);
+      const few = this.few, w = this.words;
+      for (let k = 0, o = 0; k < few.length; k++, o += 4) {
+        if (w[o] === key && w[o + 1] === h0 && w[o + 2] === h1 && w[o + 3] === t) return few[k]!;
+      }
     }
     if (this.byHash) {
       const h = fnv1a(b, from, to);
       const known = this.byHash.get(h);
       if (known !== undefined && sameAscii(known, b, from, to)) return known;
-      const s = decodeString(b, from, to);
-      if (known === undefined && this.byHash.size < 65536) this.byHash.set(h, s);
-      return s;
     }
     const s = decodeString(b, from, to);
-    if (sameAscii(s, b, from, to)) { // ASCII: byte-comparable
-      few.push(s);
-      if (few.length === 32) this.byHash = new Map();
+    if (fits && this.few.length < 32 && sameAscii(s, b, from, to)) {
+      const o = this.few.length * 4, w = this.words;
+      w[o] = key; w[o + 1] = h0; w[o + 2] = h1; w[o + 3] = t;
+      this.few.push(s);
+    } else if (sameAscii(s, b, from, to)) { // ASCII: byte-comparable
+      this.byHash ??= new Map();
+      if (this.byHash.size < 65536) this.byHash.set(fnv1a(b, from, to), s);
     }
     return s;
   }
 }
+
+/** Four bytes from b[at] as an int32 (little-endian). */
+const word = (b: Uint8Array, at: number): number => b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
 
 /** 32-bit FNV-1a of b[from, to): the key of the byte-keyed caches below. */
 function fnv1a(b: Uint8Array, from: number, to: number): number {
@@ -441,21 +480,41 @@ function sameAscii(s: string, b: Uint8Array, from: number, to: number): boolean 
 /** Decoded HostInfo by its bytes: a host sends the same HostInfo in every batch, decode it once. The
  * objects are shared: read them, do not change them. */
 class HostInfoCache {
-  private readonly byHash = new Map<number, { bytes: Uint8Array; info: HostInfo }>();
+  private readonly byHash = new Map<number, { bytes: Uint8Array; info: HostInfo; error: FieldError | null }>();
+  /** What checkHost said of the HostInfo the last get() returned (null: it passed). */
+  error: FieldError | null = null;
 
   get(b: Uint8Array, from: number, to: number): HostInfo {
-    const h = fnv1a(b, from, to);
+    const h = wordHash(b, from, to);
     const known = this.byHash.get(h);
-    if (known && known.bytes.length === to - from) {
-      let same = true;
-      for (let i = 0; i < known.bytes.length; i++) if (known.bytes[i] !== b[from + i]) { same = false; break; }
-      if (same) return known.info;
-    }
+    if (known && sameBytes(known.bytes, b, from, to)) { this.error = known.error; return known.info; }
     const info = decodeHostInfo(b, from, to);
+    let error: FieldError | null = null;
+    try { checkHost(info); } catch (e) { if (e instanceof FieldError) error = e; else throw e; }
     if (this.byHash.size >= 16384) this.byHash.clear();
-    this.byHash.set(h, { bytes: b.slice(from, to), info });
+    this.byHash.set(h, { bytes: Uint8Array.prototype.slice.call(b, from, to), info, error }); // a copy (Buffer#slice is a view)
+    this.error = error;
     return info;
   }
+}
+
+/** A 32-bit hash of b[from, to) four bytes at a time (FNV-1a's steps over words; a HostInfo is ~100 bytes a batch). */
+function wordHash(b: Uint8Array, from: number, to: number): number {
+  let h = 0x811c9dc5 ^ (to - from);
+  let i = from;
+  for (; i + 4 <= to; i += 4) h = Math.imul(h ^ word(b, i), 0x01000193);
+  for (; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** Whether `a` holds exactly b[from, to) (compared four bytes at a time). */
+function sameBytes(a: Uint8Array, b: Uint8Array, from: number, to: number): boolean {
+  const n = to - from;
+  if (a.length !== n) return false;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) if (word(a, i) !== word(b, from + i)) return false;
+  for (; i < n; i++) if (a[i] !== b[from + i]) return false;
+  return true;
 }
 
 /** HostInfo { hostname, boot_id, kernel_release, collector_version, repeated Capability capabilities } (packed or not). */
@@ -489,16 +548,241 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 let bodyB: Uint8Array = new Uint8Array(0);
 let bodyEnd = 0;
 let bodyEvent = 0;
-let bodyKind = '';
+/** Field number of the body member being decoded (its name is looked up only for an error). */
+let bodyField = 0;
 
 /** A body's varint field (the path is built only for an error). */
 function v(wt: number, field: string): number {
-  return wt === 0 ? varint(bodyB, bodyEnd) : scalar(bodyB, bodyEnd, wt, bodyEvent, field, bodyKind);
+  return wt === 0 ? varint(bodyB, bodyEnd) : scalar(bodyB, bodyEnd, wt, bodyEvent, field, BODY_BY_FIELD[bodyField]);
 }
 
 /** A body's 32-bit varint field. */
 function v32(wt: number, field: string): number {
-  return wt === 0 ? varint32(bodyB, bodyEnd) : scalar32(bodyB, bodyEnd, wt, bodyEvent, field, bodyKind);
+  return wt === 0 ? varint32(bodyB, bodyEnd) : scalar32(bodyB, bodyEnd, wt, bodyEvent, field, BODY_BY_FIELD[bodyField]);
+}
+
+// ---- a body's values as numbers ----
+// The scan decodes (and checks) every body; the correlator's reorder buffer keeps those values beside the event, so
+// the release does not read the frame again. PACKED numbers per event; a tri-state (optional bool) is NaN for unset.
+// DeviceInfo (a string and nine fields, rare) is not packed: it is decoded from the frame again at release.
+export const PACKED = 5;
+/** Numbers per event in BatchScan.vals: the body's, then the event's own fields the correlator reads at release. */
+export const STRIDE = 10;
+const HEAD_PID = 5, HEAD_CGROUP = 6, HEAD_STACK = 7, HEAD_COMM = 8;
+const tri = (x: boolean | null | undefined): number => (x == null ? NaN : x ? 1 : 0);
+const triOf = (x: number): boolean | null => (x !== x ? null : x !== 0);
+
+/** Write body `m` of field number `field` into vals[o, o + PACKED). */
+export function packBody(field: number, m: object, vals: number[], o: number): void {
+  switch (field) {
+    case EV.barFault: { const x = m as BarFault; vals[o] = x.bar!; vals[o + 1] = x.mappingId as number; vals[o + 2] = x.ok ? 1 : 0; break; }
+    case EV.lockAcquire: vals[o] = (m as { waitNs: number }).waitNs; break;
+    case EV.moveNotify: { const x = m as MoveNotify; vals[o] = x.dmabufId as number; vals[o + 1] = x.importerCount!; vals[o + 2] = x.durationNs as number; break; }
+    case EV.trigger: { const x = m as Trigger; vals[o] = x.kind!; vals[o + 1] = x.groupId as number; break; }
+    case EV.dmabufRevoke: {
+      const x = m as DmaBufRevoke;
+      vals[o] = x.revoked ? 1 : 0; vals[o + 1] = x.dmabufCount!; vals[o + 2] = x.durationNs as number; vals[o + 3] = tri(x.deviceHasVmas);
+      break;
+    }
+    case EV.zap: {
+      const x = m as Zap;
+      vals[o] = x.start as number; vals[o + 1] = x.length as number; vals[o + 2] = x.durationNs as number; vals[o + 3] = x.target!;
+      vals[o + 4] = tri(x.hadVmas);
+      break;
+    }
+    case EV.barMmap: {
+      const x = m as BarMmap;
+      vals[o] = x.bar!; vals[o + 1] = x.backing!; vals[o + 2] = x.mappingId as number; vals[o + 3] = x.length as number; vals[o + 4] = x.snapshot ? 1 : 0;
+      break;
+    }
+    case EV.barMunmap: { const x = m as BarMunmap; vals[o] = x.bar!; vals[o + 1] = x.mappingId as number; break; }
+    case EV.triggerEnd: { const x = m as TriggerEnd; vals[o] = x.kind!; vals[o + 1] = x.ret!; break; }
+    case EV.powerTransition: { const x = m as PowerTransition; vals[o] = x.from!; vals[o + 1] = x.to!; vals[o + 2] = x.durationNs as number; break; }
+    case EV.resetFunction: { const x = m as ResetFunction; vals[o] = x.ret!; vals[o + 1] = x.durationNs as number; break; }
+    default: break; // lockRelease: nothing; deviceInfo: decoded again at release
+  }
+}
+
+// ---- the scan's fast path for a body ----
+/** Field numbers 0..31 a message declares, as bits. */
+const fieldMask = (fields: Record<string, number>): number => Object.values(fields).reduce((m, f) => (f < 32 ? m | (1 << f) : m), 0);
+const KNOWN = {
+  barFault: fieldMask(BF), lockAcquire: fieldMask(LA), moveNotify: fieldMask(MN), trigger: fieldMask(TR), dmabufRevoke: fieldMask(DR),
+  zap: fieldMask(ZP), barMmap: fieldMask(BM), barMunmap: fieldMask(BU), triggerEnd: fieldMask(TE), powerTransition: fieldMask(PT),
+  resetFunction: fieldMask(RF),
+};
+/** A varint field's tag (wire type 0). */
+const vt = (field: number): number => field << 3;
+const L = WIRE_LIMITS;
+
+/** An unknown field is skipped; a known one with another wire type than the caller expected sends the body to the
+ * slow path (false). */
+function skipUnknown(b: Uint8Array, tag: number, end: number, known: number): boolean {
+  const f = tag >>> 3;
+  if (f < 32 && ((known >>> f) & 1) === 1) return false;
+  skip(b, tag & 7, end);
+  return true;
+}
+
+/** The body [pos, end) of field number `field`, decoded straight into vals[o] (packBody's layout) while its numbers are
+ * checked against WIRE_LIMITS. False, with nothing written that matters, on anything else (a known field with another
+ * wire type, a number outside the limits, a string that is not UTF-8, DeviceInfo): the caller then takes the slow
+ * path (BodyDecoder.decode, checkBody, packBody), which reads the same bytes with the same readers and throws the
+ * precise error, or passes. Reads exactly as BodyDecoder.decode does (64-bit fields by varint, 32-bit by varint32), so
+ * both paths pack the same numbers (test/wire.test.ts compares them). */
+function scanBody(field: number, b: Uint8Array, end: number, vals: number[], o: number): boolean {
+  switch (field) {
+    case EV.barFault: {
+      let bar = 0, id = 0, ok = 0;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(BF.bar)) bar = varint32(b, end);
+        else if (tag === vt(BF.mappingId)) id = varint(b, end);
+        else if (tag === vt(BF.ok)) ok = varint(b, end) !== 0 ? 1 : 0;
+        else if (!skipUnknown(b, tag, end, KNOWN.barFault)) return false;
+      }
+      if (!(bar <= L.bar && id < L.u64)) return false;
+      vals[o] = bar; vals[o + 1] = id; vals[o + 2] = ok;
+      return true;
+    }
+    case EV.lockAcquire: {
+      let wait = 0;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(LA.waitNs)) wait = varint(b, end);
+        else if (!skipUnknown(b, tag, end, KNOWN.lockAcquire)) return false;
+      }
+      if (!(wait < L.durationNs)) return false;
+      vals[o] = wait;
+      return true;
+    }
+    case EV.lockRelease:
+      while (pos < end) { const tag = readTag(b, end); skip(b, tag & 7, end); }
+      return true;
+    case EV.moveNotify: {
+      let id = 0, importers = 0, dur = 0;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(MN.dmabufId)) id = varint(b, end);
+        else if (tag === vt(MN.importerCount)) importers = varint32(b, end);
+        else if (tag === vt(MN.durationNs)) dur = varint(b, end);
+        else if (tag === ((MN.importers << 3) | 2)) {
+          const stop = lengthDelimited(b, end);
+          if (!isUtf8(b, pos, stop)) return false;
+          pos = stop;
+        } else if (!skipUnknown(b, tag, end, KNOWN.moveNotify)) return false;
+      }
+      if (!(id < L.u64 && dur < L.durationNs)) return false;
+      vals[o] = id; vals[o + 1] = importers; vals[o + 2] = dur;
+      return true;
+    }
+    case EV.trigger: {
+      let kind = 0, group = 0;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(TR.kind)) kind = i32(varint32(b, end));
+        else if (tag === vt(TR.groupId)) group = varint(b, end);
+        else if (!skipUnknown(b, tag, end, KNOWN.trigger)) return false;
+      }
+      if (!(kind >= 0 && kind <= L.triggerKind && group < L.u64)) return false;
+      vals[o] = kind; vals[o + 1] = group;
+      return true;
+    }
+    case EV.dmabufRevoke: {
+      let revoked = 0, count = 0, dur = 0, hadVmas = NaN;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(DR.revoked)) revoked = varint(b, end) !== 0 ? 1 : 0;
+        else if (tag === vt(DR.dmabufCount)) count = varint32(b, end);
+        else if (tag === vt(DR.durationNs)) dur = varint(b, end);
+        else if (tag === vt(DR.deviceHasVmas)) hadVmas = varint(b, end) !== 0 ? 1 : 0;
+        else if (!skipUnknown(b, tag, end, KNOWN.dmabufRevoke)) return false;
+      }
+      if (!(dur < L.durationNs)) return false;
+      vals[o] = revoked; vals[o + 1] = count; vals[o + 2] = dur; vals[o + 3] = hadVmas;
+      return true;
+    }
+    case EV.zap: {
+      let start = 0, length = 0, dur = 0, target = 0, hadVmas = NaN;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(ZP.start)) start = varint(b, end);
+        else if (tag === vt(ZP.length)) length = varint(b, end);
+        else if (tag === vt(ZP.durationNs)) dur = varint(b, end);
+        else if (tag === vt(ZP.target)) target = i32(varint32(b, end));
+        else if (tag === vt(ZP.hadVmas)) hadVmas = varint(b, end) !== 0 ? 1 : 0;
+        else if (!skipUnknown(b, tag, end, KNOWN.zap)) return false;
+      }
+      if (!(start < L.u64 && length < L.u64 && dur < L.durationNs && target >= 0 && target <= L.zapTarget)) return false;
+      vals[o] = start; vals[o + 1] = length; vals[o + 2] = dur; vals[o + 3] = target; vals[o + 4] = hadVmas;
+      return true;
+    }
+    case EV.barMmap: {
+      let bar = 0, backing = 0, id = 0, length = 0, snapshot = 0;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(BM.bar)) bar = varint32(b, end);
+        else if (tag === vt(BM.backing)) backing = i32(varint32(b, end));
+        else if (tag === vt(BM.mappingId)) id = varint(b, end);
+        else if (tag === vt(BM.length)) length = varint(b, end);
+        else if (tag === vt(BM.snapshot)) snapshot = varint(b, end) !== 0 ? 1 : 0;
+        else if (!skipUnknown(b, tag, end, KNOWN.barMmap)) return false;
+      }
+      if (!(bar <= L.bar && backing >= 0 && backing <= L.backing && id < L.u64 && length < L.u64)) return false;
+      vals[o] = bar; vals[o + 1] = backing; vals[o + 2] = id; vals[o + 3] = length; vals[o + 4] = snapshot;
+      return true;
+    }
+    case EV.barMunmap: {
+      let bar = 0, id = 0;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(BU.bar)) bar = varint32(b, end);
+        else if (tag === vt(BU.mappingId)) id = varint(b, end);
+        else if (!skipUnknown(b, tag, end, KNOWN.barMunmap)) return false;
+      }
+      if (!(bar <= L.bar && id < L.u64)) return false;
+      vals[o] = bar; vals[o + 1] = id;
+      return true;
+    }
+    case EV.triggerEnd: {
+      let kind = 0, ret = 0;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(TE.kind)) kind = i32(varint32(b, end));
+        else if (tag === vt(TE.ret)) ret = s32(varint32(b, end));
+        else if (!skipUnknown(b, tag, end, KNOWN.triggerEnd)) return false;
+      }
+      if (!(kind >= 0 && kind <= L.triggerKind)) return false;
+      vals[o] = kind; vals[o + 1] = ret;
+      return true;
+    }
+    case EV.powerTransition: {
+      let from = 0, to = 0, dur = 0;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(PT.from)) from = varint32(b, end);
+        else if (tag === vt(PT.to)) to = varint32(b, end);
+        else if (tag === vt(PT.durationNs)) dur = varint(b, end);
+        else if (!skipUnknown(b, tag, end, KNOWN.powerTransition)) return false;
+      }
+      if (!(from <= L.powerState && to <= L.powerState && dur < L.durationNs)) return false;
+      vals[o] = from; vals[o + 1] = to; vals[o + 2] = dur;
+      return true;
+    }
+    case EV.resetFunction: {
+      let ret = 0, dur = 0;
+      while (pos < end) {
+        const tag = readTag(b, end);
+        if (tag === vt(RF.ret)) ret = s32(varint32(b, end));
+        else if (tag === vt(RF.durationNs)) dur = varint(b, end);
+        else if (!skipUnknown(b, tag, end, KNOWN.resetFunction)) return false;
+      }
+      if (!(dur < L.durationNs)) return false;
+      vals[o] = ret; vals[o + 1] = dur;
+      return true;
+    }
+    default: return false; // DeviceInfo: the slow path
+  }
 }
 
 /** Decodes a body member into reused objects (one per kind), strictly: a known field with the wrong wire type is a
@@ -521,13 +805,47 @@ class BodyDecoder {
     resetFunction: { ret: 0, durationNs: 0 } as Mutable<ResetFunction>,
   };
 
+  /** The body of field number `field` from the numbers packBody wrote at vals[o] (not DeviceInfo). */
+  unpack(field: number, vals: number[], o: number): object {
+    const x = this.o;
+    switch (field) {
+      case EV.barFault: { const m = x.barFault; m.bar = vals[o]!; m.mappingId = vals[o + 1]!; m.ok = vals[o + 2] === 1; return m; }
+      case EV.lockAcquire: x.lockAcquire.waitNs = vals[o]!; return x.lockAcquire;
+      case EV.lockRelease: return x.lockRelease;
+      case EV.moveNotify: { const m = x.moveNotify; m.dmabufId = vals[o]!; m.importerCount = vals[o + 1]!; m.durationNs = vals[o + 2]!; return m; }
+      case EV.trigger: { const m = x.trigger; m.kind = vals[o]! as Trigger['kind'] & number; m.groupId = vals[o + 1]!; return m; }
+      case EV.dmabufRevoke: {
+        const m = x.dmabufRevoke;
+        m.revoked = vals[o] === 1; m.dmabufCount = vals[o + 1]!; m.durationNs = vals[o + 2]!; m.deviceHasVmas = triOf(vals[o + 3]!);
+        return m;
+      }
+      case EV.zap: {
+        const m = x.zap;
+        m.start = vals[o]!; m.length = vals[o + 1]!; m.durationNs = vals[o + 2]!; m.target = vals[o + 3]! as Zap['target'] & number;
+        m.hadVmas = triOf(vals[o + 4]!);
+        return m;
+      }
+      case EV.barMmap: {
+        const m = x.barMmap;
+        m.bar = vals[o]!; m.backing = vals[o + 1]! as BarMmap['backing'] & number; m.mappingId = vals[o + 2]!; m.length = vals[o + 3]!;
+        m.snapshot = vals[o + 4] === 1;
+        return m;
+      }
+      case EV.barMunmap: { const m = x.barMunmap; m.bar = vals[o]!; m.mappingId = vals[o + 1]!; return m; }
+      case EV.triggerEnd: { const m = x.triggerEnd; m.kind = vals[o]! as TriggerEnd['kind'] & number; m.ret = vals[o + 1]!; return m; }
+      case EV.powerTransition: { const m = x.powerTransition; m.from = vals[o]!; m.to = vals[o + 1]!; m.durationNs = vals[o + 2]!; return m; }
+      case EV.resetFunction: { const m = x.resetFunction; m.ret = vals[o]!; m.durationNs = vals[o + 1]!; return m; }
+      default: throw new Error(`field ${field} is not a packed body member`);
+    }
+  }
+
   /** The body [from, end) of `b`; `at`: the event's index, for error paths. */
-  decode(kind: BodyKind, b: Uint8Array, from: number, end: number, at: number): object {
+  decode(field: number, b: Uint8Array, from: number, end: number, at: number): object {
     const o = this.o;
     pos = from;
-    bodyB = b; bodyEnd = end; bodyEvent = at; bodyKind = kind;
-    switch (kind) {
-      case 'barFault': {
+    bodyB = b; bodyEnd = end; bodyEvent = at; bodyField = field;
+    switch (field) {
+      case EV.barFault: {
         const m = o.barFault; m.bar = 0; m.mappingId = 0; m.ok = false;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -536,7 +854,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'lockAcquire': {
+      case EV.lockAcquire: {
         const m = o.lockAcquire; m.waitNs = 0;
         while (pos < end) {
           const tag = readTag(b, end), wt = tag & 7;
@@ -544,10 +862,10 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'lockRelease':
+      case EV.lockRelease:
         while (pos < end) { const tag = readTag(b, end); skip(b, tag & 7, end); }
         return o.lockRelease;
-      case 'moveNotify': {
+      case EV.moveNotify: {
         const m = o.moveNotify; m.dmabufId = 0; m.importerCount = 0; m.durationNs = 0;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -560,7 +878,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'trigger': {
+      case EV.trigger: {
         const m = o.trigger; m.kind = 0; m.groupId = 0;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -568,7 +886,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'dmabufRevoke': {
+      case EV.dmabufRevoke: {
         const m = o.dmabufRevoke; m.revoked = false; m.dmabufCount = 0; m.durationNs = 0; m.deviceHasVmas = null;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -578,7 +896,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'zap': {
+      case EV.zap: {
         const m = o.zap; m.start = 0; m.length = 0; m.durationNs = 0; m.target = 0; m.hadVmas = null;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -588,7 +906,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'barMmap': {
+      case EV.barMmap: {
         const m = o.barMmap; m.bar = 0; m.backing = 0; m.mappingId = 0; m.length = 0; m.snapshot = false;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -598,7 +916,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'barMunmap': {
+      case EV.barMunmap: {
         const m = o.barMunmap; m.bar = 0; m.mappingId = 0;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -606,7 +924,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'deviceInfo': {
+      case EV.deviceInfo: {
         const m = o.deviceInfo; m.driver = ''; m.zapBarsOnRevoke = null; m.dmabufBarMmap = false; m.memoryEnabled = null;
         m.powerState = null; m.revoked = null; m.openCount = null; m.noCommandMemory = null; m.customVmOpsBars = null;
         while (pos < end) {
@@ -626,7 +944,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'triggerEnd': {
+      case EV.triggerEnd: {
         const m = o.triggerEnd; m.kind = 0; m.ret = 0;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -634,7 +952,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'powerTransition': {
+      case EV.powerTransition: {
         const m = o.powerTransition; m.from = 0; m.to = 0; m.durationNs = 0;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -643,7 +961,7 @@ class BodyDecoder {
         }
         return m;
       }
-      case 'resetFunction': {
+      case EV.resetFunction: {
         const m = o.resetFunction; m.ret = 0; m.durationNs = 0;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
@@ -651,6 +969,7 @@ class BodyDecoder {
         }
         return m;
       }
+      default: throw new Error(`field ${field} is not a body member`);
     }
   }
 }
@@ -677,50 +996,109 @@ export class WireEvent implements Event {
   private frame: Uint8Array = new Uint8Array(0);
   private start = 0;
   private end = 0;
-  private set: BodyKind | undefined;
+  /** Field number of the body member set (0: none). */
+  private setField = 0;
   /** comm names, interned (the correlator reads the acquiring task's comm of every episode). */
   private readonly comms = new NameTable();
   private readonly bodies = new BodyDecoder();
 
   /** Which oneof member is set (as protobufjs' virtual `body`). */
-  get body(): BodyKind | undefined { return this.set; }
+  get body(): BodyKind | undefined { return BODY_BY_FIELD[this.setField]; }
 
-  /** pid and comm: read on demand (episodes' acquiring task and evidence use them). */
-  get pid(): number { return this.topLevel(EV.pid, 0) as number; }
-  get comm(): string { return this.topLevel(EV.comm, 2) as string; }
-  /** cgroup and stack ids (64-bit): read on demand (an episode's workload and its acquire's stack). */
-  get cgroupId(): number { return this.topLevel(EV.cgroupId, 0, true) as number; }
-  get stackId(): number { return this.topLevel(EV.stackId, 0, true) as number; }
+  /** pid, comm, cgroup and stack ids: from the scan's numbers (loadPacked), or read on demand (load: all four by one
+   * scan of the event at the first read): an episode's acquiring task, workload and stack, a finding's evidence. */
+  get pid(): number { if (!this.headRead) this.readHead(); return this.pidV; }
+  get comm(): string { if (!this.headRead) this.readHead(); return this.commV; }
+  /** 64-bit ids (0: not sent). */
+  get cgroupId(): number { if (!this.headRead) this.readHead(); return this.cgroupV; }
+  get stackId(): number { if (!this.headRead) this.readHead(); return this.stackV; }
+  private headRead = false;
+  private pidV = 0;
+  private commV = '';
+  private cgroupV = 0;
+  private stackV = 0;
+  /** The scan's numbers for this event (loadPacked), or null. */
+  private packed: number[] | null = null;
+  private packedAt = 0;
 
-  private topLevel(field: number, wireType: number, wide = false): number | string {
+  /** The event's pid, comm, cgroup_id and stack_id (the last of each on the wire, as the scan reads them). */
+  private readHead(): void {
+    this.headRead = true;
+    const p = this.packed;
+    if (p) {
+      const o = this.packedAt;
+      this.pidV = p[o + HEAD_PID]!; this.cgroupV = p[o + HEAD_CGROUP]!; this.stackV = p[o + HEAD_STACK]!;
+      this.commV = this.comms.get(this.frame, p[o + HEAD_COMM]!, p[o + HEAD_COMM + 1]!);
+      return;
+    }
     const b = this.frame, end = this.end;
-    let out: number | string = wireType === 0 ? 0 : '';
+    let pid = 0, comm = '', cgroup = 0, stack = 0;
     pos = this.start;
     while (pos < end) {
       const tag = readTag(b, end);
-      if (tag >>> 3 === field && (tag & 7) === wireType) {
-        if (wireType === 0) out = wide ? varint(b, end) : varint32(b, end);
-        else { const stop = lengthDelimited(b, end); out = this.comms.get(b, pos, stop); pos = stop; }
-      } else skip(b, tag & 7, end);
+      if (tag === PID_TAG) pid = varint32(b, end);
+      else if (tag === CGROUP_TAG) cgroup = varint(b, end);
+      else if (tag === STACK_TAG) stack = varint(b, end);
+      else if (tag === COMM_TAG) { const stop = lengthDelimited(b, end); comm = this.comms.get(b, pos, stop); pos = stop; }
+      else skip(b, tag & 7, end);
     }
-    return out;
+    this.pidV = pid; this.commV = comm; this.cgroupV = cgroup; this.stackV = stack;
   }
 
   /** Point at the event [start, end) of `frame` whose scan gave ts, tid, cpu, the body's tag offset (bodyAt,
    * 0 = none) and the interned device name; decodes the body (the scan checked it). */
   load(frame: Uint8Array, start: number, end: number, bodyAt: number, ts: number, tid: number, cpu: number, device: string): this {
-    if (this.set) (this as Record<BodyKind, unknown>)[this.set] = null;
-    this.set = undefined;
+    if (this.setField !== 0) this.assign(this.setField, null);
+    this.setField = 0;
+    this.headRead = false;
+    this.packed = null;
     this.frame = frame; this.start = start; this.end = end;
     this.tsNs = ts; this.tid = tid; this.cpu = cpu; this.device = device;
     if (bodyAt === 0) return this; // no body (offset 0 is the batch's own first tag)
     pos = bodyAt;
     const tag = readTag(frame, end);
-    const kind = BODY_BY_FIELD[tag >>> 3];
-    if (!kind || (tag & 7) !== 2) return this;
+    const field = tag >>> 3;
+    if (!BODY_BY_FIELD[field] || (tag & 7) !== 2) return this;
     const stop = lengthDelimited(frame, end);
-    (this as Record<BodyKind, unknown>)[kind] = this.bodies.decode(kind, frame, pos, stop, -1);
-    this.set = kind;
+    this.assign(field, this.bodies.decode(field, frame, pos, stop, -1));
+    this.setField = field;
     return this;
+  }
+
+  /** The same as `load`, the body and the event's own fields taken from the numbers the scan kept (BatchScan.vals at
+   * `o`) rather than read from the frame again (a DeviceInfo body, not packed, is). `field`: the body's field number. */
+  loadPacked(frame: Uint8Array, start: number, end: number, bodyAt: number, field: number, vals: number[], o: number,
+    ts: number, tid: number, cpu: number, device: string): this {
+    if (field === EV.deviceInfo) this.load(frame, start, end, bodyAt, ts, tid, cpu, device);
+    else {
+      if (this.setField !== 0) this.assign(this.setField, null);
+      this.headRead = false;
+      this.frame = frame; this.start = start; this.end = end;
+      this.tsNs = ts; this.tid = tid; this.cpu = cpu; this.device = device;
+      this.assign(field, this.bodies.unpack(field, vals, o));
+      this.setField = field;
+    }
+    this.packed = vals; this.packedAt = o;
+    return this;
+  }
+
+  /** Set the body member of field number `field` (named stores: a keyed store by a variable name is megamorphic). */
+  private assign(field: number, m: object | null): void {
+    switch (field) {
+      case EV.deviceInfo: this.deviceInfo = m as DeviceInfo | null; break;
+      case EV.lockAcquire: this.lockAcquire = m as { waitNs: number } | null; break;
+      case EV.lockRelease: this.lockRelease = m; break;
+      case EV.zap: this.zap = m as Zap | null; break;
+      case EV.dmabufRevoke: this.dmabufRevoke = m as DmaBufRevoke | null; break;
+      case EV.moveNotify: this.moveNotify = m as MoveNotify | null; break;
+      case EV.barMmap: this.barMmap = m as BarMmap | null; break;
+      case EV.barMunmap: this.barMunmap = m as BarMunmap | null; break;
+      case EV.barFault: this.barFault = m as BarFault | null; break;
+      case EV.trigger: this.trigger = m as Trigger | null; break;
+      case EV.triggerEnd: this.triggerEnd = m as TriggerEnd | null; break;
+      case EV.powerTransition: this.powerTransition = m as PowerTransition | null; break;
+      case EV.resetFunction: this.resetFunction = m as ResetFunction | null; break;
+      default: break;
+    }
   }
 }

@@ -272,8 +272,9 @@ export class DeviceTracker {
     let stale = 0;
     if (pending) {
       // A newer trigger of the same task replaces its waiting one.
-      const i = pending.findIndex((p) => p.tid === tid);
-      if (i >= 0) { stale = pending[i]!.stale + 1; pending.splice(i, 1); }
+      let i = 0;
+      while (i < pending.length && pending[i]!.tid !== tid) i++;
+      if (i < pending.length) { stale = pending[i]!.stale + 1; pending.splice(i, 1); }
     } else pending = this.pendingTriggers = [];
     pending.push({ ts, tid, kind, groupId: t.groupId ?? 0, stale });
     if (pending.length > 16) pending.shift();
@@ -287,8 +288,9 @@ export class DeviceTracker {
     if (kind === TriggerKind.OPEN) { this.k.openReturned(tid); return; }
     const pending = this.pendingTriggers;
     if (pending) {
-      const i = pending.findIndex((p) => p.tid === tid && p.kind === kind);
-      if (i >= 0) {
+      let i = 0;
+      while (i < pending.length && !(pending[i]!.tid === tid && pending[i]!.kind === kind)) i++;
+      if (i < pending.length) {
         pending.splice(i, 1);
         if (pending.length === 0) this.pendingTriggers = null;
         return;
@@ -322,7 +324,7 @@ export class DeviceTracker {
       default: return;
     }
     // A second memory-off zap is redundant only while memory stayed off (or the DMABUFs revoked).
-    if (this.offZap && k.memoryEnabled().value && !k.revoked) this.offZap = null;
+    if (this.offZap && k.memoryEnabledValue() && !k.revoked) this.offZap = null;
   }
 
   // ---------------------------------------------------------------- the lock
@@ -430,8 +432,8 @@ export class DeviceTracker {
    * (vfio_basic_config_write() zaps again on every memory-off write). */
   private recordDeviceZap(e: OpenEpisode, ts: number, z: { start: number; length: number; durationNs: number },
     hadVmas: boolean | undefined): void {
-    const reasons: string[] = [];
-    const facts: Record<string, unknown> = {};
+    let reasons: string[] | null = null; // built only for a finding (every zap comes here)
+    let facts: Record<string, unknown> | null = null;
     if (hadVmas === false) e.zapHadNoVmas = true;
     // Series: the zap is needed only for mappings outside DMABUFs (vdev->zap_bars_on_revoke).
     if (this.series) {
@@ -439,20 +441,20 @@ export class DeviceTracker {
       if (none) {
         // Drivers with custom-vm_ops BARs zap by design whether or not they are mapped (the series' crude tracking).
         if (this.customBars !== 0) e.intendedEmptyZaps++;
-        else reasons.push(hadVmas === false ? 'had_vmas=false: the vdev inode mapping had no VMAs'
+        else (reasons ??= []).push(hadVmas === false ? 'had_vmas=false: the vdev inode mapping had no VMAs'
           : 'no live non-DMABUF BAR mapping; BAR mmaps are DMABUF-backed');
       }
     }
-    const repeat = e.deviceZaps.find((p) => p.start === z.start && p.length === z.length && !p.faultSince);
-    if (repeat) reasons.push(`same range zapped at ts ${repeat.ts} in this episode with no fault since`);
+    let repeat: DeviceZap | undefined;
+    for (const p of e.deviceZaps) if (p.start === z.start && p.length === z.length && !p.faultSince) { repeat = p; break; }
+    if (repeat) (reasons ??= []).push(`same range zapped at ts ${repeat.ts} in this episode with no fault since`);
     else if (this.ctx.zapsUnderLock && this.offZap && this.offZap.start === z.start && this.offZap.length === z.length
       && !(this.series && this.customBars !== 0 && !this.mappings.hasDeviceMapping())) {
-      reasons.push('same range zapped while memory stayed disabled (or the DMABUFs revoked), with no ok fault since');
+      (reasons ??= []).push('same range zapped while memory stayed disabled (or the DMABUFs revoked), with no ok fault since');
       // which of the two held (a reset puts the device in D0 while its DMABUFs stay revoked)
-      facts.memoryEnabled = this.k.memoryEnabledValue();
-      facts.revoked = this.k.revoked;
+      facts = { memoryEnabled: this.k.memoryEnabledValue(), revoked: this.k.revoked };
     }
-    if (reasons.length > 0) {
+    if (reasons) {
       const rule = repeat ? RULES.redundantRepeat : reasons[0]!.startsWith('same range zapped while') ? RULES.redundantMemoryOff : RULES.redundantNoMapping;
       e.hold(this.finding(FindingKind.REDUNDANT_ZAP, Severity.INFO, ts, e.id, rule,
         { wastedNs: z.durationNs, start: z.start, length: z.length, reasons, zapBarsOnRevoke: this.zapBarsOnRevoke, ...facts }, []));
@@ -462,7 +464,7 @@ export class DeviceTracker {
     e.zapNs += z.durationNs;
     e.zapCount++;
     e.noteRevokeStep(ts, z.durationNs);
-    const off = !this.k.memoryEnabledValue() && this.k.memoryEnabled().known;
+    const off = !this.k.memoryEnabledValue() && this.k.memoryEnabledKnown();
     this.offZap = off || (this.k.revokedKnown && this.k.revoked) ? { start: z.start, length: z.length } : null;
   }
 
@@ -574,6 +576,7 @@ export class DeviceTracker {
 
   private emitEpisode(e: OpenEpisode): void {
     const release = e.releaseTs;
+    const w = this.ctx.workload(e.cgroupId) ?? NO_WORKLOAD;
     this.ctx.emitEpisode({
       episodeId: e.id, hostname: this.ctx.hostname, bootId: this.ctx.bootId, device: this.device, driver: this.driver,
       kernelRelease: this.ctx.kernelRelease, trigger: e.trigger, groupId: e.groupId, acquireTsNs: e.acquireTs,
@@ -581,7 +584,7 @@ export class DeviceTracker {
       revokeNs: e.revokeNs, zapNs: e.zapNs, dmabufRevokeNs: e.dmabufRevokeNs, moveNs: e.moveNs, zapCount: e.zapCount,
       dmabufCount: e.dmabufCount, importerCount: e.importerCount, legacyMappings: e.legacyMappings, dmabufMappings: e.dmabufMappings,
       complete: e.complete, pid: e.pid, comm: e.comm, triggerRet: e.triggerRet, staleTriggers: e.staleTriggers,
-      intendedEmptyZaps: e.intendedEmptyZaps, cgroupId: e.cgroupId, ...(this.ctx.workload(e.cgroupId) ?? NO_WORKLOAD),
+      intendedEmptyZaps: e.intendedEmptyZaps, cgroupId: e.cgroupId, vm: w.vm, podUid: w.podUid, podName: w.podName, containerId: w.containerId,
       acquireStackId: e.acquireStackId,
     });
     for (const f of e.held ?? []) {

@@ -5,7 +5,7 @@ import {
   Capability, TriggerKind, bodyOf, zapsBeforeLock, zapsUnderLock, type Cgroup, type Episode, type Event, type EventBatch, type Finding, type HostInfo,
 } from '../model.js';
 import { v1 } from '../model.js';
-import { bodyOfField, NameTable, type BatchScan } from '../wire.js';
+import { bodyOfField, NameTable, STRIDE, type BatchScan } from '../wire.js';
 import type { HostContext } from './context.js';
 import { DeviceTracker, type DeviceState } from './device.js';
 import type { OpenEpisode } from './episode.js';
@@ -57,6 +57,8 @@ export class HostTracker implements HostContext {
   /** Device names read from bytes, interned. */
   private readonly names = new NameTable();
   private losses: LossWindow[] = [];
+  /** The HostInfo the last batch's facts were taken from. */
+  private lastHost: HostInfo | null | undefined = undefined;
   /** No open lock can be over the limit before this ts (LOCK_HELD_OPEN needs no check until then). */
   private openDeadline = Infinity;
   /** The boot's cgroups by id (EventBatch.cgroups), with what their paths name. */
@@ -151,13 +153,14 @@ export class HostTracker implements HostContext {
     const skip = this.header(scan.host, scan.firstSeq, scan.dropped, scan.nowNs, scan.count, (i) => scan.ts[i]!);
     if (skip < 0) return;
     const frame = scan.frame;
+    const vals = skip < scan.count ? scan.takeVals() : null;
     for (let i = skip; i < scan.count; i++) {
       const ts = scan.ts[i]!;
       const kind = bodyOfField(scan.body[i]!);
       const devStart = scan.devStart[i]!, devEnd = scan.devEnd[i]!;
       if (!kind || devStart === devEnd || !(ts >= 0)) { this.stats.invalidEvents++; continue; }
       if (!this.admit(ts)) continue;
-      this.buf.pushWire(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, ts, tieKey(kind, scan.tid[i]!), scan.cpu[i]!,
+      this.buf.pushWire(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.body[i]!, vals!, i * STRIDE, ts, tieKey(kind, scan.tid[i]!), scan.cpu[i]!,
         this.names.get(frame, devStart, devEnd));
     }
     this.release(this.hostTime - this.opts.latenessNs);
@@ -167,11 +170,14 @@ export class HostTracker implements HostContext {
    * or -1 when the whole batch was seen before. */
   private header(host: HostInfo | null | undefined, first: number, dropped: number, nowNs: number, count: number,
     tsAt: (i: number) => number): number {
-    if (host?.kernelRelease && host.kernelRelease !== this.kernelRelease) this.setRelease(host.kernelRelease);
-    const caps = host?.capabilities;
-    if (caps && caps.length > 0) {
-      this.hasDmabufRevoke = caps.includes(Capability.DMABUF_REVOKE);
-      this.hasTriggerEnd = caps.includes(Capability.TRIGGER_END);
+    if (host !== this.lastHost) { // the wire reader hands out one HostInfo object per distinct bytes: most batches skip this
+      this.lastHost = host;
+      if (host?.kernelRelease && host.kernelRelease !== this.kernelRelease) this.setRelease(host.kernelRelease);
+      const caps = host?.capabilities;
+      if (caps && caps.length > 0) {
+        this.hasDmabufRevoke = caps.includes(Capability.DMABUF_REVOKE);
+        this.hasTriggerEnd = caps.includes(Capability.TRIGGER_END);
+      }
     }
     let skip = 0;
     let lost = dropped;

@@ -158,6 +158,13 @@ export class DeviceKnowledge {
     return this.memFact ?? (!this.lowPower && (this.noCmd || this.memBit));
   }
 
+  /** memoryEnabled().known without building the judgement (every zap asks). */
+  memoryEnabledKnown(): boolean {
+    if (this.memFact !== null || (this.lowPowerKnown && this.lowPower)) return true;
+    const cmdKnown = (this.noCmdKnown && this.noCmd) || (this.memBitKnown && this.memBit) || (this.memBitKnown && this.noCmdKnown);
+    return cmdKnown && (!(this.noCmd || this.memBit) || this.lowPowerKnown);
+  }
+
   /** __vfio_pci_memory_enabled(): current_state < D3hot && (no_command_memory || PCI_COMMAND_MEMORY). */
   memoryEnabled(): Judged {
     if (this.memFact !== null) return { value: this.memFact, known: true, unknown: [] };

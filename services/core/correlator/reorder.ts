@@ -38,6 +38,10 @@ export class ReorderBuffer {
   private end = new Int32Array(256);
   /** Offset of the body member's tag in the frame. */
   private at = new Int32Array(256);
+  /** The body's field number, and where the scan kept the event's numbers (its frame's BatchScan.takeVals, offset). */
+  private field = new Uint8Array(256);
+  private vals: (number[] | null)[] = [];
+  private vo = new Int32Array(256);
   /** The frame an event lies in, or the decoded Event itself (off = -1). */
   private src: (Uint8Array | Event)[] = [];
   private device: string[] = [];
@@ -53,25 +57,27 @@ export class ReorderBuffer {
 
   /** Append a decoded event (its key fields already checked). */
   pushEvent(ev: Event, ts: number, kind: BodyKind): void {
-    this.append(ts, tieKey(kind, ev.tid ?? 0), ev.cpu ?? 0, ev, -1, 0, 0, ev.device!);
+    this.append(ts, tieKey(kind, ev.tid ?? 0), ev.cpu ?? 0, ev, -1, 0, 0, 0, null, 0, ev.device!);
   }
 
-  /** Append an event held as bytes [off, end) of `frame`, its body's tag at `at`. */
-  pushWire(frame: Uint8Array, off: number, end: number, at: number, ts: number, tie: number, cpu: number, device: string): void {
-    this.append(ts, tie, cpu, frame, off, end, at, device);
+  /** Append an event held as bytes [off, end) of `frame`, its body's tag at `at`, the body (field number `field`)
+   * packed at vals[vo] by the scan. */
+  pushWire(frame: Uint8Array, off: number, end: number, at: number, field: number, vals: number[], vo: number,
+    ts: number, tie: number, cpu: number, device: string): void {
+    this.append(ts, tie, cpu, frame, off, end, at, field, vals, vo, device);
   }
 
   /** Insert in order: a short scan back from the end of the run (equal keys keep arrival order), or the heap
    * when the event belongs before the run's last RUN_REACH entries. */
   private append(ts: number, tie: number, cpu: number, src: Uint8Array | Event, off: number, end: number, at: number,
-    device: string): void {
+    field: number, vals: number[] | null, vo: number, device: string): void {
     const seq = this.arrivals++;
     let i = this.n;
     if (i > this.head && this.after(i - 1, ts, tie, cpu)) { // out of order: where does it go?
       const far = i - RUN_REACH;
       if (far >= this.head && this.after(far, ts, tie, cpu)) {
         this.heap ??= new OverflowHeap(this.work);
-        this.heap.push(ts, tie, cpu, seq, src, off, end, at, device);
+        this.heap.push(ts, tie, cpu, seq, src, off, end, at, field, vals, vo, device);
         this.work.overflowed++;
         return;
       }
@@ -83,14 +89,15 @@ export class ReorderBuffer {
       for (let k = n; k > i; k--) {
         this.ts[k] = this.ts[k - 1]!; this.tie[k] = this.tie[k - 1]!; this.cpu[k] = this.cpu[k - 1]!; this.seq[k] = this.seq[k - 1]!;
         this.off[k] = this.off[k - 1]!; this.end[k] = this.end[k - 1]!; this.at[k] = this.at[k - 1]!;
-        this.src[k] = this.src[k - 1]!; this.device[k] = this.device[k - 1]!;
+        this.src[k] = this.src[k - 1]!; this.device[k] = this.device[k - 1]!; this.field[k] = this.field[k - 1]!;
+        this.vals[k] = this.vals[k - 1]!; this.vo[k] = this.vo[k - 1]!;
       }
       this.work.shifted += n - i;
     } else if (i === this.ts.length) { this.grow(); i = this.n; }
     this.n++;
     this.ts[i] = ts; this.tie[i] = tie; this.cpu[i] = cpu; this.seq[i] = seq;
     this.off[i] = off; this.end[i] = end; this.at[i] = at;
-    this.src[i] = src; this.device[i] = device;
+    this.src[i] = src; this.device[i] = device; this.field[i] = field; this.vals[i] = vals; this.vo[i] = vo;
   }
 
   /** Entry j sorts after an event with these keys (equal keys: j arrived first, so it is not after). */
@@ -115,17 +122,21 @@ export class ReorderBuffer {
     if (live * 2 <= this.ts.length) {
       this.ts.copyWithin(0, h, n); this.tie.copyWithin(0, h, n); this.cpu.copyWithin(0, h, n); this.seq.copyWithin(0, h, n);
       this.off.copyWithin(0, h, n); this.end.copyWithin(0, h, n); this.at.copyWithin(0, h, n);
-      this.src.copyWithin(0, h, n); this.device.copyWithin(0, h, n);
-      this.src.fill(undefined as unknown as Event, live, n); // no stale references to frames
+      this.field.copyWithin(0, h, n); this.vo.copyWithin(0, h, n);
+      // element by element: Array.prototype.copyWithin and fill take a generic path on a JS array
+      const src = this.src, device = this.device, vals = this.vals;
+      for (let k = 0; k < live; k++) { src[k] = src[h + k]!; device[k] = device[h + k]!; vals[k] = vals[h + k]!; }
+      for (let k = live; k < n; k++) { src[k] = undefined as unknown as Event; vals[k] = null; } // no stale references to frames
     } else {
       const cap = this.ts.length * 2;
-      const widen = <T extends Float64Array | Int32Array>(a: T, make: new (n: number) => T): T => {
+      const widen = <T extends Float64Array | Int32Array | Uint8Array>(a: T, make: new (n: number) => T): T => {
         const x = new make(cap); x.set(a.subarray(h, n)); return x;
       };
       this.ts = widen(this.ts, Float64Array); this.tie = widen(this.tie, Float64Array); this.cpu = widen(this.cpu, Float64Array);
       this.seq = widen(this.seq, Float64Array);
       this.off = widen(this.off, Int32Array); this.end = widen(this.end, Int32Array); this.at = widen(this.at, Int32Array);
-      this.src = this.src.slice(h, n); this.device = this.device.slice(h, n);
+      this.field = widen(this.field, Uint8Array); this.vo = widen(this.vo, Int32Array);
+      this.src = this.src.slice(h, n); this.vals = this.vals.slice(h, n); this.device = this.device.slice(h, n);
     }
     this.head = 0;
     this.n = live;
@@ -142,7 +153,8 @@ export class ReorderBuffer {
         while (this.head < this.n && this.runFirst(this.head, h, s)) this.releaseHead(apply);
         const ts = h.ts[s]!, src = h.src[s]!, off = h.off[s]!;
         const ev = off < 0 ? (src as Event)
-          : this.scratch.load(src as Uint8Array, off, h.end[s]!, h.at[s]!, ts, h.tie[s]! % 0x100000000, h.cpu[s]!, h.device[s]!);
+          : this.scratch.loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, h.field[s]!, h.vals[s]!, h.vo[s]!, ts,
+            h.tie[s]! % 0x100000000, h.cpu[s]!, h.device[s]!);
         h.pop(); // before apply, as the run's head moves before it
         apply(ev, ts);
       }
@@ -154,8 +166,9 @@ export class ReorderBuffer {
       const ts = this.ts[i]!;
       const src = this.src[i]!;
       const ev = this.off[i]! < 0 ? (src as Event)
-        : this.scratch.load(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, ts, this.tie[i]! % 0x100000000, this.cpu[i]!, this.device[i]!);
-      this.src[i] = undefined as unknown as Event; // let the frame go once its events are out
+        : this.scratch.loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, this.field[i]!, this.vals[i]!, this.vo[i]!, ts,
+        this.tie[i]! % 0x100000000, this.cpu[i]!, this.device[i]!);
+      this.src[i] = undefined as unknown as Event; this.vals[i] = null; // let the frame go once its events are out
       this.head = ++i;
       apply(ev, ts);
     }
@@ -167,8 +180,9 @@ export class ReorderBuffer {
     const ts = this.ts[i]!;
     const src = this.src[i]!;
     const ev = this.off[i]! < 0 ? (src as Event)
-      : this.scratch.load(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, ts, this.tie[i]! % 0x100000000, this.cpu[i]!, this.device[i]!);
-    this.src[i] = undefined as unknown as Event; // let the frame go once its events are out
+      : this.scratch.loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, this.field[i]!, this.vals[i]!, this.vo[i]!, ts,
+        this.tie[i]! % 0x100000000, this.cpu[i]!, this.device[i]!);
+    this.src[i] = undefined as unknown as Event; this.vals[i] = null; // let the frame go once its events are out
     this.head = i + 1;
     apply(ev, ts);
   }
@@ -202,6 +216,9 @@ class OverflowHeap {
   off = new Int32Array(64);
   end = new Int32Array(64);
   at = new Int32Array(64);
+  field = new Uint8Array(64);
+  vals: (number[] | null)[] = [];
+  vo = new Int32Array(64);
   src: (Uint8Array | Event | undefined)[] = [];
   device: string[] = [];
   private order = new Int32Array(64);
@@ -216,12 +233,14 @@ class OverflowHeap {
   /** The slot of the least entry (size > 0). */
   get top(): number { return this.order[0]!; }
 
-  push(ts: number, tie: number, cpu: number, seq: number, src: Uint8Array | Event, off: number, end: number, at: number, device: string): void {
+  push(ts: number, tie: number, cpu: number, seq: number, src: Uint8Array | Event, off: number, end: number, at: number,
+    field: number, vals: number[] | null, vo: number, device: string): void {
     let s: number;
     if (this.freeN > 0) s = this.free[--this.freeN]!;
     else { if (this.used === this.ts.length) this.grow(); s = this.used++; }
     this.ts[s] = ts; this.tie[s] = tie; this.cpu[s] = cpu; this.seq[s] = seq;
-    this.off[s] = off; this.end[s] = end; this.at[s] = at; this.src[s] = src; this.device[s] = device;
+    this.off[s] = off; this.end[s] = end; this.at[s] = at; this.src[s] = src; this.device[s] = device; this.field[s] = field;
+    this.vals[s] = vals; this.vo[s] = vo;
     // sift up
     let i = this.size++;
     while (i > 0) {
@@ -238,7 +257,7 @@ class OverflowHeap {
   /** Remove the least entry and free its slot. */
   pop(): void {
     const top = this.order[0]!;
-    this.src[top] = undefined; // let the frame go
+    this.src[top] = undefined; this.vals[top] = null; // let the frame go
     this.free[this.freeN++] = top;
     const last = this.order[--this.size]!;
     if (this.size === 0) return;
@@ -280,5 +299,7 @@ class OverflowHeap {
     this.cpu = widen(this.cpu, Float64Array); this.seq = widen(this.seq, Float64Array);
     this.off = widen(this.off, Int32Array); this.end = widen(this.end, Int32Array); this.at = widen(this.at, Int32Array);
     this.order = widen(this.order, Int32Array); this.free = widen(this.free, Int32Array);
+    const field = new Uint8Array(cap); field.set(this.field); this.field = field;
+    this.vo = widen(this.vo, Int32Array);
   }
 }
