@@ -4,13 +4,12 @@
 // keeps going; replay never dies. Batches travel through the run's real Kafka broker.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CollectorOutput, type OutputFailure } from '../collectors/agent/spool-output.js';
 import { DiskSpool } from '../collectors/agent/spool.js';
-import { v1, type Event, type EventBatch } from '../services/core/model.js';
+import type { Event } from '../services/core/model.js';
 import { createKafkaSink } from '../services/transport/kafka/producer.js';
-import { releaseBroker, topicsFor, useBroker, type TestBroker } from './support/kafka/env.js';
+import { readBatches, releaseBroker, topicsFor, useBroker, type TestBroker } from './support/kafka/env.js';
 import { hostBatches } from './support/kafka/fleet.js';
 import { mountTmpfs, type Tmpfs } from './support/tmpfs.js';
 
@@ -117,7 +116,7 @@ describe('collector output through Kafka with a full spool disk', () => {
     // records were sent, and in this process they are not sent again)
     for (const f of failures.filter((x) => x.where !== 'spool-write')) expect(f).toEqual({ where: 'spool-commit', code: 'ENOSPC' });
 
-    const got = await readTopic(broker.bootstrap, topics.eventsTopic, out.stats.batches);
+    const got = await readBatches(broker.bootstrap, topics.eventsTopic);
     expect(got.length).toBe(out.stats.batches);
     let next = 0, gaps = 0, reported = 0, received = 0;
     for (const x of got) {
@@ -138,19 +137,3 @@ describe('collector output through Kafka with a full spool disk', () => {
   }, 180_000);
 });
 
-async function readTopic(bootstrap: string, topic: string, expectMessages: number): Promise<EventBatch[]> {
-  const kafka = new kafkajs.Kafka({ brokers: [bootstrap], logLevel: kafkajs.logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `${topic}.reader` });
-  const out: EventBatch[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const done = new Promise<void>((res) => {
-    void consumer.run({ eachMessage: async ({ message }) => {
-      out.push(v1.EventBatch.decode(message.value!));
-      if (out.length >= expectMessages) res();
-    } });
-  });
-  await Promise.race([done, new Promise((r) => setTimeout(r, 60_000))]);
-  await consumer.disconnect();
-  return out;
-}

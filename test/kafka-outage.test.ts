@@ -5,14 +5,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CollectorOutput } from '../collectors/agent/spool-output.js';
 import { DiskSpool } from '../collectors/agent/spool.js';
-import { v1, type Event, type EventBatch } from '../services/core/model.js';
+import type { Event } from '../services/core/model.js';
 import { createKafkaSink, startKafkaSink } from '../services/transport/kafka/producer.js';
 import { start, stop } from './support/kafka/broker.js';
-import { releaseBroker, topicsFor, useBroker, type TestBroker } from './support/kafka/env.js';
+import { readBatches, releaseBroker, topicsFor, useBroker, type TestBroker } from './support/kafka/env.js';
 import { hostBatches } from './support/kafka/fleet.js';
 
 let broker: TestBroker;
@@ -29,22 +28,6 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function readTopic(bootstrap: string, topic: string, expectMessages: number): Promise<EventBatch[]> {
-  const kafka = new kafkajs.Kafka({ brokers: [bootstrap], logLevel: kafkajs.logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `${topic}.reader` });
-  const out: EventBatch[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const done = new Promise<void>((res) => {
-    void consumer.run({ eachMessage: async ({ message }) => {
-      out.push(v1.EventBatch.decode(message.value!));
-      if (out.length >= expectMessages) res();
-    } });
-  });
-  await Promise.race([done, sleep(60_000)]);
-  await consumer.disconnect();
-  return out;
-}
 
 describe('broker outage while producing', () => {
   it('stop the broker for 10 s: nothing lost with room in the spool; drops are counted without it', async (ctx) => {
@@ -83,7 +66,7 @@ describe('broker outage while producing', () => {
     console.log(`send errors: ${errors.length} ${[...new Set(errors)].join(' | ')}`);
     await outA.close(); await outB.close(); await sink.close();
 
-    const got = await readTopic(broker.bootstrap, topics.eventsTopic, outA.stats.batches + outB.stats.batches);
+    const got = await readBatches(broker.bootstrap, topics.eventsTopic);
     const ofHost = (name: string) => got.filter((x) => x.host?.hostname === name);
     // A: every seq exactly once, in order, nothing reported dropped
     const seqA: number[] = [];
@@ -132,7 +115,7 @@ describe('broker outage while producing', () => {
     // (kafkajs' own connect retries may outlast a short outage: then no attempt of ours failed)
     console.log(`down at start: ${retries} connect attempts failed; ${out.stats.batches} batches, ${out.stats.spooledBatches} via the spool`);
     await out.close(); await sink.close();
-    const got = await readTopic(broker.bootstrap, topics.eventsTopic, out.stats.batches);
+    const got = await readBatches(broker.bootstrap, topics.eventsTopic);
     const seqs: number[] = [];
     for (const x of got) {
       expect(Number(x.dropped ?? 0)).toBe(0);

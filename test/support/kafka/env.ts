@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel } = kafkajs;
-import { v1 } from '../../../services/core/model.js';
+import { v1, type EventBatch } from '../../../services/core/model.js';
 import { openStore } from '../../../services/store/index.js';
 import { BrokerUnavailable, start, stop, type BrokerHandle } from './broker.js';
 
@@ -189,4 +189,10 @@ export async function readTopicMessages(bootstrap: string, topic: string): Promi
     await consumer.disconnect();
   }
   return out.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+}
+
+/** Every EventBatch on a topic up to its current end, decoded, in (partition, offset) order: each host's batches in the
+ * order they were sent (a host's key keeps it on one partition). */
+export async function readBatches(bootstrap: string, topic: string): Promise<EventBatch[]> {
+  return (await readTopicMessages(bootstrap, topic)).map((m) => v1.EventBatch.decode(m.value));
 }
