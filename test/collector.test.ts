@@ -22,7 +22,9 @@ import type { ProbeHit } from '../collectors/probes/hit.js';
 import { parseDuration } from '../services/cli/commands/collect.js';
 import { run as runLab } from '../services/cli/commands/lab.js';
 import type { CommandIo } from '../services/cli/commands/analyze.js';
-import { Capability, FindingKind, TriggerKind, ZapTarget, type Event, type EventBatch } from '../services/core/model.js';
+import { Capability, FindingKind, TriggerKind, ZapTarget, v1, type Event, type EventBatch } from '../services/core/model.js';
+import { validateBatch } from '../services/core/validate.js';
+import { BatchScan } from '../services/core/wire.js';
 import { checkField, checkImporters, checkLab, parseLedger, unexpectedFindings } from './kernel-lab/expect.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/kernel');
@@ -154,6 +156,8 @@ describe('parsers', () => {
     const c = parseTraceLine('  a-b-c-12 (   10) [001] d.h1.   1.000001: trig_config: (x+0x4/0x10) dev="0000:01:00.0" offset=0x4');
     expect(c && 'hit' in c && c.hit).toMatchObject({ comm: 'a-b-c', tid: 12, pid: 10, args: { dev: '0000:01:00.0', offset: 4n } });
     expect(parseTraceLine('CPU:1 [LOST 42 EVENTS]')).toEqual({ lost: 42, cpu: 1 });
+    // an absurd count saturates at 2^53 - 1 (EventBatch.dropped must stay below 2^64 for the readers)
+    expect(parseTraceLine('CPU:1 [LOST 10000000000000000000000 EVENTS]')).toEqual({ lost: Number.MAX_SAFE_INTEGER, cpu: 1 });
     expect(parseTraceLine('# tracer: nop')).toBeUndefined();
   });
   it('parses bpftrace lines', () => {
@@ -405,6 +409,21 @@ describe('bpftrace session', () => {
     s.poll((h) => got.push(h.probe), true);
     expect(got).toEqual(['lock']);
     expect(s.beforeReady).toBe(1);
+  });
+});
+
+describe('replayRaw of absurd loss counts (found by npm run fuzz)', () => {
+  it('[LOST 10^22 EVENTS] lines saturate dropped below 2^64: the batch stays readable with its events', () => {
+    const [header, ...body] = readFileSync(join(FIX, '7.3', 'raw-ftrace-dmabuf.txt'), 'utf8').split('\n');
+    const host = { hostname: 'lab', bootId: 'fixture' };
+    const lost = Array.from({ length: 3000 }, () => 'CPU:0 [LOST 10000000000000000000000 EVENTS]'); // 3 × 10^25 in all
+    const { batches } = replayRaw([header, ...lost, ...body].join('\n'), host);
+    const b = batches[0]!;
+    expect(b.dropped).toBe(Number.MAX_SAFE_INTEGER);
+    expect(b.events!.length).toBeGreaterThan(0);
+    expect(() => validateBatch(b)).not.toThrow();
+    const frame = v1.EventBatch.encode(b).finish();
+    expect(new BatchScan().read(frame).dropped).toBe(Number.MAX_SAFE_INTEGER);
   });
 });
 

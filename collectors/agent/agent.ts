@@ -20,6 +20,7 @@ import type { revokescope } from '../../gen/proto.js';
 import type { CollectorOutput } from './spool-output.js';
 import { CgroupTable } from './cgroups.js';
 import { takesStack } from '../probes/plan.js';
+import { addLost, MAX_LOST } from '../probes/lost.js';
 
 export type BackendName = 'ftrace' | 'bpftrace';
 
@@ -119,7 +120,7 @@ export function makeBackend(name: BackendName, plan: Plan, bpftracePath?: string
   return {
     attach: async () => s.attach(),
     poll: (f) => s.poll(f),
-    lost: () => s.lost + s.overruns(),
+    lost: () => addLost(s.lost, s.overruns()),
     detach: async (f) => s.detach(f),
   };
 }
@@ -278,7 +279,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
   /** Send what is queued; with nothing queued, an empty batch (heartbeat) once heartbeatMs passed without one. */
   const flush = async (force: boolean) => {
     const lostNow = backend.lost();
-    let dropped = lostNow - droppedReported;
+    let dropped = Math.min(lostNow - droppedReported, MAX_LOST);
     const now = monoNs();
     if (!queue.length && !(force && dropped > 0) && now - lastSent < heartbeatNs) return;
     lastSent = now;
@@ -292,7 +293,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentStats> {
       const events = screened.events;
       if (screened.rejected) {
         if (screen.rejected === screened.rejected) log(`collect: a decoded event the readers would refuse is not sent, counted as dropped: ${screen.firstReason!}`);
-        dropped += screened.rejected;
+        dropped = addLost(dropped, screened.rejected);
       }
       const nowNs = monoNs();
       if (!events.length) stats.heartbeats++;

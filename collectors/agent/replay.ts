@@ -7,6 +7,7 @@ import { BpftraceReader } from '../bpftrace/parse.js';
 import { Decoder } from './decoder.js';
 import { EventScreen } from './screen.js';
 import type { ProbeHit } from '../probes/hit.js';
+import { addLost } from '../probes/lost.js';
 
 export interface RawHeader {
   backend: 'ftrace' | 'bpftrace'; profile: string; kernel: string; memoryLockOffset?: number;
@@ -98,7 +99,7 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
     else { const h = bpf.line(line); if (h) take(h); }
   }
   ftrace.flush(take);
-  lost += ftrace.lost + bpf.lost;
+  lost = addLost(lost, addLost(ftrace.lost, bpf.lost));
   // bpftrace prints per-CPU buffers as it reads them: in time order, as the live session hands them over
   if (header.backend === 'bpftrace') hits.sort((a, b) => a.tsNs - b.tsNs);
   for (const h of hits) if (h.tsNs >= readyTs) decoder.hit(h);
@@ -111,6 +112,6 @@ export function replayRaw(text: string, host: { hostname: string; bootId: string
   const { events: all, rejected } = screen.keep([...seed, ...events]);
   const stacks = decoder.takeStacks();
   const batch: EventBatch = { host: { ...host, kernelRelease: header.kernel, collectorVersion: 'replay', capabilities: caps }, firstSeq: 1,
-    dropped: lost + rejected, events: all, ...(cgroups.length ? { cgroups } : {}), ...(stacks.length ? { stacks } : {}) };
+    dropped: addLost(lost, rejected), events: all, ...(cgroups.length ? { cgroups } : {}), ...(stacks.length ? { stacks } : {}) };
   return { batches: [batch], header, events: all, rejected, firstReason: screen.firstReason };
 }

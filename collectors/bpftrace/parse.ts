@@ -1,13 +1,14 @@
 // bpftrace output -> ProbeHit (format written by script.ts).
 import type { ProbeHit } from '../probes/hit.js';
 import { parseArgs } from '../ftrace/parse.js';
+import { addLost, lostCount } from '../probes/lost.js';
 
 const LINE = /^RS (\w+) (\d+) (\d+) (\d+) (\d+)((?: \w+=\S*)*) \|(.*)$/;
 const LOST = /Lost (\d+) events/;
 
 export function parseBpftraceLine(line: string): { hit: ProbeHit } | { lost: number } | undefined {
   const lost = LOST.exec(line);
-  if (lost) return { lost: Number(lost[1]) };
+  if (lost) return { lost: lostCount(lost[1]!) };
   const m = LINE.exec(line);
   if (!m) return undefined;
   const args = parseArgs(m[6]!);
@@ -36,7 +37,7 @@ export class BpftraceReader {
     this.last = undefined;
     const r = parseBpftraceLine(line);
     if (!r) return undefined;
-    if ('lost' in r) { this.lost += r.lost; return undefined; }
+    if ('lost' in r) { this.lost = addLost(this.lost, r.lost); return undefined; }
     return (this.last = r.hit);
   }
 }

@@ -4,6 +4,7 @@ import type { Plan, PlannedProbe } from '../probes/plan.js';
 import type { ProbeHit } from '../probes/hit.js';
 import { READY, bpftraceScript } from './script.js';
 import { BpftraceReader } from './parse.js';
+import { addLost, lostCount } from '../probes/lost.js';
 
 /** bpftrace prints each CPU's perf buffer as it reads it: a thread that moved between CPUs can show its return
  * before its entry. Hits wait this long (by their own timestamps) to be handed over in time order. */
@@ -45,7 +46,7 @@ export class BpftraceSession {
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (c: string) => {
       this.stderr += c;
-      for (const m of c.matchAll(/Lost (\d+) events/g)) this.lostCount += Number(m[1]);
+      for (const m of c.matchAll(/Lost (\d+) events/g)) this.lostCount = addLost(this.lostCount, lostCount(m[1]!));
     });
     child.on('exit', (code) => failed(new Error(`bpftrace exited (${code}) before attaching: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`)));
     child.on('error', (e) => failed(new Error(`cannot run ${this.binary}: ${e.message}`)));
@@ -89,7 +90,7 @@ export class BpftraceSession {
     return n;
   }
 
-  lost(): number { return this.lostCount + this.reader.lost; }
+  lost(): number { return addLost(this.lostCount, this.reader.lost); }
 
   async detach(onHit: (h: ProbeHit) => void): Promise<void> {
     const child = this.child;

@@ -3,6 +3,7 @@
 // the tgid column only with options/record-tgid, the flags column only with options/irq-info.
 import type { ProbeHit } from '../probes/hit.js';
 import { specIdOf } from '../probes/plan.js';
+import { addLost, lostCount } from '../probes/lost.js';
 
 const LINE = /^\s*(.*?)-(\d+)\s+(?:\(\s*([-\d]+)\)\s+)?\[(\d+)\]\s+(?:\S{4,5}\s+)?(\d+)\.(\d+):\s+(\w+):\s+\((.*?)\)(?:\s+(.*))?$/;
 const ARG = /(\w+)=("(?:[^"\\]|\\.)*"|\S+)/g;
@@ -33,7 +34,7 @@ export function parseArgs(text: string): Record<string, bigint | string> {
 
 export function parseTraceLine(line: string, events?: ReadonlySet<string>): ParsedLine {
   const lost = LOST.exec(line);
-  if (lost) return { lost: Number(lost[2]), cpu: Number(lost[1]) };
+  if (lost) return { lost: lostCount(lost[2]!), cpu: Number(lost[1]) };
   if (!line || line.startsWith('#')) return undefined;
   const m = LINE.exec(line);
   if (!m) return undefined;
@@ -70,7 +71,7 @@ export class TraceReader {
     if (st) { this.stack = { cpu: Number(st[1]), frames: [] }; return; }
     const r = parseTraceLine(line, this.events);
     if (!r) return;
-    if ('lost' in r) { this.lost += r.lost; return; }
+    if ('lost' in r) { this.lost = addLost(this.lost, r.lost); return; }
     const waiting = this.held.get(r.hit.cpu);
     if (waiting) { this.held.delete(r.hit.cpu); out(waiting); }
     if (this.stackProbes.has(r.hit.probe)) this.held.set(r.hit.cpu, r.hit);
