@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeBatches, analyzeFrames } from '../services/core/analysis.js';
 import { Correlator } from '../services/core/correlator/index.js';
+import { MAX_MAPPINGS } from '../services/core/correlator/mapping.js';
 import { FindingKind, Severity, v1, type EventBatch, type Finding } from '../services/core/model.js';
 import { Backing, TraceBuilder, TriggerKind, ZapTarget, us, type Era } from './support/trace-builder.js';
 
@@ -308,6 +309,24 @@ describe('SKIPPED_ZAP before 6.11 (vfio_pci_zap_and_vma_lock() zaps only vma_lis
     b.trigger(1000, D, TriggerKind.RESET).zap(1001, D, { start: 1 * 2 ** 40, length: 2 ** 40 }).acquire(1002, D)
       .release(2000, D).triggerEnd(2001, D, TriggerKind.RESET, 0);
     expect(kinds(run(b).findings)).toEqual(['SKIPPED_ZAP/CRITICAL']);
+  });
+});
+
+describe('a mapping list past MAX_MAPPINGS (mmaps without munmaps: bounded work per event)', () => {
+  const skipped = (extraMaps: number) => {
+    const b = started('6.1');
+    b.acquire(100, D).release(200, D).fault(300, D, 7);
+    for (let i = 0; i < extraMaps; i++) b.mmap(400 + i, D, 1000 + i, { bar: 0 });
+    const t = 400 + extraMaps + 1000;
+    b.trigger(t, D, TriggerKind.RESET).acquire(t + 2, D).release(t + 1000, D).triggerEnd(t + 1001, D, TriggerKind.RESET, 0);
+    return run(b).findings;
+  };
+
+  it('is dropped and unknown: a reset without zaps, certain while the list was known, is inconclusive, saying why', () => {
+    expect(kinds(skipped(MAX_MAPPINGS - 1))).toEqual(['SKIPPED_ZAP/CRITICAL']); // the snapshot's mapping 7 + 1023 more: kept
+    const f = skipped(MAX_MAPPINGS + 5);
+    expect(kinds(f)).toEqual(['SKIPPED_ZAP/WARNING?']);
+    expect(String(evidence(f[0]!).unknown)).toMatch(/more than 1024 live mappings of the device, the list was dropped/);
   });
 });
 

@@ -10,7 +10,7 @@ import type { HostContext } from './context.js';
 import { OpenEpisode, type DeviceZap } from './episode.js';
 import { RULES, makeFinding, markInconclusive, type Rule } from './findings.js';
 import { DeviceKnowledge, type Judged, type KnowledgeState } from './knowledge.js';
-import { MappingState, isDeviceMapping, zapReachesBar, type Mapping } from './mapping.js';
+import { MAX_MAPPINGS, MappingState, isDeviceMapping, zapReachesBar, type Mapping } from './mapping.js';
 
 interface PendingTrigger { ts: number; tid: number; kind: TriggerKindT; groupId: number; stale: number }
 interface PendingZap { ts: number; tid: number; start: number; length: number; durationNs: number }
@@ -655,7 +655,8 @@ export class DeviceTracker {
       return;
     }
     if (zaps.length > 0) return;
-    unknown.push('mappings: no DeviceInfo or snapshot for the device since the collector started or lost events');
+    unknown.push(this.mappings.overflowed ? `mappings: more than ${MAX_MAPPINGS} live mappings of the device, the list was dropped`
+      : 'mappings: no DeviceInfo or snapshot for the device since the collector started or lost events');
     out.push(this.finding(FindingKind.SKIPPED_ZAP, Severity.WARNING, ts, e.id, rule,
       { trigger: trig, mappingState: 'unknown', deviceHasVmas: null, deviceZaps: 0 }, unknown));
   }

@@ -28,15 +28,23 @@ export function isDeviceMapping(m: Mapping): boolean {
   return m.backing !== Backing.DMABUF;
 }
 
+/** Live mappings tracked per device. Every zap, revoke and acquire walks the list, so a host that sent mmaps without
+ * munmaps would make each of them cost more (quadratic in its events); past this many the list is dropped and unknown,
+ * as after loss (a vfio-pci device has 6 BARs; a VMM maps each once or a few times). */
+export const MAX_MAPPINGS = 1024;
+
 export class MappingState {
   /** Known once DeviceInfo or a snapshot was seen for the device (and no loss since). */
   known = false;
+  /** The list was dropped for growing past MAX_MAPPINGS (cleared when the list starts over after loss). */
+  overflowed = false;
   private live: Map<number, Mapping> | null = null;
 
   /** Loss: the list may have missed mmaps and munmaps; it starts over, unknown. */
   forget(): void {
     this.live = null;
     this.known = false;
+    this.overflowed = false;
   }
 
   /** vfio_pci_core_close_device(): runs once the last reference to the device file is gone, so no mapping of the
@@ -47,20 +55,23 @@ export class MappingState {
   }
 
   add(id: number, m: Mapping): void {
-    (this.live ??= new Map()).set(id, m);
+    const live = (this.live ??= new Map());
+    if (live.size >= MAX_MAPPINGS && !live.has(id)) { live.clear(); this.known = false; this.overflowed = true; }
+    live.set(id, m);
   }
 
   remove(id: number): void {
     this.live?.delete(id);
   }
 
-  toState(): { known: boolean; live: [number, Mapping][] } {
-    return { known: this.known, live: this.live ? [...this.live].map(([id, m]) => [id, { ...m }]) : [] };
+  toState(): { known: boolean; overflowed: boolean; live: [number, Mapping][] } {
+    return { known: this.known, overflowed: this.overflowed, live: this.live ? [...this.live].map(([id, m]) => [id, { ...m }]) : [] };
   }
 
-  static fromState(s: { known: boolean; live: [number, Mapping][] }): MappingState {
+  static fromState(s: { known: boolean; overflowed?: boolean; live: [number, Mapping][] }): MappingState {
     const m = new MappingState();
     m.known = s.known;
+    m.overflowed = s.overflowed ?? false;
     for (const [id, x] of s.live) m.add(id, { ...x });
     return m;
   }
