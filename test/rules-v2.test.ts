@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { analyzeBatches, analyzeFrames } from '../services/core/analysis.js';
 import { Correlator } from '../services/core/correlator/index.js';
 import { MAX_MAPPINGS } from '../services/core/correlator/mapping.js';
+import { MAX_EPISODE_ZAPS } from '../services/core/correlator/episode.js';
 import { FindingKind, Severity, v1, type EventBatch, type Finding } from '../services/core/model.js';
 import { Backing, TraceBuilder, TriggerKind, ZapTarget, us, type Era } from './support/trace-builder.js';
 
@@ -327,6 +328,36 @@ describe('a mapping list past MAX_MAPPINGS (mmaps without munmaps: bounded work 
     const f = skipped(MAX_MAPPINGS + 5);
     expect(kinds(f)).toEqual(['SKIPPED_ZAP/WARNING?']);
     expect(String(evidence(f[0]!).unknown)).toMatch(/more than 1024 live mappings of the device, the list was dropped/);
+  });
+});
+
+describe('an episode with more zaps than it keeps (MAX_EPISODE_ZAPS)', () => {
+  /** A reset whose task zaps BAR 1 in 164 pieces (and BAR 0 if `zapBar0`), acquiring at `acquireAt` (pre-6.11: zaps
+   * before down_write wait for it; zaps after it go to the episode directly). */
+  const reset = (zapBar0: boolean, acquireAt: number) => {
+    const b = started('6.1');
+    b.acquire(100, D).release(200, D).fault(300, D, 7); // mapping 7: BAR 0, populated, on vma_list
+    b.trigger(1000, D, TriggerKind.RESET);
+    if (acquireAt < 1001) b.acquire(acquireAt, D);
+    for (let i = 0; i < MAX_EPISODE_ZAPS + 100; i++) b.zap(1001 + i, D, { start: 2 ** 40 + i * 4096, length: 4096 }); // BAR 1 pieces
+    if (acquireAt >= 1001 && acquireAt < 1500) b.acquire(acquireAt, D);
+    if (zapBar0) b.zap(1500, D, { start: 0, length: 2 ** 40 }); // past the kept ones: still counts for coverage
+    if (acquireAt >= 1500) b.acquire(acquireAt, D);
+    b.release(2000, D).triggerEnd(2001, D, TriggerKind.RESET, 0);
+    return run(b);
+  };
+  it('every zap counts for coverage: the BAR 0 zap after the kept ones covers mapping 7', () => {
+    const r = reset(true, 1000);
+    expect(kinds(r.findings)).toEqual([]);
+    expect(r.episodes.find((e) => e.zapCount > 0)!.zapCount).toBe(MAX_EPISODE_ZAPS + 101);
+  });
+  it('twin: without it, SKIPPED_ZAP', () => {
+    expect(kinds(reset(false, 1000).findings)).toEqual(['SKIPPED_ZAP/CRITICAL']);
+  });
+  it('pre-6.11, more zaps waiting for down_write than are kept: a SKIPPED_ZAP is inconclusive, never certain', () => {
+    const r = reset(false, 1600); // the zaps come before the acquire: they wait, 64 are kept
+    expect(kinds(r.findings)).toEqual(['SKIPPED_ZAP/CRITICAL?']);
+    expect(String(evidence(r.findings[0]!).unknown)).toMatch(/zaps waited for down_write at once, some were not kept/);
   });
 });
 

@@ -7,13 +7,16 @@ import {
   type Event, type Finding, type FindingKind as FindingKindT, type Severity as SeverityT, type TriggerKind as TriggerKindT,
 } from '../model.js';
 import type { HostContext } from './context.js';
-import { OpenEpisode, type DeviceZap } from './episode.js';
+import { MAX_EPISODE_ZAPS, OpenEpisode, type DeviceZap } from './episode.js';
 import { RULES, makeFinding, markInconclusive, type Rule } from './findings.js';
 import { DeviceKnowledge, type Judged, type KnowledgeState } from './knowledge.js';
 import { MAX_MAPPINGS, MappingState, isDeviceMapping, zapReachesBar, type Mapping } from './mapping.js';
 
 interface PendingTrigger { ts: number; tid: number; kind: TriggerKindT; groupId: number; stale: number }
 interface PendingZap { ts: number; tid: number; start: number; length: number; durationNs: number }
+/** Pre-6.11 zaps waiting for their task's down_write (vfio_pci_zap_and_down_write_memory_lock): a few VMAs each. */
+const MAX_PENDING_ZAPS = 64;
+const ZAPS_NOT_KEPT = `zaps: more than ${MAX_PENDING_ZAPS} zaps waited for down_write at once, some were not kept`;
 
 /** BARs a driver serves through its own vm_ops when DeviceInfo does not say (custom_vm_ops_bars): nvgrace-gpu maps
  * its device memory (usemem BAR2, resmem BAR4) with nvgrace_gpu_vm_ops. */
@@ -30,6 +33,8 @@ export interface DeviceState {
   mappings: ReturnType<MappingState['toState']>; offZap: { start: number; length: number } | null; unpairedReported: boolean;
   episode: Record<string, unknown> | null; closing: Record<string, unknown>[] | null;
   pendingTriggers: PendingTrigger[] | null; pendingZaps: PendingZap[] | null;
+  /** Absent in checkpoints of older versions. */
+  zapsDroppedTs?: number;
 }
 
 export class DeviceTracker {
@@ -54,6 +59,9 @@ export class DeviceTracker {
   private offZap: { start: number; length: number } | null = null;
   private pendingTriggers: PendingTrigger[] | null = null;
   private pendingZaps: PendingZap[] | null = null;
+  /** ts of the last waiting zap not kept (MAX_PENDING_ZAPS): episodes acquired within the attach window after it may
+   * be missing zaps. */
+  private zapsDroppedTs = -Infinity;
 
   /** Episode ids hash (hostname, boot_id, device, acquire ts): the first three once per device. */
   private readonly idPrefix: IdPrefix;
@@ -69,7 +77,7 @@ export class DeviceTracker {
       lockKnown: this.lockKnown, mappings: this.mappings.toState(), offZap: this.offZap && { ...this.offZap },
       unpairedReported: this.unpairedReported,
       episode: this.episode?.toState() ?? null, closing: this.closing?.map((e) => e.toState()) ?? null,
-      pendingTriggers: this.pendingTriggers, pendingZaps: this.pendingZaps,
+      pendingTriggers: this.pendingTriggers, pendingZaps: this.pendingZaps, zapsDroppedTs: this.zapsDroppedTs,
     };
   }
 
@@ -84,7 +92,7 @@ export class DeviceTracker {
     d.unpairedReported = s.unpairedReported;
     d.episode = s.episode ? OpenEpisode.fromState(s.episode) : null;
     d.closing = s.closing ? s.closing.map((e) => OpenEpisode.fromState(e)) : null;
-    d.pendingTriggers = s.pendingTriggers; d.pendingZaps = s.pendingZaps;
+    d.pendingTriggers = s.pendingTriggers; d.pendingZaps = s.pendingZaps; d.zapsDroppedTs = s.zapsDroppedTs ?? -Infinity;
     return d;
   }
 
@@ -177,6 +185,7 @@ export class DeviceTracker {
     this.unpairedReported = false;
     this.pendingTriggers = null; // their TriggerEnd may be what was lost
     this.pendingZaps = null;
+    this.zapsDroppedTs = -Infinity;
   }
 
   // ---------------------------------------------------------------- faults
@@ -360,6 +369,8 @@ export class DeviceTracker {
     // seen with no trigger may have been announced unseen: what it changed is unknown.
     if (e.trigger !== TriggerKind.TRIGGER_UNSPECIFIED) this.stateChange(e.trigger, e.triggerFact);
     else if (firstSeen) this.k.forgetMemory(ts);
+    // A zap that waited for down_write was not kept (more than MAX_PENDING_ZAPS waited): it may have been this task's.
+    if (ts - this.zapsDroppedTs <= this.ctx.opts.triggerAttachNs) e.zapsIncomplete = true;
     if (this.pendingZaps) {
       // Pre-6.11 vfio_pci_zap_and_down_write_memory_lock(): zap_vma_ptes per VMA, then down_write.
       const window = this.ctx.opts.triggerAttachNs;
@@ -414,7 +425,11 @@ export class DeviceTracker {
     this.mappings.zapDevice(start, length); // the kernel tore the PTEs down, whoever called it
     const tid = ev.tid ?? 0;
     if (this.ctx.zapsBeforeLock && !(this.episode && this.episode.tid === tid)) {
-      (this.pendingZaps ??= []).push({ ts, tid, start, length, durationNs });
+      // zaps wait for their task's acquire at most the attach window, and at most MAX_PENDING_ZAPS of them
+      const pending = (this.pendingZaps ??= []);
+      while (pending.length > 0 && ts - pending[0]!.ts > this.ctx.opts.triggerAttachNs) pending.shift(); // too old to attach
+      if (pending.length >= MAX_PENDING_ZAPS) { pending.shift(); this.zapsDroppedTs = ts; } // not kept: see onAcquire
+      pending.push({ ts, tid, start, length, durationNs });
       return;
     }
     const e = this.holder(ev, ts);
@@ -459,8 +474,8 @@ export class DeviceTracker {
       e.hold(this.finding(FindingKind.REDUNDANT_ZAP, Severity.INFO, ts, e.id, rule,
         { wastedNs: z.durationNs, start: z.start, length: z.length, reasons, zapBarsOnRevoke: this.zapBarsOnRevoke, ...facts }, []));
     }
-    const dz: DeviceZap = { ts, start: z.start, length: z.length, durationNs: z.durationNs, faultSince: false };
-    e.deviceZaps.push(dz);
+    if (e.deviceZaps.length < MAX_EPISODE_ZAPS) e.deviceZaps.push({ ts, start: z.start, length: z.length, durationNs: z.durationNs, faultSince: false });
+    for (let bar = 0; bar <= 5; bar++) if (zapReachesBar(z.start, z.length, bar)) e.zapBars |= 1 << bar;
     e.zapNs += z.durationNs;
     e.zapCount++;
     e.noteRevokeStep(ts, z.durationNs);
@@ -601,25 +616,25 @@ export class DeviceTracker {
   // a known mapping list (DeviceInfo or snapshot, no loss since) with a live device-fd mapping no zap reached
   // (vfio_pci_zap_and_vma_lock() / the series' vfio_pci_zap_revoke_bars()).
   private checkSkippedZap(e: OpenEpisode, ts: number, out: Finding[]): void {
-    const zaps = e.deviceZaps;
+    const zaps = e.zapCount; // DEVICE zaps
     const trig = TriggerKind[e.trigger];
-    if (e.deviceHasVmas === true && zaps.length === 0) {
+    const unknown: string[] = e.zapsIncomplete ? [ZAPS_NOT_KEPT] : [];
+    if (e.deviceHasVmas === true && zaps === 0) {
       // A revoke saw VMAs in the vdev inode mapping and nothing zapped it: in every era and on every path (the close
       // cleanup cannot run while the device file is mapped) a device-fd mapping stayed reachable.
       const populated = this.mappings.hasPopulatedDeviceMapping();
       out.push(this.finding(FindingKind.SKIPPED_ZAP, populated ? Severity.CRITICAL : Severity.WARNING, ts, e.id, RULES.skippedUnseen,
         { trigger: trig, deviceHasVmas: true, deviceZaps: 0, populatedMapping: populated,
-          mappingState: this.mappings.known ? 'known' : 'unknown' }, []));
+          mappingState: this.mappings.known ? 'known' : 'unknown' }, unknown));
       return;
     }
-    const unknown: string[] = [];
     if (this.ctx.zapsUnderLock && this.ctx.hasDmabufRevoke && !this.dmabufBarMmapKnown) {
       unknown.push('dmabuf_bar_mmap: no DeviceInfo for the device, whether the series is applied is unknown');
     }
     if (this.ctx.zapsUnderLock && !this.series && e.triggerRevokes) {
       // 6.11 up to the series: every revoking path zaps through vfio_pci_zap_and_down_write_memory_lock() /
       // vfio_pci_zap_bars(), whatever is mapped.
-      if (zaps.length > 0) return;
+      if (zaps > 0) return;
       if (!e.triggerRevokesFact) unknown.push(TRIGGER_GUESS);
       const populated = this.mappings.hasPopulatedDeviceMapping();
       out.push(this.finding(FindingKind.SKIPPED_ZAP, populated ? Severity.CRITICAL : Severity.WARNING, ts, e.id, RULES.skippedUnconditional,
@@ -631,7 +646,7 @@ export class DeviceTracker {
     // mappings.
     if (e.deviceHasVmas === false) return; // kernel fact: the vdev inode mapping had no VMAs
     if (!this.ctx.zapsBeforeLock && !this.ctx.zapsUnderLock) unknown.push('kernel release: unknown era');
-    else if (this.ctx.zapsUnderLock && !this.series && zaps.length === 0) {
+    else if (this.ctx.zapsUnderLock && !this.series && zaps === 0) {
       // A DMABUF revoke without a zap is right for the close cleanup (no mapping of the device file can be left).
       unknown.push('trigger: none named this revoke, its kernel path is unknown');
     }
@@ -641,7 +656,7 @@ export class DeviceTracker {
       // Before 6.11 vfio_pci_zap_and_vma_lock() zaps only the VMAs on vdev->vma_list, which the fault handler adds at
       // first fault: a never-faulted mapping has no PTEs and needs no zap.
       const uncovered = this.mappings.deviceMappings()
-        .filter(([, m]) => !zaps.some((z) => zapReachesBar(z.start, z.length, m.bar)))
+        .filter(([, m]) => ((e.zapBars >> m.bar) & 1) === 0)
         .filter(([, m]) => m.populated || !this.ctx.zapsBeforeLock);
       if (uncovered.length > 0) {
         // Before 6.11 only a faulted VMA is on vdev->vma_list: a mapping populated only by the start snapshot's word
@@ -650,11 +665,11 @@ export class DeviceTracker {
         const severity = uncovered.some(([, m]) => m.populated) ? Severity.CRITICAL : Severity.WARNING;
         out.push(this.finding(FindingKind.SKIPPED_ZAP, severity, ts, e.id, rule,
           { trigger: trig, uncovered: uncovered.map(([id, m]) => ({ mappingId: id, bar: m.bar, backing: Backing[m.backing], populated: m.populated })),
-            deviceZaps: zaps.length, zapBarsOnRevoke: this.zapBarsOnRevoke }, unknown));
+            deviceZaps: zaps, zapBarsOnRevoke: this.zapBarsOnRevoke }, unknown));
       }
       return;
     }
-    if (zaps.length > 0) return;
+    if (zaps > 0) return;
     unknown.push(this.mappings.overflowed ? `mappings: more than ${MAX_MAPPINGS} live mappings of the device, the list was dropped`
       : 'mappings: no DeviceInfo or snapshot for the device since the collector started or lost events');
     out.push(this.finding(FindingKind.SKIPPED_ZAP, Severity.WARNING, ts, e.id, rule,

@@ -1,4 +1,5 @@
 // One memory_lock write section of a device: LockAcquire → LockRelease (docs/rules.md §3).
+import { zapReachesBar } from './mapping.js';
 import { TriggerKind, triggerRequiresRevoke, type Finding, type TriggerKind as TriggerKindT } from '../model.js';
 
 export interface DeviceZap {
@@ -9,6 +10,10 @@ export interface DeviceZap {
   /** An ok BarFault hit the device after this zap (so a later zap of the range is not a repeat). */
   faultSince: boolean;
 }
+
+/** DEVICE zaps kept per episode for REDUNDANT_ZAP's repeat check: each zap compares with the kept ones, so an episode
+ * of a host that zaps without end costs bounded work per zap (later repeats go unreported: an INFO finding). */
+export const MAX_EPISODE_ZAPS = 64;
 
 /** Slowest importer callback seen in the episode (dma_buf_move_notify / dma_buf_invalidate_mappings). */
 export interface SlowestMove { dmabufId: number; durationNs: number; importerCount: number }
@@ -39,7 +44,12 @@ export class OpenEpisode {
   dmabufCount = 0;
   importerCount = 0;
   slowest: SlowestMove | null = null;
+  /** The episode's DEVICE zaps, the first MAX_EPISODE_ZAPS of them (for repeats; zapCount counts them all). */
   deviceZaps: DeviceZap[] = [];
+  /** BARs 0..5 that some DEVICE zap of the episode reached (zapReachesBar), as bits: every zap counts. */
+  zapBars = 0;
+  /** Zaps that waited for this episode's down_write may have been dropped (too many waited): coverage is not a fact. */
+  zapsIncomplete = false;
   /** DmaBufRevoke.device_has_vmas: true if any revoke saw vdev inode VMAs, false if all said none. */
   deviceHasVmas: boolean | undefined = undefined;
   /** A DEVICE zap with had_vmas = false (the vdev inode mapping had no VMA at entry). */
@@ -81,7 +91,11 @@ export class OpenEpisode {
   static fromState(s: Record<string, unknown>): OpenEpisode {
     const e = new OpenEpisode(s.id as string, s.acquireTs as number, s.waitNs as number, s.tid as number, s.pid as number,
       s.comm as string, s.legacyMappings as number, s.dmabufMappings as number);
-    return Object.assign(e, s);
+    Object.assign(e, s);
+    if (s.zapBars === undefined) { // a checkpoint from before zapBars: the zaps it kept say which BARs were reached
+      for (const z of e.deviceZaps) for (let bar = 0; bar <= 5; bar++) if (zapReachesBar(z.start, z.length, bar)) e.zapBars |= 1 << bar;
+    }
+    return e;
   }
 
   hold(f: Finding): void {
