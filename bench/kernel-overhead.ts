@@ -15,8 +15,10 @@
 //   node dist/bench/kernel-overhead.js [--kernels 6.12,7.3] [--backends ftrace_global,ftrace,bpftrace_global,bpftrace] [--iterations 20000]
 //   node dist/bench/kernel-overhead.js --kernels 6.12 --backends ftrace_stacks,bpftrace,bpftrace_stacks --iterations 2500
 //     (the cost of stacks: ftrace_stacks alternates its events off, on without their stack triggers and on with them)
+//   node dist/bench/kernel-overhead.js --kernels 6.12 --backends ... --from .cache/kernel-lab/bench-6.12   (summarize that run again)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { replayRaw } from '../collectors/agent/replay.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -57,9 +59,21 @@ export interface LabelCost {
 export interface StackCost {
   backend: string; sameAgent: boolean; extraUsPerIteration: number; extraPct: number; usPerStack: number; agentExtraUsPerHit: number;
 }
+/** Quantiles (µs) of a duration the kernel's own timestamps give, over the workload's events. */
+export interface Spread { n: number; p10: number; median: number; p90: number }
+/** Per label, the revoke path's times from the events' kernel timestamps, split by whether the step took a stack:
+ * zap = Zap.duration_ns (a zap's stack is taken at its entry, under memory_lock), wait = LockAcquire.wait_ns (the lock
+ * hit's stack is taken before down_write), hold = release − acquire, revoke = the episode's revoke latency as the
+ * correlator computes it (end of its last zap − acquire). Quantiles of thousands of events: far less exposed to the
+ * host's load than a storm's time. */
+export interface PathTimes { zap: Spread; wait: Spread; hold: Spread; revoke: Spread }
+export interface RevokePath { withStack: PathTimes; withoutStack: PathTimes }
+/** The agent's user-space work per hit (parse + decode, as `replayRaw` does it) on this machine's CPU, for the label's raw
+ * capture as recorded and with its stack lines taken out. */
+export interface ReplayCost { hits: number; stackHits: number; usPerHitWithStacks: number; usPerHitWithout: number }
 export interface OverheadResult {
   kernel: string; storms: StormResult[]; stormEventsShipped: Record<string, number>; labels: Record<string, LabelCost>; stacks: StackCost[];
-  labSeconds: number; out: string;
+  revokePath: Record<string, RevokePath>; replay: Record<string, ReplayCost>; labSeconds: number; out: string;
 }
 
 /** bench.txt: "phase <name>" lines, "STORM <kind> n total_ns ns_per_iter" lines, "CALLS <kind> <function> <count>" lines,
@@ -149,12 +163,72 @@ export function labelCost(label: string, file: BenchFile, trace: string, collect
     hits, agentCpuS, agentUsPerHit: agentCpuS * 1e6 / hits };
 }
 
-export function runKernelOverhead(opts: { kernel?: string; backends?: string; iterations?: number } = {}): OverheadResult {
+const spread = (xs: number[]): Spread => {
+  const s = [...xs].sort((a, b) => a - b), at = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(s.length * p))]! / 1000 : NaN);
+  return { n: s.length, p10: at(0.1), median: at(0.5), p90: at(0.9) };
+};
+
+type TraceEvent = { comm?: string; device?: string; tsNs?: string; stackId?: string; zap?: { durationNs?: string }; lockAcquire?: { waitNs?: string }; lockRelease?: object };
+
+/** The revoke path's times of the workload's events in a trace (trace-<label>.jsonl text). */
+export function revokePath(trace: string): RevokePath {
+  const events = trace.split('\n').filter(Boolean).flatMap((l) => (JSON.parse(l).events ?? []) as TraceEvent[]).filter((e) => e.comm === 'workload');
+  const part = (stack: boolean): PathTimes => {
+    const hold: number[] = [], revoke: number[] = [];
+    const open = new Map<string, { acquire: TraceEvent; zapEnd?: number; zapStack?: boolean }>();
+    for (const e of events) {
+      const key = e.device ?? '';
+      if (e.lockAcquire) open.set(key, { acquire: e });
+      else if (e.zap && open.has(key)) Object.assign(open.get(key)!, { zapEnd: Number(e.tsNs) + Number(e.zap.durationNs ?? 0), zapStack: !!e.stackId });
+      else if (e.lockRelease && open.has(key)) {
+        const w = open.get(key)!;
+        open.delete(key);
+        if (!!w.acquire.stackId === stack) hold.push(Number(e.tsNs) - Number(w.acquire.tsNs));
+        if (w.zapEnd !== undefined && w.zapStack === stack) revoke.push(w.zapEnd - Number(w.acquire.tsNs));
+      }
+    }
+    return { zap: spread(events.filter((e) => e.zap && !!e.stackId === stack).map((e) => Number(e.zap!.durationNs ?? 0))),
+      wait: spread(events.filter((e) => e.lockAcquire && !!e.stackId === stack).map((e) => Number(e.lockAcquire!.waitNs ?? 0))), hold: spread(hold),
+      revoke: spread(revoke) };
+  };
+  return { withStack: part(true), withoutStack: part(false) };
+}
+
+const bpftraceRaw = (header: string) => / backend=bpftrace /.test(header);
+
+/** A raw capture without its kernel stacks: ftrace's "<stack trace>" entries and their " => " frames, or bpftrace's
+ * blank and indented kstack lines; and the header's stacks= (so the reader does not wait for stacks). */
+export function withoutStacks(raw: string): string {
+  const [header, ...lines] = raw.split('\n');
+  const stackLine = bpftraceRaw(header!) ? (l: string) => /^(\s.*)?$/.test(l) : (l: string) => /: <stack trace>$/.test(l) || l.startsWith(' => ');
+  return [header!.replace(/ stacks=\S*/, ''), ...lines.filter((l) => !stackLine(l))].join('\n');
+}
+
+/** CPU per hit of replaying a raw capture with and without its stacks (best of `rounds`, interleaved). */
+export function replayCost(raw: string, rounds = 5): ReplayCost {
+  const plain = withoutStacks(raw);
+  const lines = raw.split('\n');
+  const hits = plain.split('\n').filter((l) => /^\s*\S+-\d+ .*: \w+: \(|^RS \w+ \d/.test(l)).length;
+  const stackHits = bpftraceRaw(lines[0]!) ? lines.filter((l, i) => l.startsWith('RS ') && lines[i + 1] === '').length
+    : lines.filter((l) => /: <stack trace>$/.test(l)).length;
+  const cpu = (text: string) => {
+    const t0 = process.cpuUsage();
+    replayRaw(text, { hostname: 'bench', bootId: 'bench' });
+    const d = process.cpuUsage(t0);
+    return d.user + d.system;
+  };
+  let withS = Infinity, without = Infinity;
+  for (let i = 0; i < rounds; i++) { withS = Math.min(withS, cpu(raw)); without = Math.min(without, cpu(plain)); }
+  return { hits, stackHits, usPerHitWithStacks: withS / hits, usPerHitWithout: without / hits };
+}
+
+/** from: the directory of an earlier lab run to summarize again (no boot). */
+export function runKernelOverhead(opts: { kernel?: string; backends?: string; iterations?: number; from?: string } = {}): OverheadResult {
   const here = dirname(fileURLToPath(import.meta.url));
   const repo = join(here, existsSync(join(here, '../test')) ? '..' : '../..');
   const kernel = opts.kernel ?? '6.12', backends = opts.backends ?? 'ftrace_global,ftrace,bpftrace_global,bpftrace';
   const t0 = Date.now();
-  const out = execFileSync(join(repo, 'test/kernel-lab/run.sh'), {
+  const out = opts.from ?? execFileSync(join(repo, 'test/kernel-lab/run.sh'), {
     env: { ...process.env, KERNEL: kernel, MODE: 'bench', BACKENDS: backends, RS_ITERATIONS: String(opts.iterations ?? 5000), QEMU_TIMEOUT: '3600',
       OUT: join(repo, '.cache/kernel-lab', `bench-${kernel}`) },
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
@@ -167,6 +241,8 @@ export function runKernelOverhead(opts: { kernel?: string; backends?: string; it
   const probed: Record<string, string[]> = {};
   const stormEventsShipped: Record<string, number> = {};
   const labels: Record<string, LabelCost> = {};
+  const path: Record<string, RevokePath> = {};
+  const replay: Record<string, ReplayCost> = {};
   for (const b of backends.split(',')) {
     const log = join(out, `collect-${b}.log`);
     if (!existsSync(log)) continue;
@@ -178,15 +254,18 @@ export function runKernelOverhead(opts: { kernel?: string; backends?: string; it
     stormEventsShipped[b] = trace.split('\n').filter(Boolean)
       .flatMap((l) => (JSON.parse(l).events ?? []) as { comm?: string }[]).filter((e) => e.comm === 'storm').length;
     labels[b] = labelCost(b, file, trace, collectLog);
+    path[b] = revokePath(trace);
+    const raw = join(out, `raw-${b}.txt`);
+    if (b.endsWith('_stacks') && existsSync(raw)) replay[b] = replayCost(readFileSync(raw, 'utf8'));
   }
   const storms = summarize(file, probed);
-  return { kernel, storms, stormEventsShipped, labels, stacks: stackCosts(storms, labels), labSeconds: (Date.now() - t0) / 1000, out };
+  return { kernel, storms, stormEventsShipped, labels, stacks: stackCosts(storms, labels), revokePath: path, replay, labSeconds: (Date.now() - t0) / 1000, out };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { kernels: { type: 'string' }, backends: { type: 'string' }, iterations: { type: 'string' } } });
+  const { values } = parseArgs({ options: { kernels: { type: 'string' }, backends: { type: 'string' }, iterations: { type: 'string' }, from: { type: 'string' } } });
   for (const kernel of (values.kernels ?? '6.12,7.3').split(',')) {
-    const r = runKernelOverhead({ kernel, backends: values.backends, iterations: values.iterations ? Number(values.iterations) : undefined });
+    const r = runKernelOverhead({ kernel, backends: values.backends, iterations: values.iterations ? Number(values.iterations) : undefined, from: values.from });
     console.log(`\nDebian ${kernel} (lab ${r.labSeconds.toFixed(0)} s, ${r.out})`);
     const f = (p: PhaseStats) => `${(p.min / 1000).toFixed(1)} / ${(p.median / 1000).toFixed(1)}`;
     for (const s of r.storms) {
@@ -200,6 +279,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     for (const [b, l] of Object.entries(r.labels))
       console.log(`  ${b.padEnd(16)} revoke storm: ${l.eventsPerIteration.toFixed(2)} events/it, ${l.stackEventsPerIteration.toFixed(2)} with a stack; ` +
         `agent ${l.agentCpuS.toFixed(1)} s CPU for ${l.hits} hits = ${l.agentUsPerHit.toFixed(0)} µs per hit`);
+    const sp = (x: Spread) => `${x.median.toFixed(0)} µs (p10 ${x.p10.toFixed(0)}, p90 ${x.p90.toFixed(0)}, n ${x.n})`;
+    for (const [b, p] of Object.entries(r.revokePath))
+      for (const [k, v] of [['with a stack', p.withStack], ['without', p.withoutStack]] as const)
+        if (v.zap.n || v.wait.n) console.log(`  ${b.padEnd(16)} ${k.padEnd(12)} zap ${sp(v.zap)}; lock wait ${sp(v.wait)}; revoke ${sp(v.revoke)}; hold ${sp(v.hold)}`);
+    for (const [b, c] of Object.entries(r.replay))
+      console.log(`  ${b.padEnd(16)} agent parse + decode on this CPU (replay of raw-${b}.txt, ${c.hits} hits, ${c.stackHits} stacks): ` +
+        `${c.usPerHitWithStacks.toFixed(1)} µs per hit with the stacks, ${c.usPerHitWithout.toFixed(1)} without`);
     for (const c of r.stacks)
       console.log(`stacks on ${c.backend} (${c.sameAgent ? 'same agent, triggers on vs off' : `${c.backend}_stacks vs ${c.backend}`}): ` +
         `${c.extraUsPerIteration >= 0 ? '+' : ''}${c.extraUsPerIteration.toFixed(1)} µs per revoke iteration (${c.extraPct >= 0 ? '+' : ''}${c.extraPct.toFixed(1)}% of the reference), ` +

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { labelCost, parseBench, stackCosts, summarize } from '../bench/kernel-overhead.js';
+import { labelCost, parseBench, replayCost, revokePath, stackCosts, summarize, withoutStacks } from '../bench/kernel-overhead.js';
+import { replayRaw } from '../collectors/agent/replay.js';
 
 const GUEST = join(import.meta.dirname, 'kernel-lab/guest.sh');
 
@@ -97,5 +98,41 @@ describe('bench.txt', () => {
     const g = parseBench([...storms('baseline', 1000), ...storms('with-ftrace_stacks/off', 1000), ...storms('with-ftrace_stacks/nostacks', 1100),
       ...storms('with-ftrace_stacks', 1300)].join('\n'));
     expect(stackCosts(summarize(g, {}), {}).map((c) => [c.backend, c.sameAgent, Math.round(c.extraUsPerIteration)])).toEqual([['ftrace', true, 200]]);
+  });
+});
+
+describe('the revoke path from the events\' kernel timestamps', () => {
+  it('splits zap, lock wait and hold by whether the step took a stack', () => {
+    const ev = (ts: number, body: object, stackId?: string) => ({ tsNs: String(ts), comm: 'workload', device: 'd', ...(stackId ? { stackId } : {}), ...body });
+    const trace = JSON.stringify({ events: [
+      ev(0, { lockAcquire: { waitNs: '50000' } }, '7'), ev(10_000, { zap: { durationNs: '80000' } }, '8'), ev(300_000, { lockRelease: {} }),
+      ev(1_000_000, { lockAcquire: { waitNs: '5000' } }), ev(1_010_000, { zap: { durationNs: '40000' } }), ev(1_200_000, { lockRelease: {} }),
+      { ...ev(2_000_000, { zap: { durationNs: '1' } }), comm: 'storm' },
+    ] });
+    const p = revokePath(trace);
+    expect(p.withStack).toEqual({ zap: { n: 1, p10: 80, median: 80, p90: 80 }, wait: { n: 1, p10: 50, median: 50, p90: 50 },
+      hold: { n: 1, p10: 300, median: 300, p90: 300 }, revoke: { n: 1, p10: 90, median: 90, p90: 90 } });   // 10 + 80 µs after the acquire
+    expect(p.withoutStack.zap.median).toBe(40);
+    expect(p.withoutStack.hold.median).toBe(200);
+    expect(p.withoutStack.revoke.median).toBe(50);
+  });
+});
+
+describe('the agent\'s work with and without stacks (replay of a lab capture)', () => {
+  const FIX = join(import.meta.dirname, 'fixtures/kernel/6.12');
+  it.each(['ftrace', 'bpftrace'])('%s: the capture without its stack lines decodes the same events, none naming a stack', (backend) => {
+    const raw = readFileSync(join(FIX, `raw-${backend}-field-who.txt`), 'utf8');
+    const host = { hostname: 'lab', bootId: 'who' };
+    const full = replayRaw(raw, host).events, plain = replayRaw(withoutStacks(raw), host).events;
+    expect(full.filter((e) => e.stackId).length).toBeGreaterThan(50);
+    expect(plain.filter((e) => e.stackId)).toEqual([]);
+    expect(plain.map((e) => [e.tsNs, e.device, e.seq])).toEqual(full.map((e) => [e.tsNs, e.device, e.seq]));
+    const c = replayCost(raw, 1);
+    // every event that names a stack comes from a hit that printed one (some such hits make no event: before the first
+    // acquire, an entry whose return never came)
+    expect(c.stackHits).toBeGreaterThanOrEqual(full.filter((e) => e.stackId).length);
+    expect(c.hits).toBeGreaterThan(c.stackHits);
+    expect(c.usPerHitWithStacks).toBeGreaterThan(0);
+    expect(c.usPerHitWithout).toBeGreaterThan(0);
   });
 });
