@@ -1,6 +1,7 @@
 // Collector unit tests: BTF offsets, profile selection and plans from recorded kernel facts, tracefs and
 // bpftrace rendering, trace_pipe / bpftrace parsing, and real lab captures decoded and analyzed.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -401,6 +402,28 @@ describe('bpftrace session', () => {
     s.poll((h) => got.push(h.probe), true);
     expect(got).toEqual(['lock', 'lock_ret', 'unlock']);
     expect(s.lost()).toBe(3);
+  });
+  it('stops bpftrace only once it has printed what it recorded (bpftrace 0.17 drops its backlog at SIGINT)', async () => {
+    // a stand-in for bpftrace that prints 20 hits slowly, busy between them (as while it resolves kernel stacks), and
+    // that prints nothing more once SIGINT came, as bpftrace 0.17's perf_event_printer() (exitsig_recv)
+    const fake = join(mkdtempSync(join(tmpdir(), 'rs-bt-')), 'bpftrace');
+    writeFileSync(fake, `#!${process.execPath}
+let stopped = false, i = 0;
+process.on('SIGINT', () => { stopped = true; process.stdout.write('\\n\\n'); process.exit(0); });
+process.stdout.write('Attaching 1 probe...\\nRS_READY 1000\\n');
+const spin = (ms) => { const t = Date.now(); while (Date.now() - t < ms); };
+(function next() {
+  if (stopped || i === 20) return;
+  spin(40); process.stdout.write('RS lock ' + (2000 + i++) + ' 0 7 7 |w\\n'); setImmediate(next);
+})();
+setInterval(() => {}, 1000);
+`);
+    chmodSync(fake, 0o755);
+    const s = new BpftraceSession(makePlan(facts('6.12')), fake, 30_000);
+    await s.attach();
+    const got: number[] = [];
+    await s.detach((h) => got.push(h.tsNs));
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => 2000 + i));
   });
   it('drops what fired before the whole program was attached (BEGIN\'s time)', () => {
     const s = new BpftraceSession(makePlan(facts('6.12')));

@@ -1,5 +1,6 @@
 // bpftrace backend: runs the generated program as a child process and reads its stdout.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Plan, PlannedProbe } from '../probes/plan.js';
 import type { ProbeHit } from '../probes/hit.js';
 import { READY, bpftraceScript } from './script.js';
@@ -9,6 +10,23 @@ import { addLost, lostCount } from '../probes/lost.js';
 /** bpftrace prints each CPU's perf buffer as it reads it: a thread that moved between CPUs can show its return
  * before its entry. Hits wait this long (by their own timestamps) to be handed over in time order. */
 export const REORDER_WINDOW_NS = 500e6;
+
+/** At stop, bpftrace must have printed what its probes recorded before it gets SIGINT: bpftrace 0.17's
+ * perf_event_printer() stops printing once the signal arrived and drops the records it had read but not printed, and
+ * a slow host (QEMU/TCG: a kernel stack takes it milliseconds) prints seconds behind the kernel. Caught up = its stdout
+ * quiet this long while it is not running. */
+export const DRAIN_QUIET_MS = 500;
+/** How long bpftrace may take from SIGINT to exit (it detaches every probe first: 9.4 s for 94 probes under TCG)
+ * before it is killed, losing what it had not printed. */
+export const EXIT_GRACE_MS = 60_000;
+/** The longest a stop waits for bpftrace to catch up (a host whose probes never fall quiet stops after this). */
+export const DRAIN_MAX_MS = 10_000;
+
+/** Whether the process is running (state R in /proc/<pid>/stat) rather than asleep; false where /proc cannot say. */
+function isRunning(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try { return /\) R /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+}
 
 export class BpftraceSession {
   private child?: ChildProcess;
@@ -20,6 +38,8 @@ export class BpftraceSession {
   /** Hits dropped because they fired before every probe was attached. */
   beforeReady = 0;
   private partial = '';
+  /** When bpftrace last wrote to its stdout (ms, performance.now()). */
+  private lastOutputMs = 0;
   private lostCount = 0;
   private readonly reader = new BpftraceReader();
   private stderr = '';
@@ -42,7 +62,7 @@ export class BpftraceSession {
     let ready!: () => void, failed!: (e: Error) => void;
     const readyP = new Promise<void>((res, rej) => { ready = res; failed = rej; });
     child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => { if (this.ingest(chunk)) ready(); });
+    child.stdout!.on('data', (chunk: string) => { this.lastOutputMs = performance.now(); if (this.ingest(chunk)) ready(); });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (c: string) => {
       this.stderr += c;
@@ -92,13 +112,19 @@ export class BpftraceSession {
 
   lost(): number { return addLost(this.lostCount, this.reader.lost); }
 
-  async detach(onHit: (h: ProbeHit) => void): Promise<void> {
+  /** Stop bpftrace once it has printed what it recorded (waiting at most maxDrainMs), then hand over every hit left. */
+  async detach(onHit: (h: ProbeHit) => void, maxDrainMs = DRAIN_MAX_MS): Promise<void> {
     const child = this.child;
-    if (child && child.exitCode === null) {
-      const exited = new Promise<void>((r) => child.once('close', () => r()));
-      child.kill('SIGINT');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
+    if (child && child.exitCode === null && child.signalCode === null) {
+      let gone = false;
+      const exited = new Promise<void>((r) => child.once('close', () => { gone = true; r(); }));
+      /** ms or until bpftrace is gone, whichever comes first (no timer left behind to hold the process up) */
+      const wait = async (ms: number) => { let t!: NodeJS.Timeout; await Promise.race([exited, new Promise((r) => { t = setTimeout(r, ms); })]); clearTimeout(t); };
+      const until = performance.now() + maxDrainMs;
+      while (!gone && performance.now() < until && (performance.now() - this.lastOutputMs < DRAIN_QUIET_MS || isRunning(child.pid))) await wait(100);
+      if (!gone) child.kill('SIGINT');
+      await wait(EXIT_GRACE_MS);
+      if (!gone) child.kill('SIGKILL');
     }
     if (this.partial) { this.lines.push(this.partial); this.partial = ''; }
     this.poll(onHit, true);

@@ -57,22 +57,26 @@ done
 
 collector_start() { # label (backend[_global][_stacks]: _global without call sites, _stacks with kernel stacks) -> starts in
   # background (pid in CPID_<label>); rs.stacks=1 gives every label stacks
+  # local: the callers loop over labels in $b (sh has no other scope; a global here made `ftrace_stacks` run as `ftrace`)
+  local backend flags
   rm -f /out/ready-$1
-  b=$1; flags=""
-  case "$b" in *_stacks) flags="$flags --stacks"; b=${b%_stacks};; esac
-  case "$b" in *_global) flags="$flags --no-call-sites"; b=${b%_global};; esac
+  backend=$1; flags=""
+  case "$backend" in *_stacks) flags="$flags --stacks"; backend=${backend%_stacks};; esac
+  case "$backend" in *_global) flags="$flags --no-call-sites"; backend=${backend%_global};; esac
   [ "${RS_stacks:-0}" = 1 ] && case "$flags" in *--stacks*) ;; *) flags="$flags --stacks";; esac
-  BPFTRACE_PERF_RB_PAGES=1024 chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend $b $flags --out /tmp/out/trace-$1.jsonl \
+  BPFTRACE_PERF_RB_PAGES=1024 $AGENT_CPU chroot /host /usr/bin/node "$RS_dist/services/cli/main.js" collect --backend $backend $flags --out /tmp/out/trace-$1.jsonl \
     --raw /tmp/out/raw-$1.txt --ready-file /tmp/out/ready-$1 --attach-timeout 900s > /out/collect-$1.log 2>&1 &
   eval CPID_$1=$!
 }
 collector_wait() {
+  local s i p
   s=$(t); i=0; p=$(eval echo \$CPID_$1)
   while [ ! -f /out/ready-$1 ] && kill -0 $p 2>/dev/null && [ $i -lt 9000 ]; do sleep 0.1; i=$((i+1)); done
   if [ -f /out/ready-$1 ]; then echo "guest: $1 collector attached (waited $(awk "BEGIN{print $(t)-$s}")s, uptime $(t))"; return 0; fi
   echo "guest: $1 collector failed to attach"; cat /out/collect-$1.log; return 1
 }
 collector_stop() {
+  local p
   p=$(eval echo \$CPID_$1); kill -INT $p 2>/dev/null; wait $p; echo "guest: $1 collector exit $? uptime=$(t)"
   tail -1 /out/collect-$1.log
 }
@@ -127,8 +131,13 @@ if [ "$RS_mode" = bench ]; then
   # stretches some of them: the minimum and the median of many tell more than one long run). Phases: no collector
   # (before and after); per collector label (<backend> or <backend>_global, see collector_start) the storms with
   # the collector attached; for ftrace also alternately with its events disabled and enabled while the agent keeps
-  # running (a same-run, same-agent baseline: the difference is what the probes cost). A separate pass counts how
+  # running (a same-run, same-agent baseline: the difference is what the probes cost), and with stacks (ftrace_stacks)
+  # also enabled without their stack triggers (the difference to enabled is what the stacks cost). A separate pass counts how
   # often each storm calls the probed functions, so the slowdown becomes a cost per call.
+  # The storms (this shell and its children) run on CPU 1, the agent (and its bpftrace) on CPU 0: a storm's time is what
+  # the probes cost on the probed path in the kernel, not the agent's parsing competing for the storm's CPU (under TCG
+  # the agent needs milliseconds per hit: it is counted apart, as its CPU time per label, the AGENT lines)
+  taskset -p -c 1 $$ > /dev/null && AGENT_CPU="taskset -c 0" || echo "guest: no taskset: storms and agent share the CPUs"
   N=${RS_iterations:-5000}; M=$((N / 5))            # an mmap iteration costs several truncate iterations under TCG
   # revoke: PCI_COMMAND memory off/on on edu (vfio's own write sections and zaps: what the collector traces, and where
   # stacks cost)
@@ -150,19 +159,48 @@ if [ "$RS_mode" = bench ]; then
     rmdir $I
     for f in $FNS; do echo "-:rscount/$f" >> $T/kprobe_events 2>/dev/null; done
   }
+  agent_ticks() { # pid -> CPU time so far (clock ticks, USER_HZ = 100) of the agent and its children (bpftrace)
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '{ pid = $1; sub(/^.*\) /, ""); if (pid == p || $2 == p) n += $12 + $13 } END { print n + 0 }'
+  }
+  agent_settle() { # pid: wait until the agent has caught up with the hits (under 10% of a CPU for 2 s; at most 30 min)
+    local a n i=0
+    a=$(agent_ticks $1)
+    while [ $i -lt 900 ]; do sleep 2; n=$(agent_ticks $1); [ $((n - a)) -lt 20 ] && break; a=$n; i=$((i + 1)); done
+  }
+  stack_triggers() { # off|on: take the stacktrace triggers off our events (kept in /tmp/triggers) or put them back. An
+    # event with a trigger is only soft-disabled by its enable file: its kprobe still fires, the record is filled and a
+    # conditional trigger still walks the stack (kernel/trace/trace_events_trigger.c, trace_trigger_soft_disabled):
+    # without the triggers "off" is off, as for the agent without --stacks
+    local f trig
+    if [ "$1" = off ]; then
+      : > /tmp/triggers
+      for f in $T/instances/revokescope/events/revokescope/*/trigger; do
+        grep -q '^stacktrace' $f || continue
+        awk -v f=$f '/^stacktrace/ { sub(/^stacktrace(:[^ ]*)?/, "stacktrace"); print f, $0 }' $f >> /tmp/triggers
+        echo '!stacktrace' > $f
+      done
+    else
+      while read -r f trig; do echo "$trig" > $f; done < /tmp/triggers
+    fi
+  }
   echo "phase baseline" >> /out/bench.txt; storms >> /out/bench.txt
   count_calls truncate /tmp/storm.dat $N >> /out/bench.txt
   count_calls mmap $M >> /out/bench.txt
   for b in $(echo $RS_backends | tr , ' '); do
     collector_start $b; collector_wait $b || continue
+    p=$(eval echo \$CPID_$b); c0=$(agent_ticks $p); t0=$(t)
     case "$b" in
       ftrace*) E=$T/instances/revokescope/events/revokescope/enable
+        # with stacks also a third state in between: events on without their triggers, the same agent without stacks
         for r in 1 2 3; do
-          echo 0 > $E; echo "phase with-$b/off" >> /out/bench.txt; storms >> /out/bench.txt
-          echo 1 > $E; echo "phase with-$b" >> /out/bench.txt; storms >> /out/bench.txt
+          echo 0 > $E; stack_triggers off; echo "phase with-$b/off" >> /out/bench.txt; storms >> /out/bench.txt
+          case "$b" in *_stacks) echo 1 > $E; echo "phase with-$b/nostacks" >> /out/bench.txt; storms >> /out/bench.txt;; esac
+          stack_triggers on; echo 1 > $E; echo "phase with-$b" >> /out/bench.txt; storms >> /out/bench.txt
         done ;;
       *) echo "phase with-$b" >> /out/bench.txt; storms >> /out/bench.txt ;;
     esac
+    # "AGENT <label> <CPU ticks> <s>": the agent's CPU from attached to caught up with the storms' hits, and how long that took
+    agent_settle $p; echo "AGENT $b $(($(agent_ticks $p) - c0)) $(awk "BEGIN{print $(t) - $t0}")" >> /out/bench.txt
     collector_stop $b
   done
   echo "phase baseline-after" >> /out/bench.txt; storms >> /out/bench.txt

@@ -38,7 +38,7 @@ const collectOptions = {
     help: 'probe down_write, up_write, unmap_mapping_range ... themselves (filtered by caller) instead of vfio-pci-core\'s calls of them (the cost: BENCHMARKS.md)' },
   raw: { flag: 'raw', arg: 'FILE', parse: text, help: 'also keep the backend\'s raw text (trace_pipe / bpftrace lines)' },
   stacks: { flag: 'stacks', boolean: true,
-    help: 'kernel stacks on the revoke steps (memory_lock taken for write, zaps, DMABUF revokes, BAR faults): each distinct stack sent once per boot, events name it by id (the cost: BENCHMARKS.md)' },
+    help: 'kernel stacks on the revoke steps (memory_lock taken for write, zaps, DMABUF revokes, BAR faults): each distinct stack sent once per boot, events name it by id. Off by default: the stack walk lengthens the revoke latency it measures (lab: +21-25% bpftrace, +31-53% ftrace; BENCHMARKS.md)' },
   spoolDir: { flag: 'spool-dir', arg: 'DIR', parse: text,
     help: 'with --kafka: disk spool for batches the broker does not acknowledge in time (also while it is unreachable at start), replayed in order (default /var/lib/revokescope/spool)' },
   spoolMaxBytes: { flag: 'spool-max-bytes', arg: 'N', parse: integer(1), help: 'spool size bound; what fits nowhere is reported as dropped (default 268435456)' },
