@@ -138,6 +138,26 @@ describe('wire reader against protobufjs on mutated frames (npm run fuzz classes
     expect(Number(v1.EventBatch.decode(long).firstSeq)).toBe(9);
   });
 
+  it('a bool is a 32-bit varint, as protobufjs reads it (fuzz input #3475 of seed 3: a 7-byte hadVmas)', () => {
+    // Zap { start: 0, had_vmas: <varint of n bytes>, duration_ns: 3 } in an event of `good`'s batch
+    const frameWith = (hadVmas: number[]): Uint8Array => {
+      const zap = [0x08, 0x00, 0x28, ...hadVmas, 0x18, 0x03];
+      const ev = [0x08, 0x05, 0x32, 12, ...new TextEncoder().encode('0000:3b:00.0'), 0x6a, zap.length, ...zap];
+      return new Uint8Array([0x0a, host.length, ...host, 0x22, ev.length, ...ev]);
+    };
+    // 1; 0 in 5 bytes; 2^32, whose low 32 bits are 0 (false to both: a 64-bit read said true); the 10 bytes of -1
+    for (const [bytes, want] of [[[0x01], true], [[0x80, 0x80, 0x80, 0x80, 0x00], false], [[0x80, 0x80, 0x80, 0x80, 0x10], false],
+      [[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], true]] as const) {
+      const f = frameWith([...bytes]);
+      expect([wireOf(f), pjOf(f)]).toEqual(['ok', 'ok']);
+      expect(wireViews(f)[0]!.fields).toMatchObject({ hadVmas: want });
+      expect(v1.EventBatch.decode(f).events[0]!.zap!.hadVmas).toBe(want);
+    }
+    const seven = frameWith([0x80, 0x80, 0x80, 0x80, 0x80, 0xc0, 0x01]); // 6 to 9 bytes: not a 32-bit value
+    expect(wireOf(seven)).toMatch(/a 7-byte varint in a 32-bit field/);
+    expect(pjOf(seven)).not.toBe('ok');
+  });
+
   it('groups nested deeper than 100 are a WireError, not a stack overflow (protobufjs stops at 100 too)', () => {
     // field 15 is unknown to EventBatch: 0x7b starts a group of it, 0x7c ends one
     const nested = (n: number): Uint8Array => new Uint8Array([...good, ...new Array<number>(n).fill(0x7b), ...new Array<number>(n).fill(0x7c)]);

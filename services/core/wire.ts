@@ -9,7 +9,7 @@
 // whatever its wire type), an event must carry exactly one body, and every event passes the same checks as
 // decoded batches (validate.ts: ts, device, BAR and power ranges, enums, durations). Unknown fields are skipped.
 // Values follow protobufjs' static decoders with util.Long disabled: 64-bit varints as numbers, uint32 truncated to
-// 32 bits, a repeated singular field keeps its last value. Field numbers come from gen/fields.js (generated from
+// 32 bits, a bool a uint32 that is not 0, a repeated singular field keeps its last value. Field numbers come from gen/fields.js (generated from
 // proto/ by the build). Pure.
 import {
   BarFaultFields as BF, CgroupFields as CG, KernelStackFields as KS, BarMmapFields as BM, BarMunmapFields as BU, DeviceInfoFields as DI, DmaBufRevokeFields as DR,
@@ -556,6 +556,12 @@ function v(wt: number, field: string): number {
   return wt === 0 ? varint(bodyB, bodyEnd) : scalar(bodyB, bodyEnd, wt, bodyEvent, field, BODY_BY_FIELD[bodyField]);
 }
 
+/** A body's bool field: read as protobufjs' `bool()` reads it, a uint32 varint (5 bytes, or the 10 of a negative
+ * int32) that is not 0 — a 6-to-9-byte varint is an error, as in any 32-bit field. */
+function vb(wt: number, field: string): boolean {
+  return v32(wt, field) !== 0;
+}
+
 /** A body's 32-bit varint field. */
 function v32(wt: number, field: string): number {
   return wt === 0 ? varint32(bodyB, bodyEnd) : scalar32(bodyB, bodyEnd, wt, bodyEvent, field, BODY_BY_FIELD[bodyField]);
@@ -638,7 +644,7 @@ function scanBody(field: number, b: Uint8Array, end: number, vals: number[], o: 
         const tag = readTag(b, end);
         if (tag === vt(BF.bar)) bar = varint32(b, end);
         else if (tag === vt(BF.mappingId)) id = varint(b, end);
-        else if (tag === vt(BF.ok)) ok = varint(b, end) !== 0 ? 1 : 0;
+        else if (tag === vt(BF.ok)) ok = varint32(b, end) !== 0 ? 1 : 0;
         else if (!skipUnknown(b, tag, end, KNOWN.barFault)) return false;
       }
       if (!(bar <= L.bar && id < L.u64)) return false;
@@ -692,10 +698,10 @@ function scanBody(field: number, b: Uint8Array, end: number, vals: number[], o: 
       let revoked = 0, count = 0, dur = 0, hadVmas = NaN;
       while (pos < end) {
         const tag = readTag(b, end);
-        if (tag === vt(DR.revoked)) revoked = varint(b, end) !== 0 ? 1 : 0;
+        if (tag === vt(DR.revoked)) revoked = varint32(b, end) !== 0 ? 1 : 0;
         else if (tag === vt(DR.dmabufCount)) count = varint32(b, end);
         else if (tag === vt(DR.durationNs)) dur = varint(b, end);
-        else if (tag === vt(DR.deviceHasVmas)) hadVmas = varint(b, end) !== 0 ? 1 : 0;
+        else if (tag === vt(DR.deviceHasVmas)) hadVmas = varint32(b, end) !== 0 ? 1 : 0;
         else if (!skipUnknown(b, tag, end, KNOWN.dmabufRevoke)) return false;
       }
       if (!(dur < L.durationNs)) return false;
@@ -710,7 +716,7 @@ function scanBody(field: number, b: Uint8Array, end: number, vals: number[], o: 
         else if (tag === vt(ZP.length)) length = varint(b, end);
         else if (tag === vt(ZP.durationNs)) dur = varint(b, end);
         else if (tag === vt(ZP.target)) target = i32(varint32(b, end));
-        else if (tag === vt(ZP.hadVmas)) hadVmas = varint(b, end) !== 0 ? 1 : 0;
+        else if (tag === vt(ZP.hadVmas)) hadVmas = varint32(b, end) !== 0 ? 1 : 0;
         else if (!skipUnknown(b, tag, end, KNOWN.zap)) return false;
       }
       if (!(start < L.u64 && length < L.u64 && dur < L.durationNs && target >= 0 && target <= L.zapTarget)) return false;
@@ -725,7 +731,7 @@ function scanBody(field: number, b: Uint8Array, end: number, vals: number[], o: 
         else if (tag === vt(BM.backing)) backing = i32(varint32(b, end));
         else if (tag === vt(BM.mappingId)) id = varint(b, end);
         else if (tag === vt(BM.length)) length = varint(b, end);
-        else if (tag === vt(BM.snapshot)) snapshot = varint(b, end) !== 0 ? 1 : 0;
+        else if (tag === vt(BM.snapshot)) snapshot = varint32(b, end) !== 0 ? 1 : 0;
         else if (!skipUnknown(b, tag, end, KNOWN.barMmap)) return false;
       }
       if (!(bar <= L.bar && backing >= 0 && backing <= L.backing && id < L.u64 && length < L.u64)) return false;
@@ -850,7 +856,7 @@ class BodyDecoder {
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === BF.bar) m.bar = v32(wt, 'bar'); else if (f === BF.mappingId) m.mappingId = v(wt, 'mappingId');
-          else if (f === BF.ok) m.ok = v(wt, 'ok') !== 0; else skip(b, wt, end);
+          else if (f === BF.ok) m.ok = vb(wt, 'ok'); else skip(b, wt, end);
         }
         return m;
       }
@@ -890,8 +896,8 @@ class BodyDecoder {
         const m = o.dmabufRevoke; m.revoked = false; m.dmabufCount = 0; m.durationNs = 0; m.deviceHasVmas = null;
         while (pos < end) {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
-          if (f === DR.revoked) m.revoked = v(wt, 'revoked') !== 0; else if (f === DR.dmabufCount) m.dmabufCount = v32(wt, 'dmabufCount');
-          else if (f === DR.durationNs) m.durationNs = v(wt, 'durationNs'); else if (f === DR.deviceHasVmas) m.deviceHasVmas = v(wt, 'deviceHasVmas') !== 0;
+          if (f === DR.revoked) m.revoked = vb(wt, 'revoked'); else if (f === DR.dmabufCount) m.dmabufCount = v32(wt, 'dmabufCount');
+          else if (f === DR.durationNs) m.durationNs = v(wt, 'durationNs'); else if (f === DR.deviceHasVmas) m.deviceHasVmas = vb(wt, 'deviceHasVmas');
           else skip(b, wt, end);
         }
         return m;
@@ -902,7 +908,7 @@ class BodyDecoder {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === ZP.start) m.start = v(wt, 'start'); else if (f === ZP.length) m.length = v(wt, 'length');
           else if (f === ZP.durationNs) m.durationNs = v(wt, 'durationNs'); else if (f === ZP.target) m.target = i32(v32(wt, 'target'));
-          else if (f === ZP.hadVmas) m.hadVmas = v(wt, 'hadVmas') !== 0; else skip(b, wt, end);
+          else if (f === ZP.hadVmas) m.hadVmas = vb(wt, 'hadVmas'); else skip(b, wt, end);
         }
         return m;
       }
@@ -912,7 +918,7 @@ class BodyDecoder {
           const tag = readTag(b, end), f = tag >>> 3, wt = tag & 7;
           if (f === BM.bar) m.bar = v32(wt, 'bar'); else if (f === BM.backing) m.backing = i32(v32(wt, 'backing'));
           else if (f === BM.mappingId) m.mappingId = v(wt, 'mappingId'); else if (f === BM.length) m.length = v(wt, 'length');
-          else if (f === BM.snapshot) m.snapshot = v(wt, 'snapshot') !== 0; else skip(b, wt, end);
+          else if (f === BM.snapshot) m.snapshot = vb(wt, 'snapshot'); else skip(b, wt, end);
         }
         return m;
       }
@@ -932,13 +938,13 @@ class BodyDecoder {
           if (f === DI.driver) {
             if (wt !== 2) wrongWireType(at, 'deviceInfo.driver', wt, 2);
             const stop = lengthDelimited(b, end); m.driver = utf8String(b, pos, stop, at, 'deviceInfo.driver'); pos = stop;
-          } else if (f === DI.zapBarsOnRevoke) m.zapBarsOnRevoke = v(wt, 'zapBarsOnRevoke') !== 0;
-          else if (f === DI.dmabufBarMmap) m.dmabufBarMmap = v(wt, 'dmabufBarMmap') !== 0;
-          else if (f === DI.memoryEnabled) m.memoryEnabled = v(wt, 'memoryEnabled') !== 0;
+          } else if (f === DI.zapBarsOnRevoke) m.zapBarsOnRevoke = vb(wt, 'zapBarsOnRevoke');
+          else if (f === DI.dmabufBarMmap) m.dmabufBarMmap = vb(wt, 'dmabufBarMmap');
+          else if (f === DI.memoryEnabled) m.memoryEnabled = vb(wt, 'memoryEnabled');
           else if (f === DI.powerState) m.powerState = v32(wt, 'powerState');
-          else if (f === DI.revoked) m.revoked = v(wt, 'revoked') !== 0;
+          else if (f === DI.revoked) m.revoked = vb(wt, 'revoked');
           else if (f === DI.openCount) m.openCount = v32(wt, 'openCount');
-          else if (f === DI.noCommandMemory) m.noCommandMemory = v(wt, 'noCommandMemory') !== 0;
+          else if (f === DI.noCommandMemory) m.noCommandMemory = vb(wt, 'noCommandMemory');
           else if (f === DI.customVmOpsBars) m.customVmOpsBars = v32(wt, 'customVmOpsBars');
           else skip(b, wt, end);
         }
