@@ -85,7 +85,9 @@ export class FtraceSession {
     }
     const main = new Instance(this.instance);
     const self = result.attached.some(selfOnly) ? new Instance(this.selfInstance) : undefined;
-    for (const inst of [main, self]) {
+    // The self instance is read first: its snapshot hits name each device's vdev, so a hit in the same read that
+    // names only vdev->memory_lock (the release of a window the collector started in) finds its device.
+    for (const inst of [self, main]) {
       if (!inst) continue;
       mkdirSync(inst.dir);
       write(`${inst.dir}/tracing_on`, '0');
