@@ -8,6 +8,8 @@ import { analyzeFrames } from '../services/core/analysis.js';
 import { ReorderBuffer, RUN_REACH, tieKey } from '../services/core/correlator/reorder.js';
 import { bodyOf, v1, type BodyKind, type Event } from '../services/core/model.js';
 
+/** The device every pushed event names (the buffer keeps what it is given). */
+const D = { name: 'd' };
 const KINDS: BodyKind[] = ['deviceInfo', 'lockAcquire', 'zap', 'lockRelease', 'barMunmap'];
 
 interface Pushed { ev: Event; kind: BodyKind; arrival: number }
@@ -31,7 +33,7 @@ const pushedEvent = fc.record({
 
 /** n events with distinct timestamps 0..n-1 in the given arrival order. */
 function pushAll(buf: ReorderBuffer, tsInArrivalOrder: number[]): void {
-  for (const ts of tsInArrivalOrder) buf.pushEvent({ tsNs: ts, device: 'd', cpu: ts % 8, tid: 1, lockRelease: {} }, ts, 'lockRelease');
+  for (const ts of tsInArrivalOrder) buf.pushEvent({ tsNs: ts, device: 'd', cpu: ts % 8, tid: 1, lockRelease: {} }, ts, 'lockRelease', D);
 }
 
 function releasedTs(buf: ReorderBuffer): number[] {
@@ -73,7 +75,7 @@ describe('release order', () => {
           if ('release' in op) { release(op.release); continue; }
           const { ts, kind, tid, cpu } = op.push;
           const ev: Event = { tsNs: ts, device: 'd', tid, cpu, [kind]: {} };
-          buf.pushEvent(ev, ts, kind);
+          buf.pushEvent(ev, ts, kind, D);
           pending.push({ ev, kind, arrival: arrival++ });
         }
         expect(buf.size).toBe(pending.length);
@@ -90,14 +92,14 @@ describe('release order', () => {
       const buf = new ReorderBuffer();
       const pushed: Pushed[] = evs.map(({ ts, kind, tid, cpu }, arrival) => {
         const ev: Event = { tsNs: ts, device: 'd', tid, cpu, [kind]: {} };
-        buf.pushEvent(ev, ts, kind);
+        buf.pushEvent(ev, ts, kind, D);
         return { ev, kind, arrival };
       });
       const pending = buf.pending(() => { throw new Error('no bytes were pushed'); });
       expect(pending).toEqual(referenceOrder(pushed).map((p) => p.ev));
       const restored = new ReorderBuffer();
       for (const ev of pending) {
-        restored.pushEvent(ev, ev.tsNs as number, bodyOf(ev)!);
+        restored.pushEvent(ev, ev.tsNs as number, bodyOf(ev)!, D);
       }
       const again: Event[] = [];
       restored.release(Infinity, (ev) => again.push(ev));
@@ -129,7 +131,7 @@ describe('work is O(n log n) for any arrival order', () => {
     let events = 0;
     for (const b of batches) for (const ev of b.events ?? []) {
       events++;
-      buf.pushEvent(ev, ev.tsNs as number, bodyOf(ev)!);
+      buf.pushEvent(ev, ev.tsNs as number, bodyOf(ev)!, D);
     }
     expect(events).toBeGreaterThan(1000);
     expect(buf.work.overflowed).toBeLessThanOrEqual(events / 100);

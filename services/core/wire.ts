@@ -484,15 +484,22 @@ class HostInfoCache {
   /** What checkHost said of the HostInfo the last get() returned (null: it passed). */
   error: FieldError | null = null;
 
+  /** The entry the last get() returned: a host's batches often come one after another (no hash then). */
+  private last: { bytes: Uint8Array; info: HostInfo; error: FieldError | null } | null = null;
+
   get(b: Uint8Array, from: number, to: number): HostInfo {
+    const last = this.last;
+    if (last && sameBytes(last.bytes, b, from, to)) { this.error = last.error; return last.info; }
     const h = wordHash(b, from, to);
     const known = this.byHash.get(h);
-    if (known && sameBytes(known.bytes, b, from, to)) { this.error = known.error; return known.info; }
+    if (known && sameBytes(known.bytes, b, from, to)) { this.error = known.error; this.last = known; return known.info; }
     const info = decodeHostInfo(b, from, to);
     let error: FieldError | null = null;
     try { checkHost(info); } catch (e) { if (e instanceof FieldError) error = e; else throw e; }
     if (this.byHash.size >= 16384) this.byHash.clear();
-    this.byHash.set(h, { bytes: Uint8Array.prototype.slice.call(b, from, to), info, error }); // a copy (Buffer#slice is a view)
+    const entry = { bytes: Uint8Array.prototype.slice.call(b, from, to), info, error }; // a copy (Buffer#slice is a view)
+    this.byHash.set(h, entry);
+    this.last = entry;
     this.error = error;
     return info;
   }

@@ -1,9 +1,10 @@
 // Per-device state machine (docs/rules.md): what is known of the device, the open episode, triggers waiting for
 // their episode, and the finding rules. Events arrive here in ts order (the host tracker reorders them). Pure: no
 // I/O, no clocks.
+import { EventFields as EV } from '../../../gen/fields.js';
 import { emptyPrefix, extendId, idOfNumber, type IdPrefix } from '../ids.js';
 import {
-  Backing, FindingKind, Severity, TriggerKind, ZapTarget, bodyOf,
+  Backing, FindingKind, Severity, TriggerKind, ZapTarget,
   type Event, type Finding, type FindingKind as FindingKindT, type Severity as SeverityT, type TriggerKind as TriggerKindT,
 } from '../model.js';
 import type { HostContext } from './context.js';
@@ -104,26 +105,27 @@ export class DeviceTracker {
   /** The event being applied (findings made meanwhile rest on it); undefined between events. */
   private current: Event | undefined;
 
-  apply(ev: Event, ts: number): void {
+  /** Apply one event; `field`: its body's field number in Event (the reorder buffer keeps it). */
+  apply(ev: Event, ts: number, field: number): void {
     this.current = ev;
-    try { this.applyEvent(ev, ts); } finally { this.current = undefined; }
+    try { this.applyEvent(ev, ts, field); } finally { this.current = undefined; }
   }
 
-  private applyEvent(ev: Event, ts: number): void {
-    switch (bodyOf(ev)) {
-      case 'barFault': return this.onFault(ev, ts);
-      case 'lockAcquire': return this.onAcquire(ev, ts);
-      case 'lockRelease': return this.onRelease(ev, ts);
-      case 'moveNotify': {
+  private applyEvent(ev: Event, ts: number, field: number): void {
+    switch (field) {
+      case EV.barFault: return this.onFault(ev, ts);
+      case EV.lockAcquire: return this.onAcquire(ev, ts);
+      case EV.lockRelease: return this.onRelease(ev, ts);
+      case EV.moveNotify: {
         const e = this.episode, m = ev.moveNotify!;
         if (e) e.noteMove(m.dmabufId ?? 0, m.durationNs ?? 0, m.importerCount ?? 0);
         return;
       }
-      case 'trigger': return this.onTrigger(ev, ts);
-      case 'triggerEnd': return this.onTriggerEnd(ev);
-      case 'dmabufRevoke': return this.onDmabufRevoke(ev, ts);
-      case 'zap': return this.onZap(ev, ts);
-      case 'barMmap': {
+      case EV.trigger: return this.onTrigger(ev, ts);
+      case EV.triggerEnd: return this.onTriggerEnd(ev);
+      case EV.dmabufRevoke: return this.onDmabufRevoke(ev, ts);
+      case EV.zap: return this.onZap(ev, ts);
+      case EV.barMmap: {
         const m = ev.barMmap!;
         // Before DMABUF export every BAR mmap is a classic vfio-pci mmap of the device fd.
         const backing = !this.ctx.hasDmabufRevoke || !m.backing ? Backing.LEGACY : m.backing;
@@ -137,11 +139,11 @@ export class DeviceTracker {
         if (!m.snapshot) this.k.deviceInUse();
         return;
       }
-      case 'barMunmap':
+      case EV.barMunmap:
         this.mappings.remove(ev.barMunmap!.mappingId ?? 0);
         return;
-      case 'deviceInfo': return this.onDeviceInfo(ev);
-      case 'powerTransition': {
+      case EV.deviceInfo: return this.onDeviceInfo(ev);
+      case EV.powerTransition: {
         // vfio_pci_set_power_state() moved the device: a kernel fact about low power.
         const to = ev.powerTransition!.to ?? 0;
         if (to <= 4) this.k.setLowPower(to >= 3, true);

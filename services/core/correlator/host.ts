@@ -5,18 +5,22 @@ import {
   Capability, TriggerKind, bodyOf, zapsBeforeLock, zapsUnderLock, type Cgroup, type Episode, type Event, type EventBatch, type Finding, type HostInfo,
 } from '../model.js';
 import { v1 } from '../model.js';
-import { bodyOfField, NameTable, STRIDE, type BatchScan } from '../wire.js';
+import { bodyOfField, NameTable, type BatchScan } from '../wire.js';
 import type { HostContext } from './context.js';
 import { DeviceTracker, type DeviceState } from './device.js';
 import type { OpenEpisode } from './episode.js';
 import { markInconclusive } from './findings.js';
 import type { CorrelatorOptions } from './options.js';
-import { ReorderBuffer, tieKey } from './reorder.js';
+import { ReorderBuffer, type DeviceRef } from './reorder.js';
 import type { CorrelatorStats } from './stats.js';
 import { workloadOf } from '../workload.js';
 import type { WorkloadIdentity } from './context.js';
 
 interface LossWindow { from: number; to: number }
+
+/** A device name of this host as the reorder buffer holds it: looked up once when its event arrives, its tracker
+ * attached when its first event is applied (trackers exist only for devices with an applied event). */
+interface DeviceSlot extends DeviceRef { tracker: DeviceTracker | null }
 
 /** A host tracker as plain data (correlator checkpoints). */
 export interface HostState {
@@ -53,9 +57,11 @@ export class HostTracker implements HostContext {
   private readonly closing = new Set<DeviceTracker>();
   /** Everything at or before this ts has been processed. */
   private releasedTo = -Infinity;
-  private readonly buf = new ReorderBuffer();
+  private readonly buf = new ReorderBuffer<DeviceSlot>();
   /** Device names read from bytes, interned. */
   private readonly names = new NameTable();
+  /** Every device name seen, with its tracker once it has one. */
+  private readonly slots = new Map<string, DeviceSlot>();
   private losses: LossWindow[] = [];
   /** The HostInfo the last batch's facts were taken from. */
   private lastHost: HostInfo | null | undefined = undefined;
@@ -156,12 +162,10 @@ export class HostTracker implements HostContext {
     const vals = skip < scan.count ? scan.takeVals() : null;
     for (let i = skip; i < scan.count; i++) {
       const ts = scan.ts[i]!;
-      const kind = bodyOfField(scan.body[i]!);
       const devStart = scan.devStart[i]!, devEnd = scan.devEnd[i]!;
-      if (!kind || devStart === devEnd || !(ts >= 0)) { this.stats.invalidEvents++; continue; }
+      if (!bodyOfField(scan.body[i]!) || devStart === devEnd || !(ts >= 0)) { this.stats.invalidEvents++; continue; }
       if (!this.admit(ts)) continue;
-      this.buf.pushWire(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.body[i]!, vals!, i * STRIDE, ts, tieKey(kind, scan.tid[i]!), scan.cpu[i]!,
-        this.names.get(frame, devStart, devEnd));
+      this.buf.pushScan(scan, i, vals!, this.slot(this.names.get(frame, devStart, devEnd)));
     }
     this.release(this.hostTime - this.opts.latenessNs);
   }
@@ -228,7 +232,13 @@ export class HostTracker implements HostContext {
     const ts = ev.tsNs;
     const kind = bodyOf(ev);
     if (typeof ts !== 'number' || !(ts >= 0) || !kind || !ev.device) { this.stats.invalidEvents++; return; }
-    if (!count || this.admit(ts)) this.buf.pushEvent(ev, ts, kind); // !count: restored from a checkpoint
+    if (!count || this.admit(ts)) this.buf.pushEvent(ev, ts, kind, this.slot(ev.device)); // !count: restored from a checkpoint
+  }
+
+  private slot(name: string): DeviceSlot {
+    let s = this.slots.get(name);
+    if (s === undefined) { s = { name, tracker: null }; this.slots.set(name, s); }
+    return s;
   }
 
   /** Count a valid event; false when it came later than the lateness window allows. */
@@ -255,10 +265,10 @@ export class HostTracker implements HostContext {
     }
   }
 
-  private readonly applyInOrder = (ev: Event, ts: number): void => {
+  private readonly applyInOrder = (ev: Event, ts: number, slot: DeviceSlot, field: number): void => {
     if (this.forgetAt.length > 0 && this.forgetAt[0]! < ts) this.forgetUpTo(ts);
     if (ts > this.openDeadline) this.checkOpenLocks(ts);
-    this.apply(ev, ts);
+    this.apply(ev, ts, slot, field);
   };
 
   /** Loss windows that begin before `ts`: every device of the host forgets what it knew. */
@@ -280,12 +290,16 @@ export class HostTracker implements HostContext {
     this.openDeadline = next;
   }
 
-  private apply(ev: Event, ts: number): void {
-    const name = ev.device!;
-    let d = this.devices.get(name);
-    if (!d) { d = new DeviceTracker(name, this); this.devices.set(name, d); }
+  private apply(ev: Event, ts: number, slot: DeviceSlot, field: number): void {
+    let d = slot.tracker;
+    if (d === null) {
+      const name = slot.name;
+      d = this.devices.get(name) ?? null; // restored from a checkpoint
+      if (d === null) { d = new DeviceTracker(name, this); this.devices.set(name, d); }
+      slot.tracker = d;
+    }
     const before = d.episode;
-    d.apply(ev, ts);
+    d.apply(ev, ts, field);
     this.out.applied?.(d, ev, ts);
     const after = d.episode;
     if (after !== before) {

@@ -8,8 +8,17 @@
 // short insertion from its end. An event that belongs further back than RUN_REACH entries (descending input,
 // a CPU's buffer drained late, a producer that shuffles) goes to an overflow heap instead, and release merges
 // the two. (Insertion alone shifted 3.2 × 10⁹ entries for one descending batch of 80,000 events.)
+import { EventFields as EV } from '../../../gen/fields.js';
 import type { BodyKind, Event } from '../model.js';
-import { WireEvent } from '../wire.js';
+import { STRIDE, WireEvent, type BatchScan } from '../wire.js';
+
+/** What the buffer keeps of an event's device: its name, and what its owner attaches to it (the host: the device's
+ * tracker), so the owner looks the name up once, at arrival, and not again at release. */
+export interface DeviceRef { readonly name: string }
+
+/** The apply callback of release(): the event (a reused object: read it, do not keep it), its ts, its device as pushed
+ * and its body's field number in Event. */
+export type ApplyEvent<D extends DeviceRef> = (ev: Event, ts: number, device: D, field: number) => void;
 
 /** Tie-break for events of equal ts_ns (rare at ns resolution): the protocol's own order. */
 const RANK: Record<BodyKind, number> = {
@@ -20,6 +29,10 @@ const RANK: Record<BodyKind, number> = {
 /** Second sort key: rank then tid (tid < 2^32, so exact in a double). */
 export const tieKey = (kind: BodyKind, tid: number): number => RANK[kind] * 0x100000000 + tid;
 
+/** RANK by the body's field number in Event. */
+const RANK_BY_FIELD: number[] = [];
+for (const [kind, rank] of Object.entries(RANK)) RANK_BY_FIELD[EV[kind as BodyKind]] = rank;
+
 /** How far back from its end the sorted run takes an event by insertion; further back goes to the heap. */
 export const RUN_REACH = 32;
 
@@ -27,7 +40,7 @@ export const RUN_REACH = 32;
  * by O(n log n) for n events in any arrival order (test/reorder.test.ts holds it). */
 export interface ReorderWork { shifted: number; heapSteps: number; overflowed: number }
 
-export class ReorderBuffer {
+export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   // The sorted run: live entries are [head, n).
   private ts = new Float64Array(256);
   private tie = new Float64Array(256);
@@ -44,72 +57,89 @@ export class ReorderBuffer {
   private vo = new Int32Array(256);
   /** The frame an event lies in, or the decoded Event itself (off = -1). */
   private src: (Uint8Array | Event)[] = [];
-  private device: string[] = [];
+  private device: D[] = [];
   private head = 0;
   private n = 0;
   private arrivals = 0;
   /** Created at the first event that arrives too far out of order (most hosts never need one). */
-  private heap: OverflowHeap | null = null;
+  private heap: OverflowHeap<D> | null = null;
   private readonly scratch = new WireEvent();
   readonly work: ReorderWork = { shifted: 0, heapSteps: 0, overflowed: 0 };
 
   get size(): number { return this.n - this.head + (this.heap?.size ?? 0); }
 
   /** Append a decoded event (its key fields already checked). */
-  pushEvent(ev: Event, ts: number, kind: BodyKind): void {
-    this.append(ts, tieKey(kind, ev.tid ?? 0), ev.cpu ?? 0, ev, -1, 0, 0, 0, null, 0, ev.device!);
+  pushEvent(ev: Event, ts: number, kind: BodyKind, device: D): void {
+    const i = this.slotAtEnd();
+    this.ts[i] = ts; this.tie[i] = tieKey(kind, ev.tid ?? 0); this.cpu[i] = ev.cpu ?? 0;
+    this.off[i] = -1; this.end[i] = 0; this.at[i] = 0; this.field[i] = EV[kind]; this.vo[i] = 0;
+    this.src[i] = ev; this.vals[i] = null; this.device[i] = device;
+    this.settle(i);
   }
 
-  /** Append an event held as bytes [off, end) of `frame`, its body's tag at `at`, the body (field number `field`)
-   * packed at vals[vo] by the scan. */
-  pushWire(frame: Uint8Array, off: number, end: number, at: number, field: number, vals: number[], vo: number,
-    ts: number, tie: number, cpu: number, device: string): void {
-    this.append(ts, tie, cpu, frame, off, end, at, field, vals, vo, device);
+  /** Append event `e` of a scanned frame (BatchScan: its key fields already checked), the body packed in `vals` (the
+   * frame's BatchScan.takeVals). Reads the scan's columns itself: no number crosses a call as an argument (a double
+   * that does is boxed, an allocation per event). */
+  pushScan(scan: BatchScan, e: number, vals: number[], device: D): void {
+    const i = this.slotAtEnd();
+    const field = scan.body[e]!;
+    this.ts[i] = scan.ts[e]!; this.tie[i] = RANK_BY_FIELD[field]! * 0x100000000 + scan.tid[e]!; this.cpu[i] = scan.cpu[e]!;
+    this.off[i] = scan.start[e]!; this.end[i] = scan.end[e]!; this.at[i] = scan.bodyAt[e]!; this.field[i] = field; this.vo[i] = e * STRIDE;
+    this.src[i] = scan.frame; this.vals[i] = vals; this.device[i] = device;
+    this.settle(i);
   }
 
-  /** Insert in order: a short scan back from the end of the run (equal keys keep arrival order), or the heap
-   * when the event belongs before the run's last RUN_REACH entries. */
-  private append(ts: number, tie: number, cpu: number, src: Uint8Array | Event, off: number, end: number, at: number,
-    field: number, vals: number[] | null, vo: number, device: string): void {
-    const seq = this.arrivals++;
-    let i = this.n;
-    if (i > this.head && this.after(i - 1, ts, tie, cpu)) { // out of order: where does it go?
-      const far = i - RUN_REACH;
-      if (far >= this.head && this.after(far, ts, tie, cpu)) {
-        this.heap ??= new OverflowHeap(this.work);
-        this.heap.push(ts, tie, cpu, seq, src, off, end, at, field, vals, vo, device);
-        this.work.overflowed++;
-        return;
-      }
-      if (i === this.ts.length) { this.grow(); i = this.n; }
-      const n = i;
-      i--;
-      while (i > this.head && this.after(i - 1, ts, tie, cpu)) i--;
-      // Shift [i, n) up by one: at most RUN_REACH entries, element by element (cheaper than a copyWithin per column).
-      for (let k = n; k > i; k--) {
-        this.ts[k] = this.ts[k - 1]!; this.tie[k] = this.tie[k - 1]!; this.cpu[k] = this.cpu[k - 1]!; this.seq[k] = this.seq[k - 1]!;
-        this.off[k] = this.off[k - 1]!; this.end[k] = this.end[k - 1]!; this.at[k] = this.at[k - 1]!;
-        this.src[k] = this.src[k - 1]!; this.device[k] = this.device[k - 1]!; this.field[k] = this.field[k - 1]!;
-        this.vals[k] = this.vals[k - 1]!; this.vo[k] = this.vo[k - 1]!;
-      }
-      this.work.shifted += n - i;
-    } else if (i === this.ts.length) { this.grow(); i = this.n; }
-    this.n++;
-    this.ts[i] = ts; this.tie[i] = tie; this.cpu[i] = cpu; this.seq[i] = seq;
-    this.off[i] = off; this.end[i] = end; this.at[i] = at;
-    this.src[i] = src; this.device[i] = device; this.field[i] = field; this.vals[i] = vals; this.vo[i] = vo;
+  /** Room for one more entry at the end of the run: its index. */
+  private slotAtEnd(): number {
+    if (this.n === this.ts.length) this.grow();
+    this.seq[this.n] = this.arrivals++;
+    return this.n++;
   }
 
-  /** Entry j sorts after an event with these keys (equal keys: j arrived first, so it is not after). */
-  private after(j: number, ts: number, tie: number, cpu: number): boolean {
-    const t = this.ts[j]!;
-    if (t !== ts) return t > ts;
-    if (this.tie[j] !== tie) return this.tie[j]! > tie;
-    return this.cpu[j]! > cpu;
+  /** Entry i was written at the end of the run: move it to its place. A short scan back from the end (equal keys keep
+   * arrival order) when it belongs among the last RUN_REACH entries, else to the heap. */
+  private settle(i: number): void {
+    if (i === this.head || !this.after(i - 1, i)) return; // in order: the usual case
+    const far = i - RUN_REACH;
+    if (far >= this.head && this.after(far, i)) {
+      const h = (this.heap ??= new OverflowHeap<D>(this.work));
+      const x = h.alloc();
+      h.ts[x] = this.ts[i]!; h.tie[x] = this.tie[i]!; h.cpu[x] = this.cpu[i]!; h.seq[x] = this.seq[i]!;
+      h.off[x] = this.off[i]!; h.end[x] = this.end[i]!; h.at[x] = this.at[i]!; h.field[x] = this.field[i]!; h.vo[x] = this.vo[i]!;
+      h.src[x] = this.src[i]!; h.vals[x] = this.vals[i]!; h.device[x] = this.device[i]!;
+      h.insert(x);
+      this.src[i] = undefined as unknown as Event; this.vals[i] = null;
+      this.n--;
+      this.work.overflowed++;
+      return;
+    }
+    // Rotate the entry down to its place: at most RUN_REACH entries shift up by one, element by element (cheaper than
+    // a copyWithin per column).
+    let j = i - 1;
+    while (j > this.head && this.after(j - 1, i)) j--;
+    const ts = this.ts[i]!, tie = this.tie[i]!, cpu = this.cpu[i]!, seq = this.seq[i]!, off = this.off[i]!, end = this.end[i]!;
+    const at = this.at[i]!, field = this.field[i]!, vo = this.vo[i]!, src = this.src[i]!, vals = this.vals[i]!, device = this.device[i]!;
+    for (let k = i; k > j; k--) {
+      this.ts[k] = this.ts[k - 1]!; this.tie[k] = this.tie[k - 1]!; this.cpu[k] = this.cpu[k - 1]!; this.seq[k] = this.seq[k - 1]!;
+      this.off[k] = this.off[k - 1]!; this.end[k] = this.end[k - 1]!; this.at[k] = this.at[k - 1]!;
+      this.src[k] = this.src[k - 1]!; this.device[k] = this.device[k - 1]!; this.field[k] = this.field[k - 1]!;
+      this.vals[k] = this.vals[k - 1]!; this.vo[k] = this.vo[k - 1]!;
+    }
+    this.work.shifted += i - j;
+    this.ts[j] = ts; this.tie[j] = tie; this.cpu[j] = cpu; this.seq[j] = seq; this.off[j] = off; this.end[j] = end;
+    this.at[j] = at; this.field[j] = field; this.vo[j] = vo; this.src[j] = src; this.vals[j] = vals; this.device[j] = device;
+  }
+
+  /** Entry j sorts after entry k (equal keys: the one that arrived first goes first). */
+  private after(j: number, k: number): boolean {
+    const t = this.ts[j]!, u = this.ts[k]!;
+    if (t !== u) return t > u;
+    if (this.tie[j] !== this.tie[k]) return this.tie[j]! > this.tie[k]!;
+    return this.cpu[j]! > this.cpu[k]!;
   }
 
   /** Run entry j sorts before heap slot s. */
-  private runFirst(j: number, h: OverflowHeap, s: number): boolean {
+  private runFirst(j: number, h: OverflowHeap<D>, s: number): boolean {
     if (this.ts[j] !== h.ts[s]) return this.ts[j]! < h.ts[s]!;
     if (this.tie[j] !== h.tie[s]) return this.tie[j]! < h.tie[s]!;
     if (this.cpu[j] !== h.cpu[s]) return this.cpu[j]! < h.cpu[s]!;
@@ -144,19 +174,19 @@ export class ReorderBuffer {
 
   /** Hand every buffered event with ts <= watermark to `apply`, in order. The Event passed may be reused
    * by the next call: read it, do not keep it. */
-  release(watermark: number, apply: (ev: Event, ts: number) => void): void {
+  release(watermark: number, apply: ApplyEvent<D>): void {
     const h = this.heap;
     if (h) {
       // While the heap holds a releasable event: the run's entries before it, then it.
       while (h.size > 0 && h.ts[h.top]! <= watermark) {
         const s = h.top;
         while (this.head < this.n && this.runFirst(this.head, h, s)) this.releaseHead(apply);
-        const ts = h.ts[s]!, src = h.src[s]!, off = h.off[s]!;
+        const ts = h.ts[s]!, src = h.src[s]!, off = h.off[s]!, device = h.device[s]!, field = h.field[s]!;
         const ev = off < 0 ? (src as Event)
-          : this.scratch.loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, h.field[s]!, h.vals[s]!, h.vo[s]!, ts,
-            h.tie[s]! % 0x100000000, h.cpu[s]!, h.device[s]!);
+          : this.scratch.loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, field, h.vals[s]!, h.vo[s]!, ts,
+            h.tie[s]! % 0x100000000, h.cpu[s]!, device.name);
         h.pop(); // before apply, as the run's head moves before it
-        apply(ev, ts);
+        apply(ev, ts, device, field);
       }
       if (h.size === 0 && h.capacity > 1024) this.heap = null; // a burst's columns go with it
     }
@@ -164,27 +194,27 @@ export class ReorderBuffer {
     const n = this.n;
     while (i < n && this.ts[i]! <= watermark) {
       const ts = this.ts[i]!;
-      const src = this.src[i]!;
+      const src = this.src[i]!, device = this.device[i]!, field = this.field[i]!;
       const ev = this.off[i]! < 0 ? (src as Event)
-        : this.scratch.loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, this.field[i]!, this.vals[i]!, this.vo[i]!, ts,
-        this.tie[i]! % 0x100000000, this.cpu[i]!, this.device[i]!);
+        : this.scratch.loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.vals[i]!, this.vo[i]!, ts,
+        this.tie[i]! % 0x100000000, this.cpu[i]!, device.name);
       this.src[i] = undefined as unknown as Event; this.vals[i] = null; // let the frame go once its events are out
       this.head = ++i;
-      apply(ev, ts);
+      apply(ev, ts, device, field);
     }
     if (this.head === this.n) { this.head = 0; this.n = 0; }
   }
 
-  private releaseHead(apply: (ev: Event, ts: number) => void): void {
+  private releaseHead(apply: ApplyEvent<D>): void {
     const i = this.head;
     const ts = this.ts[i]!;
-    const src = this.src[i]!;
+    const src = this.src[i]!, device = this.device[i]!, field = this.field[i]!;
     const ev = this.off[i]! < 0 ? (src as Event)
-      : this.scratch.loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, this.field[i]!, this.vals[i]!, this.vo[i]!, ts,
-        this.tie[i]! % 0x100000000, this.cpu[i]!, this.device[i]!);
+      : this.scratch.loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.vals[i]!, this.vo[i]!, ts,
+        this.tie[i]! % 0x100000000, this.cpu[i]!, device.name);
     this.src[i] = undefined as unknown as Event; this.vals[i] = null; // let the frame go once its events are out
     this.head = i + 1;
-    apply(ev, ts);
+    apply(ev, ts, device, field);
   }
 
   /** The buffered events in release order, decoded (checkpoints: restoring pushes them in this order). */
@@ -208,7 +238,7 @@ export class ReorderBuffer {
 
 /** A binary min-heap of events by (ts, tie, cpu, arrival): the columns are indexed by slot, the heap array
  * holds slots, freed slots are reused. */
-class OverflowHeap {
+class OverflowHeap<D extends DeviceRef> {
   ts = new Float64Array(64);
   tie = new Float64Array(64);
   cpu = new Float64Array(64);
@@ -220,7 +250,7 @@ class OverflowHeap {
   vals: (number[] | null)[] = [];
   vo = new Int32Array(64);
   src: (Uint8Array | Event | undefined)[] = [];
-  device: string[] = [];
+  device: D[] = [];
   private order = new Int32Array(64);
   private free = new Int32Array(64);
   private freeN = 0;
@@ -233,14 +263,15 @@ class OverflowHeap {
   /** The slot of the least entry (size > 0). */
   get top(): number { return this.order[0]!; }
 
-  push(ts: number, tie: number, cpu: number, seq: number, src: Uint8Array | Event, off: number, end: number, at: number,
-    field: number, vals: number[] | null, vo: number, device: string): void {
-    let s: number;
-    if (this.freeN > 0) s = this.free[--this.freeN]!;
-    else { if (this.used === this.ts.length) this.grow(); s = this.used++; }
-    this.ts[s] = ts; this.tie[s] = tie; this.cpu[s] = cpu; this.seq[s] = seq;
-    this.off[s] = off; this.end[s] = end; this.at[s] = at; this.src[s] = src; this.device[s] = device; this.field[s] = field;
-    this.vals[s] = vals; this.vo[s] = vo;
+  /** A free slot for an entry (fill its columns, then insert it). */
+  alloc(): number {
+    if (this.freeN > 0) return this.free[--this.freeN]!;
+    if (this.used === this.ts.length) this.grow();
+    return this.used++;
+  }
+
+  /** Add slot s (its columns filled) to the heap. */
+  insert(s: number): void {
     // sift up
     let i = this.size++;
     while (i > 0) {
