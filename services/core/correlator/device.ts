@@ -67,7 +67,8 @@ export class DeviceTracker {
   /** Episode ids hash (hostname, boot_id, device, acquire ts): the first three once per device. */
   private readonly idPrefix: IdPrefix;
 
-  constructor(readonly device: string, private readonly ctx: HostContext) {
+  /** `index`: the tracker's number in its host, in order of creation (TrackerList). */
+  constructor(readonly device: string, private readonly ctx: HostContext, readonly index = 0) {
     this.idPrefix = extendId(emptyPrefix, ctx.hostname, ctx.bootId, device);
   }
 
@@ -82,8 +83,8 @@ export class DeviceTracker {
     };
   }
 
-  static fromState(s: DeviceState, ctx: HostContext): DeviceTracker {
-    const d = new DeviceTracker(s.device, ctx);
+  static fromState(s: DeviceState, ctx: HostContext, index = 0): DeviceTracker {
+    const d = new DeviceTracker(s.device, ctx, index);
     d.driver = s.driver; d.zapBarsOnRevoke = s.zapBarsOnRevoke; d.dmabufBarMmap = s.dmabufBarMmap;
     d.dmabufBarMmapKnown = s.dmabufBarMmapKnown; d.customVmOpsBars = s.customVmOpsBars;
     Object.assign(d.k, DeviceKnowledge.fromState(s.knowledge));
@@ -354,18 +355,21 @@ export class DeviceTracker {
     // vfio_pci_dev_set_hot_reset(): the same task holds another device's lock in a hot reset.
     const hot = this.ctx.hotResetHeldBy(tid, this.device);
     if (hot) e.addTrigger(TriggerKind.HOT_RESET, hot.groupId, hot.triggerFact, ts);
-    if (this.pendingTriggers) {
+    const pending = this.pendingTriggers;
+    if (pending) {
       const window = this.ctx.opts.triggerAttachNs;
       const waitBegan = ts - e.waitNs;
-      const keep: PendingTrigger[] = [];
-      for (const p of this.pendingTriggers) {
+      let kept = 0; // the list is filtered in place
+      for (let i = 0; i < pending.length; i++) {
+        const p = pending[i]!;
         // Other tasks' triggers wait for their own acquires, however long the lock is held (at most 16 wait).
-        if (p.tid !== tid) { keep.push(p); continue; }
+        if (p.tid !== tid) { pending[kept++] = p; continue; }
         if (p.ts > ts || waitBegan - p.ts > window) continue; // too old for this acquire: it named nothing
         e.addTrigger(p.kind, p.groupId, this.ctx.hasTriggerEnd, p.ts);
         e.staleTriggers += p.stale;
       }
-      this.pendingTriggers = keep.length > 0 ? keep : null;
+      pending.length = kept;
+      this.pendingTriggers = kept > 0 ? pending : null;
     }
     // State changes take effect at acquire (the kernel makes them inside the write section). The first write section
     // seen with no trigger may have been announced unseen: what it changed is unknown.
@@ -373,15 +377,18 @@ export class DeviceTracker {
     else if (firstSeen) this.k.forgetMemory(ts);
     // A zap that waited for down_write was not kept (more than MAX_PENDING_ZAPS waited): it may have been this task's.
     if (ts - this.zapsDroppedTs <= this.ctx.opts.triggerAttachNs) e.zapsIncomplete = true;
-    if (this.pendingZaps) {
+    const zaps = this.pendingZaps;
+    if (zaps) {
       // Pre-6.11 vfio_pci_zap_and_down_write_memory_lock(): zap_vma_ptes per VMA, then down_write.
       const window = this.ctx.opts.triggerAttachNs;
-      const keep: PendingZap[] = [];
-      for (const z of this.pendingZaps) {
+      let kept = 0; // filtered in place
+      for (let i = 0; i < zaps.length; i++) {
+        const z = zaps[i]!;
         if (ts - z.ts > window) continue;
-        if (z.tid === tid) this.recordDeviceZap(e, z.ts, z, undefined); else keep.push(z);
+        if (z.tid === tid) this.recordDeviceZap(e, z.ts, z, undefined); else zaps[kept++] = z;
       }
-      this.pendingZaps = keep.length > 0 ? keep : null;
+      zaps.length = kept;
+      this.pendingZaps = kept > 0 ? zaps : null;
     }
   }
 

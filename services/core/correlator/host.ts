@@ -12,6 +12,7 @@ import type { OpenEpisode } from './episode.js';
 import { markInconclusive } from './findings.js';
 import type { CorrelatorOptions } from './options.js';
 import { ReorderBuffer, type DeviceRef } from './reorder.js';
+import { TrackerList } from './tracker-list.js';
 import type { CorrelatorStats } from './stats.js';
 import { workloadOf } from '../workload.js';
 import type { WorkloadIdentity } from './context.js';
@@ -46,7 +47,7 @@ export class HostTracker implements HostContext {
   zapsUnderLock = false;
   readonly devices = new Map<string, DeviceTracker>();
   /** Devices whose memory_lock is held for write right now (for LOCK_HELD_OPEN). */
-  private readonly locked = new Set<DeviceTracker>();
+  private readonly locked = new TrackerList<DeviceTracker>();
   private nextSeq = -1;
   private maxTs = -Infinity;
   /** Newest EventBatch.now_ns (the collector's clock; heartbeats advance it when the host is idle). */
@@ -54,7 +55,7 @@ export class HostTracker implements HostContext {
   /** Starts of loss windows not yet reached in ts order: there every device's knowledge is reset. */
   private forgetAt: number[] = [];
   /** Devices with released episodes waiting for their TriggerEnd. */
-  private readonly closing = new Set<DeviceTracker>();
+  private readonly closing = new TrackerList<DeviceTracker>();
   /** Everything at or before this ts has been processed. */
   private releasedTo = -Infinity;
   private readonly buf = new ReorderBuffer<DeviceSlot>();
@@ -94,7 +95,7 @@ export class HostTracker implements HostContext {
     h.noteCgroups((s.cgroups ?? []).map(([id, path, podName]) => ({ id, path, podName })));
     for (const o of s.pending) h.push(v1.Event.fromObject(o), false);
     for (const ds of s.devices) {
-      const d = DeviceTracker.fromState(ds, h);
+      const d = DeviceTracker.fromState(ds, h, h.devices.size);
       h.devices.set(d.device, d);
       if (d.episode) h.locked.add(d);
       if (d.closing) h.closing.add(d);
@@ -295,7 +296,7 @@ export class HostTracker implements HostContext {
     if (d === null) {
       const name = slot.name;
       d = this.devices.get(name) ?? null; // restored from a checkpoint
-      if (d === null) { d = new DeviceTracker(name, this); this.devices.set(name, d); }
+      if (d === null) { d = new DeviceTracker(name, this, this.devices.size); this.devices.set(name, d); }
       slot.tracker = d;
     }
     const before = d.episode;

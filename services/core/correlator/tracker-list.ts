@@ -1,0 +1,56 @@
+// An insertion-ordered set of a host's device trackers, as a Set keeps them, without the hash table a Set
+// reallocates each time it empties and fills again (a host's locked devices go 0 → 1 → 0 at every episode). Items
+// are numbered by their host (DeviceTracker.index); a removed item leaves a hole that iteration skips, and holes are
+// compacted away at an add once they outnumber the members: amortised O(1) per add and delete. Pure.
+
+export class TrackerList<T extends { readonly index: number }> {
+  private items: (T | null)[] = [];
+  /** Position in `items` by item index; -1: not a member. */
+  private slot = new Int32Array(8).fill(-1);
+  private holes = 0;
+  size = 0;
+
+  has(t: T): boolean { return t.index < this.slot.length && this.slot[t.index]! >= 0; }
+
+  add(t: T): void {
+    if (this.has(t)) return;
+    if (t.index >= this.slot.length) {
+      const wider = new Int32Array(Math.max(this.slot.length * 2, t.index + 1)).fill(-1);
+      wider.set(this.slot);
+      this.slot = wider;
+    }
+    if (this.holes > 16 && this.holes > this.size) this.compact();
+    this.slot[t.index] = this.items.length;
+    this.items.push(t);
+    this.size++;
+  }
+
+  /** Safe while iterating (the item's place becomes a hole). */
+  delete(t: T): void {
+    if (!this.has(t)) return;
+    this.items[this.slot[t.index]!] = null;
+    this.slot[t.index] = -1;
+    this.size--;
+    this.holes++;
+    if (this.size === 0) { this.items.length = 0; this.holes = 0; }
+  }
+
+  clear(): void {
+    for (const t of this.items) if (t) this.slot[t.index] = -1;
+    this.items.length = 0;
+    this.size = 0;
+    this.holes = 0;
+  }
+
+  /** Members in the order they were added (an item added during the iteration is visited too). */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let k = 0; k < this.items.length; k++) { const t = this.items[k]; if (t) yield t; }
+  }
+
+  private compact(): void {
+    let n = 0;
+    for (const t of this.items) if (t) { this.slot[t.index] = n; this.items[n++] = t; }
+    this.items.length = n;
+    this.holes = 0;
+  }
+}
