@@ -1041,7 +1041,8 @@ export class WireEvent implements Event {
     if (p) {
       const o = this.packedAt;
       this.pidV = p[o + HEAD_PID]!; this.cgroupV = p[o + HEAD_CGROUP]!; this.stackV = p[o + HEAD_STACK]!;
-      this.commV = this.comms.get(this.frame, p[o + HEAD_COMM]!, p[o + HEAD_COMM + 1]!);
+      // `| 0`: offsets kept as doubles; a double argument would make NameTable.get generic (slower for every caller)
+      this.commV = this.comms.get(this.frame, p[o + HEAD_COMM]! | 0, p[o + HEAD_COMM + 1]! | 0);
       return;
     }
     const b = this.frame, end = this.end;
