@@ -30,7 +30,7 @@ describe('TrackerList', () => {
         expect(list.size).toBe(set.size);
         expect([...list].map((t) => t.index)).toEqual([...set].map((t) => t.index));
         for (const t of items) expect(list.has(t)).toBe(set.has(t));
-        expect((list as unknown as { items: unknown[] }).items.length).toBeLessThanOrEqual(2 * set.size + 18);
+        expect((list as unknown as { used: number }).used).toBeLessThanOrEqual(2 * set.size + 18);
       }
     }), { numRuns: 300 });
   });

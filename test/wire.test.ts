@@ -40,8 +40,8 @@ function wireViews(frame: Uint8Array): Record<string, unknown>[] {
   for (let i = 0; i < scan.count; i++) {
     const device = names.get(frame, scan.devStart[i]!, scan.devEnd[i]!);
     const v = view(ev.load(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.ts[i]!, scan.tid[i]!, scan.cpu[i]!, device));
-    expect(view(packed.loadPacked(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.body[i]!, scan.vals, i * STRIDE,
-      scan.ts[i]!, scan.tid[i]!, scan.cpu[i]!, device))).toEqual(v);
+    expect(view(packed.head(scan.ts[i]!, scan.tid[i]!, scan.cpu[i]!, device)
+      .loadPacked(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.body[i]!, scan.vals, i * STRIDE))).toEqual(v);
     out.push(v);
   }
   return out;

@@ -1079,16 +1079,22 @@ export class WireEvent implements Event {
     return this;
   }
 
-  /** The same as `load`, the body and the event's own fields taken from the numbers the scan kept (BatchScan.vals at
-   * `o`) rather than read from the frame again (a DeviceInfo body, not packed, is). `field`: the body's field number. */
-  loadPacked(frame: Uint8Array, start: number, end: number, bodyAt: number, field: number, vals: number[], o: number,
-    ts: number, tid: number, cpu: number, device: string): this {
-    if (field === EV.deviceInfo) this.load(frame, start, end, bodyAt, ts, tid, cpu, device);
+  /** The event's own ts, tid, cpu and device, before loadPacked (a small method the caller's code takes in: the
+   * numbers stay unboxed, where passing them through loadPacked would box a double per event). */
+  head(ts: number, tid: number, cpu: number, device: string): this {
+    this.tsNs = ts; this.tid = tid; this.cpu = cpu; this.device = device;
+    return this;
+  }
+
+  /** The same as `load` for an event whose head() was set: the body and the event's own fields taken from the numbers
+   * the scan kept (BatchScan.vals at `o`) rather than read from the frame again (a DeviceInfo body, not packed, is).
+   * `field`: the body's field number. */
+  loadPacked(frame: Uint8Array, start: number, end: number, bodyAt: number, field: number, vals: number[], o: number): this {
+    if (field === EV.deviceInfo) this.load(frame, start, end, bodyAt, this.tsNs, this.tid, this.cpu, this.device);
     else {
       if (this.setField !== 0) this.assign(this.setField, null);
       this.headRead = false;
       this.frame = frame; this.start = start; this.end = end;
-      this.tsNs = ts; this.tid = tid; this.cpu = cpu; this.device = device;
       this.assign(field, this.bodies.unpack(field, vals, o));
       this.setField = field;
     }

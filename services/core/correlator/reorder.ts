@@ -186,8 +186,8 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
         while (this.head < this.n && this.runFirst(this.head, h, s)) this.releaseHead(apply);
         const ts = h.ts[s]!, src = h.src[s]!, off = h.off[s]!, device = h.device[s]!, field = h.field[s]!;
         const ev = off < 0 ? (src as Event)
-          : this.scratch.loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, field, h.vals[s]!, h.vo[s]!, ts,
-            tidOf(h.tie[s]!), h.cpu[s]!, device.name);
+          : this.scratch.head(ts, tidOf(h.tie[s]!), h.cpu[s]!, device.name)
+            .loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, field, h.vals[s]!, h.vo[s]!);
         h.pop(); // before apply, as the run's head moves before it
         apply(ev, ts, device, field);
       }
@@ -199,8 +199,8 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
       const ts = this.ts[i]!;
       const src = this.src[i]!, device = this.device[i]!, field = this.field[i]!;
       const ev = this.off[i]! < 0 ? (src as Event)
-        : this.scratch.loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.vals[i]!, this.vo[i]!, ts,
-        tidOf(this.tie[i]!), this.cpu[i]!, device.name);
+        : this.scratch.head(ts, tidOf(this.tie[i]!), this.cpu[i]!, device.name)
+          .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.vals[i]!, this.vo[i]!);
       this.src[i] = undefined as unknown as Event; this.vals[i] = null; // let the frame go once its events are out
       this.head = ++i;
       apply(ev, ts, device, field);
@@ -213,8 +213,8 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     const ts = this.ts[i]!;
     const src = this.src[i]!, device = this.device[i]!, field = this.field[i]!;
     const ev = this.off[i]! < 0 ? (src as Event)
-      : this.scratch.loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.vals[i]!, this.vo[i]!, ts,
-        tidOf(this.tie[i]!), this.cpu[i]!, device.name);
+      : this.scratch.head(ts, tidOf(this.tie[i]!), this.cpu[i]!, device.name)
+        .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.vals[i]!, this.vo[i]!);
     this.src[i] = undefined as unknown as Event; this.vals[i] = null; // let the frame go once its events are out
     this.head = i + 1;
     apply(ev, ts, device, field);

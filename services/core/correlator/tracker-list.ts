@@ -4,7 +4,10 @@
 // compacted away at an add once they outnumber the members: amortised O(1) per add and delete. Pure.
 
 export class TrackerList<T extends { readonly index: number }> {
+  /** [0, used): members and holes; the array only grows (truncating it would free its storage, to be allocated again
+   * at the next add). */
   private items: (T | null)[] = [];
+  private used = 0;
   /** Position in `items` by item index; -1: not a member. */
   private slot = new Int32Array(8).fill(-1);
   private holes = 0;
@@ -20,8 +23,9 @@ export class TrackerList<T extends { readonly index: number }> {
       this.slot = wider;
     }
     if (this.holes > 16 && this.holes > this.size) this.compact();
-    this.slot[t.index] = this.items.length;
-    this.items.push(t);
+    this.slot[t.index] = this.used;
+    if (this.used === this.items.length) this.items.push(t); else this.items[this.used] = t;
+    this.used++;
     this.size++;
   }
 
@@ -32,25 +36,27 @@ export class TrackerList<T extends { readonly index: number }> {
     this.slot[t.index] = -1;
     this.size--;
     this.holes++;
-    if (this.size === 0) { this.items.length = 0; this.holes = 0; }
+    if (this.size === 0) { this.used = 0; this.holes = 0; } // every entry of [0, used) is a hole now
   }
 
   clear(): void {
-    for (const t of this.items) if (t) this.slot[t.index] = -1;
-    this.items.length = 0;
+    for (let k = 0; k < this.used; k++) { const t = this.items[k]; if (t) { this.slot[t.index] = -1; this.items[k] = null; } }
+    this.used = 0;
     this.size = 0;
     this.holes = 0;
   }
 
-  /** Members in the order they were added (an item added during the iteration is visited too). */
+  /** Members in the order they were added (an item added during the iteration is visited too, unless every member
+   * was deleted meanwhile: the host adds none while it iterates). */
   *[Symbol.iterator](): IterableIterator<T> {
-    for (let k = 0; k < this.items.length; k++) { const t = this.items[k]; if (t) yield t; }
+    for (let k = 0; k < this.used; k++) { const t = this.items[k]; if (t) yield t; }
   }
 
   private compact(): void {
     let n = 0;
-    for (const t of this.items) if (t) { this.slot[t.index] = n; this.items[n++] = t; }
-    this.items.length = n;
+    for (let k = 0; k < this.used; k++) { const t = this.items[k]; if (t) { this.slot[t.index] = n; this.items[n++] = t; } }
+    for (let k = n; k < this.used; k++) this.items[k] = null;
+    this.used = n;
     this.holes = 0;
   }
 }
