@@ -214,9 +214,8 @@ export class BatchScan {
   cgroupId = new Float64Array(64);
   stackId = new Float64Array(64);
   /** Per event STRIDE numbers: the body's (packBody, PACKED) and then pid, cgroup_id, stack_id and the comm's bytes
-   * [start, end) (HEAD_*). Reused by the next scan: takeVals() copies them out. A JS array of doubles, not a
-   * Float64Array: its copies are plain young-generation objects (a typed array's copy has its own off-heap buffer). */
-  vals: number[] = new Array<number>(64 * STRIDE).fill(0.5);
+   * [start, end) (HEAD_*). Reused by the next scan: the correlator's reorder buffer copies each event's out. */
+  vals = new Float64Array(64 * STRIDE);
 
   private grow(): void {
     const n = this.start.length * 2;
@@ -226,7 +225,7 @@ export class BatchScan {
     this.devStart = g(this.devStart, Int32Array); this.devEnd = g(this.devEnd, Int32Array);
     this.pid = g(this.pid, Float64Array); this.commStart = g(this.commStart, Int32Array); this.commEnd = g(this.commEnd, Int32Array);
     this.cgroupId = g(this.cgroupId, Float64Array); this.stackId = g(this.stackId, Float64Array);
-    for (let k = this.vals.length; k < n * STRIDE; k++) this.vals.push(0.5);
+    const vals = new Float64Array(n * STRIDE); vals.set(this.vals); this.vals = vals;
   }
 
   /** Read and check a length-delimited EventBatch. Throws WireError on bytes that are not protobuf, FieldError (with the
@@ -337,8 +336,6 @@ export class BatchScan {
     v[o + HEAD_PID] = pid; v[o + HEAD_CGROUP] = cgroup; v[o + HEAD_STACK] = stack; v[o + HEAD_COMM] = commStart; v[o + HEAD_COMM + 1] = commEnd;
   }
 
-  /** This frame's `vals`, copied (the reorder buffer keeps them with the frame until its events are released). */
-  takeVals(): number[] { return this.vals.slice(0, this.count * STRIDE); }
 }
 
 /** EventBatch.cgroups[at]: Cgroup { id, path, pod_name }. */
@@ -586,7 +583,7 @@ const tri = (x: boolean | null | undefined): number => (x == null ? NaN : x ? 1 
 const triOf = (x: number): boolean | null => (x !== x ? null : x !== 0);
 
 /** Write body `m` of field number `field` into vals[o, o + PACKED). */
-export function packBody(field: number, m: object, vals: number[], o: number): void {
+export function packBody(field: number, m: object, vals: Float64Array, o: number): void {
   switch (field) {
     case EV.barFault: { const x = m as BarFault; vals[o] = x.bar!; vals[o + 1] = x.mappingId as number; vals[o + 2] = x.ok ? 1 : 0; break; }
     case EV.lockAcquire: vals[o] = (m as { waitNs: number }).waitNs; break;
@@ -643,7 +640,7 @@ function skipUnknown(b: Uint8Array, tag: number, end: number, known: number): bo
  * path (BodyDecoder.decode, checkBody, packBody), which reads the same bytes with the same readers and throws the
  * precise error, or passes. Reads exactly as BodyDecoder.decode does (64-bit fields by varint, 32-bit by varint32), so
  * both paths pack the same numbers (test/wire.test.ts compares them). */
-function scanBody(field: number, b: Uint8Array, end: number, vals: number[], o: number): boolean {
+function scanBody(field: number, b: Uint8Array, end: number, vals: Float64Array, o: number): boolean {
   switch (field) {
     case EV.barFault: {
       let bar = 0, id = 0, ok = 0;
@@ -819,7 +816,7 @@ class BodyDecoder {
   };
 
   /** The body of field number `field` from the numbers packBody wrote at vals[o] (not DeviceInfo). */
-  unpack(field: number, vals: number[], o: number): object {
+  unpack(field: number, vals: Float64Array, o: number): object {
     const x = this.o;
     switch (field) {
       case EV.barFault: { const m = x.barFault; m.bar = vals[o]!; m.mappingId = vals[o + 1]!; m.ok = vals[o + 2] === 1; return m; }
@@ -1031,7 +1028,7 @@ export class WireEvent implements Event {
   private cgroupV = 0;
   private stackV = 0;
   /** The scan's numbers for this event (loadPacked), or null. */
-  private packed: number[] | null = null;
+  private packed: Float64Array | null = null;
   private packedAt = 0;
 
   /** The event's pid, comm, cgroup_id and stack_id (the last of each on the wire, as the scan reads them). */
@@ -1089,7 +1086,7 @@ export class WireEvent implements Event {
   /** The same as `load` for an event whose head() was set: the body and the event's own fields taken from the numbers
    * the scan kept (BatchScan.vals at `o`) rather than read from the frame again (a DeviceInfo body, not packed, is).
    * `field`: the body's field number. */
-  loadPacked(frame: Uint8Array, start: number, end: number, bodyAt: number, field: number, vals: number[], o: number): this {
+  loadPacked(frame: Uint8Array, start: number, end: number, bodyAt: number, field: number, vals: Float64Array, o: number): this {
     if (field === EV.deviceInfo) this.load(frame, start, end, bodyAt, this.tsNs, this.tid, this.cpu, this.device);
     else {
       if (this.setField !== 0) this.assign(this.setField, null);

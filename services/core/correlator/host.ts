@@ -161,13 +161,12 @@ export class HostTracker implements HostContext {
     const skip = this.header(scan.host, scan.firstSeq, scan.dropped, scan.nowNs, scan.count, (i) => scan.ts[i]!);
     if (skip < 0) return;
     const frame = scan.frame;
-    const vals = skip < scan.count ? scan.takeVals() : null;
     for (let i = skip; i < scan.count; i++) {
       const ts = scan.ts[i]!;
       const devStart = scan.devStart[i]!, devEnd = scan.devEnd[i]!;
       if (!bodyOfField(scan.body[i]!) || devStart === devEnd || !(ts >= 0)) { this.stats.invalidEvents++; continue; }
       if (!this.admit(ts)) continue;
-      this.buf.pushScan(scan, i, vals!, this.slot(this.names.get(frame, devStart, devEnd)));
+      this.buf.pushScan(scan, i, this.slot(this.names.get(frame, devStart, devEnd)));
     }
     this.release(this.hostTime - this.opts.latenessNs);
   }

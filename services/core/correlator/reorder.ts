@@ -54,10 +54,13 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   private end = new Int32Array(256);
   /** Offset of the body member's tag in the frame. */
   private at = new Int32Array(256);
-  /** The body's field number, and where the scan kept the event's numbers (its frame's BatchScan.takeVals, offset). */
+  /** The body's field number. */
   private field = new Uint8Array(256);
-  private vals: (number[] | null)[] = [];
-  private vo = new Int32Array(256);
+  /** An event from bytes: the STRIDE numbers its scan packed (BatchScan.vals), at entry × STRIDE; created at the first
+   * such event, as long as the other columns times STRIDE. */
+  private pv: Float64Array | null = null;
+  /** One entry's numbers while settle() moves it. */
+  private readonly moving = new Float64Array(STRIDE);
   /** The frame an event lies in, or the decoded Event itself (off = -1). */
   private src: (Uint8Array | Event)[] = [];
   private device: D[] = [];
@@ -75,20 +78,22 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   pushEvent(ev: Event, ts: number, kind: BodyKind, device: D): void {
     const i = this.slotAtEnd();
     this.ts[i] = ts; this.tie[i] = tieKey(kind, ev.tid ?? 0); this.cpu[i] = ev.cpu ?? 0;
-    this.off[i] = -1; this.end[i] = 0; this.at[i] = 0; this.field[i] = EV[kind]; this.vo[i] = 0;
-    this.src[i] = ev; this.vals[i] = null; this.device[i] = device;
+    this.off[i] = -1; this.end[i] = 0; this.at[i] = 0; this.field[i] = EV[kind];
+    this.src[i] = ev; this.device[i] = device;
     this.settle(i);
   }
 
-  /** Append event `e` of a scanned frame (BatchScan: its key fields already checked), the body packed in `vals` (the
-   * frame's BatchScan.takeVals). Reads the scan's columns itself: no number crosses a call as an argument (a double
-   * that does is boxed, an allocation per event). */
-  pushScan(scan: BatchScan, e: number, vals: number[], device: D): void {
+  /** Append event `e` of a scanned frame (BatchScan: its key fields already checked), copying the numbers the scan
+   * packed for it. Reads the scan's columns itself: no number crosses a call as an argument (a double that does is
+   * boxed, an allocation per event). */
+  pushScan(scan: BatchScan, e: number, device: D): void {
     const i = this.slotAtEnd();
     const field = scan.body[e]!;
     this.ts[i] = scan.ts[e]!; this.tie[i] = RANK_BY_FIELD[field]! * 0x100000000 + scan.tid[e]!; this.cpu[i] = scan.cpu[e]!;
-    this.off[i] = scan.start[e]!; this.end[i] = scan.end[e]!; this.at[i] = scan.bodyAt[e]!; this.field[i] = field; this.vo[i] = e * STRIDE;
-    this.src[i] = scan.frame; this.vals[i] = vals; this.device[i] = device;
+    this.off[i] = scan.start[e]!; this.end[i] = scan.end[e]!; this.at[i] = scan.bodyAt[e]!; this.field[i] = field;
+    this.src[i] = scan.frame; this.device[i] = device;
+    const pv = (this.pv ??= new Float64Array(this.ts.length * STRIDE)), v = scan.vals;
+    for (let k = 0, from = e * STRIDE, to = i * STRIDE; k < STRIDE; k++) pv[to + k] = v[from + k]!;
     this.settle(i);
   }
 
@@ -108,10 +113,11 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
       const h = (this.heap ??= new OverflowHeap<D>(this.work));
       const x = h.alloc();
       h.ts[x] = this.ts[i]!; h.tie[x] = this.tie[i]!; h.cpu[x] = this.cpu[i]!; h.seq[x] = this.seq[i]!;
-      h.off[x] = this.off[i]!; h.end[x] = this.end[i]!; h.at[x] = this.at[i]!; h.field[x] = this.field[i]!; h.vo[x] = this.vo[i]!;
-      h.src[x] = this.src[i]!; h.vals[x] = this.vals[i]!; h.device[x] = this.device[i]!;
+      h.off[x] = this.off[i]!; h.end[x] = this.end[i]!; h.at[x] = this.at[i]!; h.field[x] = this.field[i]!;
+      h.src[x] = this.src[i]!; h.device[x] = this.device[i]!;
+      if (this.off[i]! >= 0) h.pv.set(this.pv!.subarray(i * STRIDE, (i + 1) * STRIDE), x * STRIDE);
       h.insert(x);
-      this.src[i] = undefined as unknown as Event; this.vals[i] = null;
+      this.src[i] = undefined as unknown as Event;
       this.n--;
       this.work.overflowed++;
       return;
@@ -121,16 +127,21 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     let j = i - 1;
     while (j > this.head && this.after(j - 1, i)) j--;
     const ts = this.ts[i]!, tie = this.tie[i]!, cpu = this.cpu[i]!, seq = this.seq[i]!, off = this.off[i]!, end = this.end[i]!;
-    const at = this.at[i]!, field = this.field[i]!, vo = this.vo[i]!, src = this.src[i]!, vals = this.vals[i]!, device = this.device[i]!;
+    const at = this.at[i]!, field = this.field[i]!, src = this.src[i]!, device = this.device[i]!;
     for (let k = i; k > j; k--) {
       this.ts[k] = this.ts[k - 1]!; this.tie[k] = this.tie[k - 1]!; this.cpu[k] = this.cpu[k - 1]!; this.seq[k] = this.seq[k - 1]!;
       this.off[k] = this.off[k - 1]!; this.end[k] = this.end[k - 1]!; this.at[k] = this.at[k - 1]!;
       this.src[k] = this.src[k - 1]!; this.device[k] = this.device[k - 1]!; this.field[k] = this.field[k - 1]!;
-      this.vals[k] = this.vals[k - 1]!; this.vo[k] = this.vo[k - 1]!;
+    }
+    const pv = this.pv;
+    if (pv) { // the entries' packed numbers move with them (a decoded event's are unused)
+      this.moving.set(pv.subarray(i * STRIDE, (i + 1) * STRIDE));
+      pv.copyWithin((j + 1) * STRIDE, j * STRIDE, i * STRIDE);
+      pv.set(this.moving, j * STRIDE);
     }
     this.work.shifted += i - j;
     this.ts[j] = ts; this.tie[j] = tie; this.cpu[j] = cpu; this.seq[j] = seq; this.off[j] = off; this.end[j] = end;
-    this.at[j] = at; this.field[j] = field; this.vo[j] = vo; this.src[j] = src; this.vals[j] = vals; this.device[j] = device;
+    this.at[j] = at; this.field[j] = field; this.src[j] = src; this.device[j] = device;
   }
 
   /** Entry j sorts after entry k (equal keys: the one that arrived first goes first). */
@@ -155,11 +166,12 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     if (live * 2 <= this.ts.length) {
       this.ts.copyWithin(0, h, n); this.tie.copyWithin(0, h, n); this.cpu.copyWithin(0, h, n); this.seq.copyWithin(0, h, n);
       this.off.copyWithin(0, h, n); this.end.copyWithin(0, h, n); this.at.copyWithin(0, h, n);
-      this.field.copyWithin(0, h, n); this.vo.copyWithin(0, h, n);
+      this.field.copyWithin(0, h, n);
+      this.pv?.copyWithin(0, h * STRIDE, n * STRIDE);
       // element by element: Array.prototype.copyWithin and fill take a generic path on a JS array
-      const src = this.src, device = this.device, vals = this.vals;
-      for (let k = 0; k < live; k++) { src[k] = src[h + k]!; device[k] = device[h + k]!; vals[k] = vals[h + k]!; }
-      for (let k = live; k < n; k++) { src[k] = undefined as unknown as Event; vals[k] = null; } // no stale references to frames
+      const src = this.src, device = this.device;
+      for (let k = 0; k < live; k++) { src[k] = src[h + k]!; device[k] = device[h + k]!; }
+      for (let k = live; k < n; k++) src[k] = undefined as unknown as Event; // no stale references to frames
     } else {
       const cap = this.ts.length * 2;
       const widen = <T extends Float64Array | Int32Array | Uint8Array>(a: T, make: new (n: number) => T): T => {
@@ -168,8 +180,9 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
       this.ts = widen(this.ts, Float64Array); this.tie = widen(this.tie, Float64Array); this.cpu = widen(this.cpu, Float64Array);
       this.seq = widen(this.seq, Float64Array);
       this.off = widen(this.off, Int32Array); this.end = widen(this.end, Int32Array); this.at = widen(this.at, Int32Array);
-      this.field = widen(this.field, Uint8Array); this.vo = widen(this.vo, Int32Array);
-      this.src = this.src.slice(h, n); this.vals = this.vals.slice(h, n); this.device = this.device.slice(h, n);
+      this.field = widen(this.field, Uint8Array);
+      if (this.pv) { const pv = new Float64Array(cap * STRIDE); pv.set(this.pv.subarray(h * STRIDE, n * STRIDE)); this.pv = pv; }
+      this.src = this.src.slice(h, n); this.device = this.device.slice(h, n);
     }
     this.head = 0;
     this.n = live;
@@ -187,7 +200,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
         const ts = h.ts[s]!, src = h.src[s]!, off = h.off[s]!, device = h.device[s]!, field = h.field[s]!;
         const ev = off < 0 ? (src as Event)
           : this.scratch.head(ts, tidOf(h.tie[s]!), h.cpu[s]!, device.name)
-            .loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, field, h.vals[s]!, h.vo[s]!);
+            .loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, field, h.pv, s * STRIDE);
         h.pop(); // before apply, as the run's head moves before it
         apply(ev, ts, device, field);
       }
@@ -200,8 +213,8 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
       const src = this.src[i]!, device = this.device[i]!, field = this.field[i]!;
       const ev = this.off[i]! < 0 ? (src as Event)
         : this.scratch.head(ts, tidOf(this.tie[i]!), this.cpu[i]!, device.name)
-          .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.vals[i]!, this.vo[i]!);
-      this.src[i] = undefined as unknown as Event; this.vals[i] = null; // let the frame go once its events are out
+          .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.pv!, i * STRIDE);
+      this.src[i] = undefined as unknown as Event; // let the frame go once its events are out
       this.head = ++i;
       apply(ev, ts, device, field);
     }
@@ -214,8 +227,8 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     const src = this.src[i]!, device = this.device[i]!, field = this.field[i]!;
     const ev = this.off[i]! < 0 ? (src as Event)
       : this.scratch.head(ts, tidOf(this.tie[i]!), this.cpu[i]!, device.name)
-        .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.vals[i]!, this.vo[i]!);
-    this.src[i] = undefined as unknown as Event; this.vals[i] = null; // let the frame go once its events are out
+        .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.pv!, i * STRIDE);
+    this.src[i] = undefined as unknown as Event; // let the frame go once its events are out
     this.head = i + 1;
     apply(ev, ts, device, field);
   }
@@ -250,8 +263,8 @@ class OverflowHeap<D extends DeviceRef> {
   end = new Int32Array(64);
   at = new Int32Array(64);
   field = new Uint8Array(64);
-  vals: (number[] | null)[] = [];
-  vo = new Int32Array(64);
+  /** Packed numbers of events from bytes, at slot × STRIDE. */
+  pv = new Float64Array(64 * STRIDE);
   src: (Uint8Array | Event | undefined)[] = [];
   device: D[] = [];
   private order = new Int32Array(64);
@@ -291,7 +304,7 @@ class OverflowHeap<D extends DeviceRef> {
   /** Remove the least entry and free its slot. */
   pop(): void {
     const top = this.order[0]!;
-    this.src[top] = undefined; this.vals[top] = null; // let the frame go
+    this.src[top] = undefined; // let the frame go
     this.free[this.freeN++] = top;
     const last = this.order[--this.size]!;
     if (this.size === 0) return;
@@ -334,6 +347,6 @@ class OverflowHeap<D extends DeviceRef> {
     this.off = widen(this.off, Int32Array); this.end = widen(this.end, Int32Array); this.at = widen(this.at, Int32Array);
     this.order = widen(this.order, Int32Array); this.free = widen(this.free, Int32Array);
     const field = new Uint8Array(cap); field.set(this.field); this.field = field;
-    this.vo = widen(this.vo, Int32Array);
+    const pv = new Float64Array(cap * STRIDE); pv.set(this.pv); this.pv = pv;
   }
 }
