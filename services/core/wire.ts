@@ -416,8 +416,7 @@ function eventTs(b: Uint8Array, from: number, end: number): number {
 
 // ---- interning device names ----
 /** Interns short UTF-8 strings by their bytes: the same device name is one string, decoded once. A host has
- * a handful of devices: a short list compared from the end (PCI addresses share their "0000:" start), then a
- * hash map past 32 names. */
+ * a handful of devices: up to 32 names of 8 to 16 bytes compared as four int32 words each, any other name by hash. */
 export class NameTable {
   /** Up to 32 ASCII names of 8 to 16 bytes (every PCI address), each as a key (length and three end bytes) and its
    * first and last 8 bytes as int32 words: together they are all of its bytes, so equal numbers are equal names. */
@@ -476,13 +475,15 @@ function sameAscii(s: string, b: Uint8Array, from: number, to: number): boolean 
 
 /** Decoded HostInfo by its bytes: a host sends the same HostInfo in every batch, decode it once. The
  * objects are shared: read them, do not change them. */
+interface HostInfoEntry { bytes: Uint8Array; info: HostInfo; error: FieldError | null }
+
 class HostInfoCache {
-  private readonly byHash = new Map<number, { bytes: Uint8Array; info: HostInfo; error: FieldError | null }>();
+  private readonly byHash = new Map<number, HostInfoEntry>();
   /** What checkHost said of the HostInfo the last get() returned (null: it passed). */
   error: FieldError | null = null;
 
-  /** The entry the last get() returned: a host's batches often come one after another (no hash then). */
-  private last: { bytes: Uint8Array; info: HostInfo; error: FieldError | null } | null = null;
+  /** The entry the last get() returned, compared before hashing (a miss costs the first differing word). */
+  private last: HostInfoEntry | null = null;
 
   get(b: Uint8Array, from: number, to: number): HostInfo {
     const last = this.last;

@@ -68,7 +68,7 @@ export class DeviceTracker {
   private readonly idPrefix: IdPrefix;
 
   /** `index`: the tracker's number in its host, in order of creation (TrackerList). */
-  constructor(readonly device: string, private readonly ctx: HostContext, readonly index = 0) {
+  constructor(readonly device: string, private readonly ctx: HostContext, readonly index: number) {
     this.idPrefix = extendId(emptyPrefix, ctx.hostname, ctx.bootId, device);
   }
 
@@ -83,7 +83,7 @@ export class DeviceTracker {
     };
   }
 
-  static fromState(s: DeviceState, ctx: HostContext, index = 0): DeviceTracker {
+  static fromState(s: DeviceState, ctx: HostContext, index: number): DeviceTracker {
     const d = new DeviceTracker(s.device, ctx, index);
     d.driver = s.driver; d.zapBarsOnRevoke = s.zapBarsOnRevoke; d.dmabufBarMmap = s.dmabufBarMmap;
     d.dmabufBarMmapKnown = s.dmabufBarMmapKnown; d.customVmOpsBars = s.customVmOpsBars;

@@ -27,7 +27,7 @@ const RANK: Record<BodyKind, number> = {
 };
 
 /** Second sort key: rank then tid (tid < 2^32, so exact in a double). */
-export const tieKey = (kind: BodyKind, tid: number): number => RANK[kind] * 0x100000000 + tid;
+export const tieKey = (kind: BodyKind, tid: number): number => tieOf(EV[kind], tid);
 
 /** The tid of a tie key (floor and subtract: `%` of a double is a call to fmod, several times slower). */
 const tidOf = (tie: number): number => tie - Math.floor(tie / 0x100000000) * 0x100000000;
@@ -35,6 +35,9 @@ const tidOf = (tie: number): number => tie - Math.floor(tie / 0x100000000) * 0x1
 /** RANK by the body's field number in Event. */
 const RANK_BY_FIELD: number[] = [];
 for (const [kind, rank] of Object.entries(RANK)) RANK_BY_FIELD[EV[kind as BodyKind]] = rank;
+
+/** tieKey by the body's field number. */
+const tieOf = (field: number, tid: number): number => RANK_BY_FIELD[field]! * 0x100000000 + tid;
 
 /** How far back from its end the sorted run takes an event by insertion; further back goes to the heap. */
 export const RUN_REACH = 32;
@@ -89,7 +92,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   pushScan(scan: BatchScan, e: number, device: D): void {
     const i = this.slotAtEnd();
     const field = scan.body[e]!;
-    this.ts[i] = scan.ts[e]!; this.tie[i] = RANK_BY_FIELD[field]! * 0x100000000 + scan.tid[e]!; this.cpu[i] = scan.cpu[e]!;
+    this.ts[i] = scan.ts[e]!; this.tie[i] = tieOf(field, scan.tid[e]!); this.cpu[i] = scan.cpu[e]!;
     this.off[i] = scan.start[e]!; this.end[i] = scan.end[e]!; this.at[i] = scan.bodyAt[e]!; this.field[i] = field;
     this.src[i] = scan.frame; this.device[i] = device;
     const pv = (this.pv ??= new Float64Array(this.ts.length * STRIDE)), v = scan.vals;
@@ -206,18 +209,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
       }
       if (h.size === 0 && h.capacity > 1024) this.heap = null; // a burst's columns go with it
     }
-    let i = this.head;
-    const n = this.n;
-    while (i < n && this.ts[i]! <= watermark) {
-      const ts = this.ts[i]!;
-      const src = this.src[i]!, device = this.device[i]!, field = this.field[i]!;
-      const ev = this.off[i]! < 0 ? (src as Event)
-        : this.scratch.head(ts, tidOf(this.tie[i]!), this.cpu[i]!, device.name)
-          .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.pv!, i * STRIDE);
-      this.src[i] = undefined as unknown as Event; // let the frame go once its events are out
-      this.head = ++i;
-      apply(ev, ts, device, field);
-    }
+    while (this.head < this.n && this.ts[this.head]! <= watermark) this.releaseHead(apply);
     if (this.head === this.n) { this.head = 0; this.n = 0; }
   }
 
