@@ -10,7 +10,7 @@ export default defineConfig({
       'test/cli-report.test.ts', 'test/simulator.test.ts', 'test/simulator-truth.test.ts', 'test/pipeline-encoder.test.ts',
       'test/pipeline-poison.test.ts', 'test/dashboards-generate.test.ts', 'test/dashboards-interpolate.test.ts',
       'test/trace-export.test.ts', 'test/report-html.test.ts',
-      'test/compare-stats.test.ts', 'test/compare.test.ts', 'test/layering.test.ts', 'test/retry.test.ts', 'test/knowledge.test.ts', 'test/tracker-list.test.ts',
+      'test/compare-stats.test.ts', 'test/compare.test.ts', 'test/layering.test.ts', 'test/retry.test.ts', 'test/knowledge.test.ts', 'test/tracker-list.test.ts', 'test/mapping.test.ts',
     ],
     testTimeout: 60_000,
     pool: 'forks',

@@ -34,13 +34,18 @@ export function extendId(prefix: IdPrefix, ...parts: (string | number)[]): IdPre
 /** 64-bit id as 16 hex digits (two independently seeded 32-bit lanes, finalised). */
 export function idOf(prefix: IdPrefix, ...parts: (string | number)[]): string {
   const { a, b } = parts.length > 0 ? extendId(prefix, ...parts) : prefix;
-  return hex8(fmix32(a)) + hex8(fmix32((b ^ a) >>> 0));
+  return hex16(fmix32(a), fmix32((b ^ a) >>> 0));
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** Character codes of the hex digits. */
+const HEX = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
-function hex8(x: number): string {
-  return HEX[x >>> 24]! + HEX[(x >>> 16) & 255]! + HEX[(x >>> 8) & 255]! + HEX[x & 255]!;
+/** x then y as 16 hex digits: one flat string (concatenating pieces makes a tree of cons strings, several allocations). */
+function hex16(x: number, y: number): string {
+  return String.fromCharCode(HEX[x >>> 28]!, HEX[(x >>> 24) & 15]!, HEX[(x >>> 20) & 15]!, HEX[(x >>> 16) & 15]!,
+    HEX[(x >>> 12) & 15]!, HEX[(x >>> 8) & 15]!, HEX[(x >>> 4) & 15]!, HEX[x & 15]!,
+    HEX[y >>> 28]!, HEX[(y >>> 24) & 15]!, HEX[(y >>> 20) & 15]!, HEX[(y >>> 16) & 15]!,
+    HEX[(y >>> 12) & 15]!, HEX[(y >>> 8) & 15]!, HEX[(y >>> 4) & 15]!, HEX[y & 15]!);
 }
 
 /** Id of (prefix, n) for a non-negative integer n < 2^53, mixing its two 32-bit halves directly: the
@@ -52,7 +57,7 @@ export function idOfNumber(prefix: IdPrefix, n: number): string {
   a = Math.imul(a ^ hi, 0x01000193);
   let b = Math.imul(prefix.b ^ 0x5bd1e995 ^ hi, 0x01000193);
   b = Math.imul(b ^ lo, 0x01000193);
-  return hex8(fmix32(a)) + hex8(fmix32((b ^ a) >>> 0));
+  return hex16(fmix32(a), fmix32((b ^ a) >>> 0));
 }
 
 export function stableId(...parts: (string | number)[]): string {

@@ -207,6 +207,9 @@ export class BatchScan {
   /** [devStart, devEnd) of the device name's UTF-8 bytes. */
   devStart = new Int32Array(64);
   devEnd = new Int32Array(64);
+  /** 1: the device name's bytes are the previous event's, which passed the PCI address check (it was not checked
+   * again; the host reuses the previous event's device). */
+  devSame = new Uint8Array(64);
   /** [commStart, commEnd) of the comm's UTF-8 bytes. */
   commStart = new Int32Array(64);
   commEnd = new Int32Array(64);
@@ -222,7 +225,7 @@ export class BatchScan {
     const g = <T extends Int32Array | Float64Array | Uint8Array>(a: T, make: new (n: number) => T): T => { const x = new make(n); x.set(a); return x; };
     this.start = g(this.start, Int32Array); this.end = g(this.end, Int32Array); this.ts = g(this.ts, Float64Array);
     this.body = g(this.body, Uint8Array); this.bodyAt = g(this.bodyAt, Int32Array); this.tid = g(this.tid, Float64Array); this.cpu = g(this.cpu, Float64Array);
-    this.devStart = g(this.devStart, Int32Array); this.devEnd = g(this.devEnd, Int32Array);
+    this.devStart = g(this.devStart, Int32Array); this.devEnd = g(this.devEnd, Int32Array); this.devSame = g(this.devSame, Uint8Array);
     this.pid = g(this.pid, Float64Array); this.commStart = g(this.commStart, Int32Array); this.commEnd = g(this.commEnd, Int32Array);
     this.cgroupId = g(this.cgroupId, Float64Array); this.stackId = g(this.stackId, Float64Array);
     const vals = new Float64Array(n * STRIDE); vals.set(this.vals); this.vals = vals;
@@ -320,10 +323,14 @@ export class BatchScan {
     }
     const kind = bodies === 1 ? BODY_BY_FIELD[body] : undefined; // several members of the oneof: checkEventHead names them
     this.evFrom = from; this.evEnd = end;
-    if (pciAddressBytes(b, devStart, devEnd)) {
+    // most events name the previous event's device: the same bytes need no second check
+    const n = devEnd - devStart, last = i - 1;
+    const same = i > 0 && this.devEnd[last]! - this.devStart[last]! === n && n > 0 && sameSpan(b, this.devStart[last]!, devStart, n) ? 1 : 0;
+    if (same === 1 || pciAddressBytes(b, devStart, devEnd)) {
       // one body and a ts in range (a varint is an integer from 0) pass checkEventHead: call it only to throw
       if (bodies !== 1 || !(ts > 0 && ts < WIRE_LIMITS.u64)) checkEventHead(bodies, kind, ts, null, i, this.present, true);
     } else checkEventHead(bodies, kind, ts, decodeString(b, devStart, devEnd), i, this.present); // throws, naming the device
+    this.devSame[i] = same;
     checkUtf8(b, commStart, commEnd, i, 'comm');
     if (msg) { // the slow path: the body outside the fast path's limits (or a DeviceInfo)
       checkBody(kind!, msg, i);
@@ -425,6 +432,8 @@ export class NameTable {
   private readonly words = new Int32Array(32 * 4);
   /** Every other name, by FNV-1a (created when the first such name comes). */
   private byHash: Map<number, string> | null = null;
+  /** Offset in `words` of the name the last lookup of `few` found. */
+  private last = 0;
 
   get(b: Uint8Array, from: number, to: number): string {
     const len = to - from;
@@ -435,8 +444,11 @@ export class NameTable {
       key = len | (b[to - 1]! << 8) | (b[to - 3]! << 16) | (b[to - 4]! << 24);
       h0 = word(b, from); h1 = word(b, from + 4); t = word(b, to - 8);
       const few = this.few, w = this.words;
+      // the name the last call returned first (a host's consecutive events mostly name one device)
+      const l = this.last;
+      if (w[l] === key && w[l + 1] === h0 && w[l + 2] === h1 && w[l + 3] === t) return few[l >> 2]!; // an unused slot's key is 0
       for (let k = 0, o = 0; k < few.length; k++, o += 4) {
-        if (w[o] === key && w[o + 1] === h0 && w[o + 2] === h1 && w[o + 3] === t) return few[k]!;
+        if (w[o] === key && w[o + 1] === h0 && w[o + 2] === h1 && w[o + 3] === t) { this.last = o; return few[k]!; }
       }
     }
     if (this.byHash) {
@@ -449,6 +461,7 @@ export class NameTable {
       const o = this.few.length * 4, w = this.words;
       w[o] = key; w[o + 1] = h0; w[o + 2] = h1; w[o + 3] = t;
       this.few.push(s);
+      this.last = o;
     } else if (sameAscii(s, b, from, to)) { // ASCII: byte-comparable
       this.byHash ??= new Map();
       if (this.byHash.size < 65536) this.byHash.set(fnv1a(b, from, to), s);
@@ -510,6 +523,14 @@ function wordHash(b: Uint8Array, from: number, to: number): number {
   for (; i + 4 <= to; i += 4) h = Math.imul(h ^ word(b, i), 0x01000193);
   for (; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
   return h >>> 0;
+}
+
+/** Whether b[x, x + n) and b[y, y + n) hold the same bytes (compared four at a time). */
+function sameSpan(b: Uint8Array, x: number, y: number, n: number): boolean {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) if (word(b, x + i) !== word(b, y + i)) return false;
+  for (; i < n; i++) if (b[x + i] !== b[y + i]) return false;
+  return true;
 }
 
 /** Whether `a` holds exactly b[from, to) (compared four bytes at a time). */

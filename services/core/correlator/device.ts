@@ -14,7 +14,8 @@ import { DeviceKnowledge, type Judged, type KnowledgeState } from './knowledge.j
 import { MAX_MAPPINGS, MappingState, isDeviceMapping, zapReachesBar, type Mapping } from './mapping.js';
 
 interface PendingTrigger { ts: number; tid: number; kind: TriggerKindT; groupId: number; stale: number }
-interface PendingZap { ts: number; tid: number; start: number; length: number; durationNs: number }
+/** A pre-6.11 zap waiting for its task's acquire: it becomes one of that episode's DeviceZaps. */
+interface PendingZap extends DeviceZap { tid: number }
 /** Pre-6.11 zaps waiting for their task's down_write (vfio_pci_zap_and_down_write_memory_lock): a few VMAs each. */
 const MAX_PENDING_ZAPS = 64;
 const ZAPS_NOT_KEPT = `zaps: more than ${MAX_PENDING_ZAPS} zaps waited for down_write at once, some were not kept`;
@@ -215,7 +216,8 @@ export class DeviceTracker {
     const hazard = this.checkFaultWhileRevoked(ev, ts, m);
     if (m) { m.populated = true; m.faulted = true; }
     this.offZap = null;
-    if (this.episode) for (const z of this.episode.deviceZaps) z.faultSince = true;
+    const zaps = this.episode?.deviceZaps;
+    if (zaps) for (const z of zaps) z.faultSince = true;
     if (hazard) return; // the kernel broke its own rule: keep what we knew, the finding says so
     this.k.memoryEnabledFact();
     // Its own DMABUF is not revoked; the device's other DMABUFs may be (one made after a revoke is not).
@@ -345,9 +347,9 @@ export class DeviceTracker {
     if (this.episode) this.release(ts, false); // its release was lost (or began unobserved): close it incomplete
     const firstSeen = !this.lockKnown;
     const tid = ev.tid ?? 0;
-    const counts = this.mappings.count();
+    const maps = this.mappings;
     const e = new OpenEpisode(idOfNumber(this.idPrefix, ts), ts, ev.lockAcquire!.waitNs ?? 0, tid, ev.pid ?? 0,
-      ev.comm ?? '', counts.device, counts.dmabuf);
+      ev.comm ?? '', maps.deviceCount, maps.dmabufCount);
     e.cgroupId = Number(ev.cgroupId ?? 0);
     e.acquireStackId = Number(ev.stackId ?? 0);
     this.episode = e;
@@ -385,7 +387,7 @@ export class DeviceTracker {
       for (let i = 0; i < zaps.length; i++) {
         const z = zaps[i]!;
         if (ts - z.ts > window) continue;
-        if (z.tid === tid) this.recordDeviceZap(e, z.ts, z, undefined); else zaps[kept++] = z;
+        if (z.tid === tid) this.recordDeviceZap(e, z, undefined); else zaps[kept++] = z;
       }
       zaps.length = kept;
       this.pendingZaps = kept > 0 ? zaps : null;
@@ -402,9 +404,9 @@ export class DeviceTracker {
 
   /** An episode whose acquire was not observed (docs/rules.md §3 "Began before observation"). */
   private unobservedEpisode(ev: Event, ts: number): OpenEpisode {
-    const counts = this.mappings.count();
+    const maps = this.mappings;
     const e = new OpenEpisode(idOfNumber(extendId(this.idPrefix, 'unobserved'), ts), 0, 0, ev.tid ?? 0, ev.pid ?? 0,
-      ev.comm ?? '', counts.device, counts.dmabuf);
+      ev.comm ?? '', maps.deviceCount, maps.dmabufCount);
     e.complete = false;
     return e;
   }
@@ -438,7 +440,7 @@ export class DeviceTracker {
       const pending = (this.pendingZaps ??= []);
       while (pending.length > 0 && ts - pending[0]!.ts > this.ctx.opts.triggerAttachNs) pending.shift(); // too old to attach
       if (pending.length >= MAX_PENDING_ZAPS) { pending.shift(); this.zapsDroppedTs = ts; } // not kept: see onAcquire
-      pending.push({ ts, tid, start, length, durationNs });
+      pending.push({ ts, tid, start, length, durationNs, faultSince: false });
       return;
     }
     const e = this.holder(ev, ts);
@@ -446,7 +448,7 @@ export class DeviceTracker {
       this.lockNotHeld(ev, ts, { event: 'zap', start, length, durationNs });
       return;
     }
-    if (e) this.recordDeviceZap(e, ts, { start, length, durationNs }, z.hadVmas ?? undefined);
+    if (e) this.recordDeviceZap(e, { ts, start, length, durationNs, faultSince: false }, z.hadVmas ?? undefined);
   }
 
   /** A DEVICE zap in its episode, and REDUNDANT_ZAP (INFO): unmap_mapping_range() of the vdev inode with nothing to
@@ -454,8 +456,8 @@ export class DeviceTracker {
    * series device without custom-vm_ops BARs; the same range zapped earlier in the episode with no ok fault since; or
    * (6.11+) the same range zapped while memory stayed known disabled or the DMABUFs known revoked, no fault since
    * (vfio_basic_config_write() zaps again on every memory-off write). */
-  private recordDeviceZap(e: OpenEpisode, ts: number, z: { start: number; length: number; durationNs: number },
-    hadVmas: boolean | undefined): void {
+  private recordDeviceZap(e: OpenEpisode, z: DeviceZap, hadVmas: boolean | undefined): void {
+    const ts = z.ts;
     let reasons: string[] | null = null; // built only for a finding (every zap comes here)
     let facts: Record<string, unknown> | null = null;
     if (hadVmas === false) e.zapHadNoVmas = true;
@@ -470,7 +472,8 @@ export class DeviceTracker {
       }
     }
     let repeat: DeviceZap | undefined;
-    for (const p of e.deviceZaps) if (p.start === z.start && p.length === z.length && !p.faultSince) { repeat = p; break; }
+    const kept = e.deviceZaps;
+    if (kept) for (const p of kept) if (p.start === z.start && p.length === z.length && !p.faultSince) { repeat = p; break; }
     if (repeat) (reasons ??= []).push(`same range zapped at ts ${repeat.ts} in this episode with no fault since`);
     else if (this.ctx.zapsUnderLock && this.offZap && this.offZap.start === z.start && this.offZap.length === z.length
       && !(this.series && this.customBars !== 0 && !this.mappings.hasDeviceMapping())) {
@@ -483,7 +486,8 @@ export class DeviceTracker {
       e.hold(this.finding(FindingKind.REDUNDANT_ZAP, Severity.INFO, ts, e.id, rule,
         { wastedNs: z.durationNs, start: z.start, length: z.length, reasons, zapBarsOnRevoke: this.zapBarsOnRevoke, ...facts }, []));
     }
-    if (e.deviceZaps.length < MAX_EPISODE_ZAPS) e.deviceZaps.push({ ts, start: z.start, length: z.length, durationNs: z.durationNs, faultSince: false });
+    if (kept === null) e.deviceZaps = [z];
+    else if (kept.length < MAX_EPISODE_ZAPS) kept.push(z);
     for (let bar = 0; bar <= 5; bar++) if (zapReachesBar(z.start, z.length, bar)) e.zapBars |= 1 << bar;
     e.zapNs += z.durationNs;
     e.zapCount++;
@@ -560,12 +564,11 @@ export class DeviceTracker {
     e.releaseTs = ts;
     const from = Math.min(e.unobserved ? ts : e.acquireTs, e.firstTriggerTs);
     if (!seenRelease || e.unobserved || this.ctx.lossTouches(from, ts)) e.complete = false;
-    const findings = e.held ?? (e.held = []);
-    if (e.isRevoke && !e.closes && !e.unobserved) this.checkSkippedZap(e, ts, findings);
-    if (!e.unobserved) this.checkUnpaired(e, ts, findings);
+    if (e.isRevoke && !e.closes && !e.unobserved) this.checkSkippedZap(e, ts);
+    if (!e.unobserved) this.checkUnpaired(e, ts);
     const revokeNs = e.revokeNs;
     if (revokeNs > this.ctx.opts.slowRevokeLimitNs) {
-      findings.push(this.finding(FindingKind.SLOW_REVOKE, Severity.WARNING, e.lastRevokeEnd, e.id, RULES.slowRevoke,
+      e.hold(this.finding(FindingKind.SLOW_REVOKE, Severity.WARNING, e.lastRevokeEnd, e.id, RULES.slowRevoke,
         { revokeNs, limitNs: this.ctx.opts.slowRevokeLimitNs, zapNs: e.zapNs, dmabufRevokeNs: e.dmabufRevokeNs, moveNs: e.moveNs,
           importerCount: e.importerCount, slowestImporter: e.slowest }, []));
     }
@@ -624,7 +627,7 @@ export class DeviceTracker {
   // path); DmaBufRevoke.device_has_vmas = true and no DEVICE zap (the vdev inode had VMAs); pre-6.11 and the series,
   // a known mapping list (DeviceInfo or snapshot, no loss since) with a live device-fd mapping no zap reached
   // (vfio_pci_zap_and_vma_lock() / the series' vfio_pci_zap_revoke_bars()).
-  private checkSkippedZap(e: OpenEpisode, ts: number, out: Finding[]): void {
+  private checkSkippedZap(e: OpenEpisode, ts: number): void {
     const zaps = e.zapCount; // DEVICE zaps
     const trig = TriggerKind[e.trigger];
     const unknown: string[] = e.zapsIncomplete ? [ZAPS_NOT_KEPT] : [];
@@ -632,7 +635,7 @@ export class DeviceTracker {
       // A revoke saw VMAs in the vdev inode mapping and nothing zapped it: in every era and on every path (the close
       // cleanup cannot run while the device file is mapped) a device-fd mapping stayed reachable.
       const populated = this.mappings.hasPopulatedDeviceMapping();
-      out.push(this.finding(FindingKind.SKIPPED_ZAP, populated ? Severity.CRITICAL : Severity.WARNING, ts, e.id, RULES.skippedUnseen,
+      e.hold(this.finding(FindingKind.SKIPPED_ZAP, populated ? Severity.CRITICAL : Severity.WARNING, ts, e.id, RULES.skippedUnseen,
         { trigger: trig, deviceHasVmas: true, deviceZaps: 0, populatedMapping: populated,
           mappingState: this.mappings.known ? 'known' : 'unknown' }, unknown));
       return;
@@ -646,7 +649,7 @@ export class DeviceTracker {
       if (zaps > 0) return;
       if (!e.triggerRevokesFact) unknown.push(TRIGGER_GUESS);
       const populated = this.mappings.hasPopulatedDeviceMapping();
-      out.push(this.finding(FindingKind.SKIPPED_ZAP, populated ? Severity.CRITICAL : Severity.WARNING, ts, e.id, RULES.skippedUnconditional,
+      e.hold(this.finding(FindingKind.SKIPPED_ZAP, populated ? Severity.CRITICAL : Severity.WARNING, ts, e.id, RULES.skippedUnconditional,
         { trigger: trig, deviceZaps: 0, populatedMapping: populated, mappingState: this.mappings.known ? 'known' : 'unknown',
           zapBarsOnRevoke: this.zapBarsOnRevoke }, unknown));
       return;
@@ -672,7 +675,7 @@ export class DeviceTracker {
         // may have had its PTEs zapped before the collector started.
         if (this.ctx.zapsBeforeLock && !uncovered.some(([, m]) => m.faulted)) unknown.push('populated: assumed from the start snapshot, no fault seen');
         const severity = uncovered.some(([, m]) => m.populated) ? Severity.CRITICAL : Severity.WARNING;
-        out.push(this.finding(FindingKind.SKIPPED_ZAP, severity, ts, e.id, rule,
+        e.hold(this.finding(FindingKind.SKIPPED_ZAP, severity, ts, e.id, rule,
           { trigger: trig, uncovered: uncovered.map(([id, m]) => ({ mappingId: id, bar: m.bar, backing: Backing[m.backing], populated: m.populated })),
             deviceZaps: zaps, zapBarsOnRevoke: this.zapBarsOnRevoke }, unknown));
       }
@@ -681,7 +684,7 @@ export class DeviceTracker {
     if (zaps > 0) return;
     unknown.push(this.mappings.overflowed ? `mappings: more than ${MAX_MAPPINGS} live mappings of the device, the list was dropped`
       : 'mappings: no DeviceInfo or snapshot for the device since the collector started or lost events');
-    out.push(this.finding(FindingKind.SKIPPED_ZAP, Severity.WARNING, ts, e.id, rule,
+    e.hold(this.finding(FindingKind.SKIPPED_ZAP, Severity.WARNING, ts, e.id, rule,
       { trigger: trig, mappingState: 'unknown', deviceHasVmas: null, deviceZaps: 0 }, unknown));
   }
 
@@ -691,7 +694,7 @@ export class DeviceTracker {
   // until the DMABUFs move. Certain when revoked (a DmaBufRevoke{revoked:true} seen), memory enabled (DeviceInfo, an
   // ok fault, an unrevoke, or a state change of a known trigger) and open (DeviceInfo.open_count, OPEN, an mmap or a
   // fault) are all kernel facts since the last loss.
-  private checkUnpaired(e: OpenEpisode, ts: number, out: Finding[]): void {
+  private checkUnpaired(e: OpenEpisode, ts: number): void {
     if (e.permanent || e.closes || this.unpairedReported) return;
     const k = this.k;
     if (!k.revoked || (this.series && k.permanent) || !k.memoryEnabledValue() || !k.open) return; // the common case, no allocation
@@ -706,7 +709,7 @@ export class DeviceTracker {
     if (!open.value) return;
     const unknown = [...rev.unknown, ...perm.unknown, ...mem.unknown, ...open.unknown];
     this.unpairedReported = true;
-    out.push(this.finding(FindingKind.UNPAIRED_REVOKE, Severity.WARNING, ts, e.id, RULES.unpaired,
+    e.hold(this.finding(FindingKind.UNPAIRED_REVOKE, Severity.WARNING, ts, e.id, RULES.unpaired,
       { trigger: TriggerKind[e.trigger], revoked: true, memoryEnabled: true, open: true }, unknown));
   }
 

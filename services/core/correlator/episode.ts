@@ -44,8 +44,9 @@ export class OpenEpisode {
   dmabufCount = 0;
   importerCount = 0;
   slowest: SlowestMove | null = null;
-  /** The episode's DEVICE zaps, the first MAX_EPISODE_ZAPS of them (for repeats; zapCount counts them all). */
-  deviceZaps: DeviceZap[] = [];
+  /** The episode's DEVICE zaps, the first MAX_EPISODE_ZAPS of them (for repeats; zapCount counts them all); null until
+   * the first. */
+  deviceZaps: DeviceZap[] | null = null;
   /** BARs 0..5 that some DEVICE zap of the episode reached (zapReachesBar), as bits: every zap counts. */
   zapBars = 0;
   /** Zaps that waited for this episode's down_write may have been dropped (too many waited): coverage is not a fact. */
@@ -84,7 +85,7 @@ export class OpenEpisode {
   get unobserved(): boolean { return this.acquireTs === 0; }
 
   toState(): Record<string, unknown> {
-    return { ...(this as unknown as Record<string, unknown>), deviceZaps: this.deviceZaps.map((z) => ({ ...z })),
+    return { ...(this as unknown as Record<string, unknown>), deviceZaps: this.deviceZaps?.map((z) => ({ ...z })) ?? null,
       held: this.held?.map((f) => ({ ...f })) ?? null, slowest: this.slowest ? { ...this.slowest } : null };
   }
 
@@ -93,7 +94,7 @@ export class OpenEpisode {
       s.comm as string, s.legacyMappings as number, s.dmabufMappings as number);
     Object.assign(e, s);
     if (s.zapBars === undefined) { // a checkpoint from before zapBars: the zaps it kept say which BARs were reached
-      for (const z of e.deviceZaps) for (let bar = 0; bar <= 5; bar++) if (zapReachesBar(z.start, z.length, bar)) e.zapBars |= 1 << bar;
+      for (const z of e.deviceZaps ?? []) for (let bar = 0; bar <= 5; bar++) if (zapReachesBar(z.start, z.length, bar)) e.zapBars |= 1 << bar;
     }
     return e;
   }

@@ -161,12 +161,13 @@ export class HostTracker implements HostContext {
     const skip = this.header(scan.host, scan.firstSeq, scan.dropped, scan.nowNs, scan.count, (i) => scan.ts[i]!);
     if (skip < 0) return;
     const frame = scan.frame;
+    let slot: DeviceSlot | null = null; // the previous event's device (scan.devSame: the same bytes), when it was looked up
     for (let i = skip; i < scan.count; i++) {
       const ts = scan.ts[i]!;
       const devStart = scan.devStart[i]!, devEnd = scan.devEnd[i]!;
-      if (!bodyOfField(scan.body[i]!) || devStart === devEnd || !(ts >= 0)) { this.stats.invalidEvents++; continue; }
-      if (!this.admit(ts)) continue;
-      this.buf.pushScan(scan, i, this.slot(this.names.get(frame, devStart, devEnd)));
+      if (!bodyOfField(scan.body[i]!) || devStart === devEnd || !(ts >= 0)) { this.stats.invalidEvents++; slot = null; continue; }
+      if (slot === null || scan.devSame[i] === 0) slot = this.slot(this.names.get(frame, devStart, devEnd));
+      if (this.admit(ts)) this.buf.pushScan(scan, i, slot);
     }
     this.release(this.hostTime - this.opts.latenessNs);
   }

@@ -39,12 +39,21 @@ export class MappingState {
   /** The list was dropped for growing past MAX_MAPPINGS (cleared when the list starts over after loss). */
   overflowed = false;
   private live: Map<number, Mapping> | null = null;
+  /** Live mappings by kind, kept as the list changes (every acquire reads them). */
+  deviceCount = 0;
+  dmabufCount = 0;
+
+  private counted(m: Mapping, by: number): void {
+    if (isDeviceMapping(m)) this.deviceCount += by; else this.dmabufCount += by;
+  }
 
   /** Loss: the list may have missed mmaps and munmaps; it starts over, unknown. */
   forget(): void {
     this.live = null;
     this.known = false;
     this.overflowed = false;
+    this.deviceCount = 0;
+    this.dmabufCount = 0;
   }
 
   /** vfio_pci_core_close_device(): runs once the last reference to the device file is gone, so no mapping of the
@@ -52,16 +61,25 @@ export class MappingState {
   closeDeviceFd(): void {
     if (!this.live) return;
     for (const [id, m] of this.live) if (isDeviceMapping(m)) this.live.delete(id);
+    this.deviceCount = 0;
   }
 
   add(id: number, m: Mapping): void {
     const live = (this.live ??= new Map());
-    if (live.size >= MAX_MAPPINGS && !live.has(id)) { live.clear(); this.known = false; this.overflowed = true; }
+    if (live.size >= MAX_MAPPINGS && !live.has(id)) {
+      live.clear(); this.known = false; this.overflowed = true; this.deviceCount = 0; this.dmabufCount = 0;
+    }
+    const old = live.get(id);
+    if (old) this.counted(old, -1);
     live.set(id, m);
+    this.counted(m, 1);
   }
 
   remove(id: number): void {
-    this.live?.delete(id);
+    const m = this.live?.get(id);
+    if (!m) return;
+    this.live!.delete(id);
+    this.counted(m, -1);
   }
 
   toState(): { known: boolean; overflowed: boolean; live: [number, Mapping][] } {
@@ -117,6 +135,8 @@ export class MappingState {
     return false;
   }
 
+  /** Live mappings of the device fd (what a DEVICE zap must reach) and DMABUF-backed ones, by walking the list (tests
+   * hold deviceCount and dmabufCount to it). */
   count(): { device: number; dmabuf: number } {
     let device = 0, dmabuf = 0;
     if (this.live) for (const m of this.live.values()) if (isDeviceMapping(m)) device++; else dmabuf++;

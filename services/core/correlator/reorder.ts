@@ -39,6 +39,9 @@ for (const [kind, rank] of Object.entries(RANK)) RANK_BY_FIELD[EV[kind as BodyKi
 /** tieKey by the body's field number. */
 const tieOf = (field: number, tid: number): number => RANK_BY_FIELD[field]! * 0x100000000 + tid;
 
+// pushScan copies an event's STRIDE numbers written out one by one
+if (STRIDE !== 10) throw new Error(`ReorderBuffer.pushScan copies 10 packed numbers per event, STRIDE is ${STRIDE}`);
+
 /** How far back from its end the sorted run takes an event by insertion; further back goes to the heap. */
 export const RUN_REACH = 32;
 
@@ -80,8 +83,9 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   /** Append a decoded event (its key fields already checked). */
   pushEvent(ev: Event, ts: number, kind: BodyKind, device: D): void {
     const i = this.slotAtEnd();
-    this.ts[i] = ts; this.tie[i] = tieKey(kind, ev.tid ?? 0); this.cpu[i] = ev.cpu ?? 0;
-    this.off[i] = -1; this.end[i] = 0; this.at[i] = 0; this.field[i] = EV[kind];
+    const field = EV[kind];
+    this.ts[i] = ts; this.tie[i] = tieOf(field, ev.tid ?? 0); this.cpu[i] = ev.cpu ?? 0;
+    this.off[i] = -1; this.end[i] = 0; this.at[i] = 0; this.field[i] = field;
     this.src[i] = ev; this.device[i] = device;
     this.settle(i);
   }
@@ -96,7 +100,9 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     this.off[i] = scan.start[e]!; this.end[i] = scan.end[e]!; this.at[i] = scan.bodyAt[e]!; this.field[i] = field;
     this.src[i] = scan.frame; this.device[i] = device;
     const pv = (this.pv ??= new Float64Array(this.ts.length * STRIDE)), v = scan.vals;
-    for (let k = 0, from = e * STRIDE, to = i * STRIDE; k < STRIDE; k++) pv[to + k] = v[from + k]!;
+    const from = e * STRIDE, to = i * STRIDE;
+    pv[to] = v[from]!; pv[to + 1] = v[from + 1]!; pv[to + 2] = v[from + 2]!; pv[to + 3] = v[from + 3]!; pv[to + 4] = v[from + 4]!;
+    pv[to + 5] = v[from + 5]!; pv[to + 6] = v[from + 6]!; pv[to + 7] = v[from + 7]!; pv[to + 8] = v[from + 8]!; pv[to + 9] = v[from + 9]!;
     this.settle(i);
   }
 
@@ -137,10 +143,11 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
       this.src[k] = this.src[k - 1]!; this.device[k] = this.device[k - 1]!; this.field[k] = this.field[k - 1]!;
     }
     const pv = this.pv;
-    if (pv) { // the entries' packed numbers move with them (a decoded event's are unused)
-      this.moving.set(pv.subarray(i * STRIDE, (i + 1) * STRIDE));
-      pv.copyWithin((j + 1) * STRIDE, j * STRIDE, i * STRIDE);
-      pv.set(this.moving, j * STRIDE);
+    if (pv) { // the entries' packed numbers move with them (a decoded event's are unused); by element: a subarray is an allocation
+      const moving = this.moving, to = j * STRIDE;
+      for (let k = 0, x = i * STRIDE; k < STRIDE; k++) moving[k] = pv[x + k]!;
+      for (let x = (i + 1) * STRIDE - 1; x >= to + STRIDE; x--) pv[x] = pv[x - STRIDE]!;
+      for (let k = 0; k < STRIDE; k++) pv[to + k] = moving[k]!;
     }
     this.work.shifted += i - j;
     this.ts[j] = ts; this.tie[j] = tie; this.cpu[j] = cpu; this.seq[j] = seq; this.off[j] = off; this.end[j] = end;
