@@ -243,6 +243,19 @@ describe('wire reader against protobufjs on mutated frames (npm run fuzz classes
     }), { numRuns: 2000 });
   });
 
+  it('an event naming the previous event\'s device bytes (devSame, not checked again) is accepted or rejected as validateBatch does', () => {
+    // good addresses, near misses (function 8, a space, upper-case hex, a short domain) and the same bytes in a row
+    const device = fc.constantFrom('0000:3b:00.0', '0000:3b:00.1', '0000:3b:00.8', '0000:3b:00.0 ', '0000:3B:00.0', '000:3b:00.0', '10000:3b:00.0', '');
+    fc.assert(fc.property(fc.array(device, { minLength: 1, maxLength: 6 }), (devices) => {
+      const batch: EventBatch = { host: { hostname: 'h', bootId: 'b' }, events: devices.map((d, i) => ({ tsNs: 5 + i, device: d, lockRelease: {} })) };
+      const byObjects = (() => { try { validateBatch(batch); return 'ok'; } catch (e) { return (e as FieldError).path; } })();
+      const scan = new BatchScan();
+      const byWire = (() => { try { scan.read(encode(batch)); return 'ok'; } catch (e) { return (e as FieldError).path; } })();
+      expect(byWire).toBe(byObjects);
+      if (byWire === 'ok') expect([...scan.devSame.subarray(0, scan.count)]).toEqual(devices.map((d, i) => (i > 0 && d === devices[i - 1] ? 1 : 0)));
+    }), { numRuns: 2000 });
+  });
+
   it('isUtf8 agrees with Node\'s UTF-8 decoder on random bytes (valid exactly when decoding and encoding again gives them back)', () => {
     const bytes = fc.oneof(fc.uint8Array({ maxLength: 12 }),
       fc.array(fc.constantFrom(0x41, 0x80, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x90), { maxLength: 8 }).map((a) => Uint8Array.from(a)));
