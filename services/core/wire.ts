@@ -146,6 +146,7 @@ const decodeString = (b: Uint8Array, from: number, to: number): string => (from 
 /** Whether b[from, to) is UTF-8 (ASCII without decoding). */
 export function isUtf8(b: Uint8Array, from: number, to: number): boolean {
   let i = from;
+  for (; i + 4 <= to; i += 4) if (((b[i]! | b[i + 1]! | b[i + 2]! | b[i + 3]!) & 0x80) !== 0) break; // four ASCII bytes a step
   while (i < to && b[i]! < 0x80) i++;
   if (i === to) return true;
   try { strictUtf8.decode(b.subarray(i, to)); return true; } catch { return false; }
@@ -1052,6 +1053,8 @@ export class WireEvent implements Event {
   /** The scan's numbers for this event (loadPacked), or null. */
   private packed: Float64Array | null = null;
   private packedAt = 0;
+  /** The comm as read already by the caller of loadPacked (commAt), or null. */
+  private commRead: string | null = null;
 
   /** The event's pid, comm, cgroup_id and stack_id (the last of each on the wire, as the scan reads them). */
   private readHead(): void {
@@ -1061,7 +1064,7 @@ export class WireEvent implements Event {
       const o = this.packedAt;
       this.pidV = p[o + HEAD_PID]!; this.cgroupV = p[o + HEAD_CGROUP]!; this.stackV = p[o + HEAD_STACK]!;
       // `| 0`: offsets kept as doubles; a double argument would make NameTable.get generic (slower for every caller)
-      this.commV = this.comms.get(this.frame, p[o + HEAD_COMM]! | 0, p[o + HEAD_COMM + 1]! | 0);
+      this.commV = this.commRead ?? this.comms.get(this.frame, p[o + HEAD_COMM]! | 0, p[o + HEAD_COMM + 1]! | 0);
       return;
     }
     const b = this.frame, end = this.end;
@@ -1108,7 +1111,8 @@ export class WireEvent implements Event {
   /** The same as `load` for an event whose head() was set: the body and the event's own fields taken from the numbers
    * the scan kept (BatchScan.vals at `o`) rather than read from the frame again (a DeviceInfo body, not packed, is).
    * `field`: the body's field number. */
-  loadPacked(frame: Uint8Array, start: number, end: number, bodyAt: number, field: number, vals: Float64Array, o: number): this {
+  loadPacked(frame: Uint8Array, start: number, end: number, bodyAt: number, field: number, vals: Float64Array, o: number,
+    comm: string | null = null): this {
     if (field === EV.deviceInfo) this.load(frame, start, end, bodyAt, this.tsNs, this.tid, this.cpu, this.device);
     else {
       if (this.setField !== 0) this.assign(this.setField, null);
@@ -1117,9 +1121,13 @@ export class WireEvent implements Event {
       this.assign(field, this.bodies.unpack(field, vals, o));
       this.setField = field;
     }
-    this.packed = vals; this.packedAt = o;
+    this.packed = vals; this.packedAt = o; this.commRead = comm;
     return this;
   }
+
+  /** The comm in frame[from, to), interned (a caller that reads it while the bytes are in the cache passes it to
+   * loadPacked). */
+  commAt(frame: Uint8Array, from: number, to: number): string { return this.comms.get(frame, from, to); }
 
   /** Set the body member of field number `field` (named stores: a keyed store by a variable name is megamorphic). */
   private assign(field: number, m: object | null): void {

@@ -667,6 +667,7 @@ export class DeviceTracker {
     if (this.mappings.known) {
       // Before 6.11 vfio_pci_zap_and_vma_lock() zaps only the VMAs on vdev->vma_list, which the fault handler adds at
       // first fault: a never-faulted mapping has no PTEs and needs no zap.
+      if (!this.mappings.hasUncovered(e.zapBars, this.ctx.zapsBeforeLock)) return; // the usual case, nothing built
       const uncovered = this.mappings.deviceMappings()
         .filter(([, m]) => ((e.zapBars >> m.bar) & 1) === 0)
         .filter(([, m]) => m.populated || !this.ctx.zapsBeforeLock);

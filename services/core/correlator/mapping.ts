@@ -125,7 +125,17 @@ export class MappingState {
   }
 
   hasDeviceMapping(): boolean {
-    if (this.live) for (const m of this.live.values()) if (isDeviceMapping(m)) return true;
+    return this.deviceCount > 0;
+  }
+
+  /** A live non-DMABUF mapping on a BAR outside `bars` (bits 0..5), populated if `populatedOnly`: deviceMappings()
+   * filtered so, without building the list (every revoke asks; almost always none). */
+  hasUncovered(bars: number, populatedOnly: boolean): boolean {
+    if (this.deviceCount > 0 && this.live) {
+      for (const m of this.live.values()) {
+        if (isDeviceMapping(m) && ((bars >> m.bar) & 1) === 0 && (m.populated || !populatedOnly)) return true;
+      }
+    }
     return false;
   }
 

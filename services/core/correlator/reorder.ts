@@ -70,6 +70,9 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   /** The frame an event lies in, or the decoded Event itself (off = -1). */
   private src: (Uint8Array | Event)[] = [];
   private device: D[] = [];
+  /** A LockAcquire from bytes: its comm, read at arrival (every episode reads its acquiring task's comm; at release the
+   * frame's bytes are long out of the cache). Other entries: stale. */
+  private comm: string[] = [];
   private head = 0;
   private n = 0;
   private arrivals = 0;
@@ -103,6 +106,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     const from = e * STRIDE, to = i * STRIDE;
     pv[to] = v[from]!; pv[to + 1] = v[from + 1]!; pv[to + 2] = v[from + 2]!; pv[to + 3] = v[from + 3]!; pv[to + 4] = v[from + 4]!;
     pv[to + 5] = v[from + 5]!; pv[to + 6] = v[from + 6]!; pv[to + 7] = v[from + 7]!; pv[to + 8] = v[from + 8]!; pv[to + 9] = v[from + 9]!;
+    if (field === EV.lockAcquire) this.comm[i] = this.scratch.commAt(scan.frame, scan.commStart[e]!, scan.commEnd[e]!);
     this.settle(i);
   }
 
@@ -123,7 +127,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
       const x = h.alloc();
       h.ts[x] = this.ts[i]!; h.tie[x] = this.tie[i]!; h.cpu[x] = this.cpu[i]!; h.seq[x] = this.seq[i]!;
       h.off[x] = this.off[i]!; h.end[x] = this.end[i]!; h.at[x] = this.at[i]!; h.field[x] = this.field[i]!;
-      h.src[x] = this.src[i]!; h.device[x] = this.device[i]!;
+      h.src[x] = this.src[i]!; h.device[x] = this.device[i]!; h.comm[x] = this.comm[i]!;
       if (this.off[i]! >= 0) h.pv.set(this.pv!.subarray(i * STRIDE, (i + 1) * STRIDE), x * STRIDE);
       h.insert(x);
       this.src[i] = undefined as unknown as Event;
@@ -136,11 +140,11 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     let j = i - 1;
     while (j > this.head && this.after(j - 1, i)) j--;
     const ts = this.ts[i]!, tie = this.tie[i]!, cpu = this.cpu[i]!, seq = this.seq[i]!, off = this.off[i]!, end = this.end[i]!;
-    const at = this.at[i]!, field = this.field[i]!, src = this.src[i]!, device = this.device[i]!;
+    const at = this.at[i]!, field = this.field[i]!, src = this.src[i]!, device = this.device[i]!, comm = this.comm[i]!;
     for (let k = i; k > j; k--) {
       this.ts[k] = this.ts[k - 1]!; this.tie[k] = this.tie[k - 1]!; this.cpu[k] = this.cpu[k - 1]!; this.seq[k] = this.seq[k - 1]!;
       this.off[k] = this.off[k - 1]!; this.end[k] = this.end[k - 1]!; this.at[k] = this.at[k - 1]!;
-      this.src[k] = this.src[k - 1]!; this.device[k] = this.device[k - 1]!; this.field[k] = this.field[k - 1]!;
+      this.src[k] = this.src[k - 1]!; this.device[k] = this.device[k - 1]!; this.field[k] = this.field[k - 1]!; this.comm[k] = this.comm[k - 1]!;
     }
     const pv = this.pv;
     if (pv) { // the entries' packed numbers move with them (a decoded event's are unused); by element: a subarray is an allocation
@@ -151,7 +155,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     }
     this.work.shifted += i - j;
     this.ts[j] = ts; this.tie[j] = tie; this.cpu[j] = cpu; this.seq[j] = seq; this.off[j] = off; this.end[j] = end;
-    this.at[j] = at; this.field[j] = field; this.src[j] = src; this.device[j] = device;
+    this.at[j] = at; this.field[j] = field; this.src[j] = src; this.device[j] = device; this.comm[j] = comm;
   }
 
   /** Entry j sorts after entry k (equal keys: the one that arrived first goes first). */
@@ -179,8 +183,8 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
       this.field.copyWithin(0, h, n);
       this.pv?.copyWithin(0, h * STRIDE, n * STRIDE);
       // element by element: Array.prototype.copyWithin and fill take a generic path on a JS array
-      const src = this.src, device = this.device;
-      for (let k = 0; k < live; k++) { src[k] = src[h + k]!; device[k] = device[h + k]!; }
+      const src = this.src, device = this.device, comm = this.comm;
+      for (let k = 0; k < live; k++) { src[k] = src[h + k]!; device[k] = device[h + k]!; comm[k] = comm[h + k]!; }
       for (let k = live; k < n; k++) src[k] = undefined as unknown as Event; // no stale references to frames
     } else {
       const cap = this.ts.length * 2;
@@ -192,7 +196,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
       this.off = widen(this.off, Int32Array); this.end = widen(this.end, Int32Array); this.at = widen(this.at, Int32Array);
       this.field = widen(this.field, Uint8Array);
       if (this.pv) { const pv = new Float64Array(cap * STRIDE); pv.set(this.pv.subarray(h * STRIDE, n * STRIDE)); this.pv = pv; }
-      this.src = this.src.slice(h, n); this.device = this.device.slice(h, n);
+      this.src = this.src.slice(h, n); this.device = this.device.slice(h, n); this.comm = this.comm.slice(h, n);
     }
     this.head = 0;
     this.n = live;
@@ -210,7 +214,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
         const ts = h.ts[s]!, src = h.src[s]!, off = h.off[s]!, device = h.device[s]!, field = h.field[s]!;
         const ev = off < 0 ? (src as Event)
           : this.scratch.head(ts, tidOf(h.tie[s]!), h.cpu[s]!, device.name)
-            .loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, field, h.pv, s * STRIDE);
+            .loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, field, h.pv, s * STRIDE, field === EV.lockAcquire ? h.comm[s]! : null);
         h.pop(); // before apply, as the run's head moves before it
         apply(ev, ts, device, field);
       }
@@ -226,7 +230,8 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     const src = this.src[i]!, device = this.device[i]!, field = this.field[i]!;
     const ev = this.off[i]! < 0 ? (src as Event)
       : this.scratch.head(ts, tidOf(this.tie[i]!), this.cpu[i]!, device.name)
-        .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.pv!, i * STRIDE);
+        .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.pv!, i * STRIDE,
+          field === EV.lockAcquire ? this.comm[i]! : null);
     this.src[i] = undefined as unknown as Event; // let the frame go once its events are out
     this.head = i + 1;
     apply(ev, ts, device, field);
@@ -266,6 +271,7 @@ class OverflowHeap<D extends DeviceRef> {
   pv = new Float64Array(64 * STRIDE);
   src: (Uint8Array | Event | undefined)[] = [];
   device: D[] = [];
+  comm: string[] = [];
   private order = new Int32Array(64);
   private free = new Int32Array(64);
   private freeN = 0;
