@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { simulate } from '../collectors/simulator/index.js';
 import { analyzeFrames } from '../services/core/analysis.js';
 import { ReorderBuffer, RUN_REACH, tieKey } from '../services/core/correlator/reorder.js';
-import { bodyOf, v1, type BodyKind, type Event } from '../services/core/model.js';
+import { EventFields as EV } from '../gen/fields.js';
+import { BODIES } from '../services/core/validate.js';
+import { bodyFieldOf, bodyOf, v1, type BodyKind, type Event } from '../services/core/model.js';
 
 /** The device every pushed event names (the buffer keeps what it is given). */
 const D = { name: 'd' };
@@ -33,7 +35,7 @@ const pushedEvent = fc.record({
 
 /** n events with distinct timestamps 0..n-1 in the given arrival order. */
 function pushAll(buf: ReorderBuffer, tsInArrivalOrder: number[]): void {
-  for (const ts of tsInArrivalOrder) buf.pushEvent({ tsNs: ts, device: 'd', cpu: ts % 8, tid: 1, lockRelease: {} }, ts, 'lockRelease', D);
+  for (const ts of tsInArrivalOrder) buf.pushEvent({ tsNs: ts, device: 'd', cpu: ts % 8, tid: 1, lockRelease: {} }, ts, EV.lockRelease, D);
 }
 
 function releasedTs(buf: ReorderBuffer): number[] {
@@ -52,6 +54,17 @@ const ORDERS: Record<string, (n: number) => number[]> = {
   shuffled: (n) => { const a = Array.from({ length: n }, (_, i) => i); for (let i = n - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); [a[i], a[j]] = [a[j]!, a[i]!]; } return a; },
   'sawtooth (descending runs of 100)': (n) => Array.from({ length: n }, (_, i) => Math.floor(i / 100) * 100 + 99 - (i % 100)).filter((t) => t < n),
 };
+
+describe('bodyFieldOf', () => {
+  it('names the member bodyOf names, for every set of members an event may carry', () => {
+    for (let set = 0; set < 1 << BODIES.length; set++) {
+      const ev: Event = { tsNs: 1, device: 'd' };
+      BODIES.forEach((k, bit) => { if ((set >> bit) & 1) (ev as Record<BodyKind, object>)[k] = {}; });
+      const kind = bodyOf(ev);
+      expect(bodyFieldOf(ev)).toBe(kind ? EV[kind] : 0);
+    }
+  });
+});
 
 describe('release order', () => {
   it('is (ts, tie key, cpu, arrival) for any arrival order, across interleaved releases', () => {
@@ -75,7 +88,7 @@ describe('release order', () => {
           if ('release' in op) { release(op.release); continue; }
           const { ts, kind, tid, cpu } = op.push;
           const ev: Event = { tsNs: ts, device: 'd', tid, cpu, [kind]: {} };
-          buf.pushEvent(ev, ts, kind, D);
+          buf.pushEvent(ev, ts, EV[kind], D);
           pending.push({ ev, kind, arrival: arrival++ });
         }
         expect(buf.size).toBe(pending.length);
@@ -92,14 +105,14 @@ describe('release order', () => {
       const buf = new ReorderBuffer();
       const pushed: Pushed[] = evs.map(({ ts, kind, tid, cpu }, arrival) => {
         const ev: Event = { tsNs: ts, device: 'd', tid, cpu, [kind]: {} };
-        buf.pushEvent(ev, ts, kind, D);
+        buf.pushEvent(ev, ts, EV[kind], D);
         return { ev, kind, arrival };
       });
       const pending = buf.pending(() => { throw new Error('no bytes were pushed'); });
       expect(pending).toEqual(referenceOrder(pushed).map((p) => p.ev));
       const restored = new ReorderBuffer();
       for (const ev of pending) {
-        restored.pushEvent(ev, ev.tsNs as number, bodyOf(ev)!, D);
+        restored.pushEvent(ev, ev.tsNs as number, bodyFieldOf(ev), D);
       }
       const again: Event[] = [];
       restored.release(Infinity, (ev) => again.push(ev));
@@ -131,7 +144,7 @@ describe('work is O(n log n) for any arrival order', () => {
     let events = 0;
     for (const b of batches) for (const ev of b.events ?? []) {
       events++;
-      buf.pushEvent(ev, ev.tsNs as number, bodyOf(ev)!, D);
+      buf.pushEvent(ev, ev.tsNs as number, bodyFieldOf(ev), D);
     }
     expect(events).toBeGreaterThan(1000);
     expect(buf.work.overflowed).toBeLessThanOrEqual(events / 100);

@@ -1,4 +1,5 @@
 // The event model (docs/design.md §3): types generated from proto/ plus small domain helpers. Pure, no I/O.
+import { EventFields as EV } from '../../gen/fields.js';
 import { revokescope } from '../../gen/proto.js';
 
 export const v1 = revokescope.v1;
@@ -57,6 +58,24 @@ export function bodyOf(ev: Event): BodyKind | undefined {
   if (ev.powerTransition) return 'powerTransition';
   if (ev.resetFunction) return 'resetFunction';
   return undefined;
+}
+
+/** bodyOf as the member's field number in Event (0: none): the same member, without a string to look up again. */
+export function bodyFieldOf(ev: Event): number {
+  if (ev.barFault) return EV.barFault;
+  if (ev.lockAcquire) return EV.lockAcquire;
+  if (ev.lockRelease) return EV.lockRelease;
+  if (ev.moveNotify) return EV.moveNotify;
+  if (ev.trigger) return EV.trigger;
+  if (ev.dmabufRevoke) return EV.dmabufRevoke;
+  if (ev.zap) return EV.zap;
+  if (ev.barMmap) return EV.barMmap;
+  if (ev.barMunmap) return EV.barMunmap;
+  if (ev.deviceInfo) return EV.deviceInfo;
+  if (ev.triggerEnd) return EV.triggerEnd;
+  if (ev.powerTransition) return EV.powerTransition;
+  if (ev.resetFunction) return EV.resetFunction;
+  return 0;
 }
 
 /** VFIO_PCI_OFFSET_SHIFT: region index lives in bits 40+ of the device fd offset (vfio_pci_priv.h). */

@@ -2,7 +2,7 @@
 // `dropped` counts, and the reorder buffer that turns per-CPU-interleaved arrival into ts order within the
 // lateness window. Pure.
 import {
-  Capability, TriggerKind, bodyOf, zapsBeforeLock, zapsUnderLock, type Cgroup, type Episode, type Event, type EventBatch, type Finding, type HostInfo,
+  Capability, TriggerKind, bodyFieldOf, zapsBeforeLock, zapsUnderLock, type Cgroup, type Episode, type Event, type EventBatch, type Finding, type HostInfo,
 } from '../model.js';
 import { v1 } from '../model.js';
 import { bodyOfField, NameTable, type BatchScan } from '../wire.js';
@@ -231,10 +231,10 @@ export class HostTracker implements HostContext {
   }
 
   private push(ev: Event, count: boolean): void {
-    const ts = ev.tsNs;
-    const kind = bodyOf(ev);
-    if (typeof ts !== 'number' || !(ts >= 0) || !kind || !ev.device) { this.stats.invalidEvents++; return; }
-    if (!count || this.admit(ts)) this.buf.pushEvent(ev, ts, kind, this.slot(ev.device)); // !count: restored from a checkpoint
+    const ts = ev.tsNs, device = ev.device;
+    const field = bodyFieldOf(ev);
+    if (typeof ts !== 'number' || !(ts >= 0) || field === 0 || !device) { this.stats.invalidEvents++; return; }
+    if (!count || this.admit(ts)) this.buf.pushEvent(ev, ts, field, this.slot(device)); // !count: restored from a checkpoint
   }
 
   private slot(name: string): DeviceSlot {

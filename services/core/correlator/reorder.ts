@@ -83,10 +83,9 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
 
   get size(): number { return this.n - this.head + (this.heap?.size ?? 0); }
 
-  /** Append a decoded event (its key fields already checked). */
-  pushEvent(ev: Event, ts: number, kind: BodyKind, device: D): void {
+  /** Append a decoded event (its key fields already checked) whose body is member number `field` of Event. */
+  pushEvent(ev: Event, ts: number, field: number, device: D): void {
     const i = this.slotAtEnd();
-    const field = EV[kind];
     this.ts[i] = ts; this.tie[i] = tieOf(field, ev.tid ?? 0); this.cpu[i] = ev.cpu ?? 0;
     this.off[i] = -1; this.end[i] = 0; this.at[i] = 0; this.field[i] = field;
     this.src[i] = ev; this.device[i] = device;
