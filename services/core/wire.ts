@@ -173,6 +173,7 @@ const PID_TAG = EV.pid << 3;
 const CGROUP_TAG = EV.cgroupId << 3;
 const STACK_TAG = EV.stackId << 3;
 const COMM_TAG = (EV.comm << 3) | 2;
+const TS_TAG = EV.tsNs << 3, TID_TAG = EV.tid << 3, CPU_TAG = EV.cpu << 3, DEVICE_TAG = (EV.device << 3) | 2;
 
 // ---- the scan ----
 /** One frame's header and per-event columns (reused by the next scan: copy out what you keep). */
@@ -298,6 +299,13 @@ export class BatchScan {
     while (pos < end) {
       const at = pos;
       const tag = readTag(b, end);
+      // every event's own fields with their schema's wire type first (the chain below takes the rest, errors included)
+      if (tag === TS_TAG) { ts = varint(b, end); continue; }
+      if (tag === TID_TAG) { tid = varint32(b, end); continue; }
+      if (tag === CPU_TAG) { cpu = varint32(b, end); continue; }
+      if (tag === PID_TAG) { pid = varint32(b, end); continue; }
+      if (tag === DEVICE_TAG) { const stop = lengthDelimited(b, end); devStart = pos; devEnd = stop; pos = stop; continue; }
+      if (tag === COMM_TAG) { const stop = lengthDelimited(b, end); commStart = pos; commEnd = stop; pos = stop; continue; }
       const field = tag >>> 3, wt = tag & 7;
       if (field === EV.tsNs) ts = scalar(b, end, wt, i, 'tsNs');
       else if (field === EV.tid) tid = scalar32(b, end, wt, i, 'tid');
