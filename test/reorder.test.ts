@@ -56,7 +56,7 @@ const ORDERS: Record<string, (n: number) => number[]> = {
 };
 
 describe('bodyFieldOf', () => {
-  it('names the member bodyOf names, for every set of members an event may carry', () => {
+  it('and bodyOf name the same member (field numbers and names agree), for every set of members an event may carry', () => {
     for (let set = 0; set < 1 << BODIES.length; set++) {
       const ev: Event = { tsNs: 1, device: 'd' };
       BODIES.forEach((k, bit) => { if ((set >> bit) & 1) (ev as Record<BodyKind, object>)[k] = {}; });

@@ -41,26 +41,14 @@ export type Finding = { [K in keyof revokescope.v1.IFinding]-?: NonNullable<revo
 
 export type BodyKind = NonNullable<Event['body']>;
 
-/** Which oneof member an event carries. Reads the fields directly (most frequent first) rather than
- * protobufjs' virtual `body` getter, which walks every member on each call; unset members are null. */
-export function bodyOf(ev: Event): BodyKind | undefined {
-  if (ev.barFault) return 'barFault';
-  if (ev.lockAcquire) return 'lockAcquire';
-  if (ev.lockRelease) return 'lockRelease';
-  if (ev.moveNotify) return 'moveNotify';
-  if (ev.trigger) return 'trigger';
-  if (ev.dmabufRevoke) return 'dmabufRevoke';
-  if (ev.zap) return 'zap';
-  if (ev.barMmap) return 'barMmap';
-  if (ev.barMunmap) return 'barMunmap';
-  if (ev.deviceInfo) return 'deviceInfo';
-  if (ev.triggerEnd) return 'triggerEnd';
-  if (ev.powerTransition) return 'powerTransition';
-  if (ev.resetFunction) return 'resetFunction';
-  return undefined;
-}
+/** Body member names by their field number in Event (fields from deviceInfo on are the oneof's members). */
+export const BODY_BY_FIELD: (BodyKind | undefined)[] = [];
+for (const [name, no] of Object.entries(EV)) if (no >= EV.deviceInfo) BODY_BY_FIELD[no] = name as BodyKind;
+export const bodyOfField = (field: number): BodyKind | undefined => BODY_BY_FIELD[field];
 
-/** bodyOf as the member's field number in Event (0: none): the same member, without a string to look up again. */
+/** Which oneof member an event carries, as its field number in Event (0: none). Reads the fields directly (most
+ * frequent first) rather than protobufjs' virtual `body` getter, which walks every member on each call; unset members
+ * are null. */
 export function bodyFieldOf(ev: Event): number {
   if (ev.barFault) return EV.barFault;
   if (ev.lockAcquire) return EV.lockAcquire;
@@ -77,6 +65,9 @@ export function bodyFieldOf(ev: Event): number {
   if (ev.resetFunction) return EV.resetFunction;
   return 0;
 }
+
+/** Which oneof member an event carries (bodyFieldOf's member, by name). */
+export const bodyOf = (ev: Event): BodyKind | undefined => BODY_BY_FIELD[bodyFieldOf(ev)];
 
 /** VFIO_PCI_OFFSET_SHIFT: region index lives in bits 40+ of the device fd offset (vfio_pci_priv.h). */
 export const VFIO_PCI_OFFSET_SHIFT = 40;

@@ -17,7 +17,7 @@ import {
   PowerTransitionFields as PT, ResetFunctionFields as RF, TriggerEndFields as TE, TriggerFields as TR, ZapFields as ZP,
 } from '../../gen/fields.js';
 import {
-  type BarFault, type BarMmap, type BarMunmap, type BodyKind, type Capability, type DeviceInfo, type DmaBufRevoke, type Event,
+  BODY_BY_FIELD, bodyOfField, type BarFault, type BarMmap, type BarMunmap, type BodyKind, type Capability, type DeviceInfo, type DmaBufRevoke, type Event,
   type Cgroup, type HostInfo, type KernelStack, type MoveNotify, type PowerTransition, type ResetFunction, type Trigger, type TriggerEnd, type Zap,
 } from './model.js';
 import { BODIES, FieldError, INVALID_UTF8, WIRE_LIMITS, checkBatchCounters, checkBody, checkHost, checkEventHead, pciAddressBytes } from './validate.js';
@@ -162,11 +162,8 @@ function utf8String(b: Uint8Array, from: number, to: number, at: number, field: 
   return decodeString(b, from, to);
 }
 
-// ---- the body oneof ----
-/** Oneof members by field number (Event.body). */
-const BODY_BY_FIELD: (BodyKind | undefined)[] = [];
-for (const [name, no] of Object.entries(EV)) if (no >= EV.deviceInfo) BODY_BY_FIELD[no] = name as BodyKind;
-export const bodyOfField = (field: number): BodyKind | undefined => BODY_BY_FIELD[field];
+/** Oneof members by field number (Event.body): model.ts's, for the readers of scans. */
+export { bodyOfField };
 
 /** Tags of the event's own fields that the correlator reads after the scan (the scan checked their wire types). */
 const PID_TAG = EV.pid << 3;
