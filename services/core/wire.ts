@@ -206,8 +206,8 @@ export class BatchScan {
   /** [devStart, devEnd) of the device name's UTF-8 bytes. */
   devStart = new Int32Array(64);
   devEnd = new Int32Array(64);
-  /** 1: the device name's bytes are the previous event's, which passed the PCI address check (it was not checked
-   * again; the host reuses the previous event's device). */
+  /** 1: the device name's bytes are the previous event's, which passed the device check (the same bytes are not
+   * checked again; the host reuses the previous event's device). */
   devSame = new Uint8Array(64);
   /** [commStart, commEnd) of the comm's UTF-8 bytes. */
   commStart = new Int32Array(64);

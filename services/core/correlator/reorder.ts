@@ -39,9 +39,6 @@ for (const [kind, rank] of Object.entries(RANK)) RANK_BY_FIELD[EV[kind as BodyKi
 /** tieKey by the body's field number. */
 const tieOf = (field: number, tid: number): number => RANK_BY_FIELD[field]! * 0x100000000 + tid;
 
-// pushScan copies an event's STRIDE numbers written out one by one
-if (STRIDE !== 10) throw new Error(`ReorderBuffer.pushScan copies 10 packed numbers per event, STRIDE is ${STRIDE}`);
-
 /** How far back from its end the sorted run takes an event by insertion; further back goes to the heap. */
 export const RUN_REACH = 32;
 
@@ -102,9 +99,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     this.off[i] = scan.start[e]!; this.end[i] = scan.end[e]!; this.at[i] = scan.bodyAt[e]!; this.field[i] = field;
     this.src[i] = scan.frame; this.device[i] = device;
     const pv = (this.pv ??= new Float64Array(this.ts.length * STRIDE)), v = scan.vals;
-    const from = e * STRIDE, to = i * STRIDE;
-    pv[to] = v[from]!; pv[to + 1] = v[from + 1]!; pv[to + 2] = v[from + 2]!; pv[to + 3] = v[from + 3]!; pv[to + 4] = v[from + 4]!;
-    pv[to + 5] = v[from + 5]!; pv[to + 6] = v[from + 6]!; pv[to + 7] = v[from + 7]!; pv[to + 8] = v[from + 8]!; pv[to + 9] = v[from + 9]!;
+    for (let k = 0, from = e * STRIDE, to = i * STRIDE; k < STRIDE; k++) pv[to + k] = v[from + k]!;
     if (field === EV.lockAcquire) this.comm[i] = this.scratch.commAt(scan.frame, scan.commStart[e]!, scan.commEnd[e]!);
     this.settle(i);
   }
