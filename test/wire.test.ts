@@ -8,8 +8,9 @@ import { analyzeBatches, analyzeFrames } from '../services/core/analysis.js';
 import { Correlator } from '../services/core/correlator/index.js';
 import { bodyOf, v1, type Event, type EventBatch } from '../services/core/model.js';
 import { FieldError, validateBatch } from '../services/core/validate.js';
-import { BatchScan, NameTable, STRIDE, WireError, WireEvent, isUtf8 } from '../services/core/wire.js';
+import { BatchScan, NameTable, PACKED, WireError, WireEvent, isUtf8 } from '../services/core/wire.js';
 import { anyEvent, event, u64 } from './support/arbitraries.js';
+import { EventFields as EV } from '../gen/fields.js';
 
 const S = 1e9;
 const encode = (b: EventBatch): Uint8Array => v1.EventBatch.encode(b).finish();
@@ -40,8 +41,12 @@ function wireViews(frame: Uint8Array): Record<string, unknown>[] {
   for (let i = 0; i < scan.count; i++) {
     const device = names.get(frame, scan.devStart[i]!, scan.devEnd[i]!);
     const v = view(ev.load(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.ts[i]!, scan.tid[i]!, scan.cpu[i]!, device));
-    expect(view(packed.head(scan.ts[i]!, scan.tid[i]!, scan.cpu[i]!, device)
-      .loadPacked(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.body[i]!, scan.vals, i * STRIDE))).toEqual(v);
+    // as the reorder buffer does: a LockAcquire's comm read at arrival (its pid and ids then come from the packed numbers)
+    const comm = scan.body[i] === EV.lockAcquire ? packed.commAt(frame, scan.commStart[i]!, scan.commEnd[i]!) : null;
+    const p = packed.head(scan.ts[i]!, scan.tid[i]!, scan.cpu[i]!, device)
+      .loadPacked(frame, scan.start[i]!, scan.end[i]!, scan.bodyAt[i]!, scan.body[i]!, scan.vals, i * PACKED, comm);
+    expect(view(p)).toEqual(v);
+    expect([p.cgroupId, p.stackId]).toEqual([ev.cgroupId, ev.stackId]);
     out.push(v);
   }
   return out;

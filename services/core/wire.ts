@@ -215,9 +215,9 @@ export class BatchScan {
   /** Event.cgroup_id and Event.stack_id (0: not sent). */
   cgroupId = new Float64Array(64);
   stackId = new Float64Array(64);
-  /** Per event STRIDE numbers: the body's (packBody, PACKED) and then pid, cgroup_id, stack_id and the comm's bytes
-   * [start, end) (HEAD_*). Reused by the next scan: the correlator's reorder buffer copies each event's out. */
-  vals = new Float64Array(64 * STRIDE);
+  /** Per event PACKED numbers: the body's (packBody), and a LockAcquire's pid, cgroup_id and stack_id after its one
+   * (ACQUIRE_HEAD). Reused by the next scan: the correlator's reorder buffer copies each event's out. */
+  vals = new Float64Array(64 * PACKED);
 
   private grow(): void {
     const n = this.start.length * 2;
@@ -227,7 +227,7 @@ export class BatchScan {
     this.devStart = g(this.devStart, Int32Array); this.devEnd = g(this.devEnd, Int32Array); this.devSame = g(this.devSame, Uint8Array);
     this.pid = g(this.pid, Float64Array); this.commStart = g(this.commStart, Int32Array); this.commEnd = g(this.commEnd, Int32Array);
     this.cgroupId = g(this.cgroupId, Float64Array); this.stackId = g(this.stackId, Float64Array);
-    const vals = new Float64Array(n * STRIDE); vals.set(this.vals); this.vals = vals;
+    const vals = new Float64Array(n * PACKED); vals.set(this.vals); this.vals = vals;
   }
 
   /** Read and check a length-delimited EventBatch. Throws WireError on bytes that are not protobuf, FieldError (with the
@@ -321,7 +321,7 @@ export class BatchScan {
           if (body !== field) bodies++;
           body = field; bodyAt = at;
           const from = pos;
-          if (scanBody(field, b, stop, this.vals, i * STRIDE)) msg = null;
+          if (scanBody(field, b, stop, this.vals, i * PACKED)) msg = null;
           else msg = this.bodies.decode(field, b, from, stop, i);
         }
         pos = stop;
@@ -340,13 +340,12 @@ export class BatchScan {
     checkUtf8(b, commStart, commEnd, i, 'comm');
     if (msg) { // the slow path: the body outside the fast path's limits (or a DeviceInfo)
       checkBody(kind!, msg, i);
-      packBody(body, msg, this.vals, i * STRIDE);
+      packBody(body, msg, this.vals, i * PACKED);
     }
     this.ts[i] = ts; this.tid[i] = tid; this.cpu[i] = cpu; this.pid[i] = pid; this.body[i] = body; this.bodyAt[i] = bodyAt;
     this.devStart[i] = devStart; this.devEnd[i] = devEnd; this.commStart[i] = commStart; this.commEnd[i] = commEnd;
     this.cgroupId[i] = cgroup; this.stackId[i] = stack;
-    const v = this.vals, o = i * STRIDE;
-    v[o + HEAD_PID] = pid; v[o + HEAD_CGROUP] = cgroup; v[o + HEAD_STACK] = stack; v[o + HEAD_COMM] = commStart; v[o + HEAD_COMM + 1] = commEnd;
+    if (body === EV.lockAcquire) { const v = this.vals, o = i * PACKED + ACQUIRE_HEAD; v[o] = pid; v[o + 1] = cgroup; v[o + 2] = stack; }
   }
 
 }
@@ -604,9 +603,9 @@ function v32(wt: number, field: string): number {
 // the release does not read the frame again. PACKED numbers per event; a tri-state (optional bool) is NaN for unset.
 // DeviceInfo (a string and nine fields, rare) is not packed: it is decoded from the frame again at release.
 export const PACKED = 5;
-/** Numbers per event in BatchScan.vals: the body's, then the event's own fields the correlator reads at release. */
-export const STRIDE = 10;
-const HEAD_PID = 5, HEAD_CGROUP = 6, HEAD_STACK = 7, HEAD_COMM = 8;
+/** A LockAcquire's body is one number (wait_ns): its event's pid, cgroup_id and stack_id follow it (every episode reads
+ * them). Any other event's are read from the frame when asked (a finding's evidence). */
+const ACQUIRE_HEAD = 1;
 const tri = (x: boolean | null | undefined): number => (x == null ? NaN : x ? 1 : 0);
 const triOf = (x: number): boolean | null => (x !== x ? null : x !== 0);
 
@@ -1043,8 +1042,9 @@ export class WireEvent implements Event {
   /** Which oneof member is set (as protobufjs' virtual `body`). */
   get body(): BodyKind | undefined { return BODY_BY_FIELD[this.setField]; }
 
-  /** pid, comm, cgroup and stack ids: from the scan's numbers (loadPacked), or read on demand (load: all four by one
-   * scan of the event at the first read): an episode's acquiring task, workload and stack, a finding's evidence. */
+  /** pid, comm, cgroup and stack ids: a LockAcquire's from the scan's numbers and the comm its caller read (loadPacked),
+   * else read on demand (all four by one scan of the event at the first read): an episode's acquiring task, workload and
+   * stack, a finding's evidence. */
   get pid(): number { if (!this.headRead) this.readHead(); return this.pidV; }
   get comm(): string { if (!this.headRead) this.readHead(); return this.commV; }
   /** 64-bit ids (0: not sent). */
@@ -1055,35 +1055,32 @@ export class WireEvent implements Event {
   private commV = '';
   private cgroupV = 0;
   private stackV = 0;
-  /** The scan's numbers for this event (loadPacked), or null. */
+  /** A LockAcquire's packed numbers (loadPacked) and its comm as its caller read it (commAt), or null. */
   private packed: Float64Array | null = null;
   private packedAt = 0;
-  /** The comm as read already by the caller of loadPacked (commAt), or null. */
   private commRead: string | null = null;
 
   /** The event's pid, comm, cgroup_id and stack_id (the last of each on the wire, as the scan reads them). */
   private readHead(): void {
     this.headRead = true;
-    const p = this.packed;
-    if (p) {
-      const o = this.packedAt;
-      this.pidV = p[o + HEAD_PID]!; this.cgroupV = p[o + HEAD_CGROUP]!; this.stackV = p[o + HEAD_STACK]!;
-      // `| 0`: offsets kept as doubles; a double argument would make NameTable.get generic (slower for every caller)
-      this.commV = this.commRead ?? this.comms.get(this.frame, p[o + HEAD_COMM]! | 0, p[o + HEAD_COMM + 1]! | 0);
+    const p = this.packed, comm = this.commRead;
+    if (p !== null && comm !== null) {
+      const o = this.packedAt + ACQUIRE_HEAD;
+      this.pidV = p[o]!; this.cgroupV = p[o + 1]!; this.stackV = p[o + 2]!; this.commV = comm;
       return;
     }
     const b = this.frame, end = this.end;
-    let pid = 0, comm = '', cgroup = 0, stack = 0;
+    let pid = 0, name = '', cgroup = 0, stack = 0;
     pos = this.start;
     while (pos < end) {
       const tag = readTag(b, end);
       if (tag === PID_TAG) pid = varint32(b, end);
       else if (tag === CGROUP_TAG) cgroup = varint(b, end);
       else if (tag === STACK_TAG) stack = varint(b, end);
-      else if (tag === COMM_TAG) { const stop = lengthDelimited(b, end); comm = this.comms.get(b, pos, stop); pos = stop; }
+      else if (tag === COMM_TAG) { const stop = lengthDelimited(b, end); name = this.comms.get(b, pos, stop); pos = stop; }
       else skip(b, tag & 7, end);
     }
-    this.pidV = pid; this.commV = comm; this.cgroupV = cgroup; this.stackV = stack;
+    this.pidV = pid; this.commV = name; this.cgroupV = cgroup; this.stackV = stack;
   }
 
   /** Point at the event [start, end) of `frame` whose scan gave ts, tid, cpu, the body's tag offset (bodyAt,
@@ -1113,9 +1110,9 @@ export class WireEvent implements Event {
     return this;
   }
 
-  /** The same as `load` for an event whose head() was set: the body and the event's own fields taken from the numbers
-   * the scan kept (BatchScan.vals at `o`) rather than read from the frame again (a DeviceInfo body, not packed, is).
-   * `field`: the body's field number. */
+  /** The same as `load` for an event whose head() was set: the body taken from the numbers the scan packed (BatchScan.vals
+   * at `o`) rather than read from the frame again (a DeviceInfo body, not packed, is). `field`: the body's field number;
+   * `comm`: a LockAcquire's comm as its caller read it (commAt), its pid and ids then come from the packed numbers too. */
   loadPacked(frame: Uint8Array, start: number, end: number, bodyAt: number, field: number, vals: Float64Array, o: number,
     comm: string | null = null): this {
     if (field === EV.deviceInfo) this.load(frame, start, end, bodyAt, this.tsNs, this.tid, this.cpu, this.device);
@@ -1126,7 +1123,8 @@ export class WireEvent implements Event {
       this.assign(field, this.bodies.unpack(field, vals, o));
       this.setField = field;
     }
-    this.packed = vals; this.packedAt = o; this.commRead = comm;
+    const acquire = field === EV.lockAcquire && comm !== null;
+    this.packed = acquire ? vals : null; this.packedAt = o; this.commRead = acquire ? comm : null;
     return this;
   }
 

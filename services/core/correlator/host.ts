@@ -5,7 +5,7 @@ import {
   Capability, TriggerKind, bodyFieldOf, zapsBeforeLock, zapsUnderLock, type Cgroup, type Episode, type Event, type EventBatch, type Finding, type HostInfo,
 } from '../model.js';
 import { v1 } from '../model.js';
-import { bodyOfField, NameTable, type BatchScan } from '../wire.js';
+import { bodyOfField, NameTable, WireEvent, type BatchScan } from '../wire.js';
 import type { HostContext } from './context.js';
 import { DeviceTracker, type DeviceState } from './device.js';
 import type { OpenEpisode } from './episode.js';
@@ -58,7 +58,7 @@ export class HostTracker implements HostContext {
   private readonly closing = new TrackerList<DeviceTracker>();
   /** Everything at or before this ts has been processed. */
   private releasedTo = -Infinity;
-  private readonly buf = new ReorderBuffer<DeviceSlot>();
+  private readonly buf: ReorderBuffer<DeviceSlot>;
   /** Device names read from bytes, interned. */
   private readonly names = new NameTable();
   /** Every device name seen, with its tracker once it has one. */
@@ -72,8 +72,11 @@ export class HostTracker implements HostContext {
   /** The boot's cgroups by id (EventBatch.cgroups), with what their paths name. */
   private readonly cgroups = new Map<number, { path: string; podName: string; identity: WorkloadIdentity }>();
 
+  /** `wire`: the event the reorder buffer releases events from bytes into (shared by a correlator's hosts). */
   constructor(readonly hostname: string, readonly bootId: string, readonly opts: CorrelatorOptions,
-    private readonly out: HostOutputs, private readonly stats: CorrelatorStats) {}
+    private readonly out: HostOutputs, private readonly stats: CorrelatorStats, wire: WireEvent = new WireEvent()) {
+    this.buf = new ReorderBuffer<DeviceSlot>(wire);
+  }
 
   toState(): HostState {
     return {
@@ -87,8 +90,8 @@ export class HostTracker implements HostContext {
     };
   }
 
-  static fromState(s: HostState, opts: CorrelatorOptions, out: HostOutputs, stats: CorrelatorStats): HostTracker {
-    const h = new HostTracker(s.hostname, s.bootId, opts, out, stats);
+  static fromState(s: HostState, opts: CorrelatorOptions, out: HostOutputs, stats: CorrelatorStats, wire?: WireEvent): HostTracker {
+    const h = new HostTracker(s.hostname, s.bootId, opts, out, stats, wire);
     h.setRelease(s.kernelRelease);
     h.hasDmabufRevoke = s.hasDmabufRevoke; h.hasTriggerEnd = s.hasTriggerEnd;
     h.nextSeq = s.nextSeq; h.maxTs = s.maxTs; h.nowNs = s.nowNs; h.releasedTo = s.releasedTo; h.losses = s.losses;

@@ -1,7 +1,7 @@
 // The correlator (docs/rules.md): EventBatches in, Episodes and Findings out. Pure and I/O-free; sources, the
 // transport and the store are adapters around it.
 import type { Episode, Event, EventBatch, Finding } from '../model.js';
-import { BatchScan } from '../wire.js';
+import { BatchScan, WireEvent } from '../wire.js';
 import type { DeviceTracker } from './device.js';
 import { HostTracker, type HostOutputs, type HostState } from './host.js';
 import { defaultCorrelatorOptions, type CorrelatorOptions } from './options.js';
@@ -65,12 +65,14 @@ export class Correlator {
   }
 
   private readonly scan = new BatchScan();
+  /** The event every host's reorder buffer releases events from bytes into. */
+  private readonly wire = new WireEvent();
 
   private tracker(hostname: string, bootId: string): HostTracker {
     let boots = this.hosts.get(hostname);
     if (!boots) this.hosts.set(hostname, (boots = new Map()));
     let h = boots.get(bootId);
-    if (!h) boots.set(bootId, (h = new HostTracker(hostname, bootId, this.opts, this.outputs, this.stats)));
+    if (!h) boots.set(bootId, (h = new HostTracker(hostname, bootId, this.opts, this.outputs, this.stats, this.wire)));
     return h;
   }
 
@@ -120,7 +122,7 @@ export class Correlator {
     for (const hs of s.hosts) {
       let boots = c.hosts.get(hs.hostname);
       if (!boots) c.hosts.set(hs.hostname, (boots = new Map()));
-      boots.set(hs.bootId, HostTracker.fromState(hs, c.opts, c.outputs, c.stats));
+      boots.set(hs.bootId, HostTracker.fromState(hs, c.opts, c.outputs, c.stats, c.wire));
     }
     return c;
   }

@@ -1,7 +1,9 @@
 // A host's reorder buffer (docs/rules.md: out-of-order input within the lateness window): events wait here until
-// the watermark passes them, then leave in (ts, protocol rank, tid, cpu, arrival) order. Columns, not
-// objects: an event from bytes is kept as (frame, offset) and decoded only when released, so a window of
-// buffered events costs a few numbers each instead of a tree of decoded messages. Pure.
+// the watermark passes them, then leave in (ts, protocol rank, tid, cpu, arrival) order. Numbers, not objects: an
+// event from bytes is kept as its frame, its offsets and the numbers its scan packed, so a window of buffered events
+// costs a record of a dozen numbers each instead of a tree of decoded messages. Records, not columns: a fleet's
+// batches come host after host, so a host's buffer is cold when its next batch comes, and one event's numbers side by
+// side (a batch's events after one another) cost a cache line or two where a column each cost one per column. Pure.
 //
 // Any arrival order costs O(log n) per event, the usual one O(1): events arrive nearly sorted (per-CPU
 // interleaving within a batch), so most belong among the last few buffered ones and enter a sorted run by a
@@ -10,7 +12,7 @@
 // the two. (Insertion alone shifted 3.2 × 10⁹ entries for one descending batch of 80,000 events.)
 import { EventFields as EV } from '../../../gen/fields.js';
 import type { BodyKind, Event } from '../model.js';
-import { STRIDE, WireEvent, type BatchScan } from '../wire.js';
+import { PACKED, WireEvent, type BatchScan } from '../wire.js';
 
 /** What the buffer keeps of an event's device: its name, and what its owner attaches to it (the host: the device's
  * tracker), so the owner looks the name up once, at arrival, and not again at release. */
@@ -32,12 +34,27 @@ export const tieKey = (kind: BodyKind, tid: number): number => tieOf(EV[kind], t
 /** The tid of a tie key (floor and subtract: `%` of a double is a call to fmod, several times slower). */
 const tidOf = (tie: number): number => tie - Math.floor(tie / 0x100000000) * 0x100000000;
 
-/** RANK by the body's field number in Event. */
+/** RANK by the body's field number in Event, and the field number by RANK (a record keeps the tie key, not the field). */
 const RANK_BY_FIELD: number[] = [];
-for (const [kind, rank] of Object.entries(RANK)) RANK_BY_FIELD[EV[kind as BodyKind]] = rank;
+const FIELD_BY_RANK: number[] = [];
+for (const [kind, rank] of Object.entries(RANK)) { RANK_BY_FIELD[EV[kind as BodyKind]] = rank; FIELD_BY_RANK[rank] = EV[kind as BodyKind]; }
+
+/** The body's field number of a tie key. */
+const fieldOf = (tie: number): number => FIELD_BY_RANK[Math.floor(tie / 0x100000000)]!;
 
 /** tieKey by the body's field number. */
 const tieOf = (field: number, tid: number): number => RANK_BY_FIELD[field]! * 0x100000000 + tid;
+
+/** A buffered event's record: its numbers at entry × REC of one Float64Array. TS, TIE (rank and tid: tieOf) and CPU
+ * order it, SEQ (arrival number) orders equal keys between the run and the heap; OFF, END and AT locate it in its frame
+ * (OFF = -1: a decoded event); BODY.. the PACKED numbers its scan packed (BatchScan.vals; unused for a decoded event). */
+const TS = 0, TIE = 1, CPU = 2, SEQ = 3, OFF = 4, END = 5, AT = 6, BODY = 7;
+const REC = BODY + PACKED;
+/** Its references at entry × REFS of one array: the frame (or the decoded Event), the device as pushed, and a
+ * LockAcquire's comm, read at arrival (every episode reads its acquiring task's comm; at release the frame's bytes are
+ * long out of the cache). */
+const SRC = 0, DEV = 1, COMM = 2, REFS = 3;
+type Ref = Uint8Array | Event | DeviceRef | string | undefined;
 
 /** How far back from its end the sorted run takes an event by insertion; further back goes to the heap. */
 export const RUN_REACH = 32;
@@ -48,44 +65,30 @@ export interface ReorderWork { shifted: number; heapSteps: number; overflowed: n
 
 export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   // The sorted run: live entries are [head, n).
-  private ts = new Float64Array(256);
-  private tie = new Float64Array(256);
-  private cpu = new Float64Array(256);
-  /** Arrival number: orders equal keys between the run and the heap. */
-  private seq = new Float64Array(256);
-  private off = new Int32Array(256);
-  private end = new Int32Array(256);
-  /** Offset of the body member's tag in the frame. */
-  private at = new Int32Array(256);
-  /** The body's field number. */
-  private field = new Uint8Array(256);
-  /** An event from bytes: the STRIDE numbers its scan packed (BatchScan.vals), at entry × STRIDE; created at the first
-   * such event, as long as the other columns times STRIDE. */
-  private pv: Float64Array | null = null;
+  private rec = new Float64Array(256 * REC);
+  private refs: Ref[] = [];
+  private cap = 256;
   /** One entry's numbers while settle() moves it. */
-  private readonly moving = new Float64Array(STRIDE);
-  /** The frame an event lies in, or the decoded Event itself (off = -1). */
-  private src: (Uint8Array | Event)[] = [];
-  private device: D[] = [];
-  /** A LockAcquire from bytes: its comm, read at arrival (every episode reads its acquiring task's comm; at release the
-   * frame's bytes are long out of the cache). Other entries: stale. */
-  private comm: string[] = [];
+  private readonly moving = new Float64Array(REC);
   private head = 0;
   private n = 0;
   private arrivals = 0;
   /** Created at the first event that arrives too far out of order (most hosts never need one). */
-  private heap: OverflowHeap<D> | null = null;
-  private readonly scratch = new WireEvent();
+  private heap: OverflowHeap | null = null;
   readonly work: ReorderWork = { shifted: 0, heapSteps: 0, overflowed: 0 };
+
+  /** `scratch`: the event that release() loads and hands out, with its body objects and interned comms; a correlator's
+   * hosts share one (a host's own would be out of the cache when its next batch comes). */
+  constructor(private readonly scratch: WireEvent = new WireEvent()) {}
 
   get size(): number { return this.n - this.head + (this.heap?.size ?? 0); }
 
   /** Append a decoded event (its key fields already checked) whose body is member number `field` of Event. */
   pushEvent(ev: Event, ts: number, field: number, device: D): void {
-    const i = this.slotAtEnd();
-    this.ts[i] = ts; this.tie[i] = tieOf(field, ev.tid ?? 0); this.cpu[i] = ev.cpu ?? 0;
-    this.off[i] = -1; this.end[i] = 0; this.at[i] = 0; this.field[i] = field;
-    this.src[i] = ev; this.device[i] = device;
+    const i = this.slotAtEnd(), r = this.rec, o = i * REC, x = i * REFS;
+    r[o + TS] = ts; r[o + TIE] = tieOf(field, ev.tid ?? 0); r[o + CPU] = ev.cpu ?? 0;
+    r[o + OFF] = -1; r[o + END] = 0; r[o + AT] = 0;
+    this.refs[x + SRC] = ev; this.refs[x + DEV] = device; this.refs[x + COMM] = undefined;
     this.settle(i);
   }
 
@@ -93,21 +96,22 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
    * packed for it. Reads the scan's columns itself: no number crosses a call as an argument (a double that does is
    * boxed, an allocation per event). */
   pushScan(scan: BatchScan, e: number, device: D): void {
-    const i = this.slotAtEnd();
+    const i = this.slotAtEnd(), r = this.rec, o = i * REC, x = i * REFS;
     const field = scan.body[e]!;
-    this.ts[i] = scan.ts[e]!; this.tie[i] = tieOf(field, scan.tid[e]!); this.cpu[i] = scan.cpu[e]!;
-    this.off[i] = scan.start[e]!; this.end[i] = scan.end[e]!; this.at[i] = scan.bodyAt[e]!; this.field[i] = field;
-    this.src[i] = scan.frame; this.device[i] = device;
-    const pv = (this.pv ??= new Float64Array(this.ts.length * STRIDE)), v = scan.vals;
-    for (let k = 0, from = e * STRIDE, to = i * STRIDE; k < STRIDE; k++) pv[to + k] = v[from + k]!;
-    if (field === EV.lockAcquire) this.comm[i] = this.scratch.commAt(scan.frame, scan.commStart[e]!, scan.commEnd[e]!);
+    r[o + TS] = scan.ts[e]!; r[o + TIE] = tieOf(field, scan.tid[e]!); r[o + CPU] = scan.cpu[e]!;
+    r[o + OFF] = scan.start[e]!; r[o + END] = scan.end[e]!; r[o + AT] = scan.bodyAt[e]!;
+    const v = scan.vals;
+    for (let k = 0, from = e * PACKED; k < PACKED; k++) r[o + BODY + k] = v[from + k]!;
+    const refs = this.refs;
+    refs[x + SRC] = scan.frame; refs[x + DEV] = device;
+    refs[x + COMM] = field === EV.lockAcquire ? this.scratch.commAt(scan.frame, scan.commStart[e]!, scan.commEnd[e]!) : undefined;
     this.settle(i);
   }
 
   /** Room for one more entry at the end of the run: its index. */
   private slotAtEnd(): number {
-    if (this.n === this.ts.length) this.grow();
-    this.seq[this.n] = this.arrivals++;
+    if (this.n === this.cap) this.grow();
+    this.rec[this.n * REC + SEQ] = this.arrivals++;
     return this.n++;
   }
 
@@ -115,82 +119,58 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
    * arrival order) when it belongs among the last RUN_REACH entries, else to the heap. */
   private settle(i: number): void {
     if (i === this.head || !this.after(i - 1, i)) return; // in order: the usual case
+    const r = this.rec, refs = this.refs;
     const far = i - RUN_REACH;
     if (far >= this.head && this.after(far, i)) {
-      const h = (this.heap ??= new OverflowHeap<D>(this.work));
-      const x = h.alloc();
-      h.ts[x] = this.ts[i]!; h.tie[x] = this.tie[i]!; h.cpu[x] = this.cpu[i]!; h.seq[x] = this.seq[i]!;
-      h.off[x] = this.off[i]!; h.end[x] = this.end[i]!; h.at[x] = this.at[i]!; h.field[x] = this.field[i]!;
-      h.src[x] = this.src[i]!; h.device[x] = this.device[i]!; h.comm[x] = this.comm[i]!;
-      if (this.off[i]! >= 0) h.pv.set(this.pv!.subarray(i * STRIDE, (i + 1) * STRIDE), x * STRIDE);
-      h.insert(x);
-      this.src[i] = undefined as unknown as Event;
+      const h = (this.heap ??= new OverflowHeap(this.work));
+      const s = h.alloc();
+      h.rec.set(r.subarray(i * REC, (i + 1) * REC), s * REC);
+      for (let k = 0; k < REFS; k++) { h.refs[s * REFS + k] = refs[i * REFS + k]; refs[i * REFS + k] = undefined; }
+      h.insert(s);
       this.n--;
       this.work.overflowed++;
       return;
     }
-    // Rotate the entry down to its place: at most RUN_REACH entries shift up by one, element by element (cheaper than
-    // a copyWithin per column).
+    // Rotate the entry down to its place: at most RUN_REACH records shift up by one.
     let j = i - 1;
     while (j > this.head && this.after(j - 1, i)) j--;
-    const ts = this.ts[i]!, tie = this.tie[i]!, cpu = this.cpu[i]!, seq = this.seq[i]!, off = this.off[i]!, end = this.end[i]!;
-    const at = this.at[i]!, field = this.field[i]!, src = this.src[i]!, device = this.device[i]!, comm = this.comm[i]!;
-    for (let k = i; k > j; k--) {
-      this.ts[k] = this.ts[k - 1]!; this.tie[k] = this.tie[k - 1]!; this.cpu[k] = this.cpu[k - 1]!; this.seq[k] = this.seq[k - 1]!;
-      this.off[k] = this.off[k - 1]!; this.end[k] = this.end[k - 1]!; this.at[k] = this.at[k - 1]!;
-      this.src[k] = this.src[k - 1]!; this.device[k] = this.device[k - 1]!; this.field[k] = this.field[k - 1]!; this.comm[k] = this.comm[k - 1]!;
-    }
-    const pv = this.pv;
-    if (pv) { // the entries' packed numbers move with them (a decoded event's are unused); by element: a subarray is an allocation
-      const moving = this.moving, to = j * STRIDE;
-      for (let k = 0, x = i * STRIDE; k < STRIDE; k++) moving[k] = pv[x + k]!;
-      for (let x = (i + 1) * STRIDE - 1; x >= to + STRIDE; x--) pv[x] = pv[x - STRIDE]!;
-      for (let k = 0; k < STRIDE; k++) pv[to + k] = moving[k]!;
-    }
+    const moving = this.moving;
+    for (let k = 0, x = i * REC; k < REC; k++) moving[k] = r[x + k]!;
+    for (let x = (i + 1) * REC - 1; x >= (j + 1) * REC; x--) r[x] = r[x - REC]!; // by element: most moves are of a record or two
+    for (let k = 0, x = j * REC; k < REC; k++) r[x + k] = moving[k]!;
+    const src = refs[i * REFS + SRC], device = refs[i * REFS + DEV], comm = refs[i * REFS + COMM];
+    for (let x = (i + 1) * REFS - 1; x >= (j + 1) * REFS; x--) refs[x] = refs[x - REFS];
+    refs[j * REFS + SRC] = src; refs[j * REFS + DEV] = device; refs[j * REFS + COMM] = comm;
     this.work.shifted += i - j;
-    this.ts[j] = ts; this.tie[j] = tie; this.cpu[j] = cpu; this.seq[j] = seq; this.off[j] = off; this.end[j] = end;
-    this.at[j] = at; this.field[j] = field; this.src[j] = src; this.device[j] = device; this.comm[j] = comm;
   }
 
   /** Entry j sorts after entry k (equal keys: the one that arrived first goes first). */
   private after(j: number, k: number): boolean {
-    const t = this.ts[j]!, u = this.ts[k]!;
+    const r = this.rec, a = j * REC, b = k * REC;
+    const t = r[a + TS]!, u = r[b + TS]!;
     if (t !== u) return t > u;
-    if (this.tie[j] !== this.tie[k]) return this.tie[j]! > this.tie[k]!;
-    return this.cpu[j]! > this.cpu[k]!;
+    if (r[a + TIE] !== r[b + TIE]) return r[a + TIE]! > r[b + TIE]!;
+    return r[a + CPU]! > r[b + CPU]!;
   }
 
   /** Run entry j sorts before heap slot s. */
-  private runFirst(j: number, h: OverflowHeap<D>, s: number): boolean {
-    if (this.ts[j] !== h.ts[s]) return this.ts[j]! < h.ts[s]!;
-    if (this.tie[j] !== h.tie[s]) return this.tie[j]! < h.tie[s]!;
-    if (this.cpu[j] !== h.cpu[s]) return this.cpu[j]! < h.cpu[s]!;
-    return this.seq[j]! < h.seq[s]!;
+  private runFirst(j: number, h: OverflowHeap, s: number): boolean {
+    return keyBefore(this.rec, j * REC, h.rec, s * REC);
   }
 
   /** Full: drop what was released (move the live part to the front), and double when over half is live. */
   private grow(): void {
     const h = this.head, n = this.n, live = n - h;
-    if (live * 2 <= this.ts.length) {
-      this.ts.copyWithin(0, h, n); this.tie.copyWithin(0, h, n); this.cpu.copyWithin(0, h, n); this.seq.copyWithin(0, h, n);
-      this.off.copyWithin(0, h, n); this.end.copyWithin(0, h, n); this.at.copyWithin(0, h, n);
-      this.field.copyWithin(0, h, n);
-      this.pv?.copyWithin(0, h * STRIDE, n * STRIDE);
+    if (live * 2 <= this.cap) {
+      this.rec.copyWithin(0, h * REC, n * REC);
       // element by element: Array.prototype.copyWithin and fill take a generic path on a JS array
-      const src = this.src, device = this.device, comm = this.comm;
-      for (let k = 0; k < live; k++) { src[k] = src[h + k]!; device[k] = device[h + k]!; comm[k] = comm[h + k]!; }
-      for (let k = live; k < n; k++) src[k] = undefined as unknown as Event; // no stale references to frames
+      const refs = this.refs;
+      for (let k = 0; k < live * REFS; k++) refs[k] = refs[h * REFS + k];
+      for (let k = live * REFS; k < n * REFS; k++) refs[k] = undefined; // no stale references to frames
     } else {
-      const cap = this.ts.length * 2;
-      const widen = <T extends Float64Array | Int32Array | Uint8Array>(a: T, make: new (n: number) => T): T => {
-        const x = new make(cap); x.set(a.subarray(h, n)); return x;
-      };
-      this.ts = widen(this.ts, Float64Array); this.tie = widen(this.tie, Float64Array); this.cpu = widen(this.cpu, Float64Array);
-      this.seq = widen(this.seq, Float64Array);
-      this.off = widen(this.off, Int32Array); this.end = widen(this.end, Int32Array); this.at = widen(this.at, Int32Array);
-      this.field = widen(this.field, Uint8Array);
-      if (this.pv) { const pv = new Float64Array(cap * STRIDE); pv.set(this.pv.subarray(h * STRIDE, n * STRIDE)); this.pv = pv; }
-      this.src = this.src.slice(h, n); this.device = this.device.slice(h, n); this.comm = this.comm.slice(h, n);
+      this.cap *= 2;
+      const rec = new Float64Array(this.cap * REC); rec.set(this.rec.subarray(h * REC, n * REC)); this.rec = rec;
+      this.refs = this.refs.slice(h * REFS, n * REFS);
     }
     this.head = 0;
     this.n = live;
@@ -202,75 +182,79 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     const h = this.heap;
     if (h) {
       // While the heap holds a releasable event: the run's entries before it, then it.
-      while (h.size > 0 && h.ts[h.top]! <= watermark) {
+      while (h.size > 0 && h.rec[h.top * REC + TS]! <= watermark) {
         const s = h.top;
         while (this.head < this.n && this.runFirst(this.head, h, s)) this.releaseHead(apply);
-        const ts = h.ts[s]!, src = h.src[s]!, off = h.off[s]!, device = h.device[s]!, field = h.field[s]!;
-        const ev = off < 0 ? (src as Event)
-          : this.scratch.head(ts, tidOf(h.tie[s]!), h.cpu[s]!, device.name)
-            .loadPacked(src as Uint8Array, off, h.end[s]!, h.at[s]!, field, h.pv, s * STRIDE, field === EV.lockAcquire ? h.comm[s]! : null);
+        const ts = h.rec[s * REC + TS]!, device = h.refs[s * REFS + DEV] as D;
+        const ev = this.load(h.rec, s, h.refs, device);
+        const field = fieldOf(h.rec[s * REC + TIE]!);
         h.pop(); // before apply, as the run's head moves before it
         apply(ev, ts, device, field);
       }
-      if (h.size === 0 && h.capacity > 1024) this.heap = null; // a burst's columns go with it
+      if (h.size === 0 && h.capacity > 1024) this.heap = null; // a burst's records go with it
     }
-    while (this.head < this.n && this.ts[this.head]! <= watermark) this.releaseHead(apply);
+    while (this.head < this.n && this.rec[this.head * REC + TS]! <= watermark) this.releaseHead(apply);
     if (this.head === this.n) { this.head = 0; this.n = 0; }
   }
 
   private releaseHead(apply: ApplyEvent<D>): void {
-    const i = this.head;
-    const ts = this.ts[i]!;
-    const src = this.src[i]!, device = this.device[i]!, field = this.field[i]!;
-    const ev = this.off[i]! < 0 ? (src as Event)
-      : this.scratch.head(ts, tidOf(this.tie[i]!), this.cpu[i]!, device.name)
-        .loadPacked(src as Uint8Array, this.off[i]!, this.end[i]!, this.at[i]!, field, this.pv!, i * STRIDE,
-          field === EV.lockAcquire ? this.comm[i]! : null);
-    this.src[i] = undefined as unknown as Event; // let the frame go once its events are out
+    const i = this.head, r = this.rec, refs = this.refs;
+    const ts = r[i * REC + TS]!, device = refs[i * REFS + DEV] as D;
+    const ev = this.load(r, i, refs, device);
+    const field = fieldOf(r[i * REC + TIE]!);
+    refs[i * REFS + SRC] = undefined; // let the frame go once its events are out
     this.head = i + 1;
     apply(ev, ts, device, field);
+  }
+
+  /** The event of record i of `r` (the run's or the heap's): the decoded Event, or the scratch event loaded from its
+   * frame and packed numbers. */
+  private load(r: Float64Array, i: number, refs: Ref[], device: D): Event {
+    const o = i * REC, src = refs[i * REFS + SRC];
+    if (r[o + OFF]! < 0) return src as Event;
+    const tie = r[o + TIE]!, field = fieldOf(tie);
+    return this.scratch.head(r[o + TS]!, tidOf(tie), r[o + CPU]!, device.name)
+      .loadPacked(src as Uint8Array, r[o + OFF]!, r[o + END]!, r[o + AT]!, field, r, o + BODY,
+        field === EV.lockAcquire ? refs[i * REFS + COMM] as string : null);
   }
 
   /** The buffered events in release order, decoded (checkpoints: restoring pushes them in this order). */
   pending(decode: (frame: Uint8Array, off: number, end: number) => Event): Event[] {
     const out: Event[] = [];
-    const take = (src: Uint8Array | Event, off: number, end: number): void => {
-      out.push(off < 0 ? (src as Event) : decode(src as Uint8Array, off, end));
+    const take = (r: Float64Array, refs: Ref[], i: number): void => {
+      const src = refs[i * REFS + SRC], off = r[i * REC + OFF]!;
+      out.push(off < 0 ? (src as Event) : decode(src as Uint8Array, off, r[i * REC + END]!));
     };
     const h = this.heap;
     const slots = h ? h.sortedSlots() : [];
     let i = this.head, k = 0;
     while (i < this.n || k < slots.length) {
-      if (k < slots.length && (i === this.n || !this.runFirst(i, h!, slots[k]!))) {
-        const s = slots[k++]!;
-        take(h!.src[s]!, h!.off[s]!, h!.end[s]!);
-      } else { take(this.src[i]!, this.off[i]!, this.end[i]!); i++; }
+      if (k < slots.length && (i === this.n || !this.runFirst(i, h!, slots[k]!))) take(h!.rec, h!.refs, slots[k++]!);
+      else take(this.rec, this.refs, i++);
     }
     return out;
   }
 }
 
-/** A binary min-heap of events by (ts, tie, cpu, arrival): the columns are indexed by slot, the heap array
- * holds slots, freed slots are reused. */
-class OverflowHeap<D extends DeviceRef> {
-  ts = new Float64Array(64);
-  tie = new Float64Array(64);
-  cpu = new Float64Array(64);
-  seq = new Float64Array(64);
-  off = new Int32Array(64);
-  end = new Int32Array(64);
-  at = new Int32Array(64);
-  field = new Uint8Array(64);
-  /** Packed numbers of events from bytes, at slot × STRIDE. */
-  pv = new Float64Array(64 * STRIDE);
-  src: (Uint8Array | Event | undefined)[] = [];
-  device: D[] = [];
-  comm: string[] = [];
+/** Record a of `r` sorts before record b of `q` by (ts, tie, cpu, arrival) (a and b: offsets of records). */
+function keyBefore(r: Float64Array, a: number, q: Float64Array, b: number): boolean {
+  if (r[a + TS] !== q[b + TS]) return r[a + TS]! < q[b + TS]!;
+  if (r[a + TIE] !== q[b + TIE]) return r[a + TIE]! < q[b + TIE]!;
+  if (r[a + CPU] !== q[b + CPU]) return r[a + CPU]! < q[b + CPU]!;
+  return r[a + SEQ]! < q[b + SEQ]!;
+}
+
+/** A binary min-heap of records by (ts, tie, cpu, arrival): records and references are indexed by slot as in the
+ * run, the heap array holds slots, freed slots are reused. */
+class OverflowHeap {
+  rec = new Float64Array(64 * REC);
+  refs: Ref[] = [];
   private order = new Int32Array(64);
   private free = new Int32Array(64);
   private freeN = 0;
   /** Slots ever used (the next fresh slot). */
   private used = 0;
+  private cap = 64;
   size = 0;
 
   constructor(private readonly work: ReorderWork) {}
@@ -278,14 +262,14 @@ class OverflowHeap<D extends DeviceRef> {
   /** The slot of the least entry (size > 0). */
   get top(): number { return this.order[0]!; }
 
-  /** A free slot for an entry (fill its columns, then insert it). */
+  /** A free slot for an entry (fill its record, then insert it). */
   alloc(): number {
     if (this.freeN > 0) return this.free[--this.freeN]!;
-    if (this.used === this.ts.length) this.grow();
+    if (this.used === this.cap) this.grow();
     return this.used++;
   }
 
-  /** Add slot s (its columns filled) to the heap. */
+  /** Add slot s (its record filled) to the heap. */
   insert(s: number): void {
     // sift up
     let i = this.size++;
@@ -303,7 +287,7 @@ class OverflowHeap<D extends DeviceRef> {
   /** Remove the least entry and free its slot. */
   pop(): void {
     const top = this.order[0]!;
-    this.src[top] = undefined; // let the frame go
+    for (let k = 0; k < REFS; k++) this.refs[top * REFS + k] = undefined; // let the frame go
     this.free[this.freeN++] = top;
     const last = this.order[--this.size]!;
     if (this.size === 0) return;
@@ -322,30 +306,19 @@ class OverflowHeap<D extends DeviceRef> {
     this.order[i] = last;
   }
 
-  get capacity(): number { return this.ts.length; }
+  get capacity(): number { return this.cap; }
 
   /** The live slots in release order (checkpoints). */
   sortedSlots(): number[] {
     return Array.from(this.order.subarray(0, this.size)).sort((a, b) => (this.less(a, b) ? -1 : 1));
   }
 
-  private less(a: number, b: number): boolean {
-    if (this.ts[a] !== this.ts[b]) return this.ts[a]! < this.ts[b]!;
-    if (this.tie[a] !== this.tie[b]) return this.tie[a]! < this.tie[b]!;
-    if (this.cpu[a] !== this.cpu[b]) return this.cpu[a]! < this.cpu[b]!;
-    return this.seq[a]! < this.seq[b]!;
-  }
+  private less(a: number, b: number): boolean { return keyBefore(this.rec, a * REC, this.rec, b * REC); }
 
   private grow(): void {
-    const cap = this.ts.length * 2;
-    const widen = <T extends Float64Array | Int32Array>(a: T, make: new (n: number) => T): T => {
-      const x = new make(cap); x.set(a); return x;
-    };
-    this.ts = widen(this.ts, Float64Array); this.tie = widen(this.tie, Float64Array);
-    this.cpu = widen(this.cpu, Float64Array); this.seq = widen(this.seq, Float64Array);
-    this.off = widen(this.off, Int32Array); this.end = widen(this.end, Int32Array); this.at = widen(this.at, Int32Array);
-    this.order = widen(this.order, Int32Array); this.free = widen(this.free, Int32Array);
-    const field = new Uint8Array(cap); field.set(this.field); this.field = field;
-    const pv = new Float64Array(cap * STRIDE); pv.set(this.pv); this.pv = pv;
+    this.cap *= 2;
+    const rec = new Float64Array(this.cap * REC); rec.set(this.rec); this.rec = rec;
+    const order = new Int32Array(this.cap); order.set(this.order); this.order = order;
+    const free = new Int32Array(this.cap); free.set(this.free); this.free = free;
   }
 }
