@@ -11,6 +11,7 @@ export default defineConfig({
       'test/pipeline-poison.test.ts', 'test/dashboards-generate.test.ts', 'test/dashboards-interpolate.test.ts',
       'test/trace-export.test.ts', 'test/report-html.test.ts',
       'test/compare-stats.test.ts', 'test/compare.test.ts', 'test/layering.test.ts', 'test/retry.test.ts', 'test/knowledge.test.ts', 'test/tracker-list.test.ts', 'test/mapping.test.ts',
+      'test/fuzz-smoke.test.ts',
     ],
     testTimeout: 60_000,
     pool: 'forks',

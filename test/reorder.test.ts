@@ -100,6 +100,22 @@ describe('release order', () => {
     ), { numRuns: 300 });
   });
 
+  it('hands each event its own body field, whatever its tid (a decoded event from a text trace may carry 2^32 or more)', () => {
+    // npm run fuzz found this: a body field taken from the tie key (rank × 2^32 + tid) named the next rank's member
+    const buf = new ReorderBuffer();
+    const tids = [0, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 7, 2 ** 40, Number.MAX_SAFE_INTEGER];
+    const pushed: Event[] = [];
+    tids.forEach((tid, i) => KINDS.forEach((kind, k) => {
+      const ev: Event = { tsNs: 10 * i + k, device: 'd', tid, [kind]: {} };
+      buf.pushEvent(ev, ev.tsNs as number, EV[kind], D);
+      pushed.push(ev);
+    }));
+    const got: [Event, number][] = [];
+    buf.release(Infinity, (ev, _ts, _d, field) => got.push([ev, field]));
+    expect(got.map(([ev]) => ev)).toEqual(pushed);
+    for (const [ev, field] of got) expect(field).toBe(bodyFieldOf(ev));
+  });
+
   it('pending() lists events in release order, so a checkpoint restored by pushing them releases the same order', () => {
     fc.assert(fc.property(fc.array(pushedEvent, { maxLength: 300 }), (evs) => {
       const buf = new ReorderBuffer();

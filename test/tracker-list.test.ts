@@ -23,12 +23,18 @@ describe('TrackerList', () => {
         else if ('sweep' in o) {
           // delete while iterating (what the host's closing flush does): every member whose index % 8 === m
           const seenList: number[] = [], seenSet: number[] = [];
-          for (const t of list) { seenList.push(t.index); if (t.index % 8 === o.sweep) list.delete(t); }
+          for (let k = 0; k < list.end; k++) { // the walk the host's per-batch loops use (no iterator object)
+            const t = list.at(k);
+            if (t) { seenList.push(t.index); if (t.index % 8 === o.sweep) list.delete(t); }
+          }
           for (const t of set) { seenSet.push(t.index); if (t.index % 8 === o.sweep) set.delete(t); }
           expect(seenList).toEqual(seenSet);
         } else { list.clear(); set.clear(); }
         expect(list.size).toBe(set.size);
         expect([...list].map((t) => t.index)).toEqual([...set].map((t) => t.index));
+        const walked: number[] = [];
+        for (let k = 0; k < list.end; k++) { const t = list.at(k); if (t) walked.push(t.index); }
+        expect(walked).toEqual([...set].map((t) => t.index));
         for (const t of items) expect(list.has(t)).toBe(set.has(t));
         expect((list as unknown as { used: number }).used).toBeLessThanOrEqual(2 * set.size + 18);
       }

@@ -132,10 +132,11 @@ export class HostTracker implements HostContext {
   }
 
   hotResetHeldBy(tid: number, except: string): OpenEpisode | undefined {
-    if (this.locked.size === 0) return undefined; // the common case: no other write section open on the host
-    for (const d of this.locked) {
-      const e = d.episode;
-      if (e && e.tid === tid && e.trigger === TriggerKind.HOT_RESET && d.device !== except) return e;
+    const locked = this.locked;
+    if (locked.size === 0) return undefined; // the common case: no other write section open on the host
+    for (let k = 0; k < locked.end; k++) {
+      const d = locked.at(k), e = d?.episode;
+      if (e && e.tid === tid && e.trigger === TriggerKind.HOT_RESET && d!.device !== except) return e;
     }
     return undefined;
   }
@@ -270,8 +271,12 @@ export class HostTracker implements HostContext {
     if (this.forgetAt.length > 0 && this.forgetAt[0]! <= watermark) this.forgetUpTo(watermark);
     if (watermark > this.releasedTo) this.releasedTo = watermark;
     if (now > this.openDeadline) this.checkOpenLocks(now);
-    if (this.closing.size > 0) {
-      for (const d of this.closing) { d.flushClosing(watermark); if (!d.closing) this.closing.delete(d); }
+    const closing = this.closing;
+    if (closing.size > 0) {
+      for (let k = 0; k < closing.end; k++) {
+        const d = closing.at(k);
+        if (d) { d.flushClosing(watermark); if (!d.closing) closing.delete(d); }
+      }
     }
   }
 

@@ -34,21 +34,18 @@ export const tieKey = (kind: BodyKind, tid: number): number => tieOf(EV[kind], t
 /** The tid of a tie key (floor and subtract: `%` of a double is a call to fmod, several times slower). */
 const tidOf = (tie: number): number => tie - Math.floor(tie / 0x100000000) * 0x100000000;
 
-/** RANK by the body's field number in Event, and the field number by RANK (a record keeps the tie key, not the field). */
+/** RANK by the body's field number in Event. */
 const RANK_BY_FIELD: number[] = [];
-const FIELD_BY_RANK: number[] = [];
-for (const [kind, rank] of Object.entries(RANK)) { RANK_BY_FIELD[EV[kind as BodyKind]] = rank; FIELD_BY_RANK[rank] = EV[kind as BodyKind]; }
-
-/** The body's field number of a tie key. */
-const fieldOf = (tie: number): number => FIELD_BY_RANK[Math.floor(tie / 0x100000000)]!;
+for (const [kind, rank] of Object.entries(RANK)) RANK_BY_FIELD[EV[kind as BodyKind]] = rank;
 
 /** tieKey by the body's field number. */
 const tieOf = (field: number, tid: number): number => RANK_BY_FIELD[field]! * 0x100000000 + tid;
 
 /** A buffered event's record: its numbers at entry × REC of one Float64Array. TS, TIE (rank and tid: tieOf) and CPU
  * order it, SEQ (arrival number) orders equal keys between the run and the heap; OFF, END and AT locate it in its frame
- * (OFF = -1: a decoded event); BODY.. the PACKED numbers its scan packed (BatchScan.vals; unused for a decoded event). */
-const TS = 0, TIE = 1, CPU = 2, SEQ = 3, OFF = 4, END = 5, AT = 6, BODY = 7;
+ * (OFF = -1: a decoded event); FIELD is its body's field number (not taken from TIE: a decoded event's tid may be 2^32
+ * or more); BODY.. the PACKED numbers its scan packed (BatchScan.vals; unused for a decoded event). */
+const TS = 0, TIE = 1, CPU = 2, SEQ = 3, OFF = 4, END = 5, AT = 6, FIELD = 7, BODY = 8;
 const REC = BODY + PACKED;
 /** Its references at entry × REFS of one array: the frame (or the decoded Event), the device as pushed, and a
  * LockAcquire's comm, read at arrival (every episode reads its acquiring task's comm; at release the frame's bytes are
@@ -87,7 +84,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   pushEvent(ev: Event, ts: number, field: number, device: D): void {
     const i = this.slotAtEnd(), r = this.rec, o = i * REC, x = i * REFS;
     r[o + TS] = ts; r[o + TIE] = tieOf(field, ev.tid ?? 0); r[o + CPU] = ev.cpu ?? 0;
-    r[o + OFF] = -1; r[o + END] = 0; r[o + AT] = 0;
+    r[o + OFF] = -1; r[o + END] = 0; r[o + AT] = 0; r[o + FIELD] = field;
     this.refs[x + SRC] = ev; this.refs[x + DEV] = device; this.refs[x + COMM] = undefined;
     this.settle(i);
   }
@@ -99,7 +96,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     const i = this.slotAtEnd(), r = this.rec, o = i * REC, x = i * REFS;
     const field = scan.body[e]!;
     r[o + TS] = scan.ts[e]!; r[o + TIE] = tieOf(field, scan.tid[e]!); r[o + CPU] = scan.cpu[e]!;
-    r[o + OFF] = scan.start[e]!; r[o + END] = scan.end[e]!; r[o + AT] = scan.bodyAt[e]!;
+    r[o + OFF] = scan.start[e]!; r[o + END] = scan.end[e]!; r[o + AT] = scan.bodyAt[e]!; r[o + FIELD] = field;
     const v = scan.vals;
     for (let k = 0, from = e * PACKED; k < PACKED; k++) r[o + BODY + k] = v[from + k]!;
     const refs = this.refs;
@@ -187,7 +184,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
         while (this.head < this.n && this.runFirst(this.head, h, s)) this.releaseHead(apply);
         const ts = h.rec[s * REC + TS]!, device = h.refs[s * REFS + DEV] as D;
         const ev = this.load(h.rec, s, h.refs, device);
-        const field = fieldOf(h.rec[s * REC + TIE]!);
+        const field = h.rec[s * REC + FIELD]!;
         h.pop(); // before apply, as the run's head moves before it
         apply(ev, ts, device, field);
       }
@@ -201,7 +198,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     const i = this.head, r = this.rec, refs = this.refs;
     const ts = r[i * REC + TS]!, device = refs[i * REFS + DEV] as D;
     const ev = this.load(r, i, refs, device);
-    const field = fieldOf(r[i * REC + TIE]!);
+    const field = r[i * REC + FIELD]!;
     refs[i * REFS + SRC] = undefined; // let the frame go once its events are out
     this.head = i + 1;
     apply(ev, ts, device, field);
@@ -212,7 +209,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   private load(r: Float64Array, i: number, refs: Ref[], device: D): Event {
     const o = i * REC, src = refs[i * REFS + SRC];
     if (r[o + OFF]! < 0) return src as Event;
-    const tie = r[o + TIE]!, field = fieldOf(tie);
+    const tie = r[o + TIE]!, field = r[o + FIELD]!;
     return this.scratch.head(r[o + TS]!, tidOf(tie), r[o + CPU]!, device.name)
       .loadPacked(src as Uint8Array, r[o + OFF]!, r[o + END]!, r[o + AT]!, field, r, o + BODY,
         field === EV.lockAcquire ? refs[i * REFS + COMM] as string : null);

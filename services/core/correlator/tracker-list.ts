@@ -49,8 +49,13 @@ export class TrackerList<T extends { readonly index: number }> {
   /** Members in the order they were added (an item added during the iteration is visited too, unless every member
    * was deleted meanwhile: the host adds none while it iterates). */
   *[Symbol.iterator](): IterableIterator<T> {
-    for (let k = 0; k < this.used; k++) { const t = this.items[k]; if (t) yield t; }
+    for (let k = 0; k < this.end; k++) { const t = this.at(k); if (t) yield t; }
   }
+
+  /** The same walk without an iterator object, for the host's per-batch loops: `for (k = 0; k < list.end; k++)` over
+   * `at(k)`, skipping nulls (holes); deleting the visited member is safe. */
+  get end(): number { return this.used; }
+  at(k: number): T | null { return this.items[k]!; }
 
   private compact(): void {
     let n = 0;
