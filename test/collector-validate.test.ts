@@ -16,6 +16,7 @@ import { makePlan } from '../collectors/probes/plan.js';
 import { v1, type EventBatch } from '../services/core/model.js';
 import { validateBatch, validateEvent } from '../services/core/validate.js';
 import { BatchScan } from '../services/core/wire.js';
+import { FuzzCorpus } from '../bench/fuzz-inputs.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/kernel');
 const host = { hostname: 'lab', bootId: 'fixture' };
@@ -94,6 +95,39 @@ describe('a number no uint64 can hold (found by npm run fuzz after the above)', 
     expect(() => readersAccept(r.batches[0]!)).not.toThrow();
     expect(r.rejected).toBeGreaterThanOrEqual(1);
     expect(r.firstReason).toMatch(/tsNs: 18446744073709552000 is not below 2\^64/);
+  });
+});
+
+describe('a number no uint32 or sint32 can hold (a damaged capture\'s tid of 2^32 reached the correlator)', () => {
+  const DEV = '0000:01:00.0';
+  it('validateEvent refuses it in the event\'s own fields and in the bodies, and accepts both ends of the type', () => {
+    const bad: [object, RegExp][] = [
+      [{ tid: 2 ** 32, lockRelease: {} }, /^event\.tid: expected a uint32 .*got 4294967296$/],
+      [{ pid: -1, lockRelease: {} }, /^event\.pid: expected a uint32/],
+      [{ cpu: 1.5, lockRelease: {} }, /^event\.cpu: expected a uint32/],
+      [{ dmabufRevoke: { dmabufCount: 2 ** 32 } }, /^event\.dmabufRevoke\.dmabufCount: expected a uint32/],
+      [{ moveNotify: { importerCount: -1 } }, /^event\.moveNotify\.importerCount: expected a uint32/],
+      [{ deviceInfo: { driver: 'vfio-pci', openCount: 2 ** 32 } }, /^event\.deviceInfo\.openCount: expected a uint32/],
+      [{ deviceInfo: { driver: 'vfio-pci', customVmOpsBars: -1 } }, /^event\.deviceInfo\.customVmOpsBars: expected a uint32/],
+      [{ triggerEnd: { kind: 1, ret: 2 ** 31 } }, /^event\.triggerEnd\.ret: expected a sint32/],
+      [{ resetFunction: { ret: -(2 ** 31) - 1 } }, /^event\.resetFunction\.ret: expected a sint32/],
+    ];
+    for (const [fields, reason] of bad) expect(() => validateEvent({ tsNs: 1, device: DEV, ...fields }, 'event')).toThrow(reason);
+    const good = [
+      { tid: 2 ** 32 - 1, pid: 0, cpu: 2 ** 32 - 1, lockRelease: {} },
+      { dmabufRevoke: { dmabufCount: 2 ** 32 - 1 } }, { moveNotify: { importerCount: 0 } },
+      { triggerEnd: { kind: 1, ret: -(2 ** 31) } }, { resetFunction: { ret: 2 ** 31 - 1 } },
+      { deviceInfo: { driver: 'vfio-pci', openCount: 2 ** 32 - 1, customVmOpsBars: 63 } },
+    ];
+    for (const fields of good) expect(() => validateEvent({ tsNs: 1, device: DEV, ...fields }, 'event')).not.toThrow();
+  });
+  it('ftrace: fuzz input 423 of seed 1 (a number turned 2^32) sends no event outside the types, and the readers accept what it sends', () => {
+    const input = FuzzCorpus.load(process.cwd()).input(1, 423);
+    expect(input.kind).toBe('ftrace');
+    const r = replayRaw(Buffer.from(input.bytes).toString('utf8'), host);
+    expect(r.rejected).toBeGreaterThanOrEqual(1);
+    for (const ev of r.events) for (const k of ['tid', 'pid', 'cpu'] as const) expect(Number(ev[k] ?? 0)).toBeLessThan(2 ** 32);
+    for (const b of r.batches) expect(() => readersAccept(b)).not.toThrow();
   });
 });
 

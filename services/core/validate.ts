@@ -66,6 +66,22 @@ function nonNegativeInteger(v: unknown, at: At, field: string): void {
 const U64_LIMIT = 2 ** 64;
 const outOfUint64 = (v: number): string => `${String(v)} is not below 2^64, outside uint64 (from 2^64 - 1024 up, a uint64 is 2^64 as a number)`;
 
+/** uint32 and sint32 fields: a number outside the type has no encoding (protobufjs writes it modulo 2^32: 2^32 as 0,
+ * -1 as 2^32 - 1), so every reader rejects it; the .pb path cannot even read one. */
+function uint32(v: unknown, at: At, field: string): void {
+  if (v === undefined || v === null) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** 32) {
+    throw new FieldError(where(at, field), `expected a uint32 (an integer from 0 to 2^32 - 1), got ${String(v)}`);
+  }
+}
+
+function sint32(v: unknown, at: At, field: string): void {
+  if (v === undefined || v === null) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) {
+    throw new FieldError(where(at, field), `expected a sint32 (an integer from -2^31 to 2^31 - 1), got ${String(v)}`);
+  }
+}
+
 function duration(v: unknown, at: At, field: string): void {
   nonNegativeInteger(v, at, field);
   if (typeof v === 'number' && v >= MAX_DURATION_NS) {
@@ -176,10 +192,16 @@ export function checkBody(body: BodyKind, msg: object, at: At): void {
       knownEnum(v1.Zap.ZapTarget, 'ZapTarget', z.target, at, 'zap.target');
       break;
     }
-    case 'dmabufRevoke': duration((msg as NonNullable<Event['dmabufRevoke']>).durationNs, at, 'dmabufRevoke.durationNs'); break;
+    case 'dmabufRevoke': {
+      const r = msg as NonNullable<Event['dmabufRevoke']>;
+      uint32(r.dmabufCount, at, 'dmabufRevoke.dmabufCount');
+      duration(r.durationNs, at, 'dmabufRevoke.durationNs');
+      break;
+    }
     case 'moveNotify': {
       const m = msg as NonNullable<Event['moveNotify']>;
       nonNegativeInteger(m.dmabufId, at, 'moveNotify.dmabufId');
+      uint32(m.importerCount, at, 'moveNotify.importerCount');
       duration(m.durationNs, at, 'moveNotify.durationNs');
       (m.importers ?? []).forEach((x) => utf8(x, at, 'moveNotify.importers'));
       break;
@@ -210,7 +232,12 @@ export function checkBody(body: BodyKind, msg: object, at: At): void {
       nonNegativeInteger(t.groupId, at, 'trigger.groupId');
       break;
     }
-    case 'triggerEnd': knownEnum(v1.TriggerKind, 'TriggerKind', (msg as NonNullable<Event['triggerEnd']>).kind, at, 'triggerEnd.kind'); break;
+    case 'triggerEnd': {
+      const t = msg as NonNullable<Event['triggerEnd']>;
+      knownEnum(v1.TriggerKind, 'TriggerKind', t.kind, at, 'triggerEnd.kind');
+      sint32(t.ret, at, 'triggerEnd.ret');
+      break;
+    }
     case 'powerTransition': {
       const p = msg as NonNullable<Event['powerTransition']>;
       powerState(p.from, at, 'powerTransition.from');
@@ -218,11 +245,18 @@ export function checkBody(body: BodyKind, msg: object, at: At): void {
       duration(p.durationNs, at, 'powerTransition.durationNs');
       break;
     }
-    case 'resetFunction': duration((msg as NonNullable<Event['resetFunction']>).durationNs, at, 'resetFunction.durationNs'); break;
+    case 'resetFunction': {
+      const r = msg as NonNullable<Event['resetFunction']>;
+      sint32(r.ret, at, 'resetFunction.ret');
+      duration(r.durationNs, at, 'resetFunction.durationNs');
+      break;
+    }
     case 'deviceInfo': {
       const d = msg as NonNullable<Event['deviceInfo']>;
       utf8(d.driver, at, 'deviceInfo.driver');
       powerState(d.powerState, at, 'deviceInfo.powerState');
+      uint32(d.openCount, at, 'deviceInfo.openCount');
+      uint32(d.customVmOpsBars, at, 'deviceInfo.customVmOpsBars');
       if (d.customVmOpsBars != null && d.customVmOpsBars >= BAR_MASK_LIMIT) {
         throw new FieldError(where(at, 'deviceInfo.customVmOpsBars'), `BAR bitmask ${d.customVmOpsBars} has bits above BAR ${MAX_BAR}`);
       }
@@ -280,6 +314,8 @@ function checkEvent(ev: Event, at: At): void {
   if (ev.powerTransition != null) { bodies++; body = 'powerTransition'; }
   if (ev.resetFunction != null) { bodies++; body = 'resetFunction'; }
   checkEventHead(bodies, body, ev.tsNs, ev.device, at, () => BODIES.filter((b) => ev[b] !== undefined && ev[b] !== null));
+  // the event's own 32-bit fields (the wire reader reads them as uint32: always in range)
+  uint32(ev.cpu, at, 'cpu'); uint32(ev.pid, at, 'pid'); uint32(ev.tid, at, 'tid');
   utf8(ev.comm, at, 'comm');
   checkBody(body!, ev[body!] as object, at);
 }
