@@ -184,7 +184,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
         while (this.head < this.n && this.runFirst(this.head, h, s)) this.releaseHead(apply);
         const ts = h.rec[s * REC + TS]!, device = h.refs[s * REFS + DEV] as D;
         const ev = this.load(h.rec, s, h.refs, device);
-        const field = h.rec[s * REC + FIELD]!;
+        const field = h.rec[s * REC + FIELD]! | 0;
         h.pop(); // before apply, as the run's head moves before it
         apply(ev, ts, device, field);
       }
@@ -198,7 +198,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     const i = this.head, r = this.rec, refs = this.refs;
     const ts = r[i * REC + TS]!, device = refs[i * REFS + DEV] as D;
     const ev = this.load(r, i, refs, device);
-    const field = r[i * REC + FIELD]!;
+    const field = r[i * REC + FIELD]! | 0;
     refs[i * REFS + SRC] = undefined; // let the frame go once its events are out
     this.head = i + 1;
     apply(ev, ts, device, field);
@@ -209,9 +209,11 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
   private load(r: Float64Array, i: number, refs: Ref[], device: D): Event {
     const o = i * REC, src = refs[i * REFS + SRC];
     if (r[o + OFF]! < 0) return src as Event;
-    const tie = r[o + TIE]!, field = r[o + FIELD]!;
+    // `| 0`: offsets and the field as small integers (the record keeps doubles; a double stored into WireEvent's
+    // offsets would widen their representation for every caller)
+    const tie = r[o + TIE]!, field = r[o + FIELD]! | 0;
     return this.scratch.head(r[o + TS]!, tidOf(tie), r[o + CPU]!, device.name)
-      .loadPacked(src as Uint8Array, r[o + OFF]!, r[o + END]!, r[o + AT]!, field, r, o + BODY,
+      .loadPacked(src as Uint8Array, r[o + OFF]! | 0, r[o + END]! | 0, r[o + AT]! | 0, field, r, o + BODY,
         field === EV.lockAcquire ? refs[i * REFS + COMM] as string : null);
   }
 
@@ -220,7 +222,7 @@ export class ReorderBuffer<D extends DeviceRef = DeviceRef> {
     const out: Event[] = [];
     const take = (r: Float64Array, refs: Ref[], i: number): void => {
       const src = refs[i * REFS + SRC], off = r[i * REC + OFF]!;
-      out.push(off < 0 ? (src as Event) : decode(src as Uint8Array, off, r[i * REC + END]!));
+      out.push(off < 0 ? (src as Event) : decode(src as Uint8Array, off | 0, r[i * REC + END]! | 0));
     };
     const h = this.heap;
     const slots = h ? h.sortedSlots() : [];
