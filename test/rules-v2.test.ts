@@ -538,6 +538,36 @@ describe('LOCK_HELD_OPEN on a quiet host', () => {
   });
 });
 
+describe('a collector reading behind its clock', () => {
+  // Two batches in order, each cut 6 s after its newest event (the kernel lab's ftrace collector under load, 6.12): the
+  // clock of a batch that lags its own events does not move the window, so the next batch's events are not late.
+  const split = (): EventBatch[] => {
+    const b = started('6.12');
+    b.trigger(1_000_000, D, TriggerKind.MEM_DISABLE).acquire(1_000_002, D).zap(1_000_005, D).release(1_000_100, D)
+      .triggerEnd(1_000_101, D, TriggerKind.MEM_DISABLE, 0);
+    b.trigger(3_500_000, D, TriggerKind.MEM_ENABLE).acquire(3_500_002, D).release(3_500_100, D).triggerEnd(3_500_101, D, TriggerKind.MEM_ENABLE, 0);
+    const [all] = b.batches(1000) as [EventBatch];
+    const evs = all.events!, k = evs.findIndex((e) => (e.tsNs ?? 0) > us(2_000_000));
+    return [{ ...all, events: evs.slice(0, k), nowNs: us(1_000_101) + 6e9 },
+      { ...all, firstSeq: k, events: evs.slice(k), nowNs: us(3_500_101) + 6e9 }];
+  };
+
+  it('loses nothing: both episodes, no late events', () => {
+    const r = run(split());
+    expect(r.stats.lateEvents).toBe(0);
+    expect(r.episodes.map((e) => TriggerKind[e.trigger])).toEqual(['MEM_DISABLE', 'MEM_ENABLE']);
+    expect(r.episodes.every((e) => e.complete)).toBe(true);
+  });
+
+  it('twin: a heartbeat (no events) still moves the window with its clock, so a late event is late', () => {
+    const [first, second] = split() as [EventBatch, EventBatch];
+    const heartbeat: EventBatch = { host: first.host, firstSeq: second.firstSeq, dropped: 0, events: [], nowNs: us(1_000_101) + 6e9 };
+    const r = run([first, heartbeat, second]);
+    expect(r.stats.lateEvents).toBe(second.events!.length);
+    expect(r.episodes.map((e) => TriggerKind[e.trigger])).toEqual(['MEM_DISABLE']);
+  });
+});
+
 describe('evidence', () => {
   it('is a JSON object naming the rule and the kernel function it mirrors', () => {
     const b = started('6.12');

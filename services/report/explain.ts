@@ -147,10 +147,10 @@ export function explain(input: ExplainInput): Explanation {
     states.push({ i, state: now });
     prev = now;
   });
-  correlator.ingest({
-    host: { hostname: host.hostname, bootId: host.bootId, kernelRelease: host.kernelRelease, capabilities: host.capabilities },
-    firstSeq: 0, dropped: 0, nowNs: span.toNs, events: kept.map((k) => k.event),
-  });
+  const replayHost = { hostname: host.hostname, bootId: host.bootId, kernelRelease: host.kernelRelease, capabilities: host.capabilities };
+  correlator.ingest({ host: replayHost, firstSeq: 0, dropped: 0, events: kept.map((k) => k.event) });
+  // then the window's end as a heartbeat (a batch's own clock counts only within the lateness of its newest event)
+  correlator.ingest({ host: replayHost, firstSeq: kept.length, dropped: 0, nowNs: span.toNs, events: [] });
   correlator.finish();
   // the same finding: same id (kind, device, episode, ts), severity and certainty. The kept events carry no loss (the
   // host's sequence gaps are not kept with a device's events): a finding that loss alone made inconclusive replays

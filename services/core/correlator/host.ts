@@ -209,8 +209,16 @@ export class HostTracker implements HostContext {
       if (minTs === Infinity) minTs = Math.max(this.hostTime, nowNs);
       this.addLoss(this.hostTime - this.opts.latenessNs, minTs + this.opts.latenessNs);
     }
-    // The batch's clock counts only after its loss was placed (the loss lies before this batch).
-    if (nowNs > this.nowNs) this.nowNs = nowNs;
+    // The batch's clock counts only after its loss was placed (the loss lies before this batch), and only when the
+    // collector has caught up with what the kernel wrote: a heartbeat (no events), or a batch whose newest event lies
+    // within the lateness of the clock. A collector reading its ring buffer seconds behind (the kernel lab's ftrace
+    // under load: 6 s) cuts batches whose clock is past events it has not read yet; taking that clock would release
+    // the window before they come, and every one of them would count as late, i.e. lost.
+    if (nowNs > this.nowNs) {
+      let newest = -Infinity;
+      for (let i = skip; i < count; i++) { const t = tsAt(i); if (t > newest) newest = t; }
+      if (count === 0 || nowNs - newest <= this.opts.latenessNs) this.nowNs = nowNs;
+    }
     return skip;
   }
 
