@@ -30,9 +30,15 @@ echo "run: collector built in $(el)s" >&2
 
 # only the files a run writes are removed (OUT may be a directory the user named)
 mkdir -p "$OUT"
-rm -f "$OUT"/trace-* "$OUT"/raw-* "$OUT"/ledger-* "$OUT"/collect-* "$OUT"/ready-* "$OUT"/bench.txt "$OUT"/console.txt "$OUT"/console-boot1.txt "$OUT"/guest.log \
-  "$OUT"/dmesg.txt "$OUT"/kallsyms.txt "$OUT"/kernel_release "$OUT"/traceable.txt "$OUT"/duration_s "$OUT"/tracing_error_log.txt
+clean() {
+  rm -f "$OUT"/trace-* "$OUT"/raw-* "$OUT"/ledger-* "$OUT"/collect-* "$OUT"/ready-* "$OUT"/bench.txt "$OUT"/console.txt "$OUT"/guest.log \
+    "$OUT"/dmesg.txt "$OUT"/kallsyms.txt "$OUT"/kernel_release "$OUT"/traceable.txt "$OUT"/duration_s "$OUT"/tracing_error_log.txt
+}
+clean
+rm -f "$OUT"/console-boot1.txt "$OUT"/console-crash.txt
+QEMU_RC=0
 boot() {
+  QEMU_RC=0
   timeout ${QEMU_TIMEOUT:-300} qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
     -machine q35,kernel-irqchip=split -device intel-iommu,intremap=on \
     -kernel "$B/vmlinuz" -initrd "$B/initrd.img" \
@@ -43,9 +49,18 @@ boot() {
     -device pcie-root-port,id=rp3,bus=pcie.0,chassis=3,addr=0x6 -device edu,bus=rp3,addr=0.0,multifunction=on -device edu,bus=rp3,addr=0.1 \
     -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev local,id=out,path="$OUT",security_model=none -device virtio-9p-pci,fsdev=out,mount_tag=out \
-    -nographic -no-reboot -nic none > "$OUT/console.txt" 2>&1 || echo "run: qemu exit $? (see $OUT/console.txt)" >&2
+    -nographic -no-reboot -nic none > "$OUT/console.txt" 2>&1 || { QEMU_RC=$?; echo "run: qemu exit $QEMU_RC (see $OUT/console.txt)" >&2; }
 }
 boot
+# The emulator itself killed by a signal (seen once in CI: qemu-system-x86_64 segfaulted under TCG, exit 139, 25 s
+# into a 6.12 run): what the guest wrote is cut short; boot once more from a clean output, and say so. (A timeout is
+# exit 124: not retried.)
+if [ "$QEMU_RC" -gt 128 ]; then
+  mv "$OUT/console.txt" "$OUT/console-crash.txt"
+  clean
+  echo "run: qemu died of signal $((QEMU_RC - 128)) (console-crash.txt): booting again" >&2
+  boot
+fi
 # A kernel that panicked while booting, before init ran the guest script (no guest.log), is the emulator's fault, not
 # the run's (seen once in CI: an int3 Oops in sched_clock_cpu on 7.3 under TCG): boot once more, and say so.
 if [ ! -f "$OUT/guest.log" ] && grep -q "Kernel panic" "$OUT/console.txt" 2>/dev/null; then
